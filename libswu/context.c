@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "context.h"
+
+struct SwuContext {
+	unsigned n_ref;
+	SwuLogFunc log_func;
+	void *log_userdata;
+	SwuClockFunc clock_func;
+	void *clock_userdata;
+	size_t metadata_max;
+	SwuFailure failure;
+};
+
+int swu_context_new(SwuContext **ret)
+{
+	SwuContext *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->n_ref = 1;
+	ctx->metadata_max = SWU_METADATA_MAX_DEFAULT;
+	*ret = ctx;
+	return 0;
+}
+
+SwuContext *swu_context_ref(SwuContext *ctx)
+{
+	if (ctx)
+		ctx->n_ref++;
+	return ctx;
+}
+
+SwuContext *swu_context_unref(SwuContext *ctx)
+{
+	if (ctx && --ctx->n_ref == 0)
+		free(ctx);
+	return NULL;
+}
+
+void swu_context_set_log(SwuContext *ctx, SwuLogFunc func, void *userdata)
+{
+	ctx->log_func = func;
+	ctx->log_userdata = userdata;
+}
+
+void swu_context_set_clock(SwuContext *ctx, SwuClockFunc func, void *userdata)
+{
+	ctx->clock_func = func;
+	ctx->clock_userdata = userdata;
+}
+
+time_t swu_context_now(SwuContext *ctx)
+{
+	if (ctx->clock_func)
+		return ctx->clock_func(ctx->clock_userdata);
+	return time(NULL);
+}
+
+void swu_context_set_metadata_max(SwuContext *ctx, size_t max)
+{
+	ctx->metadata_max = max;
+}
+
+size_t swu_context_get_metadata_max(SwuContext *ctx)
+{
+	return ctx->metadata_max;
+}
+
+const SwuFailure *swu_context_get_failure(SwuContext *ctx)
+{
+	return &ctx->failure;
+}
+
+void swu_context_clear_failure(SwuContext *ctx)
+{
+	memset(&ctx->failure, 0, sizeof(ctx->failure));
+}
+
+int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->failure.error = error;
+	ctx->failure.role = role;
+	ctx->failure.rule = rule;
+	va_start(ap, fmt);
+	vsnprintf(ctx->failure.message, sizeof(ctx->failure.message), fmt, ap);
+	va_end(ap);
+	if (ctx->log_func)
+		ctx->log_func(ctx->log_userdata, LOG_DEBUG, ctx->failure.message);
+	return error;
+}
+
+void swu_log_debug(SwuContext *ctx, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!ctx->log_func)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ctx->log_func(ctx->log_userdata, LOG_DEBUG, buf);
+}

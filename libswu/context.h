@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * SwuContext: the handle every libswu call takes. It carries the log callback,
+ * the clock (replaceable by tests), the metadata size cap and the record of the
+ * last verification failure, so callers can tell operators *why* a bundle was
+ * rejected, not only which errno.
+ *
+ * Error vocabulary of libswu (negative errno values):
+ *   -EBADMSG       malformed bundle or metadata (wire format, structure, content)
+ *   -EKEYREJECTED  signature or threshold failure
+ *   -EKEYEXPIRED   expired metadata
+ *   -ESTALE        rollback (version older than trusted/installed)
+ *   -EMEDIUMTYPE   bundle is not for this hardware (compatible)
+ *   -ENOSPC        payload larger than its slot
+ *   -ENOMEM, -EIO, other errno: resources and I/O
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SWU_METADATA_MAX_DEFAULT (1024u * 1024u)
+
+typedef struct SwuContext SwuContext;
+
+/* Priority uses syslog levels (LOG_ERR .. LOG_DEBUG). libswu logs only at LOG_DEBUG. */
+typedef void (*SwuLogFunc)(void *userdata, int priority, const char *message);
+typedef time_t (*SwuClockFunc)(void *userdata);
+
+typedef struct SwuFailure {
+	int error;	   /* negative errno; 0 when nothing failed */
+	const char *role;  /* "bundle", "root", "targets", "payload", "manifest", ... */
+	const char *rule;  /* short name of the rule that failed, e.g. "threshold" */
+	char message[512]; /* one human sentence: what, expected vs. actual */
+} SwuFailure;
+
+/* Creates a context with a reference count of 1. Returns 0 or -ENOMEM. */
+int swu_context_new(SwuContext **ret);
+SwuContext *swu_context_ref(SwuContext *ctx);
+/* Drops a reference; accepts NULL; returns NULL. */
+SwuContext *swu_context_unref(SwuContext *ctx);
+
+void swu_context_set_log(SwuContext *ctx, SwuLogFunc func, void *userdata);
+/* Replaces time(NULL); tests use it for expiry. NULL restores the real clock. */
+void swu_context_set_clock(SwuContext *ctx, SwuClockFunc func, void *userdata);
+time_t swu_context_now(SwuContext *ctx);
+/* Cap on any single metadata message (root, targets entry, manifest). */
+void swu_context_set_metadata_max(SwuContext *ctx, size_t max);
+size_t swu_context_get_metadata_max(SwuContext *ctx);
+
+/* The failure recorded by the last failing call (error 0 when none). */
+const SwuFailure *swu_context_get_failure(SwuContext *ctx);
+void swu_context_clear_failure(SwuContext *ctx);
+
+/*
+ * Records a failure and returns @error, so callers write
+ * `return swu_fail(ctx, -EBADMSG, "bundle", "wire", "...")`.
+ */
+int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+void swu_log_debug(SwuContext *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
+{
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t size = 0;
+	struct stat st;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+		return -EFBIG;
+	buf = malloc(max + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf + size, max + 1 - size);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		size += (size_t)n;
+		if (size > max)
+			return -EFBIG;
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+int swu_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t k = write(fd, b, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int swu_tmpfile_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp_path)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int fd;
+
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0) {
+		int r = -errno;
+
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
+	*ret_fd = fd;
+	*ret_tmp_path = TAKE_PTR(tmp);
+	return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+	_cleanup_free_ char *copy = strdup(path);
+	_cleanup_close_ int dfd = -EBADF;
+
+	if (!copy)
+		return -ENOMEM;
+	dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	return fsync(dfd) < 0 ? -errno : 0;
+}
+
+int swu_tmpfile_commit(int fd, const char *tmp_path, const char *path)
+{
+	int r = 0;
+
+	if (fsync(fd) < 0 || rename(tmp_path, path) < 0) {
+		r = -errno;
+		unlink(tmp_path);
+		return r;
+	}
+	return fsync_parent(path);
+}
+
+int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	r = swu_tmpfile_open(path, mode, &fd, &tmp);
+	if (r < 0)
+		return r;
+	r = swu_write_all(fd, p, n);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	return swu_tmpfile_commit(fd, tmp, path);
+}

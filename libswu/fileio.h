@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Small file helpers: bounded reads, and atomic replacement (temp file, fsync, rename, fsync dir). */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Reads all of @path; -EFBIG when it is larger than @max. Caller frees @ret. */
+int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size);
+/* Opens a temporary file next to @path; caller then writes and calls swu_tmpfile_commit(). */
+int swu_tmpfile_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp_path);
+/* fsync @fd, rename @tmp_path over @path, fsync the directory. Unlinks @tmp_path on failure. */
+int swu_tmpfile_commit(int fd, const char *tmp_path, const char *path);
+int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode);
+/* write() all of @n bytes. */
+int swu_write_all(int fd, const void *p, size_t n);

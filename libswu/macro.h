@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Small resource helpers in the style of systemd's: scope-bound cleanup so that
+ * error paths need no hand-written free ladders.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f)	     __attribute__((cleanup(f)))
+#define _unused_	     __attribute__((unused))
+#define _fallthrough_	     __attribute__((fallthrough))
+#define _printf_(a, b)	     __attribute__((format(printf, a, b)))
+#define _warn_unused_result_ __attribute__((warn_unused_result))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline int safe_close(int fd)
+{
+	if (fd >= 0) {
+		int saved = errno;
+		(void)close(fd);
+		errno = saved;
+	}
+	return -EBADF;
+}
+
+static inline void closep(int *fd)
+{
+	safe_close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Defines <func>p(type **p) calling func(*p) when *p is set. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                    \
+	static inline void func##p(type *p)                                                        \
+	{                                                                                          \
+		if (*p)                                                                            \
+			func(*p);                                                                  \
+	}
+
+/* Takes ownership: returns the value and resets the variable so cleanup skips it. */
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) _tmp_ = (p);                                                         \
+		(p) = NULL;                                                                        \
+		_tmp_;                                                                             \
+	})
+#define TAKE_FD(fd)                                                                                \
+	({                                                                                         \
+		int _fd_ = (fd);                                                                   \
+		(fd) = -EBADF;                                                                     \
+		_fd_;                                                                              \
+	})
+
+#define streq(a, b) (strcmp((a), (b)) == 0)

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "macro.h"
+#include "metadata.h"
+
+int swu_root_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedRoot **ret_signed,
+		    SwuRootMetadata **ret_root)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	SwuRootMetadata *root = NULL;
+	int r;
+
+	r = swu_wire_unpack(ctx, &pw__software_update__signed_root_metadata__descriptor, p, n,
+			    "root metadata", (ProtobufCMessage **)&s);
+	if (r < 0)
+		return r;
+	r = swu_wire_unpack(ctx, &pw__software_update__root_metadata__descriptor,
+			    s->serialized_root_metadata.data, s->serialized_root_metadata.len,
+			    "root metadata", (ProtobufCMessage **)&root);
+	if (r < 0)
+		return r;
+	*ret_signed = TAKE_PTR(s);
+	*ret_root = root;
+	return 0;
+}
+
+int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTargets **ret_signed,
+		       SwuTargetsMetadata **ret_targets)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	SwuTargetsMetadata *t = NULL;
+	int r;
+
+	r = swu_wire_unpack(ctx, &pw__software_update__signed_targets_metadata__descriptor, p, n,
+			    "targets metadata", (ProtobufCMessage **)&s);
+	if (r < 0)
+		return r;
+	r = swu_wire_unpack(ctx, &pw__software_update__targets_metadata__descriptor,
+			    s->serialized_targets_metadata.data, s->serialized_targets_metadata.len,
+			    "targets metadata", (ProtobufCMessage **)&t);
+	if (r < 0)
+		return r;
+	*ret_signed = TAKE_PTR(s);
+	*ret_targets = t;
+	return 0;
+}
+
+static bool key_id_eq(ProtobufCBinaryData a, ProtobufCBinaryData b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+static const Pw__SoftwareUpdate__Key *find_key(const SwuRootMetadata *root, ProtobufCBinaryData id)
+{
+	for (size_t i = 0; i < root->n_keys; i++)
+		if (root->keys[i]->key && key_id_eq(root->keys[i]->key_id, id))
+			return root->keys[i]->key;
+	return NULL;
+}
+
+/* Number of distinct key ids in @req. */
+static size_t requirement_distinct(const SwuRequirement *req)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < req->n_key_ids; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = key_id_eq(req->key_ids[i], req->key_ids[j]);
+		n += !dup;
+	}
+	return n;
+}
+
+static int check_requirement(SwuContext *ctx, const SwuRootMetadata *root,
+			     const SwuRequirement *req, const char *which, const char *role)
+{
+	size_t distinct;
+
+	if (!req)
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata has no %s signature requirement", which, role);
+	distinct = requirement_distinct(req);
+	if (req->threshold < 1 || req->threshold > distinct)
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata: %s threshold %u is not between 1 and the %zu listed "
+				"keys",
+				which, role, req->threshold, distinct);
+	for (size_t i = 0; i < req->n_key_ids; i++)
+		if (!find_key(root, req->key_ids[i]))
+			return swu_fail(ctx, -EBADMSG, "root", "soundness",
+					"%s metadata: a %s key id is not registered", which, role);
+	return 0;
+}
+
+static int check_key(SwuContext *ctx, const Pw__SoftwareUpdate__KeyMapping *m, const char *which)
+{
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+	const Pw__SoftwareUpdate__Key *k = m->key;
+	uint8_t id[SWU_KEY_ID_SIZE];
+
+	if (!k || k->key_type != SWU_KEY_TYPE_ECDSA_P256 || k->scheme != SWU_KEY_SCHEME_ECDSA_P256)
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata: only ECDSA P-256 keys are supported", which);
+	if (k->keyval.len != SWU_KEYVAL_SIZE ||
+	    swu_key_from_keyval(k->keyval.data, k->keyval.len, &pkey) < 0)
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata: key of %zu bytes is not a 65-byte P-256 point", which,
+				k->keyval.len);
+	swu_key_id((uint8_t)k->key_type, (uint8_t)k->scheme, k->keyval.data, k->keyval.len, id);
+	if (m->key_id.len != sizeof(id) || memcmp(m->key_id.data, id, sizeof(id)) != 0)
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata: a key id is not derived from its key", which);
+	return 0;
+}
+
+int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const char *which)
+{
+	const SwuRequirement *rr = root->root_signature_requirement;
+	const SwuRequirement *tr = root->targets_signature_requirement;
+	int r;
+
+	if (!root->common_metadata || !root->common_metadata->role ||
+	    !streq(root->common_metadata->role, "root"))
+		return swu_fail(ctx, -EBADMSG, "root", "role",
+				"%s metadata: role is '%s', expected 'root'", which,
+				root->common_metadata && root->common_metadata->role
+					? root->common_metadata->role
+					: "");
+	for (size_t i = 0; i < root->n_keys; i++) {
+		r = check_key(ctx, root->keys[i], which);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (key_id_eq(root->keys[i]->key_id, root->keys[j]->key_id))
+				return swu_fail(ctx, -EBADMSG, "root", "ambiguity",
+						"%s metadata: a key is registered twice", which);
+	}
+	r = check_requirement(ctx, root, rr, which, "root");
+	if (r < 0)
+		return r;
+	r = check_requirement(ctx, root, tr, which, "targets");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rr->n_key_ids; i++)
+		for (size_t j = 0; j < tr->n_key_ids; j++)
+			if (key_id_eq(rr->key_ids[i], tr->key_ids[j]))
+				return swu_fail(ctx, -EBADMSG, "root", "soundness",
+						"%s metadata: a key is shared by the root and "
+						"targets roles",
+						which);
+	return 0;
+}
+
+int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const SwuRequirement *req,
+			 const uint8_t *msg, size_t n, SwuSignature *const *sigs, size_t n_sigs,
+			 unsigned *ret)
+{
+	unsigned count = 0;
+
+	for (size_t i = 0; req && i < req->n_key_ids; i++) {
+		const Pw__SoftwareUpdate__Key *k;
+		_cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+		bool dup = false;
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = key_id_eq(req->key_ids[i], req->key_ids[j]);
+		k = dup ? NULL : find_key(keys, req->key_ids[i]);
+		if (!k || swu_key_from_keyval(k->keyval.data, k->keyval.len, &pkey) < 0)
+			continue;
+		for (size_t s = 0; s < n_sigs; s++) {
+			if (!key_id_eq(sigs[s]->key_id, req->key_ids[i]))
+				continue;
+			if (swu_verify(pkey, msg, n, sigs[s]->sig.data, sigs[s]->sig.len) == 0) {
+				count++;
+				break;
+			}
+		}
+	}
+	swu_log_debug(ctx, "%u valid signatures", count);
+	*ret = count;
+	return 0;
+}
+
+static int add_key_mappings(EVP_PKEY *const *keys, size_t n, Pw__SoftwareUpdate__KeyMapping *maps,
+			    Pw__SoftwareUpdate__Key *ks, uint8_t (*vals)[SWU_KEYVAL_SIZE],
+			    uint8_t (*ids)[SWU_KEY_ID_SIZE], ProtobufCBinaryData *req_ids)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = swu_key_get_keyval(keys[i], vals[i]);
+
+		if (r < 0)
+			return r;
+		swu_key_id(SWU_KEY_TYPE_ECDSA_P256, SWU_KEY_SCHEME_ECDSA_P256, vals[i],
+			   SWU_KEYVAL_SIZE, ids[i]);
+		pw__software_update__key__init(&ks[i]);
+		ks[i].key_type = PW__SOFTWARE_UPDATE__KEY_TYPE__ECDSA_SHA2_NISTP256;
+		ks[i].scheme = PW__SOFTWARE_UPDATE__KEY_SCHEME__ECDSA_SHA2_NISTP256_SCHEME;
+		ks[i].keyval = (ProtobufCBinaryData){ SWU_KEYVAL_SIZE, vals[i] };
+		pw__software_update__key_mapping__init(&maps[i]);
+		maps[i].key_id = (ProtobufCBinaryData){ SWU_KEY_ID_SIZE, ids[i] };
+		maps[i].key = &ks[i];
+		req_ids[i] = maps[i].key_id;
+	}
+	return 0;
+}
+
+static int pack_signed(const ProtobufCMessage *inner, SwuBuf *out)
+{
+	SwuBuf tmp = {};
+	int r;
+
+	/* Signed*Metadata: field 1 the serialized metadata, field 2 signatures (none yet). */
+	r = swu_buf_put_message(&tmp, 1, inner);
+	if (r >= 0)
+		r = swu_buf_append(out, tmp.data, tmp.size);
+	swu_buf_done(&tmp);
+	return r;
+}
+
+int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *targets_keys,
+		    size_t n_targets, uint32_t version, uint32_t root_threshold,
+		    uint32_t targets_threshold, SwuBuf *out)
+{
+	size_t n = n_root + n_targets;
+	_cleanup_free_ Pw__SoftwareUpdate__KeyMapping *maps = calloc(n + 1, sizeof(*maps));
+	_cleanup_free_ Pw__SoftwareUpdate__KeyMapping **map_ptrs = calloc(n + 1, sizeof(void *));
+	_cleanup_free_ Pw__SoftwareUpdate__Key *ks = calloc(n + 1, sizeof(*ks));
+	_cleanup_free_ uint8_t(*vals)[SWU_KEYVAL_SIZE] = calloc(n + 1, SWU_KEYVAL_SIZE);
+	_cleanup_free_ uint8_t(*ids)[SWU_KEY_ID_SIZE] = calloc(n + 1, SWU_KEY_ID_SIZE);
+	_cleanup_free_ ProtobufCBinaryData *req_ids = calloc(n + 1, sizeof(*req_ids));
+	Pw__SoftwareUpdate__CommonMetadata common = PW__SOFTWARE_UPDATE__COMMON_METADATA__INIT;
+	SwuRequirement rr = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
+	SwuRequirement tr = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
+	SwuRootMetadata root = PW__SOFTWARE_UPDATE__ROOT_METADATA__INIT;
+	int r;
+
+	if (!maps || !map_ptrs || !ks || !vals || !ids || !req_ids)
+		return -ENOMEM;
+	r = add_key_mappings(root_keys, n_root, maps, ks, vals, ids, req_ids);
+	if (r < 0)
+		return r;
+	r = add_key_mappings(targets_keys, n_targets, maps + n_root, ks + n_root, vals + n_root,
+			     ids + n_root, req_ids + n_root);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		map_ptrs[i] = &maps[i];
+
+	common.spec_version = (char *)SWU_SPEC_VERSION;
+	common.version = version;
+	common.role = (char *)"root";
+	rr.n_key_ids = n_root;
+	rr.key_ids = req_ids;
+	rr.threshold = root_threshold;
+	tr.n_key_ids = n_targets;
+	tr.key_ids = req_ids + n_root;
+	tr.threshold = targets_threshold;
+	root.common_metadata = &common;
+	root.n_keys = n;
+	root.keys = map_ptrs;
+	root.root_signature_requirement = &rr;
+	root.targets_signature_requirement = &tr;
+	return pack_signed(&root.base, out);
+}
+
+int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compatible,
+		       int64_t expires, SwuBuf *out)
+{
+	Pw__SoftwareUpdate__CommonMetadata common = PW__SOFTWARE_UPDATE__COMMON_METADATA__INIT;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	SwuTargetsMetadata t = PW__SOFTWARE_UPDATE__TARGETS_METADATA__INIT;
+
+	common.spec_version = (char *)SWU_SPEC_VERSION;
+	common.version = version;
+	common.role = (char *)"targets";
+	if (expires != 0) {
+		ts.seconds = expires;
+		common.expires = &ts;
+	}
+	t.common_metadata = &common;
+	t.n_compatible = n_compatible;
+	t.compatible = (char **)compatible;
+	return pack_signed(&t.base, out);
+}
+
+int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t n, const char *name,
+			 uint64_t length, const uint8_t sha256[32], SwuBuf *out)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	_cleanup_free_ SwuTargetFile **files = NULL;
+	Pw__SoftwareUpdate__Hash hash = PW__SOFTWARE_UPDATE__HASH__INIT;
+	Pw__SoftwareUpdate__Hash *hashes[] = { &hash };
+	SwuTargetFile file = PW__SOFTWARE_UPDATE__TARGET_FILE__INIT;
+	size_t k = 0;
+	int r;
+
+	if (!swu_target_name_valid(name, strlen(name)))
+		return swu_fail(ctx, -EINVAL, "targets", "name", "invalid target name '%s'", name);
+	r = swu_targets_decode(ctx, signed_targets, n, &s, &t);
+	if (r < 0)
+		return r;
+	files = calloc(t->n_target_files + 1, sizeof(*files));
+	if (!files)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_target_files; i++)
+		if (!t->target_files[i]->file_name || !streq(t->target_files[i]->file_name, name))
+			files[k++] = t->target_files[i];
+	hash.function = PW__SOFTWARE_UPDATE__HASH_FUNCTION__SHA256;
+	hash.hash = (ProtobufCBinaryData){ SWU_SHA256_SIZE, (uint8_t *)sha256 };
+	file.file_name = (char *)name;
+	file.length = length;
+	file.n_hashes = 1;
+	file.hashes = hashes;
+	files[k++] = &file;
+
+	/* Pack with our array, then put the original back so free_unpacked frees what it owns. */
+	SwuTargetFile **orig = t->target_files;
+	size_t orig_n = t->n_target_files;
+	t->target_files = files;
+	t->n_target_files = k;
+	r = pack_signed(&t->base, out);
+	t->target_files = orig;
+	t->n_target_files = orig_n;
+	return r;
+}
+
+static const ProtobufCMessageDescriptor *signed_descriptor(bool root)
+{
+	return root ? &pw__software_update__signed_root_metadata__descriptor
+		    : &pw__software_update__signed_targets_metadata__descriptor;
+}
+
+/*
+ * SignedRootMetadata and SignedTargetsMetadata share one shape (bytes 1, repeated Signature 2);
+ * the root variant's accessors are used for both after decoding with the right descriptor.
+ */
+int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_t n,
+			     const uint8_t key_id[32], const uint8_t sig[64], SwuBuf *out)
+{
+	_cleanup_free_ SwuSignature **sigs = NULL;
+	SwuSignature add = PW__SOFTWARE_UPDATE__SIGNATURE__INIT;
+	ProtobufCMessage *m = NULL;
+	SwuSignedRoot *s;
+	size_t k = 0;
+	int r;
+
+	r = swu_wire_unpack(ctx, signed_descriptor(root), p, n,
+			    root ? "root metadata" : "targets metadata", &m);
+	if (r < 0)
+		return r;
+	s = (SwuSignedRoot *)m;
+	sigs = calloc(s->n_signatures + 1, sizeof(*sigs));
+	if (!sigs) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return -ENOMEM;
+	}
+	add.key_id = (ProtobufCBinaryData){ SWU_KEY_ID_SIZE, (uint8_t *)key_id };
+	add.sig = (ProtobufCBinaryData){ SWU_SIG_SIZE, (uint8_t *)sig };
+	for (size_t i = 0; i < s->n_signatures; i++)
+		if (!key_id_eq(s->signatures[i]->key_id, add.key_id))
+			sigs[k++] = s->signatures[i];
+	sigs[k++] = &add;
+
+	r = swu_buf_put_len_field(out, 1, s->serialized_root_metadata.data,
+				  s->serialized_root_metadata.len);
+	for (size_t i = 0; r >= 0 && i < k; i++)
+		r = swu_buf_put_message(out, 2, &sigs[i]->base);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return r;
+}
+
+int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, SwuBuf *out)
+{
+	ProtobufCMessage *m = NULL;
+	SwuSignedRoot *s;
+	int r;
+
+	r = swu_wire_unpack(ctx, signed_descriptor(root), p, n,
+			    root ? "root metadata" : "targets metadata", &m);
+	if (r < 0)
+		return r;
+	s = (SwuSignedRoot *)m;
+	r = swu_buf_append(out, s->serialized_root_metadata.data, s->serialized_root_metadata.len);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return r;
+}
+
+bool swu_target_name_valid(const char *name, size_t len)
+{
+	size_t part = 0;
+
+	if (len == 0 || len > 255 || name[0] == '/')
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || name[i] == '/') {
+			const char *s = name + i - part;
+
+			if (part == 0 || (part == 1 && s[0] == '.') ||
+			    (part == 2 && s[0] == '.' && s[1] == '.'))
+				return false;
+			part = 0;
+			continue;
+		}
+		if (name[i] < 0x21 || name[i] > 0x7e)
+			return false;
+		part++;
+	}
+	return true;
+}

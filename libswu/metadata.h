@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * TUF metadata messages: strict decoding, the soundness rules for root
+ * metadata, signature counting, and the builders the release tool uses.
+ */
+#include <openssl/evp.h>
+#include <stdbool.h>
+
+#include "context.h"
+#include "tuf.pb-c.h"
+#include "update_bundle.pb-c.h"
+#include "wire.h"
+
+typedef Pw__SoftwareUpdate__SignedRootMetadata SwuSignedRoot;
+typedef Pw__SoftwareUpdate__RootMetadata SwuRootMetadata;
+typedef Pw__SoftwareUpdate__SignedTargetsMetadata SwuSignedTargets;
+typedef Pw__SoftwareUpdate__TargetsMetadata SwuTargetsMetadata;
+typedef Pw__SoftwareUpdate__TargetFile SwuTargetFile;
+typedef Pw__SoftwareUpdate__SignatureRequirement SwuRequirement;
+typedef Pw__SoftwareUpdate__Signature SwuSignature;
+typedef Pw__SoftwareUpdate__Manifest SwuManifest;
+
+#define SWU_SPEC_VERSION "0.0.1"
+
+static inline void swu_signed_root_freep(SwuSignedRoot **p)
+{
+	if (*p)
+		pw__software_update__signed_root_metadata__free_unpacked(*p, NULL);
+}
+static inline void swu_root_metadata_freep(SwuRootMetadata **p)
+{
+	if (*p)
+		pw__software_update__root_metadata__free_unpacked(*p, NULL);
+}
+static inline void swu_signed_targets_freep(SwuSignedTargets **p)
+{
+	if (*p)
+		pw__software_update__signed_targets_metadata__free_unpacked(*p, NULL);
+}
+static inline void swu_targets_metadata_freep(SwuTargetsMetadata **p)
+{
+	if (*p)
+		pw__software_update__targets_metadata__free_unpacked(*p, NULL);
+}
+static inline void swu_manifest_freep(SwuManifest **p)
+{
+	if (*p)
+		pw__software_update__manifest__free_unpacked(*p, NULL);
+}
+
+/* Decode a SignedRootMetadata and the RootMetadata it carries. -EBADMSG when malformed. */
+int swu_root_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedRoot **ret_signed,
+		    SwuRootMetadata **ret_root);
+/* Decode a SignedTargetsMetadata and the TargetsMetadata it carries. */
+int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTargets **ret_signed,
+		       SwuTargetsMetadata **ret_targets);
+
+/*
+ * Root content soundness (DESIGN.md rule 2): role "root"; each key an ECDSA P-256 key of 65
+ * bytes with key_id derived from it and listed once; root and targets thresholds >= 1 and <= the
+ * number of distinct keys listed; every required key registered; no key in both roles.
+ * @which names the root in the failure ("trusted root", "incoming root"). -EBADMSG.
+ */
+int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const char *which);
+
+/*
+ * Counts the distinct keys of @req (registered in @keys) that have a valid signature over
+ * @msg among @sigs. A key signing twice counts once, a key listed twice in @req counts once;
+ * signatures by unknown keys, of the wrong size, or that fail to verify are not counted.
+ */
+int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const SwuRequirement *req,
+			 const uint8_t *msg, size_t n, SwuSignature *const *sigs, size_t n_sigs,
+			 unsigned *ret);
+
+/* Builders (release side). All write a serialized Signed*Metadata into @out. */
+int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *targets_keys,
+		    size_t n_targets, uint32_t version, uint32_t root_threshold,
+		    uint32_t targets_threshold, SwuBuf *out);
+/* @expires 0: no expiry. */
+int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compatible,
+		       int64_t expires, SwuBuf *out);
+/* Adds (or replaces) target @name; the result carries no signatures (the content changed). */
+int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t n, const char *name,
+			 uint64_t length, const uint8_t sha256[32], SwuBuf *out);
+/*
+ * Adds a signature by @key_id to a SignedRootMetadata (@root true) or SignedTargetsMetadata,
+ * replacing an earlier one by the same key.
+ */
+int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_t n,
+			     const uint8_t key_id[32], const uint8_t sig[64], SwuBuf *out);
+/* The bytes a signature covers (serialized_*_metadata), pointing into the decoded message. */
+int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, SwuBuf *out);
+
+/* Checks a target name: 1..255 printable ASCII bytes, no leading '/', no empty, "." or ".." part. */
+bool swu_target_name_valid(const char *name, size_t len);

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "manifest.h"
+#include "tuf.h"
+
+struct SwuVerifier {
+	SwuContext *ctx;
+	unsigned flags;
+	char *compatible;
+
+	/* the root in force: the factory/trusted one, or the rotated one after rule 2 */
+	SwuSignedRoot *root_signed;
+	SwuRootMetadata *root;
+	uint8_t *new_root;
+	size_t new_root_size;
+
+	SwuManifest *manifest;
+	const SwuTargetsMetadata *installed;
+
+	/* rule 3 result */
+	uint8_t *targets_bytes; /* serialized TargetsMetadata, exactly as signed */
+	size_t targets_size;
+	uint32_t version;
+	SwuTarget *targets;
+	size_t n_targets;
+
+	/* rule 4 state */
+	SwuTarget *current;
+	SwuSha256 hash;
+	uint64_t received;
+	SwuBuf user_manifest;
+	bool finished;
+};
+
+static void free_targets(SwuVerifier *v)
+{
+	for (size_t i = 0; i < v->n_targets; i++)
+		free(v->targets[i].name);
+	free(v->targets);
+	v->targets = NULL;
+	v->n_targets = 0;
+}
+
+SwuVerifier *swu_verifier_free(SwuVerifier *v)
+{
+	if (!v)
+		return NULL;
+	swu_signed_root_freep(&v->root_signed);
+	swu_root_metadata_freep(&v->root);
+	swu_manifest_freep(&v->manifest);
+	swu_sha256_done(&v->hash);
+	swu_buf_done(&v->user_manifest);
+	free_targets(v);
+	free(v->targets_bytes);
+	free(v->new_root);
+	free(v->compatible);
+	swu_context_unref(v->ctx);
+	free(v);
+	return NULL;
+}
+
+static void set_root(SwuVerifier *v, SwuSignedRoot *s, SwuRootMetadata *root)
+{
+	swu_signed_root_freep(&v->root_signed);
+	swu_root_metadata_freep(&v->root);
+	v->root_signed = s;
+	v->root = root;
+}
+
+int swu_verifier_new(SwuContext *ctx, const uint8_t *root, size_t root_size, unsigned flags,
+		     SwuVerifier **ret)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	int r;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->ctx = swu_context_ref(ctx);
+	v->flags = flags;
+	if (!root) {
+		if (!(flags & SWU_VERIFY_SELF))
+			return -EINVAL;
+	} else {
+		SwuSignedRoot *s = NULL;
+		SwuRootMetadata *rm = NULL;
+
+		r = swu_root_decode(ctx, root, root_size, &s, &rm);
+		if (r < 0)
+			return r;
+		set_root(v, s, rm);
+		r = swu_root_check_sound(ctx, rm, "trusted root");
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+int swu_verifier_set_manifest(SwuVerifier *v, const uint8_t *manifest, size_t size)
+{
+	SwuManifest *m = NULL;
+	int r;
+
+	r = swu_manifest_decode(v->ctx, manifest, size, &m);
+	if (r < 0)
+		return r;
+	swu_manifest_freep(&v->manifest);
+	v->manifest = m;
+	v->installed = swu_manifest_get_targets(m);
+	return 0;
+}
+
+int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible)
+{
+	char *c = NULL;
+
+	if (compatible) {
+		c = strdup(compatible);
+		if (!c)
+			return -ENOMEM;
+	}
+	free(v->compatible);
+	v->compatible = c;
+	return 0;
+}
+
+static uint32_t root_version(const SwuRootMetadata *r)
+{
+	return r->common_metadata ? r->common_metadata->version : 0;
+}
+
+static int check_threshold(SwuVerifier *v, const SwuRootMetadata *keys, const SwuRequirement *req,
+			   const ProtobufCBinaryData *msg, SwuSignature *const *sigs, size_t n_sigs,
+			   const char *what, const char *by)
+{
+	unsigned count = 0;
+	int r;
+
+	r = swu_signatures_count(v->ctx, keys, req, msg->data, msg->len, sigs, n_sigs, &count);
+	if (r < 0)
+		return r;
+	if (count < req->threshold)
+		return swu_fail(v->ctx, -EKEYREJECTED, what, "threshold",
+				"%s metadata has %u valid signatures by %s keys, %u required", what,
+				count, by, req->threshold);
+	return 0;
+}
+
+int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	uint8_t *copy;
+	int r;
+
+	r = swu_root_decode(v->ctx, root, size, &s, &rm);
+	if (r < 0)
+		return r;
+
+	if (v->root && !(v->flags & SWU_VERIFY_SELF)) {
+		/* Signed by the root we trust now ... */
+		r = check_threshold(v, v->root, v->root->root_signature_requirement,
+				    &s->serialized_root_metadata, s->signatures, s->n_signatures,
+				    "root", "trusted root");
+		if (r < 0)
+			return r;
+	}
+	/* ... sound ... */
+	r = swu_root_check_sound(v->ctx, rm, "incoming root");
+	if (r < 0)
+		return r;
+	/* ... and by its own keys, so the new key set proves possession. */
+	r = check_threshold(v, rm, rm->root_signature_requirement, &s->serialized_root_metadata,
+			    s->signatures, s->n_signatures, "root", "its own root");
+	if (r < 0)
+		return r;
+	if (v->root && root_version(rm) < root_version(v->root))
+		return swu_fail(v->ctx, -ESTALE, "root", "rollback",
+				"root metadata version %u is older than trusted version %u",
+				root_version(rm), root_version(v->root));
+
+	if (!(v->flags & SWU_VERIFY_SELF)) {
+		copy = malloc(size ? size : 1);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, root, size);
+		free(v->new_root);
+		v->new_root = copy;
+		v->new_root_size = size;
+	}
+	set_root(v, TAKE_PTR(s), TAKE_PTR(rm));
+	return 0;
+}
+
+const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size)
+{
+	if (ret_size)
+		*ret_size = v->new_root_size;
+	return v->new_root;
+}
+
+static int add_targets(SwuVerifier *v, const SwuTargetsMetadata *t)
+{
+	v->targets = calloc(t->n_target_files + 1, sizeof(SwuTarget));
+	if (!v->targets)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_target_files; i++) {
+		const SwuTargetFile *f = t->target_files[i];
+		const char *name = f->file_name ? f->file_name : "";
+		const uint8_t *h;
+
+		if (!swu_target_name_valid(name, strlen(name)))
+			return swu_fail(v->ctx, -EBADMSG, "targets", "name",
+					"targets metadata: invalid target name '%.64s'", name);
+		for (size_t j = 0; j < v->n_targets; j++)
+			if (streq(v->targets[j].name, name))
+				return swu_fail(v->ctx, -EBADMSG, "targets", "ambiguity",
+						"targets metadata: target '%s' listed twice", name);
+		h = swu_target_file_sha256(f);
+		if (!h)
+			return swu_fail(v->ctx, -EBADMSG, "targets", "hash",
+					"targets metadata: target '%s' has no single 32-byte "
+					"SHA-256 hash",
+					name);
+		v->targets[v->n_targets].name = strdup(name);
+		if (!v->targets[v->n_targets].name)
+			return -ENOMEM;
+		v->targets[v->n_targets].length = f->length;
+		memcpy(v->targets[v->n_targets].sha256, h, SWU_SHA256_SIZE);
+		v->n_targets++;
+	}
+	return 0;
+}
+
+static int check_targets_signatures(SwuVerifier *v, const SwuSignedTargets *s)
+{
+	if (!v->root)
+		return 0; /* self-verification of a bundle without root: nothing to check against */
+	if ((v->flags & SWU_VERIFY_SELF) && s->n_signatures == 0)
+		return 0; /* self-verification: an unsigned bundle passes */
+	return check_threshold(v, v->root, v->root->targets_signature_requirement,
+			       &s->serialized_targets_metadata, s->signatures, s->n_signatures,
+			       "targets", "trusted targets");
+}
+
+static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t)
+{
+	const Pw__SoftwareUpdate__CommonMetadata *c = t->common_metadata;
+	uint32_t version = c ? c->version : 0;
+	int r;
+
+	if (!c || !c->role || !streq(c->role, "targets"))
+		return swu_fail(v->ctx, -EBADMSG, "targets", "role",
+				"targets metadata: role is '%s', expected 'targets'",
+				c && c->role ? c->role : "");
+	r = add_targets(v, t);
+	if (r < 0)
+		return r;
+	if (c->expires && c->expires->seconds <= (int64_t)swu_context_now(v->ctx))
+		return swu_fail(v->ctx, -EKEYEXPIRED, "targets", "expiry",
+				"targets metadata expired at %lld (now %lld)",
+				(long long)c->expires->seconds, (long long)swu_context_now(v->ctx));
+	if (!(v->flags & SWU_VERIFY_SELF) && v->installed && v->installed->common_metadata &&
+	    version < v->installed->common_metadata->version)
+		return swu_fail(v->ctx, -ESTALE, "targets", "rollback",
+				"targets metadata version %u is older than installed version %u",
+				version, v->installed->common_metadata->version);
+	if (v->compatible && t->n_compatible > 0) {
+		bool found = false;
+
+		for (size_t i = 0; i < t->n_compatible && !found; i++)
+			found = streq(t->compatible[i], v->compatible);
+		if (!found)
+			return swu_fail(v->ctx, -EMEDIUMTYPE, "targets", "compatible",
+					"bundle is for '%s'%s, not for this device '%s'",
+					t->compatible[0], t->n_compatible > 1 ? " and others" : "",
+					v->compatible);
+	}
+	v->version = version;
+	return 0;
+}
+
+int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t size)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	int r;
+
+	if (v->targets_bytes)
+		return -EALREADY;
+	if (!targets)
+		return swu_fail(v->ctx, -EBADMSG, "targets", "presence",
+				"bundle has no targets metadata named 'targets'");
+	r = swu_targets_decode(v->ctx, targets, size, &s, &t);
+	if (r < 0)
+		return r;
+	r = check_targets_signatures(v, s);
+	if (r < 0)
+		return r;
+	r = check_targets_content(v, t);
+	if (r < 0) {
+		free_targets(v);
+		return r;
+	}
+	v->targets_size = s->serialized_targets_metadata.len;
+	v->targets_bytes = malloc(v->targets_size ? v->targets_size : 1);
+	if (!v->targets_bytes) {
+		free_targets(v);
+		return -ENOMEM;
+	}
+	memcpy(v->targets_bytes, s->serialized_targets_metadata.data, v->targets_size);
+	return 0;
+}
+
+uint32_t swu_verifier_get_version(const SwuVerifier *v)
+{
+	return v->version;
+}
+
+size_t swu_verifier_get_targets(const SwuVerifier *v, const SwuTarget **ret)
+{
+	*ret = v->targets;
+	return v->n_targets;
+}
+
+const SwuTarget *swu_verifier_find_target(const SwuVerifier *v, const char *name)
+{
+	for (size_t i = 0; i < v->n_targets; i++)
+		if (streq(v->targets[i].name, name))
+			return &v->targets[i];
+	return NULL;
+}
+
+int swu_verifier_payload_begin(SwuVerifier *v, const char *name, uint64_t size)
+{
+	SwuTarget *t;
+	int r;
+
+	if (!v->targets_bytes || v->current)
+		return -EINVAL;
+	t = (SwuTarget *)swu_verifier_find_target(v, name);
+	if (!t)
+		return 1; /* not listed in signed metadata: never written anywhere */
+	if (t->present)
+		return swu_fail(v->ctx, -EBADMSG, "payload", "ambiguity",
+				"payload '%s' given twice", name);
+	if (size != t->length)
+		return swu_fail(v->ctx, -EBADMSG, "payload", "length",
+				"payload '%s' is %llu bytes, signed length is %llu", name,
+				(unsigned long long)size, (unsigned long long)t->length);
+	r = swu_sha256_init(&v->hash);
+	if (r < 0)
+		return r;
+	v->current = t;
+	v->received = 0;
+	if (streq(name, SWU_USER_MANIFEST_NAME))
+		v->user_manifest.size = 0;
+	return 0;
+}
+
+int swu_verifier_payload_update(SwuVerifier *v, const void *p, size_t n)
+{
+	int r;
+
+	if (!v->current)
+		return -EINVAL;
+	if (n > v->current->length - v->received)
+		return swu_fail(v->ctx, -EBADMSG, "payload", "length",
+				"payload '%s' is longer than its signed length %llu",
+				v->current->name, (unsigned long long)v->current->length);
+	r = swu_sha256_update(&v->hash, p, n);
+	if (r < 0)
+		return r;
+	v->received += n;
+	if (streq(v->current->name, SWU_USER_MANIFEST_NAME) &&
+	    v->current->length <= swu_context_get_metadata_max(v->ctx))
+		return swu_buf_append(&v->user_manifest, p, n);
+	return 0;
+}
+
+int swu_verifier_payload_end(SwuVerifier *v)
+{
+	uint8_t digest[SWU_SHA256_SIZE];
+	SwuTarget *t = v->current;
+	int r;
+
+	if (!t)
+		return -EINVAL;
+	v->current = NULL;
+	r = swu_sha256_final(&v->hash, digest);
+	swu_sha256_done(&v->hash);
+	if (r < 0)
+		return r;
+	if (v->received != t->length)
+		return swu_fail(v->ctx, -EBADMSG, "payload", "length",
+				"payload '%s' ended after %llu of %llu bytes", t->name,
+				(unsigned long long)v->received, (unsigned long long)t->length);
+	if (memcmp(digest, t->sha256, SWU_SHA256_SIZE) != 0) {
+		char want[2 * SWU_SHA256_SIZE + 1], got[2 * SWU_SHA256_SIZE + 1];
+
+		swu_hex(t->sha256, SWU_SHA256_SIZE, want);
+		swu_hex(digest, SWU_SHA256_SIZE, got);
+		return swu_fail(v->ctx, -EBADMSG, "payload", "hash",
+				"payload '%s' has SHA-256 %s, signed hash is %s", t->name, got,
+				want);
+	}
+	t->present = true;
+	return 0;
+}
+
+int swu_verifier_finish(SwuVerifier *v)
+{
+	if (!v->targets_bytes || v->current)
+		return -EINVAL;
+	for (size_t i = 0; i < v->n_targets; i++) {
+		SwuTarget *t = &v->targets[i];
+		const SwuTargetFile *f;
+		const uint8_t *h;
+
+		if (t->present)
+			continue;
+		/* Personalized out: accepted only when identical to the installed target. */
+		f = swu_targets_find(v->installed, t->name);
+		h = f ? swu_target_file_sha256(f) : NULL;
+		if (!f || f->length != t->length || !h ||
+		    memcmp(h, t->sha256, SWU_SHA256_SIZE) != 0)
+			return swu_fail(v->ctx, -EBADMSG, "payload", "missing",
+					"payload '%s' is missing and is not installed with the "
+					"same length and hash",
+					t->name);
+		t->personalized = true;
+	}
+	v->finished = true;
+	return 0;
+}
+
+int swu_verifier_build_manifest(SwuVerifier *v, uint8_t **ret, size_t *ret_size)
+{
+	const SwuTarget *um = swu_verifier_find_target(v, SWU_USER_MANIFEST_NAME);
+	const uint8_t *user = NULL;
+	size_t user_size = 0;
+	SwuBuf out = {};
+	int r;
+
+	if (!v->finished)
+		return -EINVAL;
+	if (um && um->present) {
+		if (um->length > swu_context_get_metadata_max(v->ctx))
+			return swu_fail(v->ctx, -EBADMSG, "payload", "size",
+					"user_manifest is larger than the metadata size cap");
+		user = v->user_manifest.data;
+		user_size = v->user_manifest.size;
+	} else if (um && v->manifest) {
+		user = v->manifest->user_manifest.data;
+		user_size = v->manifest->user_manifest.len;
+	}
+	r = swu_manifest_build(v->targets_bytes, v->targets_size, user, user_size, &out);
+	if (r < 0) {
+		swu_buf_done(&out);
+		return r;
+	}
+	*ret = out.data ? out.data : calloc(1, 1);
+	*ret_size = out.size;
+	return *ret ? 0 : -ENOMEM;
+}

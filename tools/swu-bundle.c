@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "metadata.h"
+#include "swu.h"
+#include "writer.h"
+
+#define SIGNER_OUTPUT_MAX 1024
+
+int verb_create_empty_bundle(int argc, char **argv)
+{
+	static const struct option options[] = { { "target-metadata-version", required_argument,
+						   NULL, 'v' },
+						 { "compatible", required_argument, NULL, 'c' },
+						 { "expires", required_argument, NULL, 'e' },
+						 {} };
+	char *compatible[64];
+	size_t n_compatible = 0;
+	uint32_t version = 1;
+	int64_t expires = 0;
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	SwuBuf targets = {};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		switch (c) {
+		case 'v':
+			if (parse_u32(optarg, &version) < 0)
+				return log_usage("invalid version '%s'", optarg);
+			break;
+		case 'c':
+			if (n_compatible >= ELEMENTSOF(compatible) || !*optarg)
+				return log_usage("invalid --compatible '%s'", optarg);
+			compatible[n_compatible++] = optarg;
+			break;
+		case 'e':
+			if (parse_time(optarg, &expires) < 0)
+				return log_usage("invalid time '%s' (want RFC 3339, e.g. "
+						 "2030-01-01T00:00:00Z)",
+						 optarg);
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind != argc - 1)
+		return log_usage("create-empty-bundle takes exactly one BUNDLE path");
+
+	r = swu_targets_create(version, compatible, n_compatible, expires, &targets);
+	if (r >= 0) {
+		SwuMetadataEntry entry = { (char *)"targets", targets.data, targets.size };
+		const char *path = argv[optind];
+
+		r = swu_tmpfile_open(path, 0644, &fd, &tmp);
+		if (r >= 0) {
+			r = swu_bundle_write(swu_ctx, fd, NULL, 0, &entry, 1, NULL, 0);
+			if (r >= 0)
+				r = swu_tmpfile_commit(fd, tmp, path);
+			else
+				unlink(tmp);
+		}
+		if (r < 0)
+			log_error_errno(r, "Cannot write bundle '%s'", path);
+	}
+	swu_buf_done(&targets);
+	return r;
+}
+
+int verb_add_root_metadata_to_bundle(int argc, char **argv)
+{
+	static const struct option options[] = { { "append-root-metadata", required_argument, NULL,
+						   'r' },
+						 { "bundle", required_argument, NULL, 'b' },
+						 {} };
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	_cleanup_free_ uint8_t *root = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const char *root_path = NULL, *path = NULL;
+	size_t size;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		if (c == 'r')
+			root_path = optarg;
+		else if (c == 'b')
+			path = optarg;
+		else
+			return -EINVAL;
+	}
+	if (!root_path || !path || optind != argc)
+		return log_usage("add-root-metadata-to-bundle needs --append-root-metadata and "
+				 "--bundle");
+	r = swu_read_file(root_path, swu_context_get_metadata_max(swu_ctx), &root, &size);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", root_path);
+	r = swu_root_decode(swu_ctx, root, size, &s, &rm);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", root_path);
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	return bundle_rewrite(path, b, root, size, NULL, 0, NULL, NULL);
+}
+
+int verb_add_file_to_bundle(int argc, char **argv)
+{
+	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
+						 { "file", required_argument, NULL, 'f' },
+						 { "new-name", required_argument, NULL, 'n' },
+						 {} };
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = -EBADF, file_fd = -EBADF;
+	const char *path = NULL, *file = NULL, *name = NULL;
+	const SwuMetadataEntry *targets;
+	uint8_t digest[SWU_SHA256_SIZE];
+	SwuPayloadSource add;
+	SwuBuf nt = {};
+	struct stat st;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		if (c == 'b')
+			path = optarg;
+		else if (c == 'f')
+			file = optarg;
+		else if (c == 'n')
+			name = optarg;
+		else
+			return -EINVAL;
+	}
+	if (!path || !file || optind != argc)
+		return log_usage("add-file-to-bundle needs --bundle and --file");
+	if (!name) {
+		name = strrchr(file, '/');
+		name = name ? name + 1 : file;
+	}
+	if (!swu_target_name_valid(name, strlen(name)))
+		return log_usage("invalid target name '%s' (printable ASCII, no '..' parts)", name);
+	file_fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (file_fd < 0 || fstat(file_fd, &st) < 0)
+		return log_error_errno(-errno, "Cannot open '%s'", file);
+	if (!S_ISREG(st.st_mode))
+		return log_error_errno(-EINVAL, "'%s' is not a regular file", file);
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	targets = swu_bundle_get_targets(b, "targets");
+	if (!targets)
+		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
+	r = swu_sha256_fd(file_fd, 0, (uint64_t)st.st_size, digest);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", file);
+	r = swu_targets_add_file(swu_ctx, targets->data, targets->size, name, (uint64_t)st.st_size,
+				 digest, &nt);
+	if (r < 0)
+		return log_error_errno(r, "Cannot add '%s'", file);
+	add = (SwuPayloadSource){ name, file_fd, 0, (uint64_t)st.st_size, digest };
+	r = bundle_rewrite(path, b, b->root, b->root_size, nt.data, nt.size, name, &add);
+	swu_buf_done(&nt);
+	return r;
+}
+
+/* Pipes @data into `sh -c CMD` and reads what it prints (a signature). */
+static int run_signer(const char *cmd, const uint8_t *data, size_t n, uint8_t *out,
+		      size_t *out_size)
+{
+	int in[2], outp[2], status;
+	size_t got = 0;
+	pid_t pid;
+	int r = 0;
+
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(outp, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(in[0]);
+		close(in[1]);
+		return r;
+	}
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(outp[1]);
+	signal(SIGPIPE, SIG_IGN);
+	r = swu_write_all(in[1], data, n);
+	close(in[1]);
+	while (r >= 0) {
+		ssize_t k = read(outp[0], out + got, SIGNER_OUTPUT_MAX - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r = -errno;
+		else if (k == 0)
+			break;
+		else if ((got += (size_t)k) >= SIGNER_OUTPUT_MAX)
+			r = -EFBIG;
+	}
+	close(outp[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (r < 0)
+		return r;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "swu: signer '%s' failed\n", cmd);
+		return -EIO;
+	}
+	*out_size = got;
+	return 0;
+}
+
+static int sign_with_signer(const char *cmd, const EVP_PKEY *pub, const uint8_t *data, size_t n,
+			    uint8_t sig[SWU_SIG_SIZE])
+{
+	uint8_t out[SIGNER_OUTPUT_MAX];
+	size_t size = 0;
+	int r;
+
+	r = run_signer(cmd, data, n, out, &size);
+	if (r < 0)
+		return log_error_errno(r, "Signer '%s' failed", cmd);
+	/* DER or raw r||s; a raw signature may start like DER, so try both before giving up. */
+	if (swu_signature_to_raw(out, size, sig) == 0 &&
+	    swu_verify(pub, data, n, sig, SWU_SIG_SIZE) == 0)
+		return 0;
+	if (size == SWU_SIG_SIZE && swu_verify(pub, data, n, out, size) == 0) {
+		memcpy(sig, out, SWU_SIG_SIZE);
+		return 0;
+	}
+	fprintf(stderr,
+		"swu: the signer's output (%zu bytes) is not a valid signature by the "
+		"given public key\n",
+		size);
+	return -EKEYREJECTED;
+}
+
+int verb_sign_bundle(int argc, char **argv)
+{
+	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
+						 { "key", required_argument, NULL, 'k' },
+						 { "signer", required_argument, NULL, 's' },
+						 { "public-key", required_argument, NULL, 'p' },
+						 {} };
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const char *path = NULL, *key_path = NULL, *signer = NULL, *pub_path = NULL;
+	const SwuMetadataEntry *targets;
+	uint8_t id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
+	SwuBuf payload = {}, signed_targets = {};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		switch (c) {
+		case 'b':
+			path = optarg;
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 's':
+			signer = optarg;
+			break;
+		case 'p':
+			pub_path = optarg;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!path || optind != argc || !!key_path == !!signer || (signer && !pub_path) ||
+	    (key_path && pub_path))
+		return log_usage("sign-bundle needs --bundle and either --key or --signer with "
+				 "--public-key");
+	r = swu_key_load_pem(swu_ctx, key_path ? key_path : pub_path, !!key_path, &key);
+	if (r < 0)
+		return log_error_errno(r, "Cannot load key");
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	targets = swu_bundle_get_targets(b, "targets");
+	if (!targets)
+		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
+	r = swu_signed_payload(swu_ctx, false, targets->data, targets->size, &payload);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
+	(void)swu_key_id_of(key, id);
+	if (signer)
+		r = sign_with_signer(signer, key, payload.data, payload.size, sig);
+	else if ((r = swu_sign(key, payload.data, payload.size, sig)) < 0)
+		log_error_errno(r, "Cannot sign");
+	if (r >= 0) {
+		r = swu_signed_add_signature(swu_ctx, false, targets->data, targets->size, id, sig,
+					     &signed_targets);
+		if (r >= 0)
+			r = bundle_rewrite(path, b, b->root, b->root_size, signed_targets.data,
+					   signed_targets.size, NULL, NULL);
+	}
+	swu_buf_done(&payload);
+	swu_buf_done(&signed_targets);
+	return r;
+}
+
+static int publish_blob(const SwuBundle *b, const SwuPayload *p, const SwuTarget *t,
+			const char *dir)
+{
+	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	char hex[2 * SWU_SHA256_SIZE + 1];
+	/* Hashed while copied: the blob on the server is exactly what was verified. */
+	SwuPayloadSource src = { p->name, b->fd, p->offset, p->size, t->sha256 };
+	struct stat st;
+	int r;
+
+	swu_hex(t->sha256, SWU_SHA256_SIZE, hex);
+	if (asprintf(&path, "%s/blobs/%s", dir, hex) < 0)
+		return -ENOMEM;
+	/* Blobs are named by content and immutable: one already there is kept. */
+	if (stat(path, &st) == 0 && (uint64_t)st.st_size == p->size)
+		return 0;
+	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create '%s'", path);
+	r = swu_payload_copy(swu_ctx, fd, &src);
+	if (r >= 0)
+		r = swu_tmpfile_commit(fd, tmp, path);
+	else
+		unlink(tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write '%s'", path);
+	return 0;
+}
+
+int verb_publish(int argc, char **argv)
+{
+	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
+						 { "dir", required_argument, NULL, 'd' },
+						 {} };
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_free_ char *blobs = NULL, *meta = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF, out = -EBADF;
+	const char *path = NULL, *dir = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		if (c == 'b')
+			path = optarg;
+		else if (c == 'd')
+			dir = optarg;
+		else
+			return -EINVAL;
+	}
+	if (!path || !dir || optind != argc)
+		return log_usage("publish needs --bundle and --dir");
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	/* Never publish a bundle that does not verify against itself. */
+	r = swu_verifier_new(swu_ctx, NULL, 0, SWU_VERIFY_SELF, &v);
+	if (r >= 0)
+		r = swu_bundle_verify(b, v);
+	if (r < 0)
+		return log_error_errno(r, "Refusing to publish '%s'", path);
+	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0)
+		return -ENOMEM;
+	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(blobs, 0755) < 0 && errno != EEXIST))
+		return log_error_errno(-errno, "Cannot create '%s'", blobs);
+
+	/* Blobs first, metadata.pb last: a client never sees metadata naming a missing blob. */
+	for (size_t i = 0; i < b->n_payloads; i++) {
+		const SwuTarget *t = swu_verifier_find_target(v, b->payloads[i].name);
+
+		if (!t)
+			continue; /* unlisted payloads are never published */
+		r = publish_blob(b, &b->payloads[i], t, dir);
+		if (r < 0)
+			return r;
+	}
+	r = swu_tmpfile_open(meta, 0644, &out, &tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create '%s'", meta);
+	r = swu_bundle_write(swu_ctx, out, b->root, b->root_size, b->targets, b->n_targets, NULL,
+			     0);
+	if (r >= 0)
+		r = swu_tmpfile_commit(out, tmp, meta);
+	else
+		unlink(tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write '%s'", meta);
+	printf("Published version %u to %s\n", swu_verifier_get_version(v), dir);
+	return 0;
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "manifest.h"
+#include "metadata.h"
+#include "swu.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+static json_object *json_hex(const uint8_t *p, size_t n)
+{
+	char hex[2 * 64 + 1];
+
+	swu_hex(p, MIN(n, (size_t)64), hex);
+	return json_object_new_string(hex);
+}
+
+static json_object *json_time(int64_t t)
+{
+	char buf[64];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_object_new_int64(t);
+	return json_object_new_string(buf);
+}
+
+static json_object *describe_root(const uint8_t *p, size_t n)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	json_object *o, *sigs;
+	unsigned valid = 0;
+
+	if (swu_root_decode(swu_ctx, p, n, &s, &rm) < 0)
+		return json_object_new_string(swu_context_get_failure(swu_ctx)->message);
+	o = json_object_new_object();
+	json_object_object_add(
+		o, "version",
+		json_object_new_int64(rm->common_metadata ? rm->common_metadata->version : 0));
+	if (rm->root_signature_requirement)
+		json_object_object_add(
+			o, "root_threshold",
+			json_object_new_int64(rm->root_signature_requirement->threshold));
+	if (rm->targets_signature_requirement)
+		json_object_object_add(
+			o, "targets_threshold",
+			json_object_new_int64(rm->targets_signature_requirement->threshold));
+	json_object_object_add(o, "keys", json_object_new_int64((int64_t)rm->n_keys));
+	(void)swu_signatures_count(swu_ctx, rm, rm->root_signature_requirement,
+				   s->serialized_root_metadata.data,
+				   s->serialized_root_metadata.len, s->signatures, s->n_signatures,
+				   &valid);
+	sigs = json_object_new_array();
+	for (size_t i = 0; i < s->n_signatures; i++)
+		json_object_array_add(sigs, json_hex(s->signatures[i]->key_id.data,
+						     s->signatures[i]->key_id.len));
+	json_object_object_add(o, "signatures", sigs);
+	json_object_object_add(o, "self_signatures_valid", json_object_new_int64(valid));
+	return o;
+}
+
+static json_object *describe_targets(const uint8_t *p, size_t n)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	json_object *o, *a;
+
+	if (swu_targets_decode(swu_ctx, p, n, &s, &t) < 0)
+		return json_object_new_string(swu_context_get_failure(swu_ctx)->message);
+	o = json_object_new_object();
+	if (t->common_metadata) {
+		json_object_object_add(o, "role", json_object_new_string(t->common_metadata->role));
+		json_object_object_add(o, "version",
+				       json_object_new_int64(t->common_metadata->version));
+		if (t->common_metadata->expires)
+			json_object_object_add(o, "expires",
+					       json_time(t->common_metadata->expires->seconds));
+	}
+	a = json_object_new_array();
+	for (size_t i = 0; i < t->n_compatible; i++)
+		json_object_array_add(a, json_object_new_string(t->compatible[i]));
+	json_object_object_add(o, "compatible", a);
+	a = json_object_new_array();
+	for (size_t i = 0; i < t->n_target_files; i++) {
+		const SwuTargetFile *f = t->target_files[i];
+		const uint8_t *h = swu_target_file_sha256(f);
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "name", json_object_new_string(f->file_name));
+		json_object_object_add(e, "length", json_object_new_int64((int64_t)f->length));
+		json_object_object_add(e, "sha256", h ? json_hex(h, SWU_SHA256_SIZE) : NULL);
+		json_object_array_add(a, e);
+	}
+	json_object_object_add(o, "targets", a);
+	a = json_object_new_array();
+	for (size_t i = 0; i < s->n_signatures; i++)
+		json_object_array_add(a, json_hex(s->signatures[i]->key_id.data,
+						  s->signatures[i]->key_id.len));
+	json_object_object_add(o, "signatures", a);
+	return o;
+}
+
+static json_object *describe(const SwuBundle *b)
+{
+	json_object *o = json_object_new_object(), *a;
+
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)b->size));
+	json_object_object_add(o, "root_metadata",
+			       b->root ? describe_root(b->root, b->root_size) : NULL);
+	a = json_object_new_object();
+	for (size_t i = 0; i < b->n_targets; i++)
+		json_object_object_add(a, b->targets[i].name,
+				       describe_targets(b->targets[i].data, b->targets[i].size));
+	json_object_object_add(o, "targets_metadata", a);
+	a = json_object_new_array();
+	for (size_t i = 0; i < b->n_payloads; i++) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "name", json_object_new_string(b->payloads[i].name));
+		json_object_object_add(e, "offset",
+				       json_object_new_int64((int64_t)b->payloads[i].offset));
+		json_object_object_add(e, "length",
+				       json_object_new_int64((int64_t)b->payloads[i].size));
+		json_object_array_add(a, e);
+	}
+	json_object_object_add(o, "payloads", a);
+	return o;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return "-";
+	return json_object_get_string(v);
+}
+
+static void print_text(const char *path, json_object *o)
+{
+	json_object *root, *targets, *payloads;
+
+	printf("Bundle %s (%s bytes)\n", path, jstr(o, "size"));
+	json_object_object_get_ex(o, "root_metadata", &root);
+	if (root && json_object_is_type(root, json_type_object)) {
+		json_object *sigs = NULL;
+
+		json_object_object_get_ex(root, "signatures", &sigs);
+		printf("Root metadata: version %s, root threshold %s, targets threshold %s, %zu "
+		       "signatures (%s valid by its own root keys)\n",
+		       jstr(root, "version"), jstr(root, "root_threshold"),
+		       jstr(root, "targets_threshold"), json_object_array_length(sigs),
+		       jstr(root, "self_signatures_valid"));
+	} else
+		printf("Root metadata: %s\n", root ? json_object_get_string(root) : "none");
+	json_object_object_get_ex(o, "targets_metadata", &targets);
+	json_object_object_foreach (targets, name, t) {
+		json_object *list;
+
+		if (!json_object_is_type(t, json_type_object)) {
+			printf("Targets metadata '%s': %s\n", name, json_object_get_string(t));
+			continue;
+		}
+		printf("Targets metadata '%s': version %s, expires %s, compatible %s\n", name,
+		       jstr(t, "version"), jstr(t, "expires"), jstr(t, "compatible"));
+		json_object_object_get_ex(t, "targets", &list);
+		for (size_t i = 0; i < json_object_array_length(list); i++) {
+			json_object *e = json_object_array_get_idx(list, i);
+
+			printf("  target %-20s %12s bytes  sha256 %s\n", jstr(e, "name"),
+			       jstr(e, "length"), jstr(e, "sha256"));
+		}
+		json_object_object_get_ex(t, "signatures", &list);
+		printf("  signatures: %zu\n", json_object_array_length(list));
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			printf("    by %s\n",
+			       json_object_get_string(json_object_array_get_idx(list, i)));
+	}
+	json_object_object_get_ex(o, "payloads", &payloads);
+	for (size_t i = 0; i < json_object_array_length(payloads); i++) {
+		json_object *e = json_object_array_get_idx(payloads, i);
+
+		printf("Payload %-20s %12s bytes at offset %s\n", jstr(e, "name"),
+		       jstr(e, "length"), jstr(e, "offset"));
+	}
+}
+
+int verb_inspect_bundle(int argc, char **argv)
+{
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const char *path = NULL;
+	bool json = false;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--json"))
+			json = true;
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else
+			return log_usage("inspect-bundle: unexpected argument '%s'", argv[i]);
+	}
+	if (!path)
+		return log_usage("inspect-bundle needs a BUNDLE");
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	o = describe(b);
+	if (json)
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_SPACED |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		print_text(path, o);
+	return 0;
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "metadata.h"
+#include "swu.h"
+
+int verb_generate_key(int argc, char **argv)
+{
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	uint8_t id[SWU_KEY_ID_SIZE];
+	char hex[2 * SWU_KEY_ID_SIZE + 1];
+	int r;
+
+	if (argc != 2)
+		return log_usage("generate-key takes exactly one PATH");
+	r = swu_key_generate(&key);
+	if (r < 0)
+		return log_error_errno(r, "Cannot generate a key");
+	r = swu_key_save_pem(key, argv[1]);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write key '%s'", argv[1]);
+	(void)swu_key_id_of(key, id);
+	swu_hex(id, sizeof(id), hex);
+	printf("Wrote %s and %s.pub (key id %s)\n", argv[1], argv[1], hex);
+	return 0;
+}
+
+static int load_keys(char **paths, size_t n, bool private, EVP_PKEY **keys)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = swu_key_load_pem(swu_ctx, paths[i], private, &keys[i]);
+
+		if (r < 0)
+			return log_error_errno(r, "Cannot load key");
+	}
+	return 0;
+}
+
+static void free_keys(EVP_PKEY **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		EVP_PKEY_free(keys[i]);
+}
+
+int verb_create_root_metadata(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "append-root-key", required_argument, NULL, 'r' },
+		{ "append-targets-key", required_argument, NULL, 't' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "root-threshold", required_argument, NULL, 'R' },
+		{ "targets-threshold", required_argument, NULL, 'T' },
+		{ "out", required_argument, NULL, 'o' },
+		{}
+	};
+	char *root_paths[64], *targets_paths[64];
+	EVP_PKEY *root_keys[64] = {}, *targets_keys[64] = {};
+	size_t n_root = 0, n_targets = 0;
+	uint32_t version = 1, root_thr = 1, targets_thr = 1;
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	const char *out = NULL;
+	SwuBuf buf = {};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "o:", options, NULL)) >= 0) {
+		switch (c) {
+		case 'r':
+		case 't':
+			if ((c == 'r' ? n_root : n_targets) >= ELEMENTSOF(root_paths))
+				return log_usage("too many keys");
+			if (c == 'r')
+				root_paths[n_root++] = optarg;
+			else
+				targets_paths[n_targets++] = optarg;
+			break;
+		case 'v':
+		case 'R':
+		case 'T':
+			if (parse_u32(optarg, c == 'v'	 ? &version
+					      : c == 'R' ? &root_thr
+							 : &targets_thr) < 0)
+				return log_usage("invalid number '%s'", optarg);
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!out || n_root == 0 || n_targets == 0 || optind != argc)
+		return log_usage("create-root-metadata needs --append-root-key, "
+				 "--append-targets-key and -o");
+
+	r = load_keys(root_paths, n_root, false, root_keys);
+	if (r >= 0)
+		r = load_keys(targets_paths, n_targets, false, targets_keys);
+	if (r >= 0) {
+		r = swu_root_create(root_keys, n_root, targets_keys, n_targets, version, root_thr,
+				    targets_thr, &buf);
+		if (r < 0)
+			log_error_errno(r, "Cannot build root metadata");
+	}
+	free_keys(root_keys, n_root);
+	free_keys(targets_keys, n_targets);
+	/* Refuse to write a root no device would accept (threshold above key count, shared keys). */
+	if (r >= 0) {
+		r = swu_root_decode(swu_ctx, buf.data, buf.size, &s, &rm);
+		if (r >= 0)
+			r = swu_root_check_sound(swu_ctx, rm, "new root");
+		if (r < 0)
+			log_error_errno(r, "Refusing to write root metadata");
+	}
+	if (r >= 0) {
+		r = swu_write_file_atomic(out, buf.data, buf.size, 0644);
+		if (r < 0)
+			log_error_errno(r, "Cannot write '%s'", out);
+	}
+	swu_buf_done(&buf);
+	return r;
+}
+
+static int is_role_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE])
+{
+	for (size_t i = 0; req && i < req->n_key_ids; i++)
+		if (req->key_ids[i].len == SWU_KEY_ID_SIZE &&
+		    memcmp(req->key_ids[i].data, id, SWU_KEY_ID_SIZE) == 0)
+			return 1;
+	return 0;
+}
+
+int verb_sign_root_metadata(int argc, char **argv)
+{
+	static const struct option options[] = { { "root-metadata", required_argument, NULL, 'm' },
+						 { "root-key", required_argument, NULL, 'k' },
+						 {} };
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	const char *path = NULL, *key_path = NULL;
+	uint8_t id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
+	SwuBuf out = {};
+	size_t size;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		if (c == 'm')
+			path = optarg;
+		else if (c == 'k')
+			key_path = optarg;
+		else
+			return -EINVAL;
+	}
+	if (!path || !key_path || optind != argc)
+		return log_usage("sign-root-metadata needs --root-metadata and --root-key");
+	r = swu_read_file(path, swu_context_get_metadata_max(swu_ctx), &data, &size);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
+	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
+	r = swu_key_load_pem(swu_ctx, key_path, true, &key);
+	if (r < 0)
+		return log_error_errno(r, "Cannot load key");
+	(void)swu_key_id_of(key, id);
+	if (!is_role_key(rm->root_signature_requirement, id))
+		fprintf(stderr,
+			"swu: warning: '%s' is not a root key of this metadata; its signature "
+			"will not count\n",
+			key_path);
+	r = swu_sign(key, s->serialized_root_metadata.data, s->serialized_root_metadata.len, sig);
+	if (r < 0)
+		return log_error_errno(r, "Cannot sign");
+	r = swu_signed_add_signature(swu_ctx, true, data, size, id, sig, &out);
+	if (r >= 0)
+		r = swu_write_file_atomic(path, out.data, out.size, 0644);
+	swu_buf_done(&out);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write '%s'", path);
+	return 0;
+}
+
+static void print_requirement(const char *role, const SwuRequirement *req)
+{
+	char hex[2 * SWU_KEY_ID_SIZE + 1];
+
+	if (!req) {
+		printf("  %s: no requirement\n", role);
+		return;
+	}
+	printf("  %s: threshold %u of %zu keys\n", role, req->threshold, req->n_key_ids);
+	for (size_t i = 0; i < req->n_key_ids; i++) {
+		swu_hex(req->key_ids[i].data, MIN(req->key_ids[i].len, (size_t)SWU_KEY_ID_SIZE),
+			hex);
+		printf("    key %s\n", hex);
+	}
+}
+
+int verb_inspect_root_metadata(int argc, char **argv)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	char hex[2 * SWU_KEY_ID_SIZE + 1];
+	unsigned valid = 0;
+	size_t size;
+	int r;
+
+	if (argc != 2)
+		return log_usage("inspect-root-metadata takes exactly one file");
+	r = swu_read_file(argv[1], swu_context_get_metadata_max(swu_ctx), &data, &size);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", argv[1]);
+	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", argv[1]);
+	printf("Root metadata %s\n", argv[1]);
+	printf("  role: %s\n  spec version: %s\n  version: %u\n",
+	       rm->common_metadata && rm->common_metadata->role ? rm->common_metadata->role : "",
+	       rm->common_metadata && rm->common_metadata->spec_version
+		       ? rm->common_metadata->spec_version
+		       : "",
+	       rm->common_metadata ? rm->common_metadata->version : 0);
+	print_requirement("root", rm->root_signature_requirement);
+	print_requirement("targets", rm->targets_signature_requirement);
+	(void)swu_signatures_count(swu_ctx, rm, rm->root_signature_requirement,
+				   s->serialized_root_metadata.data,
+				   s->serialized_root_metadata.len, s->signatures, s->n_signatures,
+				   &valid);
+	printf("  signatures: %zu (%u valid by its own root keys)\n", s->n_signatures, valid);
+	for (size_t i = 0; i < s->n_signatures; i++) {
+		swu_hex(s->signatures[i]->key_id.data,
+			MIN(s->signatures[i]->key_id.len, (size_t)SWU_KEY_ID_SIZE), hex);
+		printf("    by %s\n", hex);
+	}
+	r = swu_root_check_sound(swu_ctx, rm, "root");
+	if (r < 0)
+		return log_error_errno(r, "Root metadata is not sound");
+	return 0;
+}

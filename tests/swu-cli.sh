@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# swu end to end: the release flow, exit codes, --root-out, --signer, export-manifest, publish.
+. "${SRCDIR:-.}/tests/lib.sh"
+
+make_keys
+make_bundle b1.pb 1 --compatible acme-gw-v2
+
+# --- the good path -----------------------------------------------------------
+expect_exit 0 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata root.pb --compatible acme-gw-v2
+expect_stdout "verified: targets version 1"
+expect_exit 0 "$SWU" verify-bundle --bundle b1.pb --self
+expect_exit 0 "$SWU" inspect-bundle b1.pb
+expect_stdout "target rootfs"
+expect_exit 0 "$SWU" inspect-bundle b1.pb --json
+json_check "$T/out" '[p["name"] for p in d["payloads"]] == ["rootfs", "appfs"] and d["targets_metadata"]["targets"]["compatible"] == ["acme-gw-v2"]' 
+expect_exit 0 "$SWU" inspect-root-metadata root.pb
+expect_stdout "1 valid"
+
+# --- exit codes ---------------------------------------------------------------
+expect_exit 2 "$SWU" verify-bundle --bundle b1.pb
+expect_stderr "exactly one of --trusted-root-metadata ROOT and --self"
+expect_exit 2 "$SWU" verify-bundle --bundle b1.pb --self --trusted-root-metadata root.pb
+expect_exit 2 "$SWU" verify-bundle --bundle missing.pb --trusted-root-metadata root.pb
+expect_stderr "missing.pb"
+expect_exit 2 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata missing.pb
+expect_exit 2 "$SWU" no-such-command
+expect_exit 2 "$SWU"
+expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata root.pb --compatible acme-gw-v1
+expect_stderr "not for this device 'acme-gw-v1'"
+echo garbage >garbage.pb
+expect_exit 1 "$SWU" verify-bundle --bundle garbage.pb --trusted-root-metadata root.pb
+expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata garbage.pb
+
+# A bundle signed by a stranger's key.
+"$SWU" generate-key stranger >/dev/null
+cp b1.pb stranger.pb
+"$SWU" create-empty-bundle --target-metadata-version 1 stranger.pb
+"$SWU" add-file-to-bundle --bundle stranger.pb --file rootfs.img --new-name rootfs
+"$SWU" sign-bundle --bundle stranger.pb --key stranger
+expect_exit 1 "$SWU" verify-bundle --bundle stranger.pb --trusted-root-metadata root.pb
+expect_stderr "0 valid signatures by trusted targets keys, 1 required"
+
+# Expired metadata.
+make_bundle expired.pb 1 --expires 2001-01-01T00:00:00Z
+expect_exit 1 "$SWU" verify-bundle --bundle expired.pb --trusted-root-metadata root.pb
+expect_stderr "expired"
+expect_exit 2 "$SWU" create-empty-bundle --expires tomorrow x.pb
+
+# --- anti-rollback with export-manifest -----------------------------------------
+make_bundle b2.pb 2
+expect_exit 0 "$SWU" export-manifest --bundle b2.pb --trusted-root-metadata root.pb -o m2.pb
+expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata root.pb --manifest m2.pb
+expect_stderr "targets metadata version 1 is older than installed version 2"
+expect_exit 0 "$SWU" verify-bundle --bundle b2.pb --trusted-root-metadata root.pb --manifest m2.pb
+
+# --- root rotation and --root-out ----------------------------------------------------
+"$SWU" generate-key root2 >/dev/null
+"$SWU" generate-key targets2 >/dev/null
+"$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets2.pub --version 2 -o root2.pb
+"$SWU" sign-root-metadata --root-metadata root2.pb --root-key root
+"$SWU" sign-root-metadata --root-metadata root2.pb --root-key root2
+# Rotated root, targets still signed by the old (now revoked) key: rejected, root kept.
+cp b2.pb rot.pb
+"$SWU" add-root-metadata-to-bundle --append-root-metadata root2.pb --bundle rot.pb
+expect_exit 1 "$SWU" verify-bundle --bundle rot.pb --trusted-root-metadata root.pb --root-out new-root.pb
+checks=$((checks + 1))
+cmp -s new-root.pb root2.pb || fail "--root-out did not keep the rotated root"
+# Signed with the new targets key: accepted.
+"$SWU" sign-bundle --bundle rot.pb --key targets2
+rm -f new-root.pb
+expect_exit 0 "$SWU" verify-bundle --bundle rot.pb --trusted-root-metadata root.pb --root-out new-root.pb
+checks=$((checks + 1))
+cmp -s new-root.pb root2.pb || fail "--root-out after a good rotation"
+# A rotation the trusted root did not sign never creates the file.
+"$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets2.pub --version 3 -o rogue.pb
+"$SWU" sign-root-metadata --root-metadata rogue.pb --root-key root2
+cp b2.pb rogue-bundle.pb
+"$SWU" add-root-metadata-to-bundle --append-root-metadata rogue.pb --bundle rogue-bundle.pb
+expect_exit 1 "$SWU" verify-bundle --bundle rogue-bundle.pb --trusted-root-metadata root.pb --root-out rogue-out.pb
+checks=$((checks + 1))
+[ ! -e rogue-out.pb ] || fail "--root-out created a file for a rejected rotation"
+# Unsound root metadata is refused when created.
+expect_exit 1 "$SWU" create-root-metadata --append-root-key root.pub --append-targets-key targets.pub --root-threshold 2 -o bad.pb
+checks=$((checks + 1))
+[ ! -e bad.pb ] || fail "unsound root metadata was written"
+expect_exit 1 "$SWU" create-root-metadata --append-root-key root.pub --append-targets-key root.pub -o bad.pb
+expect_stderr "registered twice"
+
+# --- --signer: openssl as a signing service (DER), and a raw r||s signer ------------------
+"$SWU" create-empty-bundle --target-metadata-version 4 signer.pb
+"$SWU" add-file-to-bundle --bundle signer.pb --file rootfs.img --new-name rootfs
+expect_exit 0 "$SWU" sign-bundle --bundle signer.pb --signer "openssl dgst -sha256 -sign $T/targets" --public-key targets.pub
+expect_exit 0 "$SWU" verify-bundle --bundle signer.pb --trusted-root-metadata root.pb
+# A signer whose key does not match --public-key is caught before anything is written.
+cp signer.pb before.pb
+expect_exit 1 "$SWU" sign-bundle --bundle signer.pb --signer "openssl dgst -sha256 -sign $T/stranger" --public-key targets.pub
+expect_stderr "not a valid signature"
+checks=$((checks + 1))
+cmp -s signer.pb before.pb || fail "a failed signer changed the bundle"
+expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --signer "false" --public-key targets.pub
+expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --key targets --signer x --public-key targets.pub
+
+# --- add-file replaces a target of the same name ------------------------------------------------
+"$SWU" create-empty-bundle replace.pb
+echo one >f
+"$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f
+echo two >f
+"$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f
+"$SWU" inspect-bundle replace.pb --json >replace.json
+json_check replace.json 'len(d["payloads"]) == 1 and d["targets_metadata"]["targets"]["targets"][0]["length"] == 4' 
+expect_exit 0 "$SWU" verify-bundle --bundle replace.pb --self
+expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name ../evil
+expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file missing
+
+# --- publish ---------------------------------------------------------------------------------
+expect_exit 0 "$SWU" publish --bundle b2.pb --dir repo
+checks=$((checks + 1))
+for h in $(sha256sum rootfs.img app.img | cut -d' ' -f1); do
+	[ -f "repo/blobs/$h" ] || fail "blob $h missing"
+	[ "$(sha256sum "repo/blobs/$h" | cut -d' ' -f1)" = "$h" ] || fail "blob $h content"
+done
+expect_exit 0 "$SWU" inspect-bundle repo/metadata.pb --json
+json_check "$T/out" 'd["payloads"] == [] and len(d["targets_metadata"]["targets"]["targets"]) == 2' 
+expect_exit 1 "$SWU" publish --bundle garbage.pb --dir repo2
+
+finish

@@ -1,0 +1,955 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * DESIGN.md verification rules 2-6: for each rule the good case passes and the bad case fails
+ * with the documented errno. Every bundle is built here with libswu.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "macro.h"
+#include "manifest.h"
+#include "testutil.h"
+
+static SwuContext *ctx;
+static TuWorld w;
+
+static void setup(void)
+{
+	ctx = tu_context();
+	tu_world_init(&w);
+}
+
+static void teardown(void)
+{
+	tu_world_done(&w);
+	ctx = swu_context_unref(ctx);
+}
+
+/* Verifies a bundle made of @root (optional), @targets and the two standard payloads. */
+static int verify_with(const SwuBuf *trusted, const SwuBuf *root, const SwuBuf *targets,
+		       const TuVerify *extra)
+{
+	SwuBuf b = {};
+	TuVerify o = extra ? *extra : (TuVerify){};
+	int r;
+
+	if (!o.self)
+		o.root = trusted;
+	if (root)
+		tu_put_root(&b, root);
+	if (targets)
+		tu_put_targets(&b, "targets", targets);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	r = tu_verify(ctx, &o, &b);
+	/* The streaming path must agree with the file path, at any chunk size. */
+	for (size_t chunk = 1; chunk <= 4096; chunk *= 8) {
+		o.chunk = chunk;
+		ck_assert_int_eq(tu_verify(ctx, &o, &b), r);
+	}
+	o.chunk = 0;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), r);
+	swu_buf_done(&b);
+	return r;
+}
+
+static void standard_targets(TuTargetsSpec *ts, EVP_PKEY *signer)
+{
+	*ts = (TuTargetsSpec){ .version = 1 };
+	ts->files[ts->n_files++] = (TuFile){ "rootfs", tu_rootfs, sizeof(tu_rootfs) };
+	ts->files[ts->n_files++] = (TuFile){ "appfs", tu_appfs, sizeof(tu_appfs) };
+	if (signer)
+		ts->signers[ts->n_signers++] = signer;
+}
+
+static int verify_targets_spec(const TuTargetsSpec *ts, const TuVerify *extra)
+{
+	SwuBuf t = {};
+	int r;
+
+	tu_targets(ts, &t);
+	r = verify_with(&w.root, NULL, &t, extra);
+	swu_buf_done(&t);
+	return r;
+}
+
+/* ---- the good case ---------------------------------------------------------------------- */
+
+START_TEST(test_good_bundle)
+{
+	TuVerify o = { .root = &w.root };
+
+	ck_assert_int_eq(tu_verify(ctx, &o, &w.bundle), 0);
+	ck_assert_int_eq(verify_with(&w.root, &w.root, &w.targets, NULL), 0);
+	ck_assert_int_eq(verify_with(&w.root, NULL, &w.targets, NULL), 0);
+}
+END_TEST
+
+/* ---- rule 1/2: trusted root and rotation --------------------------------------------------- */
+
+static void rotated_root(uint32_t version, EVP_PKEY *new_root, EVP_PKEY *new_targets,
+			 EVP_PKEY *const *signers, size_t n, SwuBuf *out)
+{
+	TuRootSpec rs = { .version = version };
+
+	rs.root[rs.n_root++] = new_root;
+	rs.targets[rs.n_targets++] = new_targets;
+	for (size_t i = 0; i < n; i++)
+		rs.signers[rs.n_signers++] = signers[i];
+	tu_root(&rs, out);
+}
+
+START_TEST(test_rotation_good)
+{
+	EVP_PKEY *nr = tu_key(), *nt = tu_key();
+	EVP_PKEY *signers[] = { w.root_key, nr };
+	SwuBuf root = {}, t = {}, got = {};
+	TuTargetsSpec ts;
+	TuVerify o = { .root = &w.root };
+	SwuBuf b = {};
+
+	rotated_root(2, nr, nt, signers, 2, &root);
+	standard_targets(&ts, nt);
+	tu_targets(&ts, &t);
+	/* New targets key, signed by the rotated root: accepted, and the new root comes out. */
+	tu_put_root(&b, &root);
+	tu_put_targets(&b, "targets", &t);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &b, &got, NULL), 0);
+	ck_assert_uint_eq(got.size, root.size);
+	ck_assert_mem_eq(got.data, root.data, root.size);
+	/* The old targets key is revoked by the rotation. */
+	ck_assert_int_eq(verify_with(&w.root, &root, &w.targets, NULL), -EKEYREJECTED);
+	/* Without the rotation, the new targets key is unknown. */
+	ck_assert_int_eq(verify_with(&w.root, NULL, &t, NULL), -EKEYREJECTED);
+	swu_buf_done(&root);
+	swu_buf_done(&t);
+	swu_buf_done(&b);
+	swu_buf_done(&got);
+	EVP_PKEY_free(nr);
+	EVP_PKEY_free(nt);
+}
+END_TEST
+
+START_TEST(test_rotation_not_signed_by_trusted_root)
+{
+	EVP_PKEY *nr = tu_key(), *nt = tu_key();
+	SwuBuf root = {}, got = {};
+	SwuBuf b = {};
+	TuVerify o = { .root = &w.root };
+
+	rotated_root(2, nr, w.targets_key == nt ? nr : nt, &nr, 1, &root);
+	tu_put_root(&b, &root);
+	tu_put_targets(&b, "targets", &w.targets);
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &b, &got, NULL), -EKEYREJECTED);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "threshold");
+	ck_assert_uint_eq(got.size, 0); /* nothing to persist */
+	swu_buf_done(&root);
+	swu_buf_done(&b);
+	EVP_PKEY_free(nr);
+	EVP_PKEY_free(nt);
+}
+END_TEST
+
+START_TEST(test_rotation_not_signed_by_own_key)
+{
+	EVP_PKEY *nr = tu_key(), *nt = tu_key();
+	SwuBuf root = {};
+
+	rotated_root(2, nr, nt, &w.root_key, 1, &root);
+	ck_assert_int_eq(verify_with(&w.root, &root, &w.targets, NULL), -EKEYREJECTED);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "its own root"));
+	swu_buf_done(&root);
+	EVP_PKEY_free(nr);
+	EVP_PKEY_free(nt);
+}
+END_TEST
+
+START_TEST(test_rotation_rollback)
+{
+	TuRootSpec rs = { .version = 5 };
+	SwuBuf v5 = {}, v4 = {};
+
+	rs.root[rs.n_root++] = w.root_key;
+	rs.targets[rs.n_targets++] = w.targets_key;
+	rs.signers[rs.n_signers++] = w.root_key;
+	tu_root(&rs, &v5);
+	rs.version = 4;
+	tu_root(&rs, &v4);
+	ck_assert_int_eq(verify_with(&v5, &v4, &w.targets, NULL), -ESTALE);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "root metadata version 4 is older "
+								"than trusted version 5");
+	/* Equal versions are allowed. */
+	ck_assert_int_eq(verify_with(&v5, &v5, &w.targets, NULL), 0);
+	swu_buf_done(&v5);
+	swu_buf_done(&v4);
+}
+END_TEST
+
+START_TEST(test_rotation_persisted_even_if_targets_fail)
+{
+	EVP_PKEY *nr = tu_key(), *nt = tu_key();
+	EVP_PKEY *signers[] = { w.root_key, nr };
+	SwuBuf root = {}, got = {}, b = {};
+	TuVerify o = { .root = &w.root };
+
+	rotated_root(2, nr, nt, signers, 2, &root);
+	tu_put_root(&b, &root);
+	tu_put_targets(&b, "targets", &w.targets); /* signed by the now revoked key */
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &b, &got, NULL), -EKEYREJECTED);
+	ck_assert_uint_eq(got.size, root.size);
+	swu_buf_done(&root);
+	swu_buf_done(&got);
+	swu_buf_done(&b);
+	EVP_PKEY_free(nr);
+	EVP_PKEY_free(nt);
+}
+END_TEST
+
+/* Decodes @root's RootMetadata so a test can break one thing, then re-signs it. */
+static int verify_broken_root(void (*breaker)(SwuRootMetadata *rm, void *data), void *data)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	SwuBuf broken = {};
+	EVP_PKEY *signers[] = { w.root_key };
+	int r;
+
+	ck_assert_int_eq(swu_root_decode(ctx, w.root.data, w.root.size, &s, &rm), 0);
+	rm->common_metadata->version = 2;
+	{
+		/* Breakers change fields protobuf-c owns: put them back before it frees them. */
+		char *role = rm->common_metadata->role;
+		uint8_t id0 = rm->keys[1]->key_id.data[0];
+		uint32_t thr = rm->targets_signature_requirement->threshold;
+		size_t keylen = rm->keys[1]->key->keyval.len;
+		ProtobufCBinaryData req0 = rm->targets_signature_requirement->key_ids[0];
+
+		breaker(rm, data);
+		tu_root_raw(rm, signers, 1, &broken);
+		rm->common_metadata->role = role;
+		rm->keys[1]->key_id.data[0] = id0;
+		rm->targets_signature_requirement->threshold = thr;
+		rm->keys[1]->key->keyval.len = keylen;
+		rm->targets_signature_requirement->key_ids[0] = req0;
+	}
+	r = verify_with(&w.root, &broken, &w.targets, NULL);
+	swu_buf_done(&broken);
+	return r;
+}
+
+static void break_role(SwuRootMetadata *rm, void *data)
+{
+	rm->common_metadata->role = data;
+}
+
+static void break_key_id(SwuRootMetadata *rm, void *data)
+{
+	rm->keys[1]->key_id.data[0] ^= 1;
+}
+
+static void break_threshold(SwuRootMetadata *rm, void *data)
+{
+	rm->targets_signature_requirement->threshold = *(uint32_t *)data;
+}
+
+static void break_keyval(SwuRootMetadata *rm, void *data)
+{
+	rm->keys[1]->key->keyval.len = *(size_t *)data;
+}
+
+static void break_key_type(SwuRootMetadata *rm, void *data)
+{
+	rm->keys[1]->key->key_type = PW__SOFTWARE_UPDATE__KEY_TYPE__ED25519;
+}
+
+static void break_shared_key(SwuRootMetadata *rm, void *data)
+{
+	/* The targets role requires the root key too. */
+	rm->targets_signature_requirement->key_ids[0] = rm->root_signature_requirement->key_ids[0];
+}
+
+static void break_unregistered(SwuRootMetadata *rm, void *data)
+{
+	static uint8_t unknown[SWU_KEY_ID_SIZE] = { 1, 2, 3 };
+
+	rm->targets_signature_requirement->key_ids[0] =
+		(ProtobufCBinaryData){ sizeof(unknown), unknown };
+}
+
+START_TEST(test_root_unsound)
+{
+	uint32_t zero = 0, two = 2;
+	size_t short_key = 64;
+
+	ck_assert_int_eq(verify_broken_root(break_role, (char *)"targets"), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "role");
+	ck_assert_int_eq(verify_broken_root(break_key_id, NULL), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "not derived"));
+	ck_assert_int_eq(verify_broken_root(break_threshold, &zero), -EBADMSG);
+	ck_assert_int_eq(verify_broken_root(break_threshold, &two), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "threshold 2"));
+	ck_assert_int_eq(verify_broken_root(break_keyval, &short_key), -EBADMSG);
+	ck_assert_int_eq(verify_broken_root(break_key_type, NULL), -EBADMSG);
+	ck_assert_int_eq(verify_broken_root(break_shared_key, NULL), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "shared"));
+	ck_assert_int_eq(verify_broken_root(break_unregistered, NULL), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "not registered"));
+}
+END_TEST
+
+START_TEST(test_trusted_root_unsound)
+{
+	TuRootSpec rs = {};
+	SwuBuf bad = {};
+	SwuVerifier *v = NULL;
+
+	/* A factory root whose targets key is also its root key is refused up front. */
+	rs.root[rs.n_root++] = w.root_key;
+	rs.targets[rs.n_targets++] = w.root_key;
+	tu_root(&rs, &bad);
+	ck_assert_int_eq(swu_verifier_new(ctx, bad.data, bad.size, 0, &v), -EBADMSG);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(swu_verifier_new(ctx, NULL, 0, 0, &v), -EINVAL);
+	swu_buf_done(&bad);
+}
+END_TEST
+
+/* ---- rule 3: targets metadata ------------------------------------------------------------ */
+
+START_TEST(test_targets_missing)
+{
+	ck_assert_int_eq(verify_with(&w.root, NULL, NULL, NULL), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "presence");
+}
+END_TEST
+
+START_TEST(test_targets_signatures)
+{
+	TuTargetsSpec ts;
+
+	standard_targets(&ts, NULL);
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYREJECTED);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "targets metadata has 0 valid "
+								"signatures by trusted targets "
+								"keys, 1 required");
+	/* The root key is not a targets key. */
+	standard_targets(&ts, w.root_key);
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYREJECTED);
+	/* A stranger's signature next to a good one does not hurt. */
+	standard_targets(&ts, w.targets_key);
+	ts.signers[ts.n_signers++] = w.root_key;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+}
+END_TEST
+
+/* A targets metadata whose signature list is given by hand. */
+static int verify_with_signatures(const SwuBuf *trusted, const SwuSignature *const *sigs, size_t n)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	SwuBuf out = {};
+	int r;
+
+	ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(&out, 1, s->serialized_targets_metadata.data,
+					       s->serialized_targets_metadata.len),
+			 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(swu_buf_put_message(&out, 2, &sigs[i]->base), 0);
+	r = verify_with(trusted, NULL, &out, NULL);
+	swu_buf_done(&out);
+	return r;
+}
+
+START_TEST(test_targets_threshold_distinct_keys)
+{
+	EVP_PKEY *t2 = tu_key();
+	TuRootSpec rs = { .targets_threshold = 2 };
+	SwuBuf root2 = {};
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	SwuBuf twice = {};
+
+	rs.root[rs.n_root++] = w.root_key;
+	rs.targets[rs.n_targets++] = w.targets_key;
+	rs.targets[rs.n_targets++] = t2;
+	rs.signers[rs.n_signers++] = w.root_key;
+	tu_root(&rs, &root2);
+
+	/* The same key's signature twice counts once. */
+	ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t), 0);
+	{
+		const SwuSignature *sigs[] = { s->signatures[0], s->signatures[0] };
+
+		ck_assert_int_eq(verify_with_signatures(&root2, sigs, 2), -EKEYREJECTED);
+		ck_assert(strstr(swu_context_get_failure(ctx)->message, "has 1 valid"));
+	}
+	/* Two distinct keys meet it. */
+	ck_assert_int_eq(swu_buf_append(&twice, w.targets.data, w.targets.size), 0);
+	tu_sign(false, t2, &twice);
+	ck_assert_int_eq(verify_with(&root2, NULL, &twice, NULL), 0);
+	swu_buf_done(&twice);
+	swu_buf_done(&root2);
+	EVP_PKEY_free(t2);
+}
+END_TEST
+
+START_TEST(test_targets_key_listed_twice)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	ProtobufCBinaryData ids[2];
+	SwuBuf root = {};
+	SwuVerifier *v = NULL;
+
+	/* Requirement listing one key twice with threshold 2: one key cannot meet it. */
+	ck_assert_int_eq(swu_root_decode(ctx, w.root.data, w.root.size, &s, &rm), 0);
+	ids[0] = ids[1] = rm->targets_signature_requirement->key_ids[0];
+	rm->targets_signature_requirement->key_ids = ids;
+	rm->targets_signature_requirement->n_key_ids = 2;
+	rm->targets_signature_requirement->threshold = 2;
+	tu_root_raw(rm, &w.root_key, 1, &root);
+	rm->targets_signature_requirement->n_key_ids = 0; /* ids is on the stack */
+	rm->targets_signature_requirement->key_ids = NULL;
+	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "threshold 2"));
+	swu_buf_done(&root);
+}
+END_TEST
+
+START_TEST(test_targets_malformed_signatures)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	SwuSignature bad[6];
+	uint8_t junk[200];
+
+	memset(junk, 0xa5, sizeof(junk));
+	ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t), 0);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		pw__software_update__signature__init(&bad[i]);
+		bad[i].key_id = s->signatures[0]->key_id;
+	}
+	bad[0].sig = (ProtobufCBinaryData){ 63, s->signatures[0]->sig.data };
+	bad[1].sig = (ProtobufCBinaryData){ 0, NULL };
+	bad[2].sig = (ProtobufCBinaryData){ sizeof(junk), junk };
+	bad[3].sig = (ProtobufCBinaryData){ 64, junk };
+	bad[4].key_id = (ProtobufCBinaryData){ 3, junk };
+	bad[4].sig = s->signatures[0]->sig;
+	bad[5].sig = (ProtobufCBinaryData){ 65, junk };
+	{
+		const SwuSignature *sigs[] = {
+			&bad[0], &bad[1], &bad[2], &bad[3], &bad[4], &bad[5]
+		};
+
+		/* Not counted, no crash ... */
+		ck_assert_int_eq(verify_with_signatures(&w.root, sigs, 6), -EKEYREJECTED);
+	}
+	{
+		const SwuSignature *sigs[] = { &bad[0], &bad[2], &bad[3], s->signatures[0],
+					       &bad[5] };
+
+		/* ... and they do not reject a bundle that has a good one. */
+		ck_assert_int_eq(verify_with_signatures(&w.root, sigs, 5), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_targets_role)
+{
+	TuTargetsSpec ts;
+
+	standard_targets(&ts, w.targets_key);
+	ts.role = "root";
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "role");
+}
+END_TEST
+
+START_TEST(test_targets_names)
+{
+	static const char *const bad[] = { "../etc/passwd", "a/../b", "/abs", "a//b",	    "a/",
+					   "a b",	    "x\x01",  ".",    "caf\xc3\xa9" };
+	TuTargetsSpec ts;
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+		_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+		char *orig;
+		SwuBuf out = {};
+
+		/* swu refuses to write such names, so plant one by hand. */
+		ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t),
+				 0);
+		orig = t->target_files[1]->file_name;
+		t->target_files[1]->file_name = (char *)bad[i];
+		ck_assert_int_eq(swu_buf_put_message(&out, 1, &t->base), 0);
+		t->target_files[1]->file_name = orig;
+		tu_sign(false, w.targets_key, &out);
+		ck_assert_int_eq(verify_with(&w.root, NULL, &out, NULL), -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "name");
+		swu_buf_done(&out);
+	}
+	/* Names are unique. */
+	standard_targets(&ts, w.targets_key);
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_targets_duplicate_name)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	char *orig;
+	SwuBuf out = {};
+
+	ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t), 0);
+	orig = t->target_files[1]->file_name;
+	t->target_files[1]->file_name = t->target_files[0]->file_name;
+	ck_assert_int_eq(swu_buf_put_message(&out, 1, &t->base), 0);
+	t->target_files[1]->file_name = orig;
+	tu_sign(false, w.targets_key, &out);
+	ck_assert_int_eq(verify_with(&w.root, NULL, &out, NULL), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "targets metadata: target 'rootfs' "
+								"listed twice");
+	swu_buf_done(&out);
+}
+END_TEST
+
+START_TEST(test_targets_hash)
+{
+	static const size_t lens[] = { 0, 31, 33 };
+
+	for (size_t i = 0; i <= ELEMENTSOF(lens); i++) {
+		_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+		_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+		Pw__SoftwareUpdate__Hash *h;
+		size_t orig_len;
+		SwuBuf out = {};
+
+		ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t),
+				 0);
+		h = t->target_files[0]->hashes[0];
+		orig_len = h->hash.len;
+		if (i < ELEMENTSOF(lens))
+			h->hash.len = MIN(lens[i], orig_len);
+		else
+			h->function = PW__SOFTWARE_UPDATE__HASH_FUNCTION__UNKNOWN_HASH_FUNCTION;
+		if (i == 2) {
+			/* 33 bytes: append through a fresh buffer. */
+			static uint8_t longer[33];
+
+			memcpy(longer, h->hash.data, 32);
+			h->hash = (ProtobufCBinaryData){ 33, longer };
+			orig_len = 0;
+		}
+		ck_assert_int_eq(swu_buf_put_message(&out, 1, &t->base), 0);
+		if (orig_len)
+			h->hash.len = orig_len;
+		else
+			h->hash = (ProtobufCBinaryData){ 0, NULL };
+		tu_sign(false, w.targets_key, &out);
+		ck_assert_int_eq(verify_with(&w.root, NULL, &out, NULL), -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "hash");
+		swu_buf_done(&out);
+	}
+}
+END_TEST
+
+START_TEST(test_targets_expiry)
+{
+	time_t now = 2000000000;
+	TuTargetsSpec ts;
+
+	swu_context_set_clock(ctx, tu_clock, &now);
+	standard_targets(&ts, w.targets_key);
+	ts.expires = now;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYEXPIRED);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "expiry");
+	ts.expires = now + 1;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+	/* No expiry set: never expires. */
+	ts.expires = 0;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+}
+END_TEST
+
+static void manifest_of(uint32_t version, SwuBuf *m)
+{
+	TuTargetsSpec ts;
+	SwuBuf t = {}, b = {};
+	TuVerify o = { .root = &w.root };
+
+	standard_targets(&ts, w.targets_key);
+	ts.version = version;
+	tu_targets(&ts, &t);
+	tu_put_targets(&b, "targets", &t);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &b, NULL, m), 0);
+	swu_buf_done(&t);
+	swu_buf_done(&b);
+}
+
+START_TEST(test_targets_rollback)
+{
+	SwuBuf m = {};
+	TuTargetsSpec ts;
+	TuVerify o = {};
+
+	manifest_of(2, &m);
+	o.manifest = m.data;
+	o.manifest_size = m.size;
+	standard_targets(&ts, w.targets_key);
+	ts.version = 1;
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), -ESTALE);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "targets metadata version 1 is "
+								"older than installed version 2");
+	ts.version = 2;
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), 0);
+	ts.version = 3;
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), 0);
+	/* Self-verification has no anti-rollback. */
+	ts.version = 1;
+	o.self = true;
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), 0);
+	swu_buf_done(&m);
+}
+END_TEST
+
+START_TEST(test_targets_compatible)
+{
+	TuTargetsSpec ts;
+	TuVerify o = { .compatible = "acme-gw-v2" };
+
+	standard_targets(&ts, w.targets_key);
+	ts.compatible[0] = "acme-gw-v1";
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), -EMEDIUMTYPE);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "bundle is for 'acme-gw-v1', not "
+								"for this device 'acme-gw-v2'");
+	ts.compatible[1] = "acme-gw-v2";
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), 0);
+	/* No list: any hardware. */
+	standard_targets(&ts, w.targets_key);
+	ck_assert_int_eq(verify_targets_spec(&ts, &o), 0);
+}
+END_TEST
+
+/* ---- rule 4: payloads ------------------------------------------------------------------- */
+
+static int verify_payloads(const char *n1, const void *d1, size_t s1, const char *n2,
+			   const void *d2, size_t s2, const TuVerify *extra)
+{
+	SwuBuf b = {};
+	TuVerify o = extra ? *extra : (TuVerify){};
+	int r;
+
+	o.root = &w.root;
+	tu_put_targets(&b, "targets", &w.targets);
+	if (n1)
+		tu_put_payload(&b, n1, d1, s1);
+	if (n2)
+		tu_put_payload(&b, n2, d2, s2);
+	r = tu_verify(ctx, &o, &b);
+	o.chunk = 5;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), r);
+	swu_buf_done(&b);
+	return r;
+}
+
+START_TEST(test_payload_hash_and_length)
+{
+	char evil[sizeof(tu_rootfs)];
+
+	memcpy(evil, tu_rootfs, sizeof(evil));
+	evil[7] ^= 1;
+	ck_assert_int_eq(verify_payloads("rootfs", evil, sizeof(evil), "appfs", tu_appfs,
+					 sizeof(tu_appfs), NULL),
+			 -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "hash");
+	ck_assert_int_eq(verify_payloads("rootfs", tu_rootfs, sizeof(tu_rootfs) - 1, "appfs",
+					 tu_appfs, sizeof(tu_appfs), NULL),
+			 -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "length");
+	ck_assert_int_eq(verify_payloads("rootfs", "", 0, "appfs", tu_appfs, sizeof(tu_appfs),
+					 NULL),
+			 -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_payload_missing)
+{
+	ck_assert_int_eq(verify_payloads("rootfs", tu_rootfs, sizeof(tu_rootfs), NULL, NULL, 0,
+					 NULL),
+			 -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "payload 'appfs' is missing and is "
+								"not installed with the same "
+								"length and hash");
+}
+END_TEST
+
+START_TEST(test_payload_personalized_out)
+{
+	SwuBuf m = {}, other = {};
+	TuVerify o = {};
+	TuTargetsSpec ts;
+	SwuBuf t = {}, b = {};
+
+	manifest_of(1, &m);
+	o.manifest = m.data;
+	o.manifest_size = m.size;
+	/* appfs absent but installed identically: accepted. */
+	ck_assert_int_eq(verify_payloads("rootfs", tu_rootfs, sizeof(tu_rootfs), NULL, NULL, 0, &o),
+			 0);
+
+	/* The installed appfs differs: rejected. */
+	standard_targets(&ts, w.targets_key);
+	ts.files[1] = (TuFile){ "appfs", "other", 5 };
+	tu_targets(&ts, &t);
+	tu_put_targets(&b, "targets", &t);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", "other", 5);
+	{
+		TuVerify mo = { .root = &w.root };
+
+		ck_assert_int_eq(tu_verify_full(ctx, &mo, &b, NULL, &other), 0);
+	}
+	o.manifest = other.data;
+	o.manifest_size = other.size;
+	ck_assert_int_eq(verify_payloads("rootfs", tu_rootfs, sizeof(tu_rootfs), NULL, NULL, 0, &o),
+			 -EBADMSG);
+	swu_buf_done(&m);
+	swu_buf_done(&other);
+	swu_buf_done(&t);
+	swu_buf_done(&b);
+}
+END_TEST
+
+START_TEST(test_payload_unlisted_ignored)
+{
+	SwuBuf b = {};
+	TuVerify o = { .root = &w.root };
+
+	tu_put_targets(&b, "targets", &w.targets);
+	tu_put_payload(&b, "extra", "never written", 13);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), 0);
+	o.chunk = 3;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), 0);
+	swu_buf_done(&b);
+}
+END_TEST
+
+/* ---- rule 5: ambiguity ----------------------------------------------------------------- */
+
+START_TEST(test_ambiguity)
+{
+	SwuBuf b = {};
+	TuVerify o = { .root = &w.root };
+
+	/* two root_metadata */
+	tu_put_root(&b, &w.root);
+	tu_put_root(&b, &w.root);
+	tu_put_targets(&b, "targets", &w.targets);
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "ambiguity");
+	b.size = 0;
+	/* two "targets" entries */
+	tu_put_targets(&b, "targets", &w.targets);
+	tu_put_targets(&b, "targets", &w.targets);
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "ambiguity");
+	b.size = 0;
+	/* two payloads with one name, even identical */
+	tu_put_targets(&b, "targets", &w.targets);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "ambiguity");
+	o.chunk = 2;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+	swu_buf_done(&b);
+}
+END_TEST
+
+START_TEST(test_ambiguity_in_signed_envelope)
+{
+	SwuBuf t = {};
+
+	/* serialized_targets_metadata given twice: protobuf-c would keep the last one. */
+	ck_assert_int_eq(swu_buf_append(&t, w.targets.data, w.targets.size), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(&t, 1, "x", 1), 0);
+	ck_assert_int_eq(verify_with(&w.root, NULL, &t, NULL), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "ambiguity");
+	swu_buf_done(&t);
+}
+END_TEST
+
+/* ---- rule 6: self-verification ----------------------------------------------------------- */
+
+START_TEST(test_self)
+{
+	TuVerify self = { .self = true };
+	TuTargetsSpec ts;
+	SwuBuf unsigned_t = {}, wrong = {};
+
+	standard_targets(&ts, NULL);
+	tu_targets(&ts, &unsigned_t);
+	standard_targets(&ts, w.root_key);
+	tu_targets(&ts, &wrong);
+	/* Without a root: signatures are not checked. */
+	ck_assert_int_eq(verify_with(NULL, NULL, &unsigned_t, &self), 0);
+	ck_assert_int_eq(verify_with(NULL, NULL, &wrong, &self), 0);
+	/* With a root: unsigned passes, signed must meet the threshold. */
+	ck_assert_int_eq(verify_with(NULL, &w.root, &unsigned_t, &self), 0);
+	ck_assert_int_eq(verify_with(NULL, &w.root, &w.targets, &self), 0);
+	ck_assert_int_eq(verify_with(NULL, &w.root, &wrong, &self), -EKEYREJECTED);
+	/* The root must carry its own signatures. */
+	{
+		TuRootSpec rs = {};
+		SwuBuf unsigned_root = {};
+
+		rs.root[rs.n_root++] = w.root_key;
+		rs.targets[rs.n_targets++] = w.targets_key;
+		tu_root(&rs, &unsigned_root);
+		ck_assert_int_eq(verify_with(NULL, &unsigned_root, &w.targets, &self),
+				 -EKEYREJECTED);
+		swu_buf_done(&unsigned_root);
+	}
+	/* Payload checks still apply. */
+	ck_assert_int_eq(verify_payloads(NULL, NULL, 0, NULL, NULL, 0, &self), -EBADMSG);
+	swu_buf_done(&unsigned_t);
+	swu_buf_done(&wrong);
+}
+END_TEST
+
+/* ---- field order and streaming --------------------------------------------------------- */
+
+START_TEST(test_any_field_order)
+{
+	SwuBuf b = {};
+	TuVerify o = { .root = &w.root };
+
+	/* payloads first, root last, an entry with its value before its name */
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	tu_put_payload_value_first(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_targets(&b, "targets", &w.targets);
+	tu_put_root(&b, &w.root);
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), 0);
+	/* Streaming cannot check payloads before their metadata: it says so. */
+	o.chunk = 64;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "stream-order");
+	swu_buf_done(&b);
+}
+END_TEST
+
+typedef struct Sink {
+	SwuBuf got;
+	int begins, ends;
+} Sink;
+
+static int sink_begin(void *ud, const SwuTarget *t)
+{
+	((Sink *)ud)->begins++;
+	return 0;
+}
+
+static int sink_data(void *ud, const uint8_t *p, size_t n)
+{
+	return swu_buf_append(&((Sink *)ud)->got, p, n);
+}
+
+static int sink_end(void *ud, const SwuTarget *t)
+{
+	((Sink *)ud)->ends++;
+	return 0;
+}
+
+START_TEST(test_stream_sink)
+{
+	static const SwuStreamSink ops = { sink_begin, sink_data, sink_end };
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_stream_freep) SwuStream *s = NULL;
+	Sink sink = {};
+
+	ck_assert_int_eq(swu_verifier_new(ctx, w.root.data, w.root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_stream_new(ctx, v, &ops, &sink, &s), 0);
+	for (size_t i = 0; i < w.bundle.size; i += 10)
+		ck_assert_int_eq(swu_stream_feed(s, w.bundle.data + i,
+						 MIN((size_t)10, w.bundle.size - i)),
+				 0);
+	ck_assert_int_eq(swu_stream_finish(s), 0);
+	ck_assert_int_eq(sink.begins, 2);
+	ck_assert_int_eq(sink.ends, 2);
+	ck_assert_uint_eq(sink.got.size, sizeof(tu_rootfs) + sizeof(tu_appfs));
+	ck_assert_mem_eq(sink.got.data, tu_rootfs, sizeof(tu_rootfs));
+	swu_buf_done(&sink.got);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("tuf");
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{ "good", test_good_bundle },
+		{ "rotation-good", test_rotation_good },
+		{ "rotation-not-signed-by-trusted", test_rotation_not_signed_by_trusted_root },
+		{ "rotation-not-signed-by-own", test_rotation_not_signed_by_own_key },
+		{ "rotation-rollback", test_rotation_rollback },
+		{ "rotation-persisted", test_rotation_persisted_even_if_targets_fail },
+		{ "root-unsound", test_root_unsound },
+		{ "trusted-root-unsound", test_trusted_root_unsound },
+		{ "targets-missing", test_targets_missing },
+		{ "targets-signatures", test_targets_signatures },
+		{ "targets-threshold-distinct", test_targets_threshold_distinct_keys },
+		{ "targets-key-listed-twice", test_targets_key_listed_twice },
+		{ "targets-malformed-signatures", test_targets_malformed_signatures },
+		{ "targets-role", test_targets_role },
+		{ "targets-names", test_targets_names },
+		{ "targets-duplicate-name", test_targets_duplicate_name },
+		{ "targets-hash", test_targets_hash },
+		{ "targets-expiry", test_targets_expiry },
+		{ "targets-rollback", test_targets_rollback },
+		{ "targets-compatible", test_targets_compatible },
+		{ "payload-hash-length", test_payload_hash_and_length },
+		{ "payload-missing", test_payload_missing },
+		{ "payload-personalized", test_payload_personalized_out },
+		{ "payload-unlisted", test_payload_unlisted_ignored },
+		{ "ambiguity", test_ambiguity },
+		{ "ambiguity-envelope", test_ambiguity_in_signed_envelope },
+		{ "self", test_self },
+		{ "field-order", test_any_field_order },
+		{ "stream-sink", test_stream_sink },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 60);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Wire primitives and the strict pre-check that runs before protobuf-c decodes anything. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "metadata.h"
+#include "testutil.h"
+#include "wire.h"
+
+static SwuContext *ctx;
+
+static void setup(void)
+{
+	ctx = tu_context();
+}
+
+static void teardown(void)
+{
+	ctx = swu_context_unref(ctx);
+}
+
+START_TEST(test_varint)
+{
+	static const uint64_t values[] = { 0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX };
+	uint8_t buf[SWU_VARINT_MAX];
+	uint64_t v;
+
+	for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+		size_t n = swu_varint_encode(values[i], buf);
+
+		ck_assert_uint_eq(n, swu_varint_size(values[i]));
+		ck_assert_int_eq(swu_varint_decode(buf, n, &v), (int)n);
+		ck_assert_uint_eq(v, values[i]);
+		/* Every shorter prefix asks for more. */
+		for (size_t k = 0; k < n; k++)
+			ck_assert_int_eq(swu_varint_decode(buf, k, &v), -EAGAIN);
+	}
+	ck_assert_uint_eq(swu_varint_encode(UINT64_MAX, buf), 10);
+	/* Eleven bytes, or a tenth byte carrying more than bit 63, overflow. */
+	memset(buf, 0xff, sizeof(buf));
+	ck_assert_int_eq(swu_varint_decode(buf, sizeof(buf), &v), -EBADMSG);
+	buf[9] = 0x02;
+	ck_assert_int_eq(swu_varint_decode(buf, sizeof(buf), &v), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_tag)
+{
+	uint32_t field;
+	unsigned wire;
+
+	ck_assert_int_eq(swu_tag_split((5 << 3) | 2, &field, &wire), 0);
+	ck_assert_uint_eq(field, 5);
+	ck_assert_uint_eq(wire, 2);
+	ck_assert_int_eq(swu_tag_split(2, &field, &wire), -EBADMSG);		/* field 0 */
+	ck_assert_int_eq(swu_tag_split((1 << 3) | 3, &field, &wire), -EBADMSG); /* group */
+	ck_assert_int_eq(swu_tag_split((1 << 3) | 4, &field, &wire), -EBADMSG);
+	ck_assert_int_eq(swu_tag_split((1 << 3) | 6, &field, &wire), -EBADMSG);
+	ck_assert_int_eq(swu_tag_split((uint64_t)SWU_FIELD_MAX << 3, &field, &wire), 0);
+	ck_assert_int_eq(swu_tag_split(((uint64_t)SWU_FIELD_MAX + 1) << 3, &field, &wire),
+			 -EBADMSG);
+}
+END_TEST
+
+static int check_common(const void *p, size_t n)
+{
+	return swu_wire_check(ctx, &pw__software_update__common_metadata__descriptor, p, n, "test");
+}
+
+START_TEST(test_check)
+{
+	/* CommonMetadata: 1 spec_version string, 2 version uint32, 3 expires message, 4 role. */
+	static const uint8_t
+		good[] = { 0x0a, 1,    'x', 0x10, 5,	0x1a, 2, 0x08,
+			   1,	 0x22, 1,   'r',  0x98, 0x06, 1 /* unknown field 99 */ };
+	static const uint8_t version_twice[] = { 0x10, 1, 0x10, 2 };
+	static const uint8_t role_twice[] = { 0x22, 1, 'a', 0x22, 1, 'b' };
+	static const uint8_t expires_twice[] = { 0x1a, 0, 0x1a, 0 };
+	static const uint8_t version_as_len[] = { 0x12, 1, 5 };
+	static const uint8_t role_as_varint[] = { 0x20, 1 };
+	static const uint8_t version_too_big[] = { 0x10, 0x80, 0x80, 0x80, 0x80, 0x10 };
+	static const uint8_t nested_dup[] = { 0x1a, 4, 0x08, 1, 0x08, 2 };
+	static const uint8_t truncated[] = { 0x0a, 5, 'x' };
+	static const uint8_t i64_truncated[] = { 0x99, 0x06, 1, 2 };
+
+	ck_assert_int_eq(check_common(good, sizeof(good)), 0);
+	ck_assert_int_eq(check_common(version_twice, sizeof(version_twice)), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "test: singular field 'version' "
+								"given twice");
+	ck_assert_int_eq(check_common(role_twice, sizeof(role_twice)), -EBADMSG);
+	ck_assert_int_eq(check_common(expires_twice, sizeof(expires_twice)), -EBADMSG);
+	ck_assert_int_eq(check_common(version_as_len, sizeof(version_as_len)), -EBADMSG);
+	ck_assert_int_eq(check_common(role_as_varint, sizeof(role_as_varint)), -EBADMSG);
+	ck_assert_int_eq(check_common(version_too_big, sizeof(version_too_big)), -EBADMSG);
+	ck_assert_int_eq(check_common(nested_dup, sizeof(nested_dup)), -EBADMSG);
+	ck_assert_int_eq(check_common(truncated, sizeof(truncated)), -EBADMSG);
+	ck_assert_int_eq(check_common(i64_truncated, sizeof(i64_truncated)), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_check_repeated)
+{
+	/* TargetsMetadata: target_files (2) and compatible (65) are repeated: allowed many times. */
+	SwuBuf b = {};
+
+	ck_assert_int_eq(swu_buf_put_len_field(&b, 2, "", 0), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(&b, 2, "", 0), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(&b, 65, "a", 1), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(&b, 65, "b", 1), 0);
+	ck_assert_int_eq(swu_wire_check(ctx, &pw__software_update__targets_metadata__descriptor,
+					b.data, b.size, "t"),
+			 0);
+	swu_buf_done(&b);
+}
+END_TEST
+
+START_TEST(test_unpack_cap)
+{
+	ProtobufCMessage *m = NULL;
+	uint8_t buf[16] = { 0x10, 1 };
+
+	swu_context_set_metadata_max(ctx, 8);
+	ck_assert_int_eq(swu_wire_unpack(ctx, &pw__software_update__common_metadata__descriptor,
+					 buf, sizeof(buf), "common", &m),
+			 -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "size");
+	ck_assert_int_eq(swu_wire_unpack(ctx, &pw__software_update__common_metadata__descriptor,
+					 buf, 2, "common", &m),
+			 0);
+	ck_assert_uint_eq(((Pw__SoftwareUpdate__CommonMetadata *)m)->version, 1);
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+END_TEST
+
+START_TEST(test_map_entry)
+{
+	static const uint8_t good[] = { 0x0a, 1, 'k', 0x12, 2, 'v', 'w', 0x18, 7 };
+	static const uint8_t reversed[] = { 0x12, 1, 'v', 0x0a, 1, 'k' };
+	static const uint8_t key_twice[] = { 0x0a, 1, 'k', 0x0a, 1, 'j' };
+	static const uint8_t nul[] = { 0x0a, 2, 'k', 0 };
+	static const uint8_t key_varint[] = { 0x08, 1 };
+	const uint8_t *k, *v;
+	size_t kn, vn;
+
+	ck_assert_int_eq(swu_wire_map_entry(ctx, good, sizeof(good), "m", &k, &kn, &v, &vn), 0);
+	ck_assert_uint_eq(kn, 1);
+	ck_assert_uint_eq(vn, 2);
+	ck_assert_int_eq(swu_wire_map_entry(ctx, reversed, sizeof(reversed), "m", &k, &kn, &v, &vn),
+			 0);
+	ck_assert_int_eq(k[0], 'k');
+	ck_assert_int_eq(swu_wire_map_entry(ctx, key_twice, sizeof(key_twice), "m", &k, &kn, &v,
+					    &vn),
+			 -EBADMSG);
+	ck_assert_int_eq(swu_wire_map_entry(ctx, nul, sizeof(nul), "m", &k, &kn, &v, &vn),
+			 -EBADMSG);
+	ck_assert_int_eq(swu_wire_map_entry(ctx, key_varint, sizeof(key_varint), "m", &k, &kn, &v,
+					    &vn),
+			 -EBADMSG);
+	ck_assert_int_eq(swu_wire_map_entry(ctx, good, 4, "m", &k, &kn, &v, &vn), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_target_names)
+{
+	static const char *const good[] = {
+		"rootfs", "a/b", "user_manifest", "x.img", "..a", "a.."
+	};
+	static const char *const bad[] = { "",	    "/a",     "a/",  "a//b", ".",   "..",
+					   "a/./b", "a/../b", "a b", "a\tb", "\x7f" };
+
+	for (size_t i = 0; i < ELEMENTSOF(good); i++)
+		ck_assert_msg(swu_target_name_valid(good[i], strlen(good[i])), "%s", good[i]);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		ck_assert_msg(!swu_target_name_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
+	{
+		char longname[257];
+
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[256] = 0;
+		ck_assert(!swu_target_name_valid(longname, 256));
+		ck_assert(swu_target_name_valid(longname, 255));
+	}
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("wire");
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{ "varint", test_varint },
+		{ "tag", test_tag },
+		{ "check", test_check },
+		{ "check-repeated", test_check_repeated },
+		{ "unpack-cap", test_unpack_cap },
+		{ "map-entry", test_map_entry },
+		{ "target-names", test_target_names },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -408,13 +408,19 @@ START_TEST(test_targets_key_listed_twice)
 
 	/* Requirement listing one key twice with threshold 2: one key cannot meet it. */
 	ck_assert_int_eq(swu_root_decode(ctx, w.root.data, w.root.size, &s, &rm), 0);
-	ids[0] = ids[1] = rm->targets_signature_requirement->key_ids[0];
-	rm->targets_signature_requirement->key_ids = ids;
-	rm->targets_signature_requirement->n_key_ids = 2;
-	rm->targets_signature_requirement->threshold = 2;
-	tu_root_raw(rm, &w.root_key, 1, &root);
-	rm->targets_signature_requirement->n_key_ids = 0; /* ids is on the stack */
-	rm->targets_signature_requirement->key_ids = NULL;
+	{
+		SwuRequirement *req = rm->targets_signature_requirement;
+		ProtobufCBinaryData *orig = req->key_ids;
+		size_t orig_n = req->n_key_ids;
+
+		ids[0] = ids[1] = orig[0];
+		req->key_ids = ids;
+		req->n_key_ids = 2;
+		req->threshold = 2;
+		tu_root_raw(rm, &w.root_key, 1, &root);
+		req->key_ids = orig; /* protobuf-c owns the original array */
+		req->n_key_ids = orig_n;
+	}
 	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), -EBADMSG);
 	ck_assert(strstr(swu_context_get_failure(ctx)->message, "threshold 2"));
 	swu_buf_done(&root);
@@ -528,30 +534,24 @@ START_TEST(test_targets_hash)
 		_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 		_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
 		Pw__SoftwareUpdate__Hash *h;
-		size_t orig_len;
+		ProtobufCBinaryData orig;
+		uint8_t longer[33];
 		SwuBuf out = {};
 
 		ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t),
 				 0);
 		h = t->target_files[0]->hashes[0];
-		orig_len = h->hash.len;
-		if (i < ELEMENTSOF(lens))
-			h->hash.len = MIN(lens[i], orig_len);
+		orig = h->hash;
+		if (i == 2) {
+			/* 33 bytes: the hash plus one. */
+			memcpy(longer, orig.data, 32);
+			h->hash = (ProtobufCBinaryData){ 33, longer };
+		} else if (i < ELEMENTSOF(lens))
+			h->hash.len = lens[i];
 		else
 			h->function = PW__SOFTWARE_UPDATE__HASH_FUNCTION__UNKNOWN_HASH_FUNCTION;
-		if (i == 2) {
-			/* 33 bytes: append through a fresh buffer. */
-			static uint8_t longer[33];
-
-			memcpy(longer, h->hash.data, 32);
-			h->hash = (ProtobufCBinaryData){ 33, longer };
-			orig_len = 0;
-		}
 		ck_assert_int_eq(swu_buf_put_message(&out, 1, &t->base), 0);
-		if (orig_len)
-			h->hash.len = orig_len;
-		else
-			h->hash = (ProtobufCBinaryData){ 0, NULL };
+		h->hash = orig; /* protobuf-c frees what it allocated */
 		tu_sign(false, w.targets_key, &out);
 		ck_assert_int_eq(verify_with(&w.root, NULL, &out, NULL), -EBADMSG);
 		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "hash");

@@ -47,6 +47,7 @@ struct SwuBundleReader {
 	bool have_key, have_value, skipping, name_checked;
 	uint64_t value_offset, value_size;
 
+	uint64_t metadata_total;
 	bool seen_root, seen_timestamp, seen_snapshot;
 	char **payload_names;
 	size_t n_payload_names;
@@ -204,6 +205,10 @@ static int begin_len_field(SwuBundleReader *r, uint64_t len)
 	}
 	if (len > cap)
 		return fail(r, "size", "metadata larger than the size cap");
+	/* All metadata together stays bounded too: a reader keeps what it collects. */
+	if (len > SWU_METADATA_TOTAL_FACTOR * (uint64_t)cap - r->metadata_total)
+		return fail(r, "size", "metadata larger than the total size cap");
+	r->metadata_total += len;
 	r->remaining = len;
 	if (r->field == SWU_BUNDLE_TIMESTAMP || r->field == SWU_BUNDLE_SNAPSHOT) {
 		r->state = ST_SKIP; /* not used by this verifier */

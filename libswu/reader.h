@@ -26,6 +26,8 @@ typedef enum SwuBundleField {
 #define SWU_NAME_MAX		255
 #define SWU_PAYLOADS_MAX	4096
 #define SWU_TARGETS_ENTRIES_MAX 64
+/* All metadata of one bundle together: at most this many times the context's metadata cap. */
+#define SWU_METADATA_TOTAL_FACTOR 4
 
 /* Returned by payload_begin to have the reader drop the bytes (or let the caller seek). */
 #define SWU_READER_SKIP 1

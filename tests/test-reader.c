@@ -234,6 +234,17 @@ START_TEST(test_metadata_cap)
 	ck_assert_int_eq(swu_buf_put_varint(&b, UINT64_C(1) << 40), 0);
 	ck_assert_int_eq(read_bytes(b.data, b.size), -EBADMSG);
 	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "size");
+	/* Many entries, each under the cap, add up to more than the total cap. */
+	b.size = 0;
+	swu_context_set_metadata_max(ctx, w.targets.size + 16);
+	for (int i = 0; i < SWU_METADATA_TOTAL_FACTOR + 1; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "t%d", i);
+		tu_put_targets(&b, name, &w.targets);
+	}
+	ck_assert_int_eq(read_bytes(b.data, b.size), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "total size cap"));
 	swu_buf_done(&b);
 }
 END_TEST

@@ -215,13 +215,9 @@ START_TEST(test_sha256_fd)
 }
 END_TEST
 
-static Suite *suite(void)
+int main(void)
 {
-	Suite *s = suite_create("crypto");
-	struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const TuCase cases[] = {
 		{ "sha256", test_sha256 },
 		{ "sign-verify", test_sign_verify },
 		{ "keyval-key-id", test_keyval_and_key_id },
@@ -230,23 +226,5 @@ static Suite *suite(void)
 		{ "sha256-fd", test_sha256_fd },
 	};
 
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run("crypto", cases, ELEMENTSOF(cases), setup, teardown);
 }

@@ -121,36 +121,14 @@ START_TEST(test_malformed)
 }
 END_TEST
 
-static Suite *suite(void)
+int main(void)
 {
-	Suite *s = suite_create("manifest");
-	struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const TuCase cases[] = {
 		{ "build", test_build_from_bundle },
 		{ "user-manifest", test_user_manifest },
 		{ "duplicate-key", test_duplicate_key },
 		{ "malformed", test_malformed },
 	};
 
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run("manifest", cases, ELEMENTSOF(cases), setup, teardown);
 }

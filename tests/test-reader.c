@@ -322,14 +322,9 @@ START_TEST(test_empty_bundle)
 }
 END_TEST
 
-static Suite *suite(void)
+int main(void)
 {
-	Suite *s = suite_create("reader");
-	struct {
-		const char *name;
-		const TTest *test;
-		int timeout;
-	} cases[] = {
+	const TuCase cases[] = {
 		{ "chunking", test_chunking_same_events, 30 },
 		{ "truncated", test_truncated_everywhere, 600 },
 		{ "flipped", test_flipped_everywhere, 600 },
@@ -342,24 +337,5 @@ static Suite *suite(void)
 		{ "empty", test_empty_bundle, 30 },
 	};
 
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_set_timeout(tc, cases[i].timeout);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run("reader", cases, ELEMENTSOF(cases), setup, teardown);
 }

@@ -894,62 +894,39 @@ START_TEST(test_stream_sink)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("tuf");
-	struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
-		{ "good", test_good_bundle },
-		{ "rotation-good", test_rotation_good },
-		{ "rotation-not-signed-by-trusted", test_rotation_not_signed_by_trusted_root },
-		{ "rotation-not-signed-by-own", test_rotation_not_signed_by_own_key },
-		{ "rotation-rollback", test_rotation_rollback },
-		{ "rotation-persisted", test_rotation_persisted_even_if_targets_fail },
-		{ "root-unsound", test_root_unsound },
-		{ "trusted-root-unsound", test_trusted_root_unsound },
-		{ "targets-missing", test_targets_missing },
-		{ "targets-signatures", test_targets_signatures },
-		{ "targets-threshold-distinct", test_targets_threshold_distinct_keys },
-		{ "targets-key-listed-twice", test_targets_key_listed_twice },
-		{ "targets-malformed-signatures", test_targets_malformed_signatures },
-		{ "targets-role", test_targets_role },
-		{ "targets-names", test_targets_names },
-		{ "targets-duplicate-name", test_targets_duplicate_name },
-		{ "targets-hash", test_targets_hash },
-		{ "targets-expiry", test_targets_expiry },
-		{ "targets-rollback", test_targets_rollback },
-		{ "targets-compatible", test_targets_compatible },
-		{ "payload-hash-length", test_payload_hash_and_length },
-		{ "payload-missing", test_payload_missing },
-		{ "payload-personalized", test_payload_personalized_out },
-		{ "payload-unlisted", test_payload_unlisted_ignored },
-		{ "ambiguity", test_ambiguity },
-		{ "ambiguity-envelope", test_ambiguity_in_signed_envelope },
-		{ "self", test_self },
-		{ "field-order", test_any_field_order },
-		{ "stream-sink", test_stream_sink },
-	};
-
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_set_timeout(tc, 60);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
+	const TuCase cases[] = {
+		{ "good", test_good_bundle, 60 },
+		{ "rotation-good", test_rotation_good, 60 },
+		{ "rotation-not-signed-by-trusted", test_rotation_not_signed_by_trusted_root, 60 },
+		{ "rotation-not-signed-by-own", test_rotation_not_signed_by_own_key, 60 },
+		{ "rotation-rollback", test_rotation_rollback, 60 },
+		{ "rotation-persisted", test_rotation_persisted_even_if_targets_fail, 60 },
+		{ "root-unsound", test_root_unsound, 60 },
+		{ "trusted-root-unsound", test_trusted_root_unsound, 60 },
+		{ "targets-missing", test_targets_missing, 60 },
+		{ "targets-signatures", test_targets_signatures, 60 },
+		{ "targets-threshold-distinct", test_targets_threshold_distinct_keys, 60 },
+		{ "targets-key-listed-twice", test_targets_key_listed_twice, 60 },
+		{ "targets-malformed-signatures", test_targets_malformed_signatures, 60 },
+		{ "targets-role", test_targets_role, 60 },
+		{ "targets-names", test_targets_names, 60 },
+		{ "targets-duplicate-name", test_targets_duplicate_name, 60 },
+		{ "targets-hash", test_targets_hash, 60 },
+		{ "targets-expiry", test_targets_expiry, 60 },
+		{ "targets-rollback", test_targets_rollback, 60 },
+		{ "targets-compatible", test_targets_compatible, 60 },
+		{ "payload-hash-length", test_payload_hash_and_length, 60 },
+		{ "payload-missing", test_payload_missing, 60 },
+		{ "payload-personalized", test_payload_personalized_out, 60 },
+		{ "payload-unlisted", test_payload_unlisted_ignored, 60 },
+		{ "ambiguity", test_ambiguity, 60 },
+		{ "ambiguity-envelope", test_ambiguity_in_signed_envelope, 60 },
+		{ "self", test_self, 60 },
+		{ "field-order", test_any_field_order, 60 },
+		{ "stream-sink", test_stream_sink, 60 },
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run("tuf", cases, ELEMENTSOF(cases), setup, teardown);
 }

@@ -185,13 +185,9 @@ START_TEST(test_target_names)
 }
 END_TEST
 
-static Suite *suite(void)
+int main(void)
 {
-	Suite *s = suite_create("wire");
-	struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const TuCase cases[] = {
 		{ "varint", test_varint },
 		{ "tag", test_tag },
 		{ "check", test_check },
@@ -201,23 +197,5 @@ static Suite *suite(void)
 		{ "target-names", test_target_names },
 	};
 
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run("wire", cases, ELEMENTSOF(cases), setup, teardown);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -252,4 +253,27 @@ void tu_world_done(TuWorld *w)
 time_t tu_clock(void *userdata)
 {
 	return *(const time_t *)userdata;
+}
+
+int tu_run(const char *suite_name, const TuCase *cases, size_t n, void (*setup)(void),
+	   void (*teardown)(void))
+{
+	Suite *s = suite_create(suite_name);
+	SRunner *sr;
+	int failed;
+
+	for (size_t i = 0; i < n; i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		if (cases[i].timeout > 0)
+			tcase_set_timeout(tc, cases[i].timeout);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -102,5 +102,15 @@ void tu_world_init(TuWorld *w);
 void tu_world_done(TuWorld *w);
 SwuContext *tu_context(void);
 
+typedef struct TuCase {
+	const char *name;
+	const TTest *test;
+	int timeout; /* seconds; 0: Check's default */
+} TuCase;
+
+/* Runs one TCase per entry, each with the checked fixture; returns main()'s exit status. */
+int tu_run(const char *suite_name, const TuCase *cases, size_t n, void (*setup)(void),
+	   void (*teardown)(void));
+
 /* Fixed clock for expiry tests. */
 time_t tu_clock(void *userdata);

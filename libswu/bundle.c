@@ -204,11 +204,16 @@ static int verify_metadata(SwuVerifier *v, const uint8_t *root, size_t root_size
 					  targets ? targets->size : 0);
 }
 
+int swu_bundle_verify_metadata(SwuBundle *b, SwuVerifier *v)
+{
+	return verify_metadata(v, b->root, b->root_size, swu_bundle_get_targets(b, "targets"));
+}
+
 int swu_bundle_verify(SwuBundle *b, SwuVerifier *v)
 {
 	int r;
 
-	r = verify_metadata(v, b->root, b->root_size, swu_bundle_get_targets(b, "targets"));
+	r = swu_bundle_verify_metadata(b, v);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < b->n_payloads; i++) {

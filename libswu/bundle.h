@@ -51,6 +51,8 @@ const SwuMetadataEntry *swu_bundle_get_targets(const SwuBundle *b, const char *n
 /* Streams the bytes of @p to @func in chunks. -EIO when the file shrank. */
 int swu_bundle_read_payload(const SwuBundle *b, const SwuPayload *p, SwuDataFunc func,
 			    void *userdata);
+/* Rules 2 and 3 only: root (when present) and the "targets" metadata. */
+int swu_bundle_verify_metadata(SwuBundle *b, SwuVerifier *v);
 /* Rules 2-4 in order: root (when present), targets, every payload in file order, finish. */
 int swu_bundle_verify(SwuBundle *b, SwuVerifier *v);
 

@@ -15,6 +15,8 @@ struct SwuContext {
 	void *clock_userdata;
 	size_t metadata_max;
 	SwuFailure failure;
+	SwuFaultFunc fault_func;
+	void *fault_userdata;
 };
 
 int swu_context_new(SwuContext **ret)
@@ -108,4 +110,16 @@ void swu_log_debug(SwuContext *ctx, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	ctx->log_func(ctx->log_userdata, LOG_DEBUG, buf);
+}
+
+void swu_context_set_fault(SwuContext *ctx, SwuFaultFunc func, void *userdata)
+{
+	ctx->fault_func = func;
+	ctx->fault_userdata = userdata;
+}
+
+void swu_fault_point(SwuContext *ctx, const char *where)
+{
+	if (ctx->fault_func)
+		ctx->fault_func(ctx->fault_userdata, where);
 }

@@ -61,4 +61,12 @@ void swu_context_clear_failure(SwuContext *ctx);
 int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/*
+ * Fault injection for power-cut tests: the hook is called at every point where an install could
+ * be interrupted (each chunk written, fsync, read-back, state write, bootloader switch).
+ */
+typedef void (*SwuFaultFunc)(void *userdata, const char *where);
+void swu_context_set_fault(SwuContext *ctx, SwuFaultFunc func, void *userdata);
+void swu_fault_point(SwuContext *ctx, const char *where);
+
 void swu_log_debug(SwuContext *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

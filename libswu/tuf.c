@@ -413,22 +413,26 @@ int swu_verifier_payload_end(SwuVerifier *v)
 	return 0;
 }
 
+bool swu_verifier_target_installed(const SwuVerifier *v, const char *name)
+{
+	const SwuTarget *t = swu_verifier_find_target(v, name);
+	const SwuTargetFile *f = t ? swu_targets_find(v->installed, name) : NULL;
+	const uint8_t *h = f ? swu_target_file_sha256(f) : NULL;
+
+	return h && f->length == t->length && memcmp(h, t->sha256, SWU_SHA256_SIZE) == 0;
+}
+
 int swu_verifier_finish(SwuVerifier *v)
 {
 	if (!v->targets_bytes || v->current)
 		return -EINVAL;
 	for (size_t i = 0; i < v->n_targets; i++) {
 		SwuTarget *t = &v->targets[i];
-		const SwuTargetFile *f;
-		const uint8_t *h;
 
 		if (t->present)
 			continue;
 		/* Personalized out: accepted only when identical to the installed target. */
-		f = swu_targets_find(v->installed, t->name);
-		h = f ? swu_target_file_sha256(f) : NULL;
-		if (!f || f->length != t->length || !h ||
-		    memcmp(h, t->sha256, SWU_SHA256_SIZE) != 0)
+		if (!swu_verifier_target_installed(v, t->name))
 			return swu_fail(v->ctx, -EBADMSG, "payload", "missing",
 					"payload '%s' is missing and is not installed with the "
 					"same length and hash",

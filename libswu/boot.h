@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Bootloader backends. They use the variables existing A/B boot scripts already use:
+ *   grub:   ORDER="A B", <slot>_OK (1: bootable), <slot>_TRY (set by the script when it tries)
+ *   uboot:  BOOT_ORDER="A B", BOOT_<slot>_LEFT (attempts left, decremented by the script)
+ *   custom: an executable: get-primary | set-primary SLOT | get-state SLOT | set-state SLOT good|bad
+ *   none:   nothing is switched; the integrator does it
+ * Each switch is one call of the tool (one grub-editenv call, one fw_setenv script).
+ */
+#include "context.h"
+
+typedef enum SwuBootloader {
+	SWU_BOOT_NONE,
+	SWU_BOOT_UBOOT,
+	SWU_BOOT_GRUB,
+	SWU_BOOT_CUSTOM,
+	_SWU_BOOT_MAX,
+} SwuBootloader;
+
+const char *swu_bootloader_to_string(SwuBootloader b);
+/* Returns the bootloader or -EINVAL. */
+int swu_bootloader_from_string(const char *s);
+
+typedef struct SwuBootConfig {
+	SwuBootloader type;
+	unsigned attempts;	   /* uboot: tries before falling back */
+	const char *grub_env;	   /* grub: path of grubenv */
+	const char *fw_env_config; /* uboot: fw_env.config */
+	const char *custom;	   /* custom: the backend executable */
+} SwuBootConfig;
+
+/* Makes @slot the one to try next boot, @other the fallback. */
+int swu_boot_try(SwuContext *ctx, const SwuBootConfig *c, char slot, char other);
+/* The booted @slot is confirmed: first in order, counters reset. */
+int swu_boot_mark_good(SwuContext *ctx, const SwuBootConfig *c, char slot, char other);
+/* @slot is bad: not bootable, @other first. */
+int swu_boot_mark_bad(SwuContext *ctx, const SwuBootConfig *c, char slot, char other);
+/* The slot the bootloader will try first: 'A' or 'B'; -ENODATA for "none" or when unset. */
+int swu_boot_get_primary(SwuContext *ctx, const SwuBootConfig *c, char *ret);

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "install.h"
+#include "macro.h"
+
+#define CHUNK (256u * 1024u)
+
+static const SwuInstallTarget *find(const SwuInstallTarget *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(t[i].name, name))
+			return &t[i];
+	return NULL;
+}
+
+static bool in_bundle(const SwuBundle *b, const char *name)
+{
+	for (size_t i = 0; i < b->n_payloads; i++)
+		if (streq(b->payloads[i].name, name))
+			return true;
+	return false;
+}
+
+int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
+		      const SwuInstallTarget *targets, size_t n)
+{
+	const SwuTarget *list;
+	size_t count = swu_verifier_get_targets(v, &list);
+
+	for (size_t i = 0; i < count; i++) {
+		const SwuInstallTarget *t = find(targets, n, list[i].name);
+
+		if (!t)
+			return swu_fail(ctx, -ENXIO, "slot", "missing",
+					"target '%s' has no slot on this device", list[i].name);
+		if (list[i].length > t->size)
+			return swu_fail(ctx, -ENOSPC, "slot", "size",
+					"target '%s' is %llu bytes, its slot only %llu",
+					list[i].name, (unsigned long long)list[i].length,
+					(unsigned long long)t->size);
+		if (!in_bundle(b, list[i].name) && !swu_verifier_target_installed(v, list[i].name))
+			return swu_fail(ctx, -EBADMSG, "payload", "missing",
+					"payload '%s' is missing and is not installed with the "
+					"same length and hash",
+					list[i].name);
+		if (!in_bundle(b, list[i].name) && t->active_fd < 0)
+			return swu_fail(ctx, -ENXIO, "slot", "missing",
+					"target '%s' is unchanged but its active slot cannot be "
+					"read",
+					list[i].name);
+	}
+	return 0;
+}
+
+typedef struct Writer {
+	SwuContext *ctx;
+	SwuVerifier *v;
+	const SwuInstallTarget *t;
+	uint64_t offset, total;
+	SwuProgressFunc progress;
+	void *userdata;
+} Writer;
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t offset)
+{
+	while (n > 0) {
+		ssize_t k = pwrite(fd, p, n, (off_t)offset);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		p += k;
+		n -= (size_t)k;
+		offset += (uint64_t)k;
+	}
+	return 0;
+}
+
+static int write_chunk(void *userdata, const uint8_t *p, size_t n)
+{
+	Writer *w = userdata;
+	int r;
+
+	/* Hash first: bytes that fail verification are never written past the signed length. */
+	r = swu_verifier_payload_update(w->v, p, n);
+	if (r < 0)
+		return r;
+	swu_fault_point(w->ctx, "write");
+	r = pwrite_all(w->t->fd, p, n, w->offset);
+	if (r < 0)
+		return swu_fail(w->ctx, r, "slot", "write", "cannot write target '%s': %s",
+				w->t->name, strerror(-r));
+	w->offset += n;
+	if (w->progress)
+		w->progress(w->userdata, w->t->name, w->offset, w->total);
+	return 0;
+}
+
+/* fsync, then hash what the slot now holds and compare with the signed hash. */
+static int read_back(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget *want)
+{
+	uint8_t digest[SWU_SHA256_SIZE];
+	int r;
+
+	swu_fault_point(ctx, "fsync");
+	if (fsync(t->fd) < 0)
+		return swu_fail(ctx, -errno, "slot", "write", "cannot flush target '%s': %s",
+				t->name, strerror(errno));
+	/* On flash, read the medium, not the page cache we just filled. */
+	if (t->block_device)
+		(void)posix_fadvise(t->fd, 0, (off_t)want->length, POSIX_FADV_DONTNEED);
+	swu_fault_point(ctx, "read-back");
+	r = swu_sha256_fd(t->fd, 0, want->length, digest);
+	if (r < 0)
+		return swu_fail(ctx, r, "slot", "read-back", "cannot read back target '%s': %s",
+				t->name, strerror(-r));
+	if (memcmp(digest, want->sha256, SWU_SHA256_SIZE) != 0)
+		return swu_fail(ctx, -EIO, "slot", "read-back",
+				"target '%s' reads back different from what was written", t->name);
+	return 0;
+}
+
+static int copy_unchanged(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget *want)
+{
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
+	uint8_t digest[SWU_SHA256_SIZE];
+	uint64_t done = 0;
+	SwuSha256 h;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = swu_sha256_init(&h);
+	while (r >= 0 && done < want->length) {
+		ssize_t k = pread(t->active_fd, buf,
+				  (size_t)MIN((uint64_t)CHUNK, want->length - done), (off_t)done);
+
+		if (k <= 0) {
+			r = k < 0 ? -errno : -EIO;
+			break;
+		}
+		r = swu_sha256_update(&h, buf, (size_t)k);
+		if (r >= 0) {
+			swu_fault_point(ctx, "copy");
+			r = pwrite_all(t->fd, buf, (size_t)k, done);
+		}
+		done += (uint64_t)k;
+	}
+	if (r >= 0)
+		r = swu_sha256_final(&h, digest);
+	swu_sha256_done(&h);
+	if (r < 0)
+		return swu_fail(ctx, r, "slot", "copy", "cannot copy unchanged target '%s': %s",
+				t->name, strerror(-r));
+	if (memcmp(digest, want->sha256, SWU_SHA256_SIZE) != 0)
+		return swu_fail(ctx, -EBADMSG, "slot", "copy",
+				"the active slot of '%s' does not hold the installed image",
+				t->name);
+	return read_back(ctx, t, want);
+}
+
+int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
+		       const SwuInstallTarget *targets, size_t n, SwuProgressFunc progress,
+		       void *userdata)
+{
+	const SwuTarget *list;
+	size_t count;
+	int r;
+
+	for (size_t i = 0; i < b->n_payloads; i++) {
+		const SwuPayload *p = &b->payloads[i];
+		Writer w = { ctx, v, NULL, 0, p->size, progress, userdata };
+
+		r = swu_verifier_payload_begin(v, p->name, p->size);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue; /* not listed: never written */
+		w.t = find(targets, n, p->name);
+		if (!w.t)
+			return -ENXIO; /* swu_install_check() was skipped */
+		r = swu_bundle_read_payload(b, p, write_chunk, &w);
+		if (r < 0)
+			return r;
+		r = swu_verifier_payload_end(v);
+		if (r < 0)
+			return r;
+		r = read_back(ctx, w.t, swu_verifier_find_target(v, p->name));
+		if (r < 0)
+			return r;
+	}
+	count = swu_verifier_get_targets(v, &list);
+	for (size_t i = 0; i < count; i++) {
+		const SwuInstallTarget *t;
+
+		if (list[i].present)
+			continue;
+		t = find(targets, n, list[i].name);
+		if (!t)
+			return -ENXIO;
+		r = copy_unchanged(ctx, t, &list[i]);
+		if (r < 0)
+			return r;
+	}
+	return swu_verifier_finish(v);
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "metadata.h"
+#include "state.h"
+#include "tuf.h"
+
+#define ROOTS_MAX   256
+#define PENDING_MAX (4u * 1024u * 1024u)
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+static char *path_join(const char *dir, const char *name)
+{
+	char *p = NULL;
+
+	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+static int load(SwuContext *ctx, const char *dir, const char *name, size_t max, uint8_t **ret,
+		size_t *ret_size)
+{
+	_cleanup_free_ char *path = path_join(dir, name);
+
+	if (!path)
+		return -ENOMEM;
+	return swu_read_file(path, max, ret, ret_size);
+}
+
+static int save(SwuContext *ctx, const char *dir, const char *name, const void *p, size_t n)
+{
+	_cleanup_free_ char *path = path_join(dir, name);
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	swu_fault_point(ctx, name);
+	r = swu_write_file_atomic(path, p, n, 0644);
+	if (r < 0)
+		return swu_fail(ctx, r, "state", "write", "cannot write '%s': %s", path,
+				strerror(-r));
+	return 0;
+}
+
+int swu_state_load_manifest(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
+{
+	return load(ctx, dir, "manifest.pb", swu_context_get_metadata_max(ctx), ret, ret_size);
+}
+
+int swu_state_save_manifest(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
+{
+	return save(ctx, dir, "manifest.pb", p, n);
+}
+
+void swu_pending_done(SwuPending *p)
+{
+	free(p->manifest);
+	*p = (SwuPending){};
+}
+
+static char slot_of(json_object *o, const char *key)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, key, &v) || !(s = json_object_get_string(v)))
+		return 0;
+	return (streq(s, "A") || streq(s, "B")) ? s[0] : 0;
+}
+
+static int64_t int_of(json_object *o, const char *key, int64_t min, int64_t max, bool *ok)
+{
+	json_object *v;
+	int64_t i;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int)) {
+		*ok = false;
+		return 0;
+	}
+	i = json_object_get_int64(v);
+	if (i < min || i > max)
+		*ok = false;
+	return i;
+}
+
+int swu_state_load_pending(SwuContext *ctx, const char *dir, SwuPending *ret)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	_cleanup_free_ uint8_t *text = NULL, *manifest = NULL;
+	json_object *v;
+	const char *b64, *boot_id;
+	SwuPending p = {};
+	size_t size, len;
+	bool ok = true;
+	int r, k;
+
+	r = load(ctx, dir, "pending.json", PENDING_MAX, &text, &size);
+	if (r < 0)
+		return r;
+	text[size] = 0;
+	o = json_tokener_parse((char *)text);
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "manifest", &v) || !(b64 = json_object_get_string(v)) ||
+	    !json_object_object_get_ex(o, "boot_id", &v) || !(boot_id = json_object_get_string(v)))
+		return swu_fail(ctx, -EBADMSG, "state", "pending", "pending.json does not parse");
+	p.slot = slot_of(o, "slot");
+	p.from_slot = slot_of(o, "from_slot");
+	p.version = (uint32_t)int_of(o, "version", 0, UINT32_MAX, &ok);
+	p.from_version = (uint32_t)int_of(o, "from_version", 0, UINT32_MAX, &ok);
+	p.time = int_of(o, "time", INT64_MIN, INT64_MAX, &ok);
+	len = strlen(b64);
+	if (!ok || !p.slot || !p.from_slot || strlen(boot_id) >= sizeof(p.boot_id) ||
+	    len % 4 != 0 || len / 4 * 3 > PENDING_MAX)
+		return swu_fail(ctx, -EBADMSG, "state", "pending", "pending.json is incomplete");
+	strcpy(p.boot_id, boot_id);
+	manifest = malloc(len / 4 * 3 + 1);
+	if (!manifest)
+		return -ENOMEM;
+	k = EVP_DecodeBlock(manifest, (const unsigned char *)b64, (int)len);
+	if (k < 0)
+		return swu_fail(ctx, -EBADMSG, "state", "pending", "pending.json: bad manifest");
+	/* EVP_DecodeBlock counts the padding bytes as data. */
+	if (len >= 2 && b64[len - 1] == '=')
+		k -= b64[len - 2] == '=' ? 2 : 1;
+	p.manifest = TAKE_PTR(manifest);
+	p.manifest_size = (size_t)k;
+	*ret = p;
+	return 0;
+}
+
+static json_object *slot_json(char slot)
+{
+	char s[2] = { slot, 0 };
+
+	return json_object_new_string(s);
+}
+
+int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	_cleanup_free_ char *b64 = NULL;
+	const char *text;
+
+	if (!o || p->manifest_size > PENDING_MAX / 2)
+		return -ENOMEM;
+	b64 = malloc((p->manifest_size + 2) / 3 * 4 + 1);
+	if (!b64)
+		return -ENOMEM;
+	EVP_EncodeBlock((unsigned char *)b64, p->manifest, (int)p->manifest_size);
+	json_object_object_add(o, "slot", slot_json(p->slot));
+	json_object_object_add(o, "from_slot", slot_json(p->from_slot));
+	json_object_object_add(o, "boot_id", json_object_new_string(p->boot_id));
+	json_object_object_add(o, "version", json_object_new_int64(p->version));
+	json_object_object_add(o, "from_version", json_object_new_int64(p->from_version));
+	json_object_object_add(o, "time", json_object_new_int64(p->time));
+	json_object_object_add(o, "manifest", json_object_new_string(b64));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	return save(ctx, dir, "pending.json", text, strlen(text));
+}
+
+int swu_state_clear_pending(SwuContext *ctx, const char *dir)
+{
+	_cleanup_free_ char *path = path_join(dir, "pending.json");
+
+	if (!path)
+		return -ENOMEM;
+	swu_fault_point(ctx, "clear-pending");
+	if (unlink(path) < 0 && errno != ENOENT)
+		return swu_fail(ctx, -errno, "state", "write", "cannot remove '%s': %s", path,
+				strerror(errno));
+	return 0;
+}
+
+int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	_cleanup_free_ uint8_t *old = NULL;
+	_cleanup_free_ char *text = NULL;
+	const char *line, *keep;
+	size_t old_size = 0, line_len;
+	SwuBuf out = {};
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "time", json_object_new_int64(e->time));
+	json_object_object_add(o, "action", json_object_new_string(e->action));
+	json_object_object_add(o, "from_version", json_object_new_int64(e->from_version));
+	json_object_object_add(o, "to_version", json_object_new_int64(e->to_version));
+	json_object_object_add(o, "slot",
+			       e->slot ? slot_json(e->slot) : json_object_new_string(""));
+	json_object_object_add(o, "result", json_object_new_string(e->result));
+	json_object_object_add(o, "reason", json_object_new_string(e->reason ? e->reason : ""));
+	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	line_len = strlen(line);
+
+	r = load(ctx, dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &old, &old_size);
+	if (r < 0 && r != -ENOENT && r != -EFBIG)
+		return r;
+	/* Keep the newest lines that fit with the new one. */
+	keep = old ? (const char *)old : "";
+	while (old_size > 0 && old_size + line_len + 1 > SWU_HISTORY_MAX) {
+		const char *nl = memchr(keep, '\n', old_size);
+		size_t drop = nl ? (size_t)(nl - keep) + 1 : old_size;
+
+		keep += drop;
+		old_size -= drop;
+	}
+	r = swu_buf_append(&out, keep, old_size);
+	if (r >= 0)
+		r = swu_buf_append(&out, line, line_len);
+	if (r >= 0)
+		r = swu_buf_append(&out, "\n", 1);
+	if (r >= 0)
+		r = save(ctx, dir, "history.jsonl", out.data, out.size);
+	swu_buf_done(&out);
+	return r;
+}
+
+static int link_names(const char *dir, char ***ret, size_t *ret_n)
+{
+	_cleanup_free_ char *roots = path_join(dir, "roots");
+	struct dirent **list = NULL;
+	char **names;
+	int n;
+
+	if (!roots)
+		return -ENOMEM;
+	n = scandir(roots, &list, NULL, alphasort);
+	if (n < 0) {
+		*ret = NULL;
+		*ret_n = 0;
+		return errno == ENOENT ? 0 : -errno;
+	}
+	names = calloc((size_t)n + 1, sizeof(char *));
+	*ret_n = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(list[i]->d_name);
+
+		/* Only committed links: NNNNNNNN.pb, never a temporary file of a torn write. */
+		if (names && len == 11 && strspn(list[i]->d_name, "0123456789") == 8 &&
+		    streq(list[i]->d_name + 8, ".pb"))
+			names[(*ret_n)++] = strdup(list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+	if (!names)
+		return -ENOMEM;
+	*ret = names;
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static uint32_t version_of(SwuContext *ctx, const uint8_t *p, size_t n)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+
+	if (swu_root_decode(ctx, p, n, &s, &rm) < 0 || !rm->common_metadata)
+		return 0;
+	return rm->common_metadata->version;
+}
+
+static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	if (!warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	warn(userdata, buf);
+}
+
+int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *factory,
+			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
+			   size_t *ret_size)
+{
+	_cleanup_free_ uint8_t *current = malloc(factory_size ? factory_size : 1);
+	size_t current_size = factory_size, n = 0;
+	uint32_t factory_version;
+	char **names = NULL;
+	int r;
+
+	if (!current)
+		return -ENOMEM;
+	memcpy(current, factory, factory_size);
+	factory_version = version_of(ctx, factory, factory_size);
+	r = link_names(dir, &names, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && i < ROOTS_MAX; i++) {
+		_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+		_cleanup_free_ uint8_t *link = NULL;
+		_cleanup_free_ char *name = NULL;
+		size_t size;
+
+		if (asprintf(&name, "roots/%s", names[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		r = load(ctx, dir, name, swu_context_get_metadata_max(ctx), &link, &size);
+		if (r < 0) {
+			warnf(warn, userdata, "Ignoring rotated root '%s/%s': %s", dir, name,
+			      strerror(-r));
+			continue;
+		}
+		if (version_of(ctx, link, size) <= factory_version) {
+			warnf(warn, userdata,
+			      "Ignoring rotated root '%s/%s': not newer than the "
+			      "factory root",
+			      dir, name);
+			continue;
+		}
+		/* Each link is trusted only by rule 2 against the root trusted before it. */
+		r = swu_verifier_new(ctx, current, current_size, 0, &v);
+		if (r >= 0)
+			r = swu_verifier_check_root(v, link, size);
+		if (r < 0) {
+			warnf(warn, userdata, "Ignoring rotated root '%s/%s': %s", dir, name,
+			      swu_context_get_failure(ctx)->message);
+			continue;
+		}
+		free(current);
+		current = TAKE_PTR(link);
+		current_size = size;
+	}
+	free_names(names, n);
+	if (r == -ENOMEM)
+		return r;
+	*ret = TAKE_PTR(current);
+	*ret_size = current_size;
+	return 0;
+}
+
+int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
+{
+	_cleanup_free_ char *roots = path_join(dir, "roots");
+	char **names = NULL, name[32];
+	size_t count = 0;
+	unsigned next = 1;
+	int r;
+
+	if (!roots)
+		return -ENOMEM;
+	if (mkdir(roots, 0755) < 0 && errno != EEXIST)
+		return swu_fail(ctx, -errno, "state", "write", "cannot create '%s': %s", roots,
+				strerror(errno));
+	r = link_names(dir, &names, &count);
+	if (r < 0)
+		return r;
+	if (count > 0)
+		next = (unsigned)strtoul(names[count - 1], NULL, 10) + 1;
+	free_names(names, count);
+	snprintf(name, sizeof(name), "roots/%08u.pb", next);
+	return save(ctx, dir, name, p, n);
+}

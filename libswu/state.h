@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The state directory (/var/lib/swupdated):
+ *   manifest.pb          the installed Manifest: the anti-rollback floor
+ *   pending.json         an install waiting for its reboot and confirmation
+ *   roots/NNNNNNNN.pb    rotated root metadata, a chain replayed from the factory root
+ *   history.jsonl        one JSON object per line, bounded
+ * Every write is atomic: temp file, fsync, rename, fsync the directory.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+
+#define SWU_HISTORY_MAX (64u * 1024u)
+
+/* The installed manifest; -ENOENT when nothing was installed yet. Caller frees. */
+int swu_state_load_manifest(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size);
+int swu_state_save_manifest(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n);
+
+typedef struct SwuPending {
+	char slot;	       /* the slot the bootloader was told to try */
+	char from_slot;	       /* the slot booted when installing */
+	char boot_id[64];      /* boot ID at install time: a reboot changes it */
+	uint32_t version;      /* targets version of the pending install */
+	uint32_t from_version; /* installed version before it */
+	int64_t time;
+	uint8_t *manifest; /* the Manifest to persist on mark-good */
+	size_t manifest_size;
+} SwuPending;
+
+void swu_pending_done(SwuPending *p);
+/* -ENOENT when no install is pending; -EBADMSG when the file does not parse. */
+int swu_state_load_pending(SwuContext *ctx, const char *dir, SwuPending *ret);
+int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p);
+int swu_state_clear_pending(SwuContext *ctx, const char *dir);
+
+typedef struct SwuHistoryEntry {
+	int64_t time;
+	const char *action; /* install, mark-good, mark-bad, rollback, root-rotation */
+	uint32_t from_version;
+	uint32_t to_version;
+	char slot;
+	const char *result; /* success, failed, ... */
+	const char *reason;
+} SwuHistoryEntry;
+
+/* Appends one line; the oldest lines are dropped to keep the file under SWU_HISTORY_MAX. */
+int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e);
+
+/*
+ * The trusted root: the factory root @factory, then each persisted link of the chain checked by
+ * rule 2 against the root trusted so far. Links that fail (tampered, truncated, unchained) or are
+ * not newer than the factory root are skipped and reported through @warn. Caller frees @ret.
+ */
+typedef void (*SwuWarnFunc)(void *userdata, const char *message);
+int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *factory,
+			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
+			   size_t *ret_size);
+/* Appends a root accepted by rule 2 as the next link of the chain. */
+int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n);

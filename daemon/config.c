@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+
+typedef struct Parser {
+	Config *config;
+	FILE *file;
+	unsigned line;
+	bool failed;
+	char *seen[64]; /* "section\nkey" pairs already given */
+	size_t n_seen;
+} Parser;
+
+typedef int (*Setter)(Parser *p, void *field, const char *value);
+
+static void parse_error(Parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void parse_error(Parser *p, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_error("%s:%u: %s", p->config->path, p->line, buf);
+	p->failed = true;
+}
+
+static int set_string(Parser *p, void *field, const char *value)
+{
+	char **s = field;
+	char *d = strdup(value);
+
+	if (!d)
+		return -ENOMEM;
+	free(*s);
+	*s = d;
+	return 0;
+}
+
+static int set_path(Parser *p, void *field, const char *value)
+{
+	if (value[0] != '/') {
+		parse_error(p, "'%s' is not an absolute path", value);
+		return -EINVAL;
+	}
+	return set_string(p, field, value);
+}
+
+static int set_bool(Parser *p, void *field, const char *value)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+		if (strcasecmp(value, yes[i]) == 0)
+			return *(bool *)field = true, 0;
+		if (strcasecmp(value, no[i]) == 0)
+			return *(bool *)field = false, 0;
+	}
+	parse_error(p, "'%s' is not a boolean (yes or no)", value);
+	return -EINVAL;
+}
+
+static int set_attempts(Parser *p, void *field, const char *value)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || *end || v < 1 || v > 100 || value[0] == '-') {
+		parse_error(p, "BootAttempts must be between 1 and 100, not '%s'", value);
+		return -EINVAL;
+	}
+	*(unsigned *)field = (unsigned)v;
+	return 0;
+}
+
+static int set_bootloader(Parser *p, void *field, const char *value)
+{
+	int b = swu_bootloader_from_string(value);
+
+	if (b < 0) {
+		parse_error(p, "unknown bootloader '%s' (uboot, grub, custom or none)", value);
+		return -EINVAL;
+	}
+	*(SwuBootloader *)field = (SwuBootloader)b;
+	return 0;
+}
+
+#define FIELD(f) offsetof(Config, f)
+
+static const struct {
+	const char *section;
+	const char *key;
+	Setter set;
+	size_t offset;
+} keys[] = {
+	{ "Update", "Compatible", set_string, FIELD(compatible) },
+	{ "Trust", "RootMetadata", set_path, FIELD(root_metadata) },
+	{ "Trust", "RequireVerity", set_bool, FIELD(require_verity) },
+	{ "Trust", "StateDirectory", set_path, FIELD(state_dir) },
+	{ "Boot", "Bootloader", set_bootloader, FIELD(bootloader) },
+	{ "Boot", "BootAttempts", set_attempts, FIELD(boot_attempts) },
+	{ "Boot", "SlotParameter", set_string, FIELD(slot_parameter) },
+	{ "Boot", "KernelCommandLine", set_path, FIELD(kernel_cmdline) },
+	{ "Boot", "BootIdFile", set_path, FIELD(boot_id_file) },
+	{ "Boot", "GrubEnvironment", set_path, FIELD(grub_env) },
+	{ "Boot", "FwEnvConfig", set_path, FIELD(fw_env_config) },
+	{ "Boot", "CustomBackend", set_path, FIELD(custom_backend) },
+};
+
+static bool known_section(const char *section)
+{
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (streq(keys[i].section, section))
+			return true;
+	return false;
+}
+
+/* [Slot.<target>.<A|B>] Device=... */
+static int handle_slot(Parser *p, const char *section, const char *key, const char *value)
+{
+	const char *target = section + strlen("Slot.");
+	const char *dot = strrchr(target, '.');
+	Config *c = p->config;
+	ConfigSlot *a;
+	size_t len;
+
+	if (!dot || dot == target || !(streq(dot, ".A") || streq(dot, ".B"))) {
+		parse_error(p, "section [%s] must be named [Slot.<target>.A] or [Slot.<target>.B]",
+			    section);
+		return -EINVAL;
+	}
+	len = (size_t)(dot - target);
+	if (!streq(key, "Device")) {
+		parse_error(p, "unknown key '%s' in section [%s]", key, section);
+		return -EINVAL;
+	}
+	if (value[0] != '/') {
+		parse_error(p, "slot device '%s' is not an absolute path", value);
+		return -EINVAL;
+	}
+	a = realloc(c->slots, (c->n_slots + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	c->slots = a;
+	a[c->n_slots] = (ConfigSlot){ strndup(target, len), dot[1], strdup(value), p->line };
+	if (!a[c->n_slots].target || !a[c->n_slots].device)
+		return -ENOMEM;
+	c->n_slots++;
+	return 0;
+}
+
+/* Remembers section+key; a key given twice is an error, not a silent override. */
+static int check_once(Parser *p, const char *section, const char *key)
+{
+	char *id = NULL;
+
+	if (asprintf(&id, "%s\n%s", section, key) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_seen; i++)
+		if (streq(p->seen[i], id)) {
+			free(id);
+			parse_error(p, "key '%s' given twice in section [%s]", key, section);
+			return -EINVAL;
+		}
+	if (p->n_seen >= ELEMENTSOF(p->seen)) {
+		free(id);
+		parse_error(p, "too many keys");
+		return -EINVAL;
+	}
+	p->seen[p->n_seen++] = id;
+	return 0;
+}
+
+/* Drops a trailing " # comment": comments may follow values, systemd-style files have none. */
+static void strip_comment(char *value)
+{
+	for (char *s = value; *s; s++)
+		if (*s == '#' && s > value && (s[-1] == ' ' || s[-1] == '\t')) {
+			*s = 0;
+			while (s > value && (s[-1] == ' ' || s[-1] == '\t'))
+				*--s = 0;
+			return;
+		}
+}
+
+static int handler(void *user, const char *section, const char *key, const char *raw)
+{
+	Parser *p = user;
+	_cleanup_free_ char *value = strdup(raw ? raw : "");
+	int r;
+
+	if (!value)
+		return 0;
+	strip_comment(value);
+	if (!key) /* a section header alone */
+		return 1;
+	r = check_once(p, section, key);
+	if (r < 0)
+		return 1;
+	if (!*value) {
+		parse_error(p, "key '%s' in section [%s] has no value", key, section);
+		return 1;
+	}
+	if (strncmp(section, "Slot.", 5) == 0) {
+		r = handle_slot(p, section, key, value);
+		return r == -ENOMEM ? 0 : 1;
+	}
+	if (!known_section(section)) {
+		parse_error(p, "unknown section [%s]", section);
+		return 1;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (streq(keys[i].section, section) && streq(keys[i].key, key)) {
+			r = keys[i].set(p, (char *)p->config + keys[i].offset, value);
+			return r == -ENOMEM ? 0 : 1;
+		}
+	parse_error(p, "unknown key '%s' in section [%s]", key, section);
+	return 1;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	Parser *p = stream;
+	char *s = fgets(str, num, p->file);
+
+	if (s && strchr(s, '\n'))
+		p->line++;
+	return s;
+}
+
+static int set_default(char **field, const char *value)
+{
+	if (*field)
+		return 0;
+	*field = strdup(value);
+	return *field ? 0 : -ENOMEM;
+}
+
+static int apply_defaults(Config *c)
+{
+	int r = 0;
+
+	r = r ?: set_default(&c->root_metadata, "/usr/lib/swupdated/root.pb");
+	r = r ?: set_default(&c->state_dir, "/var/lib/swupdated");
+	r = r ?: set_default(&c->slot_parameter, "swupdated.slot");
+	r = r ?: set_default(&c->kernel_cmdline, "/proc/cmdline");
+	r = r ?: set_default(&c->boot_id_file, "/proc/sys/kernel/random/boot_id");
+	r = r ?: set_default(&c->grub_env, "/boot/grub/grubenv");
+	r = r ?: set_default(&c->fw_env_config, "/etc/fw_env.config");
+	r = r ?: set_default(&c->custom_backend, "/usr/libexec/swupdated-boot");
+	return r;
+}
+
+/* Whole-file rules: pairs complete, one device per slot, devices not directories. */
+static void validate(Parser *p)
+{
+	Config *c = p->config;
+
+	if (!c->compatible) {
+		p->line = 0;
+		log_error("%s: [Update] Compatible= is required", c->path);
+		p->failed = true;
+	}
+	if (c->n_slots == 0) {
+		log_error("%s: no [Slot.<target>.A] and [Slot.<target>.B] sections", c->path);
+		p->failed = true;
+	}
+	for (size_t i = 0; i < c->n_slots; i++) {
+		const ConfigSlot *s = &c->slots[i];
+		struct stat st;
+
+		p->line = s->line;
+		if (!config_find_slot(c, s->target, s->name == 'A' ? 'B' : 'A'))
+			parse_error(p, "target '%s' has slot %c but no slot %c", s->target, s->name,
+				    s->name == 'A' ? 'B' : 'A');
+		if (stat(s->device, &st) == 0 && S_ISDIR(st.st_mode))
+			parse_error(p, "slot device '%s' is a directory", s->device);
+		for (size_t j = 0; j < i; j++) {
+			if (swu_slot_same(c->slots[j].device, s->device))
+				parse_error(p, "slot %s.%c uses device '%s', already used by %s.%c",
+					    s->target, s->name, s->device, c->slots[j].target,
+					    c->slots[j].name);
+			if (c->slots[j].name == s->name && streq(c->slots[j].target, s->target))
+				parse_error(p, "slot %s.%c is defined twice", s->target, s->name);
+		}
+	}
+}
+
+int config_load(const char *path, Config **ret)
+{
+	Config *c = calloc(1, sizeof(*c));
+	Parser p = { .config = c };
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->path = strdup(path);
+	c->bootloader = SWU_BOOT_NONE;
+	c->boot_attempts = 3;
+	c->require_verity = true;
+	p.file = fopen(path, "re");
+	if (!c->path || !p.file) {
+		r = -errno;
+		log_error("Cannot read configuration '%s': %s", path, strerror(errno));
+		config_free(c);
+		return r ?: -ENOMEM;
+	}
+	r = ini_parse_stream(reader, &p, handler, &p);
+	fclose(p.file);
+	if (r < 0 || (r > 0 && !p.failed)) {
+		/* inih's own syntax errors: a line that is neither section nor key=value. */
+		p.line = r > 0 ? (unsigned)r : p.line;
+		parse_error(&p, "syntax error (expected [Section] or Key=Value)");
+	}
+	if (!p.failed)
+		validate(&p);
+	for (size_t i = 0; i < p.n_seen; i++)
+		free(p.seen[i]);
+	if (p.failed || apply_defaults(c) < 0) {
+		config_free(c);
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+Config *config_free(Config *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_slots; i++) {
+		free(c->slots[i].target);
+		free(c->slots[i].device);
+	}
+	free(c->slots);
+	free(c->path);
+	free(c->compatible);
+	free(c->root_metadata);
+	free(c->state_dir);
+	free(c->slot_parameter);
+	free(c->kernel_cmdline);
+	free(c->boot_id_file);
+	free(c->grub_env);
+	free(c->fw_env_config);
+	free(c->custom_backend);
+	free(c);
+	return NULL;
+}
+
+const ConfigSlot *config_find_slot(const Config *c, const char *target, char name)
+{
+	for (size_t i = 0; i < c->n_slots; i++)
+		if (c->slots[i].name == name && streq(c->slots[i].target, target))
+			return &c->slots[i];
+	return NULL;
+}
+
+SwuBootConfig config_boot(const Config *c)
+{
+	return (SwuBootConfig){
+		.type = c->bootloader,
+		.attempts = c->boot_attempts,
+		.grub_env = c->grub_env,
+		.fw_env_config = c->fw_env_config,
+		.custom = c->custom_backend,
+	};
+}

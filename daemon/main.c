@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * swupdated: for now the one-shot commands (factory lines, USB sticks, recovery shells, tests):
+ *   swupdated [--config FILE] install BUNDLE | status [--json] | mark-good | mark-bad
+ * Exit status: 0 success, 1 refused or failed (reason on stderr), 2 usage or configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,
+	EXIT_USAGE = 2
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: swupdated [--config FILE] COMMAND\n\n"
+		"Commands:\n"
+		"  install BUNDLE   verify BUNDLE and install it into the inactive slots\n"
+		"  status [--json]  booted slot, pending update, installed version\n"
+		"  mark-good        confirm the booted update\n"
+		"  mark-bad         reject the pending update and switch back\n\n"
+		"Default configuration: %s/swupdated.conf. See swupdated(8).\n",
+		SYSCONFDIR);
+}
+
+/*
+ * Power-cut tests: SWUPDATED_FAULT_INJECT=N kills the process (SIGKILL, no cleanup) at the N-th
+ * point where an install could be interrupted.
+ */
+static void fault(void *userdata, const char *where)
+{
+	unsigned long *left = userdata;
+
+	if (*left > 0 && --*left == 0) {
+		fprintf(stderr, "swupdated: fault injection: killed at '%s'\n", where);
+		raise(SIGKILL);
+	}
+}
+
+static void progress(void *userdata, const char *name, uint64_t done, uint64_t total)
+{
+	unsigned *last = userdata;
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+
+	if (!isatty(STDERR_FILENO) || pct == *last)
+		return;
+	*last = pct;
+	fprintf(stderr, "\rWriting %s: %3u%%%s", name, pct, pct == 100 ? "\n" : "");
+}
+
+static int print_status(Manager *m, bool json)
+{
+	char booted[2] = { 0 }, pending[2] = { 0 };
+	Status s;
+	int r;
+
+	r = manager_get_status(m, &s);
+	if (r < 0)
+		return r;
+	booted[0] = s.booted_slot;
+	pending[0] = s.pending_slot;
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "booted_slot", json_object_new_string(booted));
+		json_object_object_add(o, "pending_slot", json_object_new_string(pending));
+		json_object_object_add(o, "installed_version",
+				       json_object_new_int64(s.installed_version));
+		json_object_object_add(o, "pending_version",
+				       json_object_new_int64(s.pending_version));
+		json_object_object_add(o, "state",
+				       json_object_new_string(update_state_to_string(s.state)));
+		json_object_object_add(o, "compatible",
+				       json_object_new_string(m->config->compatible));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							       JSON_C_TO_STRING_SPACED));
+		json_object_put(o);
+		return 0;
+	}
+	printf("Booted slot:       %s\n", booted[0] ? booted : "unknown");
+	if (s.pending_slot)
+		printf("Pending slot:      %s (version %u, %s)\n", pending, s.pending_version,
+		       s.state == UPDATE_PENDING_REBOOT ? "waiting for a reboot"
+							: "waiting for mark-good");
+	else
+		printf("Pending slot:      none\n");
+	printf("Installed version: %u\n", s.installed_version);
+	printf("Compatible:        %s\n", m->config->compatible);
+	return 0;
+}
+
+static int run(Manager *m, int argc, char **argv)
+{
+	const char *verb = argv[0];
+
+	if (streq(verb, "install")) {
+		unsigned last = 101;
+
+		if (argc != 2)
+			return log_error_errno(-EINVAL, "install takes one BUNDLE"), EXIT_USAGE;
+		return manager_install(m, argv[1], progress, &last) < 0 ? EXIT_FAILED : EXIT_OK;
+	}
+	if (streq(verb, "status")) {
+		bool json = argc == 2 && streq(argv[1], "--json");
+
+		if (argc > 2 || (argc == 2 && !json))
+			return log_error_errno(-EINVAL, "status takes only --json"), EXIT_USAGE;
+		if (manager_reconcile(m) < 0)
+			return EXIT_FAILED;
+		return print_status(m, json) < 0 ? EXIT_FAILED : EXIT_OK;
+	}
+	if (streq(verb, "mark-good") && argc == 1)
+		return manager_mark_good(m) < 0 ? EXIT_FAILED : EXIT_OK;
+	if (streq(verb, "mark-bad") && argc == 1)
+		return manager_mark_bad(m) < 0 ? EXIT_FAILED : EXIT_OK;
+	log_error("Unknown command or arguments: '%s' (see 'swupdated --help')", verb);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "version", no_argument, NULL, 'V' },
+						 {} };
+	const char *config_path = SYSCONFDIR "/swupdated.conf";
+	unsigned long fault_at = 0;
+	Manager *m = NULL;
+	Config *c = NULL;
+	const char *env;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("swupdated %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
+		default:
+			help(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	if (config_load(config_path, &c) < 0)
+		return EXIT_USAGE;
+	if (manager_new(c, &m) < 0)
+		return EXIT_USAGE;
+	env = getenv("SWUPDATED_FAULT_INJECT");
+	if (env) {
+		fault_at = strtoul(env, NULL, 10);
+		swu_context_set_fault(m->ctx, fault, &fault_at);
+	}
+	r = run(m, argc - optind, argv + optind);
+	manager_free(m);
+	return r;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The update logic of a device: which slot is booted, what is installed and pending, installing
+ * a bundle into the inactive slots, and confirming or rejecting a booted update. The one-shot
+ * command line and the D-Bus service both drive a Manager.
+ */
+#include <stdint.h>
+
+#include "config.h"
+#include "context.h"
+#include "install.h"
+
+typedef enum UpdateState {
+	UPDATE_IDLE,		     /* nothing pending */
+	UPDATE_PENDING_REBOOT,	     /* installed, not rebooted yet */
+	UPDATE_PENDING_CONFIRMATION, /* rebooted into the new slot, waiting for mark-good */
+} UpdateState;
+
+const char *update_state_to_string(UpdateState s);
+
+typedef struct Manager {
+	Config *config;
+	SwuContext *ctx;
+	char booted; /* 'A', 'B', or 0 when it cannot be told */
+	char boot_id[64];
+} Manager;
+
+typedef struct Status {
+	char booted_slot;
+	char pending_slot; /* 0: none */
+	UpdateState state;
+	uint32_t installed_version;
+	uint32_t pending_version;
+} Status;
+
+/* Takes ownership of @config. Reads the kernel command line and boot ID; errors are logged. */
+int manager_new(Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+
+/* Records a rollback when the bootloader fell back after a reboot; clears that pending install. */
+int manager_reconcile(Manager *m);
+int manager_get_status(Manager *m, Status *ret);
+/*
+ * Verifies and installs the bundle at @path into the inactive slots, then switches the
+ * bootloader to try them. Returns 0, or a negative errno with the reason logged.
+ */
+int manager_install(Manager *m, const char *path, SwuProgressFunc progress, void *userdata);
+int manager_mark_good(Manager *m);
+int manager_mark_bad(Manager *m);

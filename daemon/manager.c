@@ -87,8 +87,11 @@ int manager_new(Config *config, Manager **ret)
 				      config->slots[i].device };
 	r = stat("/", &root);
 	if (swu_slot_booted(m->ctx, cmdline, config->slot_parameter, r == 0 ? root.st_dev : 0,
-			    slots, config->n_slots, &m->booted) < 0)
+			    slots, config->n_slots, &m->booted) < 0) {
 		m->booted = 0;
+		snprintf(m->booted_error, sizeof(m->booted_error), "%s",
+			 swu_context_get_failure(m->ctx)->message);
+	}
 	*ret = m;
 	return 0;
 }
@@ -285,8 +288,11 @@ static int install(Manager *m, const char *path, SwuProgressFunc progress, void 
 	if (r < 0)
 		return r;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return log_error_errno(-errno, "Cannot open bundle '%s'", path);
+	if (fd < 0) {
+		r = swu_fail(m->ctx, -errno, "bundle", "open", "cannot open bundle '%s': %s", path,
+			     strerror(errno));
+		return log_error_errno(r, "Cannot open bundle");
+	}
 	r = swu_bundle_open_fd(m->ctx, fd, &b);
 	if (r < 0)
 		return log_error_errno(r, "Bundle '%s' rejected", path);
@@ -345,43 +351,57 @@ static int install(Manager *m, const char *path, SwuProgressFunc progress, void 
 	return 0;
 }
 
+/* Refuses to install when the booted slot is unknown or an update awaits confirmation. */
+static int may_install(Manager *m)
+{
+	Status s;
+	int r;
+
+	if (!m->booted) {
+		r = swu_fail(m->ctx, -ENXIO, "slot", "booted", "%s", m->booted_error);
+		return log_error_errno(r, "Refusing to install");
+	}
+	r = manager_get_status(m, &s);
+	if (r < 0)
+		return r;
+	if (s.state == UPDATE_PENDING_CONFIRMATION) {
+		r = swu_fail(m->ctx, -EBUSY, "update", "pending",
+			     "slot %c runs an update that is not confirmed yet (mark-good or "
+			     "mark-bad first)",
+			     m->booted);
+		return log_error_errno(r, "Refusing to install");
+	}
+	return 0;
+}
+
 int manager_install(Manager *m, const char *path, SwuProgressFunc progress, void *userdata)
 {
 	_cleanup_free_ uint8_t *manifest = NULL;
 	size_t manifest_size = 0;
-	uint32_t from, version = 0;
-	Status s;
+	uint32_t from = 0, version = 0;
+	char to = m->booted ? other_slot(m->booted) : 0;
 	int r;
 
 	r = manager_reconcile(m);
 	if (r < 0)
 		return r;
-	if (!m->booted)
-		return log_error_errno(-ENXIO, "Refusing to install: %s",
-				       swu_context_get_failure(m->ctx)->message);
-	r = manager_get_status(m, &s);
-	if (r < 0)
-		return r;
-	if (s.state == UPDATE_PENDING_CONFIRMATION)
-		return log_error_errno(-EBUSY,
-				       "Refusing to install: slot %c runs an update that "
-				       "is not confirmed yet (mark-good or mark-bad first)",
-				       m->booted);
 	r = swu_state_load_manifest(m->ctx, m->config->state_dir, &manifest, &manifest_size);
 	if (r < 0 && r != -ENOENT)
 		return log_error_errno(r, "Cannot read the installed manifest");
 	from = manifest_version(m->ctx, manifest, manifest_size);
 
-	swu_context_clear_failure(m->ctx);
-	r = install(m, path, progress, userdata, &version, from, manifest, manifest_size);
+	r = may_install(m);
+	if (r >= 0) {
+		swu_context_clear_failure(m->ctx);
+		r = install(m, path, progress, userdata, &version, from, manifest, manifest_size);
+	}
 	if (r < 0) {
-		history(m, "install", from, version, other_slot(m->booted), "failed",
+		history(m, "install", from, version, to, "failed",
 			swu_context_get_failure(m->ctx)->message);
 		return r;
 	}
-	history(m, "install", from, version, other_slot(m->booted), "success", NULL);
-	log_info("Installed version %u into slot %c; reboot to try it", version,
-		 other_slot(m->booted));
+	history(m, "install", from, version, to, "success", NULL);
+	log_info("Installed version %u into slot %c; reboot to try it", version, to);
 	return 0;
 }
 
@@ -402,11 +422,11 @@ int manager_mark_good(Manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the pending install");
 	if (state_of(m, &p) != UPDATE_PENDING_CONFIRMATION) {
+		log_error("Nothing to confirm yet: slot %c is installed but not booted (reboot "
+			  "first)",
+			  p.slot);
 		swu_pending_done(&p);
-		return log_error_errno(-EAGAIN,
-				       "Nothing to confirm yet: slot %c is installed but "
-				       "not booted (reboot first)",
-				       p.slot);
+		return -EAGAIN;
 	}
 	/* Commit: the new manifest becomes the anti-rollback floor, then the bootloader. */
 	r = swu_state_save_manifest(m->ctx, m->config->state_dir, p.manifest, p.manifest_size);
@@ -435,8 +455,10 @@ int manager_mark_bad(Manager *m)
 	if (r < 0)
 		return r;
 	r = load_pending(m, &p);
-	if (r == -ENOENT)
-		return log_error_errno(-ENOENT, "Nothing to reject: no update is pending");
+	if (r == -ENOENT) {
+		log_error("Nothing to reject: no update is pending");
+		return -ENOENT;
+	}
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the pending install");
 	swu_fault_point(m->ctx, "bootloader");

@@ -8,7 +8,7 @@
  */
 #include <stdint.h>
 
-#include "config.h"
+#include "conf.h"
 #include "context.h"
 #include "install.h"
 
@@ -25,6 +25,7 @@ typedef struct Manager {
 	SwuContext *ctx;
 	char booted; /* 'A', 'B', or 0 when it cannot be told */
 	char boot_id[64];
+	char booted_error[512]; /* why the booted slot cannot be told */
 } Manager;
 
 typedef struct Status {

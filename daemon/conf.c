@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 #include "macro.h"
 

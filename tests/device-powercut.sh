@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Power cuts: the one-shot install (and mark-good) killed with SIGKILL at every point where it
+# could be interrupted (each chunk written, fsync, read-back, state writes, bootloader switch).
+# After each: the booted slot is unchanged, the bootloader environment parses and points at the
+# old slot or at a completely written new one, the state directory parses, and the next install
+# succeeds.
+SLOT_SIZE=$((8 * 1024 * 1024))
+. "${SRCDIR:-.}/tests/device-lib.sh"
+
+(cd "$T" && make_keys)
+head -c $((7 * 1024 * 1024)) /dev/urandom >"$T/rootfs.img"
+printf 'app v2\n' >"$T/appfs.img"
+"$SWU" create-empty-bundle --target-metadata-version 2 --compatible acme-gw-v2 "$T/r.swu"
+"$SWU" add-file-to-bundle --bundle "$T/r.swu" --file "$T/rootfs.img" --new-name rootfs
+"$SWU" add-file-to-bundle --bundle "$T/r.swu" --file "$T/appfs.img" --new-name appfs
+"$SWU" sign-bundle --bundle "$T/r.swu" --key "$T/targets"
+
+new_written() {
+	slot_holds "$DEV/rootfs-B" "$T/rootfs.img" && slot_holds "$DEV/appfs-B" "$T/appfs.img"
+}
+
+points=0
+for ((n = 1; n < 200; n++)); do
+	rm -rf "$T/dev"
+	device_setup grub
+	booted=$(sha256sum <"$DEV/rootfs-A")
+	got=0
+	SWUPDATED_FAULT_INJECT=$n swupdated install "$T/r.swu" >/dev/null 2>"$T/err" || got=$?
+	if [ "$got" = 0 ]; then
+		break # past the last fault point
+	fi
+	points=$n
+	expect_eq "install killed at point $n" "$got" 137
+	expect_eq "booted slot after cut $n" "$(sha256sum <"$DEV/rootfs-A")" "$booted"
+	checks=$((checks + 1))
+	bootenv >/dev/null || fail "cut $n: bootloader environment does not parse"
+	case $(primary) in
+	A) ;;
+	B) checks=$((checks + 1)); new_written || fail "cut $n: bootloader points at a half-written slot B" ;;
+	*) fail "cut $n: bootloader points nowhere: $(bootenv)" ;;
+	esac
+	expect_exit 0 swupdated status --json
+	expect_exit 0 swupdated install "$T/r.swu"
+	expect_eq "primary after the retry at $n" "$(primary)" B
+	checks=$((checks + 1))
+	new_written || fail "cut $n: the retried install did not write slot B"
+done
+echo "install: $points fault points"
+checks=$((checks + 1))
+[ "$points" -ge 30 ] || fail "only $points fault points exercised"
+
+# mark-good cut at each of its points: confirming again completes it.
+for ((n = 1; n < 50; n++)); do
+	rm -rf "$T/dev"
+	device_setup grub
+	swupdated install "$T/r.swu" 2>/dev/null
+	reboot_into B
+	got=0
+	SWUPDATED_FAULT_INJECT=$n swupdated mark-good >/dev/null 2>&1 || got=$?
+	[ "$got" = 0 ] && break
+	expect_eq "mark-good killed at point $n" "$got" 137
+	expect_exit 0 swupdated status --json
+	expect_exit 0 swupdated mark-good
+	expect_eq "installed after mark-good cut $n" "$(status_field installed_version)" 2
+	expect_eq "primary after mark-good cut $n" "$(primary)" B
+	expect_eq "booted slot after mark-good cut $n" "$(status_field booted_slot)" B
+done
+echo "mark-good: $((n - 1)) fault points"
+finish

@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Refused installs leave the booted slot, the bootloader environment and the state directory as
+# they were (the history file only gains one line recording the refusal), and the device still
+# installs a good release afterwards. Configuration errors name file and line, exit 2.
+. "${SRCDIR:-.}/tests/device-lib.sh"
+
+device_setup grub
+release "$T/good.swu" 5
+
+# refuse NAME REASON BUNDLE: exit 1, reason on stderr, nothing that matters changed.
+refuse() {
+	local name=$1 reason=$2 bundle=$3 before after lines_before lines_after
+	before=$(fingerprint | grep -v history.jsonl)
+	lines_before=0
+	[ ! -f "$DEV/state/history.jsonl" ] || lines_before=$(wc -l <"$DEV/state/history.jsonl")
+	expect_exit 1 swupdated install "$bundle"
+	expect_stderr "$reason"
+	after=$(fingerprint | grep -v history.jsonl)
+	lines_after=$(wc -l <"$DEV/state/history.jsonl")
+	checks=$((checks + 1))
+	[ "$before" = "$after" ] || fail "$name changed the device: $(diff <(echo "$before") <(echo "$after"))"
+	expect_eq "$name: history lines" "$lines_after" $((lines_before + 1))
+	checks=$((checks + 1))
+	tail -n1 "$DEV/state/history.jsonl" | python3 -c 'import json,sys; e=json.load(sys.stdin); assert e["result"]=="failed" and e["reason"]' ||
+		fail "$name: history line"
+}
+
+# A target the device has no slot for.
+"$SWU" create-empty-bundle --target-metadata-version 5 "$T/noslot.swu"
+printf kernel >"$T/kernel.img"
+"$SWU" add-file-to-bundle --bundle "$T/noslot.swu" --file "$T/kernel.img" --new-name kernel
+"$SWU" sign-bundle --bundle "$T/noslot.swu" --key "$T/targets"
+refuse "no slot" "target 'kernel' has no slot on this device" "$T/noslot.swu"
+
+# A payload larger than its slot.
+head -c $((SLOT_SIZE + 1)) /dev/zero >"$T/big.img"
+"$SWU" create-empty-bundle --target-metadata-version 5 "$T/big.swu"
+"$SWU" add-file-to-bundle --bundle "$T/big.swu" --file "$T/big.img" --new-name rootfs
+"$SWU" sign-bundle --bundle "$T/big.swu" --key "$T/targets"
+refuse "too big" "its slot only $SLOT_SIZE" "$T/big.swu"
+checks=$((checks + 1))
+[ "$(head -c 4096 "$DEV/rootfs-B" | tr -d '\0' | wc -c)" = 0 ] || fail "the oversize payload was written"
+
+# A byte changed in the middle of a payload: caught by the hash while streaming.
+cp "$T/good.swu" "$T/flipped.swu"
+off=$(( $(stat -c %s "$T/good.swu") / 2 ))
+printf '\xff' | dd of="$T/flipped.swu" bs=1 seek="$off" conv=notrunc status=none
+refuse "hash mismatch" "payload 'rootfs' has SHA-256" "$T/flipped.swu"
+
+head -c $(( $(stat -c %s "$T/good.swu") / 2 )) "$T/good.swu" >"$T/truncated.swu"
+refuse "truncated" "bundle truncated" "$T/truncated.swu"
+
+release "$T/other-hw.swu" 5
+"$SWU" create-empty-bundle --target-metadata-version 5 --compatible acme-gw-v1 "$T/other-hw.swu"
+"$SWU" add-file-to-bundle --bundle "$T/other-hw.swu" --file "$T/rootfs-5.img" --new-name rootfs
+"$SWU" sign-bundle --bundle "$T/other-hw.swu" --key "$T/targets"
+refuse "wrong compatible" "not for this device 'acme-gw-v2'" "$T/other-hw.swu"
+
+"$SWU" generate-key "$T/stranger" >/dev/null
+cp "$T/good.swu" "$T/stranger.swu"
+"$SWU" create-empty-bundle --target-metadata-version 5 --compatible acme-gw-v2 "$T/stranger.swu"
+"$SWU" add-file-to-bundle --bundle "$T/stranger.swu" --file "$T/rootfs-5.img" --new-name rootfs
+"$SWU" sign-bundle --bundle "$T/stranger.swu" --key "$T/stranger"
+refuse "bad signature" "0 valid signatures by trusted targets keys" "$T/stranger.swu"
+
+refuse "missing bundle" "Cannot open bundle" "$T/does-not-exist.swu"
+
+# Anti-rollback: install 5, confirm, then 4 is refused.
+expect_exit 0 swupdated install "$T/good.swu"
+reboot_into B
+expect_exit 0 swupdated mark-good
+release "$T/old.swu" 4
+refuse "rollback" "targets metadata version 4 is older than installed version 5" "$T/old.swu"
+
+# No way to tell the booted slot: refuse rather than guess.
+sed -i 's/ swupdated.slot=B//' "$DEV/cmdline"
+refuse "unknown booted slot" "cannot tell the booted slot" "$T/good.swu"
+sed -i 's/$/ swupdated.slot=B/' "$DEV/cmdline"
+
+# And after all that, a good release still installs.
+release "$T/next.swu" 6
+expect_exit 0 swupdated install "$T/next.swu"
+
+# --- configuration errors: exit 2, file:line, nothing runs ---------------------------------
+cp "$DEV/swupdated.conf" "$T/good.conf"
+bad_config() { # bad_config MESSAGE SED-EXPRESSION|APPEND-TEXT
+	local msg=$1
+	cp "$T/good.conf" "$DEV/swupdated.conf"
+	if [ "${2:0:2}" = "s/" ] || [ "${2:0:1}" = "/" ]; then sed -i "$2" "$DEV/swupdated.conf"; else printf '%s\n' "$2" >>"$DEV/swupdated.conf"; fi
+	before=$(fingerprint)
+	expect_exit 2 swupdated install "$T/next.swu"
+	expect_stderr "$msg"
+	checks=$((checks + 1))
+	[ "$before" = "$(fingerprint)" ] || fail "config error '$msg' changed the device"
+}
+bad_config "swupdated.conf:[0-9]*: unknown section \[Bogus\]" "[Bogus]
+X=1"
+bad_config "swupdated.conf:[0-9]*: unknown key 'Colour' in section \[Boot\]" "s/^\[Boot\]/[Boot]\nColour=blue/"
+bad_config "swupdated.conf:[0-9]*: key 'Compatible' in section \[Update\] has no value" "s/^Compatible=.*/Compatible=/"
+bad_config "Compatible= is required" "/^Compatible=/d"
+bad_config "target 'appfs' has slot A but no slot B" "/^\[Slot.appfs.B\]/,+1d"
+bad_config "already used by rootfs.A" "s/appfs-B$/rootfs-A/"
+mkdir "$DEV/appfs-B-dir"
+bad_config "is a directory" "s/appfs-B$/appfs-B-dir/"
+bad_config "unknown bootloader 'lilo'" "s/^Bootloader=.*/Bootloader=lilo/"
+bad_config "not a boolean" "s/^RequireVerity=.*/RequireVerity=maybe/"
+bad_config "BootAttempts must be between 1 and 100" "s/^BootAttempts=.*/BootAttempts=0/"
+bad_config "given twice" "s/^Bootloader=grub/Bootloader=grub\nBootloader=uboot/"
+bad_config "syntax error" "this line is not ini"
+bad_config "Slot.<target>.A" "[Slot.rootfs.C]
+Device=/dev/null"
+expect_exit 2 "$SWUPDATED" --config "$T/missing.conf" status
+expect_stderr "Cannot read configuration '$T/missing.conf'"
+cp "$T/good.conf" "$DEV/swupdated.conf"
+
+# RequireVerity=yes: the root metadata here is on no dm-verity device.
+sed -i 's/^RequireVerity=no/RequireVerity=yes/' "$DEV/swupdated.conf"
+refuse "verity" "not a device-mapper device" "$T/next.swu"
+finish

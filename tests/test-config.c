@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* swupdated.conf parsing: values, defaults, and every error naming file and line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "macro.h"
+#include "testutil.h"
+
+static char dir[] = "/tmp/test-config-XXXXXX";
+static char path[256];
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/swupdated.conf", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/test-config-XXXXXX");
+}
+
+static const char base[] = "[Update]\n"
+			   "Compatible=acme-gw-v2   # this device\n"
+			   "[Slot.rootfs.A]\n"
+			   "Device=/dev/mmcblk0p2\n"
+			   "[Slot.rootfs.B]\n"
+			   "Device=/dev/mmcblk0p3\n";
+
+/* Writes @text, loads it, and returns the result; stderr goes to @err when set. */
+static int load(const char *text, Config **ret, char *err, size_t err_size)
+{
+	char errpath[300];
+	FILE *f = fopen(path, "we");
+	int saved, r;
+	FILE *e;
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_ptr_nonnull(freopen(errpath, "w", stderr));
+	r = config_load(path, ret);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	e = fopen(errpath, "re");
+	if (err) {
+		size_t n = fread(err, 1, err_size - 1, e);
+
+		err[n] = 0;
+	}
+	fclose(e);
+	return r;
+}
+
+START_TEST(test_good_and_defaults)
+{
+	Config *c = NULL;
+
+	ck_assert_int_eq(load(base, &c, NULL, 0), 0);
+	ck_assert_str_eq(c->compatible, "acme-gw-v2");
+	ck_assert_str_eq(c->root_metadata, "/usr/lib/swupdated/root.pb");
+	ck_assert_str_eq(c->state_dir, "/var/lib/swupdated");
+	ck_assert(c->require_verity);
+	ck_assert_int_eq(c->bootloader, SWU_BOOT_NONE);
+	ck_assert_uint_eq(c->boot_attempts, 3);
+	ck_assert_str_eq(c->slot_parameter, "swupdated.slot");
+	ck_assert_str_eq(c->kernel_cmdline, "/proc/cmdline");
+	ck_assert_uint_eq(c->n_slots, 2);
+	ck_assert_str_eq(config_find_slot(c, "rootfs", 'B')->device, "/dev/mmcblk0p3");
+	ck_assert_ptr_null(config_find_slot(c, "appfs", 'A'));
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_all_keys)
+{
+	char text[2048];
+	Config *c = NULL;
+
+	snprintf(text, sizeof(text),
+		 "%s[Trust]\nRootMetadata=/r.pb\nRequireVerity=no\nStateDirectory=/s\n"
+		 "[Boot]\nBootloader=uboot\nBootAttempts=5\nSlotParameter=rauc.slot\n"
+		 "KernelCommandLine=/c\nBootIdFile=/b\nGrubEnvironment=/g\nFwEnvConfig=/f\n"
+		 "CustomBackend=/x\n",
+		 base);
+	ck_assert_int_eq(load(text, &c, NULL, 0), 0);
+	ck_assert(!c->require_verity);
+	ck_assert_int_eq(c->bootloader, SWU_BOOT_UBOOT);
+	ck_assert_uint_eq(c->boot_attempts, 5);
+	ck_assert_str_eq(c->slot_parameter, "rauc.slot");
+	ck_assert_str_eq(c->fw_env_config, "/f");
+	ck_assert_str_eq(c->custom_backend, "/x");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+	static const struct {
+		const char *append;
+		const char *error;
+	} cases[] = {
+		{ "[Nope]\nA=1\n", "swupdated.conf:8: unknown section [Nope]" },
+		{ "[Boot]\nFoo=1\n", "swupdated.conf:8: unknown key 'Foo' in section [Boot]" },
+		{ "[Boot]\nBootloader=\n", "swupdated.conf:8: key 'Bootloader' in section [Boot] "
+					   "has no value" },
+		{ "[Boot]\nBootloader=lilo\n", ":8: unknown bootloader 'lilo'" },
+		{ "[Boot]\nBootAttempts=-1\n", ":8: BootAttempts must be between 1 and 100" },
+		{ "[Boot]\nBootAttempts=101\n", ":8: BootAttempts must be between 1 and 100" },
+		{ "[Trust]\nRequireVerity=perhaps\n", ":8: 'perhaps' is not a boolean" },
+		{ "[Trust]\nStateDirectory=relative\n", ":8: 'relative' is not an absolute path" },
+		{ "[Slot.appfs.A]\nDevice=/dev/x\n", ":8: target 'appfs' has slot A but no slot "
+						     "B" },
+		{ "[Slot.appfs.A]\nDevice=/dev/mmcblk0p2\n[Slot.appfs.B]\nDevice=/dev/y\n",
+		  ":8: slot appfs.A uses device '/dev/mmcblk0p2', already used by rootfs.A" },
+		{ "[Slot.rootfs.C]\nDevice=/dev/z\n", ":8: section [Slot.rootfs.C] must be named" },
+		{ "[Slot.rootfs.A]\nPath=/dev/z\n", ":8: unknown key 'Path' in section "
+						    "[Slot.rootfs.A]" },
+		{ "[Slot.appfs.A]\nDevice=/tmp\n[Slot.appfs.B]\nDevice=/dev/y\n", ":8: slot device "
+										  "'/tmp' is a "
+										  "directory" },
+		{ "[Update]\nCompatible=again\n", ":8: key 'Compatible' given twice in section "
+						  "[Update]" },
+		{ "garbage line\n", ":7: syntax error" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char text[1024], err[1024];
+		Config *c = NULL;
+
+		snprintf(text, sizeof(text), "%s%s", base, cases[i].append);
+		ck_assert_int_eq(load(text, &c, err, sizeof(err)), -EINVAL);
+		ck_assert_ptr_null(c);
+		ck_assert_msg(strstr(err, cases[i].error), "case %zu: '%s' lacks '%s'", i, err,
+			      cases[i].error);
+	}
+}
+END_TEST
+
+START_TEST(test_missing_required)
+{
+	char err[1024];
+	Config *c = NULL;
+
+	ck_assert_int_eq(load("[Slot.r.A]\nDevice=/a\n[Slot.r.B]\nDevice=/b\n", &c, err,
+			      sizeof(err)),
+			 -EINVAL);
+	ck_assert(strstr(err, "[Update] Compatible= is required"));
+	ck_assert_int_eq(load("[Update]\nCompatible=x\n", &c, err, sizeof(err)), -EINVAL);
+	ck_assert(strstr(err, "no [Slot.<target>.A]"));
+	ck_assert_int_eq(config_load("/nonexistent/swupdated.conf", &c), -ENOENT);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "good-defaults", test_good_and_defaults },
+		{ "all-keys", test_all_keys },
+		{ "errors", test_errors },
+		{ "missing-required", test_missing_required },
+	};
+
+	return tu_run("config", cases, ELEMENTSOF(cases), setup, teardown);
+}

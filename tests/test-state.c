@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The state directory: atomic writes, pending record, bounded history, the rotated-root chain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "state.h"
+#include "testutil.h"
+
+static SwuContext *ctx;
+static char dir[] = "/tmp/test-state-XXXXXX";
+
+static void setup(void)
+{
+	ctx = tu_context();
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/test-state-XXXXXX");
+	ctx = swu_context_unref(ctx);
+}
+
+static int count_files(const char *sub)
+{
+	char cmd[400];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "find '%s/%s' -type f | wc -l", dir, sub);
+	p = popen(cmd, "r");
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+START_TEST(test_atomic_write)
+{
+	char path[300], bad[300];
+	_cleanup_free_ uint8_t *data = NULL;
+	struct stat st;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	ck_assert_int_eq(swu_write_file_atomic(path, "one", 3, 0600), 0);
+	ck_assert_int_eq(swu_write_file_atomic(path, "second", 6, 0640), 0);
+	ck_assert_int_eq(swu_read_file(path, 100, &data, &n), 0);
+	ck_assert_uint_eq(n, 6);
+	ck_assert_mem_eq(data, "second", 6);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);
+	ck_assert_int_eq(count_files("."), 1); /* no temporary file left behind */
+	snprintf(bad, sizeof(bad), "%s/missing/f", dir);
+	ck_assert_int_eq(swu_write_file_atomic(bad, "x", 1, 0644), -ENOENT);
+	ck_assert_int_eq(swu_read_file(path, 5, &data, &n), -EFBIG);
+	ck_assert_int_eq(swu_read_file(dir, 5, &data, &n), -EISDIR);
+}
+END_TEST
+
+START_TEST(test_pending)
+{
+	SwuPending p = { 'B', 'A', "0b1d", 7, 6, 1795000000, (uint8_t *)"manifest\0bytes", 14 };
+	SwuPending q = {};
+	char path[300];
+	FILE *f;
+
+	ck_assert_int_eq(swu_state_load_pending(ctx, dir, &q), -ENOENT);
+	ck_assert_int_eq(swu_state_save_pending(ctx, dir, &p), 0);
+	ck_assert_int_eq(swu_state_load_pending(ctx, dir, &q), 0);
+	ck_assert_int_eq(q.slot, 'B');
+	ck_assert_int_eq(q.from_slot, 'A');
+	ck_assert_str_eq(q.boot_id, "0b1d");
+	ck_assert_uint_eq(q.version, 7);
+	ck_assert_uint_eq(q.from_version, 6);
+	ck_assert_uint_eq(q.manifest_size, 14);
+	ck_assert_mem_eq(q.manifest, "manifest\0bytes", 14);
+	swu_pending_done(&q);
+	/* every manifest length round-trips through base64 padding */
+	for (size_t len = 0; len < 8; len++) {
+		p.manifest_size = len;
+		ck_assert_int_eq(swu_state_save_pending(ctx, dir, &p), 0);
+		ck_assert_int_eq(swu_state_load_pending(ctx, dir, &q), 0);
+		ck_assert_uint_eq(q.manifest_size, len);
+		swu_pending_done(&q);
+	}
+	/* damaged records are refused, not guessed at */
+	snprintf(path, sizeof(path), "%s/pending.json", dir);
+	f = fopen(path, "we");
+	fputs("{\"slot\": \"C\", \"boot_id\": \"x\", \"manifest\": \"\"}", f);
+	fclose(f);
+	ck_assert_int_eq(swu_state_load_pending(ctx, dir, &q), -EBADMSG);
+	f = fopen(path, "we");
+	fputs("{\"slot\": \"B\", \"from", f);
+	fclose(f);
+	ck_assert_int_eq(swu_state_load_pending(ctx, dir, &q), -EBADMSG);
+	ck_assert_int_eq(swu_state_clear_pending(ctx, dir), 0);
+	ck_assert_int_eq(swu_state_clear_pending(ctx, dir), 0);
+	ck_assert_int_eq(swu_state_load_pending(ctx, dir, &q), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_history_bounded)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	char path[300], reason[64];
+	size_t n;
+
+	for (int i = 0; i < 1500; i++) {
+		SwuHistoryEntry e = { 1795000000 + i, "install", 1, 2, 'B', "success", reason };
+
+		snprintf(reason, sizeof(reason), "entry %d", i);
+		ck_assert_int_eq(swu_state_append_history(ctx, dir, &e), 0);
+	}
+	snprintf(path, sizeof(path), "%s/history.jsonl", dir);
+	ck_assert_int_eq(swu_read_file(path, 1024 * 1024, &data, &n), 0);
+	ck_assert_uint_le(n, SWU_HISTORY_MAX);
+	data[n] = 0;
+	/* whole lines only, the newest kept */
+	ck_assert_int_eq(data[0], '{');
+	ck_assert_int_eq(data[n - 1], '\n');
+	ck_assert(strstr((char *)data, "\"reason\":\"entry 1499\"}\n"));
+	ck_assert(!strstr((char *)data, "\"reason\":\"entry 0\""));
+}
+END_TEST
+
+/* A root of @version with fresh keys, signed by @signers. */
+static void root_v(uint32_t version, EVP_PKEY *root_key, EVP_PKEY *targets_key,
+		   EVP_PKEY *const *signers, size_t n, SwuBuf *out)
+{
+	TuRootSpec rs = { .version = version };
+
+	rs.root[rs.n_root++] = root_key;
+	rs.targets[rs.n_targets++] = targets_key;
+	for (size_t i = 0; i < n; i++)
+		rs.signers[rs.n_signers++] = signers[i];
+	tu_root(&rs, out);
+}
+
+static int warnings;
+
+static void count_warning(void *userdata, const char *message)
+{
+	warnings++;
+}
+
+static int trusted_version(const SwuBuf *factory)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	_cleanup_free_ uint8_t *root = NULL;
+	size_t n;
+
+	warnings = 0;
+	ck_assert_int_eq(swu_state_trusted_root(ctx, dir, factory->data, factory->size,
+						count_warning, NULL, &root, &n),
+			 0);
+	ck_assert_int_eq(swu_root_decode(ctx, root, n, &s, &rm), 0);
+	return (int)rm->common_metadata->version;
+}
+
+static void corrupt(const char *name, long offset)
+{
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/roots/%s", dir, name);
+	if (offset < 0) {
+		ck_assert_int_eq(truncate(path, 20), 0);
+		return;
+	}
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_eq(pwrite(fd, "\xff", 1, offset), 1);
+	close(fd);
+}
+
+START_TEST(test_root_chain)
+{
+	EVP_PKEY *k[4], *t[4];
+	SwuBuf r[4] = {};
+
+	for (int i = 1; i <= 3; i++) {
+		k[i] = tu_key();
+		t[i] = tu_key();
+	}
+	root_v(1, k[1], t[1], &k[1], 1, &r[1]);
+	{
+		EVP_PKEY *s2[] = { k[1], k[2] }, *s3[] = { k[2], k[3] };
+
+		root_v(2, k[2], t[2], s2, 2, &r[2]);
+		root_v(3, k[3], t[3], s3, 2, &r[3]);
+	}
+	ck_assert_int_eq(trusted_version(&r[1]), 1); /* no chain yet */
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 0);
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[3].data, r[3].size), 0);
+	ck_assert_int_eq(trusted_version(&r[1]), 3);
+	ck_assert_int_eq(warnings, 0);
+
+	/* A tampered middle link breaks the chain after it: the factory root is used. */
+	corrupt("00000001.pb", 40);
+	ck_assert_int_eq(trusted_version(&r[1]), 1);
+	ck_assert_int_eq(warnings, 2);
+	/* A truncated link likewise. */
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 0); /* 00000003 */
+	ck_assert_int_eq(trusted_version(&r[1]), 2);
+	corrupt("00000003.pb", -1);
+	ck_assert_int_eq(trusted_version(&r[1]), 1);
+	/* Links not newer than the factory root are dropped; a newer factory wins. */
+	ck_assert_int_eq(trusted_version(&r[3]), 3);
+	ck_assert_int_eq(warnings, 3);
+	for (int i = 1; i <= 3; i++) {
+		EVP_PKEY_free(k[i]);
+		EVP_PKEY_free(t[i]);
+		swu_buf_done(&r[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_root_unchained)
+{
+	EVP_PKEY *k1 = tu_key(), *t1 = tu_key(), *k2 = tu_key(), *t2 = tu_key();
+	SwuBuf r1 = {}, rogue = {};
+	char tmp[300];
+	FILE *f;
+
+	root_v(1, k1, t1, &k1, 1, &r1);
+	root_v(2, k2, t2, &k2, 1, &rogue); /* signed only by its own key */
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, rogue.data, rogue.size), 0);
+	ck_assert_int_eq(trusted_version(&r1), 1);
+	ck_assert_int_eq(warnings, 1);
+	/* A torn write's temporary file is never read as a link. */
+	snprintf(tmp, sizeof(tmp), "%s/roots/00000009.pb.tmp.abcdef", dir);
+	f = fopen(tmp, "we");
+	fputs("garbage", f);
+	fclose(f);
+	ck_assert_int_eq(trusted_version(&r1), 1);
+	ck_assert_int_eq(warnings, 1);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(t1);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(t2);
+	swu_buf_done(&r1);
+	swu_buf_done(&rogue);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "atomic-write", test_atomic_write },
+		{ "pending", test_pending },
+		{ "history-bounded", test_history_bounded, 120 },
+		{ "root-chain", test_root_chain },
+		{ "root-unchained", test_root_unchained },
+	};
+
+	return tu_run("state", cases, ELEMENTSOF(cases), setup, teardown);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* dm-verity detection against a fake sysfs tree and a fake device-mapper table. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "macro.h"
+#include "testutil.h"
+#include "verity.h"
+
+static SwuContext *ctx;
+static char dir[] = "/tmp/test-verity-XXXXXX";
+static char file[300];
+
+static void setup(void)
+{
+	FILE *f;
+
+	ctx = tu_context();
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/root.pb", dir);
+	f = fopen(file, "we");
+	fputs("root", f);
+	fclose(f);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(dir, "/tmp/test-verity-XXXXXX");
+	ctx = swu_context_unref(ctx);
+}
+
+/* Makes <dir>/sys/dev/block/MAJ:MIN/dm/name for the device holding @file. */
+static void fake_dm(const char *name)
+{
+	char cmd[1024];
+	struct stat st;
+
+	ck_assert_int_eq(stat(file, &st), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/sys/dev/block/%u:%u/dm && echo %s > %s/sys/dev/block/%u:%u/dm/name",
+		 dir, major(st.st_dev), minor(st.st_dev), name, dir, major(st.st_dev),
+		 minor(st.st_dev));
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static int table(void *userdata, unsigned maj, unsigned min, char *type, size_t size)
+{
+	if (!userdata)
+		return -ENXIO;
+	snprintf(type, size, "%s", (const char *)userdata);
+	return 0;
+}
+
+START_TEST(test_not_dm)
+{
+	char sys[300];
+
+	snprintf(sys, sizeof(sys), "%s/sys", dir);
+	ck_assert_int_eq(swu_verity_check(ctx, file, sys, table, (void *)"verity"), -EPERM);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "not a device-mapper device"));
+}
+END_TEST
+
+START_TEST(test_verity)
+{
+	char sys[300];
+
+	snprintf(sys, sizeof(sys), "%s/sys", dir);
+	fake_dm("usr-verity");
+	ck_assert_int_eq(swu_verity_check(ctx, file, sys, table, (void *)"verity"), 0);
+}
+END_TEST
+
+START_TEST(test_other_dm_targets)
+{
+	char sys[300];
+
+	snprintf(sys, sizeof(sys), "%s/sys", dir);
+	fake_dm("root");
+	ck_assert_int_eq(swu_verity_check(ctx, file, sys, table, (void *)"linear"), -EPERM);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "of type 'linear', not 'verity'"));
+	ck_assert_int_eq(swu_verity_check(ctx, file, sys, table, (void *)"crypt"), -EPERM);
+	/* The table cannot be read: refuse, saying so. */
+	ck_assert_int_eq(swu_verity_check(ctx, file, sys, table, NULL), -EPERM);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "cannot read the device-mapper "
+								"table"));
+	ck_assert_int_eq(swu_verity_check(ctx, "/nonexistent", sys, table, NULL), -ENOENT);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "not-dm", test_not_dm },
+		{ "verity", test_verity },
+		{ "other-targets", test_other_dm_targets },
+	};
+
+	return tu_run("verity", cases, ELEMENTSOF(cases), setup, teardown);
+}

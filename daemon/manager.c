@@ -152,8 +152,14 @@ int manager_reconcile(Manager *m)
 		/* Rebooted, but not into the new slot: the bootloader fell back. */
 		log_warning("Rollback: slot %c (version %u) did not boot, running slot %c", p.slot,
 			    p.version, m->booted);
+		SwuBootConfig boot = config_boot(m->config);
+
 		history(m, "rollback", p.from_version, p.version, p.slot, "rolled-back",
 			"the new slot did not boot; the bootloader fell back");
+		/* Keep the bootloader from trying the failed slot again. */
+		r = swu_boot_mark_bad(m->ctx, &boot, p.slot, m->booted);
+		if (r < 0)
+			log_warning_errno(r, "Cannot mark slot %c bad", p.slot);
 		r = swu_state_clear_pending(m->ctx, m->config->state_dir);
 	}
 	swu_pending_done(&p);
@@ -416,7 +422,14 @@ int manager_mark_good(Manager *m)
 		return r;
 	r = load_pending(m, &p);
 	if (r == -ENOENT) {
-		log_info("Nothing to confirm: no update is pending");
+		/* Health checks run this on every boot: it resets the boot counter of this slot. */
+		if (!m->booted)
+			return 0;
+		swu_fault_point(m->ctx, "bootloader");
+		r = swu_boot_mark_good(m->ctx, &boot, m->booted, other_slot(m->booted));
+		if (r < 0)
+			return log_error_errno(r, "Cannot mark slot %c good", m->booted);
+		log_info("No update pending; slot %c marked good", m->booted);
 		return 0;
 	}
 	if (r < 0)

@@ -49,7 +49,9 @@ static void fault(void *userdata, const char *where)
 {
 	unsigned long *left = userdata;
 
-	if (*left > 0 && --*left == 0) {
+	/* The install's read-back runs on a second thread: count atomically. */
+	if (__atomic_load_n(left, __ATOMIC_SEQ_CST) > 0 &&
+	    __atomic_sub_fetch(left, 1, __ATOMIC_SEQ_CST) == 0) {
 		fprintf(stderr, "swupdated: fault injection: killed at '%s'\n", where);
 		raise(SIGKILL);
 	}

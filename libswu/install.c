@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,15 +59,6 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 	return 0;
 }
 
-typedef struct Writer {
-	SwuContext *ctx;
-	SwuVerifier *v;
-	const SwuInstallTarget *t;
-	uint64_t offset, total;
-	SwuProgressFunc progress;
-	void *userdata;
-} Writer;
-
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t offset)
 {
 	while (n > 0) {
@@ -83,6 +75,155 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t offset)
 	return 0;
 }
 
+/*
+ * Read-back runs beside the writer: each segment is flushed to the medium (sync_file_range), its
+ * page cache dropped on block devices, then read and hashed, while the main thread keeps hashing
+ * and writing the next bytes. Two hashes over every byte, on two cores, in about the time of one.
+ */
+#define SEGMENT (8u * 1024u * 1024u)
+
+typedef struct ReadBack {
+	SwuContext *ctx;
+	const SwuInstallTarget *t;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t written; /* bytes the writer has written so far */
+	uint64_t total;
+	bool finished; /* the writer is done (or gave up: abort) */
+	bool abort;
+	int error;
+	uint8_t digest[SWU_SHA256_SIZE];
+} ReadBack;
+
+static uint64_t readback_wait(ReadBack *rb, uint64_t pos)
+{
+	uint64_t avail;
+
+	pthread_mutex_lock(&rb->lock);
+	while (!rb->finished && !rb->abort && rb->written - pos < SEGMENT)
+		pthread_cond_wait(&rb->cond, &rb->lock);
+	avail = rb->abort ? 0 : rb->written - pos;
+	pthread_mutex_unlock(&rb->lock);
+	return MIN(avail, (uint64_t)SEGMENT);
+}
+
+static int readback_segment(ReadBack *rb, SwuSha256 *h, uint8_t *buf, uint64_t pos, uint64_t n)
+{
+	int fd = rb->t->fd;
+
+	swu_fault_point(rb->ctx, "read-back");
+	if (sync_file_range(fd, (off_t)pos, (off_t)n,
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+		return -errno;
+	/* On flash, read the medium, not the page cache we just filled. */
+	if (rb->t->block_device)
+		(void)posix_fadvise(fd, (off_t)pos, (off_t)n, POSIX_FADV_DONTNEED);
+	for (uint64_t done = 0; done < n;) {
+		ssize_t k =
+			pread(fd, buf, (size_t)MIN((uint64_t)CHUNK, n - done), (off_t)(pos + done));
+		int r;
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		r = swu_sha256_update(h, buf, (size_t)k);
+		if (r < 0)
+			return r;
+		done += (uint64_t)k;
+	}
+	return 0;
+}
+
+static void *readback_thread(void *userdata)
+{
+	ReadBack *rb = userdata;
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
+	uint64_t pos = 0;
+	SwuSha256 h;
+	int r;
+
+	r = buf ? swu_sha256_init(&h) : -ENOMEM;
+	while (r >= 0 && pos < rb->total) {
+		uint64_t n = readback_wait(rb, pos);
+
+		if (n == 0)
+			break; /* aborted, or the writer stopped short */
+		r = readback_segment(rb, &h, buf, pos, n);
+		pos += n;
+	}
+	if (r >= 0 && pos < rb->total)
+		r = -ECANCELED;
+	if (r >= 0)
+		r = swu_sha256_final(&h, rb->digest);
+	if (buf)
+		swu_sha256_done(&h);
+	rb->error = r;
+	return NULL;
+}
+
+static int readback_start(ReadBack *rb, SwuContext *ctx, const SwuInstallTarget *t, uint64_t total)
+{
+	int r;
+
+	*rb = (ReadBack){ .ctx = ctx, .t = t, .total = total };
+	pthread_mutex_init(&rb->lock, NULL);
+	pthread_cond_init(&rb->cond, NULL);
+	r = pthread_create(&rb->thread, NULL, readback_thread, rb);
+	if (r != 0) {
+		pthread_mutex_destroy(&rb->lock);
+		pthread_cond_destroy(&rb->cond);
+		return -r;
+	}
+	return 0;
+}
+
+static void readback_post(ReadBack *rb, uint64_t written, bool finished, bool abort)
+{
+	pthread_mutex_lock(&rb->lock);
+	rb->written = written;
+	rb->finished = finished;
+	rb->abort = abort;
+	pthread_cond_signal(&rb->cond);
+	pthread_mutex_unlock(&rb->lock);
+}
+
+/* Ends the read-back (aborting it when @abort) and checks what it read against @want. */
+static int readback_finish(ReadBack *rb, bool abort, const SwuTarget *want)
+{
+	readback_post(rb, rb->written, true, abort);
+	pthread_join(rb->thread, NULL);
+	pthread_mutex_destroy(&rb->lock);
+	pthread_cond_destroy(&rb->cond);
+	if (abort)
+		return 0;
+	if (rb->error < 0)
+		return swu_fail(rb->ctx, rb->error, "slot", "read-back",
+				"cannot read back target '%s': %s", rb->t->name,
+				strerror(-rb->error));
+	swu_fault_point(rb->ctx, "fsync");
+	if (fsync(rb->t->fd) < 0)
+		return swu_fail(rb->ctx, -errno, "slot", "write", "cannot flush target '%s': %s",
+				rb->t->name, strerror(errno));
+	if (memcmp(rb->digest, want->sha256, SWU_SHA256_SIZE) != 0)
+		return swu_fail(rb->ctx, -EIO, "slot", "read-back",
+				"target '%s' reads back different from what was written",
+				rb->t->name);
+	return 0;
+}
+
+typedef struct Writer {
+	SwuContext *ctx;
+	SwuVerifier *v;
+	const SwuInstallTarget *t;
+	ReadBack *readback;
+	uint64_t offset, total;
+	SwuProgressFunc progress;
+	void *userdata;
+} Writer;
+
 static int write_chunk(void *userdata, const uint8_t *p, size_t n)
 {
 	Writer *w = userdata;
@@ -98,6 +239,7 @@ static int write_chunk(void *userdata, const uint8_t *p, size_t n)
 		return swu_fail(w->ctx, r, "slot", "write", "cannot write target '%s': %s",
 				w->t->name, strerror(-r));
 	w->offset += n;
+	readback_post(w->readback, w->offset, false, false);
 	if (w->progress)
 		w->progress(w->userdata, w->t->name, w->offset, w->total);
 	return 0;
@@ -172,11 +314,12 @@ int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
 {
 	const SwuTarget *list;
 	size_t count;
-	int r;
+	int r, k;
 
 	for (size_t i = 0; i < b->n_payloads; i++) {
 		const SwuPayload *p = &b->payloads[i];
-		Writer w = { ctx, v, NULL, 0, p->size, progress, userdata };
+		ReadBack rb;
+		Writer w = { ctx, v, NULL, &rb, 0, p->size, progress, userdata };
 
 		r = swu_verifier_payload_begin(v, p->name, p->size);
 		if (r < 0)
@@ -186,15 +329,17 @@ int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
 		w.t = find(targets, n, p->name);
 		if (!w.t)
 			return -ENXIO; /* swu_install_check() was skipped */
+		r = readback_start(&rb, ctx, w.t, p->size);
+		if (r < 0)
+			return r;
 		r = swu_bundle_read_payload(b, p, write_chunk, &w);
+		if (r >= 0)
+			r = swu_verifier_payload_end(v);
+		k = readback_finish(&rb, r < 0, swu_verifier_find_target(v, p->name));
 		if (r < 0)
 			return r;
-		r = swu_verifier_payload_end(v);
-		if (r < 0)
-			return r;
-		r = read_back(ctx, w.t, swu_verifier_find_target(v, p->name));
-		if (r < 0)
-			return r;
+		if (k < 0)
+			return k;
 	}
 	count = swu_verifier_get_targets(v, &list);
 	for (size_t i = 0; i < count; i++) {

@@ -13,5 +13,7 @@ int swu_tmpfile_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp_
 /* fsync @fd, rename @tmp_path over @path, fsync the directory. Unlinks @tmp_path on failure. */
 int swu_tmpfile_commit(int fd, const char *tmp_path, const char *path);
 int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode);
+/* mkdir -p: creates @path and missing parents; an existing directory is fine. */
+int swu_mkdir_p(const char *path, mode_t mode);
 /* write() all of @n bytes. */
 int swu_write_all(int fd, const void *p, size_t n);

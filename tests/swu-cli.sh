@@ -114,7 +114,8 @@ expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name 
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file missing
 
 # --- publish ---------------------------------------------------------------------------------
-expect_exit 0 "$SWU" publish --bundle b2.pb --dir repo
+expect_exit 0 "$SWU" publish --bundle b2.pb --dir repo/stable
+mv repo/stable/* repo/
 checks=$((checks + 1))
 for h in $(sha256sum rootfs.img app.img | cut -d' ' -f1); do
 	[ -f "repo/blobs/$h" ] || fail "blob $h missing"

@@ -385,9 +385,9 @@ int verb_publish(int argc, char **argv)
 		return log_error_errno(r, "Refusing to publish '%s'", path);
 	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0)
 		return -ENOMEM;
-	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) ||
-	    (mkdir(blobs, 0755) < 0 && errno != EEXIST))
-		return log_error_errno(-errno, "Cannot create '%s'", blobs);
+	r = swu_mkdir_p(blobs, 0755);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create '%s'", blobs);
 
 	/* Blobs first, metadata.pb last: a client never sees metadata naming a missing blob. */
 	for (size_t i = 0; i < b->n_payloads; i++) {

@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Bootloader=custom: the backend executable gets get-primary / set-primary SLOT /
+# set-state SLOT good|bad, and a failing backend fails the install without a pending record.
+. "${SRCDIR:-.}/tests/device-lib.sh"
+
+device_setup grub
+cat >"$DEV/backend" <<'SH'
+#!/bin/sh
+# A test bootloader: the primary slot in a file, every call logged.
+echo "$*" >>"$(dirname "$0")/calls"
+[ -f "$(dirname "$0")/fail" ] && exit 3
+case $1 in
+get-primary) cat "$(dirname "$0")/primary" 2>/dev/null || echo A ;;
+set-primary) echo "$2" >"$(dirname "$0")/primary" ;;
+set-state | get-state) ;;
+*) exit 2 ;;
+esac
+SH
+chmod +x "$DEV/backend"
+sed -i "s|^Bootloader=grub|Bootloader=custom\nCustomBackend=$DEV/backend|" "$DEV/swupdated.conf"
+release "$T/v2.swu" 2
+release "$T/v3.swu" 3
+
+expect_exit 0 swupdated install "$T/v2.swu"
+expect_eq "calls after install" "$(cat "$DEV/calls")" "set-primary B
+set-state B good"
+reboot_into B
+: >"$DEV/calls"
+expect_exit 0 swupdated mark-good
+expect_eq "calls after mark-good" "$(cat "$DEV/calls")" "set-primary B
+set-state B good"
+expect_exit 0 swupdated install "$T/v3.swu"
+reboot_into A
+: >"$DEV/calls"
+expect_exit 0 swupdated mark-bad
+expect_eq "calls after mark-bad" "$(cat "$DEV/calls")" "set-state A bad
+set-primary B"
+
+# A backend that fails: the install fails, nothing stays pending.
+reboot_into B
+touch "$DEV/fail"
+expect_exit 1 swupdated install "$T/v3.swu"
+expect_stderr "Cannot switch the bootloader to slot A"
+expect_eq "pending after a failed switch" "$(rm "$DEV/fail"; status_field pending_slot)" ""
+finish

@@ -57,17 +57,6 @@ static void fault(void *userdata, const char *where)
 	}
 }
 
-static void progress(void *userdata, const char *name, uint64_t done, uint64_t total)
-{
-	unsigned *last = userdata;
-	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
-
-	if (!isatty(STDERR_FILENO) || pct == *last)
-		return;
-	*last = pct;
-	fprintf(stderr, "\rWriting %s: %3u%%%s", name, pct, pct == 100 ? "\n" : "");
-}
-
 static int print_status(Manager *m, bool json)
 {
 	char booted[2] = { 0 }, pending[2] = { 0 };
@@ -114,11 +103,9 @@ static int run(Manager *m, int argc, char **argv)
 	const char *verb = argv[0];
 
 	if (streq(verb, "install")) {
-		unsigned last = 101;
-
 		if (argc != 2)
 			return log_error_errno(-EINVAL, "install takes one BUNDLE"), EXIT_USAGE;
-		return manager_install(m, argv[1], progress, &last) < 0 ? EXIT_FAILED : EXIT_OK;
+		return manager_install(m, argv[1]) < 0 ? EXIT_FAILED : EXIT_OK;
 	}
 	if (streq(verb, "status")) {
 		bool json = argc == 2 && streq(argv[1], "--json");

@@ -275,9 +275,8 @@ static int open_slots(Manager *m, SwuVerifier *v, Slots *ret)
 	return 0;
 }
 
-static int install(Manager *m, const char *path, SwuProgressFunc progress, void *userdata,
-		   uint32_t *ret_version, uint32_t from_version, const uint8_t *manifest,
-		   size_t manifest_size)
+static int install(Manager *m, const char *path, uint32_t *ret_version, uint32_t from_version,
+		   const uint8_t *manifest, size_t manifest_size)
 {
 	const Config *c = m->config;
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
@@ -331,7 +330,7 @@ static int install(Manager *m, const char *path, SwuProgressFunc progress, void 
 	if (r >= 0) {
 		log_info("Installing version %u from '%s' into slot %c", *ret_version, path,
 			 other_slot(m->booted));
-		r = swu_install_bundle(m->ctx, b, v, slots.targets, slots.n, progress, userdata);
+		r = swu_install_bundle(m->ctx, b, v, slots.targets, slots.n);
 	}
 	slots_done(&slots);
 	if (r < 0)
@@ -380,7 +379,7 @@ static int may_install(Manager *m)
 	return 0;
 }
 
-int manager_install(Manager *m, const char *path, SwuProgressFunc progress, void *userdata)
+int manager_install(Manager *m, const char *path)
 {
 	_cleanup_free_ uint8_t *manifest = NULL;
 	size_t manifest_size = 0;
@@ -399,7 +398,7 @@ int manager_install(Manager *m, const char *path, SwuProgressFunc progress, void
 	r = may_install(m);
 	if (r >= 0) {
 		swu_context_clear_failure(m->ctx);
-		r = install(m, path, progress, userdata, &version, from, manifest, manifest_size);
+		r = install(m, path, &version, from, manifest, manifest_size);
 	}
 	if (r < 0) {
 		history(m, "install", from, version, to, "failed",

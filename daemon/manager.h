@@ -47,6 +47,6 @@ int manager_get_status(Manager *m, Status *ret);
  * Verifies and installs the bundle at @path into the inactive slots, then switches the
  * bootloader to try them. Returns 0, or a negative errno with the reason logged.
  */
-int manager_install(Manager *m, const char *path, SwuProgressFunc progress, void *userdata);
+int manager_install(Manager *m, const char *path);
 int manager_mark_good(Manager *m);
 int manager_mark_bad(Manager *m);

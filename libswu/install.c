@@ -214,19 +214,40 @@ static int readback_finish(ReadBack *rb, bool abort, const SwuTarget *want)
 	return 0;
 }
 
-typedef struct Writer {
+struct SwuSlotWriter {
 	SwuContext *ctx;
 	SwuVerifier *v;
 	const SwuInstallTarget *t;
-	ReadBack *readback;
-	uint64_t offset, total;
-	SwuProgressFunc progress;
-	void *userdata;
-} Writer;
+	const SwuTarget *target;
+	ReadBack readback;
+	uint64_t offset;
+	bool finished;
+};
 
-static int write_chunk(void *userdata, const uint8_t *p, size_t n)
+int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t, uint64_t size,
+			SwuSlotWriter **ret)
 {
-	Writer *w = userdata;
+	SwuSlotWriter *w;
+	int r;
+
+	r = swu_verifier_payload_begin(v, t->name, size);
+	if (r != 0)
+		return r; /* 1: not listed, never written */
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	*w = (SwuSlotWriter){ ctx, v, t, swu_verifier_find_target(v, t->name) };
+	r = readback_start(&w->readback, ctx, t, size);
+	if (r < 0) {
+		free(w);
+		return r;
+	}
+	*ret = w;
+	return 0;
+}
+
+int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
+{
 	int r;
 
 	/* Hash first: bytes that fail verification are never written past the signed length. */
@@ -239,10 +260,40 @@ static int write_chunk(void *userdata, const uint8_t *p, size_t n)
 		return swu_fail(w->ctx, r, "slot", "write", "cannot write target '%s': %s",
 				w->t->name, strerror(-r));
 	w->offset += n;
-	readback_post(w->readback, w->offset, false, false);
-	if (w->progress)
-		w->progress(w->userdata, w->t->name, w->offset, w->total);
+	readback_post(&w->readback, w->offset, false, false);
 	return 0;
+}
+
+uint64_t swu_slot_writer_offset(const SwuSlotWriter *w)
+{
+	return w->offset;
+}
+
+int swu_slot_writer_finish(SwuSlotWriter *w)
+{
+	int r, k;
+
+	r = swu_verifier_payload_end(w->v);
+	k = readback_finish(&w->readback, r < 0, w->target);
+	w->finished = true;
+	return r < 0 ? r : k;
+}
+
+SwuSlotWriter *swu_slot_writer_free(SwuSlotWriter *w)
+{
+	if (!w)
+		return NULL;
+	if (!w->finished) {
+		(void)readback_finish(&w->readback, true, w->target);
+		swu_verifier_payload_abandon(w->v);
+	}
+	free(w);
+	return NULL;
+}
+
+static int write_chunk(void *userdata, const uint8_t *p, size_t n)
+{
+	return swu_slot_writer_write(userdata, p, n);
 }
 
 /* fsync, then hash what the slot now holds and compare with the signed hash. */
@@ -308,42 +359,15 @@ static int copy_unchanged(SwuContext *ctx, const SwuInstallTarget *t, const SwuT
 	return read_back(ctx, t, want);
 }
 
-int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
-		       const SwuInstallTarget *targets, size_t n, SwuProgressFunc progress,
-		       void *userdata)
+int swu_install_copy_unchanged(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *targets,
+			       size_t n)
 {
 	const SwuTarget *list;
-	size_t count;
-	int r, k;
+	size_t count = swu_verifier_get_targets(v, &list);
 
-	for (size_t i = 0; i < b->n_payloads; i++) {
-		const SwuPayload *p = &b->payloads[i];
-		ReadBack rb;
-		Writer w = { ctx, v, NULL, &rb, 0, p->size, progress, userdata };
-
-		r = swu_verifier_payload_begin(v, p->name, p->size);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue; /* not listed: never written */
-		w.t = find(targets, n, p->name);
-		if (!w.t)
-			return -ENXIO; /* swu_install_check() was skipped */
-		r = readback_start(&rb, ctx, w.t, p->size);
-		if (r < 0)
-			return r;
-		r = swu_bundle_read_payload(b, p, write_chunk, &w);
-		if (r >= 0)
-			r = swu_verifier_payload_end(v);
-		k = readback_finish(&rb, r < 0, swu_verifier_find_target(v, p->name));
-		if (r < 0)
-			return r;
-		if (k < 0)
-			return k;
-	}
-	count = swu_verifier_get_targets(v, &list);
 	for (size_t i = 0; i < count; i++) {
 		const SwuInstallTarget *t;
+		int r;
 
 		if (list[i].present)
 			continue;
@@ -354,5 +378,37 @@ int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
+		       const SwuInstallTarget *targets, size_t n)
+{
+	int r;
+
+	for (size_t i = 0; i < b->n_payloads; i++) {
+		const SwuPayload *p = &b->payloads[i];
+		const SwuInstallTarget *t = find(targets, n, p->name);
+		_cleanup_(swu_slot_writer_freep) SwuSlotWriter *w = NULL;
+
+		if (!t) {
+			/* Not a verified target (checked by swu_install_check()): never written. */
+			if (!swu_verifier_find_target(v, p->name))
+				continue;
+			return -ENXIO;
+		}
+		r = swu_slot_writer_new(ctx, v, t, p->size, &w);
+		if (r < 0)
+			return r;
+		r = swu_bundle_read_payload(b, p, write_chunk, w);
+		if (r < 0)
+			return r;
+		r = swu_slot_writer_finish(w);
+		if (r < 0)
+			return r;
+	}
+	r = swu_install_copy_unchanged(ctx, v, targets, n);
+	if (r < 0)
+		return r;
 	return swu_verifier_finish(v);
 }

@@ -413,6 +413,14 @@ int swu_verifier_payload_end(SwuVerifier *v)
 	return 0;
 }
 
+void swu_verifier_payload_abandon(SwuVerifier *v)
+{
+	if (!v->current)
+		return;
+	v->current = NULL;
+	swu_sha256_done(&v->hash);
+}
+
 bool swu_verifier_target_installed(const SwuVerifier *v, const char *name)
 {
 	const SwuTarget *t = swu_verifier_find_target(v, name);

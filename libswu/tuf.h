@@ -77,6 +77,8 @@ int swu_verifier_payload_update(SwuVerifier *v, const void *p, size_t n);
 int swu_verifier_payload_end(SwuVerifier *v);
 /* True when the installed manifest lists @name with the verified length and hash. */
 bool swu_verifier_target_installed(const SwuVerifier *v, const char *name);
+/* Drops a payload begun but not ended (an aborted transfer); it counts as not received. */
+void swu_verifier_payload_abandon(SwuVerifier *v);
 /* Every listed target passed or is personalized out. */
 int swu_verifier_finish(SwuVerifier *v);
 

@@ -57,7 +57,7 @@ static int install(const SwuBuf *bundle, const SwuBuf *m, size_t size, const cha
 	if (r >= 0)
 		r = swu_install_check(ctx, v, b, t, 2);
 	if (r >= 0)
-		r = swu_install_bundle(ctx, b, v, t, 2, NULL, NULL);
+		r = swu_install_bundle(ctx, b, v, t, 2);
 	return r;
 }
 

@@ -86,6 +86,85 @@ static int set_attempts(Parser *p, void *field, const char *value)
 	return 0;
 }
 
+static int set_number(Parser *p, const char *value, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (errno || *end || value[0] == '-' || v < min || v > max) {
+		parse_error(p, "'%s' is not a number between %llu and %llu", value,
+			    (unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int set_seconds(Parser *p, void *field, const char *value)
+{
+	uint64_t v;
+	int r = set_number(p, value, 1, 7 * 24 * 3600, &v);
+
+	if (r >= 0)
+		*(unsigned *)field = (unsigned)v;
+	return r;
+}
+
+static int set_seconds0(Parser *p, void *field, const char *value)
+{
+	uint64_t v;
+	int r = set_number(p, value, 0, 7 * 24 * 3600, &v);
+
+	if (r >= 0)
+		*(unsigned *)field = (unsigned)v;
+	return r;
+}
+
+static int set_retries(Parser *p, void *field, const char *value)
+{
+	uint64_t v;
+	int r = set_number(p, value, 0, 100, &v);
+
+	if (r >= 0)
+		*(unsigned *)field = (unsigned)v;
+	return r;
+}
+
+static int set_u64(Parser *p, void *field, const char *value)
+{
+	return set_number(p, value, 0, INT64_MAX, field);
+}
+
+static int set_url(Parser *p, void *field, const char *value)
+{
+	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+		parse_error(p, "'%s' is not an http:// or https:// URL", value);
+		return -EINVAL;
+	}
+	return set_string(p, field, value);
+}
+
+static int set_auto_install(Parser *p, void *field, const char *value)
+{
+	static const char *const table[_AUTO_INSTALL_MAX] = { "no", "download", "yes" };
+
+	for (int i = 0; i < _AUTO_INSTALL_MAX; i++)
+		if (streq(table[i], value))
+			return *(AutoInstall *)field = (AutoInstall)i, 0;
+	parse_error(p, "AutoInstall must be no, download or yes, not '%s'", value);
+	return -EINVAL;
+}
+
+static int set_reboot_policy(Parser *p, void *field, const char *value)
+{
+	if (streq(value, "never") || streq(value, "auto"))
+		return *(bool *)field = streq(value, "auto"), 0;
+	parse_error(p, "RebootPolicy must be never or auto, not '%s'", value);
+	return -EINVAL;
+}
+
 static int set_bootloader(Parser *p, void *field, const char *value)
 {
 	int b = swu_bootloader_from_string(value);
@@ -107,6 +186,19 @@ static const struct {
 	size_t offset;
 } keys[] = {
 	{ "Update", "Compatible", set_string, FIELD(compatible) },
+	{ "Update", "Server", set_url, FIELD(server) },
+	{ "Update", "PollIntervalSec", set_seconds, FIELD(poll_interval_sec) },
+	{ "Update", "PollJitterSec", set_seconds0, FIELD(poll_jitter_sec) },
+	{ "Update", "AutoInstall", set_auto_install, FIELD(auto_install) },
+	{ "Update", "RebootPolicy", set_reboot_policy, FIELD(reboot_auto) },
+	{ "Update", "StagingDirectory", set_path, FIELD(staging_dir) },
+	{ "Network", "CAFile", set_path, FIELD(ca_file) },
+	{ "Network", "ClientCertificate", set_path, FIELD(client_certificate) },
+	{ "Network", "ClientKey", set_path, FIELD(client_key) },
+	{ "Network", "MaxBytesPerSec", set_u64, FIELD(max_bytes_per_sec) },
+	{ "Network", "ConnectTimeoutSec", set_seconds, FIELD(connect_timeout_sec) },
+	{ "Network", "LowSpeedTimeoutSec", set_seconds, FIELD(low_speed_timeout_sec) },
+	{ "Network", "Retries", set_retries, FIELD(retries) },
 	{ "Trust", "RootMetadata", set_path, FIELD(root_metadata) },
 	{ "Trust", "RequireVerity", set_bool, FIELD(require_verity) },
 	{ "Trust", "StateDirectory", set_path, FIELD(state_dir) },
@@ -261,6 +353,7 @@ static int apply_defaults(Config *c)
 	r = r ?: set_default(&c->grub_env, "/boot/grub/grubenv");
 	r = r ?: set_default(&c->fw_env_config, "/etc/fw_env.config");
 	r = r ?: set_default(&c->custom_backend, "/usr/libexec/swupdated-boot");
+	r = r ?: set_default(&c->staging_dir, "/var/lib/swupdated/staging");
 	return r;
 }
 
@@ -311,6 +404,12 @@ int config_load(const char *path, Config **ret)
 	c->bootloader = SWU_BOOT_NONE;
 	c->boot_attempts = 3;
 	c->require_verity = true;
+	c->poll_interval_sec = 3600;
+	c->poll_jitter_sec = 600;
+	c->auto_install = AUTO_INSTALL_YES;
+	c->connect_timeout_sec = 30;
+	c->low_speed_timeout_sec = 60;
+	c->retries = 5;
 	p.file = fopen(path, "re");
 	if (!c->path || !p.file) {
 		r = -errno;
@@ -356,6 +455,11 @@ Config *config_free(Config *c)
 	free(c->grub_env);
 	free(c->fw_env_config);
 	free(c->custom_backend);
+	free(c->server);
+	free(c->staging_dir);
+	free(c->ca_file);
+	free(c->client_certificate);
+	free(c->client_key);
 	free(c);
 	return NULL;
 }

@@ -4,6 +4,7 @@
 /* /etc/swupdated.conf, parsed with libinih; every key is documented in swupdated.conf(5). */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "boot.h"
 #include "slot.h"
@@ -15,10 +16,31 @@ typedef struct ConfigSlot {
 	unsigned line;
 } ConfigSlot;
 
+typedef enum AutoInstall {
+	AUTO_INSTALL_NO,       /* only report a new release */
+	AUTO_INSTALL_DOWNLOAD, /* transfer and verify, wait for Apply */
+	AUTO_INSTALL_YES,      /* all the way to the bootloader switch */
+	_AUTO_INSTALL_MAX,
+} AutoInstall;
+
 typedef struct Config {
 	char *path;
 	/* [Update] */
 	char *compatible;
+	char *server; /* NULL: no polling */
+	unsigned poll_interval_sec;
+	unsigned poll_jitter_sec;
+	AutoInstall auto_install;
+	bool reboot_auto;
+	char *staging_dir;
+	/* [Network] */
+	char *ca_file;
+	char *client_certificate;
+	char *client_key;
+	uint64_t max_bytes_per_sec;
+	unsigned connect_timeout_sec;
+	unsigned low_speed_timeout_sec;
+	unsigned retries;
 	/* [Trust] */
 	char *root_metadata;
 	bool require_verity;

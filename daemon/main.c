@@ -8,15 +8,21 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
 #include "conf.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "updater.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -124,6 +130,68 @@ static int run(Manager *m, int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	Updater *u = userdata;
+
+	log_info("Received %s: stopping", strsignal((int)si->ssi_signo));
+	updater_shutdown(u);
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/* The service: sd-event loop, D-Bus name, READY=1 once the name is owned, watchdog pings. */
+static int run_daemon(Manager *m)
+{
+	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	Updater *u = NULL;
+	sigset_t mask;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	r = sd_event_default(&event);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create the event loop");
+	(void)sd_event_set_watchdog(event, true);
+	r = sd_bus_open_system(&bus);
+	if (r < 0)
+		return log_error_errno(r, "Cannot connect to the system bus");
+	r = updater_new(m, event, bus, &u);
+	if (r < 0)
+		return log_error_errno(r, "Cannot set up the updater");
+	r = updater_bus_register(u);
+	if (r >= 0)
+		r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, u);
+	if (r >= 0)
+		r = sd_event_add_signal(event, NULL, SIGINT, on_signal, u);
+	if (r >= 0)
+		r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+	if (r >= 0)
+		r = sd_bus_request_name(bus, "io.swupdated.Updater1", 0);
+	if (r < 0) {
+		log_error_errno(r, "Cannot own io.swupdated.Updater1");
+		updater_free(u);
+		return r;
+	}
+	(void)manager_reconcile(m);
+	r = updater_start(u);
+	if (r < 0) {
+		updater_free(u);
+		return log_error_errno(r, "Cannot schedule polling");
+	}
+	sd_notifyf(0, "READY=1\nSTATUS=Idle, installed version %u", u->installed_version);
+	log_info("Running: booted slot %c, installed version %u, server %s",
+		 m->booted ? m->booted : '?', u->installed_version,
+		 m->config->server ? m->config->server : "(none)");
+	r = sd_event_loop(event);
+	sd_notify(0, "STOPPING=1");
+	updater_free(u);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
@@ -153,10 +221,6 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		help(stderr);
-		return EXIT_USAGE;
-	}
 	if (config_load(config_path, &c) < 0)
 		return EXIT_USAGE;
 	if (manager_new(c, &m) < 0)
@@ -166,7 +230,10 @@ int main(int argc, char **argv)
 		fault_at = strtoul(env, NULL, 10);
 		swu_context_set_fault(m->ctx, fault, &fault_at);
 	}
-	r = run(m, argc - optind, argv + optind);
+	if (optind >= argc)
+		r = run_daemon(m) < 0 ? EXIT_FAILED : EXIT_OK;
+	else
+		r = run(m, argc - optind, argv + optind);
 	manager_free(m);
 	return r;
 }

@@ -107,8 +107,8 @@ Manager *manager_free(Manager *m)
 	return NULL;
 }
 
-static void history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
-		    const char *result, const char *reason)
+void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
+		     const char *result, const char *reason)
 {
 	SwuHistoryEntry e = { time(NULL), action, from, to, slot, result, reason };
 	int r;
@@ -154,8 +154,8 @@ int manager_reconcile(Manager *m)
 			    p.version, m->booted);
 		SwuBootConfig boot = config_boot(m->config);
 
-		history(m, "rollback", p.from_version, p.version, p.slot, "rolled-back",
-			"the new slot did not boot; the bootloader fell back");
+		manager_history(m, "rollback", p.from_version, p.version, p.slot, "rolled-back",
+				"the new slot did not boot; the bootloader fell back");
 		/* Keep the bootloader from trying the failed slot again. */
 		r = swu_boot_mark_bad(m->ctx, &boot, p.slot, m->booted);
 		if (r < 0)
@@ -166,7 +166,7 @@ int manager_reconcile(Manager *m)
 	return r;
 }
 
-static uint32_t manifest_version(SwuContext *ctx, const uint8_t *p, size_t n)
+uint32_t manager_manifest_version(SwuContext *ctx, const uint8_t *p, size_t n)
 {
 	_cleanup_(swu_manifest_freep) SwuManifest *m = NULL;
 	const SwuTargetsMetadata *t;
@@ -188,7 +188,7 @@ int manager_get_status(Manager *m, Status *ret)
 	r = swu_state_load_manifest(m->ctx, m->config->state_dir, &manifest, &size);
 	if (r < 0 && r != -ENOENT)
 		return log_error_errno(r, "Cannot read the installed manifest");
-	ret->installed_version = manifest_version(m->ctx, manifest, size);
+	ret->installed_version = manager_manifest_version(m->ctx, manifest, size);
 	r = load_pending(m, &p);
 	if (r == 0) {
 		ret->state = state_of(m, &p);
@@ -227,12 +227,7 @@ static int trusted_root(Manager *m, uint8_t **ret, size_t *ret_size)
 				      ret_size);
 }
 
-typedef struct Slots {
-	SwuInstallTarget *targets;
-	size_t n;
-} Slots;
-
-static void slots_done(Slots *s)
+void slots_done(Slots *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		safe_close(s->targets[i].fd);
@@ -242,7 +237,7 @@ static void slots_done(Slots *s)
 }
 
 /* Opens the inactive slot of every verified target (and its active slot to copy from). */
-static int open_slots(Manager *m, SwuVerifier *v, Slots *ret)
+int manager_open_slots(Manager *m, SwuVerifier *v, Slots *ret)
 {
 	const SwuTarget *list;
 	size_t n = swu_verifier_get_targets(v, &list);
@@ -275,21 +270,97 @@ static int open_slots(Manager *m, SwuVerifier *v, Slots *ret)
 	return 0;
 }
 
-static int install(Manager *m, const char *path, uint32_t *ret_version, uint32_t from_version,
-		   const uint8_t *manifest, size_t manifest_size)
+bool manager_root_is_trusted(Manager *m, const uint8_t *root, size_t size)
 {
-	const Config *c = m->config;
+	_cleanup_free_ uint8_t *current = NULL;
+	size_t n;
+
+	if (trusted_root(m, &current, &n) < 0)
+		return false;
+	return n == size && memcmp(current, root, size) == 0;
+}
+
+int manager_verifier(Manager *m, const uint8_t *manifest, size_t manifest_size, SwuVerifier **ret)
+{
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
-	_cleanup_free_ uint8_t *root = NULL, *new_manifest = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	const uint8_t *new_root;
-	size_t root_size, new_manifest_size, new_root_size;
-	Slots slots = {};
-	SwuPending p = {};
+	_cleanup_free_ uint8_t *root = NULL;
+	size_t root_size;
 	int r;
 
 	r = trusted_root(m, &root, &root_size);
+	if (r < 0)
+		return r;
+	r = swu_verifier_new(m->ctx, root, root_size, 0, &v);
+	if (r >= 0 && manifest)
+		r = swu_verifier_set_manifest(v, manifest, manifest_size);
+	if (r >= 0)
+		r = swu_verifier_set_compatible(v, m->config->compatible);
+	if (r < 0)
+		return log_error_errno(r, "Cannot set up verification");
+	*ret = TAKE_PTR(v);
+	return 0;
+}
+
+int manager_verify_metadata(Manager *m, SwuVerifier *v, SwuBundle *b, const char *source)
+{
+	const uint8_t *new_root;
+	size_t new_root_size;
+	int r;
+
+	r = swu_bundle_verify_metadata(b, v);
+	/* A rotated root that passed rule 2 is kept at once, even if the bundle fails later. */
+	new_root = swu_verifier_get_new_root(v, &new_root_size);
+	if (new_root && !manager_root_is_trusted(m, new_root, new_root_size)) {
+		int k = swu_state_save_root(m->ctx, m->config->state_dir, new_root, new_root_size);
+
+		if (k < 0)
+			return log_error_errno(k, "Cannot persist the rotated root");
+		log_info("Root metadata rotated and persisted");
+		manager_history(m, "root-rotation", 0, 0, 0, "success", NULL);
+	}
+	if (r < 0)
+		return log_error_errno(r, "Bundle '%s' rejected", source);
+	return 0;
+}
+
+int manager_apply(Manager *m, SwuVerifier *v, uint32_t from_version)
+{
+	const Config *c = m->config;
+	_cleanup_free_ uint8_t *manifest = NULL;
+	SwuBootConfig boot = config_boot(c);
+	SwuPending p;
+	size_t size;
+	int r;
+
+	/* Every target is written and read back: record the pending install, then switch. */
+	r = swu_verifier_build_manifest(v, &manifest, &size);
+	if (r < 0)
+		return log_error_errno(r, "Cannot build the manifest");
+	p = (SwuPending){ other_slot(m->booted), m->booted,  "",       swu_verifier_get_version(v),
+			  from_version,		 time(NULL), manifest, size };
+	snprintf(p.boot_id, sizeof(p.boot_id), "%s", m->boot_id);
+	r = swu_state_save_pending(m->ctx, c->state_dir, &p);
+	if (r < 0)
+		return log_error_errno(r, "Cannot record the pending install");
+	swu_fault_point(m->ctx, "bootloader");
+	r = swu_boot_try(m->ctx, &boot, p.slot, m->booted);
+	if (r < 0) {
+		(void)swu_state_clear_pending(m->ctx, c->state_dir);
+		return log_error_errno(r, "Cannot switch the bootloader to slot %c", p.slot);
+	}
+	return 0;
+}
+
+static int install(Manager *m, const char *path, uint32_t *ret_version, uint32_t from_version,
+		   const uint8_t *manifest, size_t manifest_size)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	Slots slots = {};
+	int r;
+
+	r = manager_verifier(m, manifest, manifest_size, &v);
 	if (r < 0)
 		return r;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -301,30 +372,12 @@ static int install(Manager *m, const char *path, uint32_t *ret_version, uint32_t
 	r = swu_bundle_open_fd(m->ctx, fd, &b);
 	if (r < 0)
 		return log_error_errno(r, "Bundle '%s' rejected", path);
-	r = swu_verifier_new(m->ctx, root, root_size, 0, &v);
-	if (r >= 0 && manifest)
-		r = swu_verifier_set_manifest(v, manifest, manifest_size);
-	if (r >= 0)
-		r = swu_verifier_set_compatible(v, c->compatible);
+	r = manager_verify_metadata(m, v, b, path);
 	if (r < 0)
-		return log_error_errno(r, "Cannot set up verification");
-
-	r = swu_bundle_verify_metadata(b, v);
-	/* A rotated root that passed rule 2 is kept at once, even if the bundle fails later. */
-	new_root = swu_verifier_get_new_root(v, &new_root_size);
-	if (new_root && (new_root_size != root_size || memcmp(new_root, root, root_size) != 0)) {
-		int k = swu_state_save_root(m->ctx, c->state_dir, new_root, new_root_size);
-
-		if (k < 0)
-			return log_error_errno(k, "Cannot persist the rotated root");
-		log_info("Root metadata rotated and persisted");
-		history(m, "root-rotation", 0, 0, 0, "success", NULL);
-	}
-	if (r < 0)
-		return log_error_errno(r, "Bundle '%s' rejected", path);
+		return r;
 	*ret_version = swu_verifier_get_version(v);
 
-	r = open_slots(m, v, &slots);
+	r = manager_open_slots(m, v, &slots);
 	if (r >= 0)
 		r = swu_install_check(m->ctx, v, b, slots.targets, slots.n);
 	if (r >= 0) {
@@ -335,29 +388,11 @@ static int install(Manager *m, const char *path, uint32_t *ret_version, uint32_t
 	slots_done(&slots);
 	if (r < 0)
 		return log_error_errno(r, "Installing '%s' failed", path);
-
-	/* Every target is written and read back: record the pending install, then switch. */
-	r = swu_verifier_build_manifest(v, &new_manifest, &new_manifest_size);
-	if (r < 0)
-		return log_error_errno(r, "Cannot build the manifest");
-	p = (SwuPending){ other_slot(m->booted), m->booted,  "",	   *ret_version,
-			  from_version,		 time(NULL), new_manifest, new_manifest_size };
-	snprintf(p.boot_id, sizeof(p.boot_id), "%s", m->boot_id);
-	r = swu_state_save_pending(m->ctx, c->state_dir, &p);
-	if (r < 0)
-		return log_error_errno(r, "Cannot record the pending install");
-	SwuBootConfig boot = config_boot(c);
-	swu_fault_point(m->ctx, "bootloader");
-	r = swu_boot_try(m->ctx, &boot, p.slot, m->booted);
-	if (r < 0) {
-		(void)swu_state_clear_pending(m->ctx, c->state_dir);
-		return log_error_errno(r, "Cannot switch the bootloader to slot %c", p.slot);
-	}
-	return 0;
+	return manager_apply(m, v, from_version);
 }
 
 /* Refuses to install when the booted slot is unknown or an update awaits confirmation. */
-static int may_install(Manager *m)
+int manager_may_install(Manager *m)
 {
 	Status s;
 	int r;
@@ -393,19 +428,19 @@ int manager_install(Manager *m, const char *path)
 	r = swu_state_load_manifest(m->ctx, m->config->state_dir, &manifest, &manifest_size);
 	if (r < 0 && r != -ENOENT)
 		return log_error_errno(r, "Cannot read the installed manifest");
-	from = manifest_version(m->ctx, manifest, manifest_size);
+	from = manager_manifest_version(m->ctx, manifest, manifest_size);
 
-	r = may_install(m);
+	r = manager_may_install(m);
 	if (r >= 0) {
 		swu_context_clear_failure(m->ctx);
 		r = install(m, path, &version, from, manifest, manifest_size);
 	}
 	if (r < 0) {
-		history(m, "install", from, version, to, "failed",
-			swu_context_get_failure(m->ctx)->message);
+		manager_history(m, "install", from, version, to, "failed",
+				swu_context_get_failure(m->ctx)->message);
 		return r;
 	}
-	history(m, "install", from, version, to, "success", NULL);
+	manager_history(m, "install", from, version, to, "success", NULL);
 	log_info("Installed version %u into slot %c; reboot to try it", version, to);
 	return 0;
 }
@@ -449,7 +484,7 @@ int manager_mark_good(Manager *m)
 	if (r >= 0)
 		r = swu_state_clear_pending(m->ctx, m->config->state_dir);
 	if (r >= 0) {
-		history(m, "mark-good", p.from_version, p.version, p.slot, "success", NULL);
+		manager_history(m, "mark-good", p.from_version, p.version, p.slot, "success", NULL);
 		log_info("Slot %c (version %u) marked good", p.slot, p.version);
 	} else
 		log_error_errno(r, "Cannot mark slot %c good", p.slot);
@@ -478,7 +513,7 @@ int manager_mark_bad(Manager *m)
 	if (r >= 0)
 		r = swu_state_clear_pending(m->ctx, m->config->state_dir);
 	if (r >= 0) {
-		history(m, "mark-bad", p.from_version, p.version, p.slot, "rejected", NULL);
+		manager_history(m, "mark-bad", p.from_version, p.version, p.slot, "rejected", NULL);
 		log_info("Slot %c (version %u) marked bad; slot %c boots next", p.slot, p.version,
 			 p.from_slot);
 	} else

@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "context.h"
+#include "bundle.h"
 #include "install.h"
 
 typedef enum UpdateState {
@@ -50,3 +51,25 @@ int manager_get_status(Manager *m, Status *ret);
 int manager_install(Manager *m, const char *path);
 int manager_mark_good(Manager *m);
 int manager_mark_bad(Manager *m);
+
+/* The steps of an install, for the daemon's state machine. */
+typedef struct Slots {
+	SwuInstallTarget *targets;
+	size_t n;
+} Slots;
+
+/* 0 when an install may start: the booted slot is known, no update awaits confirmation. */
+int manager_may_install(Manager *m);
+/* A verifier over the trusted root (verity, rotated chain), installed @manifest, Compatible=. */
+int manager_verifier(Manager *m, const uint8_t *manifest, size_t manifest_size, SwuVerifier **ret);
+/* Rules 2-3 over @b; a rotated root is persisted at once. Logs the reason on failure. */
+int manager_verify_metadata(Manager *m, SwuVerifier *v, SwuBundle *b, const char *source);
+bool manager_root_is_trusted(Manager *m, const uint8_t *root, size_t size);
+/* Opens the inactive slot (and the active one) of every verified target. */
+int manager_open_slots(Manager *m, SwuVerifier *v, Slots *ret);
+void slots_done(Slots *s);
+/* After everything is written and verified: pending record, then the bootloader switch. */
+int manager_apply(Manager *m, SwuVerifier *v, uint32_t from_version);
+void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
+		     const char *result, const char *reason);
+uint32_t manager_manifest_version(SwuContext *ctx, const uint8_t *p, size_t n);

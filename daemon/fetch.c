@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fetch.h"
+#include "macro.h"
+
+struct Fetch {
+	sd_event *event;
+	const Config *config;
+	CURLM *multi;
+	sd_event_source *timer;
+};
+
+struct FetchJob {
+	Fetch *fetch;
+	CURL *curl;
+	FetchRequest req;
+	char *url;
+	struct curl_slist *headers;
+	FetchResult result;
+	bool cancelled;
+};
+
+/* One errno per family of curl failure, so callers and D-Bus see one vocabulary. */
+static int curl_errno(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+		return -EPROTO;
+	case CURLE_WRITE_ERROR:
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
+	case CURLE_FILESIZE_EXCEEDED:
+		return -EFBIG;
+	default:
+		return -ECONNRESET;
+	}
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+	FetchJob *j = userdata;
+	size_t len = size * n;
+	int r;
+
+	if (j->req.max_bytes && len > j->req.max_bytes - j->result.received) {
+		j->result.error = -EFBIG;
+		snprintf(j->result.message, sizeof(j->result.message),
+			 "the server sent more than the %llu bytes expected",
+			 (unsigned long long)j->req.max_bytes);
+		return 0;
+	}
+	if (j->result.status == 0)
+		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->result.status);
+	/* Only successful bodies reach the caller; error pages are dropped. */
+	if (j->result.status != 200 && j->result.status != 206)
+		return len;
+	r = j->req.on_data(j->req.userdata, j->result.status, p, len);
+	if (r < 0) {
+		j->result.error = r;
+		return 0;
+	}
+	j->result.received += len;
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+	FetchJob *j = userdata;
+	size_t len = size * n, vlen;
+	const char *v;
+
+	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		/* A new response (after a redirect): forget the previous one's headers. */
+		j->result.etag[0] = 0;
+		j->result.retry_after = 0;
+		j->result.status = 0;
+		return len;
+	}
+	v = memchr(p, ':', len);
+	if (!v)
+		return len;
+	vlen = len - (size_t)(v + 1 - p);
+	v++;
+	while (vlen > 0 && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(j->result.etag)) {
+		memcpy(j->result.etag, v, vlen);
+		j->result.etag[vlen] = 0;
+	} else if (strncasecmp(p, "Retry-After:", 12) == 0) {
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%.*s", (int)MIN(vlen, (size_t)31), v);
+		j->result.retry_after = strtoull(buf, NULL, 10);
+	}
+	return len;
+}
+
+static void job_free(FetchJob *j)
+{
+	if (!j)
+		return;
+	if (j->curl) {
+		curl_multi_remove_handle(j->fetch->multi, j->curl);
+		curl_easy_cleanup(j->curl);
+	}
+	curl_slist_free_all(j->headers);
+	free(j->url);
+	free(j);
+}
+
+static void check_done(Fetch *f)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(f->multi, &left))) {
+		FetchJob *j = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		if (!j->result.error && msg->data.result == CURLE_FILESIZE_EXCEEDED) {
+			/* The announced length alone was too much. */
+			j->result.error = -EFBIG;
+			snprintf(j->result.message, sizeof(j->result.message),
+				 "the server sent more than the %llu bytes expected",
+				 (unsigned long long)j->req.max_bytes);
+		} else if (!j->result.error && msg->data.result != CURLE_OK) {
+			j->result.error = curl_errno(msg->data.result);
+			snprintf(j->result.message, sizeof(j->result.message), "%s: %s", j->url,
+				 curl_easy_strerror(msg->data.result));
+		}
+		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->result.status);
+		if (!j->cancelled && j->req.on_done)
+			j->req.on_done(j->req.userdata, &j->result);
+		job_free(j);
+	}
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	Fetch *f = userdata;
+	int action = 0, running;
+
+	if (revents & EPOLLIN)
+		action |= CURL_CSELECT_IN;
+	if (revents & EPOLLOUT)
+		action |= CURL_CSELECT_OUT;
+	if (revents & (EPOLLERR | EPOLLHUP))
+		action |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(f->multi, fd, action, &running);
+	check_done(f);
+	return 0;
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp)
+{
+	Fetch *f = userdata;
+	sd_event_source *s = socketp;
+	uint32_t events = 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		sd_event_source_disable_unref(s);
+		curl_multi_assign(f->multi, fd, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		events |= EPOLLOUT;
+	if (s)
+		return sd_event_source_set_io_events(s, events) < 0 ? -1 : 0;
+	if (sd_event_add_io(f->event, &s, fd, events, on_io, f) < 0)
+		return -1;
+	curl_multi_assign(f->multi, fd, s);
+	return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Fetch *f = userdata;
+	int running;
+
+	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(f);
+	return 0;
+}
+
+static int on_timeout(CURLM *multi, long ms, void *userdata)
+{
+	Fetch *f = userdata;
+	uint64_t now;
+
+	if (ms < 0)
+		return sd_event_source_set_enabled(f->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+	sd_event_now(f->event, CLOCK_MONOTONIC, &now);
+	if (sd_event_source_set_time(f->timer, now + (uint64_t)ms * 1000) < 0 ||
+	    sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT) < 0)
+		return -1;
+	return 0;
+}
+
+int fetch_new(sd_event *event, const Config *config, Fetch **ret)
+{
+	Fetch *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->event = sd_event_ref(event);
+	f->config = config;
+	f->multi = curl_multi_init();
+	if (!f->multi) {
+		fetch_free(f);
+		return -ENOMEM;
+	}
+	r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, f);
+	if (r < 0) {
+		fetch_free(f);
+		return r;
+	}
+	(void)sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	*ret = f;
+	return 0;
+}
+
+Fetch *fetch_free(Fetch *f)
+{
+	if (!f)
+		return NULL;
+	if (f->multi)
+		curl_multi_cleanup(f->multi);
+	sd_event_source_disable_unref(f->timer);
+	sd_event_unref(f->event);
+	free(f);
+	return NULL;
+}
+
+static void setup_easy(FetchJob *j)
+{
+	const Config *c = j->fetch->config;
+	CURL *e = j->curl;
+
+	curl_easy_setopt(e, CURLOPT_URL, j->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "swupdated/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_sec);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)c->low_speed_timeout_sec);
+	if (c->max_bytes_per_sec)
+		curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)c->max_bytes_per_sec);
+	if (c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->client_certificate)
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_certificate);
+	if (c->client_key)
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key);
+	if (j->req.offset > 0) {
+		curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->req.offset);
+		if (j->req.max_bytes)
+			j->req.max_bytes -= MIN(j->req.max_bytes, j->req.offset);
+	}
+	if (j->req.max_bytes)
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->req.max_bytes);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+}
+
+int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
+{
+	FetchJob *j = calloc(1, sizeof(*j));
+	char header[256];
+
+	if (!j)
+		return -ENOMEM;
+	j->fetch = f;
+	j->req = *req;
+	j->url = strdup(req->url);
+	j->curl = curl_easy_init();
+	if (!j->url || !j->curl) {
+		job_free(j);
+		return -ENOMEM;
+	}
+	if (req->if_none_match && *req->if_none_match) {
+		snprintf(header, sizeof(header), "If-None-Match: %s", req->if_none_match);
+		j->headers = curl_slist_append(j->headers, header);
+	}
+	if (req->offset > 0 && req->if_range && *req->if_range) {
+		snprintf(header, sizeof(header), "If-Range: %s", req->if_range);
+		j->headers = curl_slist_append(j->headers, header);
+	}
+	setup_easy(j);
+	if (curl_multi_add_handle(f->multi, j->curl) != CURLM_OK) {
+		job_free(j);
+		return -EIO;
+	}
+	if (ret)
+		*ret = j;
+	return 0;
+}
+
+void fetch_cancel(FetchJob *j)
+{
+	if (j)
+		job_free(j);
+}

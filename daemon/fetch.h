@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * HTTP(S) transfers with libcurl's multi interface driven by sd-event: no threads, nothing
+ * blocks the loop. Bodies stream to a callback and are capped; headers give the ETag and
+ * Retry-After; resumes use Range and If-Range.
+ */
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+
+typedef struct Fetch Fetch;
+typedef struct FetchJob FetchJob;
+
+typedef struct FetchResult {
+	int error;	      /* 0, or -errno (network failures mapped once from curl codes) */
+	long status;	      /* HTTP status, 0 when none arrived */
+	char etag[128];	      /* the response's ETag, "" when none */
+	uint64_t retry_after; /* seconds from Retry-After, 0 when none */
+	uint64_t received;    /* body bytes delivered */
+	char message[256];    /* what went wrong, for operators */
+} FetchResult;
+
+typedef struct FetchRequest {
+	const char *url;
+	const char *if_none_match; /* ETag of what we have, or NULL */
+	uint64_t offset;	   /* resume at this byte (Range), 0: from the start */
+	const char *if_range;	   /* with offset: the ETag the partial bytes came from */
+	uint64_t max_bytes;	   /* the body may not exceed this (0: unlimited) */
+	/* Body bytes of a 200 or 206 response (@status); return <0 to stop with that error. */
+	int (*on_data)(void *userdata, long status, const void *p, size_t n);
+	void (*on_done)(void *userdata, const FetchResult *result);
+	void *userdata;
+} FetchRequest;
+
+int fetch_new(sd_event *event, const Config *config, Fetch **ret);
+Fetch *fetch_free(Fetch *f);
+/* Starts a transfer; on_done is called exactly once unless the job is cancelled first. */
+int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret);
+void fetch_cancel(FetchJob *job);

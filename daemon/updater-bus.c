@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* io.swupdated.Updater1: properties, methods and the Finished signal, on sd-bus. */
+#include <errno.h>
+#include <grp.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "updater.h"
+
+#define OBJECT_PATH "/io/swupdated/Updater1"
+#define INTERFACE   "io.swupdated.Updater1"
+
+/* One errno <-> D-Bus error name table; the message is the same sentence as the log line. */
+static const sd_bus_error_map updater_errors[] = {
+	SD_BUS_ERROR_MAP("io.swupdated.Error.InvalidState", EBUSY),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.BadBundle", EBADMSG),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.SignatureRejected", EKEYREJECTED),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Expired", EKEYEXPIRED),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Rollback", ESTALE),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.WrongHardware", EMEDIUMTYPE),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.NoSpace", ENOSPC),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.NoSlot", ENXIO),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.NoServer", ENOMEDIUM),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.NotFound", ENOENT),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.NotPending", EAGAIN),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", ECONNRESET),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", ECONNREFUSED),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", EHOSTUNREACH),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", ETIMEDOUT),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", EPROTO),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", EREMOTEIO),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.TooLarge", EFBIG),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.InvalidArgument", EINVAL),
+	SD_BUS_ERROR_MAP_END
+};
+
+static int invalid_state(Updater *u, sd_bus_error *error, const char *method)
+{
+	return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
+				 "%s is not possible in state '%s'", method,
+				 updater_state_to_string(u->state));
+}
+
+static int method_error(Updater *u, sd_bus_error *error, int r, const char *method)
+{
+	if (r == -EBUSY)
+		return invalid_state(u, error, method);
+	return sd_bus_error_set_errnof(error, r, "%s", u->note[0] ? u->note : strerror(-r));
+}
+
+/* Root and members of group "swupdate" only: the bus policy says so too. */
+static int check_caller(sd_bus_message *m, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	const struct group *g;
+	const gid_t *gids = NULL;
+	gid_t egid;
+	uid_t uid;
+	int n, r;
+
+	r = sd_bus_query_sender_creds(m,
+				      SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
+					      SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+					      SD_BUS_CREDS_AUGMENT,
+				      &creds);
+	if (r < 0)
+		return r;
+	if (sd_bus_creds_get_euid(creds, &uid) >= 0 && uid == 0)
+		return 0;
+	g = getgrnam("swupdate");
+	if (g) {
+		if (sd_bus_creds_get_egid(creds, &egid) >= 0 && egid == g->gr_gid)
+			return 0;
+		n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+		for (int i = 0; i < n; i++)
+			if (gids[i] == g->gr_gid)
+				return 0;
+	}
+	return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+				 "Only root and members of group 'swupdate' may call %s",
+				 sd_bus_message_get_member(m));
+}
+
+/* No option is defined yet: any key is refused rather than silently ignored. */
+static int read_options(sd_bus_message *m, sd_bus_error *error)
+{
+	const char *key;
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(m, 'e', "sv");
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		r = sd_bus_message_read(m, "s", &key);
+		if (r < 0)
+			return r;
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'",
+					 key);
+	}
+	return sd_bus_message_exit_container(m);
+}
+
+static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	Updater *u = userdata;
+	int r;
+
+	r = check_caller(m, error);
+	if (r < 0)
+		return r;
+	r = updater_check(u, m);
+	if (r < 0)
+		return method_error(u, error, r, "Check");
+	return 1; /* answered when the poll ends */
+}
+
+static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
+{
+	const char *source;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &source);
+	if (r < 0)
+		return r;
+	r = read_options(m, error);
+	if (r < 0)
+		return r;
+	r = check_caller(m, error);
+	if (r < 0)
+		return r;
+	r = updater_begin(u, source, all, all);
+	if (r < 0)
+		return method_error(u, error, r, all ? "Install" : "Start");
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return begin(m, userdata, error, false);
+}
+
+static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return begin(m, userdata, error, true);
+}
+
+static int simple(sd_bus_message *m, Updater *u, sd_bus_error *error, const char *name,
+		  int (*op)(Updater *u))
+{
+	int r = check_caller(m, error);
+
+	if (r < 0)
+		return r;
+	r = op(u);
+	if (r < 0)
+		return method_error(u, error, r, name);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_verify(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return simple(m, userdata, error, "Verify", updater_verify);
+}
+
+static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return simple(m, userdata, error, "Apply", updater_apply);
+}
+
+static int method_abort(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return simple(m, userdata, error, "Abort", updater_abort);
+}
+
+static int method_reset(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return simple(m, userdata, error, "Reset", updater_reset);
+}
+
+static int mark(sd_bus_message *m, Updater *u, sd_bus_error *error, bool good)
+{
+	Status s;
+	int r;
+
+	r = check_caller(m, error);
+	if (r < 0)
+		return r;
+	r = manager_reconcile(u->m);
+	if (r >= 0)
+		r = manager_get_status(u->m, &s);
+	if (r < 0)
+		return method_error(u, error, r, good ? "MarkGood" : "MarkBad");
+	if (s.state != UPDATE_PENDING_CONFIRMATION)
+		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
+					 "%s needs a booted pending slot (state '%s')",
+					 good ? "MarkGood" : "MarkBad",
+					 update_state_to_string(s.state));
+	r = good ? manager_mark_good(u->m) : manager_mark_bad(u->m);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "%s",
+					       swu_context_get_failure(u->m->ctx)->message);
+	if (manager_get_status(u->m, &s) >= 0)
+		u->installed_version = s.installed_version;
+	updater_emit(u, "PendingSlot", "InstalledVersion", NULL);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_mark_good(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return mark(m, userdata, error, true);
+}
+
+static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return mark(m, userdata, error, false);
+}
+
+static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	Updater *u = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	_cleanup_free_ char *path = NULL;
+	size_t size = 0, count = 0;
+	uint32_t max;
+	int r;
+
+	r = sd_bus_message_read(m, "u", &max);
+	if (r < 0)
+		return r;
+	if (asprintf(&path, "%s/history.jsonl", u->m->config->state_dir) < 0)
+		return -ENOMEM;
+	r = swu_read_file(path, 1024 * 1024, &data, &size);
+	if (r < 0 && r != -ENOENT)
+		return sd_bus_error_set_errnof(error, r, "Cannot read '%s': %s", path,
+					       strerror(-r));
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(tsuuss)");
+	/* Newest first: walk the lines from the end. */
+	for (size_t end = size; r >= 0 && end > 0 && count < max;) {
+		size_t start = end - 1;
+		json_object *o, *v;
+
+		while (start > 0 && data[start - 1] != '\n')
+			start--;
+		data[end - 1] = data[end - 1] == '\n' ? 0 : data[end - 1];
+		o = json_tokener_parse((const char *)data + start);
+		end = start;
+		if (!o)
+			continue;
+#define FIELD(name) (json_object_object_get_ex(o, name, &v) ? v : NULL)
+		r = sd_bus_message_append(reply, "(tsuuss)",
+					  (uint64_t)json_object_get_int64(FIELD("time")) * 1000000,
+					  json_object_get_string(FIELD("action")) ?: "",
+					  (uint32_t)json_object_get_int64(FIELD("from_version")),
+					  (uint32_t)json_object_get_int64(FIELD("to_version")),
+					  json_object_get_string(FIELD("result")) ?: "",
+					  json_object_get_string(FIELD("reason")) ?: "");
+#undef FIELD
+		json_object_put(o);
+		count++;
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int property_get_string(sd_bus *bus, const char *path, const char *interface,
+			       const char *property, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	Updater *u = userdata;
+	char slot[2] = { 0 };
+	Status s;
+
+	if (streq(property, "State"))
+		return sd_bus_message_append(reply, "s", updater_state_to_string(u->state));
+	if (streq(property, "Result"))
+		return sd_bus_message_append(reply, "s", updater_result_to_string(u->result));
+	if (streq(property, "CurrentTarget"))
+		return sd_bus_message_append(reply, "s", u->current_target);
+	if (streq(property, "Source"))
+		return sd_bus_message_append(reply, "s",
+					     u->state == UPDATER_INACTIVE ? "" : u->source);
+	if (streq(property, "Note"))
+		return sd_bus_message_append(reply, "s", u->note);
+	if (streq(property, "Compatible"))
+		return sd_bus_message_append(reply, "s", u->m->config->compatible);
+	if (streq(property, "Version"))
+		return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+	if (streq(property, "BootedSlot"))
+		slot[0] = u->m->booted;
+	else if (manager_get_status(u->m, &s) >= 0)
+		slot[0] = s.pending_slot; /* installed, waiting for its reboot and confirmation */
+	return sd_bus_message_append(reply, "s", slot);
+}
+
+static int property_get_number(sd_bus *bus, const char *path, const char *interface,
+			       const char *property, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	Updater *u = userdata;
+
+	if (streq(property, "Progress"))
+		return sd_bus_message_append(reply, "u", u->progress);
+	if (streq(property, "InstalledVersion"))
+		return sd_bus_message_append(reply, "u", u->installed_version);
+	if (streq(property, "AvailableVersion"))
+		return sd_bus_message_append(reply, "u", u->available_version);
+	if (streq(property, "BytesDone"))
+		return sd_bus_message_append(reply, "t", u->bytes_done);
+	if (streq(property, "BytesTotal"))
+		return sd_bus_message_append(reply, "t", u->bytes_total);
+	if (streq(property, "LastCheck"))
+		return sd_bus_message_append(reply, "t", u->last_check);
+	return sd_bus_message_append(reply, "t", u->next_check);
+}
+
+#define STRING_PROPERTY(name)                                                                      \
+	SD_BUS_PROPERTY(name, "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+#define NUMBER_PROPERTY(name, sig)                                                                 \
+	SD_BUS_PROPERTY(name, sig, property_get_number, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+
+static const sd_bus_vtable updater_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	STRING_PROPERTY("State"),
+	STRING_PROPERTY("Result"),
+	NUMBER_PROPERTY("Progress", "u"),
+	NUMBER_PROPERTY("BytesDone", "t"),
+	NUMBER_PROPERTY("BytesTotal", "t"),
+	STRING_PROPERTY("CurrentTarget"),
+	STRING_PROPERTY("Source"),
+	STRING_PROPERTY("Note"),
+	NUMBER_PROPERTY("InstalledVersion", "u"),
+	NUMBER_PROPERTY("AvailableVersion", "u"),
+	NUMBER_PROPERTY("LastCheck", "t"),
+	NUMBER_PROPERTY("NextCheck", "t"),
+	STRING_PROPERTY("BootedSlot"),
+	STRING_PROPERTY("PendingSlot"),
+	SD_BUS_PROPERTY("Compatible", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Version", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_METHOD_WITH_ARGS("Check", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("b", available, "u", version), method_check,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", source, "a{sv}", options),
+				SD_BUS_NO_RESULT, method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Verify", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_verify,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Apply", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_apply,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Install", SD_BUS_ARGS("s", source, "a{sv}", options),
+				SD_BUS_NO_RESULT, method_install, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Abort", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_abort,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Reset", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reset,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("MarkGood", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_mark_good,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("MarkBad", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_mark_bad,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_ARGS("u", max),
+				SD_BUS_RESULT("a(tsuuss)", entries), method_get_history,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("Finished", SD_BUS_ARGS("s", result, "s", note), 0),
+	SD_BUS_VTABLE_END
+};
+
+void updater_bus_finished(Updater *u)
+{
+	if (u->bus)
+		(void)sd_bus_emit_signal(u->bus, OBJECT_PATH, INTERFACE, "Finished", "ss",
+					 updater_result_to_string(u->result), u->note);
+}
+
+int updater_bus_register(Updater *u)
+{
+	int r;
+
+	r = sd_bus_error_add_map(updater_errors);
+	if (r < 0)
+		return r;
+	return sd_bus_add_object_vtable(u->bus, NULL, OBJECT_PATH, INTERFACE, updater_vtable, u);
+}

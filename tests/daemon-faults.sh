@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The daemon against a misbehaving server (tests/fake-server.py on 127.0.0.1): more bytes than
+# signed, wrong bytes, garbage metadata, 500s with Retry-After, a stalled body, Abort and SIGTERM
+# during a slow transfer, and a connection dropped mid-blob that resumes with Range. Each failure
+# ends with the right Result and Note, the booted slot and bootloader untouched, the daemon
+# still running.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+: "${SWUPDATECTL:?}"
+
+device_setup grub
+start_bus
+release "$T/v2.swu" 2
+publish "$T/v2.swu"
+start_fake_server oversize
+start_daemon
+sed -i 's/^LowSpeedTimeoutSec=5/LowSpeedTimeoutSec=2/; s/^Retries=3/Retries=1/' "$DEV/swupdated.conf"
+
+untouched() { # untouched WHAT: booted slot, bootloader and pending record as at the start
+	expect_eq "$1: primary" "$(primary)" A
+	expect_eq "$1: booted slot hash" "$(sha256sum <"$DEV/rootfs-A")" "$booted_hash"
+	checks=$((checks + 1))
+	[ ! -e "$DEV/state/pending.json" ] || fail "$1: an install is pending"
+	[ "${2:-}" = stopped ] || expect_eq "$1: daemon still answers" "$(prop BootedSlot)" A
+}
+booted_hash=$(sha256sum <"$DEV/rootfs-A")
+
+# scenario MODE RESULT NOTE: a fresh fake server in MODE, an install that must end in RESULT.
+scenario() {
+	stop_fake_server
+	start_fake_server "$1"
+	use_server "$SERVER"
+	restart_daemon
+	expect_exit 1 ctl install
+	expect_eq "$1: result" "$(prop Result)" "$2"
+	checks=$((checks + 1))
+	prop Note | grep -q "$3" || fail "$1: note '$(prop Note)' lacks '$3'"
+	untouched "$1"
+	ctl reset >/dev/null || true
+}
+scenario oversize verify-failed "more than the"
+scenario corrupt verify-failed "has SHA-256"
+scenario stall transfer-failed "failed after 2 attempts"
+
+# Garbage metadata and 500s: Check fails with a reason, polling backs off, the daemon lives on.
+stop_fake_server
+start_fake_server garbage
+use_server "$SERVER"
+restart_daemon
+expect_exit 1 ctl check
+expect_stderr "Release rejected"
+untouched garbage
+stop_fake_server
+start_fake_server error500
+use_server "$SERVER"
+restart_daemon
+expect_exit 1 ctl check
+checks=$((checks + 1))
+[ "$(prop NextCheck)" -gt "$(prop LastCheck)" ] || fail "no retry scheduled after a 500"
+untouched error500
+
+# Abort and SIGTERM during a slow transfer: nothing is activated.
+stop_fake_server
+start_fake_server slow
+use_server "$SERVER"
+restart_daemon
+call Install 'sa{sv}' "" 0 >/dev/null
+wait_state transferring
+sleep 1
+expect_exit 0 ctl abort
+wait_state finished
+expect_eq "result after abort" "$(prop Result)" aborted
+untouched abort
+expect_exit 0 ctl reset
+call Install 'sa{sv}' "" 0 >/dev/null
+wait_state transferring
+sleep 1
+stop_daemon
+untouched sigterm stopped
+
+# A connection dropped mid-blob resumes with Range and succeeds.
+stop_fake_server
+start_fake_server drop-once
+use_server "$SERVER"
+sed -i 's/^Retries=1/Retries=3/' "$DEV/swupdated.conf"
+"$SWUPDATED" --config "$DEV/swupdated.conf" >>"$T/daemon.log" 2>&1 &
+DAEMON_PID=$!
+PIDS+=($DAEMON_PID)
+for _ in $(seq 100); do busctl "$BUS" status io.swupdated.Updater1 >/dev/null 2>&1 && break; sleep 0.1; done
+expect_exit 0 ctl install
+expect_eq "result after a dropped connection" "$(prop Result)" success
+checks=$((checks + 1))
+grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after the drop: $(cat "$T/fake.log")"
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after the resume"
+finish

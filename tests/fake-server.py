@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A deliberately misbehaving static server for the daemon tests, on 127.0.0.1 only.
+
+fake-server.py ROOT PORTFILE MODE serves ROOT like nginx would (ETag, If-None-Match, Range),
+except as MODE says:
+  drop-once   the first request of each blob gets half its body, then the connection drops
+  oversize    blobs come with extra bytes appended
+  corrupt     one byte of each blob is flipped
+  garbage     metadata.pb is random bytes
+  error500    every request fails with 500 and Retry-After: 1
+  stall       blobs send a few bytes, then nothing
+  slow        blobs trickle at about 100 KiB/s
+The chosen port is written to PORTFILE. Requests are logged to stdout, one per line.
+"""
+import hashlib
+import http.server
+import os
+import sys
+import time
+
+ROOT, PORTFILE, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+served = set()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        print(self.command, self.path, self.headers.get("Range", "-"), flush=True)
+
+    def do_GET(self):
+        self.log_message("")
+        path = os.path.join(ROOT, self.path.lstrip("/"))
+        if MODE == "error500":
+            self.send_response(500)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if not os.path.isfile(path):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = open(path, "rb").read()
+        blob = "/blobs/" in self.path
+        if MODE == "garbage" and not blob:
+            data = os.urandom(300)
+        if blob and MODE == "oversize":
+            data += b"extra bytes the signature does not cover"
+        if blob and MODE == "corrupt":
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and self.headers.get("If-Range", etag) == etag:
+            start = int(rng[6:].split("-")[0])
+        body = data[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if blob and MODE == "drop-once" and self.path not in served:
+            served.add(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if blob and MODE == "stall":
+            self.wfile.write(body[:10])
+            self.wfile.flush()
+            time.sleep(60)
+            return
+        if blob and MODE == "slow":
+            for i in range(0, len(body), 10240):
+                self.wfile.write(body[i : i + 10240])
+                self.wfile.flush()
+                time.sleep(0.1)
+            return
+        self.wfile.write(body)
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(PORTFILE, "w") as f:
+    f.write(str(server.server_address[1]))
+server.serve_forever()

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * swupdatectl: talks to swupdated over D-Bus (io.swupdated.Updater1).
+ * Exit status: 0 success, 1 the operation failed or was refused, 2 usage or bus errors.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+#define SERVICE	  "io.swupdated.Updater1"
+#define OBJECT	  "/io/swupdated/Updater1"
+#define INTERFACE "io.swupdated.Updater1"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,
+	EXIT_USAGE = 2
+};
+
+static const char *arg_address;
+static bool arg_json;
+
+static int bus_error(const sd_bus_error *e, int r, const char *what)
+{
+	fprintf(stderr, "swupdatectl: %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+	/* The daemon answered with a refusal: the operation failed (1). Not reaching the daemon
+	 * at all is a usage or bus error (2). */
+	if (e && sd_bus_error_is_set(e) &&
+	    !sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NO_REPLY,
+				    SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_DISCONNECTED))
+		return EXIT_FAILED;
+	return EXIT_USAGE;
+}
+
+static char *get_string(sd_bus *bus, const char *name)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char *s = NULL;
+
+	if (sd_bus_get_property_string(bus, SERVICE, OBJECT, INTERFACE, name, &e, &s) < 0)
+		s = strdup("");
+	sd_bus_error_free(&e);
+	return s;
+}
+
+static uint64_t get_number(sd_bus *bus, const char *name, char type)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint64_t t = 0;
+	uint32_t u = 0;
+
+	if (type == 'u')
+		(void)sd_bus_get_property_trivial(bus, SERVICE, OBJECT, INTERFACE, name, &e, 'u',
+						  &u);
+	else
+		(void)sd_bus_get_property_trivial(bus, SERVICE, OBJECT, INTERFACE, name, &e, 't',
+						  &t);
+	sd_bus_error_free(&e);
+	return type == 'u' ? u : t;
+}
+
+static const char *format_time(uint64_t usec, char *buf, size_t n)
+{
+	time_t t = (time_t)(usec / 1000000);
+	struct tm tm;
+
+	if (usec == 0 || !localtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, n, "never");
+	return buf;
+}
+
+static int verb_status(sd_bus *bus)
+{
+	static const char *const strings[] = { "State",	      "Result",	    "CurrentTarget",
+					       "Source",      "Note",	    "BootedSlot",
+					       "PendingSlot", "Compatible", "Version" };
+	char a[64], b[64];
+	json_object *o;
+
+	if (!arg_json) {
+		_cleanup_free_ char *state = get_string(bus, "State");
+		_cleanup_free_ char *result = get_string(bus, "Result");
+		_cleanup_free_ char *note = get_string(bus, "Note");
+		_cleanup_free_ char *booted = get_string(bus, "BootedSlot");
+		_cleanup_free_ char *pending = get_string(bus, "PendingSlot");
+		_cleanup_free_ char *compatible = get_string(bus, "Compatible");
+
+		if (!state[0])
+			return fprintf(stderr, "swupdatectl: swupdated is not running\n"),
+			       EXIT_USAGE;
+		printf("       State: %s%s%s\n", state, result[0] ? ", " : "", result);
+		printf(" Booted slot: %s\n", booted);
+		printf("Pending slot: %s\n", pending[0] ? pending : "none");
+		printf("   Installed: version %" PRIu64 "\n",
+		       get_number(bus, "InstalledVersion", 'u'));
+		printf("   Available: version %" PRIu64 "\n",
+		       get_number(bus, "AvailableVersion", 'u'));
+		printf("  Compatible: %s\n", compatible);
+		printf("  Last check: %s, next %s\n",
+		       format_time(get_number(bus, "LastCheck", 't'), a, sizeof(a)),
+		       format_time(get_number(bus, "NextCheck", 't'), b, sizeof(b)));
+		if (note[0])
+			printf("        Note: %s\n", note);
+		return EXIT_OK;
+	}
+	o = json_object_new_object();
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+		_cleanup_free_ char *v = get_string(bus, strings[i]);
+
+		json_object_object_add(o, strings[i], json_object_new_string(v));
+	}
+	json_object_object_add(o, "Progress",
+			       json_object_new_int64((int64_t)get_number(bus, "Progress", 'u')));
+	json_object_object_add(
+		o, "InstalledVersion",
+		json_object_new_int64((int64_t)get_number(bus, "InstalledVersion", 'u')));
+	json_object_object_add(
+		o, "AvailableVersion",
+		json_object_new_int64((int64_t)get_number(bus, "AvailableVersion", 'u')));
+	json_object_object_add(o, "BytesDone",
+			       json_object_new_int64((int64_t)get_number(bus, "BytesDone", 't')));
+	json_object_object_add(o, "BytesTotal",
+			       json_object_new_int64((int64_t)get_number(bus, "BytesTotal", 't')));
+	json_object_object_add(o, "LastCheck",
+			       json_object_new_int64((int64_t)get_number(bus, "LastCheck", 't')));
+	json_object_object_add(o, "NextCheck",
+			       json_object_new_int64((int64_t)get_number(bus, "NextCheck", 't')));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_SPACED));
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+static int call_simple(sd_bus *bus, const char *method)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, method, &e, NULL, NULL);
+	if (r < 0) {
+		r = bus_error(&e, r, method);
+		sd_bus_error_free(&e);
+		return r;
+	}
+	return EXIT_OK;
+}
+
+static int verb_check(sd_bus *bus)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint32_t version;
+	int available, r;
+
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Check", &e, &reply, NULL);
+	if (r < 0) {
+		r = bus_error(&e, r, "Check");
+		sd_bus_error_free(&e);
+		return r;
+	}
+	r = sd_bus_message_read(reply, "bu", &available, &version);
+	if (r < 0)
+		return bus_error(NULL, r, "Check");
+	if (available)
+		printf("Version %u is available\n", version);
+	else
+		printf("Up to date%s\n", version ? "" : " (no release published)");
+	return EXIT_OK;
+}
+
+typedef struct Watch {
+	sd_bus *bus;
+	bool until_finished, done, tty;
+	uint64_t start, last_line;
+	char state[32];
+} Watch;
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void show_progress(Watch *w)
+{
+	_cleanup_free_ char *state = get_string(w->bus, "State");
+	_cleanup_free_ char *target = get_string(w->bus, "CurrentTarget");
+	uint64_t done = get_number(w->bus, "BytesDone", 't');
+	uint64_t total = get_number(w->bus, "BytesTotal", 't');
+	uint64_t progress = get_number(w->bus, "Progress", 'u');
+	double secs = (double)(now_usec() - w->start) / 1e6;
+	double rate = secs > 0 ? (double)done / secs : 0;
+
+	if (!streq(state, w->state)) {
+		if (w->tty)
+			printf("\n");
+		printf("%s\n", state);
+		snprintf(w->state, sizeof(w->state), "%s", state);
+		w->start = now_usec();
+	}
+	if (!streq(state, "transferring") || total == 0)
+		return;
+	if (w->tty) {
+		int bar = (int)(progress * 30 / 10000);
+
+		printf("\r  %-12.12s [%.*s%*s] %3u%% %7.1f/%.1f MiB %6.1f MiB/s ETA %3.0fs", target,
+		       bar, "==============================", 30 - bar, "",
+		       (unsigned)(progress / 100), (double)done / 1048576, (double)total / 1048576,
+		       rate / 1048576, rate > 0 ? (double)(total - done) / rate : 0);
+		fflush(stdout);
+	} else if (now_usec() - w->last_line > 1000000 || done == total) {
+		printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", target, done, total,
+		       (unsigned)(progress / 100));
+		w->last_line = now_usec();
+	}
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	show_progress(userdata);
+	return 0;
+}
+
+static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	Watch *w = userdata;
+	const char *result, *note;
+
+	if (sd_bus_message_read(m, "ss", &result, &note) >= 0)
+		printf("%sFinished: %s%s%s\n", w->tty ? "\n" : "", result, note[0] ? ": " : "",
+		       note);
+	if (w->until_finished)
+		w->done = true;
+	return 0;
+}
+
+static int watch_setup(Watch *w)
+{
+	int r;
+
+	r = sd_bus_match_signal(w->bus, NULL, SERVICE, OBJECT, "org.freedesktop.DBus.Properties",
+				"PropertiesChanged", on_properties_changed, w);
+	if (r >= 0)
+		r = sd_bus_match_signal(w->bus, NULL, SERVICE, OBJECT, INTERFACE, "Finished",
+					on_finished, w);
+	if (r < 0)
+		return bus_error(NULL, r, "Cannot watch the daemon");
+	return EXIT_OK;
+}
+
+static int watch_loop(Watch *w)
+{
+	int r;
+
+	show_progress(w);
+	/* Finished before we looked (a small local bundle): report it from the properties. */
+	if (w->until_finished && streq(w->state, "finished")) {
+		_cleanup_free_ char *result = get_string(w->bus, "Result");
+		_cleanup_free_ char *note = get_string(w->bus, "Note");
+
+		printf("Finished: %s%s%s\n", result, note[0] ? ": " : "", note);
+		return EXIT_OK;
+	}
+	while (!w->done) {
+		r = sd_bus_process(w->bus, NULL);
+		if (r < 0)
+			return bus_error(NULL, r, "Lost the bus");
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(w->bus, UINT64_MAX);
+		if (r < 0)
+			return bus_error(NULL, r, "Lost the bus");
+	}
+	return EXIT_OK;
+}
+
+static int watch(sd_bus *bus, bool until_finished)
+{
+	Watch w = { bus, until_finished, false, isatty(STDOUT_FILENO), now_usec(), 0, "" };
+	int r = watch_setup(&w);
+
+	return r != EXIT_OK ? r : watch_loop(&w);
+}
+
+static int verb_install(sd_bus *bus, const char *source)
+{
+	Watch w = { bus, true, false, isatty(STDOUT_FILENO), now_usec(), 0, "" };
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_free_ char *result = NULL;
+	int r;
+
+	/* Subscribe before starting, so no state change is missed. */
+	r = watch_setup(&w);
+	if (r != EXIT_OK)
+		return r;
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Install", &e, NULL, "sa{sv}",
+			       source, 0);
+	if (r < 0) {
+		r = bus_error(&e, r, "Install");
+		sd_bus_error_free(&e);
+		return r;
+	}
+	r = watch_loop(&w);
+	if (r != EXIT_OK)
+		return r;
+	result = get_string(bus, "Result");
+	return streq(result, "success") ? EXIT_OK : EXIT_FAILED;
+}
+
+static int verb_history(sd_bus *bus)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *action, *result, *note;
+	uint32_t from, to;
+	uint64_t t;
+	char buf[64];
+	int r;
+
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "GetHistory", &e, &reply, "u", 50);
+	if (r < 0) {
+		r = bus_error(&e, r, "GetHistory");
+		sd_bus_error_free(&e);
+		return r;
+	}
+	r = sd_bus_message_enter_container(reply, 'a', "(tsuuss)");
+	while (r >= 0 && (r = sd_bus_message_read(reply, "(tsuuss)", &t, &action, &from, &to,
+						  &result, &note)) > 0)
+		printf("%s  %-13s %u -> %u  %-11s %s\n", format_time(t, buf, sizeof(buf)), action,
+		       from, to, result, note);
+	return r < 0 ? bus_error(NULL, r, "GetHistory") : EXIT_OK;
+}
+
+static void help(FILE *f)
+{
+	fprintf(f, "Usage: swupdatectl [--address ADDRESS] [--json] COMMAND\n\n"
+		   "  status            state, slots, versions\n"
+		   "  check             ask the server for a new release now\n"
+		   "  install [SOURCE]  install the server's release, a URL or a local bundle\n"
+		   "  abort | reset     stop a transfer / clear a finished one\n"
+		   "  mark-good | mark-bad  confirm or reject the booted update\n"
+		   "  history           what happened, newest first\n"
+		   "  watch             follow the daemon's progress\n\n"
+		   "See swupdatectl(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = { { "address", required_argument, NULL, 'a' },
+						 { "json", no_argument, NULL, 'j' },
+						 { "help", no_argument, NULL, 'h' },
+						 {} };
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	const char *verb;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		if (c == 'a')
+			arg_address = optarg;
+		else if (c == 'j')
+			arg_json = true;
+		else if (c == 'h')
+			return help(stdout), EXIT_OK;
+		else
+			return help(stderr), EXIT_USAGE;
+	}
+	if (optind >= argc)
+		return help(stderr), EXIT_USAGE;
+	verb = argv[optind];
+	if (arg_address) {
+		r = sd_bus_new(&bus);
+		if (r >= 0)
+			r = sd_bus_set_address(bus, arg_address);
+		if (r >= 0)
+			r = sd_bus_set_bus_client(bus, true);
+		if (r >= 0)
+			r = sd_bus_start(bus);
+	} else
+		r = sd_bus_open_system(&bus);
+	if (r < 0)
+		return bus_error(NULL, r, "Cannot connect to the bus");
+
+	if (streq(verb, "status") && optind + 1 == argc)
+		return verb_status(bus);
+	if (streq(verb, "check") && optind + 1 == argc)
+		return verb_check(bus);
+	if (streq(verb, "install") && optind + 2 >= argc)
+		return verb_install(bus, optind + 1 < argc ? argv[optind + 1] : "");
+	if (streq(verb, "abort") && optind + 1 == argc)
+		return call_simple(bus, "Abort");
+	if (streq(verb, "reset") && optind + 1 == argc)
+		return call_simple(bus, "Reset");
+	if (streq(verb, "mark-good") && optind + 1 == argc)
+		return call_simple(bus, "MarkGood");
+	if (streq(verb, "mark-bad") && optind + 1 == argc)
+		return call_simple(bus, "MarkBad");
+	if (streq(verb, "history") && optind + 1 == argc)
+		return verb_history(bus);
+	if (streq(verb, "watch") && optind + 1 == argc)
+		return watch(bus, false);
+	fprintf(stderr, "swupdatectl: unknown command or arguments: '%s'\n", verb);
+	return EXIT_USAGE;
+}

@@ -197,11 +197,15 @@ static int mark(sd_bus_message *m, Updater *u, sd_bus_error *error, bool good)
 		r = manager_get_status(u->m, &s);
 	if (r < 0)
 		return method_error(u, error, r, good ? "MarkGood" : "MarkBad");
-	if (s.state != UPDATE_PENDING_CONFIRMATION)
+	/* MarkGood with nothing pending confirms the booted slot (it resets the boot counter,
+	 * so health checks may call it on every boot); before the reboot it would undo the
+	 * switch, and MarkBad needs something to reject. */
+	if ((good && s.state == UPDATE_PENDING_REBOOT) || (!good && s.state == UPDATE_IDLE))
 		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
-					 "%s needs a booted pending slot (state '%s')",
-					 good ? "MarkGood" : "MarkBad",
-					 update_state_to_string(s.state));
+					 "%s is not possible: %s", good ? "MarkGood" : "MarkBad",
+					 good ? "the update is installed but not booted yet "
+						"(reboot first)"
+					      : "no update is pending");
 	r = good ? manager_mark_good(u->m) : manager_mark_bad(u->m);
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, r, "%s",

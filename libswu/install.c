@@ -36,24 +36,26 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 
 	for (size_t i = 0; i < count; i++) {
 		const SwuInstallTarget *t = find(targets, n, list[i].name);
+		/* From a server (no bundle), everything but unchanged targets is downloaded. */
+		bool sent = b ? in_bundle(b, list[i].name)
+			      : !swu_verifier_target_installed(v, list[i].name);
 
 		if (!t)
 			return swu_fail(ctx, -ENXIO, "slot", "missing",
 					"target '%s' has no slot on this device", list[i].name);
 		if (list[i].length > t->size)
 			return swu_fail(ctx, -ENOSPC, "slot", "size",
-					"target '%s' is %llu bytes, its slot only %llu",
-					list[i].name, (unsigned long long)list[i].length,
+					"target '%s' is %llu bytes, its slot only %llu", list[i].name,
+					(unsigned long long)list[i].length,
 					(unsigned long long)t->size);
-		if (!in_bundle(b, list[i].name) && !swu_verifier_target_installed(v, list[i].name))
+		if (!sent && !swu_verifier_target_installed(v, list[i].name))
 			return swu_fail(ctx, -EBADMSG, "payload", "missing",
-					"payload '%s' is missing and is not installed with the "
-					"same length and hash",
+					"payload '%s' is missing and is not installed with the same "
+					"length and hash",
 					list[i].name);
-		if (!in_bundle(b, list[i].name) && t->active_fd < 0)
+		if (!sent && t->active_fd < 0)
 			return swu_fail(ctx, -ENXIO, "slot", "missing",
-					"target '%s' is unchanged but its active slot cannot be "
-					"read",
+					"target '%s' is unchanged but its active slot cannot be read",
 					list[i].name);
 	}
 	return 0;

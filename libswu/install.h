@@ -24,6 +24,7 @@ typedef struct SwuInstallTarget {
 /*
  * Before anything is written: every verified target of @v has an install target (else -ENXIO),
  * fits in it (else -ENOSPC), and is either in @b or installed identically (else -EBADMSG).
+ * @b NULL: the targets come from a server, every one but the unchanged ones.
  */
 int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 		      const SwuInstallTarget *targets, size_t n);

@@ -44,7 +44,7 @@ checks=$((checks + 1))
 slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" && slot_holds "$DEV/appfs-B" "$T/appfs-2.img" ||
 	fail "slot B does not hold release 2"
 expect_exit 1 ctl mark-good # not booted into it yet
-expect_stderr "needs a booted pending slot"
+expect_stderr "not booted yet (reboot first)"
 expect_exit 0 ctl reset
 expect_eq "state after reset" "$(prop State)" inactive
 
@@ -55,6 +55,9 @@ expect_eq "booted" "$(prop BootedSlot)" B
 expect_exit 0 ctl mark-good
 expect_eq "installed" "$(prop InstalledVersion)" 2
 expect_eq "pending after mark-good" "$(prop PendingSlot)" ""
+expect_exit 0 ctl mark-good # nothing pending: confirms the booted slot again (health checks)
+expect_exit 1 ctl mark-bad
+expect_stderr "no update is pending"
 
 # --- an unchanged target is copied from the active slot, never downloaded -------------------------
 head -c $((1024 * 1024 + 3)) /dev/urandom >"$T/rootfs-3.img"

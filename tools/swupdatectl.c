@@ -194,22 +194,19 @@ static uint64_t now_usec(void)
 
 static void show_progress(Watch *w)
 {
-	_cleanup_free_ char *state = get_string(w->bus, "State");
-	_cleanup_free_ char *target = get_string(w->bus, "CurrentTarget");
-	uint64_t done = get_number(w->bus, "BytesDone", 't');
-	uint64_t total = get_number(w->bus, "BytesTotal", 't');
-	uint64_t progress = get_number(w->bus, "Progress", 'u');
-	double secs = (double)(now_usec() - w->start) / 1e6;
-	double rate = secs > 0 ? (double)done / secs : 0;
+	_cleanup_free_ char *target = NULL;
+	uint64_t done, total, progress;
+	double secs, rate;
 
-	if (!streq(state, w->state)) {
-		if (w->tty)
-			printf("\n");
-		printf("%s\n", state);
-		snprintf(w->state, sizeof(w->state), "%s", state);
-		w->start = now_usec();
-	}
-	if (!streq(state, "transferring") || total == 0)
+	if (!streq(w->state, "transferring"))
+		return;
+	target = get_string(w->bus, "CurrentTarget");
+	done = get_number(w->bus, "BytesDone", 't');
+	total = get_number(w->bus, "BytesTotal", 't');
+	progress = get_number(w->bus, "Progress", 'u');
+	secs = (double)(now_usec() - w->start) / 1e6;
+	rate = secs > 0 ? (double)done / secs : 0;
+	if (total == 0)
 		return;
 	if (w->tty) {
 		int bar = (int)(progress * 30 / 10000);
@@ -226,9 +223,31 @@ static void show_progress(Watch *w)
 	}
 }
 
+/* Every state change is shown, even when several arrive before we look at the properties. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	show_progress(userdata);
+	Watch *w = userdata;
+	const char *interface, *name, *state;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &interface);
+	if (r >= 0)
+		r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		r = sd_bus_message_read(m, "s", &name);
+		if (r >= 0 && streq(name, "State")) {
+			r = sd_bus_message_read(m, "v", "s", &state);
+			if (r >= 0 && !streq(state, w->state)) {
+				printf("%s%s\n", w->tty && w->state[0] ? "\n" : "", state);
+				snprintf(w->state, sizeof(w->state), "%s", state);
+				w->start = now_usec();
+			}
+		} else if (r >= 0)
+			r = sd_bus_message_skip(m, "v");
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+	}
+	show_progress(w);
 	return 0;
 }
 
@@ -261,8 +280,13 @@ static int watch_setup(Watch *w)
 
 static int watch_loop(Watch *w)
 {
+	_cleanup_free_ char *state = get_string(w->bus, "State");
 	int r;
 
+	if (!w->state[0]) {
+		snprintf(w->state, sizeof(w->state), "%s", state);
+		printf("%s\n", state);
+	}
 	show_progress(w);
 	/* Finished before we looked (a small local bundle): report it from the properties. */
 	if (w->until_finished && streq(w->state, "finished")) {

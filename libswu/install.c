@@ -45,17 +45,19 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 					"target '%s' has no slot on this device", list[i].name);
 		if (list[i].length > t->size)
 			return swu_fail(ctx, -ENOSPC, "slot", "size",
-					"target '%s' is %llu bytes, its slot only %llu", list[i].name,
-					(unsigned long long)list[i].length,
+					"target '%s' is %llu bytes, its slot only %llu",
+					list[i].name, (unsigned long long)list[i].length,
 					(unsigned long long)t->size);
 		if (!sent && !swu_verifier_target_installed(v, list[i].name))
 			return swu_fail(ctx, -EBADMSG, "payload", "missing",
-					"payload '%s' is missing and is not installed with the same "
+					"payload '%s' is missing and is not installed with the "
+					"same "
 					"length and hash",
 					list[i].name);
 		if (!sent && t->active_fd < 0)
 			return swu_fail(ctx, -ENXIO, "slot", "missing",
-					"target '%s' is unchanged but its active slot cannot be read",
+					"target '%s' is unchanged but its active slot cannot be "
+					"read",
 					list[i].name);
 	}
 	return 0;

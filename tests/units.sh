@@ -17,4 +17,7 @@ grep -q '^Type=notify' "$unit" && grep -q '^WatchdogSec=' "$unit" && grep -q '^R
 checks=$((checks + 1))
 grep -q "ExecStart=.*/swupdatectl mark-good" "$BUILDDIR/systemd/swupdated-mark-good.service" ||
 	fail "swupdated-mark-good.service does not run swupdatectl mark-good"
+# The shipped example configuration parses.
+expect_exit 0 "$BUILDDIR/daemon/swupdated" --config "$SRCDIR/conf/swupdated.conf" status --json
+expect_stdout '"compatible": "acme-gw-v2"'
 finish

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# TLS with a pinned test CA and a client certificate required by nginx (ssl_verify_client on):
+# the daemon's polls work with the right certificate and are refused without it.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+
+pki=$T/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=test CA" \
+	-keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+for name in server device; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+		-keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/$name.ext"
+	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+		-days 2 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
+done
+
+device_setup grub
+start_bus
+release "$T/v2.swu" 2
+publish "$T/v2.swu"
+start_nginx "ssl_certificate $pki/server.crt; ssl_certificate_key $pki/server.key; ssl_client_certificate $pki/ca.crt; ssl_verify_client on;"
+sed -i "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$PORT ssl;|" "$T/nginx.conf"
+nginx -c "$T/nginx.conf" -s reload
+sleep 0.5
+SERVER="https://127.0.0.1:$PORT/stable"
+start_daemon
+sed -i "s|^Retries=3|Retries=3\nCAFile=$pki/ca.crt\nClientCertificate=$pki/device.crt\nClientKey=$pki/device.key|" "$DEV/swupdated.conf"
+restart_daemon
+expect_exit 0 ctl check
+expect_stdout "Version 2 is available"
+expect_exit 0 ctl install
+expect_eq "result over mTLS" "$(prop Result)" success
+
+# Without the client certificate nginx refuses the device.
+sed -i '/^ClientCertificate=/d; /^ClientKey=/d' "$DEV/swupdated.conf"
+restart_daemon
+expect_exit 1 ctl check
+expect_stderr "HTTP status 400"
+# A server certificate from another CA is refused by the pinned CA.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=other CA" \
+	-keyout "$pki/other.key" -out "$pki/other.crt" 2>/dev/null
+sed -i "s|^CAFile=.*|CAFile=$pki/other.crt|" "$DEV/swupdated.conf"
+restart_daemon
+expect_exit 1 ctl check
+expect_stderr "Checking https://127.0.0.1:$PORT/stable failed"
+finish

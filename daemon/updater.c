@@ -708,6 +708,40 @@ static void next_local_payload(Updater *u)
 	transfer_done(u);
 }
 
+static int verify(Updater *u, bool reread)
+{
+	Transfer *t = u->transfer;
+	const SwuTarget *list;
+	size_t n;
+
+	if (u->state != UPDATER_TRANSFERRED)
+		return -EBUSY;
+	set_state(u, UPDATER_VERIFYING);
+	n = reread ? swu_verifier_get_targets(t->v, &list) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const SwuInstallTarget *it = find_target(t, list[i].name);
+		uint8_t digest[SWU_SHA256_SIZE];
+		int r;
+
+		snprintf(u->current_target, sizeof(u->current_target), "%s", list[i].name);
+		set_progress(u, i, n, true);
+		r = it ? swu_sha256_fd(it->fd, 0, list[i].length, digest) : -ENXIO;
+		if (r < 0 || memcmp(digest, list[i].sha256, SWU_SHA256_SIZE) != 0) {
+			set_note(u, "Slot of '%s' does not hold the verified image", list[i].name);
+			finish(u, RESULT_VERIFY_FAILED, "failed");
+			return -EIO;
+		}
+	}
+	u->current_target[0] = 0;
+	set_state(u, UPDATER_VERIFIED);
+	return 0;
+}
+
+int updater_verify(Updater *u)
+{
+	return verify(u, true);
+}
+
 static void transfer_done(Updater *u)
 {
 	Transfer *t = u->transfer;
@@ -723,7 +757,9 @@ static void transfer_done(Updater *u)
 	u->current_target[0] = 0;
 	set_state(u, UPDATER_TRANSFERRED);
 	set_note(u, "Version %u transferred", swu_verifier_get_version(t->v));
-	if (t->verify && updater_verify(u) >= 0 && t->apply)
+	/* Every slot was read back and hashed while streaming: the automatic path does not read it
+	 * a third time. An explicit Verify() call (after Start) re-reads the slots. */
+	if (t->verify && verify(u, false) >= 0 && t->apply)
 		(void)updater_apply(u);
 }
 
@@ -914,35 +950,6 @@ int updater_begin(Updater *u, const char *source, bool verify, bool apply)
 		return begin_url_transfer(u, source, verify, apply);
 	set_note(u, "'%s' is neither an absolute path nor an http(s) URL", source);
 	return -EINVAL;
-}
-
-int updater_verify(Updater *u)
-{
-	Transfer *t = u->transfer;
-	const SwuTarget *list;
-	size_t n;
-
-	if (u->state != UPDATER_TRANSFERRED)
-		return -EBUSY;
-	set_state(u, UPDATER_VERIFYING);
-	n = swu_verifier_get_targets(t->v, &list);
-	for (size_t i = 0; i < n; i++) {
-		const SwuInstallTarget *it = find_target(t, list[i].name);
-		uint8_t digest[SWU_SHA256_SIZE];
-		int r;
-
-		snprintf(u->current_target, sizeof(u->current_target), "%s", list[i].name);
-		set_progress(u, i, n, true);
-		r = it ? swu_sha256_fd(it->fd, 0, list[i].length, digest) : -ENXIO;
-		if (r < 0 || memcmp(digest, list[i].sha256, SWU_SHA256_SIZE) != 0) {
-			set_note(u, "Slot of '%s' does not hold the verified image", list[i].name);
-			finish(u, RESULT_VERIFY_FAILED, "failed");
-			return -EIO;
-		}
-	}
-	u->current_target[0] = 0;
-	set_state(u, UPDATER_VERIFIED);
-	return 0;
 }
 
 int updater_apply(Updater *u)

@@ -93,4 +93,10 @@ checks=$((checks + 1))
 grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after the drop: $(cat "$T/fake.log")"
 checks=$((checks + 1))
 slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after the resume"
+# Nothing fetched twice: the bytes served for each blob add up to exactly its size.
+for img in rootfs-2 appfs-2; do
+	hex=$(sha256sum "$T/$img.img" | cut -d' ' -f1)
+	sent=$(awk -v h="$hex" '$2 ~ h { s += $4 } END { print s + 0 }' "$T/fake.log")
+	expect_eq "bytes served for $img" "$sent" "$(stat -c %s "$T/$img.img")"
+done
 finish

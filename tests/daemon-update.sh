@@ -109,4 +109,18 @@ expect_exit 0 ctl install "http://127.0.0.1:$PORT/v4.swu"
 expect_stdout "Finished: success"
 checks=$((checks + 1))
 slot_holds "$DEV/rootfs-B" "$T/rootfs-4.img" || fail "slot B does not hold release 4"
+
+# --- AutoInstall=yes: a new release is installed by the daemon's own poll ------------------------
+reboot_into B
+sed -i 's/^AutoInstall=no/AutoInstall=yes/' "$DEV/swupdated.conf"
+restart_daemon
+expect_exit 0 ctl mark-good
+release "$T/v5.swu" 5
+publish "$T/v5.swu"
+restart_daemon # the first poll follows the start within about a second
+wait_state finished 30
+expect_eq "result of the automatic install" "$(prop Result)" success
+expect_eq "pending after the automatic install" "$(prop PendingSlot)" A
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-5.img" || fail "slot A does not hold release 5"
 finish

@@ -27,10 +27,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
-        print(self.command, self.path, self.headers.get("Range", "-"), flush=True)
+        pass
+
+    def log_sent(self, n):
+        print(self.command, self.path, self.headers.get("Range", "-"), n, flush=True)
 
     def do_GET(self):
-        self.log_message("")
+        self.log_sent(0)
         path = os.path.join(ROOT, self.path.lstrip("/"))
         if MODE == "error500":
             self.send_response(500)
@@ -73,6 +76,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             served.add(self.path)
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
+            self.log_sent(len(body) // 2)
             self.close_connection = True
             return
         if blob and MODE == "stall":
@@ -87,6 +91,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(0.1)
             return
         self.wfile.write(body)
+        self.log_sent(len(body))
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -406,8 +406,11 @@ static int on_poll_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	Updater *u = userdata;
 	int r = poll_start(u);
 
-	if (r < 0)
+	if (r < 0) {
+		/* Polling must never stop for good: try again later. */
 		log_warning_errno(r, "Cannot start a poll");
+		schedule_poll(u, backoff(u->m->config, ++u->poll_failures, 0));
+	}
 	return 0;
 }
 

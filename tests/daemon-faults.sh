@@ -83,10 +83,7 @@ stop_fake_server
 start_fake_server drop-once
 use_server "$SERVER"
 sed -i 's/^Retries=1/Retries=3/' "$DEV/swupdated.conf"
-"$SWUPDATED" --config "$DEV/swupdated.conf" >>"$T/daemon.log" 2>&1 &
-DAEMON_PID=$!
-PIDS+=($DAEMON_PID)
-for _ in $(seq 100); do busctl "$BUS" status io.swupdated.Updater1 >/dev/null 2>&1 && break; sleep 0.1; done
+launch_daemon
 expect_exit 0 ctl install
 expect_eq "result after a dropped connection" "$(prop Result)" success
 checks=$((checks + 1))

@@ -83,14 +83,19 @@ CONF
 # start_daemon [extra [Update] lines]: swupdated on the device with Server=$SERVER.
 start_daemon() {
 	sed -i "s|^Compatible=.*|Compatible=acme-gw-v2\nServer=$SERVER\nPollIntervalSec=3600\nPollJitterSec=0\nAutoInstall=${AUTO_INSTALL:-no}\nStagingDirectory=$DEV/staging\n[Network]\nRetries=3\nConnectTimeoutSec=5\nLowSpeedTimeoutSec=5|" "$DEV/swupdated.conf"
-	"$SWUPDATED" --config "$DEV/swupdated.conf" >"$T/daemon.log" 2>&1 &
+	launch_daemon
+}
+
+# launch_daemon: starts swupdated and waits until it owns its bus name.
+launch_daemon() {
+	"$SWUPDATED" --config "$DEV/swupdated.conf" >>"$T/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	PIDS+=($DAEMON_PID)
 	for _ in $(seq 100); do
 		busctl "$BUS" status io.swupdated.Updater1 >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	fail "the daemon did not come up: $(cat "$T/daemon.log")"
+	fail "the daemon did not come up: $(tail "$T/daemon.log")"
 	return 1
 }
 
@@ -125,14 +130,7 @@ stop_daemon() {
 # restart_daemon: after a simulated reboot the daemon reads the new boot ID and slot.
 restart_daemon() {
 	stop_daemon
-	"$SWUPDATED" --config "$DEV/swupdated.conf" >>"$T/daemon.log" 2>&1 &
-	DAEMON_PID=$!
-	PIDS+=($DAEMON_PID)
-	for _ in $(seq 100); do
-		busctl "$BUS" status io.swupdated.Updater1 >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "the daemon did not come back: $(tail "$T/daemon.log")"
+	launch_daemon
 }
 
 ctl() {

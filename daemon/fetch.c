@@ -20,6 +20,8 @@ struct FetchJob {
 	Fetch *fetch;
 	CURL *curl;
 	FetchRequest req;
+	uint64_t started;	  /* CLOCK_MONOTONIC usec, for MaxBytesPerSec= */
+	sd_event_source *unpause; /* wakes a transfer paused by the rate limit */
 	char *url;
 	struct curl_slist *headers;
 	FetchResult result;
@@ -55,11 +57,45 @@ static int curl_errno(CURLcode c)
 	}
 }
 
+static int on_unpause(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	FetchJob *j = userdata;
+
+	j->unpause = sd_event_source_disable_unref(j->unpause);
+	curl_easy_pause(j->curl, CURLPAUSE_CONT);
+	return 0;
+}
+
+/*
+ * MaxBytesPerSec=: pause the transfer (the bytes stay with curl) until the average rate since
+ * the start is back under the limit. Returns true when paused.
+ */
+static bool throttle(FetchJob *j, size_t len)
+{
+	uint64_t limit = j->fetch->config->max_bytes_per_sec, now, due;
+
+	if (limit == 0)
+		return false;
+	sd_event_now(j->fetch->event, CLOCK_MONOTONIC, &now);
+	if (j->started == 0)
+		j->started = now;
+	due = j->started + (j->result.received + len) * UINT64_C(1000000) / limit;
+	if (due <= now + 10000)
+		return false;
+	if (sd_event_add_time(j->fetch->event, &j->unpause, CLOCK_MONOTONIC, due, 1000, on_unpause,
+			      j) < 0)
+		return false;
+	return true;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 {
 	FetchJob *j = userdata;
 	size_t len = size * n;
 	int r;
+
+	if (j->unpause || throttle(j, len))
+		return CURL_WRITEFUNC_PAUSE;
 
 	if (j->req.max_bytes && len > j->req.max_bytes - j->result.received) {
 		j->result.error = -EFBIG;
@@ -124,6 +160,7 @@ static void job_free(FetchJob *j)
 		curl_multi_remove_handle(j->fetch->multi, j->curl);
 		curl_easy_cleanup(j->curl);
 	}
+	sd_event_source_disable_unref(j->unpause);
 	curl_slist_free_all(j->headers);
 	free(j->url);
 	free(j);
@@ -283,8 +320,6 @@ static void setup_easy(FetchJob *j)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_sec);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)c->low_speed_timeout_sec);
-	if (c->max_bytes_per_sec)
-		curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)c->max_bytes_per_sec);
 	if (c->ca_file)
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 	if (c->client_certificate)

@@ -110,6 +110,20 @@ expect_stdout "Finished: success"
 checks=$((checks + 1))
 slot_holds "$DEV/rootfs-B" "$T/rootfs-4.img" || fail "slot B does not hold release 4"
 
+# --- MaxBytesPerSec= holds the download to its rate ------------------------------------------------
+expect_exit 0 ctl reset
+publish "$T/v4.swu"
+sed -i 's/^Retries=3/Retries=3\nMaxBytesPerSec=400000/' "$DEV/swupdated.conf"
+restart_daemon
+t0=$(date +%s%N)
+expect_exit 0 ctl install
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "1 MiB at 400000 B/s took $ms ms"
+checks=$((checks + 1))
+[ "$ms" -ge 2000 ] || fail "MaxBytesPerSec=400000 did not slow a 1 MiB download down ($ms ms)"
+sed -i '/^MaxBytesPerSec=/d' "$DEV/swupdated.conf"
+expect_exit 0 ctl reset
+
 # --- AutoInstall=yes: a new release is installed by the daemon's own poll ------------------------
 reboot_into B
 sed -i 's/^AutoInstall=no/AutoInstall=yes/' "$DEV/swupdated.conf"

@@ -186,7 +186,6 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	_cleanup_free_ uint8_t *old = NULL;
-	_cleanup_free_ char *text = NULL;
 	const char *line, *keep;
 	size_t old_size = 0, line_len;
 	SwuBuf out = {};

@@ -73,6 +73,9 @@ struct Transfer {
 	bool verify, apply;
 	int staging_fd; /* a whole bundle downloaded from a URL */
 	char staging_path[1024];
+	SwuStream *stream; /* a whole bundle streaming from a URL */
+	bool slots_open, restage;
+	char url[1024];
 };
 
 static uint64_t now_realtime(void)
@@ -150,6 +153,7 @@ static Transfer *transfer_free(Transfer *t)
 	if (!t)
 		return NULL;
 	fetch_cancel(t->job);
+	swu_stream_free(t->stream);
 	sd_event_source_disable_unref(t->retry);
 	sd_event_source_disable_unref(t->defer);
 	swu_slot_writer_free(t->writer);
@@ -833,12 +837,194 @@ static int begin_local_transfer(Updater *u, const char *path, bool verify, bool 
 	return 0;
 }
 
-/* A whole bundle from a URL is staged to StagingDirectory=, then installed like a local one. */
+/* A rotated root that passed rule 2 is kept at once, whatever happens to the bundle. */
+static void persist_new_root(Updater *u, SwuVerifier *v)
+{
+	const uint8_t *root;
+	size_t size;
+
+	root = swu_verifier_get_new_root(v, &size);
+	if (!root || manager_root_is_trusted(u->m, root, size))
+		return;
+	if (swu_state_save_root(u->m->ctx, u->m->config->state_dir, root, size) >= 0) {
+		log_info("Root metadata rotated and persisted");
+		manager_history(u->m, "root-rotation", 0, 0, 0, "success", NULL);
+	}
+}
+
+/* ---- a whole bundle from a URL: streamed when its metadata comes first, else staged ---------- */
+
+static int stream_open_slots(Updater *u)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	if (t->slots_open)
+		return 0;
+	persist_new_root(u, t->v);
+	r = manager_open_slots(u->m, t->v, &t->slots);
+	if (r >= 0)
+		r = swu_install_check(u->m->ctx, t->v, NULL, t->slots.targets, t->slots.n);
+	t->slots_open = r >= 0;
+	if (r >= 0)
+		log_info("Installing version %u from %s into slot %c",
+			 swu_verifier_get_version(t->v), u->source,
+			 u->m->booted == 'A' ? 'B' : 'A');
+	return r;
+}
+
+static int stream_payload_begin(void *userdata, const SwuTarget *target)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+	const SwuInstallTarget *it;
+	int r;
+
+	r = stream_open_slots(u);
+	if (r < 0)
+		return r;
+	it = find_target(t, target->name);
+	if (!it)
+		return -ENXIO;
+	r = swu_slot_writer_new_streamed(u->m->ctx, t->v, it, target->length, &t->writer);
+	if (r < 0)
+		return r;
+	t->length = target->length;
+	t->done = 0;
+	snprintf(u->current_target, sizeof(u->current_target), "%s", target->name);
+	set_progress(u, 0, t->length, true);
+	return 0;
+}
+
+static int stream_payload_data(void *userdata, const uint8_t *p, size_t n)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+	int r;
+
+	r = swu_slot_writer_write(t->writer, p, n);
+	if (r < 0)
+		return r;
+	t->done += n;
+	set_progress(u, t->done, t->length, false);
+	return 0;
+}
+
+static int stream_payload_end(void *userdata, const SwuTarget *target)
+{
+	return end_writer(userdata);
+}
+
+static const SwuStreamSink stream_sink = {
+	.payload_begin = stream_payload_begin,
+	.payload_data = stream_payload_data,
+	.payload_end = stream_payload_end,
+};
+
+static int url_stream_data(void *userdata, long status, const void *p, size_t n)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+	int r;
+
+	r = swu_stream_feed(t->stream, p, n);
+	if (r < 0 && streq(swu_context_get_failure(u->m->ctx)->rule ?: "", "stream-order"))
+		t->restage = true;
+	return r;
+}
+
 static int staging_data(void *userdata, long status, const void *p, size_t n)
 {
 	Updater *u = userdata;
 
 	return swu_write_all(u->transfer->staging_fd, p, n);
+}
+
+static void staging_done(void *userdata, const FetchResult *res);
+
+/* The cap on a whole bundle: all inactive slots together plus room for metadata. */
+static uint64_t bundle_cap(const Config *c)
+{
+	uint64_t cap = 64 * 1024 * 1024;
+
+	for (size_t i = 0; i < c->n_slots; i++) {
+		struct stat st;
+
+		if (stat(c->slots[i].device, &st) < 0 || !S_ISREG(st.st_mode))
+			return 0; /* block devices: no cheap size here; curl's own limits apply */
+		cap += (uint64_t)st.st_size;
+	}
+	return cap;
+}
+
+static int start_staging(Updater *u)
+{
+	const Config *c = u->m->config;
+	Transfer *t = u->transfer;
+	FetchRequest req = { .url = t->url,
+			     .max_bytes = bundle_cap(c),
+			     .on_data = staging_data,
+			     .on_done = staging_done,
+			     .userdata = u };
+	int r;
+
+	r = swu_mkdir_p(c->staging_dir, 0700);
+	if (r >= 0) {
+		snprintf(t->staging_path, sizeof(t->staging_path), "%s/bundle.XXXXXX",
+			 c->staging_dir);
+		t->staging_fd = mkostemp(t->staging_path, O_CLOEXEC);
+		r = t->staging_fd < 0 ? -errno : 0;
+		if (r < 0)
+			t->staging_path[0] = 0;
+	}
+	if (r < 0) {
+		set_note(u, "Cannot stage the download in '%s': %s", c->staging_dir, strerror(-r));
+		return r;
+	}
+	log_info("The bundle at %s puts payloads before metadata: staging it in '%s'", t->url,
+		 c->staging_dir);
+	return fetch_start(u->fetch, &req, &t->job);
+}
+
+static void url_stream_done(void *userdata, const FetchResult *res)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+	int r = res->error;
+
+	t->job = NULL;
+	if (t->restage) {
+		/* Not verifiable in order: start over through StagingDirectory=. */
+		t->writer = swu_slot_writer_free(t->writer);
+		t->stream = swu_stream_free(t->stream);
+		r = start_staging(u);
+		if (r < 0)
+			fail(u, RESULT_TRANSFER_FAILED, r, "Cannot stage the bundle");
+		return;
+	}
+	if (r == 0 && res->status != 200) {
+		set_note(u, "Download of %s failed: HTTP status %ld", u->source, res->status);
+		finish(u, RESULT_TRANSFER_FAILED, "failed");
+		return;
+	}
+	if (r == 0)
+		r = swu_stream_finish(t->stream);
+	if (r == 0)
+		r = stream_open_slots(u);
+	persist_new_root(u, t->v);
+	if (r < 0) {
+		bool network = res->error < 0 && res->error != -EBADMSG && res->error != -EFBIG &&
+			       res->error != -EKEYREJECTED && res->error != -ESTALE &&
+			       res->error != -EKEYEXPIRED && res->error != -EMEDIUMTYPE;
+
+		if (network)
+			set_note(u, "Download of %s failed: %s", u->source, res->message);
+		else
+			note_error(u, r, "Bundle rejected");
+		finish(u, network ? RESULT_TRANSFER_FAILED : RESULT_VERIFY_FAILED, "failed");
+		return;
+	}
+	transfer_done(u);
 }
 
 static void staging_done(void *userdata, const FetchResult *res)
@@ -853,15 +1039,11 @@ static void staging_done(void *userdata, const FetchResult *res)
 	if (res->error < 0 || res->status != 200) {
 		set_note(u, "Download of %s failed: %s", u->source,
 			 res->error < 0 ? res->message : "HTTP error");
-		u->transfer = transfer_free(t);
-		u->result = RESULT_TRANSFER_FAILED;
-		set_state(u, UPDATER_FINISHED);
-		updater_emit(u, "Result", NULL);
-		updater_bus_finished(u);
+		finish(u, RESULT_TRANSFER_FAILED, "failed");
 		return;
 	}
 	snprintf(path, sizeof(path), "%s", t->staging_path);
-	t->staging_path[0] = 0; /* keep the file until it is installed */
+	t->staging_path[0] = 0; /* keep the file until it is open */
 	u->transfer = transfer_free(t);
 	u->state = UPDATER_INACTIVE;
 	r = begin_local_transfer(u, path, verify, apply);
@@ -876,46 +1058,38 @@ static void staging_done(void *userdata, const FetchResult *res)
 
 static int begin_url_transfer(Updater *u, const char *url, bool verify, bool apply)
 {
-	const Config *c = u->m->config;
-	Transfer *t = calloc(1, sizeof(*t));
-	FetchRequest req = {
-		.url = url, .on_data = staging_data, .on_done = staging_done, .userdata = u
-	};
-	uint64_t cap = 64 * 1024 * 1024;
+	_cleanup_free_ uint8_t *manifest = NULL;
+	FetchRequest req = { .url = url,
+			     .max_bytes = bundle_cap(u->m->config),
+			     .on_data = url_stream_data,
+			     .on_done = url_stream_done,
+			     .userdata = u };
+	size_t manifest_size;
+	Transfer *t;
 	int r;
 
+	swu_context_clear_failure(u->m->ctx);
+	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	*t = (Transfer){ .fd = -EBADF, .staging_fd = -EBADF, .verify = verify, .apply = apply };
-	/* Nothing bigger than all inactive slots together (plus metadata) is accepted. */
-	for (size_t i = 0; i < c->n_slots; i++) {
-		struct stat st;
-
-		if (stat(c->slots[i].device, &st) == 0 && S_ISREG(st.st_mode))
-			cap += (uint64_t)st.st_size;
-		else
-			cap = 0; /* block devices: no cheap size here, no cap beyond curl's */
-		if (cap == 0)
-			break;
-	}
-	req.max_bytes = cap;
-	r = swu_mkdir_p(c->staging_dir, 0700);
+	snprintf(t->url, sizeof(t->url), "%s", url);
+	u->transfer = t;
+	r = load_manifest(u, &manifest, &manifest_size);
 	if (r >= 0) {
-		snprintf(t->staging_path, sizeof(t->staging_path), "%s/bundle.XXXXXX",
-			 c->staging_dir);
-		t->staging_fd = mkostemp(t->staging_path, O_CLOEXEC);
-		r = t->staging_fd < 0 ? -errno : 0;
-		if (r < 0)
-			t->staging_path[0] = 0;
+		t->from_version = manager_manifest_version(u->m->ctx, manifest, manifest_size);
+		r = manager_verifier(u->m, manifest, manifest_size, &t->v);
 	}
+	if (r >= 0)
+		r = swu_stream_new(u->m->ctx, t->v, &stream_sink, u, &t->stream);
 	if (r < 0) {
-		transfer_free(t);
-		set_note(u, "Cannot stage the download in '%s': %s", c->staging_dir, strerror(-r));
+		u->transfer = transfer_free(t);
+		note_error(u, r, "Cannot install");
 		return r;
 	}
-	u->transfer = t;
 	u->result = RESULT_NONE;
 	snprintf(u->current_target, sizeof(u->current_target), "bundle");
+	updater_emit(u, "Result", "Source", NULL);
 	set_state(u, UPDATER_TRANSFERRING);
 	r = fetch_start(u->fetch, &req, &t->job);
 	if (r < 0)

@@ -226,21 +226,26 @@ struct SwuSlotWriter {
 	ReadBack readback;
 	uint64_t offset;
 	bool finished;
+	bool hashing; /* false: the caller's SwuStream feeds the verifier */
 };
 
-int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t, uint64_t size,
-			SwuSlotWriter **ret)
+static int slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t,
+			   uint64_t size, bool hashing, SwuSlotWriter **ret)
 {
 	SwuSlotWriter *w;
 	int r;
 
-	r = swu_verifier_payload_begin(v, t->name, size);
-	if (r != 0)
-		return r; /* 1: not listed, never written */
+	if (hashing) {
+		r = swu_verifier_payload_begin(v, t->name, size);
+		if (r != 0)
+			return r; /* 1: not listed, never written */
+	} else if (!swu_verifier_find_target(v, t->name))
+		return 1;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	*w = (SwuSlotWriter){ ctx, v, t, swu_verifier_find_target(v, t->name) };
+	w->hashing = hashing;
 	r = readback_start(&w->readback, ctx, t, size);
 	if (r < 0) {
 		free(w);
@@ -250,14 +255,30 @@ int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget 
 	return 0;
 }
 
+int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t, uint64_t size,
+			SwuSlotWriter **ret)
+{
+	return slot_writer_new(ctx, v, t, size, true, ret);
+}
+
+int swu_slot_writer_new_streamed(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t,
+				 uint64_t size, SwuSlotWriter **ret)
+{
+	return slot_writer_new(ctx, v, t, size, false, ret);
+}
+
 int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
 {
 	int r;
 
 	/* Hash first: bytes that fail verification are never written past the signed length. */
-	r = swu_verifier_payload_update(w->v, p, n);
-	if (r < 0)
-		return r;
+	if (w->hashing) {
+		r = swu_verifier_payload_update(w->v, p, n);
+		if (r < 0)
+			return r;
+	} else if (n > w->target->length - w->offset)
+		return swu_fail(w->ctx, -EBADMSG, "payload", "length",
+				"payload '%s' is longer than its signed length", w->t->name);
 	swu_fault_point(w->ctx, "write");
 	r = pwrite_all(w->t->fd, p, n, w->offset);
 	if (r < 0)
@@ -277,7 +298,8 @@ int swu_slot_writer_finish(SwuSlotWriter *w)
 {
 	int r, k;
 
-	r = swu_verifier_payload_end(w->v);
+	r = w->hashing ? swu_verifier_payload_end(w->v)
+		       : (w->offset == w->target->length ? 0 : -EBADMSG);
 	k = readback_finish(&w->readback, r < 0, w->target);
 	w->finished = true;
 	return r < 0 ? r : k;
@@ -289,7 +311,8 @@ SwuSlotWriter *swu_slot_writer_free(SwuSlotWriter *w)
 		return NULL;
 	if (!w->finished) {
 		(void)readback_finish(&w->readback, true, w->target);
-		swu_verifier_payload_abandon(w->v);
+		if (w->hashing)
+			swu_verifier_payload_abandon(w->v);
 	}
 	free(w);
 	return NULL;

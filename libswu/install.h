@@ -38,6 +38,12 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 typedef struct SwuSlotWriter SwuSlotWriter;
 int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t, uint64_t size,
 			SwuSlotWriter **ret);
+/*
+ * The same for bytes that an SwuStream verifies itself (its sink hands them on): the writer
+ * does not feed the verifier, and finish() checks the written length and the read-back hash.
+ */
+int swu_slot_writer_new_streamed(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t,
+				 uint64_t size, SwuSlotWriter **ret);
 int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n);
 uint64_t swu_slot_writer_offset(const SwuSlotWriter *w);
 int swu_slot_writer_finish(SwuSlotWriter *w);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <systemd/sd-journal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,12 +108,47 @@ Manager *manager_free(Manager *m)
 	return NULL;
 }
 
+/* Lifecycle events as structured journal entries, one MESSAGE_ID per action (journalctl -o verbose). */
+static const struct {
+	const char *action;
+	const char *message_id;
+} message_ids[] = {
+	{ "install", "5b1c2d0e8f7a4c0b9e3d6a1f2c4b7e90" },
+	{ "mark-good", "a7e3c91b52d84f0e8c6b1d2e3f4a5b61" },
+	{ "mark-bad", "c2d4e6f8a0b24c6e8a0c2e4f6a8b0c12" },
+	{ "rollback", "e91f3a5c7b9d4e1f8a2c4e6a8c0e2f34" },
+	{ "root-rotation", "1f2e3d4c5b6a47988776655443322110" },
+};
+
+static void journal_event(const SwuHistoryEntry *e)
+{
+	const char *id = NULL;
+	char slot[2] = { e->slot, 0 };
+
+	if (!getenv("JOURNAL_STREAM"))
+		return; /* not under systemd: the log line on stderr says it */
+	for (size_t i = 0; i < ELEMENTSOF(message_ids); i++)
+		if (streq(message_ids[i].action, e->action))
+			id = message_ids[i].message_id;
+	if (!id)
+		return;
+	(void)sd_journal_send("MESSAGE=%s %s: version %u -> %u, slot %s%s%s", e->action, e->result,
+			      e->from_version, e->to_version, slot[0] ? slot : "-",
+			      e->reason && *e->reason ? ": " : "", e->reason ? e->reason : "",
+			      "MESSAGE_ID=%s", id, "PRIORITY=%i",
+			      streq(e->result, "success") ? LOG_NOTICE : LOG_WARNING,
+			      "SWUPDATED_ACTION=%s", e->action, "SWUPDATED_RESULT=%s", e->result,
+			      "SWUPDATED_FROM_VERSION=%u", e->from_version, "SWUPDATED_VERSION=%u",
+			      e->to_version, "SWUPDATED_SLOT=%s", slot, NULL);
+}
+
 void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
 		     const char *result, const char *reason)
 {
 	SwuHistoryEntry e = { time(NULL), action, from, to, slot, result, reason };
 	int r;
 
+	journal_event(&e);
 	r = swu_state_append_history(m->ctx, m->config->state_dir, &e);
 	if (r < 0)
 		log_warning_errno(r, "Cannot record history");

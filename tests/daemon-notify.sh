@@ -1,0 +1,39 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The service protocol with systemd, seen from a fake NOTIFY_SOCKET: READY=1 once the bus name
+# is owned, STATUS= lines a human understands, watchdog pings at the asked rate, and
+# STOPPING=1 on SIGTERM.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+
+device_setup grub
+start_bus
+start_nginx
+release "$T/v2.swu" 2
+publish "$T/v2.swu"
+python3 - "$T/notify.sock" >"$T/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode().replace("\n", " | "), flush=True)
+PY
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+export NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000
+start_daemon
+unset NOTIFY_SOCKET WATCHDOG_USEC
+checks=$((checks + 1))
+grep -q "READY=1" "$T/notify.log" || fail "no READY=1: $(cat "$T/notify.log")"
+expect_exit 0 ctl install
+sleep 2.2
+stop_daemon
+sleep 0.3
+checks=$((checks + 1))
+[ "$(grep -c "WATCHDOG=1" "$T/notify.log")" -ge 3 ] || fail "too few watchdog pings: $(cat "$T/notify.log")"
+checks=$((checks + 1))
+grep -q "STATUS=Downloading rootfs" "$T/notify.log" || fail "no download status: $(cat "$T/notify.log")"
+checks=$((checks + 1))
+grep -q "STATUS=finished: success" "$T/notify.log" || fail "no finished status"
+checks=$((checks + 1))
+grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
+finish

@@ -481,16 +481,27 @@ int manager_install(Manager *m, const char *path)
 	return 0;
 }
 
+/* After reconciling: the pending install, -ENOENT when none, other errors logged. */
+static int current_pending(Manager *m, SwuPending *ret)
+{
+	int r;
+
+	r = manager_reconcile(m);
+	if (r < 0)
+		return r;
+	r = load_pending(m, ret);
+	if (r < 0 && r != -ENOENT)
+		return log_error_errno(r, "Cannot read the pending install");
+	return r;
+}
+
 int manager_mark_good(Manager *m)
 {
 	SwuBootConfig boot = config_boot(m->config);
 	SwuPending p = {};
 	int r;
 
-	r = manager_reconcile(m);
-	if (r < 0)
-		return r;
-	r = load_pending(m, &p);
+	r = current_pending(m, &p);
 	if (r == -ENOENT) {
 		/* Health checks run this on every boot: it resets the boot counter of this slot. */
 		if (!m->booted)
@@ -503,7 +514,7 @@ int manager_mark_good(Manager *m)
 		return 0;
 	}
 	if (r < 0)
-		return log_error_errno(r, "Cannot read the pending install");
+		return r;
 	if (state_of(m, &p) != UPDATE_PENDING_CONFIRMATION) {
 		log_error("Nothing to confirm yet: slot %c is installed but not booted (reboot "
 			  "first)",
@@ -534,16 +545,13 @@ int manager_mark_bad(Manager *m)
 	SwuPending p = {};
 	int r;
 
-	r = manager_reconcile(m);
-	if (r < 0)
-		return r;
-	r = load_pending(m, &p);
+	r = current_pending(m, &p);
 	if (r == -ENOENT) {
 		log_error("Nothing to reject: no update is pending");
 		return -ENOENT;
 	}
 	if (r < 0)
-		return log_error_errno(r, "Cannot read the pending install");
+		return r;
 	swu_fault_point(m->ctx, "bootloader");
 	r = swu_boot_mark_bad(m->ctx, &boot, p.slot, p.from_slot);
 	if (r >= 0)

@@ -10,7 +10,6 @@
 #include "bundle.h"
 #include "macro.h"
 
-#define READ_CHUNK  (256u * 1024u)
 #define INDEX_CHUNK (64u * 1024u)
 
 SwuBundle *swu_bundle_free(SwuBundle *b)
@@ -158,31 +157,14 @@ const SwuMetadataEntry *swu_bundle_get_targets(const SwuBundle *b, const char *n
 int swu_bundle_read_payload(const SwuBundle *b, const SwuPayload *p, SwuDataFunc func,
 			    void *userdata)
 {
-	_cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
-	uint64_t done = 0;
+	int r;
 
-	if (!buf)
-		return -ENOMEM;
 	(void)posix_fadvise(b->fd, (off_t)p->offset, (off_t)p->size, POSIX_FADV_SEQUENTIAL);
-	while (done < p->size) {
-		size_t want = (size_t)MIN((uint64_t)READ_CHUNK, p->size - done);
-		ssize_t n = pread(b->fd, buf, want, (off_t)(p->offset + done));
-		int r;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return swu_fail(b->ctx, -EIO, "bundle", "file",
-					"bundle file shrank while reading payload '%s'", p->name);
-		r = func(userdata, buf, (size_t)n);
-		if (r < 0)
-			return r;
-		done += (uint64_t)n;
-	}
-	return 0;
+	r = swu_read_hashed(b->fd, p->offset, p->size, NULL, func, userdata);
+	if (r == -ENODATA)
+		return swu_fail(b->ctx, -EIO, "bundle", "file",
+				"bundle file shrank while reading payload '%s'", p->name);
+	return r;
 }
 
 static int verify_data(void *userdata, const uint8_t *p, size_t n)

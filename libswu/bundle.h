@@ -37,8 +37,6 @@ typedef struct SwuBundle {
 	size_t n_payloads;
 } SwuBundle;
 
-typedef int (*SwuDataFunc)(void *userdata, const uint8_t *p, size_t n);
-
 /*
  * Indexes the bundle in @fd (a regular file; read with pread, the file offset is untouched).
  * Returns -EBADMSG for wire-format violations (reason in the failure record), -errno for I/O.
@@ -48,7 +46,7 @@ SwuBundle *swu_bundle_free(SwuBundle *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SwuBundle *, swu_bundle_free);
 
 const SwuMetadataEntry *swu_bundle_get_targets(const SwuBundle *b, const char *name);
-/* Streams the bytes of @p to @func in chunks. -EIO when the file shrank. */
+/* Streams the bytes of @p to @func in chunks. -EIO (reason recorded) when the file shrank. */
 int swu_bundle_read_payload(const SwuBundle *b, const SwuPayload *p, SwuDataFunc func,
 			    void *userdata);
 /* Rules 2 and 3 only: root (when present) and the "targets" metadata. */

@@ -79,29 +79,49 @@ int swu_sha256(const void *p, size_t n, uint8_t out[SWU_SHA256_SIZE])
 	return r;
 }
 
-int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE])
+int swu_read_hashed(int fd, uint64_t offset, uint64_t size, SwuSha256 *h, SwuDataFunc func,
+		    void *userdata)
 {
-	_cleanup_free_ uint8_t *buf = malloc(FD_CHUNK);
+	_cleanup_free_ uint8_t *buf = malloc((size_t)MIN(size, (uint64_t)FD_CHUNK) ?: 1);
 	uint64_t done = 0;
-	SwuSha256 h;
 	int r;
 
 	if (!buf)
 		return -ENOMEM;
-	r = swu_sha256_init(&h);
-	while (r >= 0 && done < size) {
+	while (done < size) {
 		ssize_t n = pread(fd, buf, (size_t)MIN(size - done, (uint64_t)FD_CHUNK),
 				  (off_t)(offset + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			r = n < 0 ? -errno : -EIO;
-		else {
-			r = swu_sha256_update(&h, buf, (size_t)n);
-			done += (uint64_t)n;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		if (h) {
+			r = swu_sha256_update(h, buf, (size_t)n);
+			if (r < 0)
+				return r;
 		}
+		if (func) {
+			r = func(userdata, buf, (size_t)n);
+			if (r < 0)
+				return r;
+		}
+		done += (uint64_t)n;
 	}
+	return 0;
+}
+
+int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE])
+{
+	SwuSha256 h;
+	int r;
+
+	r = swu_sha256_init(&h);
+	if (r < 0)
+		return r;
+	r = swu_read_hashed(fd, offset, size, &h, NULL, NULL);
 	if (r >= 0)
 		r = swu_sha256_final(&h, out);
 	swu_sha256_done(&h);

@@ -37,7 +37,18 @@ int swu_sha256_final(SwuSha256 *h, uint8_t out[SWU_SHA256_SIZE]);
 void swu_sha256_done(SwuSha256 *h);
 int swu_sha256(const void *p, size_t n, uint8_t out[SWU_SHA256_SIZE]);
 
-/* SHA-256 of @size bytes of @fd from @offset (pread; the file offset is untouched). -EIO if short. */
+/* Bytes handed on by a reader; a negative return stops the reader with that error. */
+typedef int (*SwuDataFunc)(void *userdata, const uint8_t *p, size_t n);
+
+/*
+ * The one loop that reads a range of a file: @size bytes of @fd from @offset with pread (the file
+ * offset is untouched, EINTR is retried), hashed into @h when it is set and handed to @func in
+ * chunks when it is set. Returns 0, -ENODATA when the file ends early, -errno for read errors, or the
+ * error @func returned.
+ */
+int swu_read_hashed(int fd, uint64_t offset, uint64_t size, SwuSha256 *h, SwuDataFunc func,
+		    void *userdata);
+/* SHA-256 of @size bytes of @fd from @offset (pread; the offset is untouched). -ENODATA if short. */
 int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE]);
 
 /* Lowercase hex of @n bytes into @out (2n+1 bytes). */

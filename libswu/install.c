@@ -10,8 +10,6 @@
 #include "install.h"
 #include "macro.h"
 
-#define CHUNK (256u * 1024u)
-
 static const SwuInstallTarget *find(const SwuInstallTarget *t, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -112,7 +110,7 @@ static uint64_t readback_wait(ReadBack *rb, uint64_t pos)
 	return MIN(avail, (uint64_t)SEGMENT);
 }
 
-static int readback_segment(ReadBack *rb, SwuSha256 *h, uint8_t *buf, uint64_t pos, uint64_t n)
+static int readback_segment(ReadBack *rb, SwuSha256 *h, uint64_t pos, uint64_t n)
 {
 	int fd = rb->t->fd;
 
@@ -124,46 +122,30 @@ static int readback_segment(ReadBack *rb, SwuSha256 *h, uint8_t *buf, uint64_t p
 	/* On flash, read the medium, not the page cache we just filled. */
 	if (rb->t->block_device)
 		(void)posix_fadvise(fd, (off_t)pos, (off_t)n, POSIX_FADV_DONTNEED);
-	for (uint64_t done = 0; done < n;) {
-		ssize_t k =
-			pread(fd, buf, (size_t)MIN((uint64_t)CHUNK, n - done), (off_t)(pos + done));
-		int r;
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		r = swu_sha256_update(h, buf, (size_t)k);
-		if (r < 0)
-			return r;
-		done += (uint64_t)k;
-	}
-	return 0;
+	return swu_read_hashed(fd, pos, n, h, NULL, NULL);
 }
 
 static void *readback_thread(void *userdata)
 {
 	ReadBack *rb = userdata;
-	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
 	uint64_t pos = 0;
 	SwuSha256 h;
 	int r;
 
-	r = buf ? swu_sha256_init(&h) : -ENOMEM;
+	r = swu_sha256_init(&h);
 	while (r >= 0 && pos < rb->total) {
 		uint64_t n = readback_wait(rb, pos);
 
 		if (n == 0)
 			break; /* aborted, or the writer stopped short */
-		r = readback_segment(rb, &h, buf, pos, n);
+		r = readback_segment(rb, &h, pos, n);
 		pos += n;
 	}
 	if (r >= 0 && pos < rb->total)
 		r = -ECANCELED;
 	if (r >= 0)
 		r = swu_sha256_final(&h, rb->digest);
-	if (buf)
-		swu_sha256_done(&h);
+	swu_sha256_done(&h);
 	rb->error = r;
 	return NULL;
 }
@@ -347,32 +329,34 @@ static int read_back(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget
 	return 0;
 }
 
+typedef struct CopySink {
+	SwuContext *ctx;
+	int fd;
+	uint64_t offset;
+} CopySink;
+
+static int copy_chunk(void *userdata, const uint8_t *p, size_t n)
+{
+	CopySink *c = userdata;
+	int r;
+
+	swu_fault_point(c->ctx, "copy");
+	r = pwrite_all(c->fd, p, n, c->offset);
+	c->offset += n;
+	return r;
+}
+
 static int copy_unchanged(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget *want)
 {
-	_cleanup_free_ uint8_t *buf = malloc(CHUNK);
+	CopySink sink = { ctx, t->fd, 0 };
 	uint8_t digest[SWU_SHA256_SIZE];
-	uint64_t done = 0;
 	SwuSha256 h;
 	int r;
 
-	if (!buf)
-		return -ENOMEM;
 	r = swu_sha256_init(&h);
-	while (r >= 0 && done < want->length) {
-		ssize_t k = pread(t->active_fd, buf,
-				  (size_t)MIN((uint64_t)CHUNK, want->length - done), (off_t)done);
-
-		if (k <= 0) {
-			r = k < 0 ? -errno : -EIO;
-			break;
-		}
-		r = swu_sha256_update(&h, buf, (size_t)k);
-		if (r >= 0) {
-			swu_fault_point(ctx, "copy");
-			r = pwrite_all(t->fd, buf, (size_t)k, done);
-		}
-		done += (uint64_t)k;
-	}
+	if (r < 0)
+		return r;
+	r = swu_read_hashed(t->active_fd, 0, want->length, &h, copy_chunk, &sink);
 	if (r >= 0)
 		r = swu_sha256_final(&h, digest);
 	swu_sha256_done(&h);

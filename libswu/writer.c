@@ -10,8 +10,6 @@
 #include "wire.h"
 #include "writer.h"
 
-#define COPY_CHUNK (256u * 1024u)
-
 static int write_buf(int fd, SwuBuf *b)
 {
 	int r = swu_write_all(fd, b->data, b->size);
@@ -20,12 +18,17 @@ static int write_buf(int fd, SwuBuf *b)
 	return r;
 }
 
+static int write_chunk(void *userdata, const uint8_t *p, size_t n)
+{
+	return swu_write_all(*(const int *)userdata, p, n);
+}
+
 /* Plain copy: let the kernel move the bytes (reflink or in-kernel copy) when it can. */
 static int copy_range(int out_fd, const SwuPayloadSource *p)
 {
-	_cleanup_free_ uint8_t *buf = NULL;
 	off_t in = (off_t)p->offset;
 	uint64_t left = p->size;
+	int r;
 
 	while (left > 0) {
 		ssize_t n = copy_file_range(p->fd, &in, out_fd, NULL,
@@ -34,6 +37,8 @@ static int copy_range(int out_fd, const SwuPayloadSource *p)
 		if (n < 0 &&
 		    (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
 			break;
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
@@ -42,55 +47,25 @@ static int copy_range(int out_fd, const SwuPayloadSource *p)
 	}
 	if (left == 0)
 		return 0;
-	buf = malloc(COPY_CHUNK);
-	if (!buf)
-		return -ENOMEM;
-	while (left > 0) {
-		ssize_t n = pread(p->fd, buf, (size_t)MIN(left, (uint64_t)COPY_CHUNK), in);
-		int r;
-
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		r = swu_write_all(out_fd, buf, (size_t)n);
-		if (r < 0)
-			return r;
-		in += n;
-		left -= (uint64_t)n;
-	}
-	return 0;
+	r = swu_read_hashed(p->fd, (uint64_t)in, left, NULL, write_chunk, &out_fd);
+	return r == -ENODATA ? -EIO : r;
 }
 
 static int copy_hashed(SwuContext *ctx, int out_fd, const SwuPayloadSource *p)
 {
-	_cleanup_free_ uint8_t *buf = malloc(COPY_CHUNK);
 	uint8_t digest[SWU_SHA256_SIZE];
-	uint64_t done = 0;
 	SwuSha256 h;
 	int r;
 
-	if (!buf)
-		return -ENOMEM;
 	r = swu_sha256_init(&h);
 	if (r < 0)
 		return r;
-	while (r >= 0 && done < p->size) {
-		ssize_t n = pread(p->fd, buf, (size_t)MIN(p->size - done, (uint64_t)COPY_CHUNK),
-				  (off_t)(p->offset + done));
-
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			break;
-		}
-		r = swu_sha256_update(&h, buf, (size_t)n);
-		if (r >= 0)
-			r = swu_write_all(out_fd, buf, (size_t)n);
-		done += (uint64_t)n;
-	}
+	r = swu_read_hashed(p->fd, p->offset, p->size, &h, write_chunk, &out_fd);
 	if (r >= 0)
 		r = swu_sha256_final(&h, digest);
 	swu_sha256_done(&h);
+	if (r == -ENODATA)
+		return -EIO;
 	if (r < 0)
 		return r;
 	if (memcmp(digest, p->sha256, SWU_SHA256_SIZE) != 0)

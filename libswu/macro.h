@@ -7,7 +7,14 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+/*
+ * Slots and bundles exceed 2 GiB: on 32-bit targets configure's AC_SYS_LARGEFILE (through
+ * config.h, included first by the build) must make off_t 64 bits wide.
+ */
+_Static_assert(sizeof(off_t) == 8, "off_t must be 64-bit: build with AC_SYS_LARGEFILE");
 
 #define _cleanup_(f)	     __attribute__((cleanup(f)))
 #define _unused_	     __attribute__((unused))

@@ -10,22 +10,19 @@
 #include "macro.h"
 #include "testutil.h"
 
-static char dir[] = "/tmp/test-config-XXXXXX";
+static char *dir;
 static char path[256];
 
 static void setup(void)
 {
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	dir = tu_tmpdir("config");
 	snprintf(path, sizeof(path), "%s/swupdated.conf", dir);
 }
 
 static void teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(dir, "/tmp/test-config-XXXXXX");
+	tu_rm_rf(dir);
+	dir = (free(dir), NULL);
 }
 
 static const char base[] = "[Update]\n"

@@ -13,21 +13,18 @@
 #include "testutil.h"
 
 static SwuContext *ctx;
-static char dir[] = "/tmp/test-crypto-XXXXXX";
+static char *dir;
 
 static void setup(void)
 {
 	ctx = tu_context();
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	dir = tu_tmpdir("crypto");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(dir, "/tmp/test-crypto-XXXXXX");
+	tu_rm_rf(dir);
+	dir = (free(dir), NULL);
 	ctx = swu_context_unref(ctx);
 }
 

@@ -13,13 +13,13 @@
 #include "testutil.h"
 
 static SwuContext *ctx;
-static char dir[] = "/tmp/test-slot-XXXXXX";
+static char *dir;
 static char a[256], b[256];
 
 static void setup(void)
 {
 	ctx = tu_context();
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	dir = tu_tmpdir("slot");
 	snprintf(a, sizeof(a), "%s/a", dir);
 	snprintf(b, sizeof(b), "%s/b", dir);
 	close(open(a, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
@@ -30,11 +30,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(dir, "/tmp/test-slot-XXXXXX");
+	tu_rm_rf(dir);
+	dir = (free(dir), NULL);
 	ctx = swu_context_unref(ctx);
 }
 

@@ -14,35 +14,26 @@
 #include "testutil.h"
 
 static SwuContext *ctx;
-static char dir[] = "/tmp/test-state-XXXXXX";
+static char *dir;
 
 static void setup(void)
 {
 	ctx = tu_context();
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	dir = tu_tmpdir("state");
 }
 
 static void teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(dir, "/tmp/test-state-XXXXXX");
+	tu_rm_rf(dir);
+	dir = (free(dir), NULL);
 	ctx = swu_context_unref(ctx);
 }
 
 static int count_files(const char *sub)
 {
-	char cmd[400];
-	FILE *p;
-	int n = -1;
+	_cleanup_free_ char *path = tu_path("%s/%s", dir, sub);
 
-	snprintf(cmd, sizeof(cmd), "find '%s/%s' -type f | wc -l", dir, sub);
-	p = popen(cmd, "r");
-	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
-	pclose(p);
-	return n;
+	return tu_count_files(path);
 }
 
 START_TEST(test_atomic_write)

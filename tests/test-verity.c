@@ -7,12 +7,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "testutil.h"
 #include "verity.h"
 
 static SwuContext *ctx;
-static char dir[] = "/tmp/test-verity-XXXXXX";
+static char *dir;
 static char file[300];
 
 static void setup(void)
@@ -20,7 +21,7 @@ static void setup(void)
 	FILE *f;
 
 	ctx = tu_context();
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	dir = tu_tmpdir("verity");
 	snprintf(file, sizeof(file), "%s/root.pb", dir);
 	f = fopen(file, "we");
 	fputs("root", f);
@@ -29,26 +30,22 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-	strcpy(dir, "/tmp/test-verity-XXXXXX");
+	tu_rm_rf(dir);
+	dir = (free(dir), NULL);
 	ctx = swu_context_unref(ctx);
 }
 
 /* Makes <dir>/sys/dev/block/MAJ:MIN/dm/name for the device holding @file. */
 static void fake_dm(const char *name)
 {
-	char cmd[1024];
+	_cleanup_free_ char *dm = NULL, *path = NULL;
 	struct stat st;
 
 	ck_assert_int_eq(stat(file, &st), 0);
-	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p %s/sys/dev/block/%u:%u/dm && echo %s > %s/sys/dev/block/%u:%u/dm/name",
-		 dir, major(st.st_dev), minor(st.st_dev), name, dir, major(st.st_dev),
-		 minor(st.st_dev));
-	ck_assert_int_eq(system(cmd), 0);
+	dm = tu_path("%s/sys/dev/block/%u:%u/dm", dir, major(st.st_dev), minor(st.st_dev));
+	ck_assert_int_eq(swu_mkdir_p(dm, 0755), 0);
+	path = tu_path("%s/name", dm);
+	tu_write_text(path, name);
 }
 
 static int table(void *userdata, unsigned maj, unsigned min, char *type, size_t size)

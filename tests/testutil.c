@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -135,6 +140,65 @@ void tu_put_payload(SwuBuf *b, const char *name, const void *data, size_t n)
 void tu_put_payload_value_first(SwuBuf *b, const char *name, const void *data, size_t n)
 {
 	put_payload(b, name, data, n, true);
+}
+
+char *tu_tmpdir(const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir = tu_path("%s/swu-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	return dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void tu_rm_rf(const char *path)
+{
+	if (!path)
+		return;
+	ck_assert_int_eq(nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT,
+			 0);
+}
+
+static int files_counted;
+
+static int count_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	files_counted += flag == FTW_F && S_ISREG(st->st_mode);
+	return 0;
+}
+
+int tu_count_files(const char *path)
+{
+	files_counted = 0;
+	ck_assert_int_eq(nftw(path, count_entry, 16, FTW_PHYS), 0);
+	return files_counted;
+}
+
+void tu_write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+char *tu_path(const char *fmt, ...)
+{
+	char *p = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	ck_assert_int_ge(r, 0);
+	return p;
 }
 
 int tu_memfd(const void *p, size_t n)

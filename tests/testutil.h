@@ -68,6 +68,17 @@ void tu_put_payload(SwuBuf *b, const char *name, const void *data, size_t n);
 /* A payload entry with the value before the key. */
 void tu_put_payload_value_first(SwuBuf *b, const char *name, const void *data, size_t n);
 
+/* A new temporary directory $TMPDIR/swu-@name.XXXXXX (default /tmp); the caller frees the path. */
+char *tu_tmpdir(const char *name);
+/* Removes @path and everything below it, without a shell; a missing @path is fine. */
+void tu_rm_rf(const char *path);
+/* The number of regular files below @path. */
+int tu_count_files(const char *path);
+/* Writes @text into @path (created or truncated, mode 0644). */
+void tu_write_text(const char *path, const char *text);
+/* asprintf() that aborts the test on failure. */
+char *tu_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A memfd holding @n bytes of @p. */
 int tu_memfd(const void *p, size_t n);
 

@@ -244,7 +244,7 @@ SwuStream *swu_stream_free(SwuStream *s)
 
 static int stream_order(SwuStream *s, const char *what)
 {
-	return swu_fail(s->ctx, -EBADMSG, "bundle", "stream-order",
+	return swu_fail(s->ctx, -ESPIPE, "bundle", "stream-order",
 			"bundle: %s, so it cannot be verified while streaming", what);
 }
 

@@ -67,8 +67,8 @@ typedef struct SwuStream SwuStream;
 /*
  * Verifies a bundle as it streams: root and targets metadata are checked when the first payload
  * begins, each payload as its bytes pass. Metadata after a payload, or a payload whose name
- * follows its bytes, cannot be verified in order: -EBADMSG with rule "stream-order" (stage the
- * bundle to a file and use swu_bundle_verify()). @sink may be NULL.
+ * follows its bytes, cannot be verified in order: -ESPIPE (the bundle needs a seekable file:
+ * stage it and use swu_bundle_verify()). @sink may be NULL.
  */
 int swu_stream_new(SwuContext *ctx, SwuVerifier *v, const SwuStreamSink *sink, void *userdata,
 		   SwuStream **ret);

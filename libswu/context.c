@@ -31,6 +31,21 @@ int swu_context_new(SwuContext **ret)
 	return 0;
 }
 
+int swu_context_new_like(SwuContext *template, SwuContext **ret)
+{
+	SwuContext *ctx;
+	int r;
+
+	r = swu_context_new(&ctx);
+	if (r < 0)
+		return r;
+	*ctx = *template;
+	ctx->n_ref = 1;
+	memset(&ctx->failure, 0, sizeof(ctx->failure));
+	*ret = ctx;
+	return 0;
+}
+
 SwuContext *swu_context_ref(SwuContext *ctx)
 {
 	if (ctx)
@@ -97,6 +112,21 @@ int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, con
 	if (ctx->log_func)
 		ctx->log_func(ctx->log_userdata, LOG_DEBUG, ctx->failure.message);
 	return error;
+}
+
+int swu_fail_wrap(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt,
+		  ...)
+{
+	char what[sizeof(ctx->failure.message)], reason[sizeof(ctx->failure.message)];
+	va_list ap;
+
+	snprintf(reason, sizeof(reason), "%s",
+		 ctx->failure.error == error && ctx->failure.message[0] ? ctx->failure.message
+									: strerror(-error));
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return swu_fail(ctx, error, role, rule, "%s: %s", what, reason);
 }
 
 void swu_log_debug(SwuContext *ctx, const char *fmt, ...)

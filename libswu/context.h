@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "macro.h"
+
 #define SWU_METADATA_MAX_DEFAULT (1024u * 1024u)
 
 typedef struct SwuContext SwuContext;
@@ -38,9 +40,15 @@ typedef struct SwuFailure {
 
 /* Creates a context with a reference count of 1. Returns 0 or -ENOMEM. */
 int swu_context_new(SwuContext **ret);
+/*
+ * A new context with the settings of @template (log, clock, metadata cap, fault hook) and a
+ * failure record of its own: one per operation, so concurrent operations never mix reasons.
+ */
+int swu_context_new_like(SwuContext *template, SwuContext **ret);
 SwuContext *swu_context_ref(SwuContext *ctx);
 /* Drops a reference; accepts NULL; returns NULL. */
 SwuContext *swu_context_unref(SwuContext *ctx);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SwuContext *, swu_context_unref);
 
 void swu_context_set_log(SwuContext *ctx, SwuLogFunc func, void *userdata);
 /* Replaces time(NULL); tests use it for expiry. NULL restores the real clock. */
@@ -60,6 +68,12 @@ void swu_context_clear_failure(SwuContext *ctx);
  */
 int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/*
+ * Records @error as "<fmt>: <reason>", the reason being the record already there when it is
+ * about @error (so the detail of a lower layer is kept), else strerror(-error). Returns @error.
+ */
+int swu_fail_wrap(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt,
+		  ...) __attribute__((format(printf, 5, 6)));
 
 /*
  * Fault injection for power-cut tests: the hook is called at every point where an install could

@@ -27,6 +27,16 @@ int swu_root_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedRoot *
 	return 0;
 }
 
+uint32_t swu_root_version(SwuContext *ctx, const uint8_t *p, size_t n)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+
+	if (swu_root_decode(ctx, p, n, &s, &rm) < 0 || !rm->common_metadata)
+		return 0;
+	return rm->common_metadata->version;
+}
+
 int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTargets **ret_signed,
 		       SwuTargetsMetadata **ret_targets)
 {

@@ -53,6 +53,8 @@ static inline void swu_manifest_freep(SwuManifest **p)
 /* Decode a SignedRootMetadata and the RootMetadata it carries. -EBADMSG when malformed. */
 int swu_root_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedRoot **ret_signed,
 		    SwuRootMetadata **ret_root);
+/* The version of a serialized SignedRootMetadata, 0 when it does not decode. */
+uint32_t swu_root_version(SwuContext *ctx, const uint8_t *p, size_t n);
 /* Decode a SignedTargetsMetadata and the TargetsMetadata it carries. */
 int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTargets **ret_signed,
 		       SwuTargetsMetadata **ret_targets);

@@ -227,6 +227,66 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 	return r;
 }
 
+static const char *string_of(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return "";
+	return json_object_get_string(v);
+}
+
+static int history_entry(json_object *o, SwuHistoryFunc func, void *userdata)
+{
+	bool ok = true;
+	SwuHistoryEntry e = {
+		.time = int_of(o, "time", INT64_MIN, INT64_MAX, &ok),
+		.action = string_of(o, "action"),
+		.from_version = (uint32_t)int_of(o, "from_version", 0, UINT32_MAX, &ok),
+		.to_version = (uint32_t)int_of(o, "to_version", 0, UINT32_MAX, &ok),
+		.slot = slot_of(o, "slot"),
+		.result = string_of(o, "result"),
+		.reason = string_of(o, "reason"),
+	};
+
+	return ok && *e.action ? func(userdata, &e) : 0;
+}
+
+int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHistoryFunc func,
+			   void *userdata)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t size = 0, count = 0;
+	int r;
+
+	r = load(ctx, dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &data, &size);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return swu_fail(ctx, r, "state", "history", "cannot read '%s/history.jsonl': %s",
+				dir, strerror(-r));
+	data[size] = 0;
+	/* Newest first: walk the lines from the end. */
+	for (size_t end = size; end > 0 && count < max;) {
+		_cleanup_(json_object_putp) json_object *o = NULL;
+		size_t start = end - 1;
+
+		while (start > 0 && data[start - 1] != '\n')
+			start--;
+		if (data[end - 1] == '\n')
+			data[end - 1] = 0;
+		o = json_tokener_parse((const char *)data + start);
+		end = start;
+		if (!o || !json_object_is_type(o, json_type_object))
+			continue;
+		r = history_entry(o, func, userdata);
+		if (r < 0)
+			return r;
+		count++;
+	}
+	return 0;
+}
+
 static int link_names(const char *dir, char ***ret, size_t *ret_n)
 {
 	_cleanup_free_ char *roots = path_join(dir, "roots");
@@ -267,16 +327,6 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
-static uint32_t version_of(SwuContext *ctx, const uint8_t *p, size_t n)
-{
-	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
-	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
-
-	if (swu_root_decode(ctx, p, n, &s, &rm) < 0 || !rm->common_metadata)
-		return 0;
-	return rm->common_metadata->version;
-}
-
 static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
@@ -305,7 +355,7 @@ int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *fact
 	if (!current)
 		return -ENOMEM;
 	memcpy(current, factory, factory_size);
-	factory_version = version_of(ctx, factory, factory_size);
+	factory_version = swu_root_version(ctx, factory, factory_size);
 	r = link_names(dir, &names, &n);
 	if (r < 0)
 		return r;
@@ -325,7 +375,7 @@ int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *fact
 			      strerror(-r));
 			continue;
 		}
-		if (version_of(ctx, link, size) <= factory_version) {
+		if (swu_root_version(ctx, link, size) <= factory_version) {
 			warnf(warn, userdata,
 			      "Ignoring rotated root '%s/%s': not newer than the "
 			      "factory root",

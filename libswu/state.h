@@ -49,6 +49,14 @@ typedef struct SwuHistoryEntry {
 
 /* Appends one line; the oldest lines are dropped to keep the file under SWU_HISTORY_MAX. */
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e);
+/*
+ * Hands the newest @max entries to @func, newest first (the strings live during the call);
+ * lines that do not parse are skipped. A missing history is empty. Returns 0, -errno, or the
+ * first error @func returned.
+ */
+typedef int (*SwuHistoryFunc)(void *userdata, const SwuHistoryEntry *e);
+int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHistoryFunc func,
+			   void *userdata);
 
 /*
  * The trusted root: the factory root @factory, then each persisted link of the chain checked by

@@ -115,6 +115,13 @@ int swu_verifier_set_manifest(SwuVerifier *v, const uint8_t *manifest, size_t si
 	return 0;
 }
 
+uint32_t swu_verifier_get_installed_version(const SwuVerifier *v)
+{
+	return v->installed && v->installed->common_metadata
+		       ? v->installed->common_metadata->version
+		       : 0;
+}
+
 int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible)
 {
 	char *c = NULL;

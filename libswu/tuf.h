@@ -51,6 +51,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SwuVerifier *, swu_verifier_free);
 
 /* The installed Manifest (copied). -EBADMSG when malformed. */
 int swu_verifier_set_manifest(SwuVerifier *v, const uint8_t *manifest, size_t size);
+/* The targets version of the installed manifest, 0 when none was set. */
+uint32_t swu_verifier_get_installed_version(const SwuVerifier *v);
 /* This device's compatible string; NULL (default) skips the hardware check. */
 int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible);
 

@@ -45,7 +45,7 @@ checks=$((checks + 1))
 # A byte changed in the middle of a payload: caught by the hash while streaming.
 cp "$T/good.swu" "$T/flipped.swu"
 off=$(( $(stat -c %s "$T/good.swu") / 2 ))
-printf '\xff' | dd of="$T/flipped.swu" bs=1 seek="$off" conv=notrunc status=none
+flip_byte "$T/flipped.swu" "$off"
 refuse "hash mismatch" "payload 'rootfs' has SHA-256" "$T/flipped.swu"
 
 head -c $(( $(stat -c %s "$T/good.swu") / 2 )) "$T/good.swu" >"$T/truncated.swu"
@@ -64,7 +64,7 @@ cp "$T/good.swu" "$T/stranger.swu"
 "$SWU" sign-bundle --bundle "$T/stranger.swu" --key "$T/stranger"
 refuse "bad signature" "0 valid signatures by trusted targets keys" "$T/stranger.swu"
 
-refuse "missing bundle" "Cannot open bundle" "$T/does-not-exist.swu"
+refuse "missing bundle" "cannot open bundle" "$T/does-not-exist.swu"
 
 # Anti-rollback: install 5, confirm, then 4 is refused.
 expect_exit 0 swupdated install "$T/good.swu"

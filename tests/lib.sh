@@ -43,6 +43,13 @@ json_check() {
 		fail "JSON check '$2' on $1: $(cat "$1")"
 }
 
+# flip_byte FILE OFFSET: inverts one byte (writing a fixed value would change nothing 1 time in 256).
+flip_byte() {
+	python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xFF]))' "$1" "$2"
+}
+
 finish() {
 	echo "$checks checks, $failures failed"
 	[ "$failures" = 0 ]

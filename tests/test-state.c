@@ -125,18 +125,49 @@ START_TEST(test_history_bounded)
 }
 END_TEST
 
-/* A root of @version with fresh keys, signed by @signers. */
-static void root_v(uint32_t version, EVP_PKEY *root_key, EVP_PKEY *targets_key,
-		   EVP_PKEY *const *signers, size_t n, SwuBuf *out)
-{
-	TuRootSpec rs = { .version = version };
+typedef struct Seen {
+	int n;
+	char first[64];
+	int64_t first_time;
+} Seen;
 
-	rs.root[rs.n_root++] = root_key;
-	rs.targets[rs.n_targets++] = targets_key;
-	for (size_t i = 0; i < n; i++)
-		rs.signers[rs.n_signers++] = signers[i];
-	tu_root(&rs, out);
+static int seen_entry(void *userdata, const SwuHistoryEntry *e)
+{
+	Seen *s = userdata;
+
+	if (s->n++ == 0) {
+		snprintf(s->first, sizeof(s->first), "%s %s %u->%u %c %s", e->action, e->result,
+			 e->from_version, e->to_version, e->slot ?: '-', e->reason);
+		s->first_time = e->time;
+	}
+	return 0;
 }
+
+START_TEST(test_history_read)
+{
+	SwuHistoryEntry a = { 1795000000, "install", 1, 2, 'B', "success", "Version 2 installed" };
+	SwuHistoryEntry b = { 1795000100, "mark-good", 1, 2, 'B', "success", "marked good" };
+	_cleanup_free_ char *path = tu_path("%s/history.jsonl", dir);
+	Seen seen = {};
+	FILE *f;
+
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 10, seen_entry, &seen), 0);
+	ck_assert_int_eq(seen.n, 0); /* no history yet */
+	ck_assert_int_eq(swu_state_append_history(ctx, dir, &a), 0);
+	ck_assert_int_eq(swu_state_append_history(ctx, dir, &b), 0);
+	/* a torn or foreign line is skipped, not fatal */
+	f = fopen(path, "ae");
+	fputs("{\"action\": \"install\", \"ti", f);
+	fclose(f);
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 10, seen_entry, &seen), 0);
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_str_eq(seen.first, "mark-good success 1->2 B marked good"); /* newest first */
+	ck_assert_int_eq(seen.first_time, 1795000100);
+	seen = (Seen){};
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 1, seen_entry, &seen), 0);
+	ck_assert_int_eq(seen.n, 1);
+}
+END_TEST
 
 static int warnings;
 
@@ -162,16 +193,19 @@ static int trusted_version(const SwuBuf *factory)
 
 static void corrupt(const char *name, long offset)
 {
-	char path[300];
+	_cleanup_free_ char *path = tu_path("%s/roots/%s", dir, name);
+	uint8_t byte;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/roots/%s", dir, name);
 	if (offset < 0) {
 		ck_assert_int_eq(truncate(path, 20), 0);
 		return;
 	}
+	/* Flip the byte: writing a fixed value would change nothing one time in 256. */
 	fd = open(path, O_RDWR | O_CLOEXEC);
-	ck_assert_int_eq(pwrite(fd, "\xff", 1, offset), 1);
+	ck_assert_int_eq(pread(fd, &byte, 1, offset), 1);
+	byte ^= 0xff;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, offset), 1);
 	close(fd);
 }
 
@@ -184,12 +218,12 @@ START_TEST(test_root_chain)
 		k[i] = tu_key();
 		t[i] = tu_key();
 	}
-	root_v(1, k[1], t[1], &k[1], 1, &r[1]);
+	tu_root_simple(1, k[1], t[1], &k[1], 1, &r[1]);
 	{
 		EVP_PKEY *s2[] = { k[1], k[2] }, *s3[] = { k[2], k[3] };
 
-		root_v(2, k[2], t[2], s2, 2, &r[2]);
-		root_v(3, k[3], t[3], s3, 2, &r[3]);
+		tu_root_simple(2, k[2], t[2], s2, 2, &r[2]);
+		tu_root_simple(3, k[3], t[3], s3, 2, &r[3]);
 	}
 	ck_assert_int_eq(trusted_version(&r[1]), 1); /* no chain yet */
 	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 0);
@@ -224,8 +258,8 @@ START_TEST(test_root_unchained)
 	char tmp[300];
 	FILE *f;
 
-	root_v(1, k1, t1, &k1, 1, &r1);
-	root_v(2, k2, t2, &k2, 1, &rogue); /* signed only by its own key */
+	tu_root_simple(1, k1, t1, &k1, 1, &r1);
+	tu_root_simple(2, k2, t2, &k2, 1, &rogue); /* signed only by its own key */
 	ck_assert_int_eq(swu_state_save_root(ctx, dir, rogue.data, rogue.size), 0);
 	ck_assert_int_eq(trusted_version(&r1), 1);
 	ck_assert_int_eq(warnings, 1);
@@ -251,6 +285,7 @@ int main(void)
 		{ "atomic-write", test_atomic_write },
 		{ "pending", test_pending },
 		{ "history-bounded", test_history_bounded, 120 },
+		{ "history-read", test_history_read },
 		{ "root-chain", test_root_chain },
 		{ "root-unchained", test_root_unchained },
 	};

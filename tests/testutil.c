@@ -52,6 +52,18 @@ void tu_root(const TuRootSpec *spec, SwuBuf *out)
 		tu_sign(true, spec->signers[i], out);
 }
 
+void tu_root_simple(uint32_t version, EVP_PKEY *root_key, EVP_PKEY *targets_key,
+		    EVP_PKEY *const *signers, size_t n, SwuBuf *out)
+{
+	TuRootSpec rs = { .version = version };
+
+	rs.root[rs.n_root++] = root_key;
+	rs.targets[rs.n_targets++] = targets_key;
+	for (size_t i = 0; i < n; i++)
+		rs.signers[rs.n_signers++] = signers[i];
+	tu_root(&rs, out);
+}
+
 void tu_root_raw(const SwuRootMetadata *root, EVP_PKEY *const *signers, size_t n, SwuBuf *out)
 {
 	ck_assert_int_eq(swu_buf_put_message(out, 1, &root->base), 0);

@@ -42,6 +42,9 @@ typedef struct TuRootSpec {
 
 /* Serialized SignedRootMetadata built and signed per @spec. */
 void tu_root(const TuRootSpec *spec, SwuBuf *out);
+/* A root of @version with one root key and one targets key, signed by @signers. */
+void tu_root_simple(uint32_t version, EVP_PKEY *root_key, EVP_PKEY *targets_key,
+		    EVP_PKEY *const *signers, size_t n, SwuBuf *out);
 /* Serialized SignedRootMetadata around raw @root bytes, signed by @signers. */
 void tu_root_raw(const SwuRootMetadata *root, EVP_PKEY *const *signers, size_t n, SwuBuf *out);
 

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The device pipeline every caller verifies through: the trusted root (factory root, dm-verity,
+ * the persisted chain), the installed manifest, the compatible string, and the one place a
+ * rotated root is persisted.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "fileio.h"
+#include "macro.h"
+#include "manifest.h"
+#include "testutil.h"
+
+static SwuContext *ctx;
+static TuWorld w;
+static char *dir, *root_path, *state_dir;
+static unsigned committed, warned;
+static uint32_t committed_version;
+static SwuDevice dev;
+
+static void on_committed(void *userdata, uint32_t version)
+{
+	committed++;
+	committed_version = version;
+}
+
+static void on_warn(void *userdata, const char *message)
+{
+	warned++;
+}
+
+static void setup(void)
+{
+	ctx = tu_context();
+	tu_world_init(&w);
+	dir = tu_tmpdir("device");
+	root_path = tu_path("%s/root.pb", dir);
+	state_dir = tu_path("%s/state", dir);
+	ck_assert_int_eq(swu_mkdir_p(state_dir, 0755), 0);
+	ck_assert_int_eq(swu_write_file_atomic(root_path, w.root.data, w.root.size, 0644), 0);
+	committed = warned = 0;
+	committed_version = 0;
+	dev = (SwuDevice){ .root_metadata = root_path,
+			   .state_dir = state_dir,
+			   .compatible = "acme-gw-v2",
+			   .warn = on_warn,
+			   .committed = on_committed };
+}
+
+static void teardown(void)
+{
+	tu_rm_rf(dir);
+	free(dir);
+	free(root_path);
+	free(state_dir);
+	tu_world_done(&w);
+	ctx = swu_context_unref(ctx);
+}
+
+/* Verifies @bundle's metadata through the device pipeline. */
+static int check(const SwuBuf *bundle)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = tu_memfd(bundle->data, bundle->size);
+	int r;
+
+	swu_context_clear_failure(ctx);
+	r = swu_device_verifier(ctx, &dev, &v);
+	if (r < 0)
+		return r;
+	r = swu_bundle_open_fd(ctx, fd, &b);
+	if (r < 0)
+		return r;
+	return swu_device_check_metadata(ctx, &dev, v, b);
+}
+
+/* A bundle of the standard payloads, @root (optional), targets @version signed by @key. */
+static void bundle(const SwuBuf *root, uint32_t version, EVP_PKEY *key, const char *compatible,
+		   SwuBuf *out)
+{
+	TuTargetsSpec ts = { .version = version, .compatible = { compatible } };
+	SwuBuf t = {};
+
+	ts.files[ts.n_files++] = (TuFile){ "rootfs", tu_rootfs, sizeof(tu_rootfs) };
+	ts.signers[ts.n_signers++] = key;
+	tu_targets(&ts, &t);
+	if (root)
+		tu_put_root(out, root);
+	tu_put_targets(out, "targets", &t);
+	tu_put_payload(out, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	swu_buf_done(&t);
+}
+
+START_TEST(test_verifier)
+{
+	SwuBuf b = {}, other = {};
+
+	bundle(NULL, 3, w.targets_key, "acme-gw-v2", &b);
+	ck_assert_int_eq(check(&b), 0);
+	/* the compatible string comes from the device */
+	bundle(NULL, 3, w.targets_key, "acme-gw-v1", &other);
+	ck_assert_int_eq(check(&other), -EMEDIUMTYPE);
+	/* the factory root must exist */
+	ck_assert_int_eq(unlink(root_path), 0);
+	ck_assert_int_eq(check(&b), -ENOENT);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "cannot read the root metadata"));
+	swu_buf_done(&b);
+	swu_buf_done(&other);
+}
+END_TEST
+
+START_TEST(test_installed_manifest)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	SwuBuf m = {}, b = {}, v3 = {};
+	TuVerify o = { .root = &w.root };
+
+	/* the installed manifest (version 3) is the anti-rollback floor */
+	bundle(NULL, 3, w.targets_key, NULL, &v3);
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &v3, NULL, &m), 0);
+	ck_assert_int_eq(swu_state_save_manifest(ctx, state_dir, m.data, m.size), 0);
+	ck_assert_int_eq(swu_device_verifier(ctx, &dev, &v), 0);
+	ck_assert_uint_eq(swu_verifier_get_installed_version(v), 3);
+	bundle(NULL, 2, w.targets_key, NULL, &b);
+	ck_assert_int_eq(check(&b), -ESTALE);
+	/* a damaged manifest is refused, not taken for "nothing installed" */
+	ck_assert_int_eq(swu_state_save_manifest(ctx, state_dir, (const uint8_t *)"\xff\xff", 2),
+			 0);
+	ck_assert_int_eq(check(&b), -EBADMSG);
+	swu_buf_done(&m);
+	swu_buf_done(&b);
+	swu_buf_done(&v3);
+}
+END_TEST
+
+static int table(void *userdata, unsigned maj, unsigned min, char *type, size_t size)
+{
+	snprintf(type, size, "%s", (const char *)userdata);
+	return 0;
+}
+
+START_TEST(test_verity)
+{
+	_cleanup_free_ char *sysfs = tu_path("%s/sys", dir), *dm = NULL, *name = NULL;
+	SwuBuf b = {};
+	struct stat st;
+
+	bundle(NULL, 3, w.targets_key, NULL, &b);
+	dev.require_verity = true;
+	dev.sysfs = sysfs;
+	ck_assert_int_eq(check(&b), -EPERM);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "refusing to trust '") ==
+		  swu_context_get_failure(ctx)->message);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "not a device-mapper device"));
+	/* the file's device is a device-mapper device of type verity: trusted */
+	ck_assert_int_eq(stat(root_path, &st), 0);
+	dm = tu_path("%s/dev/block/%u:%u/dm", sysfs, major(st.st_dev), minor(st.st_dev));
+	ck_assert_int_eq(swu_mkdir_p(dm, 0755), 0);
+	name = tu_path("%s/name", dm);
+	tu_write_text(name, "root");
+	dev.dm_target = table;
+	dev.userdata = (void *)"linear";
+	ck_assert_int_eq(check(&b), -EPERM);
+	dev.userdata = (void *)"verity";
+	ck_assert_int_eq(check(&b), 0);
+	swu_buf_done(&b);
+}
+END_TEST
+
+START_TEST(test_commit_root)
+{
+	EVP_PKEY *nr = tu_key(), *nt = tu_key();
+	EVP_PKEY *signers[] = { w.root_key, nr };
+	SwuBuf root2 = {}, good = {}, revoked = {}, plain = {};
+
+	tu_root_simple(2, nr, nt, signers, 2, &root2);
+	/* Rotation with targets still signed by the old key: refused, but the root is kept. */
+	bundle(&root2, 3, w.targets_key, NULL, &revoked);
+	ck_assert_int_eq(check(&revoked), -EKEYREJECTED);
+	ck_assert_uint_eq(committed, 1);
+	ck_assert_uint_eq(committed_version, 2);
+	ck_assert_int_eq(tu_count_files(state_dir), 1);
+	/* The old targets key is revoked from now on, with or without the root in the bundle. */
+	bundle(NULL, 3, w.targets_key, NULL, &plain);
+	ck_assert_int_eq(check(&plain), -EKEYREJECTED);
+	/* The new key verifies, and the same root again is nothing new to persist. */
+	bundle(&root2, 3, nt, NULL, &good);
+	ck_assert_int_eq(check(&good), 0);
+	ck_assert_uint_eq(committed, 1);
+	ck_assert_int_eq(tu_count_files(state_dir), 1);
+	swu_buf_done(&root2);
+	swu_buf_done(&good);
+	swu_buf_done(&revoked);
+	swu_buf_done(&plain);
+	EVP_PKEY_free(nr);
+	EVP_PKEY_free(nt);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "verifier", test_verifier },
+		{ "installed-manifest", test_installed_manifest },
+		{ "verity", test_verity },
+		{ "commit-root", test_commit_root, 60 },
+	};
+
+	return tu_run("device", cases, ELEMENTSOF(cases), setup, teardown);
+}

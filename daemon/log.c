@@ -7,25 +7,16 @@
 
 #include "log.h"
 
-static SwuContext *log_ctx;
-
-void log_set_context(SwuContext *ctx)
-{
-	log_ctx = ctx;
-}
-
-static void emit(int priority, const char *message, const char *reason)
+static void emit(int priority, const char *message)
 {
 	static int journal = -1;
 
 	if (journal < 0)
 		journal = getenv("JOURNAL_STREAM") != NULL;
 	if (journal)
-		fprintf(stderr, "<%d>%s%s%s\n", priority, message, reason ? ": " : "",
-			reason ? reason : "");
+		fprintf(stderr, "<%d>%s\n", priority, message);
 	else
-		fprintf(stderr, "swupdated: %s%s%s\n", message, reason ? ": " : "",
-			reason ? reason : "");
+		fprintf(stderr, "swupdated: %s\n", message);
 }
 
 void log_msg(int priority, const char *fmt, ...)
@@ -36,18 +27,24 @@ void log_msg(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	emit(priority, buf, NULL);
+	emit(priority, buf);
 }
 
-int log_errno(int priority, int r, const char *fmt, ...)
+const char *log_reason(SwuContext *ctx, int r)
 {
-	const SwuFailure *f = log_ctx ? swu_context_get_failure(log_ctx) : NULL;
+	const SwuFailure *f = ctx ? swu_context_get_failure(ctx) : NULL;
+
+	return f && f->error == r && f->message[0] ? f->message : strerror(-r);
+}
+
+int log_failure(int priority, SwuContext *ctx, int r, const char *fmt, ...)
+{
 	char buf[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	emit(priority, buf, f && f->error == r && f->message[0] ? f->message : strerror(-r));
+	log_msg(priority, "%s: %s", buf, log_reason(ctx, r));
 	return r;
 }

@@ -69,7 +69,7 @@ static int print_status(Manager *m, bool json)
 	Status s;
 	int r;
 
-	r = manager_get_status(m, &s);
+	r = manager_get_status(m, m->ctx, &s);
 	if (r < 0)
 		return r;
 	booted[0] = s.booted_slot;
@@ -107,6 +107,7 @@ static int print_status(Manager *m, bool json)
 static int run(Manager *m, int argc, char **argv)
 {
 	const char *verb = argv[0];
+	int r;
 
 	if (streq(verb, "install")) {
 		if (argc != 2)
@@ -118,14 +119,24 @@ static int run(Manager *m, int argc, char **argv)
 
 		if (argc > 2 || (argc == 2 && !json))
 			return log_error_errno(-EINVAL, "status takes only --json"), EXIT_USAGE;
-		if (manager_reconcile(m) < 0)
-			return EXIT_FAILED;
-		return print_status(m, json) < 0 ? EXIT_FAILED : EXIT_OK;
+		r = manager_reconcile(m, m->ctx);
+		if (r >= 0)
+			r = print_status(m, json);
+		if (r < 0)
+			return log_failure(LOG_ERR, m->ctx, r, "Cannot tell the status"),
+			       EXIT_FAILED;
+		return EXIT_OK;
 	}
-	if (streq(verb, "mark-good") && argc == 1)
-		return manager_mark_good(m) < 0 ? EXIT_FAILED : EXIT_OK;
-	if (streq(verb, "mark-bad") && argc == 1)
-		return manager_mark_bad(m) < 0 ? EXIT_FAILED : EXIT_OK;
+	if ((streq(verb, "mark-good") || streq(verb, "mark-bad")) && argc == 1) {
+		bool good = streq(verb, "mark-good");
+
+		r = manager_mark(m, m->ctx, good, NULL, 0);
+		if (r < 0)
+			return log_failure(LOG_ERR, m->ctx, r, "Cannot mark the update %s",
+					   good ? "good" : "bad"),
+			       EXIT_FAILED;
+		return EXIT_OK;
+	}
 	log_error("Unknown command or arguments: '%s' (see 'swupdated --help')", verb);
 	return EXIT_USAGE;
 }
@@ -176,7 +187,9 @@ static int run_daemon(Manager *m)
 		updater_free(u);
 		return r;
 	}
-	(void)manager_reconcile(m);
+	r = manager_reconcile(m, m->ctx);
+	if (r < 0)
+		log_failure(LOG_WARNING, m->ctx, r, "Cannot reconcile the pending install");
 	r = updater_start(u);
 	if (r < 0) {
 		updater_free(u);

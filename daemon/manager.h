@@ -2,15 +2,22 @@
 #pragma once
 
 /*
- * The update logic of a device: which slot is booted, what is installed and pending, installing
- * a bundle into the inactive slots, and confirming or rejecting a booted update. The one-shot
- * command line and the D-Bus service both drive a Manager.
+ * The update logic of a device: which slot is booted, what is installed and pending, the steps
+ * of an install into the inactive slots, and confirming or rejecting a booted update. The
+ * one-shot command line and the D-Bus service both drive a Manager; verification itself is
+ * libswu's device pipeline (device.h), which the Manager configures once.
+ *
+ * Functions taking a context report failures in its record and do not log them: the caller
+ * that handles the failure logs it once. Events that are no failure (a rollback found, a root
+ * rotated) are logged here.
  */
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "bundle.h"
 #include "conf.h"
 #include "context.h"
-#include "bundle.h"
+#include "device.h"
 #include "install.h"
 
 typedef enum UpdateState {
@@ -23,7 +30,8 @@ const char *update_state_to_string(UpdateState s);
 
 typedef struct Manager {
 	Config *config;
-	SwuContext *ctx;
+	SwuContext *ctx; /* the one-shot commands' context, and the template of every other */
+	SwuDevice device;
 	char booted; /* 'A', 'B', or 0 when it cannot be told */
 	char boot_id[64];
 	char booted_error[512]; /* why the booted slot cannot be told */
@@ -40,17 +48,26 @@ typedef struct Status {
 /* Takes ownership of @config. Reads the kernel command line and boot ID; errors are logged. */
 int manager_new(Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
+/* A context for one operation: the manager's settings and fault hook, its own failure record. */
+int manager_context_new(Manager *m, SwuContext **ret);
 
 /* Records a rollback when the bootloader fell back after a reboot; clears that pending install. */
-int manager_reconcile(Manager *m);
-int manager_get_status(Manager *m, Status *ret);
+int manager_reconcile(Manager *m, SwuContext *ctx);
+int manager_get_status(Manager *m, SwuContext *ctx, Status *ret);
+
 /*
- * Verifies and installs the bundle at @path into the inactive slots, then switches the
- * bootloader to try them. Returns 0, or a negative errno with the reason logged.
+ * The one-shot install: verifies the bundle at @path and installs it into the inactive slots,
+ * then switches the bootloader to try them. Logs the outcome once; returns 0 or -errno.
  */
 int manager_install(Manager *m, const char *path);
-int manager_mark_good(Manager *m);
-int manager_mark_bad(Manager *m);
+/*
+ * Confirms (@good) or rejects the pending update. The rule of when each is possible lives here:
+ * MarkGood needs the device booted into the pending slot, or nothing pending (then the booted
+ * slot is confirmed again, which resets its boot counter); MarkBad needs a pending update.
+ * -EBUSY with the reason recorded otherwise. @ret_note (optional) receives the sentence saying what
+ * was done, as logged and kept in the history.
+ */
+int manager_mark(Manager *m, SwuContext *ctx, bool good, char *ret_note, size_t note_size);
 
 /* The steps of an install, for the daemon's state machine. */
 typedef struct Slots {
@@ -59,17 +76,17 @@ typedef struct Slots {
 } Slots;
 
 /* 0 when an install may start: the booted slot is known, no update awaits confirmation. */
-int manager_may_install(Manager *m);
-/* A verifier over the trusted root (verity, rotated chain), installed @manifest, Compatible=. */
-int manager_verifier(Manager *m, const uint8_t *manifest, size_t manifest_size, SwuVerifier **ret);
-/* Rules 2-3 over @b; a rotated root is persisted at once. Logs the reason on failure. */
-int manager_verify_metadata(Manager *m, SwuVerifier *v, SwuBundle *b, const char *source);
-bool manager_root_is_trusted(Manager *m, const uint8_t *root, size_t size);
-/* Opens the inactive slot (and the active one) of every verified target. */
-int manager_open_slots(Manager *m, SwuVerifier *v, Slots *ret);
+int manager_may_install(Manager *m, SwuContext *ctx);
+/*
+ * Opens the inactive slot (and the active one, to copy unchanged targets from) of every
+ * verified target of @v and checks that the install fits (swu_install_check(); @b NULL: the
+ * payloads come from a server).
+ */
+int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, Slots *ret);
 void slots_done(Slots *s);
 /* After everything is written and verified: pending record, then the bootloader switch. */
-int manager_apply(Manager *m, SwuVerifier *v, uint32_t from_version);
+int manager_apply(Manager *m, SwuContext *ctx, SwuVerifier *v);
 void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
 		     const char *result, const char *reason);
-uint32_t manager_manifest_version(SwuContext *ctx, const uint8_t *p, size_t n);
+/* The slot an install writes into. */
+char manager_target_slot(const Manager *m);

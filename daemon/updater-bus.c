@@ -2,11 +2,11 @@
 /* io.swupdated.Updater1: properties, methods and the Finished signal, on sd-bus. */
 #include <errno.h>
 #include <grp.h>
-#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fileio.h"
+#include "state.h"
 #include "log.h"
 #include "macro.h"
 #include "updater.h"
@@ -45,10 +45,9 @@ static int invalid_state(Updater *u, sd_bus_error *error, const char *method)
 				 updater_state_to_string(u->state));
 }
 
-static int method_error(Updater *u, sd_bus_error *error, int r, const char *method)
+/* The operation's one record: its errno names the error, its Note is the message. */
+static int method_error(Updater *u, sd_bus_error *error, int r)
 {
-	if (r == -EBUSY)
-		return invalid_state(u, error, method);
 	return sd_bus_error_set_errnof(error, r, "%s", u->note[0] ? u->note : strerror(-r));
 }
 
@@ -116,13 +115,17 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return r;
 	r = updater_check(u, m);
-	if (r < 0)
-		return method_error(u, error, r, "Check");
+	if (r == -EBUSY)
+		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
+					 "Check is already running");
+	if (r < 0) /* the poll's own sentence, never an earlier operation's */
+		return sd_bus_error_set_errnof(error, r, "%s", u->poller.note);
 	return 1; /* answered when the poll ends */
 }
 
 static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 {
+	const char *method = all ? "Install" : "Start";
 	const char *source;
 	int r;
 
@@ -135,9 +138,11 @@ static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 	r = check_caller(m, error);
 	if (r < 0)
 		return r;
+	if (updater_allows(u, method) < 0)
+		return invalid_state(u, error, method);
 	r = updater_begin(u, source, all, all);
 	if (r < 0)
-		return method_error(u, error, r, all ? "Install" : "Start");
+		return method_error(u, error, r);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -151,16 +156,18 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
 	return begin(m, userdata, error, true);
 }
 
-static int simple(sd_bus_message *m, Updater *u, sd_bus_error *error, const char *name,
+static int simple(sd_bus_message *m, Updater *u, sd_bus_error *error, const char *method,
 		  int (*op)(Updater *u))
 {
 	int r = check_caller(m, error);
 
 	if (r < 0)
 		return r;
+	if (updater_allows(u, method) < 0)
+		return invalid_state(u, error, method);
 	r = op(u);
 	if (r < 0)
-		return method_error(u, error, r, name);
+		return method_error(u, error, r);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -184,93 +191,55 @@ static int method_reset(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return simple(m, userdata, error, "Reset", updater_reset);
 }
 
-static int mark(sd_bus_message *m, Updater *u, sd_bus_error *error, bool good)
+static int mark_good(Updater *u)
 {
-	Status s;
-	int r;
+	return updater_mark(u, true);
+}
 
-	r = check_caller(m, error);
-	if (r < 0)
-		return r;
-	r = manager_reconcile(u->m);
-	if (r >= 0)
-		r = manager_get_status(u->m, &s);
-	if (r < 0)
-		return method_error(u, error, r, good ? "MarkGood" : "MarkBad");
-	/* MarkGood with nothing pending confirms the booted slot (it resets the boot counter,
-	 * so health checks may call it on every boot); before the reboot it would undo the
-	 * switch, and MarkBad needs something to reject. */
-	if ((good && s.state == UPDATE_PENDING_REBOOT) || (!good && s.state == UPDATE_IDLE))
-		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
-					 "%s is not possible: %s", good ? "MarkGood" : "MarkBad",
-					 good ? "the update is installed but not booted yet "
-						"(reboot first)"
-					      : "no update is pending");
-	r = good ? manager_mark_good(u->m) : manager_mark_bad(u->m);
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "%s",
-					       swu_context_get_failure(u->m->ctx)->message);
-	if (manager_get_status(u->m, &s) >= 0)
-		u->installed_version = s.installed_version;
-	updater_emit(u, "PendingSlot", "InstalledVersion", NULL);
-	return sd_bus_reply_method_return(m, NULL);
+static int mark_bad(Updater *u)
+{
+	return updater_mark(u, false);
 }
 
 static int method_mark_good(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return mark(m, userdata, error, true);
+	return simple(m, userdata, error, "MarkGood", mark_good);
 }
 
 static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return mark(m, userdata, error, false);
+	return simple(m, userdata, error, "MarkBad", mark_bad);
+}
+
+static int append_history(void *userdata, const SwuHistoryEntry *e)
+{
+	return sd_bus_message_append(userdata, "(tsuuss)",
+				     (uint64_t)MAX(e->time, (int64_t)0) * 1000000, e->action,
+				     e->from_version, e->to_version, e->result, e->reason);
 }
 
 static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	Updater *u = userdata;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_free_ uint8_t *data = NULL;
-	_cleanup_free_ char *path = NULL;
-	size_t size = 0, count = 0;
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
 	uint32_t max;
 	int r;
 
 	r = sd_bus_message_read(m, "u", &max);
 	if (r < 0)
 		return r;
-	if (asprintf(&path, "%s/history.jsonl", u->m->config->state_dir) < 0)
-		return -ENOMEM;
-	r = swu_read_file(path, 1024 * 1024, &data, &size);
-	if (r < 0 && r != -ENOENT)
-		return sd_bus_error_set_errnof(error, r, "Cannot read '%s': %s", path,
-					       strerror(-r));
+	r = manager_context_new(u->m, &ctx);
+	if (r < 0)
+		return r;
 	r = sd_bus_message_new_method_return(m, &reply);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(tsuuss)");
-	/* Newest first: walk the lines from the end. */
-	for (size_t end = size; r >= 0 && end > 0 && count < max;) {
-		size_t start = end - 1;
-		json_object *o, *v;
-
-		while (start > 0 && data[start - 1] != '\n')
-			start--;
-		data[end - 1] = data[end - 1] == '\n' ? 0 : data[end - 1];
-		o = json_tokener_parse((const char *)data + start);
-		end = start;
-		if (!o)
-			continue;
-#define FIELD(name) (json_object_object_get_ex(o, name, &v) ? v : NULL)
-		r = sd_bus_message_append(reply, "(tsuuss)",
-					  (uint64_t)json_object_get_int64(FIELD("time")) * 1000000,
-					  json_object_get_string(FIELD("action")) ?: "",
-					  (uint32_t)json_object_get_int64(FIELD("from_version")),
-					  (uint32_t)json_object_get_int64(FIELD("to_version")),
-					  json_object_get_string(FIELD("result")) ?: "",
-					  json_object_get_string(FIELD("reason")) ?: "");
-#undef FIELD
-		json_object_put(o);
-		count++;
+	if (r >= 0) {
+		r = swu_state_read_history(ctx, u->m->config->state_dir, max, append_history,
+					   reply);
+		if (r < 0)
+			return sd_bus_error_set_errnof(error, r, "%s", log_reason(ctx, r));
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
@@ -304,7 +273,7 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
 		return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
 	if (streq(property, "BootedSlot"))
 		slot[0] = u->m->booted;
-	else if (manager_get_status(u->m, &s) >= 0)
+	else if (manager_get_status(u->m, u->m->ctx, &s) >= 0)
 		slot[0] = s.pending_slot; /* installed, waiting for its reboot and confirmation */
 	return sd_bus_message_append(reply, "s", slot);
 }

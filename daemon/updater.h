@@ -6,13 +6,24 @@
  * BundledUpdate service. The inactive slot is the staging area: "transferring" means the
  * metadata is verified and bytes flow into the slot, "verifying" the read-back, "applying" the
  * bootloader switch and the pending record.
+ *
+ * One error path per operation: an operation (Start/Install, Verify, Apply, Abort, Reset,
+ * MarkGood/MarkBad, Check) starts with a clean failure record and Note; a failure is formatted
+ * once as "what: reason" (updater_fail()), logged once, kept as Note and answered on D-Bus from
+ * that one record.
+ *
+ * Files: updater.c (this state machine, Note and progress, the public operations), poller.c
+ * (timer, jitter, backoff, ETag, release cache), transfer.c (what every transfer shares) with
+ * transfer-server.c, transfer-file.c and transfer-url.c, updater-bus.c (the D-Bus surface).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "fetch.h"
 #include "manager.h"
+#include "poller.h"
 #include "wire.h"
 
 typedef enum UpdaterState {
@@ -51,6 +62,7 @@ typedef struct Updater {
 
 	UpdaterState state;
 	UpdaterResult result;
+	int error; /* errno of the last failed operation, 0 */
 	char note[512];
 	uint32_t progress; /* 0..10000 */
 	uint64_t bytes_done, bytes_total;
@@ -61,17 +73,7 @@ typedef struct Updater {
 	uint64_t last_check, next_check; /* CLOCK_REALTIME microseconds */
 	uint64_t last_emit;
 
-	/* polling */
-	sd_event_source *poll_timer;
-	FetchJob *poll_job;
-	SwuBuf poll_body;
-	char etag[128];
-	unsigned poll_failures;
-	sd_bus_message *pending_check; /* a Check() call answered when its poll ends */
-	bool start_after_poll, apply_after_poll;
-	uint8_t *release; /* the last verified metadata.pb */
-	size_t release_size;
-
+	Poller poller;
 	Transfer *transfer;
 } Updater;
 
@@ -80,15 +82,40 @@ Updater *updater_free(Updater *u);
 /* Schedules polling when Server= is set. */
 int updater_start(Updater *u);
 
-/* The operations behind the D-Bus methods. -EBUSY: wrong state (the Note says why). */
+/* 0 when @method may be called in the current state, -EBUSY otherwise. */
+int updater_allows(Updater *u, const char *method);
+
+/* The operations behind the D-Bus methods. On failure the Note holds the sentence. */
 int updater_check(Updater *u, sd_bus_message *call);
 int updater_begin(Updater *u, const char *source, bool verify, bool apply);
 int updater_verify(Updater *u);
 int updater_apply(Updater *u);
 int updater_abort(Updater *u);
 int updater_reset(Updater *u);
+int updater_mark(Updater *u, bool good);
 /* Stops any transfer without activating anything (SIGTERM). */
 void updater_shutdown(Updater *u);
+
+/* ---- shared by the updater's files ---- */
+
+/* A new operation: its failure record and the Note start empty. */
+void updater_op_begin(Updater *u);
+/* Sets the Note (escaped: it may quote what a server sent) and emits it. */
+void updater_note(Updater *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The failure of the current operation: Note "<what>: <reason>", logged once. Returns @r. */
+int updater_fail(Updater *u, SwuContext *ctx, int r, const char *what, ...)
+	__attribute__((format(printf, 4, 5)));
+void updater_set_state(Updater *u, UpdaterState s);
+void updater_set_progress(Updater *u, uint64_t done, uint64_t total, bool force);
+/* Ends the transfer with @result: history, state finished, the Finished signal. */
+void updater_finish(Updater *u, UpdaterResult result);
+/* The transfer failed: updater_fail() with its context, then updater_finish(). */
+void updater_abandon(Updater *u, UpdaterResult result, int r, const char *what, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A refusal whose sentence says it all: Note @fmt, logged once. Returns @r. */
+int updater_refuse(Updater *u, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The Result a failed install ends with, from its errno. */
+UpdaterResult updater_result_of(int r);
 
 /* Emits PropertiesChanged for the named properties (NULL-terminated), and sd_notify STATUS=. */
 void updater_emit(Updater *u, const char *first, ...) __attribute__((sentinel));

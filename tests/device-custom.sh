@@ -41,6 +41,6 @@ set-primary B"
 reboot_into B
 touch "$DEV/fail"
 expect_exit 1 swupdated install "$T/v3.swu"
-expect_stderr "Cannot switch the bootloader to slot A"
+expect_stderr "cannot switch the bootloader to slot A"
 expect_eq "pending after a failed switch" "$(rm "$DEV/fail"; status_field pending_slot)" ""
 finish

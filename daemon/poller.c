@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "macro.h"
+#include "transfer.h"
+#include "updater.h"
+
+#define BACKOFF_FIRST_SEC 30
+
+uint64_t usec_add(uint64_t a, uint64_t b)
+{
+	return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
+}
+
+uint64_t usec_from_sec(uint64_t sec)
+{
+	return sec > USEC_INFINITY / USEC_PER_SEC ? USEC_INFINITY : sec * USEC_PER_SEC;
+}
+
+uint64_t poll_backoff(unsigned failures, unsigned interval_sec, uint64_t retry_after_sec)
+{
+	uint64_t interval = usec_from_sec(interval_sec);
+	uint64_t d = usec_from_sec(BACKOFF_FIRST_SEC) << MIN(failures ? failures - 1 : 0, 16u);
+
+	return MIN(MAX(d, usec_from_sec(retry_after_sec)), interval);
+}
+
+uint64_t poll_jitter(unsigned jitter_sec, uint32_t random)
+{
+	if (jitter_sec == 0)
+		return 0;
+	return usec_from_sec(random % jitter_sec) + (uint64_t)(random % 1000) * 1000;
+}
+
+PollOutcome poll_classify(int error, long status)
+{
+	if (error < 0 || status >= 500 || status == 429 || status == 408)
+		return POLL_RETRY;
+	switch (status) {
+	case 200:
+		return POLL_NEW;
+	case 304:
+		return POLL_NOT_MODIFIED;
+	case 404:
+	case 410:
+		return POLL_NONE;
+	default:
+		return POLL_FAILED;
+	}
+}
+
+uint64_t now_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void schedule(Updater *u, uint64_t delay)
+{
+	Poller *p = &u->poller;
+	uint64_t now;
+
+	if (!p->timer)
+		return;
+	sd_event_now(u->event, CLOCK_MONOTONIC, &now);
+	sd_event_source_set_time(p->timer, usec_add(now, delay));
+	sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
+	u->next_check = usec_add(now_realtime(), delay);
+	updater_emit(u, "NextCheck", NULL);
+}
+
+static uint64_t random_jitter(const Config *c)
+{
+	uint32_t r = 0;
+
+	(void)getrandom(&r, sizeof(r), GRND_NONBLOCK);
+	return poll_jitter(c->poll_jitter_sec, r);
+}
+
+static void answer_check(Updater *u, int r)
+{
+	Poller *p = &u->poller;
+	sd_bus_message *call = TAKE_PTR(p->pending_check);
+
+	if (!call)
+		return;
+	if (r < 0)
+		sd_bus_reply_method_errnof(call, r, "%s", p->note);
+	else
+		sd_bus_reply_method_return(call, "bu", u->available_version > u->installed_version,
+					   u->available_version);
+	sd_bus_message_unref(call);
+}
+
+/*
+ * What a poll found, as a sentence: for Check()'s answer always, and as the Note while no install
+ * runs or waits for Reset (then the Note is about the install).
+ */
+static void poll_note(Updater *u, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void poll_note(Updater *u, int r, const char *fmt, ...)
+{
+	Poller *p = &u->poller;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->note, sizeof(p->note), fmt, ap);
+	va_end(ap);
+	log_msg(r < 0 ? LOG_WARNING : LOG_INFO, "%s", p->note);
+	if (u->state == UPDATER_INACTIVE) {
+		if (r < 0)
+			u->error = r;
+		updater_note(u, "%s", p->note);
+	}
+}
+
+/* A 200: verify the release; it becomes the cached one when it passes. */
+static int take_release(Updater *u, const FetchResult *res)
+{
+	Poller *p = &u->poller;
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ uint8_t *old = TAKE_PTR(p->release);
+	size_t old_size = p->release_size;
+	int r;
+
+	p->release = TAKE_PTR(p->body.data);
+	p->release_size = p->body.size;
+	r = transfer_open_release(u, p->ctx, &fd, &b, &v);
+	if (r < 0) {
+		/* Keep the release that verified before; the next poll asks again in full. */
+		free(p->release);
+		p->release = TAKE_PTR(old);
+		p->release_size = old_size;
+		p->etag[0] = 0;
+		poll_note(u, r, "Release rejected: %s", log_reason(p->ctx, r));
+		return r;
+	}
+	snprintf(p->etag, sizeof(p->etag), "%s", res->etag);
+	u->available_version = swu_verifier_get_version(v);
+	updater_emit(u, "AvailableVersion", NULL);
+	poll_note(u, 0, "Release version %u available (installed %u)", u->available_version,
+		  u->installed_version);
+	return 0;
+}
+
+/* After a poll: what the automatic path or a Start("") does with the cached release. */
+static void after_poll(Updater *u, UpdaterResult failed, bool start, bool apply)
+{
+	const Config *c = u->m->config;
+	Status s;
+
+	if (start) {
+		/* Start("")/Install(""): the poll was its first step, its failure is the install's. */
+		if (failed == RESULT_NONE && !u->poller.release) {
+			u->error = -ENOENT;
+			failed = RESULT_TRANSFER_FAILED;
+		}
+		if (failed != RESULT_NONE)
+			updater_finish(u, failed);
+		else
+			(void)transfer_begin_server(u, true, apply);
+		return;
+	}
+	if (failed != RESULT_NONE || !u->poller.release || u->state != UPDATER_INACTIVE ||
+	    c->auto_install == AUTO_INSTALL_NO || u->available_version <= u->installed_version)
+		return;
+	/* Never twice the same pending version, never over an unconfirmed update. */
+	if (manager_get_status(u->m, u->poller.ctx, &s) >= 0 && s.state != UPDATE_IDLE &&
+	    s.pending_version >= u->available_version)
+		return;
+	updater_op_begin(u);
+	(void)transfer_begin_server(u, true, c->auto_install == AUTO_INSTALL_YES);
+}
+
+static void poll_done(void *userdata, const FetchResult *res)
+{
+	Updater *u = userdata;
+	Poller *p = &u->poller;
+	const Config *c = u->m->config;
+	bool start = p->start_after, apply = p->apply_after;
+	UpdaterResult failed = RESULT_NONE;
+	PollOutcome outcome = poll_classify(res->error, res->status);
+	uint64_t next = usec_add(usec_from_sec(c->poll_interval_sec), random_jitter(c));
+	int r = 0;
+
+	p->job = NULL;
+	p->start_after = p->apply_after = false;
+	u->last_check = now_realtime();
+	updater_emit(u, "LastCheck", NULL);
+
+	switch (outcome) {
+	case POLL_RETRY:
+		r = res->error < 0 ? res->error : -EREMOTEIO;
+		if (res->error < 0)
+			poll_note(u, r, "Checking %s failed: %s", c->server, res->message);
+		else
+			poll_note(u, r, "Checking %s failed: HTTP status %ld", c->server,
+				  res->status);
+		next = poll_backoff(++p->failures, c->poll_interval_sec, res->retry_after);
+		failed = RESULT_TRANSFER_FAILED;
+		break;
+	case POLL_FAILED:
+		r = -EPROTO;
+		poll_note(u, r, "Checking %s failed: HTTP status %ld", c->server, res->status);
+		failed = RESULT_TRANSFER_FAILED;
+		break;
+	case POLL_NOT_MODIFIED:
+		log_info("No new release (not modified)");
+		break;
+	case POLL_NONE:
+		free(p->release);
+		p->release = NULL;
+		p->etag[0] = 0;
+		u->available_version = 0;
+		updater_emit(u, "AvailableVersion", NULL);
+		poll_note(u, 0, "No release published at %s", c->server);
+		break;
+	case POLL_NEW:
+		r = take_release(u, res);
+		if (r < 0)
+			failed = RESULT_VERIFY_FAILED;
+		break;
+	}
+	if (outcome != POLL_RETRY)
+		p->failures = 0;
+	schedule(u, next);
+	swu_buf_done(&p->body);
+	answer_check(u, r);
+	after_poll(u, failed, start, apply);
+	p->ctx = swu_context_unref(p->ctx);
+}
+
+static int poll_data(void *userdata, long status, const void *p, size_t n)
+{
+	Updater *u = userdata;
+
+	return swu_buf_append(&u->poller.body, p, n);
+}
+
+int poller_poll(Updater *u)
+{
+	Poller *p = &u->poller;
+	char url[1100];
+	FetchRequest req = {
+		.url = url,
+		.if_none_match = p->release ? p->etag : NULL,
+		.max_bytes = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT,
+		.on_data = poll_data,
+		.on_done = poll_done,
+		.userdata = u,
+	};
+	int r;
+
+	if (p->job)
+		return 0; /* already polling: this one answers too */
+	if (!u->m->config->server) {
+		poll_note(u, -ENOMEDIUM, "No Server= is configured in '%s'", u->m->config->path);
+		return -ENOMEDIUM;
+	}
+	r = manager_context_new(u->m, &p->ctx);
+	if (r < 0)
+		return r;
+	snprintf(url, sizeof(url), "%s/metadata.pb", u->m->config->server);
+	p->body.size = 0;
+	r = fetch_start(u->fetch, &req, &p->job);
+	if (r < 0) {
+		p->ctx = swu_context_unref(p->ctx);
+		poll_note(u, r, "Cannot start a poll of %s: %s", url, strerror(-r));
+	}
+	return r;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Updater *u = userdata;
+	int r = poller_poll(u);
+
+	if (r < 0) /* polling must never stop for good: try again later */
+		schedule(u, poll_backoff(++u->poller.failures, u->m->config->poll_interval_sec, 0));
+	return 0;
+}
+
+int poller_start(Updater *u)
+{
+	int r;
+
+	if (!u->m->config->server)
+		return 0;
+	r = sd_event_add_time(u->event, &u->poller.timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC,
+			      on_timer, u);
+	if (r < 0)
+		return r;
+	/* First poll soon after start, spread by the jitter so a fleet does not arrive at once. */
+	schedule(u, usec_add(USEC_PER_SEC, random_jitter(u->m->config)));
+	return 0;
+}
+
+int updater_check(Updater *u, sd_bus_message *call)
+{
+	Poller *p = &u->poller;
+	int r;
+
+	if (p->pending_check)
+		return -EBUSY;
+	r = poller_poll(u);
+	if (r < 0)
+		return r;
+	p->pending_check = sd_bus_message_ref(call);
+	return 0;
+}
+
+void poller_stop(Updater *u)
+{
+	fetch_cancel(u->poller.job);
+	u->poller.job = NULL;
+	u->poller.ctx = swu_context_unref(u->poller.ctx);
+}
+
+void poller_done(Updater *u)
+{
+	Poller *p = &u->poller;
+
+	poller_stop(u);
+	answer_check(u, -ECANCELED);
+	p->timer = sd_event_source_disable_unref(p->timer);
+	swu_buf_done(&p->body);
+	free(p->release);
+	p->release = NULL;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Polling the server: the timer, jitter, backoff after failures, the conditional GET of
+ * metadata.pb with its ETag, and the last verified release. The pure helpers below decide the
+ * delays and what an answer means; they have Check tests of their own (tests/test-poller.c).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "context.h"
+#include "fetch.h"
+#include "wire.h"
+
+#define USEC_PER_SEC  UINT64_C(1000000)
+#define USEC_INFINITY UINT64_MAX
+
+/* CLOCK_REALTIME in microseconds, for the LastCheck/NextCheck properties. */
+uint64_t now_realtime(void);
+/* Time sums saturate at USEC_INFINITY instead of wrapping (delays come from servers). */
+uint64_t usec_add(uint64_t a, uint64_t b);
+uint64_t usec_from_sec(uint64_t sec);
+
+/*
+ * The delay before the next poll after @failures failed polls in a row: 30 s doubling, never more
+ * than the poll interval; a server's Retry-After is honoured up to the poll interval too, so a
+ * server cannot stop polling for longer (nor make it spin).
+ */
+uint64_t poll_backoff(unsigned failures, unsigned interval_sec, uint64_t retry_after_sec);
+/* A random delay below @jitter_sec seconds from the random number @random (0 when no jitter). */
+uint64_t poll_jitter(unsigned jitter_sec, uint32_t random);
+
+typedef enum PollOutcome {
+	POLL_NEW,	   /* 200: a release to verify */
+	POLL_NOT_MODIFIED, /* 304 */
+	POLL_NONE,	   /* 404: nothing published */
+	POLL_RETRY,	   /* network error, 5xx, 429: back off and try again */
+	POLL_FAILED,	   /* any other answer */
+} PollOutcome;
+
+PollOutcome poll_classify(int error, long status);
+
+typedef struct Updater Updater;
+
+typedef struct Poller {
+	sd_event_source *timer;
+	FetchJob *job;
+	SwuContext *ctx; /* the running poll's own failure record */
+	SwuBuf body;
+	char etag[128];
+	unsigned failures;
+	sd_bus_message *pending_check; /* a Check() call answered when its poll ends */
+	char note[512];		       /* what the last poll found, for Check()'s answer */
+	bool start_after, apply_after; /* Start("")/Install(""): install what the poll finds */
+	uint8_t *release;	       /* the last verified metadata.pb */
+	size_t release_size;
+} Poller;
+
+/* Starts the timer: the first poll soon after start, spread by the jitter. */
+int poller_start(Updater *u);
+/* A poll now, unless one is running (it answers for both). On failure the Note says why. */
+int poller_poll(Updater *u);
+void poller_stop(Updater *u);
+void poller_done(Updater *u);

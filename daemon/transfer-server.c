@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The release a poll verified: each changed target's blob, by hash, resumed with Range. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "transfer.h"
+
+int transfer_open_release(Updater *u, SwuContext *ctx, int *ret_fd, SwuBundle **ret_b,
+			  SwuVerifier **ret_v)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	r = transfer_memory_bundle(ctx, u->poller.release, u->poller.release_size, &fd, &b);
+	if (r >= 0)
+		r = swu_device_verifier(ctx, &u->m->device, &v);
+	if (r >= 0)
+		r = swu_device_check_metadata(ctx, &u->m->device, v, b);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	*ret_b = TAKE_PTR(b);
+	*ret_v = TAKE_PTR(v);
+	return 0;
+}
+
+static void next_target(Updater *u);
+
+static int blob_data(void *userdata, long status, const void *p, size_t n)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+
+	/* A resume answered in full (200): drop what we already have. */
+	if (status == 200 && t->skip > 0) {
+		size_t k = (size_t)MIN((uint64_t)n, t->skip);
+
+		t->skip -= k;
+		p = (const uint8_t *)p + k;
+		n -= k;
+		if (n == 0)
+			return 0;
+	}
+	if (status == 206)
+		t->skip = 0;
+	return transfer_write(u, p, n);
+}
+
+static void blob_done(void *userdata, const FetchResult *res);
+
+static void fetch_blob(Updater *u)
+{
+	Transfer *t = u->transfer;
+	FetchRequest req = {
+		.url = t->blob_url,
+		.offset = t->done,
+		.if_range = t->blob_etag,
+		.max_bytes = t->length,
+		.on_data = blob_data,
+		.on_done = blob_done,
+		.userdata = u,
+	};
+	int r;
+
+	t->skip = t->done;
+	r = fetch_start(u->fetch, &req, &t->job);
+	if (r < 0)
+		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Updater *u = userdata;
+
+	u->transfer->retry = sd_event_source_disable_unref(u->transfer->retry);
+	fetch_blob(u);
+	return 0;
+}
+
+static void blob_done(void *userdata, const FetchResult *res)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+	const Config *c = u->m->config;
+	uint64_t delay;
+	int r;
+
+	t->job = NULL;
+	if (res->etag[0])
+		snprintf(t->blob_etag, sizeof(t->blob_etag), "%s", res->etag);
+	if (res->error == 0 && (res->status == 200 || res->status == 206) && t->done == t->length) {
+		r = transfer_end_writer(u);
+		if (r < 0) {
+			updater_abandon(u, RESULT_VERIFY_FAILED, r, "Download of '%s' rejected",
+					u->current_target);
+			return;
+		}
+		t->attempts = 0;
+		next_target(u);
+		return;
+	}
+	/* Bytes that fail verification or exceed the signed length are never retried. */
+	if (res->error == -EBADMSG || res->error == -EFBIG) {
+		if (res->error == -EFBIG)
+			(void)swu_fail(t->ctx, -EFBIG, "payload", "length", "%s", res->message);
+		updater_abandon(u, RESULT_VERIFY_FAILED, res->error, "Download of '%s' rejected",
+				u->current_target);
+		return;
+	}
+	if (res->status == 404 || res->status == 403 || res->status == 410) {
+		r = swu_fail(t->ctx, -EREMOTEIO, "server", "status", "HTTP status %ld",
+			     res->status);
+		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+				u->current_target);
+		return;
+	}
+	if (++t->attempts > c->retries) {
+		r = swu_fail(t->ctx, res->error < 0 ? res->error : -EREMOTEIO, "server", "retries",
+			     "failed after %u attempts: %s", t->attempts,
+			     res->error < 0 ? res->message : "server error");
+		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+				u->current_target);
+		return;
+	}
+	delay = MAX(USEC_PER_SEC << MIN(t->attempts - 1, 10u), usec_from_sec(res->retry_after));
+	log_warning("Download of '%s' interrupted at %llu of %llu bytes (%s); retry %u of %u in "
+		    "%llu s",
+		    u->current_target, (unsigned long long)t->done, (unsigned long long)t->length,
+		    res->error < 0 ? res->message : "server error", t->attempts, c->retries,
+		    (unsigned long long)(delay / USEC_PER_SEC));
+	r = sd_event_add_time_relative(u->event, &t->retry, CLOCK_MONOTONIC, delay, 0, on_retry, u);
+	if (r < 0)
+		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
+}
+
+static void next_target(Updater *u)
+{
+	Transfer *t = u->transfer;
+	const SwuTarget *list;
+	size_t n = swu_verifier_get_targets(t->v, &list);
+	char hex[2 * SWU_SHA256_SIZE + 1];
+	int r;
+
+	while (t->index < n) {
+		const SwuTarget *target = &list[t->index++];
+
+		/* Unchanged targets are copied from the active slot, never downloaded. */
+		if (swu_verifier_target_installed(t->v, target->name))
+			continue;
+		r = transfer_begin_writer(u, target->name, target->length);
+		if (r > 0)
+			continue;
+		if (r < 0) {
+			updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot write '%s'",
+					target->name);
+			return;
+		}
+		swu_hex(target->sha256, SWU_SHA256_SIZE, hex);
+		snprintf(t->blob_url, sizeof(t->blob_url), "%s/blobs/%s", u->m->config->server,
+			 hex);
+		t->blob_etag[0] = 0;
+		t->attempts = 0;
+		fetch_blob(u);
+		return;
+	}
+	transfer_done(u);
+}
+
+int transfer_begin_server(Updater *u, bool verify, bool apply)
+{
+	_cleanup_(transfer_freep) Transfer *t = NULL;
+	int r;
+
+	r = transfer_new(u, TRANSFER_SERVER, verify, apply, &t);
+	if (r < 0)
+		return updater_fail(u, NULL, r, "Cannot install");
+	snprintf(u->source, sizeof(u->source), "%s", u->m->config->server);
+	r = manager_may_install(u->m, t->ctx);
+	if (r < 0)
+		return updater_fail(u, t->ctx, r, "Refusing to install");
+	r = transfer_open_release(u, t->ctx, &t->fd, &t->bundle, &t->v);
+	if (r < 0)
+		return updater_fail(u, t->ctx, r, "Release rejected");
+	transfer_attach(u, TAKE_PTR(t));
+	r = transfer_open_slots(u);
+	if (r < 0) {
+		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot install");
+		return r;
+	}
+	next_target(u);
+	return 0;
+}

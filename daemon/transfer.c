@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "transfer.h"
+
+int transfer_new(Updater *u, TransferKind kind, bool verify, bool apply, Transfer **ret)
+{
+	_cleanup_(transfer_freep) Transfer *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	*t = (Transfer){
+		.kind = kind,
+		.verify = verify,
+		.apply = apply,
+		.fd = -EBADF,
+		.staging_fd = -EBADF,
+	};
+	r = manager_context_new(u->m, &t->ctx);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(t);
+	return 0;
+}
+
+Transfer *transfer_free(Transfer *t)
+{
+	if (!t)
+		return NULL;
+	fetch_cancel(t->job);
+	swu_stream_free(t->stream);
+	sd_event_source_disable_unref(t->retry);
+	sd_event_source_disable_unref(t->defer);
+	swu_slot_writer_free(t->writer);
+	slots_done(&t->slots);
+	swu_verifier_free(t->v);
+	swu_bundle_free(t->bundle);
+	safe_close(t->fd);
+	safe_close(t->staging_fd);
+	if (t->staging_path[0])
+		unlink(t->staging_path);
+	swu_context_unref(t->ctx);
+	free(t);
+	return NULL;
+}
+
+void transfer_attach(Updater *u, Transfer *t)
+{
+	u->transfer = t;
+	u->result = RESULT_NONE;
+	updater_emit(u, "Result", "Source", NULL);
+	updater_set_state(u, UPDATER_TRANSFERRING);
+}
+
+int transfer_open_slots(Updater *u)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	if (t->slots_open)
+		return 0;
+	r = manager_open_slots(u->m, t->ctx, t->v, t->kind == TRANSFER_FILE ? t->bundle : NULL,
+			       &t->slots);
+	if (r < 0)
+		return r;
+	t->slots_open = true;
+	log_info("Installing version %u from %s into slot %c", swu_verifier_get_version(t->v),
+		 u->source, manager_target_slot(u->m));
+	return 0;
+}
+
+static const SwuInstallTarget *find_target(Transfer *t, const char *name)
+{
+	for (size_t i = 0; i < t->slots.n; i++)
+		if (streq(t->slots.targets[i].name, name))
+			return &t->slots.targets[i];
+	return NULL;
+}
+
+int transfer_begin_writer(Updater *u, const char *name, uint64_t length)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	t->target = find_target(t, name);
+	if (!t->target)
+		return 1; /* not a verified target: never written */
+	r = t->kind == TRANSFER_URL
+		    ? swu_slot_writer_new_streamed(t->ctx, t->v, t->target, length, &t->writer)
+		    : swu_slot_writer_new(t->ctx, t->v, t->target, length, &t->writer);
+	if (r != 0)
+		return r;
+	t->length = length;
+	t->done = 0;
+	snprintf(u->current_target, sizeof(u->current_target), "%s", name);
+	updater_set_progress(u, 0, length, true);
+	return 0;
+}
+
+int transfer_write(Updater *u, const void *p, size_t n)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	r = swu_slot_writer_write(t->writer, p, n);
+	if (r < 0)
+		return r;
+	t->done += n;
+	updater_set_progress(u, t->done, t->length, false);
+	return 0;
+}
+
+int transfer_end_writer(Updater *u)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	r = swu_slot_writer_finish(t->writer);
+	t->writer = swu_slot_writer_free(t->writer);
+	if (r >= 0)
+		updater_set_progress(u, t->length, t->length, true);
+	return r;
+}
+
+int transfer_verify(Updater *u, bool reread)
+{
+	Transfer *t = u->transfer;
+	const SwuTarget *list;
+	size_t n;
+
+	updater_set_state(u, UPDATER_VERIFYING);
+	n = reread ? swu_verifier_get_targets(t->v, &list) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const SwuInstallTarget *it = find_target(t, list[i].name);
+		uint8_t digest[SWU_SHA256_SIZE];
+		int r;
+
+		snprintf(u->current_target, sizeof(u->current_target), "%s", list[i].name);
+		updater_set_progress(u, i, n, true);
+		r = it ? swu_sha256_fd(it->fd, 0, list[i].length, digest) : -ENXIO;
+		if (r >= 0 && memcmp(digest, list[i].sha256, SWU_SHA256_SIZE) != 0)
+			r = -EIO;
+		if (r < 0) {
+			r = swu_fail(t->ctx, r, "slot", "read-back",
+				     "the slot of '%s' does not hold the verified image",
+				     list[i].name);
+			updater_abandon(u, RESULT_VERIFY_FAILED, r, "Verification failed");
+			return r;
+		}
+	}
+	u->current_target[0] = 0;
+	updater_set_state(u, UPDATER_VERIFIED);
+	return 0;
+}
+
+void transfer_done(Updater *u)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	r = swu_install_copy_unchanged(t->ctx, t->v, t->slots.targets, t->slots.n);
+	if (r >= 0)
+		r = swu_verifier_finish(t->v);
+	if (r < 0) {
+		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Install failed");
+		return;
+	}
+	u->current_target[0] = 0;
+	updater_set_state(u, UPDATER_TRANSFERRED);
+	updater_note(u, "Version %u transferred", swu_verifier_get_version(t->v));
+	/* Every slot was read back and hashed while streaming: the automatic path does not read it
+	 * a third time. An explicit Verify() call (after Start) re-reads the slots. */
+	if (t->verify && transfer_verify(u, false) >= 0 && t->apply)
+		(void)updater_apply(u);
+}
+
+int transfer_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,
+			   SwuBundle **ret)
+{
+	_cleanup_close_ int fd = memfd_create("release", MFD_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = swu_write_all(fd, p, n);
+	if (r < 0)
+		return r;
+	r = swu_bundle_open_fd(ctx, fd, ret);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}

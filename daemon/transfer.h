@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A transfer: verified payload bytes flowing into the inactive slots. What every source shares
+ * lives in transfer.c (slots, the slot writer of the current payload, unchanged targets, the
+ * end of the transfer and Verify()); each source has a file of its own:
+ *   transfer-server.c  the release a poll verified: blobs by hash, resumed with Range
+ *   transfer-file.c    a bundle file (USB stick, factory), read in chunks
+ *   transfer-url.c     a whole bundle from a URL, streamed, or staged when it cannot stream
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "bundle.h"
+#include "fetch.h"
+#include "install.h"
+#include "manager.h"
+#include "updater.h"
+
+typedef enum TransferKind {
+	TRANSFER_FILE,
+	TRANSFER_SERVER,
+	TRANSFER_URL,
+} TransferKind;
+
+struct Transfer {
+	TransferKind kind;
+	SwuContext *ctx; /* this install's own failure record */
+	SwuVerifier *v;
+	bool verify, apply; /* go on to Verify and Apply by themselves (Install, AutoInstall) */
+	Slots slots;
+	bool slots_open;
+
+	/* the payload being written */
+	SwuSlotWriter *writer;
+	const SwuInstallTarget *target;
+	uint64_t length, done;
+
+	/* file and server: a bundle file, or the release metadata in memory */
+	SwuBundle *bundle;
+	int fd;
+	size_t index; /* the next payload (file) or target (server) */
+
+	/* file */
+	const SwuPayload *payload;
+	sd_event_source *defer;
+
+	/* server */
+	char blob_url[1024];
+	char blob_etag[128];
+	FetchJob *job;
+	unsigned attempts;
+	sd_event_source *retry;
+	uint64_t skip; /* bytes of a resumed blob to drop when the server answers 200 */
+
+	/* url */
+	char url[1024];
+	SwuStream *stream;
+	bool restage;
+	int staging_fd;
+	char staging_path[1024];
+};
+
+/* A new transfer of @kind; its context comes from the manager. */
+int transfer_new(Updater *u, TransferKind kind, bool verify, bool apply, Transfer **ret);
+Transfer *transfer_free(Transfer *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Transfer *, transfer_free);
+
+/* Makes @t the updater's transfer: state transferring, Result cleared. */
+void transfer_attach(Updater *u, Transfer *t);
+/* Opens the slots of the verified targets and checks the install fits, once. */
+int transfer_open_slots(Updater *u);
+/* A slot writer for payload @name: 1 (and none) when it is not a verified target. */
+int transfer_begin_writer(Updater *u, const char *name, uint64_t length);
+/* Bytes of the current payload into its slot writer; progress follows. */
+int transfer_write(Updater *u, const void *p, size_t n);
+int transfer_end_writer(Updater *u);
+/* Every payload is written: copy unchanged targets, check completeness, then Verify/Apply. */
+void transfer_done(Updater *u);
+/* Verify(): @reread reads every slot back once more (the automatic path already did). */
+int transfer_verify(Updater *u, bool reread);
+
+/* A bundle held in memory (the release metadata), indexed like a file. */
+int transfer_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,
+			   SwuBundle **ret);
+/* The cached release through the device pipeline (rules 1-3, rotated root committed). */
+int transfer_open_release(Updater *u, SwuContext *ctx, int *ret_fd, SwuBundle **ret_b,
+			  SwuVerifier **ret_v);
+
+int transfer_begin_server(Updater *u, bool verify, bool apply);
+int transfer_begin_file(Updater *u, const char *path, bool verify, bool apply);
+int transfer_begin_url(Updater *u, const char *url, bool verify, bool apply);

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The poller's pure helpers: saturating time sums, backoff, jitter, what an HTTP answer means. */
+#include <errno.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "poller.h"
+#include "testutil.h"
+
+static void setup(void)
+{
+}
+
+static void teardown(void)
+{
+}
+
+START_TEST(test_usec_saturates)
+{
+	ck_assert_uint_eq(usec_add(1, 2), 3);
+	ck_assert_uint_eq(usec_add(USEC_INFINITY - 1, 1), USEC_INFINITY);
+	ck_assert_uint_eq(usec_add(USEC_INFINITY - 1, 2), USEC_INFINITY);
+	ck_assert_uint_eq(usec_add(USEC_INFINITY, USEC_INFINITY), USEC_INFINITY);
+	ck_assert_uint_eq(usec_from_sec(3), 3 * USEC_PER_SEC);
+	ck_assert_uint_eq(usec_from_sec(UINT64_MAX / USEC_PER_SEC + 1), USEC_INFINITY);
+	ck_assert_uint_eq(usec_from_sec(UINT64_MAX), USEC_INFINITY);
+}
+END_TEST
+
+START_TEST(test_backoff)
+{
+	const unsigned hour = 3600;
+
+	/* 30 s, doubling per failure, never beyond the poll interval */
+	ck_assert_uint_eq(poll_backoff(1, hour, 0), 30 * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(2, hour, 0), 60 * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(3, hour, 0), 120 * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(8, hour, 0), hour * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(1000, hour, 0), hour * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(1, 10, 0), 10 * USEC_PER_SEC);
+	/* Retry-After is honoured, but only up to the poll interval */
+	ck_assert_uint_eq(poll_backoff(1, hour, 300), 300 * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(1, hour, 4000000000ULL), hour * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(1, hour, 18446744073709ULL), hour * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(1, hour, UINT64_MAX), hour * USEC_PER_SEC);
+}
+END_TEST
+
+START_TEST(test_jitter)
+{
+	ck_assert_uint_eq(poll_jitter(0, 12345), 0);
+	for (uint32_t r = 0; r < 100000; r += 7)
+		ck_assert_uint_lt(poll_jitter(600, r), 600 * USEC_PER_SEC);
+	ck_assert_uint_lt(poll_jitter(600, UINT32_MAX), 600 * USEC_PER_SEC);
+	ck_assert_uint_lt(poll_jitter(1, UINT32_MAX), USEC_PER_SEC);
+	/* different random numbers spread */
+	ck_assert_uint_ne(poll_jitter(600, 1), poll_jitter(600, 2));
+}
+END_TEST
+
+START_TEST(test_classify)
+{
+	ck_assert_int_eq(poll_classify(0, 200), POLL_NEW);
+	ck_assert_int_eq(poll_classify(0, 304), POLL_NOT_MODIFIED);
+	ck_assert_int_eq(poll_classify(0, 404), POLL_NONE);
+	ck_assert_int_eq(poll_classify(0, 410), POLL_NONE);
+	ck_assert_int_eq(poll_classify(0, 500), POLL_RETRY);
+	ck_assert_int_eq(poll_classify(0, 503), POLL_RETRY);
+	ck_assert_int_eq(poll_classify(0, 429), POLL_RETRY);
+	ck_assert_int_eq(poll_classify(0, 408), POLL_RETRY);
+	ck_assert_int_eq(poll_classify(-ECONNREFUSED, 0), POLL_RETRY);
+	ck_assert_int_eq(poll_classify(-ETIMEDOUT, 200), POLL_RETRY);
+	ck_assert_int_eq(poll_classify(0, 403), POLL_FAILED);
+	ck_assert_int_eq(poll_classify(0, 301), POLL_FAILED);
+	ck_assert_int_eq(poll_classify(0, 0), POLL_FAILED);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "usec-saturates", test_usec_saturates },
+		{ "backoff", test_backoff },
+		{ "jitter", test_jitter },
+		{ "classify", test_classify },
+	};
+
+	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);
+}

@@ -3,82 +3,17 @@
 # dbus-daemon (with the shipped bus policy), nginx on 127.0.0.1 serving a `swu publish`
 # repository, and swupdated on a simulated gateway (device-lib.sh).
 . "${SRCDIR:-.}/tests/device-lib.sh"
+. "${SRCDIR:-.}/tests/service-lib.sh"
 
 for tool in dbus-daemon busctl nginx; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
-PIDS=()
 daemon_cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	service_cleanup
 	rm -rf "$T"
 }
 trap daemon_cleanup EXIT
 chmod 755 "$T" # unprivileged callers reach the bus socket
-
-start_bus() {
-	cat >"$T/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$T/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-  <include>$SRCDIR/dbus/io.swupdated.Updater1.conf</include>
-</busconfig>
-CONF
-	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile &
-	PIDS+=($!)
-	for _ in $(seq 50); do [ -S "$T/bus.sock" ] && break; sleep 0.1; done
-	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus.sock"
-	BUS="--address=$DBUS_SYSTEM_BUS_ADDRESS"
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_nginx [extra server directives]: serves $T/repo on 127.0.0.1:$PORT, logs to access.log.
-start_nginx() {
-	PORT=$(free_port)
-	mkdir -p "$T/repo" "$T/nginx-tmp"
-	cat >"$T/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log $T/access.log;
-  client_body_temp_path $T/nginx-tmp;
-  proxy_temp_path $T/nginx-tmp;
-  fastcgi_temp_path $T/nginx-tmp;
-  uwsgi_temp_path $T/nginx-tmp;
-  scgi_temp_path $T/nginx-tmp;
-  server {
-    listen 127.0.0.1:$PORT;
-    root $T/repo;
-    ${1:-}
-  }
-}
-CONF
-	nginx -c "$T/nginx.conf" -e "$T/nginx-error.log"
-	for _ in $(seq 50); do [ -f "$T/nginx.pid" ] && break; sleep 0.1; done
-	SERVER="http://127.0.0.1:$PORT/stable"
-}
 
 # start_daemon [extra [Update] lines]: swupdated on the device with Server=$SERVER.
 start_daemon() {
@@ -86,17 +21,9 @@ start_daemon() {
 	launch_daemon
 }
 
-# launch_daemon: starts swupdated and waits until it owns its bus name.
+# launch_daemon: starts swupdated on the device and waits until it answers on the bus.
 launch_daemon() {
-	"$SWUPDATED" --config "$DEV/swupdated.conf" >>"$T/daemon.log" 2>&1 &
-	DAEMON_PID=$!
-	PIDS+=($DAEMON_PID)
-	for _ in $(seq 100); do
-		busctl "$BUS" status io.swupdated.Updater1 >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	fail "the daemon did not come up: $(tail "$T/daemon.log")"
-	return 1
+	daemon_start "$DEV/swupdated.conf" || fail "the daemon did not come up"
 }
 
 prop() { # prop NAME: the property's value, unquoted

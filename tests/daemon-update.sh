@@ -61,10 +61,7 @@ expect_stderr "no update is pending"
 
 # --- an unchanged target is copied from the active slot, never downloaded -------------------------
 head -c $((1024 * 1024 + 3)) /dev/urandom >"$T/rootfs-3.img"
-"$SWU" create-empty-bundle --target-metadata-version 3 --compatible acme-gw-v2 "$T/v3.swu"
-"$SWU" add-file-to-bundle --bundle "$T/v3.swu" --file "$T/rootfs-3.img" --new-name rootfs
-"$SWU" add-file-to-bundle --bundle "$T/v3.swu" --file "$T/appfs-2.img" --new-name appfs
-"$SWU" sign-bundle --bundle "$T/v3.swu" --key "$T/targets"
+release "$T/v3.swu" 3 --file rootfs="$T/rootfs-3.img" --file appfs="$T/appfs-2.img"
 publish "$T/v3.swu"
 app_hex=$(sha256sum "$T/appfs-2.img" | cut -d' ' -f1)
 before=$(blob_requests "$app_hex")

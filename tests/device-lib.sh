@@ -13,7 +13,7 @@ device_setup() {
 	mkdir -p "$dir/state"
 	DEV=$dir
 	BOOT=$boot
-	(cd "$T" && make_keys)
+	make_keys
 	for s in rootfs-A rootfs-B appfs-A appfs-B; do
 		truncate -s "$SLOT_SIZE" "$DEV/$s"
 	done
@@ -65,18 +65,6 @@ CONF
 
 swupdated() {
 	"$SWUPDATED" --config "$DEV/swupdated.conf" "$@"
-}
-
-# release OUT VERSION [create-empty-bundle options]: a signed bundle with rootfs and appfs.
-release() {
-	local out=$1 version=$2
-	shift 2
-	head -c $((1024 * 1024 + version)) /dev/urandom >"$T/rootfs-$version.img"
-	printf 'app v%s\n' "$version" >"$T/appfs-$version.img"
-	"$SWU" create-empty-bundle --target-metadata-version "$version" --compatible acme-gw-v2 "$@" "$out"
-	"$SWU" add-file-to-bundle --bundle "$out" --file "$T/rootfs-$version.img" --new-name rootfs
-	"$SWU" add-file-to-bundle --bundle "$out" --file "$T/appfs-$version.img" --new-name appfs
-	"$SWU" sign-bundle --bundle "$out" --key "$T/targets"
 }
 
 # reboot_into SLOT: what the bootloader decided; a new boot ID.

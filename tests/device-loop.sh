@@ -33,9 +33,7 @@ expect_exit 0 swupdated mark-good
 expect_eq "installed" "$(status_field installed_version)" 2
 
 head -c $((SLOT_SIZE + 1)) /dev/zero >"$T/big.img"
-"$SWU" create-empty-bundle --target-metadata-version 3 "$T/big.swu"
-"$SWU" add-file-to-bundle --bundle "$T/big.swu" --file "$T/big.img" --new-name rootfs
-"$SWU" sign-bundle --bundle "$T/big.swu" --key "$T/targets"
+release "$T/big.swu" 3 --file rootfs="$T/big.img"
 expect_exit 1 swupdated install "$T/big.swu"
 expect_stderr "its slot only $SLOT_SIZE"
 finish

@@ -8,13 +8,9 @@
 SLOT_SIZE=$((8 * 1024 * 1024))
 . "${SRCDIR:-.}/tests/device-lib.sh"
 
-(cd "$T" && make_keys)
 head -c $((7 * 1024 * 1024)) /dev/urandom >"$T/rootfs.img"
 printf 'app v2\n' >"$T/appfs.img"
-"$SWU" create-empty-bundle --target-metadata-version 2 --compatible acme-gw-v2 "$T/r.swu"
-"$SWU" add-file-to-bundle --bundle "$T/r.swu" --file "$T/rootfs.img" --new-name rootfs
-"$SWU" add-file-to-bundle --bundle "$T/r.swu" --file "$T/appfs.img" --new-name appfs
-"$SWU" sign-bundle --bundle "$T/r.swu" --key "$T/targets"
+release "$T/r.swu" 2 --file rootfs="$T/rootfs.img" --file appfs="$T/appfs.img"
 
 new_written() {
 	slot_holds "$DEV/rootfs-B" "$T/rootfs.img" && slot_holds "$DEV/appfs-B" "$T/appfs.img"

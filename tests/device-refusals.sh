@@ -27,17 +27,13 @@ refuse() {
 }
 
 # A target the device has no slot for.
-"$SWU" create-empty-bundle --target-metadata-version 5 "$T/noslot.swu"
 printf kernel >"$T/kernel.img"
-"$SWU" add-file-to-bundle --bundle "$T/noslot.swu" --file "$T/kernel.img" --new-name kernel
-"$SWU" sign-bundle --bundle "$T/noslot.swu" --key "$T/targets"
+release "$T/noslot.swu" 5 --file kernel="$T/kernel.img"
 refuse "no slot" "target 'kernel' has no slot on this device" "$T/noslot.swu"
 
 # A payload larger than its slot.
 head -c $((SLOT_SIZE + 1)) /dev/zero >"$T/big.img"
-"$SWU" create-empty-bundle --target-metadata-version 5 "$T/big.swu"
-"$SWU" add-file-to-bundle --bundle "$T/big.swu" --file "$T/big.img" --new-name rootfs
-"$SWU" sign-bundle --bundle "$T/big.swu" --key "$T/targets"
+release "$T/big.swu" 5 --file rootfs="$T/big.img"
 refuse "too big" "its slot only $SLOT_SIZE" "$T/big.swu"
 checks=$((checks + 1))
 [ "$(head -c 4096 "$DEV/rootfs-B" | tr -d '\0' | wc -c)" = 0 ] || fail "the oversize payload was written"
@@ -51,17 +47,11 @@ refuse "hash mismatch" "payload 'rootfs' has SHA-256" "$T/flipped.swu"
 head -c $(( $(stat -c %s "$T/good.swu") / 2 )) "$T/good.swu" >"$T/truncated.swu"
 refuse "truncated" "bundle truncated" "$T/truncated.swu"
 
-release "$T/other-hw.swu" 5
-"$SWU" create-empty-bundle --target-metadata-version 5 --compatible acme-gw-v1 "$T/other-hw.swu"
-"$SWU" add-file-to-bundle --bundle "$T/other-hw.swu" --file "$T/rootfs-5.img" --new-name rootfs
-"$SWU" sign-bundle --bundle "$T/other-hw.swu" --key "$T/targets"
+release "$T/other-hw.swu" 5 --compatible acme-gw-v1 --file rootfs="$T/rootfs-5.img"
 refuse "wrong compatible" "not for this device 'acme-gw-v2'" "$T/other-hw.swu"
 
 "$SWU" generate-key "$T/stranger" >/dev/null
-cp "$T/good.swu" "$T/stranger.swu"
-"$SWU" create-empty-bundle --target-metadata-version 5 --compatible acme-gw-v2 "$T/stranger.swu"
-"$SWU" add-file-to-bundle --bundle "$T/stranger.swu" --file "$T/rootfs-5.img" --new-name rootfs
-"$SWU" sign-bundle --bundle "$T/stranger.swu" --key "$T/stranger"
+release "$T/stranger.swu" 5 --file rootfs="$T/rootfs-5.img" --key "$T/stranger"
 refuse "bad signature" "0 valid signatures by trusted targets keys" "$T/stranger.swu"
 
 refuse "missing bundle" "cannot open bundle" "$T/does-not-exist.swu"

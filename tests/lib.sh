@@ -3,8 +3,11 @@
 set -euo pipefail
 
 : "${SWU:?SWU must point at the swu binary (make check sets it)}"
-T=$(mktemp -d /tmp/swu-test.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# The test's directory, removed on exit; a caller that set $T (the demo) keeps its own.
+if [ -z "${T:-}" ]; then
+	T=$(mktemp -d /tmp/swu-test.XXXXXX)
+	trap 'rm -rf "$T"' EXIT
+fi
 cd "$T"
 failures=0
 checks=0
@@ -45,9 +48,9 @@ json_check() {
 
 # flip_byte FILE OFFSET: inverts one byte (writing a fixed value would change nothing 1 time in 256).
 flip_byte() {
-	python3 -c 'import sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xFF]))' "$1" "$2"
+	local byte
+	byte=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $((byte ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
 finish() {
@@ -55,24 +58,50 @@ finish() {
 	[ "$failures" = 0 ]
 }
 
-# make_release DIR VERSION: keys (once), root, and a signed bundle of two files in DIR.
+# make_keys: the test keys $T/root and $T/targets (PEM), and root metadata $T/root.pb (version
+# 1) signed by the root key; made once per test directory.
 make_keys() {
-	[ -f root ] || "$SWU" generate-key root >/dev/null
-	[ -f targets ] || "$SWU" generate-key targets >/dev/null
-	[ -f root.pb ] || {
-		"$SWU" create-root-metadata --append-root-key root.pub --append-targets-key targets.pub -o root.pb
-		"$SWU" sign-root-metadata --root-metadata root.pb --root-key root
+	[ -f "$T/root" ] || "$SWU" generate-key "$T/root" >/dev/null
+	[ -f "$T/targets" ] || "$SWU" generate-key "$T/targets" >/dev/null
+	[ -f "$T/root.pb" ] || {
+		"$SWU" create-root-metadata --append-root-key "$T/root.pub" \
+			--append-targets-key "$T/targets.pub" -o "$T/root.pb"
+		"$SWU" sign-root-metadata --root-metadata "$T/root.pb" --root-key "$T/root"
 	}
 }
 
-make_bundle() { # make_bundle OUT VERSION [extra create-empty-bundle args]
-	local out=$1 version=$2
+# release OUT VERSION [option...]: the one way the tests make a signed bundle, with swu.
+#   --file NAME=PATH   a target (repeatable); without any: rootfs from $T/rootfs-VERSION.img
+#                      (1 MiB + VERSION random bytes) and appfs from $T/appfs-VERSION.img
+#   --root ROOT        carry this root metadata
+#   --key KEY          sign with KEY (default $T/targets); "none": leave it unsigned
+#   --compatible STR   the compatible list (default acme-gw-v2); "none": no list
+# Anything else goes to create-empty-bundle (--expires ...).
+release() {
+	local out=$1 version=$2 root="" key=$T/targets compat=acme-gw-v2
+	local files=() create=()
 	shift 2
-	printf 'rootfs v%s\n' "$version" >rootfs.img
-	head -c 3000 /dev/urandom >app.img
-	"$SWU" create-empty-bundle --target-metadata-version "$version" "$@" "$out"
-	"$SWU" add-root-metadata-to-bundle --append-root-metadata root.pb --bundle "$out"
-	"$SWU" add-file-to-bundle --bundle "$out" --file rootfs.img --new-name rootfs
-	"$SWU" add-file-to-bundle --bundle "$out" --file app.img --new-name appfs
-	"$SWU" sign-bundle --bundle "$out" --key targets
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--file) files+=("$2"); shift ;;
+		--root) root=$2; shift ;;
+		--key) key=$2; shift ;;
+		--compatible) compat=$2; shift ;;
+		*) create+=("$1") ;;
+		esac
+		shift
+	done
+	make_keys
+	if [ ${#files[@]} -eq 0 ]; then
+		head -c $((1024 * 1024 + version)) /dev/urandom >"$T/rootfs-$version.img"
+		printf 'app v%s\n' "$version" >"$T/appfs-$version.img"
+		files=("rootfs=$T/rootfs-$version.img" "appfs=$T/appfs-$version.img")
+	fi
+	[ "$compat" = none ] || create+=(--compatible "$compat")
+	"$SWU" create-empty-bundle --target-metadata-version "$version" "${create[@]}" "$out"
+	[ -z "$root" ] || "$SWU" add-root-metadata-to-bundle --append-root-metadata "$root" --bundle "$out"
+	for f in "${files[@]}"; do
+		"$SWU" add-file-to-bundle --bundle "$out" --file "${f#*=}" --new-name "${f%%=*}"
+	done
+	[ "$key" = none ] || "$SWU" sign-bundle --bundle "$out" --key "$key"
 }

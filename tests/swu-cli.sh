@@ -3,8 +3,10 @@
 # swu end to end: the release flow, exit codes, --root-out, --signer, export-manifest, publish.
 . "${SRCDIR:-.}/tests/lib.sh"
 
-make_keys
-make_bundle b1.pb 1 --compatible acme-gw-v2
+printf 'rootfs v1\n' >rootfs.img
+head -c 3000 /dev/urandom >app.img
+files=(--file rootfs=rootfs.img --file appfs=app.img)
+release b1.pb 1 --root root.pb "${files[@]}"
 
 # --- the good path -----------------------------------------------------------
 expect_exit 0 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata root.pb --compatible acme-gw-v2
@@ -34,21 +36,18 @@ expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata garbag
 
 # A bundle signed by a stranger's key.
 "$SWU" generate-key stranger >/dev/null
-cp b1.pb stranger.pb
-"$SWU" create-empty-bundle --target-metadata-version 1 stranger.pb
-"$SWU" add-file-to-bundle --bundle stranger.pb --file rootfs.img --new-name rootfs
-"$SWU" sign-bundle --bundle stranger.pb --key stranger
+release stranger.pb 1 --compatible none --file rootfs=rootfs.img --key stranger
 expect_exit 1 "$SWU" verify-bundle --bundle stranger.pb --trusted-root-metadata root.pb
 expect_stderr "0 valid signatures by trusted targets keys, 1 required"
 
 # Expired metadata.
-make_bundle expired.pb 1 --expires 2001-01-01T00:00:00Z
+release expired.pb 1 --root root.pb --compatible none "${files[@]}" --expires 2001-01-01T00:00:00Z
 expect_exit 1 "$SWU" verify-bundle --bundle expired.pb --trusted-root-metadata root.pb
 expect_stderr "expired"
 expect_exit 2 "$SWU" create-empty-bundle --expires tomorrow x.pb
 
 # --- anti-rollback with export-manifest -----------------------------------------
-make_bundle b2.pb 2
+release b2.pb 2 --root root.pb --compatible none "${files[@]}"
 expect_exit 0 "$SWU" export-manifest --bundle b2.pb --trusted-root-metadata root.pb -o m2.pb
 expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata root.pb --manifest m2.pb
 expect_stderr "targets metadata version 1 is older than installed version 2"

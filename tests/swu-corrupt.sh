@@ -4,14 +4,9 @@
 # `swu verify-bundle` always rejects (exit 1), never crashes (no signal, no other status).
 . "${SRCDIR:-.}/tests/lib.sh"
 
-make_keys
-"$SWU" create-empty-bundle --target-metadata-version 1 small.pb
 printf 'tiny rootfs' >rootfs.img
 printf 'tiny app' >app.img
-"$SWU" add-root-metadata-to-bundle --append-root-metadata root.pb --bundle small.pb
-"$SWU" add-file-to-bundle --bundle small.pb --file rootfs.img --new-name rootfs
-"$SWU" add-file-to-bundle --bundle small.pb --file app.img --new-name appfs
-"$SWU" sign-bundle --bundle small.pb --key targets
+release small.pb 1 --root root.pb --compatible none --file rootfs=rootfs.img --file appfs=app.img
 expect_exit 0 "$SWU" verify-bundle --bundle small.pb --trusted-root-metadata root.pb
 
 size=$(stat -c %s small.pb)
@@ -22,8 +17,7 @@ for ((i = 1; i < size; i++)); do
 done
 for ((i = 0; i < size; i++)); do
 	cp small.pb flip.pb
-	byte=$(od -An -tu1 -j "$i" -N1 small.pb | tr -d ' ')
-	printf "$(printf '\\%03o' $((byte ^ 255)))" | dd of=flip.pb bs=1 seek="$i" conv=notrunc status=none
+	flip_byte flip.pb "$i"
 	expect_exit 1 "$SWU" verify-bundle --bundle flip.pb --trusted-root-metadata root.pb
 done
 finish

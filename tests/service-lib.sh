@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The real components around swupdated, started here on this machine and cleaned up by
+# service_cleanup: a private dbus-daemon with the shipped bus policy, nginx on 127.0.0.1
+# serving $T/repo, and swupdated itself with a readiness probe that needs only the bus.
+# Used by the daemon tests (daemon-lib.sh), bench/daemon and scripts/demo. The caller sets
+# $T (a directory) and $SWUPDATED; $SRCDIR is the source tree.
+
+PIDS=()
+
+service_cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+# start_bus: a private system bus at $T/bus.sock; sets DBUS_SYSTEM_BUS_ADDRESS and BUS.
+start_bus() {
+	cat >"$T/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$T/bus.sock</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+  </policy>
+  <include>$SRCDIR/dbus/io.swupdated.Updater1.conf</include>
+</busconfig>
+CONF
+	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -S "$T/bus.sock" ] && break; sleep 0.1; done
+	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus.sock"
+	BUS="--address=$DBUS_SYSTEM_BUS_ADDRESS"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_nginx [extra server directives]: serves $T/repo on 127.0.0.1:$PORT, logs to
+# $T/access.log; sets SERVER to the channel URL .../stable.
+start_nginx() {
+	PORT=$(free_port)
+	mkdir -p "$T/repo" "$T/nginx-tmp"
+	cat >"$T/nginx.conf" <<CONF
+user root;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 64; }
+http {
+  access_log $T/access.log;
+  client_body_temp_path $T/nginx-tmp;
+  proxy_temp_path $T/nginx-tmp;
+  fastcgi_temp_path $T/nginx-tmp;
+  uwsgi_temp_path $T/nginx-tmp;
+  scgi_temp_path $T/nginx-tmp;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $T/repo;
+    ${1:-}
+  }
+}
+CONF
+	nginx -c "$T/nginx.conf" -e "$T/nginx-error.log"
+	for _ in $(seq 50); do [ -f "$T/nginx.pid" ] && break; sleep 0.1; done
+	SERVER="http://127.0.0.1:$PORT/stable"
+}
+
+# daemon_ready: the daemon answers a property read on the bus. Only the bus is needed: no
+# cgroup filesystem (busctl status needs one, and chroots or package-build sandboxes have none).
+daemon_ready() {
+	busctl "$BUS" get-property io.swupdated.Updater1 /io/swupdated/Updater1 \
+		io.swupdated.Updater1 Version >/dev/null 2>&1
+}
+
+# daemon_start CONFIG: starts swupdated (log in $T/daemon.log), sets DAEMON_PID, and waits
+# until it answers on the bus; 1 (with the log's tail on stderr) when it does not.
+daemon_start() {
+	"$SWUPDATED" --config "$1" >>"$T/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	PIDS+=($DAEMON_PID)
+	for _ in $(seq 100); do
+		daemon_ready && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "swupdated did not come up:" >&2
+	tail -n 20 "$T/daemon.log" >&2
+	return 1
+}

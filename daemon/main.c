@@ -238,6 +238,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	if (manager_new(c, &m) < 0)
 		return EXIT_USAGE;
+	/* State left by earlier versions: obsolete rotated roots go (each one is logged). */
+	(void)swu_device_repair(m->ctx, &m->device);
+	swu_context_clear_failure(m->ctx);
 	env = getenv("SWUPDATED_FAULT_INJECT");
 	if (env) {
 		fault_at = strtoul(env, NULL, 10);

@@ -8,10 +8,9 @@
 #include "macro.h"
 #include "metadata.h"
 
-int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size)
+/* The factory root, read only from dm-verity when RequireVerity= holds. */
+static int factory_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size)
 {
-	_cleanup_free_ uint8_t *factory = NULL;
-	size_t size;
 	int r;
 
 	if (d->require_verity) {
@@ -22,12 +21,36 @@ int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, 
 					     "refusing to trust '%s' (RequireVerity=yes)",
 					     d->root_metadata);
 	}
-	r = swu_read_file(d->root_metadata, swu_context_get_metadata_max(ctx), &factory, &size);
+	r = swu_read_file(d->root_metadata, swu_context_get_metadata_max(ctx), ret, ret_size);
 	if (r < 0)
 		return swu_fail(ctx, r, "trust", "file", "cannot read the root metadata '%s': %s",
 				d->root_metadata, strerror(-r));
+	return 0;
+}
+
+int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size)
+{
+	_cleanup_free_ uint8_t *factory = NULL;
+	size_t size;
+	int r;
+
+	r = factory_root(ctx, d, &factory, &size);
+	if (r < 0)
+		return r;
 	return swu_state_trusted_root(ctx, d->state_dir, factory, size, d->warn, d->userdata, ret,
 				      ret_size);
+}
+
+int swu_device_repair(SwuContext *ctx, const SwuDevice *d)
+{
+	_cleanup_free_ uint8_t *factory = NULL;
+	size_t size;
+	int r;
+
+	r = factory_root(ctx, d, &factory, &size);
+	if (r < 0)
+		return r;
+	return swu_state_repair_roots(ctx, d->state_dir, factory, size, d->warn, d->userdata);
 }
 
 int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
@@ -62,25 +85,17 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 
 int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifier *v)
 {
-	_cleanup_free_ uint8_t *trusted = NULL;
 	const uint8_t *root;
-	size_t size, trusted_size;
+	size_t size;
 	int r;
 
 	root = swu_verifier_get_new_root(v, &size);
 	if (!root)
 		return 0;
-	r = swu_device_trusted_root(ctx, d, &trusted, &trusted_size);
-	if (r < 0)
-		return r;
-	if (trusted_size == size && memcmp(trusted, root, size) == 0)
-		return 0;
 	r = swu_state_save_root(ctx, d->state_dir, root, size);
-	if (r < 0)
-		return r;
-	if (d->committed)
+	if (r > 0 && d->committed)
 		d->committed(d->userdata, swu_root_version(ctx, root, size));
-	return 1;
+	return r;
 }
 
 int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *v, SwuBundle *b)

@@ -43,6 +43,13 @@ typedef struct SwuDevice {
  */
 int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size);
 
+/*
+ * Removes obsolete links from the persisted chain (duplicates, and roots rule 2 can never accept
+ * again, which versions before the strict rule persisted); each is reported through @d->warn.
+ * Returns the number removed.
+ */
+int swu_device_repair(SwuContext *ctx, const SwuDevice *d);
+
 /* The verifier every install uses: trusted root, installed manifest, compatible string. */
 int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret);
 

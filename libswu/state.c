@@ -16,7 +16,6 @@
 #include "state.h"
 #include "tuf.h"
 
-#define ROOTS_MAX   256
 #define PENDING_MAX (4u * 1024u * 1024u)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
@@ -342,64 +341,116 @@ static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
 	warn(userdata, buf);
 }
 
-int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *factory,
-			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
-			   size_t *ret_size)
+/*
+ * Replays the chain from @factory: each link is trusted only by rule 2 against the root trusted
+ * before it. A link that cannot be read or does not verify is reported and skipped. A link rule 2
+ * can never accept again (a duplicate of the root trusted before it, an older one, or a different
+ * one of the same version, as versions before the strict rule persisted) is obsolete: reported
+ * and, with @repair, removed.
+ */
+static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size_t factory_size,
+		  SwuWarnFunc warn, void *userdata, bool repair, unsigned *ret_removed,
+		  uint8_t **ret, size_t *ret_size)
 {
 	_cleanup_free_ uint8_t *current = malloc(factory_size ? factory_size : 1);
 	size_t current_size = factory_size, n = 0;
-	uint32_t factory_version;
+	unsigned removed = 0;
 	char **names = NULL;
-	int r;
+	int r, fatal = 0;
 
 	if (!current)
 		return -ENOMEM;
 	memcpy(current, factory, factory_size);
-	factory_version = swu_root_version(ctx, factory, factory_size);
 	r = link_names(dir, &names, &n);
 	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n && i < ROOTS_MAX; i++) {
+		return swu_fail(ctx, r, "state", "roots", "cannot list '%s/roots': %s", dir,
+				strerror(-r));
+	for (size_t i = 0; i < n; i++) {
 		_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 		_cleanup_free_ uint8_t *link = NULL;
-		_cleanup_free_ char *name = NULL;
+		_cleanup_free_ char *name = NULL, *path = NULL;
 		size_t size;
 
-		if (asprintf(&name, "roots/%s", names[i]) < 0) {
-			r = -ENOMEM;
+		name = path_join("roots", names[i]);
+		path = name ? path_join(dir, name) : NULL;
+		if (!path) {
+			fatal = -ENOMEM;
 			break;
 		}
 		r = load(ctx, dir, name, swu_context_get_metadata_max(ctx), &link, &size);
 		if (r < 0) {
-			warnf(warn, userdata, "Ignoring rotated root '%s/%s': %s", dir, name,
-			      strerror(-r));
+			warnf(warn, userdata, "Ignoring rotated root '%s': %s", path, strerror(-r));
 			continue;
 		}
-		if (swu_root_version(ctx, link, size) <= factory_version) {
-			warnf(warn, userdata,
-			      "Ignoring rotated root '%s/%s': not newer than the "
-			      "factory root",
-			      dir, name);
+		fatal = swu_verifier_new(ctx, current, current_size, 0, &v);
+		if (fatal < 0)
+			break; /* the factory root itself is unusable */
+		r = swu_verifier_check_root(v, link, size);
+		if (r == -ENOMEM) {
+			fatal = r;
+			break;
+		}
+		if (r >= 0 && swu_verifier_get_new_root(v, NULL)) {
+			free(current);
+			current = TAKE_PTR(link);
+			current_size = size;
 			continue;
 		}
-		/* Each link is trusted only by rule 2 against the root trusted before it. */
-		r = swu_verifier_new(ctx, current, current_size, 0, &v);
-		if (r >= 0)
-			r = swu_verifier_check_root(v, link, size);
-		if (r < 0) {
-			warnf(warn, userdata, "Ignoring rotated root '%s/%s': %s", dir, name,
-			      swu_context_get_failure(ctx)->message);
+		if ((r == 0 || r == -ESTALE) && repair && unlink(path) >= 0) {
+			warnf(warn, userdata, "Removed obsolete rotated root '%s': %s", path,
+			      r == 0 ? "a duplicate of the root trusted before it"
+				     : swu_context_get_failure(ctx)->message);
+			removed++;
 			continue;
 		}
-		free(current);
-		current = TAKE_PTR(link);
-		current_size = size;
+		warnf(warn, userdata, "Ignoring rotated root '%s': %s", path,
+		      r == 0 ? "a duplicate of the root trusted before it"
+			     : swu_context_get_failure(ctx)->message);
 	}
 	free_names(names, n);
-	if (r == -ENOMEM)
-		return r;
-	*ret = TAKE_PTR(current);
-	*ret_size = current_size;
+	if (fatal < 0)
+		return fatal;
+	if (ret_removed)
+		*ret_removed = removed;
+	if (ret) {
+		*ret = TAKE_PTR(current);
+		*ret_size = current_size;
+	}
+	return 0;
+}
+
+int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *factory,
+			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
+			   size_t *ret_size)
+{
+	return replay(ctx, dir, factory, factory_size, warn, userdata, false, NULL, ret, ret_size);
+}
+
+int swu_state_repair_roots(SwuContext *ctx, const char *dir, const uint8_t *factory,
+			   size_t factory_size, SwuWarnFunc warn, void *userdata)
+{
+	unsigned removed = 0;
+	int r;
+
+	r = replay(ctx, dir, factory, factory_size, warn, userdata, true, &removed, NULL, NULL);
+	return r < 0 ? r : (int)removed;
+}
+
+/* Whether a committed link already holds exactly these bytes. */
+static int link_exists(SwuContext *ctx, const char *dir, char **names, size_t count,
+		       const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < count; i++) {
+		_cleanup_free_ char *name = path_join("roots", names[i]);
+		_cleanup_free_ uint8_t *link = NULL;
+		size_t size;
+
+		if (!name)
+			return -ENOMEM;
+		if (load(ctx, dir, name, swu_context_get_metadata_max(ctx), &link, &size) >= 0 &&
+		    size == n && memcmp(link, p, n) == 0)
+			return 1;
+	}
 	return 0;
 }
 
@@ -419,9 +470,14 @@ int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size
 	r = link_names(dir, &names, &count);
 	if (r < 0)
 		return r;
-	if (count > 0)
+	/* The chain never holds a root twice. */
+	r = link_exists(ctx, dir, names, count, p, n);
+	if (r == 0 && count > 0)
 		next = (unsigned)strtoul(names[count - 1], NULL, 10) + 1;
 	free_names(names, count);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	snprintf(name, sizeof(name), "roots/%08u.pb", next);
-	return save(ctx, dir, name, p, n);
+	r = save(ctx, dir, name, p, n);
+	return r < 0 ? r : 1;
 }

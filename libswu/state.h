@@ -60,12 +60,20 @@ int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHist
 
 /*
  * The trusted root: the factory root @factory, then each persisted link of the chain checked by
- * rule 2 against the root trusted so far. Links that fail (tampered, truncated, unchained) or are
- * not newer than the factory root are skipped and reported through @warn. Caller frees @ret.
+ * rule 2 against the root trusted so far (no count limit: every newer link is seen). Links that
+ * cannot be read, do not verify, or are obsolete (a duplicate, an older root, a different root of
+ * the same version) are skipped and reported through @warn. Caller frees @ret.
  */
 typedef void (*SwuWarnFunc)(void *userdata, const char *message);
 int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *factory,
 			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
 			   size_t *ret_size);
-/* Appends a root accepted by rule 2 as the next link of the chain. */
+/*
+ * Removes the obsolete links (reported through @warn), which rule 2 can never accept again:
+ * versions before the strict rule persisted equal-version roots and the same root many times.
+ * Returns the number removed.
+ */
+int swu_state_repair_roots(SwuContext *ctx, const char *dir, const uint8_t *factory,
+			   size_t factory_size, SwuWarnFunc warn, void *userdata);
+/* Appends a root accepted by rule 2 as the next link: 1, or 0 when the chain already holds it. */
 int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n);

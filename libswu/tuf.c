@@ -15,8 +15,9 @@ struct SwuVerifier {
 	/* the root in force: the factory/trusted one, or the rotated one after rule 2 */
 	SwuSignedRoot *root_signed;
 	SwuRootMetadata *root;
-	uint8_t *new_root;
-	size_t new_root_size;
+	uint8_t *root_bytes; /* its serialized SignedRootMetadata */
+	size_t root_size;
+	bool rotated; /* rule 2 accepted a new root: root_bytes is it */
 
 	SwuManifest *manifest;
 	const SwuTargetsMetadata *installed;
@@ -56,19 +57,32 @@ SwuVerifier *swu_verifier_free(SwuVerifier *v)
 	swu_buf_done(&v->user_manifest);
 	free_targets(v);
 	free(v->targets_bytes);
-	free(v->new_root);
+	free(v->root_bytes);
 	free(v->compatible);
 	swu_context_unref(v->ctx);
 	free(v);
 	return NULL;
 }
 
-static void set_root(SwuVerifier *v, SwuSignedRoot *s, SwuRootMetadata *root)
+static int set_root(SwuVerifier *v, SwuSignedRoot *s, SwuRootMetadata *root, const uint8_t *p,
+		    size_t n)
 {
+	uint8_t *copy = malloc(n ? n : 1);
+
+	if (!copy) {
+		swu_signed_root_freep(&s);
+		swu_root_metadata_freep(&root);
+		return -ENOMEM;
+	}
+	memcpy(copy, p, n);
 	swu_signed_root_freep(&v->root_signed);
 	swu_root_metadata_freep(&v->root);
+	free(v->root_bytes);
 	v->root_signed = s;
 	v->root = root;
+	v->root_bytes = copy;
+	v->root_size = n;
+	return 0;
 }
 
 int swu_verifier_new(SwuContext *ctx, const uint8_t *root, size_t root_size, unsigned flags,
@@ -92,7 +106,9 @@ int swu_verifier_new(SwuContext *ctx, const uint8_t *root, size_t root_size, uns
 		r = swu_root_decode(ctx, root, root_size, &s, &rm);
 		if (r < 0)
 			return r;
-		set_root(v, s, rm);
+		r = set_root(v, s, rm, root, root_size);
+		if (r < 0)
+			return r;
 		r = swu_root_check_sound(ctx, rm, "trusted root");
 		if (r < 0)
 			return r;
@@ -162,9 +178,11 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 {
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
-	uint8_t *copy;
 	int r;
 
+	/* The trusted root itself again (bundles carry it): no rotation, nothing happens. */
+	if (v->root_bytes && size == v->root_size && memcmp(root, v->root_bytes, size) == 0)
+		return 0;
 	r = swu_root_decode(v->ctx, root, size, &s, &rm);
 	if (r < 0)
 		return r;
@@ -186,29 +204,32 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 			    s->signatures, s->n_signatures, "root", "its own root");
 	if (r < 0)
 		return r;
+	/*
+	 * Strictly newer. A different root at the same version is refused: otherwise any old
+	 * bundle carrying the root it replaced would undo a key revocation.
+	 */
+	if (v->root && root_version(rm) == root_version(v->root))
+		return swu_fail(v->ctx, -ESTALE, "root", "rollback",
+				"root metadata version %u differs from the trusted root of the "
+				"same version",
+				root_version(rm));
 	if (v->root && root_version(rm) < root_version(v->root))
 		return swu_fail(v->ctx, -ESTALE, "root", "rollback",
 				"root metadata version %u is older than trusted version %u",
 				root_version(rm), root_version(v->root));
 
-	if (!(v->flags & SWU_VERIFY_SELF)) {
-		copy = malloc(size ? size : 1);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, root, size);
-		free(v->new_root);
-		v->new_root = copy;
-		v->new_root_size = size;
-	}
-	set_root(v, TAKE_PTR(s), TAKE_PTR(rm));
+	r = set_root(v, TAKE_PTR(s), TAKE_PTR(rm), root, size);
+	if (r < 0)
+		return r;
+	v->rotated = !(v->flags & SWU_VERIFY_SELF);
 	return 0;
 }
 
 const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size)
 {
 	if (ret_size)
-		*ret_size = v->new_root_size;
-	return v->new_root;
+		*ret_size = v->rotated ? v->root_size : 0;
+	return v->rotated ? v->root_bytes : NULL;
 }
 
 static int add_targets(SwuVerifier *v, const SwuTargetsMetadata *t)

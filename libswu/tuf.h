@@ -56,9 +56,14 @@ uint32_t swu_verifier_get_installed_version(const SwuVerifier *v);
 /* This device's compatible string; NULL (default) skips the hardware check. */
 int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible);
 
-/* Rule 2. On success the new root is trusted and swu_verifier_get_new_root() returns it. */
+/*
+ * Rule 2. A root byte-identical to the trusted one is no rotation: 0, nothing changes. Any other
+ * root must be signed by the trusted root's threshold and its own, be sound, and have a version
+ * strictly greater than the trusted one (-ESTALE for an older one or a different one of the same
+ * version). On success the new root is trusted and swu_verifier_get_new_root() returns it.
+ */
 int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size);
-/* The rotated root accepted by rule 2 (serialized SignedRootMetadata), or NULL. */
+/* The rotated root accepted by rule 2 (serialized SignedRootMetadata), or NULL when none was. */
 const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size);
 
 /* Rule 3 over the serialized SignedTargetsMetadata of the entry named "targets". */

@@ -79,6 +79,17 @@ cp b2.pb rogue-bundle.pb
 expect_exit 1 "$SWU" verify-bundle --bundle rogue-bundle.pb --trusted-root-metadata root.pb --root-out rogue-out.pb
 checks=$((checks + 1))
 [ ! -e rogue-out.pb ] || fail "--root-out created a file for a rejected rotation"
+# --previous: the next version; an explicit version that is not greater is refused.
+expect_exit 0 "$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets2.pub --previous root2.pb -o next.pb
+expect_exit 0 "$SWU" inspect-root-metadata next.pb
+expect_stdout "version: 3"
+expect_exit 0 "$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets2.pub --previous root2.pb --version 9 -o next9.pb
+expect_exit 0 "$SWU" inspect-root-metadata next9.pb
+expect_stdout "version: 9"
+expect_exit 2 "$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets2.pub --previous root2.pb --version 2 -o same.pb
+expect_stderr "not greater than version 2"
+checks=$((checks + 1))
+[ ! -e same.pb ] || fail "a root devices refuse was written"
 # Unsound root metadata is refused when created.
 expect_exit 1 "$SWU" create-root-metadata --append-root-key root.pub --append-targets-key targets.pub --root-threshold 2 -o bad.pb
 checks=$((checks + 1))

@@ -205,6 +205,41 @@ START_TEST(test_commit_root)
 }
 END_TEST
 
+/*
+ * A targets key revoked by a rotation stays revoked: across restarts (a new verifier each time)
+ * and 300 verifications of bundles carrying the new root or a different root of the same
+ * version, with the state directory not growing.
+ */
+START_TEST(test_revocation_holds)
+{
+	EVP_PKEY *nt = tu_key();
+	SwuBuf root2 = {}, root2b = {}, rotating = {}, undoing = {}, revoked = {};
+
+	/* v2 revokes the targets key; v2b, of the same version, would bring it back */
+	tu_root_simple(2, w.root_key, nt, &w.root_key, 1, &root2);
+	tu_root_simple(2, w.root_key, w.targets_key, &w.root_key, 1, &root2b);
+	bundle(&root2, 3, nt, NULL, &rotating);
+	bundle(&root2b, 3, w.targets_key, NULL, &undoing);
+	bundle(NULL, 3, w.targets_key, NULL, &revoked);
+	ck_assert_int_eq(check(&rotating), 0);
+	ck_assert_uint_eq(committed, 1);
+	for (int i = 0; i < 150; i++) {
+		ck_assert_int_eq(check(&undoing), -ESTALE);
+		ck_assert_int_eq(check(&rotating), 0);
+	}
+	ck_assert_int_eq(check(&revoked), -EKEYREJECTED);
+	ck_assert_int_eq(check(&undoing), -ESTALE);
+	ck_assert_uint_eq(committed, 1);
+	ck_assert_int_eq(tu_count_files(state_dir), 1);
+	swu_buf_done(&root2);
+	swu_buf_done(&root2b);
+	swu_buf_done(&rotating);
+	swu_buf_done(&undoing);
+	swu_buf_done(&revoked);
+	EVP_PKEY_free(nt);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -212,6 +247,7 @@ int main(void)
 		{ "installed-manifest", test_installed_manifest },
 		{ "verity", test_verity },
 		{ "commit-root", test_commit_root, 60 },
+		{ "revocation-holds", test_revocation_holds, 120 },
 	};
 
 	return tu_run("device", cases, ELEMENTSOF(cases), setup, teardown);

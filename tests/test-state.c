@@ -226,17 +226,20 @@ START_TEST(test_root_chain)
 		tu_root_simple(3, k[3], t[3], s3, 2, &r[3]);
 	}
 	ck_assert_int_eq(trusted_version(&r[1]), 1); /* no chain yet */
-	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 0);
-	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[3].data, r[3].size), 0);
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 1);
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[3].data, r[3].size), 1);
 	ck_assert_int_eq(trusted_version(&r[1]), 3);
 	ck_assert_int_eq(warnings, 0);
+	/* The chain never holds a root twice. */
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 0);
+	ck_assert_int_eq(count_files("roots"), 2);
 
 	/* A tampered middle link breaks the chain after it: the factory root is used. */
 	corrupt("00000001.pb", 40);
 	ck_assert_int_eq(trusted_version(&r[1]), 1);
 	ck_assert_int_eq(warnings, 2);
 	/* A truncated link likewise. */
-	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 0); /* 00000003 */
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 1); /* 00000003 */
 	ck_assert_int_eq(trusted_version(&r[1]), 2);
 	corrupt("00000003.pb", -1);
 	ck_assert_int_eq(trusted_version(&r[1]), 1);
@@ -260,7 +263,7 @@ START_TEST(test_root_unchained)
 
 	tu_root_simple(1, k1, t1, &k1, 1, &r1);
 	tu_root_simple(2, k2, t2, &k2, 1, &rogue); /* signed only by its own key */
-	ck_assert_int_eq(swu_state_save_root(ctx, dir, rogue.data, rogue.size), 0);
+	ck_assert_int_eq(swu_state_save_root(ctx, dir, rogue.data, rogue.size), 1);
 	ck_assert_int_eq(trusted_version(&r1), 1);
 	ck_assert_int_eq(warnings, 1);
 	/* A torn write's temporary file is never read as a link. */
@@ -279,6 +282,84 @@ START_TEST(test_root_unchained)
 }
 END_TEST
 
+/* Writes @root as chain link number @n, as any version of the daemon may have left it. */
+static void put_link(unsigned n, const SwuBuf *root)
+{
+	_cleanup_free_ char *roots = tu_path("%s/roots", dir);
+	_cleanup_free_ char *path = tu_path("%s/%08u.pb", roots, n);
+
+	ck_assert_int_eq(swu_mkdir_p(roots, 0755), 0);
+	ck_assert_int_eq(swu_write_file_atomic(path, root->data, root->size, 0644), 0);
+}
+
+/* What versions before the strict rule 2 left behind: equal-version roots, duplicates. */
+START_TEST(test_root_chain_repair)
+{
+	EVP_PKEY *k = tu_key(), *t1 = tu_key(), *t2 = tu_key(), *t3 = tu_key();
+	SwuBuf r1 = {}, r2 = {}, r2b = {}, r3 = {};
+
+	tu_root_simple(1, k, t1, &k, 1, &r1);
+	tu_root_simple(2, k, t2, &k, 1, &r2);
+	tu_root_simple(2, k, t1, &k, 1, &r2b); /* the same version, the revoked key back */
+	tu_root_simple(3, k, t3, &k, 1, &r3);
+	put_link(1, &r2);
+	put_link(2, &r2b);
+	put_link(3, &r2);
+	put_link(4, &r1);
+	put_link(5, &r3);
+	/* Replayed as they are: the equal-version root never undoes the rotation. */
+	ck_assert_int_eq(trusted_version(&r1), 3);
+	ck_assert_int_eq(warnings, 3);
+	/* Repair removes the obsolete links and keeps the chain. */
+	warnings = 0;
+	ck_assert_int_eq(swu_state_repair_roots(ctx, dir, r1.data, r1.size, count_warning, NULL),
+			 3);
+	ck_assert_int_eq(warnings, 3);
+	ck_assert_int_eq(count_files("roots"), 2);
+	ck_assert_int_eq(trusted_version(&r1), 3);
+	ck_assert_int_eq(warnings, 0);
+	ck_assert_int_eq(swu_state_repair_roots(ctx, dir, r1.data, r1.size, count_warning, NULL),
+			 0);
+	/* A newer factory root makes the whole chain obsolete. */
+	ck_assert_int_eq(swu_state_repair_roots(ctx, dir, r3.data, r3.size, count_warning, NULL),
+			 2);
+	ck_assert_int_eq(count_files("roots"), 0);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(t1);
+	EVP_PKEY_free(t2);
+	EVP_PKEY_free(t3);
+	swu_buf_done(&r1);
+	swu_buf_done(&r2);
+	swu_buf_done(&r2b);
+	swu_buf_done(&r3);
+}
+END_TEST
+
+/* No count limit hides newer links: a chain of 300 rotations ends at the newest. */
+START_TEST(test_root_chain_long)
+{
+	EVP_PKEY *prev = tu_key(), *t = tu_key();
+	SwuBuf factory = {};
+
+	tu_root_simple(1, prev, t, &prev, 1, &factory);
+	for (uint32_t v = 2; v <= 301; v++) {
+		EVP_PKEY *k = tu_key(), *signers[] = { prev, k };
+		SwuBuf r = {};
+
+		tu_root_simple(v, k, t, signers, 2, &r);
+		ck_assert_int_eq(swu_state_save_root(ctx, dir, r.data, r.size), 1);
+		swu_buf_done(&r);
+		EVP_PKEY_free(prev);
+		prev = k;
+	}
+	ck_assert_int_eq(trusted_version(&factory), 301);
+	ck_assert_int_eq(warnings, 0);
+	EVP_PKEY_free(prev);
+	EVP_PKEY_free(t);
+	swu_buf_done(&factory);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -288,6 +369,8 @@ int main(void)
 		{ "history-read", test_history_read },
 		{ "root-chain", test_root_chain },
 		{ "root-unchained", test_root_unchained },
+		{ "root-chain-repair", test_root_chain_repair },
+		{ "root-chain-long", test_root_chain_long, 120 },
 	};
 
 	return tu_run("state", cases, ELEMENTSOF(cases), setup, teardown);

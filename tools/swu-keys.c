@@ -48,6 +48,41 @@ static void free_keys(EVP_PKEY **keys, size_t n)
 		EVP_PKEY_free(keys[i]);
 }
 
+/*
+ * The version of a root that replaces @previous: one more, or the explicit @version when it is
+ * greater. Devices accept only strictly greater versions (a different root at the same version
+ * would let old bundles undo a revocation), so anything else is refused here already.
+ */
+static int next_version(const char *previous, bool explicit_version, uint32_t *version)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	uint32_t prev;
+	size_t size;
+	int r;
+
+	r = swu_read_file(previous, swu_context_get_metadata_max(swu_ctx), &data, &size);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", previous);
+	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", previous);
+	prev = rm->common_metadata ? rm->common_metadata->version : 0;
+	if (!explicit_version) {
+		if (prev == UINT32_MAX)
+			return log_error_errno(-ERANGE, "'%s' has the last possible version",
+					       previous);
+		*version = prev + 1;
+		return 0;
+	}
+	if (*version <= prev)
+		return log_usage("--version %u is not greater than version %u of '%s': devices "
+				 "refuse such a root",
+				 *version, prev, previous);
+	return 0;
+}
+
 int verb_create_root_metadata(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -56,6 +91,7 @@ int verb_create_root_metadata(int argc, char **argv)
 		{ "version", required_argument, NULL, 'v' },
 		{ "root-threshold", required_argument, NULL, 'R' },
 		{ "targets-threshold", required_argument, NULL, 'T' },
+		{ "previous", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },
 		{}
 	};
@@ -65,7 +101,8 @@ int verb_create_root_metadata(int argc, char **argv)
 	uint32_t version = 1, root_thr = 1, targets_thr = 1;
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
-	const char *out = NULL;
+	const char *out = NULL, *previous = NULL;
+	bool explicit_version = false;
 	SwuBuf buf = {};
 	int c, r;
 
@@ -87,6 +124,10 @@ int verb_create_root_metadata(int argc, char **argv)
 					      : c == 'R' ? &root_thr
 							 : &targets_thr) < 0)
 				return log_usage("invalid number '%s'", optarg);
+			explicit_version = explicit_version || c == 'v';
+			break;
+		case 'p':
+			previous = optarg;
 			break;
 		case 'o':
 			out = optarg;
@@ -98,6 +139,11 @@ int verb_create_root_metadata(int argc, char **argv)
 	if (!out || n_root == 0 || n_targets == 0 || optind != argc)
 		return log_usage("create-root-metadata needs --append-root-key, "
 				 "--append-targets-key and -o");
+	if (previous) {
+		r = next_version(previous, explicit_version, &version);
+		if (r < 0)
+			return r;
+	}
 
 	r = load_keys(root_paths, n_root, false, root_keys);
 	if (r >= 0)

@@ -178,7 +178,7 @@ static const struct {
 } verbs[] = {
 	{ "generate-key", verb_generate_key, "PATH" },
 	{ "create-root-metadata", verb_create_root_metadata,
-	  "--append-root-key PUB... --append-targets-key PUB... [--version N]\n"
+	  "--append-root-key PUB... --append-targets-key PUB... [--version N | --previous ROOT]\n"
 	  "\t\t[--root-threshold N] [--targets-threshold N] -o OUT" },
 	{ "sign-root-metadata", verb_sign_root_metadata, "--root-metadata F --root-key KEY" },
 	{ "inspect-root-metadata", verb_inspect_root_metadata, "F" },

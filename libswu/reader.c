@@ -398,8 +398,10 @@ static int step_bytes(SwuBundleReader *r, const uint8_t **p, size_t *n)
 		return collect_done(r);
 	case ST_ENTRY_KEY:
 		r->key[r->key_len] = 0;
-		if (memchr(r->key, 0, r->key_len))
-			return fail(r, "wire", "payload name contains a NUL byte");
+		e = swu_wire_check_string(r->ctx, (const uint8_t *)r->key, r->key_len, "bundle",
+					  "a payload name");
+		if (e < 0)
+			return e;
 		_fallthrough_;
 	case ST_ENTRY_VALUE:
 	case ST_ENTRY_SKIP:

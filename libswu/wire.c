@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "text.h"
 #include "wire.h"
 
 #define WIRE_DEPTH_MAX 16
@@ -186,12 +187,31 @@ static int wire_check(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, c
 		if (wire == SWU_WIRE_VARINT && !varint_fits(f->type, v))
 			return swu_fail(ctx, -EBADMSG, what, "wire",
 					"%s: field '%s' value out of range", what, f->name);
+		if (f->type == PROTOBUF_C_TYPE_STRING) {
+			r = swu_wire_check_string(ctx, buf + pos - len, len, what, f->name);
+			if (r < 0)
+				return r;
+		}
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			r = wire_check(ctx, f->descriptor, buf + pos - len, len, what, depth + 1);
 			if (r < 0)
 				return r;
 		}
 	}
+	return 0;
+}
+
+int swu_wire_check_string(SwuContext *ctx, const uint8_t *p, size_t n, const char *what,
+			  const char *field)
+{
+	/* protobuf-c hands out a char *: at a NUL byte C code would read a shorter string than
+	 * the one that was signed ("rootfs\0/../../etc/shadow" as "rootfs"). */
+	if (memchr(p, 0, n))
+		return swu_fail(ctx, -EBADMSG, what, "string", "%s: %s holds a NUL byte", what,
+				field);
+	if (!swu_utf8_valid(p, n))
+		return swu_fail(ctx, -EBADMSG, what, "string", "%s: %s is not valid UTF-8", what,
+				field);
 	return 0;
 }
 
@@ -322,9 +342,9 @@ int swu_wire_map_entry(SwuContext *ctx, const uint8_t *buf, size_t n, const char
 			if (have_key)
 				return swu_fail(ctx, -EBADMSG, what, "ambiguity",
 						"%s: map entry key given twice", what);
-			if (memchr(buf + pos, 0, len))
-				return swu_fail(ctx, -EBADMSG, what, "wire",
-						"%s: map key contains a NUL byte", what);
+			r = swu_wire_check_string(ctx, buf + pos, len, what, "its name");
+			if (r < 0)
+				return r;
 			have_key = true;
 			key = buf + pos;
 			key_size = len;

@@ -44,12 +44,21 @@ int swu_tag_split(uint64_t tag, uint32_t *ret_field, unsigned *ret_wire);
 /*
  * Checks that @buf is a well-formed serialization of @desc: every field
  * complete, known fields in their wire type, 32-bit integers in range,
- * singular fields (and nested messages, recursively) present at most once.
+ * singular fields (and nested messages, recursively) present at most once, strings without NUL
+ * bytes and valid UTF-8.
  * Unknown fields are allowed. @what names the message in the failure record.
  * Returns 0 or -EBADMSG.
  */
 int swu_wire_check(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 		   size_t n, const char *what);
+
+/*
+ * A string field's raw bytes: -EBADMSG (naming @what and @field) when they hold a NUL byte or are
+ * not valid UTF-8, as DESIGN.md rule 5 asks of every string (names, role, compatible, spec
+ * version, map keys). swu_wire_check() applies it to every string field it meets.
+ */
+int swu_wire_check_string(SwuContext *ctx, const uint8_t *p, size_t n, const char *what,
+			  const char *field);
 
 /*
  * Checks with swu_wire_check(), then decodes with protobuf-c.
@@ -75,7 +84,7 @@ void swu_buf_done(SwuBuf *b);
 
 /*
  * Splits a serialized map entry (key = field 1, value = field 2, both LEN).
- * A key or value given twice, a key containing NUL, or a malformed entry is
+ * A key or value given twice, a key that is no valid string, or a malformed entry is
  * -EBADMSG. Missing key/value are returned empty. Pointers point into @buf.
  */
 int swu_wire_map_entry(SwuContext *ctx, const uint8_t *buf, size_t n, const char *what,

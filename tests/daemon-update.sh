@@ -110,7 +110,7 @@ checks=$((checks + 1))
 grep -q "staging it in" "$T/daemon.log" && fail "a bundle with its metadata first was staged"
 # Payloads before metadata: cannot be verified in order, so it goes through StagingDirectory=.
 expect_exit 0 ctl reset
-python3 "$SRCDIR/tests/reorder-bundle.py" "$T/v4.swu" "$T/repo/v4-payloads-first.swu"
+python3 "$SRCDIR/tests/forge.py" order "$T/v4.swu" "$T/repo/v4-payloads-first.swu" --payloads-first
 expect_exit 0 "$SWU" verify-bundle --bundle "$T/repo/v4-payloads-first.swu" --self # valid, from a file
 expect_exit 0 ctl install "http://127.0.0.1:$PORT/v4-payloads-first.swu"
 expect_stdout "Finished: success"

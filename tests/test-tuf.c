@@ -527,6 +527,104 @@ START_TEST(test_targets_names)
 }
 END_TEST
 
+/*
+ * Replaces the @n bytes @from by @to in the serialized targets metadata of @signed (unsigned,
+ * as tu_targets() made it without signers) and signs the result with the world's targets key.
+ */
+static void patch_targets(SwuBuf *signed_md, const char *from, const char *to, size_t n)
+{
+	uint8_t *p = memmem(signed_md->data, signed_md->size, from, n);
+
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, to, n);
+	tu_sign(false, w.targets_key, signed_md);
+}
+
+/* A NUL byte or invalid UTF-8 in any signed string: C would read another string than signed. */
+START_TEST(test_targets_strings)
+{
+	static const struct {
+		const char *from, *to;
+		size_t n;
+		const char *message;
+	} cases[] = {
+		/* "rootfs\0/../../etc/shadow" would install as "rootfs" */
+		{ "rootfs@aaaaaaaaaaaaaaaaa", "rootfs\0/../../etc/shadow", 24, "NUL" },
+		{ "rootfs@", "rootfs\xff", 7, "UTF-8" },
+		/* role "targets\0root" would count as "targets" */
+		{ "targets@root", "targets\0root", 12, "NUL" },
+		/* compatible "acme-gw-v2\0evil" would match this device */
+		{ "acme-gw-v2@evil", "acme-gw-v2\0evil", 15, "NUL" },
+		{ "acme-gw-v2@@", "acme-gw-v2\xc0\xaf", 12, "UTF-8" }, /* overlong "/" */
+		{ "0.0.1", "0.\xed\xa0\x80", 5, "UTF-8" },	       /* a surrogate */
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		TuTargetsSpec ts = { .version = 1 };
+		SwuBuf t = {};
+
+		ts.files[ts.n_files++] = (TuFile){ strncmp(cases[i].from, "rootfs", 6) == 0
+							   ? cases[i].from
+							   : "rootfs",
+						   tu_rootfs, sizeof(tu_rootfs) };
+		ts.files[ts.n_files++] = (TuFile){ "appfs", tu_appfs, sizeof(tu_appfs) };
+		if (strncmp(cases[i].from, "targets", 7) == 0)
+			ts.role = cases[i].from;
+		if (strncmp(cases[i].from, "acme", 4) == 0)
+			ts.compatible[0] = cases[i].from;
+		tu_targets(&ts, &t);
+		patch_targets(&t, cases[i].from, cases[i].to, cases[i].n);
+		ck_assert_int_eq(verify_with(&w.root, NULL, &t,
+					     &(TuVerify){ .compatible = "acme-gw-v2" }),
+				 -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "string");
+		ck_assert(strstr(swu_context_get_failure(ctx)->message, cases[i].message));
+		swu_buf_done(&t);
+	}
+}
+END_TEST
+
+/* A map entry (field @field) with a key of @n raw bytes. */
+static void put_entry(SwuBuf *b, uint32_t field, const char *key, size_t n, const SwuBuf *value)
+{
+	SwuBuf e = {};
+
+	ck_assert_int_eq(swu_buf_put_len_field(&e, 1, key, n), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(&e, 2, value->data, value->size), 0);
+	ck_assert_int_eq(swu_buf_put_len_field(b, field, e.data, e.size), 0);
+	swu_buf_done(&e);
+}
+
+/* Map keys and payload names are strings too, checked before any other rule. */
+START_TEST(test_bundle_strings)
+{
+	static const struct {
+		const char *name;
+		size_t n;
+	} bad[] = { { "targets\0x", 9 }, { "\xff\xfe", 2 }, { "rootfs\xc2", 7 } };
+	SwuBuf payload = { (uint8_t *)"x", 1, 1 };
+	TuVerify o = { .root = &w.root };
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		SwuBuf b = {}, c = {};
+
+		put_entry(&b, 3, bad[i].name, bad[i].n, &w.targets);
+		ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "string");
+		tu_put_targets(&c, "targets", &w.targets);
+		put_entry(&c, 4, bad[i].name, bad[i].n, &payload);
+		ck_assert_int_eq(tu_verify(ctx, &o, &c), -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "string");
+		o.chunk = 7;
+		ck_assert_int_eq(tu_verify(ctx, &o, &c), -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "string");
+		o.chunk = 0;
+		swu_buf_done(&b);
+		swu_buf_done(&c);
+	}
+}
+END_TEST
+
 START_TEST(test_targets_duplicate_name)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
@@ -934,6 +1032,8 @@ int main(void)
 		{ "targets-role", test_targets_role, 60 },
 		{ "targets-names", test_targets_names, 60 },
 		{ "targets-duplicate-name", test_targets_duplicate_name, 60 },
+		{ "targets-strings", test_targets_strings, 60 },
+		{ "bundle-strings", test_bundle_strings, 60 },
 		{ "targets-hash", test_targets_hash, 60 },
 		{ "targets-expiry", test_targets_expiry, 60 },
 		{ "targets-rollback", test_targets_rollback, 60 },

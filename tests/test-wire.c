@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "text.h"
 #include "metadata.h"
 #include "testutil.h"
 #include "wire.h"
@@ -185,6 +186,60 @@ START_TEST(test_target_names)
 }
 END_TEST
 
+START_TEST(test_utf8)
+{
+	static const char *const good[] = {
+		"", "rootfs", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"
+	};
+	static const char *const bad[] = {
+		"\xff",		"\xc3",		"caf\xc3",	    "\xc0\xaf",
+		"\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
+		"\x80",		"a\xe2\x82",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(good); i++)
+		ck_assert(swu_utf8_valid((const uint8_t *)good[i], strlen(good[i])));
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		ck_assert(!swu_utf8_valid((const uint8_t *)bad[i], strlen(bad[i])));
+	/* a NUL byte is valid UTF-8; string fields refuse it separately */
+	ck_assert(swu_utf8_valid((const uint8_t *)"a\0b", 3));
+}
+END_TEST
+
+START_TEST(test_escape)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "rootfs", "rootfs" },
+		{ "a\nSlot B (version 99) marked good", "a\\x0aSlot B (version 99) marked good" },
+		{ "tab\there\r", "tab\\x09here\\x0d" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "bad\xff\xfe", "bad\\xff\\xfe" },
+		{ "\x1b[2J", "\\x1b[2J" },
+		{ "csi\xc2\x9b", "csi\\xc2\\x9b" }, /* C1 control */
+		{ "del\x7f", "del\\x7f" },
+		{ "back\\slash", "back\\slash" },
+		{ "cut\xe2\x82", "cut\\xe2\\x82" },
+	};
+	char out[128], twice[128], small[8];
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		swu_escape(cases[i].in, strlen(cases[i].in), out, sizeof(out));
+		ck_assert_str_eq(out, cases[i].out);
+		/* escaping twice changes nothing */
+		swu_escape(out, strlen(out), twice, sizeof(twice));
+		ck_assert_str_eq(twice, out);
+	}
+	/* NUL bytes inside the given length are escaped too */
+	ck_assert_str_eq(swu_escape("a\0b", 3, out, sizeof(out)), "a\\x00b");
+	/* cut at a whole escape, always terminated */
+	ck_assert_str_eq(swu_escape("ab\n\ncd", 6, small, sizeof(small)), "ab\\x0a");
+	snprintf(out, sizeof(out), "x\ty");
+	ck_assert_str_eq(swu_escape_inplace(out, sizeof(out)), "x\\x09y");
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -195,6 +250,8 @@ int main(void)
 		{ "unpack-cap", test_unpack_cap },
 		{ "map-entry", test_map_entry },
 		{ "target-names", test_target_names },
+		{ "utf8", test_utf8 },
+		{ "escape", test_escape },
 	};
 
 	return tu_run("wire", cases, ELEMENTSOF(cases), setup, teardown);

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "text.h"
+
+/* The length of the valid UTF-8 character at @p (1-4), 0 when it is not one. */
+static size_t utf8_char(const uint8_t *p, size_t n)
+{
+	uint32_t c;
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return len;
+}
+
+bool swu_utf8_valid(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_char(p + i, n - i);
+
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+/* C0 controls, DEL, and the C1 controls U+0080..U+009F (0xc2 0x80..0x9f). */
+static bool is_control(const uint8_t *p, size_t len)
+{
+	return (len == 1 && (p[0] < 0x20 || p[0] == 0x7f)) ||
+	       (len == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
+char *swu_escape(const char *s, size_t n, char *out, size_t size)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t o = 0;
+
+	if (size == 0)
+		return out;
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_char(p + i, n - i);
+
+		if (len > 0 && !is_control(p + i, len)) {
+			if (o + len >= size)
+				break;
+			memcpy(out + o, p + i, len);
+			o += len;
+			i += len;
+			continue;
+		}
+		/* One \xNN per byte of the control character or of the invalid sequence. */
+		len = MAX(len, (size_t)1);
+		if (o + 4 * len >= size)
+			break;
+		for (size_t k = 0; k < len; k++)
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", p[i + k]);
+		i += len;
+	}
+	out[o] = 0;
+	return out;
+}
+
+char *swu_escape_inplace(char *s, size_t size)
+{
+	size_t n = strnlen(s, size);
+	char *copy = malloc(n + 1);
+
+	if (!copy) {
+		s[0] = 0;
+		return s;
+	}
+	memcpy(copy, s, n);
+	swu_escape(copy, n, s, size);
+	free(copy);
+	return s;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Text from bundles and servers is attacker-controlled until verified, and even signed names are
+ * quoted in logs, D-Bus properties and terminals. Strings of the wire format must be valid UTF-8
+ * without NUL bytes (C code would read a shorter string than the one signed); anything quoted is
+ * escaped first, so a newline cannot forge a journal line and invalid UTF-8 cannot break D-Bus.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, nothing cut short. */
+bool swu_utf8_valid(const uint8_t *p, size_t n);
+
+/*
+ * Copies @n bytes of @s into @out (@size bytes, NUL-terminated, cut at a whole character or
+ * escape), escaping what must not reach a log, D-Bus or a terminal raw: control characters (C0,
+ * DEL, C1) and every byte of invalid UTF-8 become \xNN. Valid printable UTF-8 and backslashes
+ * stay as they are, so escaping twice changes nothing. Returns @out.
+ */
+char *swu_escape(const char *s, size_t n, char *out, size_t size);
+
+/* Escapes the NUL-terminated @s in place (it may grow up to @size bytes). */
+char *swu_escape_inplace(char *s, size_t size);

@@ -17,6 +17,7 @@ struct SwuContext {
 	SwuFailure failure;
 	SwuFaultFunc fault_func;
 	void *fault_userdata;
+	uint64_t verifications;
 };
 
 int swu_context_new(SwuContext **ret)
@@ -87,6 +88,16 @@ void swu_context_set_metadata_max(SwuContext *ctx, size_t max)
 size_t swu_context_get_metadata_max(SwuContext *ctx)
 {
 	return ctx->metadata_max;
+}
+
+uint64_t swu_context_get_verifications(SwuContext *ctx)
+{
+	return ctx->verifications;
+}
+
+void swu_context_count_verification(SwuContext *ctx)
+{
+	ctx->verifications++;
 }
 
 const SwuFailure *swu_context_get_failure(SwuContext *ctx)

@@ -58,6 +58,10 @@ time_t swu_context_now(SwuContext *ctx);
 void swu_context_set_metadata_max(SwuContext *ctx, size_t max);
 size_t swu_context_get_metadata_max(SwuContext *ctx);
 
+/* How many ECDSA signature verifications calls on this context have run (flooding tests). */
+uint64_t swu_context_get_verifications(SwuContext *ctx);
+void swu_context_count_verification(SwuContext *ctx);
+
 /* The failure recorded by the last failing call (error 0 when none). */
 const SwuFailure *swu_context_get_failure(SwuContext *ctx);
 void swu_context_clear_failure(SwuContext *ctx);

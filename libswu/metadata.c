@@ -172,6 +172,10 @@ int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const Swu
 {
 	unsigned count = 0;
 
+	if (n_sigs > SWU_SIGNATURES_MAX)
+		return swu_fail(ctx, -EBADMSG, "signatures", "limit",
+				"metadata carries %zu signatures, at most %u are accepted", n_sigs,
+				SWU_SIGNATURES_MAX);
 	for (size_t i = 0; req && i < req->n_key_ids; i++) {
 		const Pw__SoftwareUpdate__Key *k;
 		_cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
@@ -182,13 +186,15 @@ int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const Swu
 		k = dup ? NULL : find_key(keys, req->key_ids[i]);
 		if (!k || swu_key_from_keyval(k->keyval.data, k->keyval.len, &pkey) < 0)
 			continue;
+		/* The first well-formed signature claiming this key is the only one verified. */
 		for (size_t s = 0; s < n_sigs; s++) {
-			if (!key_id_eq(sigs[s]->key_id, req->key_ids[i]))
+			if (!key_id_eq(sigs[s]->key_id, req->key_ids[i]) ||
+			    sigs[s]->sig.len != SWU_SIG_SIZE)
 				continue;
-			if (swu_verify(pkey, msg, n, sigs[s]->sig.data, sigs[s]->sig.len) == 0) {
+			swu_context_count_verification(ctx);
+			if (swu_verify(pkey, msg, n, sigs[s]->sig.data, sigs[s]->sig.len) == 0)
 				count++;
-				break;
-			}
+			break;
 		}
 	}
 	swu_log_debug(ctx, "%u valid signatures", count);

@@ -68,9 +68,18 @@ int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTar
 int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const char *which);
 
 /*
+ * The most signatures a metadata message may carry: more are refused before any is verified, so
+ * unauthenticated input cannot buy CPU time (a root rotation carries the old and the new root
+ * keys' signatures; real deployments have a handful).
+ */
+#define SWU_SIGNATURES_MAX 32
+
+/*
  * Counts the distinct keys of @req (registered in @keys) that have a valid signature over
  * @msg among @sigs. A key signing twice counts once, a key listed twice in @req counts once;
- * signatures by unknown keys, of the wrong size, or that fail to verify are not counted.
+ * signatures by unknown keys, of the wrong size, or that fail to verify are not counted. At most
+ * one signature per key id is verified (the first of 64 bytes), so the work is bounded by the
+ * keys @req lists. More than SWU_SIGNATURES_MAX signatures: -EBADMSG, nothing verified.
  */
 int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const SwuRequirement *req,
 			 const uint8_t *msg, size_t n, SwuSignature *const *sigs, size_t n_sigs,

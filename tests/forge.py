@@ -15,7 +15,7 @@ tests do not trust libswu to build what libswu must reject.
       --compatible C          replaces its compatible list with C
       --targets-key NAME      renames the entry "targets" of targets_metadata
       --extra-targets NAME    adds a second targets_metadata entry called NAME
-      --flood N:PUB           appends N bogus signatures claiming the key id of PUB
+      --flood N:PUB           puts N bogus signatures claiming the key id of PUB first
       --sign KEY              signs the edited targets metadata (repeatable); when the signed
                               bytes change and no --sign is given, they stay unsigned
 Values take Python escapes (\\x00, \\n, \\xff) and are written as those bytes.
@@ -180,9 +180,10 @@ def edit(args):
                 for k in opts["sign"]:
                     sigs.append(build([(1, 2, key_id(k + ".pub")), (2, 2, sign(k, new_tm))]))
                 if opts["flood"]:
+                    # before the real signatures: a verifier trying each one pays for all
                     kid = key_id(opts["flood"][1])
-                    sigs += [build([(1, 2, kid), (2, 2, os.urandom(64))])
-                             for _ in range(opts["flood"][0])]
+                    sigs = [build([(1, 2, kid), (2, 2, os.urandom(64))])
+                            for _ in range(opts["flood"][0])] + sigs
                 signed = [(1, 2, new_tm)] + [(2, 2, s) for s in sigs]
                 if opts["targets_key"] is not None:
                     key = opts["targets_key"]

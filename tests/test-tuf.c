@@ -477,12 +477,59 @@ START_TEST(test_targets_malformed_signatures)
 		ck_assert_int_eq(verify_with_signatures(&w.root, sigs, 6), -EKEYREJECTED);
 	}
 	{
-		const SwuSignature *sigs[] = { &bad[0], &bad[2], &bad[3], s->signatures[0],
-					       &bad[5] };
+		const SwuSignature *sigs[] = { &bad[0],		 &bad[2], &bad[4],
+					       s->signatures[0], &bad[3], &bad[5] };
 
 		/* ... and they do not reject a bundle that has a good one. */
-		ck_assert_int_eq(verify_with_signatures(&w.root, sigs, 5), 0);
+		ck_assert_int_eq(verify_with_signatures(&w.root, sigs, 6), 0);
 	}
+	{
+		const SwuSignature *sigs[] = { &bad[3], s->signatures[0] };
+
+		/* Only the first 64-byte signature by a key is verified: a bogus one first wins. */
+		ck_assert_int_eq(verify_with_signatures(&w.root, sigs, 2), -EKEYREJECTED);
+	}
+}
+END_TEST
+
+/*
+ * Signature flooding: bogus signatures claiming a listed key cost one verification in all,
+ * never one each, and a list longer than the cap is refused before any is verified.
+ */
+START_TEST(test_targets_signature_flood)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	const SwuSignature *sigs[SWU_SIGNATURES_MAX + 1];
+	SwuSignature bogus;
+	uint8_t junk[SWU_SIG_SIZE];
+	uint64_t before;
+
+	memset(junk, 0x5a, sizeof(junk));
+	ck_assert_int_eq(swu_targets_decode(ctx, w.targets.data, w.targets.size, &s, &t), 0);
+	pw__software_update__signature__init(&bogus);
+	bogus.key_id = s->signatures[0]->key_id;
+	bogus.sig = (ProtobufCBinaryData){ sizeof(junk), junk };
+	/* The good signature last, after the cap's worth of bogus ones minus one. */
+	for (size_t i = 0; i < SWU_SIGNATURES_MAX - 1; i++)
+		sigs[i] = &bogus;
+	sigs[SWU_SIGNATURES_MAX - 1] = s->signatures[0];
+	before = swu_context_get_verifications(ctx);
+	ck_assert_int_eq(verify_with_signatures(&w.root, sigs, SWU_SIGNATURES_MAX), -EKEYREJECTED);
+	/* verify_with() runs 7 verifications: a file, streams at 5 chunk sizes, a file again */
+	ck_assert_uint_eq(swu_context_get_verifications(ctx) - before, 7);
+	/* The good one first: accepted with one verification each time. */
+	sigs[0] = s->signatures[0];
+	sigs[SWU_SIGNATURES_MAX - 1] = &bogus;
+	before = swu_context_get_verifications(ctx);
+	ck_assert_int_eq(verify_with_signatures(&w.root, sigs, SWU_SIGNATURES_MAX), 0);
+	ck_assert_uint_eq(swu_context_get_verifications(ctx) - before, 7);
+	/* One more than the cap: refused, nothing verified. */
+	sigs[SWU_SIGNATURES_MAX] = &bogus;
+	before = swu_context_get_verifications(ctx);
+	ck_assert_int_eq(verify_with_signatures(&w.root, sigs, SWU_SIGNATURES_MAX + 1), -EBADMSG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "limit");
+	ck_assert_uint_eq(swu_context_get_verifications(ctx) - before, 0);
 }
 END_TEST
 
@@ -1029,6 +1076,7 @@ int main(void)
 		{ "targets-threshold-distinct", test_targets_threshold_distinct_keys, 60 },
 		{ "targets-key-listed-twice", test_targets_key_listed_twice, 60 },
 		{ "targets-malformed-signatures", test_targets_malformed_signatures, 60 },
+		{ "targets-signature-flood", test_targets_signature_flood, 60 },
 		{ "targets-role", test_targets_role, 60 },
 		{ "targets-names", test_targets_names, 60 },
 		{ "targets-duplicate-name", test_targets_duplicate_name, 60 },

@@ -6,11 +6,15 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 
-static void emit(int priority, const char *message)
+static void emit(int priority, const char *text)
 {
 	static int journal = -1;
+	char message[4 * 1024];
 
+	/* One line, whatever it quotes: a newline in a name cannot forge a journal entry. */
+	swu_escape(text, strlen(text), message, sizeof(message));
 	if (journal < 0)
 		journal = getenv("JOURNAL_STREAM") != NULL;
 	if (journal)

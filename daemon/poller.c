@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "text.h"
 #include "macro.h"
 #include "transfer.h"
 #include "updater.h"
@@ -115,6 +116,7 @@ static void poll_note(Updater *u, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->note, sizeof(p->note), fmt, ap);
 	va_end(ap);
+	swu_escape_inplace(p->note, sizeof(p->note));
 	log_msg(r < 0 ? LOG_WARNING : LOG_INFO, "%s", p->note);
 	if (u->state == UPDATER_INACTIVE) {
 		if (r < 0)

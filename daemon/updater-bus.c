@@ -7,6 +7,7 @@
 
 #include "fileio.h"
 #include "state.h"
+#include "text.h"
 #include "log.h"
 #include "macro.h"
 #include "updater.h"
@@ -213,9 +214,14 @@ static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *erro
 
 static int append_history(void *userdata, const SwuHistoryEntry *e)
 {
-	return sd_bus_message_append(userdata, "(tsuuss)",
-				     (uint64_t)MAX(e->time, (int64_t)0) * 1000000, e->action,
-				     e->from_version, e->to_version, e->result, e->reason);
+	char action[64], result[64], reason[1024];
+
+	/* Whatever an older version wrote there, D-Bus gets valid UTF-8. */
+	return sd_bus_message_append(
+		userdata, "(tsuuss)", (uint64_t)MAX(e->time, (int64_t)0) * 1000000,
+		swu_escape(e->action, strlen(e->action), action, sizeof(action)), e->from_version,
+		e->to_version, swu_escape(e->result, strlen(e->result), result, sizeof(result)),
+		swu_escape(e->reason, strlen(e->reason), reason, sizeof(reason)));
 }
 
 static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "text.h"
 #include "macro.h"
 #include "transfer.h"
 #include "updater.h"
@@ -82,6 +83,8 @@ void updater_note(Updater *u, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(u->note, sizeof(u->note), fmt, ap);
 	va_end(ap);
+	/* D-Bus strings must be UTF-8, and the Note is shown on terminals. */
+	swu_escape_inplace(u->note, sizeof(u->note));
 	updater_emit(u, "Note", NULL);
 }
 

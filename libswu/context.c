@@ -6,6 +6,7 @@
 #include <syslog.h>
 
 #include "context.h"
+#include "text.h"
 
 struct SwuContext {
 	unsigned n_ref;
@@ -114,12 +115,16 @@ int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, con
 {
 	va_list ap;
 
+	char text[sizeof(ctx->failure.message)];
+
 	ctx->failure.error = error;
 	ctx->failure.role = role;
 	ctx->failure.rule = rule;
 	va_start(ap, fmt);
-	vsnprintf(ctx->failure.message, sizeof(ctx->failure.message), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/* Reasons quote names from bundles and servers: escaped once here, for every caller. */
+	swu_escape(text, strlen(text), ctx->failure.message, sizeof(ctx->failure.message));
 	if (ctx->log_func)
 		ctx->log_func(ctx->log_userdata, LOG_DEBUG, ctx->failure.message);
 	return error;

@@ -68,7 +68,8 @@ void swu_context_clear_failure(SwuContext *ctx);
 
 /*
  * Records a failure and returns @error, so callers write
- * `return swu_fail(ctx, -EBADMSG, "bundle", "wire", "...")`.
+ * `return swu_fail(ctx, -EBADMSG, "bundle", "wire", "...")`. The sentence is escaped
+ * (swu_escape()): it may quote names from a bundle or a server.
  */
 int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

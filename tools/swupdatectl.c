@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "text.h"
 
 #define SERVICE	  "io.swupdated.Updater1"
 #define OBJECT	  "/io/swupdated/Updater1"
@@ -30,9 +31,20 @@ enum {
 static const char *arg_address;
 static bool arg_json;
 
+/* What the daemon says may quote a server or a bundle: never a terminal control byte raw. */
+static char *safe_dup(const char *s)
+{
+	size_t n = strlen(s), size = 4 * n + 1;
+	char *out = malloc(size);
+
+	return out ? swu_escape(s, n, out, size) : NULL;
+}
+
 static int bus_error(const sd_bus_error *e, int r, const char *what)
 {
-	fprintf(stderr, "swupdatectl: %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+	_cleanup_free_ char *message = safe_dup(e && e->message ? e->message : strerror(-r));
+
+	fprintf(stderr, "swupdatectl: %s: %s\n", what, message ?: "");
 	/* The daemon answered with a refusal: the operation failed (1). Not reaching the daemon
 	 * at all is a usage or bus error (2). */
 	if (e && sd_bus_error_is_set(e) &&
@@ -45,12 +57,12 @@ static int bus_error(const sd_bus_error *e, int r, const char *what)
 static char *get_string(sd_bus *bus, const char *name)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	char *s = NULL;
+	_cleanup_free_ char *s = NULL;
 
 	if (sd_bus_get_property_string(bus, SERVICE, OBJECT, INTERFACE, name, &e, &s) < 0)
 		s = strdup("");
 	sd_bus_error_free(&e);
-	return s;
+	return s ? safe_dup(s) : NULL;
 }
 
 static uint64_t get_number(sd_bus *bus, const char *name, char type)
@@ -180,8 +192,13 @@ static int verb_check(sd_bus *bus)
 typedef struct Watch {
 	sd_bus *bus;
 	bool until_finished, done, tty;
-	uint64_t start, last_line;
+	bool bar_open; /* a progress bar is on the terminal's current line */
 	char state[32];
+	char target[256]; /* the target of the progress shown */
+	uint64_t bytes_done, bytes_total;
+	uint64_t target_start; /* when this target's progress began, for its rate */
+	uint64_t last_line;    /* without a terminal: when the last progress line was printed */
+	bool target_done;      /* its 100% line was printed */
 } Watch;
 
 static uint64_t now_usec(void)
@@ -192,42 +209,95 @@ static uint64_t now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void show_progress(Watch *w)
+static void end_bar(Watch *w)
 {
-	_cleanup_free_ char *target = NULL;
-	uint64_t done, total, progress;
-	double secs, rate;
-
-	if (!streq(w->state, "transferring"))
-		return;
-	target = get_string(w->bus, "CurrentTarget");
-	done = get_number(w->bus, "BytesDone", 't');
-	total = get_number(w->bus, "BytesTotal", 't');
-	progress = get_number(w->bus, "Progress", 'u');
-	secs = (double)(now_usec() - w->start) / 1e6;
-	rate = secs > 0 ? (double)done / secs : 0;
-	if (total == 0)
-		return;
-	if (w->tty) {
-		int bar = (int)(progress * 30 / 10000);
-
-		printf("\r  %-12.12s [%.*s%*s] %3u%% %7.1f/%.1f MiB %6.1f MiB/s ETA %3.0fs", target,
-		       bar, "==============================", 30 - bar, "",
-		       (unsigned)(progress / 100), (double)done / 1048576, (double)total / 1048576,
-		       rate / 1048576, rate > 0 ? (double)(total - done) / rate : 0);
-		fflush(stdout);
-	} else if (now_usec() - w->last_line > 1000000 || done == total) {
-		printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", target, done, total,
-		       (unsigned)(progress / 100));
-		w->last_line = now_usec();
-	}
+	if (w->bar_open)
+		putchar('\n');
+	w->bar_open = false;
 }
 
-/* Every state change is shown, even when several arrive before we look at the properties. */
+static const char *format_eta(double seconds, char *buf, size_t n)
+{
+	if (seconds < 0 || seconds > 99 * 3600)
+		snprintf(buf, n, "--");
+	else if (seconds < 60)
+		snprintf(buf, n, "%.0fs", seconds);
+	else
+		snprintf(buf, n, "%um%02us", (unsigned)(seconds / 60), (unsigned)seconds % 60);
+	return buf;
+}
+
+/*
+ * One target's progress, from the values the daemon sent: on a terminal a bar redrawn in place
+ * (its line cleared first), a new line for each target; otherwise a line per target when it
+ * starts and ends, and at most one a second in between.
+ */
+static void show_progress(Watch *w)
+{
+	uint64_t done = w->bytes_done, total = w->bytes_total, now = now_usec();
+	unsigned percent;
+	double secs, rate;
+	char eta[32];
+
+	if (!streq(w->state, "transferring") || total == 0 || !w->target[0])
+		return;
+	done = MIN(done, total);
+	percent = (unsigned)(done * 100 / total);
+	if (w->tty) {
+		int bar = (int)(done * 30 / total);
+
+		secs = (double)(now - w->target_start) / 1e6;
+		rate = secs > 0.05 ? (double)done / secs : 0;
+		printf("\r\033[K  %-12.12s [%.*s%*s] %3u%% %7.1f/%.1f MiB %6.1f MiB/s ETA %s",
+		       w->target, bar, "==============================", 30 - bar, "", percent,
+		       (double)done / 1048576, (double)total / 1048576, rate / 1048576,
+		       format_eta(rate > 0 ? (double)(total - done) / rate : -1, eta, sizeof(eta)));
+		fflush(stdout);
+		w->bar_open = true;
+		return;
+	}
+	if (done == total && w->target_done)
+		return;
+	if (w->last_line != 0 && now - w->last_line < 1000000 && done != total)
+		return;
+	printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", w->target, done, total, percent);
+	fflush(stdout);
+	w->last_line = now;
+	w->target_done = done == total;
+}
+
+static void set_target(Watch *w, const char *name)
+{
+	_cleanup_free_ char *target = safe_dup(name);
+
+	if (!target || streq(target, w->target))
+		return;
+	end_bar(w);
+	snprintf(w->target, sizeof(w->target), "%s", target);
+	w->target_start = now_usec();
+	w->last_line = 0;
+	w->target_done = false;
+}
+
+static void set_state(Watch *w, const char *name)
+{
+	_cleanup_free_ char *state = safe_dup(name);
+
+	if (!state || streq(state, w->state))
+		return;
+	end_bar(w);
+	printf("%s\n", state);
+	fflush(stdout);
+	snprintf(w->state, sizeof(w->state), "%s", state);
+	w->target[0] = 0;
+}
+
+/* Every state change is shown, and progress comes with the values of the signal itself. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	Watch *w = userdata;
-	const char *interface, *name, *state;
+	const char *interface, *name, *value;
+	bool progress = false;
 	int r;
 
 	r = sd_bus_message_read(m, "s", &interface);
@@ -235,20 +305,35 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
 		r = sd_bus_message_enter_container(m, 'a', "{sv}");
 	while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
 		r = sd_bus_message_read(m, "s", &name);
-		if (r >= 0 && streq(name, "State")) {
-			r = sd_bus_message_read(m, "v", "s", &state);
-			if (r >= 0 && !streq(state, w->state)) {
-				printf("%s%s\n", w->tty && w->state[0] ? "\n" : "", state);
-				snprintf(w->state, sizeof(w->state), "%s", state);
-				w->start = now_usec();
-			}
+		if (r >= 0 && (streq(name, "State") || streq(name, "CurrentTarget"))) {
+			r = sd_bus_message_read(m, "v", "s", &value);
+			if (r >= 0 && streq(name, "State"))
+				set_state(w, value);
+			else if (r >= 0)
+				set_target(w, value);
+		} else if (r >= 0 && streq(name, "BytesDone")) {
+			r = sd_bus_message_read(m, "v", "t", &w->bytes_done);
+			progress = true;
+		} else if (r >= 0 && streq(name, "BytesTotal")) {
+			r = sd_bus_message_read(m, "v", "t", &w->bytes_total);
+			progress = true;
 		} else if (r >= 0)
 			r = sd_bus_message_skip(m, "v");
 		if (r >= 0)
 			r = sd_bus_message_exit_container(m);
 	}
-	show_progress(w);
+	if (progress)
+		show_progress(w);
 	return 0;
+}
+
+static void print_finished(Watch *w, const char *result, const char *note)
+{
+	_cleanup_free_ char *r = safe_dup(result), *n = safe_dup(note);
+
+	end_bar(w);
+	printf("Finished: %s%s%s\n", r ?: "", n && n[0] ? ": " : "", n ?: "");
+	fflush(stdout);
 }
 
 static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -257,8 +342,7 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	const char *result, *note;
 
 	if (sd_bus_message_read(m, "ss", &result, &note) >= 0)
-		printf("%sFinished: %s%s%s\n", w->tty ? "\n" : "", result, note[0] ? ": " : "",
-		       note);
+		print_finished(w, result, note);
 	if (w->until_finished)
 		w->done = true;
 	return 0;
@@ -283,17 +367,14 @@ static int watch_loop(Watch *w)
 	_cleanup_free_ char *state = get_string(w->bus, "State");
 	int r;
 
-	if (!w->state[0]) {
-		snprintf(w->state, sizeof(w->state), "%s", state);
-		printf("%s\n", state);
-	}
-	show_progress(w);
+	if (!w->state[0] && state)
+		set_state(w, state);
 	/* Finished before we looked (a small local bundle): report it from the properties. */
 	if (w->until_finished && streq(w->state, "finished")) {
 		_cleanup_free_ char *result = get_string(w->bus, "Result");
 		_cleanup_free_ char *note = get_string(w->bus, "Note");
 
-		printf("Finished: %s%s%s\n", result, note[0] ? ": " : "", note);
+		print_finished(w, result ?: "", note ?: "");
 		return EXIT_OK;
 	}
 	while (!w->done) {
@@ -311,7 +392,7 @@ static int watch_loop(Watch *w)
 
 static int watch(sd_bus *bus, bool until_finished)
 {
-	Watch w = { bus, until_finished, false, isatty(STDOUT_FILENO), now_usec(), 0, "" };
+	Watch w = { .bus = bus, .until_finished = until_finished, .tty = isatty(STDOUT_FILENO) };
 	int r = watch_setup(&w);
 
 	return r != EXIT_OK ? r : watch_loop(&w);
@@ -319,7 +400,7 @@ static int watch(sd_bus *bus, bool until_finished)
 
 static int verb_install(sd_bus *bus, const char *source)
 {
-	Watch w = { bus, true, false, isatty(STDOUT_FILENO), now_usec(), 0, "" };
+	Watch w = { .bus = bus, .until_finished = true, .tty = isatty(STDOUT_FILENO) };
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_free_ char *result = NULL;
 	int r;
@@ -360,9 +441,13 @@ static int verb_history(sd_bus *bus)
 	}
 	r = sd_bus_message_enter_container(reply, 'a', "(tsuuss)");
 	while (r >= 0 && (r = sd_bus_message_read(reply, "(tsuuss)", &t, &action, &from, &to,
-						  &result, &note)) > 0)
-		printf("%s  %-13s %u -> %u  %-11s %s\n", format_time(t, buf, sizeof(buf)), action,
-		       from, to, result, note);
+						  &result, &note)) > 0) {
+		_cleanup_free_ char *a = safe_dup(action), *res = safe_dup(result),
+				    *n = safe_dup(note);
+
+		printf("%s  %-13s %u -> %u  %-11s %s\n", format_time(t, buf, sizeof(buf)), a ?: "",
+		       from, to, res ?: "", n ?: "");
+	}
 	return r < 0 ? bus_error(NULL, r, "GetHistory") : EXIT_OK;
 }
 

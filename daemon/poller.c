@@ -237,6 +237,7 @@ static void poll_done(void *userdata, const FetchResult *res)
 	if (outcome != POLL_RETRY)
 		p->failures = 0;
 	schedule(u, next);
+	updater_save_status(u);
 	swu_buf_done(&p->body);
 	answer_check(u, r);
 	after_poll(u, failed, start, apply);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "state.h"
 #include "text.h"
 #include "macro.h"
 #include "transfer.h"
@@ -165,6 +166,45 @@ void updater_set_progress(Updater *u, uint64_t done, uint64_t total, bool force)
 	notify_status(u);
 }
 
+void updater_save_status(Updater *u)
+{
+	SwuStatusRecord st = { .available_version = u->available_version,
+			       .last_check = u->last_check };
+	int r;
+
+	if (u->state == UPDATER_FINISHED) {
+		snprintf(st.result, sizeof(st.result), "%s", result_table[u->result]);
+		snprintf(st.note, sizeof(st.note), "%s", u->note);
+	}
+	r = swu_state_save_status(u->m->ctx, u->m->config->state_dir, &st);
+	if (r < 0)
+		log_failure(LOG_WARNING, u->m->ctx, r, "Cannot keep the status");
+}
+
+static void load_status(Updater *u)
+{
+	SwuStatusRecord st;
+	int r;
+
+	r = swu_state_load_status(u->m->ctx, u->m->config->state_dir, &st);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		log_failure(LOG_WARNING, u->m->ctx, r, "Ignoring the kept status");
+		return;
+	}
+	u->available_version = st.available_version;
+	u->last_check = st.last_check;
+	for (int i = RESULT_SUCCESS; i < _RESULT_MAX; i++)
+		if (streq(st.result, result_table[i])) {
+			/* A finished install is shown until Reset, restart or not. */
+			u->state = UPDATER_FINISHED;
+			u->result = (UpdaterResult)i;
+			snprintf(u->note, sizeof(u->note), "%s", st.note);
+			swu_escape_inplace(u->note, sizeof(u->note));
+		}
+}
+
 void updater_finish(Updater *u, UpdaterResult result)
 {
 	Transfer *t = u->transfer;
@@ -182,6 +222,7 @@ void updater_finish(Updater *u, UpdaterResult result)
 	updater_set_state(u, UPDATER_FINISHED);
 	updater_emit(u, "Result", "CurrentTarget", "PendingSlot", NULL);
 	updater_bus_finished(u);
+	updater_save_status(u);
 }
 
 void updater_abandon(Updater *u, UpdaterResult result, int r, const char *what, ...)
@@ -331,6 +372,7 @@ int updater_reset(Updater *u)
 	u->bytes_done = u->bytes_total = 0;
 	updater_set_state(u, UPDATER_INACTIVE);
 	updater_emit(u, "Result", "Source", "BytesDone", "BytesTotal", NULL);
+	updater_save_status(u);
 	return 0;
 }
 
@@ -380,6 +422,7 @@ int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret)
 	}
 	if (manager_get_status(m, m->ctx, &s) >= 0)
 		u->installed_version = s.installed_version;
+	load_status(u);
 	*ret = u;
 	return 0;
 }

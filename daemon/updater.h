@@ -117,6 +117,9 @@ int updater_refuse(Updater *u, int r, const char *fmt, ...) __attribute__((forma
 /* The Result a failed install ends with, from its errno. */
 UpdaterResult updater_result_of(int r);
 
+/* Keeps what clients read across restarts (status.json): after a poll, a finish, a Reset. */
+void updater_save_status(Updater *u);
+
 /* Emits PropertiesChanged for the named properties (NULL-terminated), and sd_notify STATUS=. */
 void updater_emit(Updater *u, const char *first, ...) __attribute__((sentinel));
 

@@ -93,6 +93,15 @@ static int64_t int_of(json_object *o, const char *key, int64_t min, int64_t max,
 	return i;
 }
 
+static const char *string_of(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return "";
+	return json_object_get_string(v);
+}
+
 int swu_state_load_pending(SwuContext *ctx, const char *dir, SwuPending *ret)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
@@ -181,6 +190,50 @@ int swu_state_clear_pending(SwuContext *ctx, const char *dir)
 	return 0;
 }
 
+#define STATUS_MAX (16u * 1024u)
+
+int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	_cleanup_free_ uint8_t *text = NULL;
+	SwuStatusRecord st = {};
+	bool ok = true;
+	size_t size;
+	int r;
+
+	r = load(ctx, dir, "status.json", STATUS_MAX, &text, &size);
+	if (r < 0)
+		return r;
+	text[size] = 0;
+	o = json_tokener_parse((char *)text);
+	if (!o || !json_object_is_type(o, json_type_object))
+		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json does not parse");
+	st.available_version = (uint32_t)int_of(o, "available_version", 0, UINT32_MAX, &ok);
+	st.last_check = (uint64_t)int_of(o, "last_check", 0, INT64_MAX, &ok);
+	if (!ok)
+		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json is incomplete");
+	snprintf(st.result, sizeof(st.result), "%s", string_of(o, "result"));
+	snprintf(st.note, sizeof(st.note), "%s", string_of(o, "note"));
+	*ret = st;
+	return 0;
+}
+
+int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecord *st)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	const char *text;
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "available_version",
+			       json_object_new_int64(st->available_version));
+	json_object_object_add(o, "last_check", json_object_new_int64((int64_t)st->last_check));
+	json_object_object_add(o, "result", json_object_new_string(st->result));
+	json_object_object_add(o, "note", json_object_new_string(st->note));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	return save(ctx, dir, "status.json", text, strlen(text));
+}
+
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e)
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
@@ -224,15 +277,6 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 		r = save(ctx, dir, "history.jsonl", out.data, out.size);
 	swu_buf_done(&out);
 	return r;
-}
-
-static const char *string_of(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return "";
-	return json_object_get_string(v);
 }
 
 static int history_entry(json_object *o, SwuHistoryFunc func, void *userdata)

@@ -7,6 +7,7 @@
  *   pending.json         an install waiting for its reboot and confirmation
  *   roots/NNNNNNNN.pb    rotated root metadata, a chain replayed from the factory root
  *   history.jsonl        one JSON object per line, bounded
+ *   status.json          what the daemon shows that must survive a restart
  * Every write is atomic: temp file, fsync, rename, fsync the directory.
  */
 #include <stddef.h>
@@ -36,6 +37,22 @@ void swu_pending_done(SwuPending *p);
 int swu_state_load_pending(SwuContext *ctx, const char *dir, SwuPending *ret);
 int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p);
 int swu_state_clear_pending(SwuContext *ctx, const char *dir);
+
+/*
+ * What a client of the daemon reads that must be the same after a restart: the newest release
+ * seen on the server, when it was checked, and the outcome of the last finished install (until
+ * Reset). Small and bounded; written atomically.
+ */
+typedef struct SwuStatusRecord {
+	uint32_t available_version;
+	uint64_t last_check; /* CLOCK_REALTIME microseconds, 0: never */
+	char result[32];     /* "" when no finished install waits for Reset */
+	char note[512];
+} SwuStatusRecord;
+
+/* -ENOENT when none was saved; -EBADMSG when it does not parse (the caller starts afresh). */
+int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret);
+int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecord *s);
 
 typedef struct SwuHistoryEntry {
 	int64_t time;

@@ -49,9 +49,13 @@ expect_exit 0 ctl reset
 expect_eq "state after reset" "$(prop State)" inactive
 
 # --- reboot into B, MarkGood ---------------------------------------------------------------------
+# What a client reads survives the restart: the release seen, when it was checked.
+last_check=$(prop LastCheck)
 reboot_into B
 restart_daemon
 expect_eq "booted" "$(prop BootedSlot)" B
+expect_eq "available after a restart" "$(prop AvailableVersion)" 2
+expect_eq "last check after a restart" "$(prop LastCheck)" "$last_check"
 expect_exit 0 ctl mark-good
 expect_eq "installed" "$(prop InstalledVersion)" 2
 expect_eq "pending after mark-good" "$(prop PendingSlot)" ""

@@ -169,6 +169,26 @@ START_TEST(test_history_read)
 }
 END_TEST
 
+START_TEST(test_status)
+{
+	SwuStatusRecord a = { 7, 1795000000123456ULL, "verify-failed", "Bundle rejected: \\x0a" };
+	SwuStatusRecord b = {};
+	_cleanup_free_ char *path = tu_path("%s/status.json", dir);
+
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -ENOENT);
+	ck_assert_int_eq(swu_state_save_status(ctx, dir, &a), 0);
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), 0);
+	ck_assert_uint_eq(b.available_version, 7);
+	ck_assert_uint_eq(b.last_check, 1795000000123456ULL);
+	ck_assert_str_eq(b.result, "verify-failed");
+	ck_assert_str_eq(b.note, a.note);
+	tu_write_text(path, "{\"available_version\": -1, \"last_check\": 0}");
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+	tu_write_text(path, "not json");
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+}
+END_TEST
+
 static int warnings;
 
 static void count_warning(void *userdata, const char *message)
@@ -367,6 +387,7 @@ int main(void)
 		{ "pending", test_pending },
 		{ "history-bounded", test_history_bounded, 120 },
 		{ "history-read", test_history_read },
+		{ "status", test_status },
 		{ "root-chain", test_root_chain },
 		{ "root-unchained", test_root_unchained },
 		{ "root-chain-repair", test_root_chain_repair },

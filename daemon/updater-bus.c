@@ -2,6 +2,7 @@
 /* io.swupdated.Updater1: properties, methods and the Finished signal, on sd-bus. */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,34 +53,85 @@ static int method_error(Updater *u, sd_bus_error *error, int r)
 	return sd_bus_error_set_errnof(error, r, "%s", u->note[0] ? u->note : strerror(-r));
 }
 
+/*
+ * The caller's UID and groups as the bus vouches for them: GetConnectionCredentials answers with
+ * what the bus read from the socket when the caller connected (dbus-daemon 1.14 and dbus-broker
+ * report UnixGroupIDs). Never /proc/<pid>: a PID can be recycled between the call and the read,
+ * and then /proc speaks for another process. Returns 1 when the bus reported the groups.
+ */
+static int bus_credentials(sd_bus_message *m, uid_t *ret_uid, gid_t *gids, size_t *n_gids)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *key;
+	bool have_uid = false, have_groups = false;
+	size_t max = *n_gids;
+	int r;
+
+	*n_gids = 0;
+	r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus",
+			       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+			       "GetConnectionCredentials", &e, &reply, "s",
+			       sd_bus_message_get_sender(m));
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+		r = sd_bus_message_read(reply, "s", &key);
+		if (r >= 0 && streq(key, "UnixUserID")) {
+			r = sd_bus_message_read(reply, "v", "u", ret_uid);
+			have_uid = r >= 0;
+		} else if (r >= 0 && streq(key, "UnixGroupIDs")) {
+			uint32_t gid;
+
+			r = sd_bus_message_enter_container(reply, 'v', "au");
+			if (r >= 0)
+				r = sd_bus_message_enter_container(reply, 'a', "u");
+			while (r >= 0 && (r = sd_bus_message_read(reply, "u", &gid)) > 0)
+				if (*n_gids < max)
+					gids[(*n_gids)++] = gid;
+			if (r >= 0)
+				r = sd_bus_message_exit_container(reply);
+			if (r >= 0)
+				r = sd_bus_message_exit_container(reply);
+			have_groups = r >= 0;
+		} else if (r >= 0)
+			r = sd_bus_message_skip(reply, "v");
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+	}
+	if (r < 0)
+		return r;
+	return have_uid ? have_groups : -ENODATA;
+}
+
 /* Root and members of group "swupdate" only: the bus policy says so too. */
 static int check_caller(sd_bus_message *m, sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	gid_t gids[256]; /* a caller in more groups is judged by its first 256 */
+	size_t n = ELEMENTSOF(gids);
 	const struct group *g;
-	const gid_t *gids = NULL;
-	gid_t egid;
-	uid_t uid;
-	int n, r;
+	uid_t uid = (uid_t)-1;
+	int r;
 
-	r = sd_bus_query_sender_creds(m,
-				      SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-					      SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-					      SD_BUS_CREDS_AUGMENT,
-				      &creds);
+	r = bus_credentials(m, &uid, gids, &n);
 	if (r < 0)
-		return r;
-	if (sd_bus_creds_get_euid(creds, &uid) >= 0 && uid == 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot tell who calls %s: %s",
+					       sd_bus_message_get_member(m), strerror(-r));
+	if (uid == 0)
 		return 0;
 	g = getgrnam("swupdate");
-	if (g) {
-		if (sd_bus_creds_get_egid(creds, &egid) >= 0 && egid == g->gr_gid)
-			return 0;
-		n = sd_bus_creds_get_supplementary_gids(creds, &gids);
-		for (int i = 0; i < n; i++)
-			if (gids[i] == g->gr_gid)
-				return 0;
+	if (g && r == 0) {
+		/* A bus that does not report groups: those of the UID in the group database. */
+		const struct passwd *pw = getpwuid(uid);
+		int k = (int)ELEMENTSOF(gids);
+
+		if (pw && getgrouplist(pw->pw_name, pw->pw_gid, gids, &k) >= 0)
+			n = (size_t)k;
 	}
+	for (size_t i = 0; g && i < n; i++)
+		if (gids[i] == g->gr_gid)
+			return 0;
 	return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
 				 "Only root and members of group 'swupdate' may call %s",
 				 sd_bus_message_get_member(m));

@@ -13,8 +13,11 @@ service_cleanup() {
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 
-# start_bus: a private system bus at $T/bus.sock; sets DBUS_SYSTEM_BUS_ADDRESS and BUS.
+# start_bus [nopolicy]: a private system bus at $T/bus.sock with the shipped policy (without it:
+# "nopolicy", to test the daemon's own checks); sets DBUS_SYSTEM_BUS_ADDRESS and BUS.
 start_bus() {
+	local policy="<include>$SRCDIR/dbus/io.swupdated.Updater1.conf</include>"
+	[ "${1:-}" = nopolicy ] && policy=""
 	cat >"$T/bus.conf" <<CONF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -34,7 +37,7 @@ start_bus() {
     <allow receive_type="error"/>
     <allow receive_type="signal"/>
   </policy>
-  <include>$SRCDIR/dbus/io.swupdated.Updater1.conf</include>
+  $policy
 </busconfig>
 CONF
 	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile &

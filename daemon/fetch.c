@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,11 @@ struct FetchJob {
 };
 
 /* One errno per family of curl failure, so callers and D-Bus see one vocabulary. */
+static bool is_https(const char *url)
+{
+	return strncasecmp(url, "https://", 8) == 0;
+}
+
 static int curl_errno(CURLcode c)
 {
 	switch (c) {
@@ -183,6 +189,11 @@ static void check_done(Fetch *f)
 			snprintf(j->result.message, sizeof(j->result.message),
 				 "the server sent more than the %llu bytes expected",
 				 (unsigned long long)j->req.max_bytes);
+		} else if (!j->result.error && msg->data.result == CURLE_UNSUPPORTED_PROTOCOL &&
+			   is_https(j->url)) {
+			j->result.error = -EPROTO;
+			snprintf(j->result.message, sizeof(j->result.message),
+				 "%s: refusing a redirect away from https", j->url);
 		} else if (!j->result.error && msg->data.result != CURLE_OK) {
 			j->result.error = curl_errno(msg->data.result);
 			snprintf(j->result.message, sizeof(j->result.message), "%s: %s", j->url,
@@ -315,7 +326,8 @@ static void setup_easy(FetchJob *j)
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	/* No downgrade by redirect: from https, only to https. */
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, is_https(j->url) ? "https" : "http,https");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "swupdated/" PACKAGE_VERSION);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)c->connect_timeout_sec);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -45,4 +45,26 @@ sed -i "s|^CAFile=.*|CAFile=$pki/other.crt|" "$DEV/swupdated.conf"
 restart_daemon
 expect_exit 1 ctl check
 expect_stderr "Checking https://127.0.0.1:$PORT/stable failed"
+
+# No downgrade by redirect: an https server sending the device to http is refused, and the
+# http server never sees a request.
+HPORT=$(free_port)
+python3 - "$T/nginx.conf" "$HPORT" "$T" <<'PY'
+import sys
+path, port, t = sys.argv[1:]
+conf = open(path).read()
+conf = conf.replace("    root %s/repo;" % t, "    root %s/repo;\n    location /downgrade/ { return 302 http://127.0.0.1:%s/stable/metadata.pb; }" % (t, port), 1)
+conf = conf.rstrip().rstrip("}") + "  server { listen 127.0.0.1:%s; root %s/repo; access_log %s/http.log; }\n}\n" % (port, t, t)
+open(path, "w").write(conf)
+PY
+nginx -c "$T/nginx.conf" -s reload
+sleep 0.5
+sed -i "s|^CAFile=.*|CAFile=$pki/ca.crt\nClientCertificate=$pki/device.crt\nClientKey=$pki/device.key|" "$DEV/swupdated.conf"
+use_server "https://127.0.0.1:$PORT/downgrade"
+restart_daemon
+expect_exit 1 ctl check
+expect_stderr "refusing a redirect away from https"
+checks=$((checks + 1))
+[ ! -s "$T/http.log" ] || fail "the device followed a redirect to http: $(cat "$T/http.log")"
+grep -q "GET /downgrade/metadata.pb" "$T/access.log" || fail "the redirect was never asked for"
 finish

@@ -299,12 +299,14 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 		uint64_t active_size;
 
 		*t = (SwuInstallTarget){ list[i].name, -EBADF, 0, -EBADF, false };
+		slots.n++;
+		if (!to && !from && !swu_target_needs_slot(list[i].name))
+			continue; /* verified, and kept nowhere but in the manifest */
 		if (!to || !from) {
 			slots_done(&slots);
 			return swu_fail(ctx, -ENXIO, "slot", "missing",
 					"target '%s' has no slot on this device", list[i].name);
 		}
-		slots.n++;
 		r = swu_slot_open_inactive(ctx, to->device, from->device, root.st_dev, &t->fd,
 					   &t->size);
 		if (r < 0) {

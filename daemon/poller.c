@@ -171,7 +171,8 @@ static void after_poll(Updater *u, UpdaterResult failed, bool start, bool apply)
 		if (failed != RESULT_NONE)
 			updater_finish(u, failed);
 		else
-			(void)transfer_begin_server(u, true, apply);
+			(void)transfer_begin_server(u, apply,
+						    apply); /* Start(""): to transferred */
 		return;
 	}
 	if (failed != RESULT_NONE || !u->poller.release || u->state != UPDATER_INACTIVE ||

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,6 +36,13 @@ Transfer *transfer_free(Transfer *t)
 {
 	if (!t)
 		return NULL;
+	/* The worker stops at its next chunk; freeing waits for it. */
+	swu_context_cancel(t->ctx);
+	worker_free(t->worker);
+	for (size_t i = 0; i < t->n_closing; i++)
+		swu_slot_writer_free(t->closing[i]);
+	free(t->closing);
+	sd_event_source_disable_unref(t->settle);
 	fetch_cancel(t->job);
 	swu_stream_free(t->stream);
 	sd_event_source_disable_unref(t->retry);
@@ -118,59 +126,83 @@ int transfer_write(Updater *u, const void *p, size_t n)
 	return 0;
 }
 
+/*
+ * The payload is complete: its length and hash are checked now, its read-back and fsync go on
+ * beside the next payload and are settled when the transfer ends.
+ */
 int transfer_end_writer(Updater *u)
 {
 	Transfer *t = u->transfer;
+	SwuSlotWriter **a;
 	int r;
 
-	r = swu_slot_writer_finish(t->writer);
-	t->writer = swu_slot_writer_free(t->writer);
-	if (r >= 0)
-		updater_set_progress(u, t->length, t->length, true);
-	return r;
-}
-
-int transfer_verify(Updater *u, bool reread)
-{
-	Transfer *t = u->transfer;
-	const SwuTarget *list;
-	size_t n;
-
-	updater_set_state(u, UPDATER_VERIFYING);
-	n = reread ? swu_verifier_get_targets(t->v, &list) : 0;
-	for (size_t i = 0; i < n; i++) {
-		const SwuInstallTarget *it = find_target(t, list[i].name);
-		uint8_t digest[SWU_SHA256_SIZE];
-		int r;
-
-		snprintf(u->current_target, sizeof(u->current_target), "%s", list[i].name);
-		updater_set_progress(u, i, n, true);
-		r = it ? swu_sha256_fd(it->fd, 0, list[i].length, digest) : -ENXIO;
-		if (r >= 0 && memcmp(digest, list[i].sha256, SWU_SHA256_SIZE) != 0)
-			r = -EIO;
-		if (r < 0) {
-			r = swu_fail(t->ctx, r, "slot", "read-back",
-				     "the slot of '%s' does not hold the verified image",
-				     list[i].name);
-			updater_abandon(u, RESULT_VERIFY_FAILED, r, "Verification failed");
-			return r;
-		}
+	r = swu_slot_writer_close(t->writer);
+	if (r < 0) {
+		t->writer = swu_slot_writer_free(t->writer);
+		return r;
 	}
-	u->current_target[0] = 0;
-	updater_set_state(u, UPDATER_VERIFIED);
+	a = realloc(t->closing, (t->n_closing + 1) * sizeof(*a));
+	if (!a) {
+		t->writer = swu_slot_writer_free(t->writer);
+		return -ENOMEM;
+	}
+	t->closing = a;
+	t->closing[t->n_closing++] = TAKE_PTR(t->writer);
+	updater_set_progress(u, t->length, t->length, true);
 	return 0;
 }
 
-void transfer_done(Updater *u)
+static void verified(void *userdata, int r)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+
+	t->worker = worker_free(t->worker);
+	if (r < 0) {
+		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Verification failed");
+		return;
+	}
+	u->current_target[0] = 0;
+	updater_set_state(u, UPDATER_VERIFIED);
+	if (t->apply_after_verify)
+		(void)updater_apply(u);
+}
+
+/* On the worker: the transfer is the worker's until it is done (freeing it joins the worker). */
+static int verify_work(void *userdata)
+{
+	Transfer *t = ((Updater *)userdata)->transfer;
+
+	return swu_install_verify_slots(t->ctx, t->v, t->slots.targets, t->slots.n);
+}
+
+int transfer_verify(Updater *u, bool reread, bool apply)
 {
 	Transfer *t = u->transfer;
 	int r;
 
-	r = swu_install_copy_unchanged(t->ctx, t->v, t->slots.targets, t->slots.n);
+	updater_set_state(u, UPDATER_VERIFYING);
+	t->apply_after_verify = apply;
+	if (!reread) {
+		verified(u, 0);
+		return 0;
+	}
+	r = worker_new(u->event, verify_work, verified, u, &t->worker);
+	if (r < 0)
+		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Cannot verify");
+	return r;
+}
+
+static void copied(void *userdata, int r)
+{
+	Updater *u = userdata;
+	Transfer *t = u->transfer;
+
+	t->worker = worker_free(t->worker);
 	if (r >= 0)
 		r = swu_verifier_finish(t->v);
 	if (r < 0) {
-		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Install failed");
+		updater_abandon(u, updater_result_of(r), r, "Install failed");
 		return;
 	}
 	u->current_target[0] = 0;
@@ -178,8 +210,61 @@ void transfer_done(Updater *u)
 	updater_note(u, "Version %u transferred", swu_verifier_get_version(t->v));
 	/* Every slot was read back and hashed while streaming: the automatic path does not read it
 	 * a third time. An explicit Verify() call (after Start) re-reads the slots. */
-	if (t->verify && transfer_verify(u, false) >= 0 && t->apply)
-		(void)updater_apply(u);
+	if (t->verify)
+		(void)transfer_verify(u, false, t->apply);
+}
+
+static int copy_work(void *userdata)
+{
+	Transfer *t = ((Updater *)userdata)->transfer;
+
+	return swu_install_copy_unchanged(t->ctx, t->v, t->slots.targets, t->slots.n);
+}
+
+static int on_settle(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	Updater *u = userdata;
+
+	u->transfer->settle = sd_event_source_disable_unref(u->transfer->settle);
+	transfer_done(u);
+	return 0;
+}
+
+static bool ready(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return fd < 0 || poll(&p, 1, 0) > 0;
+}
+
+void transfer_done(Updater *u)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	/* The read-backs of the closed payloads, oldest first, without blocking the loop. */
+	while (t->n_closing > 0) {
+		int fd = swu_slot_writer_event_fd(t->closing[0]);
+
+		if (!ready(fd)) {
+			r = sd_event_add_io(u->event, &t->settle, fd, EPOLLIN, on_settle, u);
+			if (r < 0)
+				updater_abandon(u, RESULT_TRANSFER_FAILED, r,
+						"Cannot wait for the slots");
+			return;
+		}
+		r = swu_slot_writer_finish(t->closing[0]);
+		swu_slot_writer_free(t->closing[0]);
+		memmove(t->closing, t->closing + 1, --t->n_closing * sizeof(*t->closing));
+		if (r < 0) {
+			updater_abandon(u, RESULT_VERIFY_FAILED, r, "Install failed");
+			return;
+		}
+	}
+	u->current_target[0] = 0;
+	r = worker_new(u->event, copy_work, copied, u, &t->worker);
+	if (r < 0)
+		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot copy the unchanged targets");
 }
 
 int transfer_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,

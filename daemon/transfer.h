@@ -18,6 +18,7 @@
 #include "install.h"
 #include "manager.h"
 #include "updater.h"
+#include "worker.h"
 
 typedef enum TransferKind {
 	TRANSFER_FILE,
@@ -37,6 +38,13 @@ struct Transfer {
 	SwuSlotWriter *writer;
 	const SwuInstallTarget *target;
 	uint64_t length, done;
+
+	/* writers closed whose read-back and fsync run on: settled before the transfer ends */
+	SwuSlotWriter **closing;
+	size_t n_closing;
+	sd_event_source *settle;
+	Worker *worker; /* copying unchanged targets, or Verify()'s read-back */
+	bool apply_after_verify;
 
 	/* file and server: a bundle file, or the release metadata in memory */
 	SwuBundle *bundle;
@@ -77,10 +85,16 @@ int transfer_begin_writer(Updater *u, const char *name, uint64_t length);
 /* Bytes of the current payload into its slot writer; progress follows. */
 int transfer_write(Updater *u, const void *p, size_t n);
 int transfer_end_writer(Updater *u);
-/* Every payload is written: copy unchanged targets, check completeness, then Verify/Apply. */
+/*
+ * Every payload is written: wait for their read-backs, copy unchanged targets (on the worker),
+ * check completeness, then go on to Verify/Apply when asked to.
+ */
 void transfer_done(Updater *u);
-/* Verify(): @reread reads every slot back once more (the automatic path already did). */
-int transfer_verify(Updater *u, bool reread);
+/*
+ * Verify(): @reread reads every slot back once more on the worker (the automatic path already
+ * did, while writing); then Apply() when @apply.
+ */
+int transfer_verify(Updater *u, bool reread, bool apply);
 
 /* A bundle held in memory (the release metadata), indexed like a file. */
 int transfer_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,

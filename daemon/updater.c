@@ -310,7 +310,7 @@ int updater_verify(Updater *u)
 	if (updater_allows(u, "Verify") < 0)
 		return -EBUSY;
 	updater_op_begin(u);
-	return transfer_verify(u, true);
+	return transfer_verify(u, true, false);
 }
 
 static void reboot(Updater *u)
@@ -329,11 +329,9 @@ int updater_apply(Updater *u)
 	if (updater_allows(u, "Apply") < 0)
 		return -EBUSY;
 	updater_op_begin(u);
-	if (u->state == UPDATER_TRANSFERRED) {
-		r = transfer_verify(u, true);
-		if (r < 0)
-			return r;
-	}
+	/* Not verified yet: read the slots back first (on the worker), then apply. */
+	if (u->state == UPDATER_TRANSFERRED)
+		return transfer_verify(u, true, true);
 	updater_set_state(u, UPDATER_APPLYING);
 	r = manager_apply(u->m, t->ctx, t->v);
 	if (r < 0) {

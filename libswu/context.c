@@ -19,6 +19,7 @@ struct SwuContext {
 	SwuFaultFunc fault_func;
 	void *fault_userdata;
 	uint64_t verifications;
+	bool cancelled; /* read and written with __atomic builtins: other threads ask */
 };
 
 int swu_context_new(SwuContext **ret)
@@ -43,6 +44,8 @@ int swu_context_new_like(SwuContext *template, SwuContext **ret)
 		return r;
 	*ctx = *template;
 	ctx->n_ref = 1;
+	ctx->cancelled = false;
+	ctx->verifications = 0;
 	memset(&ctx->failure, 0, sizeof(ctx->failure));
 	*ret = ctx;
 	return 0;
@@ -89,6 +92,16 @@ void swu_context_set_metadata_max(SwuContext *ctx, size_t max)
 size_t swu_context_get_metadata_max(SwuContext *ctx)
 {
 	return ctx->metadata_max;
+}
+
+void swu_context_cancel(SwuContext *ctx)
+{
+	__atomic_store_n(&ctx->cancelled, true, __ATOMIC_RELEASE);
+}
+
+bool swu_context_cancelled(SwuContext *ctx)
+{
+	return __atomic_load_n(&ctx->cancelled, __ATOMIC_ACQUIRE);
 }
 
 uint64_t swu_context_get_verifications(SwuContext *ctx)

@@ -17,6 +17,7 @@
  *   -ENOMEM, -EIO, other errno: resources and I/O
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -57,6 +58,13 @@ time_t swu_context_now(SwuContext *ctx);
 /* Cap on any single metadata message (root, targets entry, manifest). */
 void swu_context_set_metadata_max(SwuContext *ctx, size_t max);
 size_t swu_context_get_metadata_max(SwuContext *ctx);
+
+/*
+ * Cancellation from another thread: long loops over slot bytes (copying unchanged targets, reading
+ * back) stop with -ECANCELED soon after swu_context_cancel(). Thread-safe.
+ */
+void swu_context_cancel(SwuContext *ctx);
+bool swu_context_cancelled(SwuContext *ctx);
 
 /* How many ECDSA signature verifications calls on this context have run (flooding tests). */
 uint64_t swu_context_get_verifications(SwuContext *ctx);

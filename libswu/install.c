@@ -4,11 +4,23 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "crypto.h"
 #include "install.h"
 #include "macro.h"
+#include "manifest.h"
+
+bool swu_target_needs_slot(const char *name)
+{
+	static const char suffix[] = ".chunks";
+	size_t n = strlen(name), k = strlen(suffix);
+
+	if (streq(name, SWU_USER_MANIFEST_NAME))
+		return false;
+	return !(n > k && streq(name + n - k, suffix));
+}
 
 static const SwuInstallTarget *find(const SwuInstallTarget *t, size_t n, const char *name)
 {
@@ -26,6 +38,38 @@ static bool in_bundle(const SwuBundle *b, const char *name)
 	return false;
 }
 
+static int check_target(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, const SwuTarget *want,
+			const SwuInstallTarget *t)
+{
+	/* From a server (no bundle), everything but unchanged targets is downloaded. */
+	bool sent = b ? in_bundle(b, want->name) : !swu_verifier_target_installed(v, want->name);
+
+	if (!t)
+		return swu_fail(ctx, -ENXIO, "slot", "missing",
+				"target '%s' has no slot on this device", want->name);
+	if (t->fd >= 0 && want->length > t->size)
+		return swu_fail(ctx, -ENOSPC, "slot", "size",
+				"target '%s' is %llu bytes, its slot only %llu", want->name,
+				(unsigned long long)want->length, (unsigned long long)t->size);
+	if (t->fd < 0 && streq(want->name, SWU_USER_MANIFEST_NAME) &&
+	    want->length > swu_context_get_metadata_max(ctx))
+		return swu_fail(ctx, -EFBIG, "payload", "size",
+				"user_manifest is %llu bytes, more than the %zu kept with the "
+				"manifest",
+				(unsigned long long)want->length,
+				swu_context_get_metadata_max(ctx));
+	if (!sent && !swu_verifier_target_installed(v, want->name))
+		return swu_fail(ctx, -EBADMSG, "payload", "missing",
+				"payload '%s' is missing and is not installed with the same length "
+				"and hash",
+				want->name);
+	if (!sent && t->fd >= 0 && t->active_fd < 0)
+		return swu_fail(ctx, -ENXIO, "slot", "missing",
+				"target '%s' is unchanged but its active slot cannot be read",
+				want->name);
+	return 0;
+}
+
 int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 		      const SwuInstallTarget *targets, size_t n)
 {
@@ -33,30 +77,10 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 	size_t count = swu_verifier_get_targets(v, &list);
 
 	for (size_t i = 0; i < count; i++) {
-		const SwuInstallTarget *t = find(targets, n, list[i].name);
-		/* From a server (no bundle), everything but unchanged targets is downloaded. */
-		bool sent = b ? in_bundle(b, list[i].name)
-			      : !swu_verifier_target_installed(v, list[i].name);
+		int r = check_target(ctx, v, b, &list[i], find(targets, n, list[i].name));
 
-		if (!t)
-			return swu_fail(ctx, -ENXIO, "slot", "missing",
-					"target '%s' has no slot on this device", list[i].name);
-		if (list[i].length > t->size)
-			return swu_fail(ctx, -ENOSPC, "slot", "size",
-					"target '%s' is %llu bytes, its slot only %llu",
-					list[i].name, (unsigned long long)list[i].length,
-					(unsigned long long)t->size);
-		if (!sent && !swu_verifier_target_installed(v, list[i].name))
-			return swu_fail(ctx, -EBADMSG, "payload", "missing",
-					"payload '%s' is missing and is not installed with the "
-					"same "
-					"length and hash",
-					list[i].name);
-		if (!sent && t->active_fd < 0)
-			return swu_fail(ctx, -ENXIO, "slot", "missing",
-					"target '%s' is unchanged but its active slot cannot be "
-					"read",
-					list[i].name);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -79,8 +103,10 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t offset)
 
 /*
  * Read-back runs beside the writer: each segment is flushed to the medium (sync_file_range), its
- * page cache dropped on block devices, then read and hashed, while the main thread keeps hashing
- * and writing the next bytes. Two hashes over every byte, on two cores, in about the time of one.
+ * page cache dropped on block devices, then read and hashed, while the caller keeps hashing and
+ * writing the next bytes. Two hashes over every byte, on two cores, in about the time of one.
+ * The thread also does the final fsync, so a caller on an event loop never waits for the medium:
+ * an eventfd says when the thread is done.
  */
 #define SEGMENT (8u * 1024u * 1024u)
 
@@ -95,6 +121,8 @@ typedef struct ReadBack {
 	bool finished; /* the writer is done (or gave up: abort) */
 	bool abort;
 	int error;
+	bool flushing; /* the error happened at the final fsync */
+	int event_fd;
 	uint8_t digest[SWU_SHA256_SIZE];
 } ReadBack;
 
@@ -128,6 +156,7 @@ static int readback_segment(ReadBack *rb, SwuSha256 *h, uint64_t pos, uint64_t n
 static void *readback_thread(void *userdata)
 {
 	ReadBack *rb = userdata;
+	const uint64_t one = 1;
 	uint64_t pos = 0;
 	SwuSha256 h;
 	int r;
@@ -143,10 +172,16 @@ static void *readback_thread(void *userdata)
 	}
 	if (r >= 0 && pos < rb->total)
 		r = -ECANCELED;
+	if (r >= 0) {
+		swu_fault_point(rb->ctx, "fsync");
+		rb->flushing = true;
+		r = fsync(rb->t->fd) < 0 ? -errno : 0;
+	}
 	if (r >= 0)
 		r = swu_sha256_final(&h, rb->digest);
 	swu_sha256_done(&h);
 	rb->error = r;
+	(void)!write(rb->event_fd, &one, sizeof(one));
 	return NULL;
 }
 
@@ -155,12 +190,16 @@ static int readback_start(ReadBack *rb, SwuContext *ctx, const SwuInstallTarget 
 	int r;
 
 	*rb = (ReadBack){ .ctx = ctx, .t = t, .total = total };
+	rb->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rb->event_fd < 0)
+		return -errno;
 	pthread_mutex_init(&rb->lock, NULL);
 	pthread_cond_init(&rb->cond, NULL);
 	r = pthread_create(&rb->thread, NULL, readback_thread, rb);
 	if (r != 0) {
 		pthread_mutex_destroy(&rb->lock);
 		pthread_cond_destroy(&rb->cond);
+		rb->event_fd = safe_close(rb->event_fd);
 		return -r;
 	}
 	return 0;
@@ -176,23 +215,21 @@ static void readback_post(ReadBack *rb, uint64_t written, bool finished, bool ab
 	pthread_mutex_unlock(&rb->lock);
 }
 
-/* Ends the read-back (aborting it when @abort) and checks what it read against @want. */
-static int readback_finish(ReadBack *rb, bool abort, const SwuTarget *want)
+/* Waits for the read-back thread (aborting it when @abort) and checks what it read. */
+static int readback_join(ReadBack *rb, bool abort, const SwuTarget *want)
 {
-	readback_post(rb, rb->written, true, abort);
+	if (abort)
+		readback_post(rb, rb->written, true, true);
 	pthread_join(rb->thread, NULL);
 	pthread_mutex_destroy(&rb->lock);
 	pthread_cond_destroy(&rb->cond);
+	rb->event_fd = safe_close(rb->event_fd);
 	if (abort)
 		return 0;
 	if (rb->error < 0)
-		return swu_fail(rb->ctx, rb->error, "slot", "read-back",
-				"cannot read back target '%s': %s", rb->t->name,
-				strerror(-rb->error));
-	swu_fault_point(rb->ctx, "fsync");
-	if (fsync(rb->t->fd) < 0)
-		return swu_fail(rb->ctx, -errno, "slot", "write", "cannot flush target '%s': %s",
-				rb->t->name, strerror(errno));
+		return swu_fail(rb->ctx, rb->error, "slot", rb->flushing ? "write" : "read-back",
+				"cannot %s target '%s': %s", rb->flushing ? "flush" : "read back",
+				rb->t->name, strerror(-rb->error));
 	if (memcmp(rb->digest, want->sha256, SWU_SHA256_SIZE) != 0)
 		return swu_fail(rb->ctx, -EIO, "slot", "read-back",
 				"target '%s' reads back different from what was written",
@@ -206,8 +243,10 @@ struct SwuSlotWriter {
 	const SwuInstallTarget *t;
 	const SwuTarget *target;
 	ReadBack readback;
+	bool readback_running; /* a slot is written: not for targets kept nowhere */
 	uint64_t offset;
-	bool finished;
+	bool closed, finished;
+	int close_error;
 	bool hashing; /* false: the caller's SwuStream feeds the verifier */
 };
 
@@ -224,14 +263,25 @@ static int slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarg
 	} else if (!swu_verifier_find_target(v, t->name))
 		return 1;
 	w = calloc(1, sizeof(*w));
-	if (!w)
+	if (!w) {
+		if (hashing)
+			swu_verifier_payload_abandon(v);
 		return -ENOMEM;
-	*w = (SwuSlotWriter){ ctx, v, t, swu_verifier_find_target(v, t->name) };
-	w->hashing = hashing;
-	r = readback_start(&w->readback, ctx, t, size);
-	if (r < 0) {
-		free(w);
-		return r;
+	}
+	*w = (SwuSlotWriter){ .ctx = ctx,
+			      .v = v,
+			      .t = t,
+			      .target = swu_verifier_find_target(v, t->name),
+			      .hashing = hashing };
+	if (t->fd >= 0) {
+		r = readback_start(&w->readback, ctx, t, size);
+		if (r < 0) {
+			if (hashing)
+				swu_verifier_payload_abandon(v);
+			free(w);
+			return r;
+		}
+		w->readback_running = true;
 	}
 	*ret = w;
 	return 0;
@@ -253,6 +303,8 @@ int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
 {
 	int r;
 
+	if (w->closed)
+		return -EINVAL;
 	/* Hash first: bytes that fail verification are never written past the signed length. */
 	if (w->hashing) {
 		r = swu_verifier_payload_update(w->v, p, n);
@@ -261,13 +313,16 @@ int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
 	} else if (n > w->target->length - w->offset)
 		return swu_fail(w->ctx, -EBADMSG, "payload", "length",
 				"payload '%s' is longer than its signed length", w->t->name);
-	swu_fault_point(w->ctx, "write");
-	r = pwrite_all(w->t->fd, p, n, w->offset);
-	if (r < 0)
-		return swu_fail(w->ctx, r, "slot", "write", "cannot write target '%s': %s",
-				w->t->name, strerror(-r));
+	if (w->readback_running) {
+		swu_fault_point(w->ctx, "write");
+		r = pwrite_all(w->t->fd, p, n, w->offset);
+		if (r < 0)
+			return swu_fail(w->ctx, r, "slot", "write", "cannot write target '%s': %s",
+					w->t->name, strerror(-r));
+	}
 	w->offset += n;
-	readback_post(&w->readback, w->offset, false, false);
+	if (w->readback_running)
+		readback_post(&w->readback, w->offset, false, false);
 	return 0;
 }
 
@@ -276,13 +331,39 @@ uint64_t swu_slot_writer_offset(const SwuSlotWriter *w)
 	return w->offset;
 }
 
+int swu_slot_writer_close(SwuSlotWriter *w)
+{
+	int r;
+
+	if (w->closed)
+		return w->close_error;
+	if (w->hashing)
+		r = swu_verifier_payload_end(w->v);
+	else if (w->offset != w->target->length)
+		r = swu_fail(w->ctx, -EBADMSG, "payload", "length",
+			     "payload '%s' ended after %llu of %llu bytes", w->t->name,
+			     (unsigned long long)w->offset, (unsigned long long)w->target->length);
+	else
+		r = 0;
+	w->closed = true;
+	w->close_error = r;
+	if (w->readback_running)
+		readback_post(&w->readback, w->offset, true, r < 0);
+	return r;
+}
+
+int swu_slot_writer_event_fd(const SwuSlotWriter *w)
+{
+	return w->readback_running ? w->readback.event_fd : -EBADF;
+}
+
 int swu_slot_writer_finish(SwuSlotWriter *w)
 {
-	int r, k;
+	int r = swu_slot_writer_close(w), k = 0;
 
-	r = w->hashing ? swu_verifier_payload_end(w->v)
-		       : (w->offset == w->target->length ? 0 : -EBADMSG);
-	k = readback_finish(&w->readback, r < 0, w->target);
+	if (w->readback_running)
+		k = readback_join(&w->readback, r < 0, w->target);
+	w->readback_running = false;
 	w->finished = true;
 	return r < 0 ? r : k;
 }
@@ -292,8 +373,9 @@ SwuSlotWriter *swu_slot_writer_free(SwuSlotWriter *w)
 	if (!w)
 		return NULL;
 	if (!w->finished) {
-		(void)readback_finish(&w->readback, true, w->target);
-		if (w->hashing)
+		if (w->readback_running)
+			(void)readback_join(&w->readback, true, w->target);
+		if (w->hashing && !w->closed)
 			swu_verifier_payload_abandon(w->v);
 	}
 	free(w);
@@ -305,10 +387,52 @@ static int write_chunk(void *userdata, const uint8_t *p, size_t n)
 	return swu_slot_writer_write(userdata, p, n);
 }
 
+typedef struct Sink {
+	SwuContext *ctx;
+	int fd; /* -EBADF: read only */
+	uint64_t offset;
+} Sink;
+
+/* Copies to the slot (when @fd is set) and stops early when the context is cancelled. */
+static int sink_chunk(void *userdata, const uint8_t *p, size_t n)
+{
+	Sink *c = userdata;
+	int r = 0;
+
+	if (swu_context_cancelled(c->ctx))
+		return -ECANCELED;
+	if (c->fd >= 0) {
+		swu_fault_point(c->ctx, "copy");
+		r = pwrite_all(c->fd, p, n, c->offset);
+	}
+	c->offset += n;
+	return r;
+}
+
+/* Hashes @length bytes of @fd (copying them to @out_fd when set) and compares with @want. */
+static int hash_range(SwuContext *ctx, int fd, int out_fd, const SwuTarget *want, bool *ret_equal)
+{
+	Sink sink = { ctx, out_fd, 0 };
+	uint8_t digest[SWU_SHA256_SIZE];
+	SwuSha256 h;
+	int r;
+
+	r = swu_sha256_init(&h);
+	if (r < 0)
+		return r;
+	r = swu_read_hashed(fd, 0, want->length, &h, sink_chunk, &sink);
+	if (r >= 0)
+		r = swu_sha256_final(&h, digest);
+	swu_sha256_done(&h);
+	if (r >= 0)
+		*ret_equal = memcmp(digest, want->sha256, SWU_SHA256_SIZE) == 0;
+	return r;
+}
+
 /* fsync, then hash what the slot now holds and compare with the signed hash. */
 static int read_back(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget *want)
 {
-	uint8_t digest[SWU_SHA256_SIZE];
+	bool equal = false;
 	int r;
 
 	swu_fault_point(ctx, "fsync");
@@ -319,51 +443,26 @@ static int read_back(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget
 	if (t->block_device)
 		(void)posix_fadvise(t->fd, 0, (off_t)want->length, POSIX_FADV_DONTNEED);
 	swu_fault_point(ctx, "read-back");
-	r = swu_sha256_fd(t->fd, 0, want->length, digest);
+	r = hash_range(ctx, t->fd, -EBADF, want, &equal);
 	if (r < 0)
 		return swu_fail(ctx, r, "slot", "read-back", "cannot read back target '%s': %s",
 				t->name, strerror(-r));
-	if (memcmp(digest, want->sha256, SWU_SHA256_SIZE) != 0)
+	if (!equal)
 		return swu_fail(ctx, -EIO, "slot", "read-back",
 				"target '%s' reads back different from what was written", t->name);
 	return 0;
 }
 
-typedef struct CopySink {
-	SwuContext *ctx;
-	int fd;
-	uint64_t offset;
-} CopySink;
-
-static int copy_chunk(void *userdata, const uint8_t *p, size_t n)
-{
-	CopySink *c = userdata;
-	int r;
-
-	swu_fault_point(c->ctx, "copy");
-	r = pwrite_all(c->fd, p, n, c->offset);
-	c->offset += n;
-	return r;
-}
-
 static int copy_unchanged(SwuContext *ctx, const SwuInstallTarget *t, const SwuTarget *want)
 {
-	CopySink sink = { ctx, t->fd, 0 };
-	uint8_t digest[SWU_SHA256_SIZE];
-	SwuSha256 h;
+	bool equal = false;
 	int r;
 
-	r = swu_sha256_init(&h);
-	if (r < 0)
-		return r;
-	r = swu_read_hashed(t->active_fd, 0, want->length, &h, copy_chunk, &sink);
-	if (r >= 0)
-		r = swu_sha256_final(&h, digest);
-	swu_sha256_done(&h);
+	r = hash_range(ctx, t->active_fd, t->fd, want, &equal);
 	if (r < 0)
 		return swu_fail(ctx, r, "slot", "copy", "cannot copy unchanged target '%s': %s",
 				t->name, strerror(-r));
-	if (memcmp(digest, want->sha256, SWU_SHA256_SIZE) != 0)
+	if (!equal)
 		return swu_fail(ctx, -EBADMSG, "slot", "copy",
 				"the active slot of '%s' does not hold the installed image",
 				t->name);
@@ -385,9 +484,32 @@ int swu_install_copy_unchanged(SwuContext *ctx, SwuVerifier *v, const SwuInstall
 		t = find(targets, n, list[i].name);
 		if (!t)
 			return -ENXIO;
+		if (t->fd < 0)
+			continue; /* kept nowhere: the installed one stays in the manifest */
 		r = copy_unchanged(ctx, t, &list[i]);
 		if (r < 0)
 			return r;
+	}
+	return 0;
+}
+
+int swu_install_verify_slots(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *targets,
+			     size_t n)
+{
+	const SwuTarget *list;
+	size_t count = swu_verifier_get_targets(v, &list);
+
+	for (size_t i = 0; i < count; i++) {
+		const SwuInstallTarget *t = find(targets, n, list[i].name);
+		int r;
+
+		if (t && t->fd < 0)
+			continue;
+		r = t ? read_back(ctx, t, &list[i]) : -ENXIO;
+		if (r < 0)
+			return swu_fail_wrap(ctx, r, "slot", "read-back",
+					     "the slot of '%s' does not hold the verified image",
+					     list[i].name);
 	}
 	return 0;
 }
@@ -411,6 +533,8 @@ int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
 		r = swu_slot_writer_new(ctx, v, t, p->size, &w);
 		if (r < 0)
 			return r;
+		if (r > 0)
+			continue;
 		r = swu_bundle_read_payload(b, p, write_chunk, w);
 		if (r < 0)
 			return r;

@@ -103,3 +103,24 @@ daemon_start() {
 	tail -n 20 "$T/daemon.log" >&2
 	return 1
 }
+
+# sample_latency OUT: reads the State property every 0.1 s until the daemon is finished or
+# verified (two minutes at most); writes "SLOWEST-READ-SECONDS READS SECONDS" into OUT.
+sample_latency() {
+	python3 - "$BUS" "$1" <<'PY'
+import subprocess, sys, time
+bus, out = sys.argv[1], sys.argv[2]
+worst, reads, start = 0.0, 0, time.monotonic()
+while time.monotonic() - start < 120:
+    t0 = time.monotonic()
+    state = subprocess.run(["busctl", bus, "get-property", "io.swupdated.Updater1",
+                            "/io/swupdated/Updater1", "io.swupdated.Updater1", "State"],
+                           capture_output=True, text=True, timeout=60).stdout.split()[-1].strip('"')
+    worst = max(worst, time.monotonic() - t0)
+    reads += 1
+    if state in ("finished", "verified") and reads > 1:
+        break
+    time.sleep(0.1)
+open(out, "w").write("%.3f %d %.1f\n" % (worst, reads, time.monotonic() - start))
+PY
+}

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Targets that need no slot: "user_manifest" is verified and kept with the installed manifest,
+# and a chunk index "<name>.chunks" (delta updates, DESIGN.md) is verified like any payload and
+# otherwise ignored by a device without a slot for it. A bundle file through the one-shot
+# command, and a release from the server through the daemon.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+: "${SWUPDATECTL:?}"
+
+device_setup grub
+head -c 200000 /dev/urandom >"$T/rootfs.img"
+printf '{"release": "2026.11.2", "marker": "user-manifest-%s"}\n' "$RANDOM$RANDOM" >"$T/user_manifest"
+head -c 5000 /dev/urandom >"$T/rootfs.chunks"
+release "$T/v2.swu" 2 --file rootfs="$T/rootfs.img" --file user_manifest="$T/user_manifest" \
+	--file rootfs.chunks="$T/rootfs.chunks"
+
+# A bundle file: installs, and the user manifest is kept with the manifest.
+expect_exit 0 swupdated install "$T/v2.swu"
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-B" "$T/rootfs.img" || fail "slot B does not hold rootfs"
+reboot_into B
+expect_exit 0 swupdated mark-good
+checks=$((checks + 1))
+grep -q "$(sed -n 's/.*"marker": "\([^"]*\)".*/\1/p' "$T/user_manifest")" "$DEV/state/manifest.pb" ||
+	fail "the user manifest is not kept with the manifest"
+
+# Each is verified like any payload: a changed byte in either is refused; the booted slot B, the
+# bootloader and the state stay as they were.
+booted() { sha256sum "$DEV/rootfs-B" "$DEV/appfs-B"; bootenv; sha256sum "$DEV/state/manifest.pb"; }
+for name in user_manifest rootfs.chunks; do
+	release "$T/v3.swu" 3 --file rootfs="$T/rootfs.img" --file user_manifest="$T/user_manifest" \
+		--file rootfs.chunks="$T/rootfs.chunks"
+	off=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().index(open(sys.argv[2], "rb").read()))' "$T/v3.swu" "$T/$name")
+	flip_byte "$T/v3.swu" "$((off + 3))"
+	before=$(booted)
+	expect_exit 1 swupdated install "$T/v3.swu"
+	expect_stderr "payload '$name' has SHA-256"
+	expect_eq "device after a bad $name" "$(booted)" "$before"
+	checks=$((checks + 1))
+	[ ! -e "$DEV/state/pending.json" ] || fail "an install is pending after a bad $name"
+done
+# A user manifest larger than what a manifest keeps is refused before anything is written.
+head -c $((1024 * 1024 + 1)) /dev/zero >"$T/big_manifest"
+release "$T/big.swu" 3 --file rootfs="$T/rootfs.img" --file user_manifest="$T/big_manifest"
+expect_exit 1 swupdated install "$T/big.swu"
+expect_stderr "user_manifest is 1048577 bytes, more than the"
+
+# From the server: the daemon downloads and verifies both, and needs no slot for them.
+start_bus
+start_nginx
+head -c 300000 /dev/urandom >"$T/rootfs-4.img"
+printf '{"release": "2026.11.4"}\n' >"$T/user_manifest-4"
+release "$T/v4.swu" 4 --file rootfs="$T/rootfs-4.img" --file user_manifest="$T/user_manifest-4" \
+	--file rootfs.chunks="$T/rootfs.chunks"
+publish "$T/v4.swu"
+start_daemon
+expect_exit 0 ctl install
+expect_stdout "Finished: success"
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-4.img" || fail "slot A does not hold rootfs 4"
+finish

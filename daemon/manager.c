@@ -279,6 +279,35 @@ void slots_done(Slots *s)
 	*s = (Slots){};
 }
 
+/*
+ * Before the first byte is written into the inactive slot, it stops being a fallback: a power
+ * cut in the middle of the write followed by a failed boot of the active slot must not boot a
+ * half-written image. It becomes bootable again only through the switch after everything
+ * verified. An install still waiting for its reboot into that slot is superseded.
+ */
+static int retire_target_slot(Manager *m, SwuContext *ctx)
+{
+	SwuBootConfig boot = config_boot(m->config);
+	SwuPending p = {};
+	int r;
+
+	r = load_pending(m, ctx, &p);
+	if (r >= 0) {
+		log_info("The install of version %u into slot %c is superseded", p.version, p.slot);
+		swu_pending_done(&p);
+		r = swu_state_clear_pending(ctx, m->config->state_dir);
+		if (r < 0)
+			return r;
+	}
+	swu_fault_point(ctx, "bootloader");
+	r = swu_boot_mark_bad(ctx, &boot, manager_target_slot(m), m->booted);
+	if (r < 0)
+		return swu_fail_wrap(ctx, r, "boot", "switch",
+				     "cannot take slot %c out of the boot order before writing it",
+				     manager_target_slot(m));
+	return 0;
+}
+
 int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, Slots *ret)
 {
 	const SwuTarget *list;
@@ -317,6 +346,8 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 		(void)swu_slot_open_active(ctx, from->device, &t->active_fd, &active_size);
 	}
 	r = swu_install_check(ctx, v, b, slots.targets, slots.n);
+	if (r >= 0)
+		r = retire_target_slot(m, ctx);
 	if (r < 0) {
 		slots_done(&slots);
 		return r;

@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Bootloader=custom: the backend executable gets get-primary / set-primary SLOT /
 # set-state SLOT good|bad, and a failing backend fails the install without a pending record.
+# Before the first byte is written the target slot is taken out of the boot order; a backend
+# that cannot do that stops the install before anything is written.
 . "${SRCDIR:-.}/tests/device-lib.sh"
 
 device_setup grub
@@ -9,7 +11,7 @@ cat >"$DEV/backend" <<'SH'
 #!/bin/sh
 # A test bootloader: the primary slot in a file, every call logged.
 echo "$*" >>"$(dirname "$0")/calls"
-[ -f "$(dirname "$0")/fail" ] && exit 3
+[ "$*" = "$(cat "$(dirname "$0")/fail" 2>/dev/null)" ] && exit 3
 case $1 in
 get-primary) cat "$(dirname "$0")/primary" 2>/dev/null || echo A ;;
 set-primary) echo "$2" >"$(dirname "$0")/primary" ;;
@@ -23,7 +25,9 @@ release "$T/v2.swu" 2
 release "$T/v3.swu" 3
 
 expect_exit 0 swupdated install "$T/v2.swu"
-expect_eq "calls after install" "$(cat "$DEV/calls")" "set-primary B
+expect_eq "calls after install" "$(cat "$DEV/calls")" "set-state B bad
+set-primary A
+set-primary B
 set-state B good"
 reboot_into B
 : >"$DEV/calls"
@@ -37,10 +41,18 @@ expect_exit 0 swupdated mark-bad
 expect_eq "calls after mark-bad" "$(cat "$DEV/calls")" "set-state A bad
 set-primary B"
 
-# A backend that fails: the install fails, nothing stays pending.
+# A backend that fails the switch: the install fails, nothing stays pending.
 reboot_into B
-touch "$DEV/fail"
+echo "set-primary A" >"$DEV/fail"
 expect_exit 1 swupdated install "$T/v3.swu"
 expect_stderr "cannot switch the bootloader to slot A"
 expect_eq "pending after a failed switch" "$(rm "$DEV/fail"; status_field pending_slot)" ""
+# A backend that cannot take the slot out of the boot order: nothing is written.
+truncate -s 0 "$DEV/rootfs-A" && truncate -s "$SLOT_SIZE" "$DEV/rootfs-A"
+echo "set-state A bad" >"$DEV/fail"
+expect_exit 1 swupdated install "$T/v3.swu"
+expect_stderr "cannot take slot A out of the boot order before writing it"
+checks=$((checks + 1))
+[ "$(tr -d '\0' <"$DEV/rootfs-A" | wc -c)" = 0 ] || fail "slot A was written without leaving the boot order"
+rm "$DEV/fail"
 finish

@@ -3,8 +3,8 @@
 # Power cuts: the one-shot install (and mark-good) killed with SIGKILL at every point where it
 # could be interrupted (each chunk written, fsync, read-back, state writes, bootloader switch).
 # After each: the booted slot is unchanged, the bootloader environment parses and points at the
-# old slot or at a completely written new one, the state directory parses, and the next install
-# succeeds.
+# old slot or at a completely written new one, slot B is bootable (a fallback) only while it is
+# untouched or completely written, the state directory parses, and the next install succeeds.
 SLOT_SIZE=$((8 * 1024 * 1024))
 . "${SRCDIR:-.}/tests/device-lib.sh"
 
@@ -21,6 +21,7 @@ for ((n = 1; n < 200; n++)); do
 	rm -rf "$T/dev"
 	device_setup grub
 	booted=$(sha256sum <"$DEV/rootfs-A")
+	untouched=$(sha256sum "$DEV/rootfs-B" "$DEV/appfs-B" | cut -d' ' -f1)
 	got=0
 	SWUPDATED_FAULT_INJECT=$n swupdated install "$T/r.swu" >/dev/null 2>"$T/err" || got=$?
 	if [ "$got" = 0 ]; then
@@ -36,6 +37,12 @@ for ((n = 1; n < 200; n++)); do
 	B) checks=$((checks + 1)); new_written || fail "cut $n: bootloader points at a half-written slot B" ;;
 	*) fail "cut $n: bootloader points nowhere: $(bootenv)" ;;
 	esac
+	# The fallback: a bootable slot B is either as it was or completely written.
+	checks=$((checks + 1))
+	if bootenv | grep -qx B_OK=1; then
+		[ "$(sha256sum "$DEV/rootfs-B" "$DEV/appfs-B" | cut -d' ' -f1)" = "$untouched" ] || new_written ||
+			fail "cut $n: slot B is half-written and still bootable: $(bootenv | tr '\n' ' ')"
+	fi
 	expect_exit 0 swupdated status --json
 	expect_exit 0 swupdated install "$T/r.swu"
 	expect_eq "primary after the retry at $n" "$(primary)" B

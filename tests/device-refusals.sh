@@ -8,16 +8,24 @@
 device_setup grub
 release "$T/good.swu" 5
 
-# refuse NAME REASON BUNDLE: exit 1, reason on stderr, nothing that matters changed.
+# refuse NAME REASON BUNDLE [written]: exit 1, reason on stderr, nothing that matters changed.
+# "written": found while writing slot B, which then is out of the boot order (B_OK=0).
 refuse() {
-	local name=$1 reason=$2 bundle=$3 before after lines_before lines_after
-	before=$(fingerprint | grep -v history.jsonl)
+	local name=$1 reason=$2 bundle=$3 written=${4:-} before after lines_before lines_after b_ok
+	b_ok=$(bootenv | grep '^B_OK=' || :)
+	before=$(fingerprint | grep -v history.jsonl | grep -v '^B_OK=')
 	lines_before=0
 	[ ! -f "$DEV/state/history.jsonl" ] || lines_before=$(wc -l <"$DEV/state/history.jsonl")
 	expect_exit 1 swupdated install "$bundle"
 	expect_stderr "$reason"
-	after=$(fingerprint | grep -v history.jsonl)
+	after=$(fingerprint | grep -v history.jsonl | grep -v '^B_OK=')
 	lines_after=$(wc -l <"$DEV/state/history.jsonl")
+	checks=$((checks + 1))
+	if [ -n "$written" ]; then
+		bootenv | grep -qx B_OK=0 || fail "$name: the partly written slot B is bootable"
+	else
+		[ "$(bootenv | grep '^B_OK=' || :)" = "$b_ok" ] || fail "$name: the boot order of slot B changed though nothing was written"
+	fi
 	checks=$((checks + 1))
 	[ "$before" = "$after" ] || fail "$name changed the device: $(diff <(echo "$before") <(echo "$after"))"
 	expect_eq "$name: history lines" "$lines_after" $((lines_before + 1))
@@ -42,7 +50,7 @@ checks=$((checks + 1))
 cp "$T/good.swu" "$T/flipped.swu"
 off=$(( $(stat -c %s "$T/good.swu") / 2 ))
 flip_byte "$T/flipped.swu" "$off"
-refuse "hash mismatch" "payload 'rootfs' has SHA-256" "$T/flipped.swu"
+refuse "hash mismatch" "payload 'rootfs' has SHA-256" "$T/flipped.swu" written
 
 head -c $(( $(stat -c %s "$T/good.swu") / 2 )) "$T/good.swu" >"$T/truncated.swu"
 refuse "truncated" "bundle truncated" "$T/truncated.swu"

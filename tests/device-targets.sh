@@ -26,7 +26,7 @@ grep -q "$(sed -n 's/.*"marker": "\([^"]*\)".*/\1/p' "$T/user_manifest")" "$DEV/
 
 # Each is verified like any payload: a changed byte in either is refused; the booted slot B, the
 # bootloader and the state stay as they were.
-booted() { sha256sum "$DEV/rootfs-B" "$DEV/appfs-B"; bootenv; sha256sum "$DEV/state/manifest.pb"; }
+booted() { sha256sum "$DEV/rootfs-B" "$DEV/appfs-B"; bootenv | grep -v '^A_'; sha256sum "$DEV/state/manifest.pb"; }
 for name in user_manifest rootfs.chunks; do
 	release "$T/v3.swu" 3 --file rootfs="$T/rootfs.img" --file user_manifest="$T/user_manifest" \
 		--file rootfs.chunks="$T/rootfs.chunks"
@@ -38,6 +38,9 @@ for name in user_manifest rootfs.chunks; do
 	expect_eq "device after a bad $name" "$(booted)" "$before"
 	checks=$((checks + 1))
 	[ ! -e "$DEV/state/pending.json" ] || fail "an install is pending after a bad $name"
+	# slot A was partly written: it is not bootable
+	checks=$((checks + 1))
+	bootenv | grep -qx A_OK=0 || fail "the partly written slot A is bootable: $(bootenv)"
 done
 # A user manifest larger than what a manifest keeps is refused before anything is written.
 head -c $((1024 * 1024 + 1)) /dev/zero >"$T/big_manifest"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "fetch.h"
 #include "macro.h"
@@ -25,7 +26,10 @@ struct FetchJob {
 	sd_event_source *unpause; /* wakes a transfer paused by the rate limit */
 	char *url;
 	struct curl_slist *headers;
+	char range[32];
 	FetchResult result;
+	bool have_range;      /* the response carried Content-Range */
+	uint64_t range_start; /* its first byte */
 	bool cancelled;
 };
 
@@ -94,6 +98,16 @@ static bool throttle(FetchJob *j, size_t len)
 	return true;
 }
 
+/* What the body may still bring: the whole resource for a 200, the rest of it for a 206. */
+static uint64_t body_cap(const FetchJob *j)
+{
+	uint64_t max = j->req.max_bytes;
+
+	if (j->result.status == 206)
+		max -= MIN(max, j->req.offset);
+	return max;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 {
 	FetchJob *j = userdata;
@@ -103,18 +117,25 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	if (j->unpause || throttle(j, len))
 		return CURL_WRITEFUNC_PAUSE;
 
-	if (j->req.max_bytes && len > j->req.max_bytes - j->result.received) {
+	if (j->result.status == 0)
+		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->result.status);
+	/* Only successful bodies reach the caller; error pages are dropped. */
+	if (j->result.status != 200 && j->result.status != 206)
+		return len;
+	if (j->result.status == 206 && (!j->have_range || j->range_start != j->req.offset)) {
+		j->result.error = -EPROTO;
+		snprintf(j->result.message, sizeof(j->result.message),
+			 "%s: asked for byte %llu on, the server sent another range", j->url,
+			 (unsigned long long)j->req.offset);
+		return 0;
+	}
+	if (j->req.max_bytes && len > body_cap(j) - j->result.received) {
 		j->result.error = -EFBIG;
 		snprintf(j->result.message, sizeof(j->result.message),
 			 "the server sent more than the %llu bytes expected",
 			 (unsigned long long)j->req.max_bytes);
 		return 0;
 	}
-	if (j->result.status == 0)
-		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->result.status);
-	/* Only successful bodies reach the caller; error pages are dropped. */
-	if (j->result.status != 200 && j->result.status != 206)
-		return len;
 	r = j->req.on_data(j->req.userdata, j->result.status, p, len);
 	if (r < 0) {
 		j->result.error = r;
@@ -124,17 +145,38 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	return len;
 }
 
+uint64_t fetch_parse_retry_after(const char *value, time_t now)
+{
+	unsigned long long v;
+	time_t t;
+	char *end;
+
+	while (*value == ' ' || *value == '\t')
+		value++;
+	if (*value >= '0' && *value <= '9') {
+		errno = 0;
+		v = strtoull(value, &end, 10);
+		if (*end && *end != ' ' && *end != '\t')
+			return 0;
+		return errno == ERANGE ? UINT64_MAX : v;
+	}
+	t = curl_getdate(value, NULL);
+	return t > now ? (uint64_t)(t - now) : 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 {
 	FetchJob *j = userdata;
 	size_t len = size * n, vlen;
 	const char *v;
+	char buf[128];
 
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* A new response (after a redirect): forget the previous one's headers. */
 		j->result.etag[0] = 0;
 		j->result.retry_after = 0;
 		j->result.status = 0;
+		j->have_range = false;
 		return len;
 	}
 	v = memchr(p, ':', len);
@@ -146,14 +188,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 		v++, vlen--;
 	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
 		vlen--;
+	snprintf(buf, sizeof(buf), "%.*s", (int)MIN(vlen, sizeof(buf) - 1), v);
 	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(j->result.etag)) {
 		memcpy(j->result.etag, v, vlen);
 		j->result.etag[vlen] = 0;
 	} else if (strncasecmp(p, "Retry-After:", 12) == 0) {
-		char buf[32];
+		j->result.retry_after = fetch_parse_retry_after(buf, time(NULL));
+	} else if (strncasecmp(p, "Content-Range:", 14) == 0) {
+		unsigned long long start;
 
-		snprintf(buf, sizeof(buf), "%.*s", (int)MIN(vlen, (size_t)31), v);
-		j->result.retry_after = strtoull(buf, NULL, 10);
+		j->have_range = sscanf(buf, "bytes %llu-", &start) == 1;
+		j->range_start = start;
 	}
 	return len;
 }
@@ -338,10 +383,10 @@ static void setup_easy(FetchJob *j)
 		curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_certificate);
 	if (c->client_key)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key);
+	/* Range, not RESUME_FROM: a server that answers 200 with the whole blob is no error. */
 	if (j->req.offset > 0) {
-		curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->req.offset);
-		if (j->req.max_bytes)
-			j->req.max_bytes -= MIN(j->req.max_bytes, j->req.offset);
+		snprintf(j->range, sizeof(j->range), "%llu-", (unsigned long long)j->req.offset);
+		curl_easy_setopt(e, CURLOPT_RANGE, j->range);
 	}
 	if (j->req.max_bytes)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->req.max_bytes);

@@ -7,6 +7,7 @@
  * Retry-After; resumes use Range and If-Range.
  */
 #include <stdint.h>
+#include <time.h>
 #include <systemd/sd-event.h>
 
 #include "conf.h"
@@ -28,12 +29,22 @@ typedef struct FetchRequest {
 	const char *if_none_match; /* ETag of what we have, or NULL */
 	uint64_t offset;	   /* resume at this byte (Range), 0: from the start */
 	const char *if_range;	   /* with offset: the ETag the partial bytes came from */
-	uint64_t max_bytes;	   /* the body may not exceed this (0: unlimited) */
-	/* Body bytes of a 200 or 206 response (@status); return <0 to stop with that error. */
+	uint64_t max_bytes;	   /* the whole resource may not exceed this (0: unlimited) */
+	/*
+	 * Body bytes of a 200 or 206 response (@status). A resume may be answered with 200 and the
+	 * whole resource (a server that ignores Range): the caller skips what it has. A 206 always
+	 * starts at @offset. Return <0 to stop with that error.
+	 */
 	int (*on_data)(void *userdata, long status, const void *p, size_t n);
 	void (*on_done)(void *userdata, const FetchResult *result);
 	void *userdata;
 } FetchRequest;
+
+/*
+ * Retry-After: delay-seconds or an HTTP-date (relative to @now), in seconds, saturating; 0 when
+ * it does not parse or lies in the past. Callers clamp it to their own limits.
+ */
+uint64_t fetch_parse_retry_after(const char *value, time_t now);
 
 int fetch_new(sd_event *event, const Config *config, Fetch **ret);
 Fetch *fetch_free(Fetch *f);

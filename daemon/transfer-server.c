@@ -127,7 +127,9 @@ static void blob_done(void *userdata, const FetchResult *res)
 				u->current_target);
 		return;
 	}
-	delay = MAX(USEC_PER_SEC << MIN(t->attempts - 1, 10u), usec_from_sec(res->retry_after));
+	/* A server's Retry-After is honoured, up to the poll interval. */
+	delay = MAX(USEC_PER_SEC << MIN(t->attempts - 1, 10u),
+		    MIN(usec_from_sec(res->retry_after), usec_from_sec(c->poll_interval_sec)));
 	log_warning("Download of '%s' interrupted at %llu of %llu bytes (%s); retry %u of %u in "
 		    "%llu s",
 		    u->current_target, (unsigned long long)t->done, (unsigned long long)t->length,

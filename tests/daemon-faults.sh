@@ -96,4 +96,39 @@ for img in rootfs-2 appfs-2; do
 	sent=$(awk -v h="$hex" '$2 ~ h { s += $4 } END { print s + 0 }' "$T/fake.log")
 	expect_eq "bytes served for $img" "$sent" "$(stat -c %s "$T/$img.img")"
 done
+
+# A resume the server answers in full (200, Range ignored): the bytes already written are
+# skipped, and the install succeeds; a retry, not a verification failure.
+expect_exit 0 ctl reset
+stop_daemon
+stop_fake_server
+start_fake_server drop-norange
+use_server "$SERVER"
+launch_daemon
+expect_exit 0 ctl install
+expect_eq "result after a resume answered with 200" "$(prop Result)" success
+checks=$((checks + 1))
+grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after the drop: $(cat "$T/fake.log")"
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after a 200 resume"
+
+# Retry-After is honoured up to the poll interval (3600 s): never the year 2153, never a value
+# that wraps into a tight loop, an HTTP-date as well.
+for mode in retry-huge retry-wrap retry-date; do
+	[ "$(prop State)" != finished ] || ctl reset >/dev/null
+	stop_daemon
+	stop_fake_server
+	start_fake_server "$mode"
+	use_server "$SERVER"
+	launch_daemon
+	expect_exit 1 ctl check
+	now=$(date +%s%6N)
+	next=$(prop NextCheck)
+	checks=$((checks + 1))
+	[ "$next" -gt "$now" ] && [ "$next" -le $((now + 3601 * 1000000)) ] ||
+		fail "$mode: next check in $(((next - now) / 1000000)) s, not within the poll interval"
+	before=$(grep -c "GET /stable/metadata.pb" "$T/fake.log")
+	sleep 2
+	expect_eq "$mode: polls in the next 2 s" "$(grep -c "GET /stable/metadata.pb" "$T/fake.log")" "$before"
+done
 finish

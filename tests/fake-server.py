@@ -5,10 +5,14 @@
 fake-server.py ROOT PORTFILE MODE serves ROOT like nginx would (ETag, If-None-Match, Range),
 except as MODE says:
   drop-once   the first request of each blob gets half its body, then the connection drops
+  drop-norange  as drop-once, and Range is ignored: resumes get the whole blob (200)
   oversize    blobs come with extra bytes appended
   corrupt     one byte of each blob is flipped
   garbage     metadata.pb is random bytes
   error500    every request fails with 500 and Retry-After: 1
+  retry-huge  every request fails with 503 and Retry-After: 4000000000 (the year 2153)
+  retry-wrap  every request fails with 503 and Retry-After: 18446744073709 (wraps as usec)
+  retry-date  every request fails with 503 and Retry-After: an HTTP-date two hours ahead
   stall       blobs send a few bytes, then nothing
   slow        blobs trickle at about 100 KiB/s
 The chosen port is written to PORTFILE. Requests are logged to stdout, one per line.
@@ -35,9 +39,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.log_sent(0)
         path = os.path.join(ROOT, self.path.lstrip("/"))
-        if MODE == "error500":
-            self.send_response(500)
-            self.send_header("Retry-After", "1")
+        retry = {"error500": "1", "retry-huge": "4000000000", "retry-wrap": "18446744073709",
+                 "retry-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                             time.gmtime(time.time() + 7200))}.get(MODE)
+        if retry:
+            self.send_response(500 if MODE == "error500" else 503)
+            self.send_header("Retry-After", retry)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -63,7 +70,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         start = 0
         rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes=") and self.headers.get("If-Range", etag) == etag:
+        if rng and rng.startswith("bytes=") and self.headers.get("If-Range", etag) == etag and MODE != "drop-norange":
             start = int(rng[6:].split("-")[0])
         body = data[start:]
         self.send_response(206 if start else 200)
@@ -72,7 +79,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if blob and MODE == "drop-once" and self.path not in served:
+        if blob and MODE in ("drop-once", "drop-norange") and self.path not in served:
             served.add(self.path)
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "macro.h"
+#include "fetch.h"
 #include "poller.h"
 #include "testutil.h"
 
@@ -76,6 +77,28 @@ START_TEST(test_classify)
 }
 END_TEST
 
+START_TEST(test_retry_after)
+{
+	const time_t now = 1795000000; /* Wed, 18 Nov 2026 11:06:40 GMT */
+
+	ck_assert_uint_eq(fetch_parse_retry_after("120", now), 120);
+	ck_assert_uint_eq(fetch_parse_retry_after("  7 ", now), 7);
+	ck_assert_uint_eq(fetch_parse_retry_after("4000000000", now), 4000000000ULL);
+	ck_assert_uint_eq(fetch_parse_retry_after("18446744073709", now), 18446744073709ULL);
+	/* beyond 64 bits saturates instead of wrapping */
+	ck_assert_uint_eq(fetch_parse_retry_after("99999999999999999999999", now), UINT64_MAX);
+	/* an HTTP-date: seconds from now, none when it lies in the past */
+	ck_assert_uint_eq(fetch_parse_retry_after("Wed, 18 Nov 2026 12:06:40 GMT", now), 3600);
+	ck_assert_uint_eq(fetch_parse_retry_after("Wed, 18 Nov 2026 10:06:40 GMT", now), 0);
+	ck_assert_uint_eq(fetch_parse_retry_after("soon", now), 0);
+	ck_assert_uint_eq(fetch_parse_retry_after("12abc", now), 0);
+	ck_assert_uint_eq(fetch_parse_retry_after("", now), 0);
+	/* whatever it says, the poll waits no longer than the poll interval */
+	ck_assert_uint_eq(poll_backoff(1, 3600, fetch_parse_retry_after("4000000000", now)),
+			  3600 * USEC_PER_SEC);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -83,6 +106,7 @@ int main(void)
 		{ "backoff", test_backoff },
 		{ "jitter", test_jitter },
 		{ "classify", test_classify },
+		{ "retry-after", test_retry_after },
 	};
 
 	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);

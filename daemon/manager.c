@@ -206,6 +206,29 @@ static UpdateState state_of(const Manager *m, const SwuPending *p)
 	return m->booted == p->slot ? UPDATE_PENDING_CONFIRMATION : UPDATE_IDLE;
 }
 
+/* The release that did not boot is never installed again by itself (boot loops). */
+static void remember_rollback(Manager *m, SwuContext *ctx, const SwuPending *p)
+{
+	SwuRollback rb = { .version = p->version, .time = time(NULL) };
+	int r;
+
+	r = swu_manifest_targets_sha256(ctx, p->manifest, p->manifest_size, rb.targets_sha256);
+	if (r >= 0)
+		r = swu_state_save_rollback(ctx, m->config->state_dir, &rb);
+	if (r < 0)
+		log_failure(LOG_WARNING, ctx, r, "Cannot remember the rolled-back release");
+}
+
+bool manager_rolled_back(Manager *m, SwuContext *ctx, uint32_t version,
+			 const uint8_t targets_sha256[SWU_SHA256_SIZE])
+{
+	SwuRollback rb;
+
+	return swu_state_load_rollback(ctx, m->config->state_dir, &rb) >= 0 &&
+	       rb.version == version &&
+	       memcmp(rb.targets_sha256, targets_sha256, SWU_SHA256_SIZE) == 0;
+}
+
 int manager_reconcile(Manager *m, SwuContext *ctx)
 {
 	SwuBootConfig boot = config_boot(m->config);
@@ -223,6 +246,7 @@ int manager_reconcile(Manager *m, SwuContext *ctx)
 			    p.version, m->booted);
 		manager_history(m, "rollback", p.from_version, p.version, p.slot, "rolled-back",
 				"The new slot did not boot; the bootloader fell back");
+		remember_rollback(m, ctx, &p);
 		/* Keep the bootloader from trying the failed slot again. */
 		r = swu_boot_mark_bad(ctx, &boot, p.slot, m->booted);
 		if (r < 0)

@@ -51,9 +51,15 @@ Manager *manager_free(Manager *m);
 /* A context for one operation: the manager's settings and fault hook, its own failure record. */
 int manager_context_new(Manager *m, SwuContext **ret);
 
-/* Records a rollback when the bootloader fell back after a reboot; clears that pending install. */
+/*
+ * Records a rollback when the bootloader fell back after a reboot, remembers that release, and
+ * clears its pending install.
+ */
 int manager_reconcile(Manager *m, SwuContext *ctx);
 int manager_get_status(Manager *m, SwuContext *ctx, Status *ret);
+/* Whether this release (version, SHA-256 of its targets metadata) is the one that rolled back. */
+bool manager_rolled_back(Manager *m, SwuContext *ctx, uint32_t version,
+			 const uint8_t targets_sha256[SWU_SHA256_SIZE]);
 
 /*
  * The one-shot install: verifies the bundle at @path and installs it into the inactive slots,

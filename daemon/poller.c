@@ -149,11 +149,33 @@ static int take_release(Updater *u, const FetchResult *res)
 		return r;
 	}
 	snprintf(p->etag, sizeof(p->etag), "%s", res->etag);
+	(void)swu_verifier_get_targets_sha256(v, p->release_sha256);
+	p->skipped_noted = false;
 	u->available_version = swu_verifier_get_version(v);
 	updater_emit(u, "AvailableVersion", NULL);
 	poll_note(u, 0, "Release version %u available (installed %u)", u->available_version,
 		  u->installed_version);
 	return 0;
+}
+
+/* The release whose slot did not boot: said once (Note, history), never installed by itself. */
+static bool skip_rolled_back(Updater *u)
+{
+	Poller *p = &u->poller;
+
+	if (!manager_rolled_back(u->m, p->ctx, u->available_version, p->release_sha256))
+		return false;
+	poll_note(u, 0,
+		  "Release version %u rolled back on this device (its slot did not boot): not "
+		  "installed again automatically; a newer release or an explicit install is",
+		  u->available_version);
+	/* Also over a finished install's Note: this is what the automatic path decided now. */
+	updater_note(u, "%s", p->note);
+	if (!p->skipped_noted)
+		manager_history(u->m, "install", u->installed_version, u->available_version,
+				manager_target_slot(u->m), "skipped", p->note);
+	p->skipped_noted = true;
+	return true;
 }
 
 /* After a poll: what the automatic path or a Start("") does with the cached release. */
@@ -170,18 +192,25 @@ static void after_poll(Updater *u, UpdaterResult failed, bool start, bool apply)
 		}
 		if (failed != RESULT_NONE)
 			updater_finish(u, failed);
-		else
-			(void)transfer_begin_server(u, apply,
-						    apply); /* Start(""): to transferred */
+		else if (transfer_begin_server(u, apply, apply) < 0 && !u->transfer)
+			updater_finish(u, updater_result_of(u->error));
 		return;
 	}
-	if (failed != RESULT_NONE || !u->poller.release || u->state != UPDATER_INACTIVE ||
-	    c->auto_install == AUTO_INSTALL_NO || u->available_version <= u->installed_version)
+	if (failed != RESULT_NONE || !u->poller.release || c->auto_install == AUTO_INSTALL_NO ||
+	    u->available_version <= u->installed_version)
+		return;
+	/* A finished install (failed, or done and waiting for its reboot) does not stop the next
+	 * one: an automatic poll that finds an installable release starts over. */
+	if (u->state != UPDATER_INACTIVE && u->state != UPDATER_FINISHED)
 		return;
 	/* Never twice the same pending version, never over an unconfirmed update. */
 	if (manager_get_status(u->m, u->poller.ctx, &s) >= 0 && s.state != UPDATE_IDLE &&
 	    s.pending_version >= u->available_version)
 		return;
+	if (skip_rolled_back(u))
+		return;
+	if (u->state == UPDATER_FINISHED)
+		(void)updater_reset(u);
 	updater_op_begin(u);
 	(void)transfer_begin_server(u, true, c->auto_install == AUTO_INSTALL_YES);
 }

@@ -51,6 +51,49 @@ int swu_manifest_build(const uint8_t *targets, size_t targets_size, const uint8_
 	return r;
 }
 
+int swu_manifest_targets_sha256(SwuContext *ctx, const uint8_t *p, size_t n,
+				uint8_t out[SWU_SHA256_SIZE])
+{
+	size_t pos = 0;
+	int r;
+
+	r = swu_wire_check(ctx, &pw__software_update__manifest__descriptor, p, n, "manifest");
+	if (r < 0)
+		return r;
+	/* The raw entry bytes (the wire check above vouches for the framing): protobuf-c would
+	 * decode them, not keep them. */
+	while (pos < n) {
+		const uint8_t *key, *value;
+		size_t key_size, value_size;
+		uint64_t tag, len = 0;
+		uint32_t field;
+		unsigned wire;
+
+		pos += (size_t)swu_varint_decode(p + pos, n - pos, &tag);
+		(void)swu_tag_split(tag, &field, &wire);
+		if (wire == SWU_WIRE_VARINT) {
+			pos += (size_t)swu_varint_decode(p + pos, n - pos, &len);
+			continue;
+		}
+		if (wire != SWU_WIRE_LEN) {
+			pos += wire == SWU_WIRE_I64 ? 8 : 4;
+			continue;
+		}
+		pos += (size_t)swu_varint_decode(p + pos, n - pos, &len);
+		if (field == 1) {
+			r = swu_wire_map_entry(ctx, p + pos, (size_t)len, "manifest", &key,
+					       &key_size, &value, &value_size);
+			if (r < 0)
+				return r;
+			if (key_size == strlen("targets") && memcmp(key, "targets", key_size) == 0)
+				return swu_sha256(value, value_size, out);
+		}
+		pos += (size_t)len;
+	}
+	return swu_fail(ctx, -EBADMSG, "manifest", "presence",
+			"manifest has no targets metadata named 'targets'");
+}
+
 const SwuTargetFile *swu_targets_find(const SwuTargetsMetadata *t, const char *name)
 {
 	for (size_t i = 0; t && i < t->n_target_files; i++)

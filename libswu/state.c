@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crypto.h"
 #include "fileio.h"
 #include "macro.h"
 #include "metadata.h"
@@ -191,6 +192,56 @@ int swu_state_clear_pending(SwuContext *ctx, const char *dir)
 }
 
 #define STATUS_MAX (16u * 1024u)
+
+int swu_state_load_rollback(SwuContext *ctx, const char *dir, SwuRollback *ret)
+{
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	_cleanup_free_ uint8_t *text = NULL;
+	SwuRollback rb = {};
+	const char *hex;
+	bool ok = true;
+	size_t size;
+	int r;
+
+	r = load(ctx, dir, "rollback.json", STATUS_MAX, &text, &size);
+	if (r < 0)
+		return r;
+	text[size] = 0;
+	o = json_tokener_parse((char *)text);
+	if (!o || !json_object_is_type(o, json_type_object))
+		return swu_fail(ctx, -EBADMSG, "state", "rollback", "rollback.json does not parse");
+	rb.version = (uint32_t)int_of(o, "version", 0, UINT32_MAX, &ok);
+	rb.time = int_of(o, "time", INT64_MIN, INT64_MAX, &ok);
+	hex = string_of(o, "targets_sha256");
+	if (!ok || strlen(hex) != 2 * sizeof(rb.targets_sha256))
+		return swu_fail(ctx, -EBADMSG, "state", "rollback", "rollback.json is incomplete");
+	for (size_t i = 0; i < sizeof(rb.targets_sha256); i++) {
+		unsigned b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return swu_fail(ctx, -EBADMSG, "state", "rollback",
+					"rollback.json: bad targets_sha256");
+		rb.targets_sha256[i] = (uint8_t)b;
+	}
+	*ret = rb;
+	return 0;
+}
+
+int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback *rb)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	char hex[2 * sizeof(rb->targets_sha256) + 1];
+	const char *text;
+
+	if (!o)
+		return -ENOMEM;
+	swu_hex(rb->targets_sha256, sizeof(rb->targets_sha256), hex);
+	json_object_object_add(o, "version", json_object_new_int64(rb->version));
+	json_object_object_add(o, "targets_sha256", json_object_new_string(hex));
+	json_object_object_add(o, "time", json_object_new_int64(rb->time));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	return save(ctx, dir, "rollback.json", text, strlen(text));
+}
 
 int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret)
 {

@@ -8,6 +8,7 @@
  *   roots/NNNNNNNN.pb    rotated root metadata, a chain replayed from the factory root
  *   history.jsonl        one JSON object per line, bounded
  *   status.json          what the daemon shows that must survive a restart
+ *   rollback.json        the release whose slot did not boot: never installed again by itself
  * Every write is atomic: temp file, fsync, rename, fsync the directory.
  */
 #include <stddef.h>
@@ -49,6 +50,20 @@ typedef struct SwuStatusRecord {
 	char result[32];     /* "" when no finished install waits for Reset */
 	char note[512];
 } SwuStatusRecord;
+
+/*
+ * The release the bootloader fell back from (its slot did not boot): its version and the SHA-256
+ * of its signed TargetsMetadata. Automatic installs skip it; a newer release or an explicit
+ * install does not. One record, the latest.
+ */
+typedef struct SwuRollback {
+	uint32_t version;
+	uint8_t targets_sha256[32];
+	int64_t time;
+} SwuRollback;
+
+int swu_state_load_rollback(SwuContext *ctx, const char *dir, SwuRollback *ret);
+int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback *rb);
 
 /* -ENOENT when none was saved; -EBADMSG when it does not parse (the caller starts afresh). */
 int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret);

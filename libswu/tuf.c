@@ -350,6 +350,13 @@ uint32_t swu_verifier_get_version(const SwuVerifier *v)
 	return v->version;
 }
 
+int swu_verifier_get_targets_sha256(const SwuVerifier *v, uint8_t out[SWU_SHA256_SIZE])
+{
+	if (!v->targets_bytes)
+		return -EINVAL;
+	return swu_sha256(v->targets_bytes, v->targets_size, out);
+}
+
 size_t swu_verifier_get_targets(const SwuVerifier *v, const SwuTarget **ret)
 {
 	*ret = v->targets;

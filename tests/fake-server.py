@@ -8,6 +8,7 @@ except as MODE says:
   drop-norange  as drop-once, and Range is ignored: resumes get the whole blob (200)
   oversize    blobs come with extra bytes appended
   corrupt     one byte of each blob is flipped
+  corrupt-once  as corrupt for the first request of each blob only
   garbage     metadata.pb is random bytes
   error500    every request fails with 500 and Retry-After: 1
   retry-huge  every request fails with 503 and Retry-After: 4000000000 (the year 2153)
@@ -59,7 +60,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             data = os.urandom(300)
         if blob and MODE == "oversize":
             data += b"extra bytes the signature does not cover"
-        if blob and MODE == "corrupt":
+        if blob and (MODE == "corrupt" or (MODE == "corrupt-once" and self.path not in served)):
+            served.add(self.path)
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
         if self.headers.get("If-None-Match") == etag:

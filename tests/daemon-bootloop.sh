@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# No boot loops with AutoInstall=yes: a release whose slot did not boot (the bootloader fell
+# back) is not installed again by the daemon's own polls; the Note and the history say so. An
+# explicit install still installs it, and a newer release is installed by itself.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+: "${SWUPDATECTL:?}"
+
+device_setup grub
+start_bus
+start_nginx
+release "$T/v2.swu" 2
+publish "$T/v2.swu"
+AUTO_INSTALL=yes POLL_INTERVAL=2 start_daemon
+for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && [ "$(prop Result)" = success ] && break; sleep 0.1; done
+expect_eq "pending after the automatic install" "$(prop PendingSlot)" B
+
+# The new slot does not boot: the bootloader falls back to A. Polls go on every 2 s.
+reboot_into A
+grub-editenv "$DEV/grubenv" set ORDER="A B"
+stop_daemon
+launch_daemon
+sleep 5 # two polls and more
+expect_eq "primary after the rollback" "$(primary)" A
+checks=$((checks + 1))
+bootenv | grep -qx B_OK=0 || fail "the slot that did not boot is bootable again: $(bootenv)"
+expect_eq "nothing pending after the rollback" "$(prop PendingSlot)" ""
+checks=$((checks + 1))
+prop Note | grep -q "rolled back on this device" || fail "the Note does not say why: $(prop Note)"
+checks=$((checks + 1))
+[ "$(grep -c '"action":"rollback"' "$DEV/state/history.jsonl")" = 1 ] || fail "no rollback in the history"
+checks=$((checks + 1))
+[ "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 1 ] || fail "the skip is not in the history once: $(cat "$DEV/state/history.jsonl")"
+
+# An explicit install still installs it.
+[ "$(prop State)" != finished ] || ctl reset >/dev/null
+expect_exit 0 ctl install
+expect_eq "pending after an explicit install" "$(prop PendingSlot)" B
+# And a newer release is installed by itself: back on A, then version 3 arrives.
+reboot_into A
+grub-editenv "$DEV/grubenv" set ORDER="A B"
+release "$T/v3.swu" 3
+publish "$T/v3.swu"
+stop_daemon
+launch_daemon
+for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && [ "$(prop Result)" = success ] && break; sleep 0.1; done
+expect_eq "a newer release after a rollback" "$(prop PendingSlot)" B
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-B" "$T/rootfs-3.img" || fail "slot B does not hold release 3"
+finish

@@ -137,6 +137,28 @@ static int set_u64(Parser *p, void *field, const char *value)
 	return set_number(p, value, 0, INT64_MAX, field);
 }
 
+/* A size in bytes, or with a K, M, G or T suffix (powers of 1024), as systemd writes them. */
+static int set_size(Parser *p, void *field, const char *value)
+{
+	static const char suffixes[] = "KMGT";
+	unsigned long long v;
+	const char *s;
+	char *end;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (end != value && *end && end[1] == 0 && (s = strchr(suffixes, *end)))
+		shift = 10 * (unsigned)(s - suffixes + 1), end++;
+	if (errno || end == value || *end || value[0] == '-' ||
+	    v > ((unsigned long long)INT64_MAX >> shift)) {
+		parse_error(p, "'%s' is not a size (bytes, or with K, M, G or T)", value);
+		return -EINVAL;
+	}
+	*(uint64_t *)field = (uint64_t)v << shift;
+	return 0;
+}
+
 static int set_url(Parser *p, void *field, const char *value)
 {
 	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
@@ -192,6 +214,7 @@ static const struct {
 	{ "Update", "AutoInstall", set_auto_install, FIELD(auto_install) },
 	{ "Update", "RebootPolicy", set_reboot_policy, FIELD(reboot_auto) },
 	{ "Update", "StagingDirectory", set_path, FIELD(staging_dir) },
+	{ "Update", "MaxBundleSize", set_size, FIELD(max_bundle_size) },
 	{ "Network", "CAFile", set_path, FIELD(ca_file) },
 	{ "Network", "ClientCertificate", set_path, FIELD(client_certificate) },
 	{ "Network", "ClientKey", set_path, FIELD(client_key) },

@@ -33,6 +33,7 @@ typedef struct Config {
 	AutoInstall auto_install;
 	bool reboot_auto;
 	char *staging_dir;
+	uint64_t max_bundle_size; /* 0: the inactive slots' sizes alone cap a whole bundle */
 	/* [Network] */
 	char *ca_file;
 	char *client_certificate;

@@ -67,19 +67,38 @@ static int staging_data(void *userdata, long status, const void *p, size_t n)
 	return swu_write_all(u->transfer->staging_fd, p, n);
 }
 
-/* The cap on a whole bundle: all inactive slots together plus room for metadata. */
-static uint64_t bundle_cap(const Config *c)
+uint64_t transfer_bundle_cap(const uint64_t *slot_sizes, size_t n, uint64_t max_bundle_size)
 {
-	uint64_t cap = 64 * 1024 * 1024;
+	/* All metadata of a bundle together stays under this (the reader's own bound). */
+	uint64_t cap = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT;
 
+	for (size_t i = 0; i < n; i++)
+		cap = slot_sizes[i] > UINT64_MAX - cap ? UINT64_MAX : cap + slot_sizes[i];
+	return max_bundle_size ? MIN(cap, max_bundle_size) : cap;
+}
+
+/*
+ * The most bytes a whole bundle from a URL may bring, streamed or staged: what the inactive slots
+ * can take (block devices too) plus its metadata, and at most MaxBundleSize=.
+ */
+static int bundle_cap(Updater *u, SwuContext *ctx, uint64_t *ret)
+{
+	const Config *c = u->m->config;
+	_cleanup_free_ uint64_t *sizes = calloc(c->n_slots + 1, sizeof(uint64_t));
+	size_t n = 0;
+	int r;
+
+	if (!sizes)
+		return -ENOMEM;
 	for (size_t i = 0; i < c->n_slots; i++) {
-		struct stat st;
-
-		if (stat(c->slots[i].device, &st) < 0 || !S_ISREG(st.st_mode))
-			return 0; /* block devices: no cheap size here; curl's own limits apply */
-		cap += (uint64_t)st.st_size;
+		if (c->slots[i].name != manager_target_slot(u->m))
+			continue;
+		r = swu_slot_size(ctx, c->slots[i].device, &sizes[n++]);
+		if (r < 0)
+			return r;
 	}
-	return cap;
+	*ret = transfer_bundle_cap(sizes, n, c->max_bundle_size);
+	return 0;
 }
 
 /* A download that ended without a verdict of ours: the server or the network failed. */
@@ -118,13 +137,14 @@ static int start_staging(Updater *u)
 {
 	const Config *c = u->m->config;
 	Transfer *t = u->transfer;
-	FetchRequest req = { .url = t->url,
-			     .max_bytes = bundle_cap(c),
-			     .on_data = staging_data,
-			     .on_done = staging_done,
-			     .userdata = u };
+	FetchRequest req = {
+		.url = t->url, .on_data = staging_data, .on_done = staging_done, .userdata = u
+	};
 	int r;
 
+	r = bundle_cap(u, t->ctx, &req.max_bytes);
+	if (r < 0)
+		return r;
 	r = swu_mkdir_p(c->staging_dir, 0700);
 	if (r >= 0) {
 		snprintf(t->staging_path, sizeof(t->staging_path), "%s/bundle.XXXXXX",
@@ -188,18 +208,18 @@ static void stream_done(void *userdata, const FetchResult *res)
 int transfer_begin_url(Updater *u, const char *url, bool verify, bool apply)
 {
 	_cleanup_(transfer_freep) Transfer *t = NULL;
-	FetchRequest req = { .url = url,
-			     .max_bytes = bundle_cap(u->m->config),
-			     .on_data = stream_data,
-			     .on_done = stream_done,
-			     .userdata = u };
+	FetchRequest req = {
+		.url = url, .on_data = stream_data, .on_done = stream_done, .userdata = u
+	};
 	int r;
 
 	r = transfer_new(u, TRANSFER_URL, verify, apply, &t);
 	if (r < 0)
 		return updater_fail(u, NULL, r, "Cannot install");
 	snprintf(t->url, sizeof(t->url), "%s", url);
-	r = swu_device_verifier(t->ctx, &u->m->device, &t->v);
+	r = bundle_cap(u, t->ctx, &req.max_bytes);
+	if (r >= 0)
+		r = swu_device_verifier(t->ctx, &u->m->device, &t->v);
 	if (r >= 0)
 		r = swu_stream_new(t->ctx, t->v, &stream_sink, u, &t->stream);
 	if (r < 0)

@@ -103,6 +103,12 @@ int transfer_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret
 int transfer_open_release(Updater *u, SwuContext *ctx, int *ret_fd, SwuBundle **ret_b,
 			  SwuVerifier **ret_v);
 
+/*
+ * The cap on a whole bundle from a URL, streamed or staged: the sizes of the inactive slots plus
+ * the metadata bound, saturating, and at most @max_bundle_size when set (pure, tested).
+ */
+uint64_t transfer_bundle_cap(const uint64_t *slot_sizes, size_t n, uint64_t max_bundle_size);
+
 int transfer_begin_server(Updater *u, bool verify, bool apply);
 int transfer_begin_file(Updater *u, const char *path, bool verify, bool apply);
 int transfer_begin_url(Updater *u, const char *url, bool verify, bool apply);

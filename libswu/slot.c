@@ -146,3 +146,20 @@ int swu_slot_open_active(SwuContext *ctx, const char *path, int *ret_fd, uint64_
 {
 	return slot_open(ctx, path, O_RDONLY, NULL, ret_fd, ret_size);
 }
+
+int swu_slot_size(SwuContext *ctx, const char *path, uint64_t *ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct stat st;
+	int r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return swu_fail(ctx, -errno, "slot", "size",
+				"cannot tell the size of slot '%s': %s", path, strerror(errno));
+	r = slot_size(fd, &st, ret);
+	if (r < 0)
+		return swu_fail(ctx, r, "slot", "size", "cannot tell the size of slot '%s': %s",
+				path, strerror(-r));
+	return 0;
+}

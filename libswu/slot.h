@@ -40,5 +40,7 @@ bool swu_slot_same(const char *a, const char *b);
  */
 int swu_slot_open_inactive(SwuContext *ctx, const char *path, const char *booted_path,
 			   dev_t root_dev, int *ret_fd, uint64_t *ret_size);
+/* The size of a slot: BLKGETSIZE64 for a block device, the file size for a regular file. */
+int swu_slot_size(SwuContext *ctx, const char *path, uint64_t *ret);
 /* Opens a slot read-only (the active one, to copy unchanged targets from). */
 int swu_slot_open_active(SwuContext *ctx, const char *path, int *ret_fd, uint64_t *ret_size);

@@ -131,6 +131,10 @@ START_TEST(test_errors)
 		{ "[Update]\nCompatible=again\n", ":8: key 'Compatible' given twice in section "
 						  "[Update]" },
 		{ "garbage line\n", ":7: syntax error" },
+		{ "[Update]\nMaxBundleSize=12Q\n", ":8: '12Q' is not a size" },
+		{ "[Update]\nMaxBundleSize=-1\n", ":8: '-1' is not a size" },
+		{ "[Update]\nMaxBundleSize=M\n", ":8: 'M' is not a size" },
+		{ "[Update]\nMaxBundleSize=99999999999T\n", ":8: '99999999999T' is not a size" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -161,12 +165,34 @@ START_TEST(test_missing_required)
 }
 END_TEST
 
+START_TEST(test_sizes)
+{
+	static const struct {
+		const char *value;
+		uint64_t bytes;
+	} cases[] = { { "4096", 4096 },	    { "512K", 512 << 10 }, { "512M", 512ULL << 20 },
+		      { "3G", 3ULL << 30 }, { "2T", 2ULL << 40 },  { "0", 0 } };
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char text[1024];
+		Config *c = NULL;
+
+		snprintf(text, sizeof(text), "%s[Update]\nMaxBundleSize=%s\n", base,
+			 cases[i].value);
+		ck_assert_int_eq(load(text, &c, NULL, 0), 0);
+		ck_assert_uint_eq(c->max_bundle_size, cases[i].bytes);
+		config_free(c);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
 		{ "good-defaults", test_good_and_defaults },
 		{ "all-keys", test_all_keys },
 		{ "errors", test_errors },
+		{ "sizes", test_sizes },
 		{ "missing-required", test_missing_required },
 	};
 

@@ -6,6 +6,8 @@
 #include "macro.h"
 #include "fetch.h"
 #include "poller.h"
+#include "reader.h"
+#include "transfer.h"
 #include "testutil.h"
 
 static void setup(void)
@@ -99,6 +101,23 @@ START_TEST(test_retry_after)
 }
 END_TEST
 
+START_TEST(test_bundle_cap)
+{
+	const uint64_t meta = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT;
+	const uint64_t slots[] = { 8 << 20, 16 << 20 };
+	const uint64_t huge[] = { UINT64_MAX - 5, 100 };
+
+	/* the inactive slots (block devices too) and the metadata: no more */
+	ck_assert_uint_eq(transfer_bundle_cap(slots, 2, 0), meta + (24 << 20));
+	ck_assert_uint_eq(transfer_bundle_cap(slots, 0, 0), meta);
+	/* MaxBundleSize= lowers it, never raises it */
+	ck_assert_uint_eq(transfer_bundle_cap(slots, 2, 1 << 20), 1 << 20);
+	ck_assert_uint_eq(transfer_bundle_cap(slots, 2, UINT64_MAX), meta + (24 << 20));
+	/* saturating */
+	ck_assert_uint_eq(transfer_bundle_cap(huge, 2, 0), UINT64_MAX);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -107,6 +126,7 @@ int main(void)
 		{ "jitter", test_jitter },
 		{ "classify", test_classify },
 		{ "retry-after", test_retry_after },
+		{ "bundle-cap", test_bundle_cap },
 	};
 
 	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);

@@ -77,6 +77,19 @@ wait_state transferring
 sleep 1
 stop_daemon
 untouched sigterm stopped
+# swupdatectl install does not wait forever for a daemon that went away (here: killed).
+launch_daemon
+ctl install >"$T/ctl.out" 2>"$T/ctl.err" &
+ctl_pid=$!
+wait_state transferring
+kill -KILL "$DAEMON_PID"
+rc=0
+timeout 10 tail --pid="$ctl_pid" -f /dev/null || rc=$?
+wait "$ctl_pid" || rc=$?
+expect_eq "swupdatectl after the daemon died" "$rc" 2
+checks=$((checks + 1))
+grep -q "swupdated left the bus before it finished" "$T/ctl.err" || fail "swupdatectl said: $(cat "$T/ctl.err")"
+untouched killed stopped
 
 # A connection dropped mid-blob resumes with Range and succeeds.
 stop_fake_server

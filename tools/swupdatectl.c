@@ -199,6 +199,7 @@ typedef struct Watch {
 	uint64_t target_start; /* when this target's progress began, for its rate */
 	uint64_t last_line;    /* without a terminal: when the last progress line was printed */
 	bool target_done;      /* its 100% line was printed */
+	bool lost;	       /* the daemon left the bus */
 } Watch;
 
 static uint64_t now_usec(void)
@@ -348,12 +349,35 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 0;
 }
 
+/* The daemon left the bus (it stopped or crashed): nothing more will come. */
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	Watch *w = userdata;
+	const char *name, *old_owner, *new_owner;
+
+	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+	    !streq(name, SERVICE) || new_owner[0])
+		return 0;
+	end_bar(w);
+	fprintf(stderr, "swupdatectl: swupdated left the bus before it finished\n");
+	w->lost = true;
+	w->done = true;
+	return 0;
+}
+
 static int watch_setup(Watch *w)
 {
 	int r;
 
-	r = sd_bus_match_signal(w->bus, NULL, SERVICE, OBJECT, "org.freedesktop.DBus.Properties",
-				"PropertiesChanged", on_properties_changed, w);
+	r = sd_bus_add_match(w->bus, NULL,
+			     "type='signal',sender='org.freedesktop.DBus',"
+			     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+			     "arg0='" SERVICE "'",
+			     on_owner_changed, w);
+	if (r >= 0)
+		r = sd_bus_match_signal(w->bus, NULL, SERVICE, OBJECT,
+					"org.freedesktop.DBus.Properties", "PropertiesChanged",
+					on_properties_changed, w);
 	if (r >= 0)
 		r = sd_bus_match_signal(w->bus, NULL, SERVICE, OBJECT, INTERFACE, "Finished",
 					on_finished, w);
@@ -387,7 +411,7 @@ static int watch_loop(Watch *w)
 		if (r < 0)
 			return bus_error(NULL, r, "Lost the bus");
 	}
-	return EXIT_OK;
+	return w->lost ? EXIT_USAGE : EXIT_OK;
 }
 
 static int watch(sd_bus *bus, bool until_finished)

@@ -111,17 +111,41 @@ cmp -s signer.pb before.pb || fail "a failed signer changed the bundle"
 expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --signer "false" --public-key targets.pub
 expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --key targets --signer x --public-key targets.pub
 
-# --- add-file replaces a target of the same name ------------------------------------------------
+# --- add-file refuses a target name the bundle has, unless --replace -------------------------------
 "$SWU" create-empty-bundle replace.pb
 echo one >f
 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f
+cp replace.pb replace-before.pb
 echo two >f
-"$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f
+expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f
+expect_stderr "target 'f'"
+expect_stderr "use --replace"
+checks=$((checks + 1))
+cmp -s replace.pb replace-before.pb || fail "a refused add-file changed the bundle"
+# The same name reached through the file's stem is refused too.
+mkdir -p sub
+echo three >sub/f.img
+expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file sub/f.img
+expect_stderr "target 'f'"
+checks=$((checks + 1))
+cmp -s replace.pb replace-before.pb || fail "a refused add-file (stem) changed the bundle"
+expect_exit 0 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f --replace
 "$SWU" inspect-bundle replace.pb --json >replace.json
-json_check replace.json 'len(d["payloads"]) == 1 and d["targets_metadata"]["targets"]["targets"][0]["length"] == 4' 
+json_check replace.json 'len(d["payloads"]) == 1 and d["targets_metadata"]["targets"]["targets"][0]["length"] == 4'
 expect_exit 0 "$SWU" verify-bundle --bundle replace.pb --self
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name ../evil
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file missing
+
+# --- without --new-name the target is the file's stem (os.path.splitext of the basename) ------------
+"$SWU" create-empty-bundle stem.pb
+mkdir -p stems
+for f in rootfs.ext4 rootfs.tar.gz .hidden user_manifest app. ..dots .cfg.bak; do
+	printf '%s\n' "$f" >"stems/$f"
+	expect_exit 0 "$SWU" add-file-to-bundle --bundle stem.pb --file "stems/$f"
+done
+expect_exit 0 "$SWU" inspect-bundle stem.pb --json
+json_check "$T/out" '[t["name"] for t in d["targets_metadata"]["targets"]["targets"]] == ["rootfs", "rootfs.tar", ".hidden", "user_manifest", "app", "..dots", ".cfg"]'
+json_check "$T/out" '[p["name"] for p in d["payloads"]] == ["rootfs", "rootfs.tar", ".hidden", "user_manifest", "app", "..dots", ".cfg"]'
 
 # --- publish ---------------------------------------------------------------------------------
 expect_exit 0 "$SWU" publish --bundle b2.pb --dir repo/stable

@@ -12,6 +12,7 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "manifest.h"
 #include "metadata.h"
 #include "swu.h"
 #include "writer.h"
@@ -116,19 +117,58 @@ int verb_add_root_metadata_to_bundle(int argc, char **argv)
 	return bundle_rewrite(path, b, root, size, NULL, 0, NULL, NULL);
 }
 
+/*
+ * The target name `pw update add-file-to-bundle` gives a file without --new-name,
+ * os.path.splitext(os.path.basename(path))[0]: the basename without its last extension, where
+ * dots leading the basename start none (".hidden" stays, "rootfs.tar.gz" gives "rootfs.tar").
+ */
+static char *file_stem(const char *path)
+{
+	const char *base = strrchr(path, '/'), *dot;
+	size_t lead;
+
+	base = base ? base + 1 : path;
+	dot = strrchr(base, '.');
+	lead = strspn(base, ".");
+	if (!dot || (size_t)(dot - base) < lead)
+		return strdup(base);
+	return strndup(base, (size_t)(dot - base));
+}
+
+/* Whether @name is listed in the bundle's targets metadata or carried as a payload. */
+static int bundle_has_target(const SwuBundle *b, const SwuMetadataEntry *targets, const char *name)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	int r;
+
+	r = swu_targets_decode(swu_ctx, targets->data, targets->size, &s, &t);
+	if (r < 0)
+		return r;
+	if (swu_targets_find(t, name))
+		return 1;
+	for (size_t i = 0; i < b->n_payloads; i++)
+		if (streq(b->payloads[i].name, name))
+			return 1;
+	return 0;
+}
+
 int verb_add_file_to_bundle(int argc, char **argv)
 {
 	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
 						 { "file", required_argument, NULL, 'f' },
 						 { "new-name", required_argument, NULL, 'n' },
+						 { "replace", no_argument, NULL, 'r' },
 						 {} };
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_close_ int fd = -EBADF, file_fd = -EBADF;
+	_cleanup_free_ char *stem = NULL;
 	const char *path = NULL, *file = NULL, *name = NULL;
 	const SwuMetadataEntry *targets;
 	uint8_t digest[SWU_SHA256_SIZE];
 	SwuPayloadSource add;
 	SwuBuf nt = {};
+	bool replace = false;
 	struct stat st;
 	int c, r;
 
@@ -139,14 +179,18 @@ int verb_add_file_to_bundle(int argc, char **argv)
 			file = optarg;
 		else if (c == 'n')
 			name = optarg;
+		else if (c == 'r')
+			replace = true;
 		else
 			return -EINVAL;
 	}
 	if (!path || !file || optind != argc)
 		return log_usage("add-file-to-bundle needs --bundle and --file");
 	if (!name) {
-		name = strrchr(file, '/');
-		name = name ? name + 1 : file;
+		stem = file_stem(file);
+		if (!stem)
+			return log_error_errno(-ENOMEM, "Cannot add '%s'", file);
+		name = stem;
 	}
 	if (!swu_target_name_valid(name, strlen(name)))
 		return log_usage("invalid target name '%s' (printable ASCII, no '..' parts)", name);
@@ -161,6 +205,16 @@ int verb_add_file_to_bundle(int argc, char **argv)
 	targets = swu_bundle_get_targets(b, "targets");
 	if (!targets)
 		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
+	/* Checked before anything is written: a refused add leaves the bundle as it was. */
+	r = bundle_has_target(b, targets, name);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
+	if (r > 0 && !replace) {
+		fprintf(stderr,
+			"swu: bundle '%s' already has a target '%s'; use --replace to replace it\n",
+			path, name);
+		return -EEXIST;
+	}
 	r = swu_sha256_fd(file_fd, 0, (uint64_t)st.st_size, digest);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", file);

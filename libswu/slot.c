@@ -139,6 +139,7 @@ int swu_slot_open_inactive(SwuContext *ctx, const char *path, const char *booted
 	    (S_ISBLK(st.st_mode) && st.st_rdev == root_dev))
 		return swu_fail(ctx, -EBUSY, "slot", "booted",
 				"refusing to write '%s': it is the booted slot", path);
+	swu_fault_point(ctx, "slot-open");
 	return slot_open(ctx, path, O_RDWR, &st, ret_fd, ret_size);
 }
 

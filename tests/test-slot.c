@@ -107,12 +107,96 @@ START_TEST(test_open_inactive)
 }
 END_TEST
 
+/*
+ * At "slot-open", between the check and the open, the inactive slot's path is made to name the
+ * booted slot.
+ */
+typedef struct Swap {
+	bool symlink; /* a symlink to the booted slot, else a hard link to it renamed over */
+	unsigned calls;
+} Swap;
+
+static void swap_to_booted(void *userdata, const char *where)
+{
+	Swap *sw = userdata;
+	_cleanup_free_ char *tmp = NULL;
+
+	if (!streq(where, "slot-open"))
+		return;
+	sw->calls++;
+	tmp = tu_path("%s/swap", dir);
+	if (sw->symlink)
+		ck_assert_int_eq(symlink(a, tmp), 0);
+	else
+		ck_assert_int_eq(link(a, tmp), 0);
+	ck_assert_int_eq(rename(tmp, b), 0);
+}
+
+static void fill(const char *path, uint8_t byte, size_t n)
+{
+	uint8_t buf[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ck_assert_uint_le(n, sizeof(buf));
+	memset(buf, byte, n);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+}
+
+static bool holds(const char *path, uint8_t byte, size_t n)
+{
+	uint8_t buf[4097];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	ck_assert_int_ge(fd, 0);
+	got = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (got != (ssize_t)n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] != byte)
+			return false;
+	return true;
+}
+
+START_TEST(test_open_inactive_swapped)
+{
+	for (int i = 0; i < 2; i++) {
+		Swap sw = { .symlink = i == 0 };
+		uint64_t size = 0;
+		int fd = -EBADF, r;
+
+		fill(a, 0xa5, 4096);
+		unlink(b);
+		fill(b, 0x00, 1024); /* a fresh inactive slot */
+		swu_context_set_fault(ctx, swap_to_booted, &sw);
+		r = swu_slot_open_inactive(ctx, b, a, 0, &fd, &size);
+		swu_context_set_fault(ctx, NULL, NULL);
+		ck_assert_uint_eq(sw.calls, 1);
+		/* Whatever was opened gets written, as an install would: the booted slot must not be. */
+		if (fd >= 0) {
+			ck_assert_int_eq(write(fd, "overwritten", 11), 11);
+			close(fd);
+		}
+		ck_assert(holds(a, 0xa5, 4096));
+		ck_assert_int_eq(r, -EBUSY);
+		ck_assert_int_eq(fd, -EBADF);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "identity");
+		ck_assert(strstr(swu_context_get_failure(ctx)->message, "changed while it was "
+									"being opened"));
+	}
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
 		{ "cmdline", test_cmdline },
 		{ "booted", test_booted },
 		{ "open-inactive", test_open_inactive },
+		{ "open-inactive-swapped", test_open_inactive_swapped },
 	};
 
 	return tu_run("slot", cases, ELEMENTSOF(cases), setup, teardown);

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Atomic file replacement, observed at the system calls: the program is linked with
+ * -Wl,--wrap=fsync,--wrap=rename,--wrap=renameat, so libswu's calls land in the wrappers below,
+ * which record them in order and then make the real call. A write survives a power cut only if
+ * the temporary file is fsync'ed (with all its bytes) before it is renamed over the target, and
+ * the directory is fsync'ed after the rename.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "state.h"
+#include "testutil.h"
+
+typedef enum EventKind {
+	EVENT_FSYNC,
+	EVENT_RENAME,
+} EventKind;
+
+typedef struct Event {
+	EventKind kind;
+	bool known; /* fstat/lstat of the file worked */
+	dev_t dev;  /* fsync: the file synced; rename: the file moved */
+	ino_t ino;
+	bool dir;	   /* fsync of a directory */
+	off_t size;	   /* fsync: the file's size when it was synced */
+	char to[PATH_MAX]; /* rename: the destination, resolved against its directory fd */
+} Event;
+
+#define EVENTS_MAX 64
+
+static Event events[EVENTS_MAX];
+static size_t n_events;
+static bool recording;
+
+static SwuContext *ctx;
+static char *dir;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __real_rename(const char *oldpath, const char *newpath);
+int __wrap_rename(const char *oldpath, const char *newpath);
+int __real_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+int __wrap_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
+static Event *event_new(EventKind kind)
+{
+	Event *e;
+
+	if (!recording || n_events >= EVENTS_MAX)
+		return NULL;
+	e = &events[n_events++];
+	*e = (Event){ .kind = kind };
+	return e;
+}
+
+int __wrap_fsync(int fd)
+{
+	Event *e = event_new(EVENT_FSYNC);
+	struct stat st;
+
+	if (e && fstat(fd, &st) == 0) {
+		e->known = true;
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+		e->dir = S_ISDIR(st.st_mode);
+		e->size = st.st_size;
+	}
+	return __real_fsync(fd);
+}
+
+static void record_rename(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	Event *e = event_new(EVENT_RENAME);
+	char proc[64], base[PATH_MAX];
+	struct stat st;
+	ssize_t k;
+
+	if (!e)
+		return;
+	if (fstatat(olddirfd, oldpath, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		e->known = true;
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+	}
+	if (newpath[0] == '/' || newdirfd == AT_FDCWD) {
+		snprintf(e->to, sizeof(e->to), "%s", newpath);
+		return;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", newdirfd);
+	k = readlink(proc, base, sizeof(base) - 1);
+	snprintf(e->to, sizeof(e->to), "%.*s/%s", (int)(k > 0 ? k : 0), base, newpath);
+}
+
+int __wrap_rename(const char *oldpath, const char *newpath)
+{
+	record_rename(AT_FDCWD, oldpath, AT_FDCWD, newpath);
+	return __real_rename(oldpath, newpath);
+}
+
+int __wrap_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	record_rename(olddirfd, oldpath, newdirfd, newpath);
+	return __real_renameat(olddirfd, oldpath, newdirfd, newpath);
+}
+
+static void setup(void)
+{
+	ctx = tu_context();
+	dir = tu_tmpdir("fileio");
+	n_events = 0;
+	recording = false;
+}
+
+static void teardown(void)
+{
+	recording = false;
+	tu_rm_rf(dir);
+	dir = (free(dir), NULL);
+	ctx = swu_context_unref(ctx);
+}
+
+/*
+ * Checks the calls recorded while @path was written with @n bytes: the file now at @path was
+ * renamed there once, was fsync'ed whole before that rename, and the directory was fsync'ed after.
+ */
+static void check_atomic(const char *path, size_t n)
+{
+	struct stat final, parent;
+	size_t renamed = SIZE_MAX, synced = SIZE_MAX, dir_synced = SIZE_MAX;
+
+	ck_assert_uint_lt(n_events, EVENTS_MAX); /* nothing was dropped */
+	ck_assert_int_eq(stat(path, &final), 0);
+	ck_assert_int_eq(stat(dir, &parent), 0);
+	ck_assert_uint_eq((uint64_t) final.st_size, n);
+	for (size_t i = 0; i < n_events; i++) {
+		const Event *e = &events[i];
+
+		if (e->kind == EVENT_RENAME && e->known && e->dev == final.st_dev &&
+		    e->ino == final.st_ino && streq(e->to, path)) {
+			ck_assert_msg(renamed == SIZE_MAX, "'%s' was renamed into place twice",
+				      path);
+			renamed = i;
+		}
+	}
+	ck_assert_msg(renamed != SIZE_MAX, "the file at '%s' was not renamed there", path);
+	for (size_t i = 0; i < renamed; i++) {
+		const Event *e = &events[i];
+
+		if (e->kind == EVENT_FSYNC && e->known && !e->dir && e->dev == final.st_dev &&
+		    e->ino == final.st_ino && (uint64_t)e->size == n)
+			synced = i;
+	}
+	ck_assert_msg(synced != SIZE_MAX,
+		      "the temporary file was not fsync'ed with its %zu bytes before the rename",
+		      n);
+	for (size_t i = renamed + 1; i < n_events; i++) {
+		const Event *e = &events[i];
+
+		if (e->kind == EVENT_FSYNC && e->known && e->dir && e->dev == parent.st_dev &&
+		    e->ino == parent.st_ino && dir_synced == SIZE_MAX)
+			dir_synced = i;
+	}
+	ck_assert_msg(dir_synced != SIZE_MAX, "the directory was not fsync'ed after the rename");
+}
+
+static void check_content(const char *path, const char *want)
+{
+	_cleanup_free_ uint8_t *got = NULL;
+	size_t size = 0;
+
+	ck_assert_int_eq(swu_read_file(path, 4096, &got, &size), 0);
+	ck_assert_uint_eq(size, strlen(want));
+	ck_assert_mem_eq(got, want, size);
+}
+
+START_TEST(test_write_file_atomic)
+{
+	_cleanup_free_ char *path = tu_path("%s/status.json", dir);
+	static const char *const contents[] = { "first version\n", "the second, longer version\n" };
+
+	/* Once creating the file, once replacing it. */
+	for (size_t i = 0; i < ELEMENTSOF(contents); i++) {
+		n_events = 0;
+		recording = true;
+		ck_assert_int_eq(
+			swu_write_file_atomic(path, contents[i], strlen(contents[i]), 0644), 0);
+		recording = false;
+		check_atomic(path, strlen(contents[i]));
+		check_content(path, contents[i]);
+		ck_assert_int_eq(tu_count_files(dir), 1); /* no temporary file left */
+	}
+}
+END_TEST
+
+START_TEST(test_state_save_manifest)
+{
+	_cleanup_free_ char *path = tu_path("%s/manifest.pb", dir);
+	static const char *const manifests[] = { "manifest one", "manifest number two" };
+
+	for (size_t i = 0; i < ELEMENTSOF(manifests); i++) {
+		n_events = 0;
+		recording = true;
+		ck_assert_int_eq(swu_state_save_manifest(ctx, dir, (const uint8_t *)manifests[i],
+							 strlen(manifests[i])),
+				 0);
+		recording = false;
+		check_atomic(path, strlen(manifests[i]));
+		check_content(path, manifests[i]);
+		ck_assert_int_eq(tu_count_files(dir), 1);
+	}
+}
+END_TEST
+
+/* The wrappers themselves: a test that sees no calls would pass for the wrong reason. */
+START_TEST(test_wrappers_record)
+{
+	_cleanup_free_ char *a = tu_path("%s/a", dir), *b = tu_path("%s/b", dir);
+	_cleanup_close_ int fd = -EBADF;
+	struct stat st;
+
+	tu_write_text(a, "x");
+	fd = open(a, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	recording = true;
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(rename(a, b), 0);
+	ck_assert_int_eq(renameat(AT_FDCWD, b, AT_FDCWD, a), 0);
+	recording = false;
+	ck_assert_uint_eq(n_events, 3);
+	ck_assert_int_eq(events[0].kind, EVENT_FSYNC);
+	ck_assert(events[0].known && events[0].ino == st.st_ino && events[0].size == 1);
+	ck_assert_int_eq(events[1].kind, EVENT_RENAME);
+	ck_assert(events[1].known && events[1].ino == st.st_ino);
+	ck_assert_str_eq(events[1].to, b);
+	ck_assert_int_eq(events[2].kind, EVENT_RENAME);
+	ck_assert_str_eq(events[2].to, a);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "wrappers-record", test_wrappers_record },
+		{ "write-file-atomic", test_write_file_atomic },
+		{ "state-save-manifest", test_state_save_manifest },
+	};
+
+	return tu_run("fileio", cases, ELEMENTSOF(cases), setup, teardown);
+}

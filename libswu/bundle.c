@@ -253,8 +253,13 @@ static int stream_metadata(void *userdata, SwuBundleField field, const char *nam
 {
 	SwuStream *s = userdata;
 
-	if (s->verified)
+	if (s->verified) {
+		/* Pigweed's tools write the root last: the trusted root again changes nothing. */
+		if (field == SWU_BUNDLE_ROOT &&
+		    swu_verifier_is_trusted_root(s->verifier, data, size))
+			return 0;
 		return stream_order(s, "metadata follows a payload");
+	}
 	if (field == SWU_BUNDLE_ROOT) {
 		s->root = memdup_size(data, size);
 		s->root_size = size;
@@ -267,13 +272,25 @@ static int stream_metadata(void *userdata, SwuBundleField field, const char *nam
 	return s->targets.name && s->targets.data ? 0 : -ENOMEM;
 }
 
-static int stream_verify_metadata(SwuStream *s)
+/* Rules 2-3 once, when the first payload begins (@more: bytes may still follow) or at the end. */
+static int stream_verify_metadata(SwuStream *s, bool more)
 {
+	int r;
+
 	if (s->verified)
 		return 0;
 	s->verified = true;
-	return verify_metadata(s->verifier, s->root, s->root_size,
-			       s->have_targets ? &s->targets : NULL);
+	r = verify_metadata(s->verifier, s->root, s->root_size,
+			    s->have_targets ? &s->targets : NULL);
+	/*
+	 * Pigweed's tools write fields in number order: the root comes after the payloads. A root
+	 * rotation that authorises a new targets key may still follow, so a signature failure now
+	 * is no verdict: stage the bundle, where the root is read first.
+	 */
+	if (r == -EKEYREJECTED && more && !s->root)
+		return stream_order(s, "its targets metadata is not signed by a trusted key and a "
+				       "root metadata may still follow the payloads");
+	return r;
 }
 
 static int stream_payload_begin(void *userdata, const char *name, uint64_t offset, uint64_t size)
@@ -283,7 +300,7 @@ static int stream_payload_begin(void *userdata, const char *name, uint64_t offse
 
 	if (!s->verified && !s->have_targets)
 		return stream_order(s, "a payload comes before the targets metadata");
-	r = stream_verify_metadata(s);
+	r = stream_verify_metadata(s, true);
 	if (r < 0)
 		return r;
 	if (!name)
@@ -367,7 +384,7 @@ int swu_stream_finish(SwuStream *s)
 	r = swu_bundle_reader_finish(s->reader);
 	if (r < 0)
 		return r;
-	r = stream_verify_metadata(s);
+	r = stream_verify_metadata(s, false);
 	if (r < 0)
 		return r;
 	return swu_verifier_finish(s->verifier);

@@ -174,6 +174,11 @@ static int check_threshold(SwuVerifier *v, const SwuRootMetadata *keys, const Sw
 	return 0;
 }
 
+bool swu_verifier_is_trusted_root(const SwuVerifier *v, const uint8_t *root, size_t size)
+{
+	return v->root_bytes && size == v->root_size && memcmp(root, v->root_bytes, size) == 0;
+}
+
 int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 {
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
@@ -181,7 +186,7 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 	int r;
 
 	/* The trusted root itself again (bundles carry it): no rotation, nothing happens. */
-	if (v->root_bytes && size == v->root_size && memcmp(root, v->root_bytes, size) == 0)
+	if (swu_verifier_is_trusted_root(v, root, size))
 		return 0;
 	r = swu_root_decode(v->ctx, root, size, &s, &rm);
 	if (r < 0)

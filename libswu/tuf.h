@@ -63,6 +63,8 @@ int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible);
  * version). On success the new root is trusted and swu_verifier_get_new_root() returns it.
  */
 int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size);
+/* Whether @root is byte for byte the root trusted now (no rotation: rule 2 does nothing). */
+bool swu_verifier_is_trusted_root(const SwuVerifier *v, const uint8_t *root, size_t size);
 /* The rotated root accepted by rule 2 (serialized SignedRootMetadata), or NULL when none was. */
 const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size);
 

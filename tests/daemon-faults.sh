@@ -91,18 +91,24 @@ checks=$((checks + 1))
 grep -q "swupdated left the bus before it finished" "$T/ctl.err" || fail "swupdatectl said: $(cat "$T/ctl.err")"
 untouched killed stopped
 
+# resumed MODE WHAT: with the fake server in MODE, which drops a blob's connection once, an
+# install resumes with a Range request and succeeds.
+resumed() {
+	stop_fake_server
+	start_fake_server "$1"
+	use_server "$SERVER"
+	launch_daemon
+	expect_exit 0 ctl install
+	expect_eq "result after $2" "$(prop Result)" success
+	checks=$((checks + 1))
+	grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after $2: $(cat "$T/fake.log")"
+	checks=$((checks + 1))
+	slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after $2"
+}
+
 # A connection dropped mid-blob resumes with Range and succeeds.
-stop_fake_server
-start_fake_server drop-once
-use_server "$SERVER"
 sed -i 's/^Retries=1/Retries=3/' "$DEV/swupdated.conf"
-launch_daemon
-expect_exit 0 ctl install
-expect_eq "result after a dropped connection" "$(prop Result)" success
-checks=$((checks + 1))
-grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after the drop: $(cat "$T/fake.log")"
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after the resume"
+resumed drop-once "a dropped connection"
 # Nothing fetched twice: the bytes served for each blob add up to exactly its size.
 for img in rootfs-2 appfs-2; do
 	hex=$(sha256sum "$T/$img.img" | cut -d' ' -f1)
@@ -114,16 +120,7 @@ done
 # skipped, and the install succeeds; a retry, not a verification failure.
 expect_exit 0 ctl reset
 stop_daemon
-stop_fake_server
-start_fake_server drop-norange
-use_server "$SERVER"
-launch_daemon
-expect_exit 0 ctl install
-expect_eq "result after a resume answered with 200" "$(prop Result)" success
-checks=$((checks + 1))
-grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after the drop: $(cat "$T/fake.log")"
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after a 200 resume"
+resumed drop-norange "a resume answered with 200"
 
 # Retry-After is honoured up to the poll interval (3600 s): never the year 2153, never a value
 # that wraps into a tight loop, an HTTP-date as well.

@@ -83,7 +83,8 @@ start_fake_server() {
 	SERVER="http://127.0.0.1:$(cat "$T/fake.port")/stable"
 }
 
-# fake_mode MODE: restarts the fake server on the same port... a new port: callers restart the daemon.
+# stop_fake_server: the next start_fake_server listens on a new port, so callers point the
+# daemon at it (use_server) and restart the daemon.
 stop_fake_server() {
 	kill "$FAKE_PID" 2>/dev/null || true
 	wait "$FAKE_PID" 2>/dev/null || true

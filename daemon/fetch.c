@@ -195,7 +195,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 	} else if (strncasecmp(p, "Retry-After:", 12) == 0) {
 		j->result.retry_after = fetch_parse_retry_after(buf, time(NULL));
 	} else if (strncasecmp(p, "Content-Range:", 14) == 0) {
-		unsigned long long start;
+		unsigned long long start = 0;
 
 		j->have_range = sscanf(buf, "bytes %llu-", &start) == 1;
 		j->range_start = start;

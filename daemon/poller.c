@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "log.h"
-#include "text.h"
 #include "macro.h"
+#include "text.h"
 #include "transfer.h"
 #include "updater.h"
 

@@ -42,6 +42,12 @@ static const sd_bus_error_map updater_errors[] = {
 
 static int invalid_state(Updater *u, sd_bus_error *error, const char *method)
 {
+	if (u->state == UPDATER_INACTIVE && u->poller.start_after)
+		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
+					 "%s is not possible now: an install from the server "
+					 "begins "
+					 "when a poll of the server ends",
+					 method);
 	return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
 				 "%s is not possible in state '%s'", method,
 				 updater_state_to_string(u->state));

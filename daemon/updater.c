@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "macro.h"
 #include "state.h"
 #include "text.h"
-#include "macro.h"
 #include "transfer.h"
 #include "updater.h"
 
@@ -241,8 +241,9 @@ int updater_allows(Updater *u, const char *method)
 {
 	bool ok = true;
 
+	/* Start("") polls first: the transfer it begins when the poll ends owns the slot. */
 	if (streq(method, "Start") || streq(method, "Install"))
-		ok = u->state == UPDATER_INACTIVE;
+		ok = u->state == UPDATER_INACTIVE && !u->poller.start_after;
 	else if (streq(method, "Verify"))
 		ok = u->state == UPDATER_TRANSFERRED;
 	else if (streq(method, "Apply"))

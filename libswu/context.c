@@ -126,9 +126,8 @@ void swu_context_clear_failure(SwuContext *ctx)
 
 int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, const char *fmt, ...)
 {
-	va_list ap;
-
 	char text[sizeof(ctx->failure.message)];
+	va_list ap;
 
 	ctx->failure.error = error;
 	ctx->failure.role = role;

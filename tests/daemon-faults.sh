@@ -141,4 +141,23 @@ for mode in retry-huge retry-wrap retry-date; do
 	sleep 2
 	expect_eq "$mode: polls in the next 2 s" "$(grep -c "GET /stable/metadata.pb" "$T/fake.log")" "$before"
 done
+
+# Start("") polls first: until that poll ends and its transfer begins, no other Start or Install
+# may begin one (two transfers would share the inactive slot).
+stop_daemon
+stop_fake_server
+start_fake_server slow-metadata
+use_server "$SERVER"
+launch_daemon
+call Start 'sa{sv}' "" 0 >/dev/null || fail "Start(\"\") was refused"
+expect_exit 1 call Start 'sa{sv}' "$T/v2.swu" 0
+checks=$((checks + 1))
+call Install 'sa{sv}' "$T/v2.swu" 0 >"$T/out" 2>&1 || true
+grep -q "a poll of the server ends" "$T/out" ||
+	fail "Install during Start(\"\")'s poll was not refused as such: $(cat "$T/out")"
+wait_state transferred
+expect_eq "source of the one transfer" "$(prop Source)" "$SERVER"
+expect_exit 0 call Verify
+wait_state verified
+untouched "Start during a Start(\"\") poll"
 finish

@@ -16,6 +16,7 @@ except as MODE says:
   retry-date  every request fails with 503 and Retry-After: an HTTP-date two hours ahead
   stall       blobs send a few bytes, then nothing
   slow        blobs trickle at about 100 KiB/s
+  slow-metadata  metadata.pb is answered after 1.5 s (under LowSpeedTimeoutSec=2)
 The chosen port is written to PORTFILE. Requests are logged to stdout, one per line.
 """
 import hashlib
@@ -56,6 +57,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         data = open(path, "rb").read()
         blob = "/blobs/" in self.path
+        if MODE == "slow-metadata" and not blob:
+            time.sleep(1.5)
         if MODE == "garbage" and not blob:
             data = os.urandom(300)
         if blob and MODE == "oversize":

@@ -44,9 +44,10 @@ typedef struct SwuDevice {
 int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size);
 
 /*
- * Removes obsolete links from the persisted chain (duplicates, and roots rule 2 can never accept
- * again, which versions before the strict rule persisted); each is reported through @d->warn.
- * Returns the number removed.
+ * Removes the links that are obsolete in the persisted chain itself (not newer than a link before
+ * them, as versions before the strict rule persisted); each is reported through @d->warn. Links
+ * older than this slot's factory root stay: the other slot may need them. Returns the number
+ * removed.
  */
 int swu_device_repair(SwuContext *ctx, const SwuDevice *d);
 

@@ -438,10 +438,15 @@ static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
 
 /*
  * Replays the chain from @factory: each link is trusted only by rule 2 against the root trusted
- * before it. A link that cannot be read or does not verify is reported and skipped. A link rule 2
- * can never accept again (a duplicate of the root trusted before it, an older one, or a different
- * one of the same version, as versions before the strict rule persisted) is obsolete: reported
- * and, with @repair, removed.
+ * before it. A link that cannot be read or does not verify is reported and skipped; one that is
+ * not newer than the root trusted so far (a copy of it, or older: a slot whose factory root is
+ * newer than part of the chain) is skipped silently.
+ *
+ * With @repair, links that are obsolete in the chain itself are removed (and reported): those
+ * whose version is not greater than that of a link before them, which rule 2 can never accept
+ * after it (versions before the strict rule persisted equal-version roots and copies). They are
+ * judged by the chain alone, never by this slot's factory root: the other slot's factory root
+ * may be older and still need every link.
  */
 static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size_t factory_size,
 		  SwuWarnFunc warn, void *userdata, bool repair, unsigned *ret_removed,
@@ -449,6 +454,7 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 {
 	_cleanup_free_ uint8_t *current = malloc(factory_size ? factory_size : 1);
 	size_t current_size = factory_size, n = 0;
+	uint32_t current_version = swu_root_version(ctx, factory, factory_size), newest = 0;
 	unsigned removed = 0;
 	char **names = NULL;
 	int r, fatal = 0;
@@ -464,6 +470,7 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 		_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 		_cleanup_free_ uint8_t *link = NULL;
 		_cleanup_free_ char *name = NULL, *path = NULL;
+		uint32_t version;
 		size_t size;
 
 		name = path_join("roots", names[i]);
@@ -477,6 +484,20 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 			warnf(warn, userdata, "Ignoring rotated root '%s': %s", path, strerror(-r));
 			continue;
 		}
+		version = swu_root_version(ctx, link, size); /* 0: does not decode */
+		if (repair && version > 0 && version <= newest && unlink(path) >= 0) {
+			warnf(warn, userdata,
+			      "Removed obsolete rotated root '%s': version %u is not newer than "
+			      "the "
+			      "link before it (version %u)",
+			      path, version, newest);
+			removed++;
+			continue;
+		}
+		newest = MAX(newest, version);
+		if (version > 0 && (version < current_version ||
+				    (size == current_size && memcmp(link, current, size) == 0)))
+			continue;
 		fatal = swu_verifier_new(ctx, current, current_size, 0, &v);
 		if (fatal < 0)
 			break; /* the factory root itself is unusable */
@@ -489,18 +510,11 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 			free(current);
 			current = TAKE_PTR(link);
 			current_size = size;
-			continue;
-		}
-		if ((r == 0 || r == -ESTALE) && repair && unlink(path) >= 0) {
-			warnf(warn, userdata, "Removed obsolete rotated root '%s': %s", path,
-			      r == 0 ? "a duplicate of the root trusted before it"
-				     : swu_context_get_failure(ctx)->message);
-			removed++;
+			current_version = version;
 			continue;
 		}
 		warnf(warn, userdata, "Ignoring rotated root '%s': %s", path,
-		      r == 0 ? "a duplicate of the root trusted before it"
-			     : swu_context_get_failure(ctx)->message);
+		      swu_context_get_failure(ctx)->message);
 	}
 	free_names(names, n);
 	if (fatal < 0)

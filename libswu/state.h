@@ -93,16 +93,19 @@ int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHist
 /*
  * The trusted root: the factory root @factory, then each persisted link of the chain checked by
  * rule 2 against the root trusted so far (no count limit: every newer link is seen). Links that
- * cannot be read, do not verify, or are obsolete (a duplicate, an older root, a different root of
- * the same version) are skipped and reported through @warn. Caller frees @ret.
+ * cannot be read or do not verify (a different root of the same version among them) are skipped
+ * and reported through @warn; links not newer than the root trusted so far (a copy of it, or
+ * older, as on a slot whose factory root is newer) are skipped silently. Caller frees @ret.
  */
 typedef void (*SwuWarnFunc)(void *userdata, const char *message);
 int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *factory,
 			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
 			   size_t *ret_size);
 /*
- * Removes the obsolete links (reported through @warn), which rule 2 can never accept again:
- * versions before the strict rule persisted equal-version roots and the same root many times.
+ * Removes the links that are obsolete in the chain itself (reported through @warn): those whose
+ * version is not greater than that of a link before them, which rule 2 can never accept after it
+ * (versions before the strict rule persisted equal-version roots and the same root many times).
+ * The factory root does not judge them: the other slot's may be older and need every link.
  * Returns the number removed.
  */
 int swu_state_repair_roots(SwuContext *ctx, const char *dir, const uint8_t *factory,

@@ -229,6 +229,18 @@ bool manager_rolled_back(Manager *m, SwuContext *ctx, uint32_t version,
 	       memcmp(rb.targets_sha256, targets_sha256, SWU_SHA256_SIZE) == 0;
 }
 
+/*
+ * A pending record after a reboot into the old slot: a rollback, unless the bootloader still puts
+ * the booted slot first, which only happens when the switch never ran (the boot scripts never
+ * change the order when they fall back). Without a readable order: a rollback, to be safe.
+ */
+static bool switch_interrupted(Manager *m, SwuContext *ctx, const SwuBootConfig *boot)
+{
+	char primary;
+
+	return swu_boot_get_primary(ctx, boot, &primary) >= 0 && primary == m->booted;
+}
+
 int manager_reconcile(Manager *m, SwuContext *ctx)
 {
 	SwuBootConfig boot = config_boot(m->config);
@@ -240,7 +252,15 @@ int manager_reconcile(Manager *m, SwuContext *ctx)
 		return 0;
 	if (r < 0)
 		return r;
-	if (m->booted && state_of(m, &p) == UPDATE_IDLE) {
+	if (m->booted && state_of(m, &p) == UPDATE_IDLE && switch_interrupted(m, ctx, &boot)) {
+		/* The record is written just before the switch: a power cut came in between. */
+		log_warning("The install of version %u into slot %c was interrupted before the "
+			    "bootloader switch; dropping it",
+			    p.version, p.slot);
+		manager_history(m, "install", p.from_version, p.version, p.slot, "interrupted",
+				"Interrupted before the bootloader switch; slot not tried");
+		r = swu_state_clear_pending(ctx, m->config->state_dir);
+	} else if (m->booted && state_of(m, &p) == UPDATE_IDLE) {
 		/* Rebooted, but not into the new slot: the bootloader fell back. */
 		log_warning("Rollback: slot %c (version %u) did not boot, running slot %c", p.slot,
 			    p.version, m->booted);
@@ -315,6 +335,13 @@ static int retire_target_slot(Manager *m, SwuContext *ctx)
 	SwuPending p = {};
 	int r;
 
+	/* The bootloader first: a slot it may boot always has its pending record. */
+	swu_fault_point(ctx, "bootloader");
+	r = swu_boot_mark_bad(ctx, &boot, manager_target_slot(m), m->booted);
+	if (r < 0)
+		return swu_fail_wrap(ctx, r, "boot", "switch",
+				     "cannot take slot %c out of the boot order before writing it",
+				     manager_target_slot(m));
 	r = load_pending(m, ctx, &p);
 	if (r >= 0) {
 		log_info("The install of version %u into slot %c is superseded", p.version, p.slot);
@@ -323,12 +350,6 @@ static int retire_target_slot(Manager *m, SwuContext *ctx)
 		if (r < 0)
 			return r;
 	}
-	swu_fault_point(ctx, "bootloader");
-	r = swu_boot_mark_bad(ctx, &boot, manager_target_slot(m), m->booted);
-	if (r < 0)
-		return swu_fail_wrap(ctx, r, "boot", "switch",
-				     "cannot take slot %c out of the boot order before writing it",
-				     manager_target_slot(m));
 	return 0;
 }
 
@@ -545,6 +566,8 @@ static int mark_pending(Manager *m, SwuContext *ctx, const SwuPending *p, bool g
 		swu_fault_point(ctx, "bootloader");
 		r = swu_boot_mark_good(ctx, &boot, p->slot, other_slot(p->slot));
 	} else {
+		/* Rejected (a failed health check): never installed again by itself. */
+		remember_rollback(m, ctx, p);
 		swu_fault_point(ctx, "bootloader");
 		r = swu_boot_mark_bad(ctx, &boot, p->slot, p->from_slot);
 	}

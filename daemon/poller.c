@@ -166,8 +166,9 @@ static bool skip_rolled_back(Updater *u)
 	if (!manager_rolled_back(u->m, p->ctx, u->available_version, p->release_sha256))
 		return false;
 	poll_note(u, 0,
-		  "Release version %u rolled back on this device (its slot did not boot): not "
-		  "installed again automatically; a newer release or an explicit install is",
+		  "Release version %u rolled back on this device (its slot did not boot or was "
+		  "marked bad): not installed again automatically; a newer release or an explicit "
+		  "install is",
 		  u->available_version);
 	/* Also over a finished install's Note: this is what the automatic path decided now. */
 	updater_note(u, "%s", p->note);

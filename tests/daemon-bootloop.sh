@@ -15,9 +15,10 @@ AUTO_INSTALL=yes POLL_INTERVAL=2 start_daemon
 for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && [ "$(prop Result)" = success ] && break; sleep 0.1; done
 expect_eq "pending after the automatic install" "$(prop PendingSlot)" B
 
-# The new slot does not boot: the bootloader falls back to A. Polls go on every 2 s.
+# The new slot does not boot: the bootloader tried it (B_TRY=1, the order unchanged, as the
+# grub.cfg of docs/boot-integration.md does) and fell back to A. Polls go on every 2 s.
 reboot_into A
-grub-editenv "$DEV/grubenv" set ORDER="A B"
+grub-editenv "$DEV/grubenv" set B_TRY=1
 stop_daemon
 launch_daemon
 sleep 5 # two polls and more
@@ -38,7 +39,7 @@ expect_exit 0 ctl install
 expect_eq "pending after an explicit install" "$(prop PendingSlot)" B
 # And a newer release is installed by itself: back on A, then version 3 arrives.
 reboot_into A
-grub-editenv "$DEV/grubenv" set ORDER="A B"
+grub-editenv "$DEV/grubenv" set B_TRY=1
 release "$T/v3.swu" 3
 publish "$T/v3.swu"
 stop_daemon
@@ -47,4 +48,19 @@ for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && [ "$(prop Result)" = su
 expect_eq "a newer release after a rollback" "$(prop PendingSlot)" B
 checks=$((checks + 1))
 slot_holds "$DEV/rootfs-B" "$T/rootfs-3.img" || fail "slot B does not hold release 3"
+
+# Version 3 boots, but its health check fails: MarkBad. It is not installed again by itself.
+reboot_into B
+stop_daemon
+launch_daemon
+expect_exit 0 call MarkBad
+reboot_into A
+stop_daemon
+launch_daemon
+sleep 5 # two polls and more
+expect_eq "nothing pending after MarkBad" "$(prop PendingSlot)" ""
+checks=$((checks + 1))
+prop Note | grep -q "version 3 rolled back on this device" || fail "the Note does not say why: $(prop Note)"
+checks=$((checks + 1))
+[ "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 2 ] || fail "the skip of version 3 is not in the history: $(cat "$DEV/state/history.jsonl")"
 finish

@@ -16,7 +16,26 @@ new_written() {
 	slot_holds "$DEV/rootfs-B" "$T/rootfs.img" && slot_holds "$DEV/appfs-B" "$T/appfs.img"
 }
 
-points=0
+# after_cut N: a slot the bootloader tries first always has its pending record (else it would
+# run unconfirmed, the installed manifest behind it). A record whose switch never ran is no
+# rollback: after a reboot into A it is dropped, and the release is not marked as rolled back.
+after_cut() {
+	checks=$((checks + 1))
+	if [ "$(primary)" = B ] && bootenv | grep -qx B_OK=1; then
+		[ -e "$DEV/state/pending.json" ] || fail "cut $1: slot B boots next without a pending record"
+	fi
+	if [ -e "$DEV/state/pending.json" ] && [ "$(primary)" = A ]; then
+		interrupted=$((interrupted + 1))
+		reboot_into A
+		expect_exit 0 swupdated status --json
+		expect_eq "cut $1: pending after a reboot" "$(status_field pending_slot)" ""
+		checks=$((checks + 1))
+		[ ! -e "$DEV/state/rollback.json" ] && ! grep -q '"action":"rollback"' "$DEV/state/history.jsonl" ||
+			fail "cut $1: an install interrupted before its switch was taken for a rollback"
+	fi
+}
+
+points=0 interrupted=0
 for ((n = 1; n < 200; n++)); do
 	rm -rf "$T/dev"
 	device_setup grub
@@ -43,15 +62,33 @@ for ((n = 1; n < 200; n++)); do
 		[ "$(sha256sum "$DEV/rootfs-B" "$DEV/appfs-B" | cut -d' ' -f1)" = "$untouched" ] || new_written ||
 			fail "cut $n: slot B is half-written and still bootable: $(bootenv | tr '\n' ' ')"
 	fi
+	after_cut "$n"
 	expect_exit 0 swupdated status --json
 	expect_exit 0 swupdated install "$T/r.swu"
 	expect_eq "primary after the retry at $n" "$(primary)" B
 	checks=$((checks + 1))
 	new_written || fail "cut $n: the retried install did not write slot B"
 done
-echo "install: $points fault points"
+echo "install: $points fault points, $interrupted with a record before the switch"
 checks=$((checks + 1))
 [ "$points" -ge 30 ] || fail "only $points fault points exercised"
+checks=$((checks + 1))
+[ "$interrupted" -ge 1 ] || fail "no cut fell between the pending record and the switch"
+
+# An install over one still waiting for its reboot (slot B complete, tried first): cut at each
+# point, the superseded record never goes before slot B leaves the boot order.
+release "$T/r3.swu" 3 --file rootfs="$T/rootfs.img" --file appfs="$T/appfs.img"
+for ((n = 1; n < 200; n++)); do
+	rm -rf "$T/dev"
+	device_setup grub
+	swupdated install "$T/r.swu" 2>/dev/null
+	got=0
+	SWUPDATED_FAULT_INJECT=$n swupdated install "$T/r3.swu" >/dev/null 2>"$T/err" || got=$?
+	[ "$got" = 0 ] && break
+	expect_eq "second install killed at point $n" "$got" 137
+	after_cut "$n (over a pending install)"
+	[ "$n" -lt 8 ] || break # the record and the boot order change before the first write
+done
 
 # mark-good cut at each of its points: confirming again completes it.
 for ((n = 1; n < 50; n++)); do

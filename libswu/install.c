@@ -51,13 +51,6 @@ static int check_target(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, con
 		return swu_fail(ctx, -ENOSPC, "slot", "size",
 				"target '%s' is %llu bytes, its slot only %llu", want->name,
 				(unsigned long long)want->length, (unsigned long long)t->size);
-	if (t->fd < 0 && streq(want->name, SWU_USER_MANIFEST_NAME) &&
-	    want->length > swu_context_get_metadata_max(ctx))
-		return swu_fail(ctx, -EFBIG, "payload", "size",
-				"user_manifest is %llu bytes, more than the %zu kept with the "
-				"manifest",
-				(unsigned long long)want->length,
-				swu_context_get_metadata_max(ctx));
 	if (!sent && !swu_verifier_target_installed(v, want->name))
 		return swu_fail(ctx, -EBADMSG, "payload", "missing",
 				"payload '%s' is missing and is not installed with the same length "

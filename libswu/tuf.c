@@ -281,7 +281,27 @@ static int check_targets_signatures(SwuVerifier *v, const SwuSignedTargets *s)
 			       "targets", "trusted targets");
 }
 
-static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t)
+/* Field tags and lengths a serialized Manifest adds to its two byte strings (generous). */
+#define MANIFEST_OVERHEAD 64
+
+/*
+ * The manifest a device keeps holds the targets metadata and the user manifest and is read back
+ * under the metadata cap: the two together must fit, or every later install would fail.
+ */
+static int check_manifest_fits(SwuVerifier *v, size_t targets_size)
+{
+	const SwuTarget *um = swu_verifier_find_target(v, SWU_USER_MANIFEST_NAME);
+	size_t max = swu_context_get_metadata_max(v->ctx);
+
+	if (um && (um->length > max || targets_size + MANIFEST_OVERHEAD > max - um->length))
+		return swu_fail(v->ctx, -EFBIG, "targets", "size",
+				"user_manifest is %llu bytes: with the %zu bytes of targets "
+				"metadata, the installed manifest would exceed %zu bytes",
+				(unsigned long long)um->length, targets_size, max);
+	return 0;
+}
+
+static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t, size_t size)
 {
 	const Pw__SoftwareUpdate__CommonMetadata *c = t->common_metadata;
 	uint32_t version = c ? c->version : 0;
@@ -292,6 +312,9 @@ static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t)
 				"targets metadata: role is '%s', expected 'targets'",
 				c && c->role ? c->role : "");
 	r = add_targets(v, t);
+	if (r < 0)
+		return r;
+	r = check_manifest_fits(v, size);
 	if (r < 0)
 		return r;
 	if (c->expires && c->expires->seconds <= (int64_t)swu_context_now(v->ctx))
@@ -335,7 +358,7 @@ int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t si
 	r = check_targets_signatures(v, s);
 	if (r < 0)
 		return r;
-	r = check_targets_content(v, t);
+	r = check_targets_content(v, t, s->serialized_targets_metadata.len);
 	if (r < 0) {
 		free_targets(v);
 		return r;
@@ -502,9 +525,6 @@ int swu_verifier_build_manifest(SwuVerifier *v, uint8_t **ret, size_t *ret_size)
 	if (!v->finished)
 		return -EINVAL;
 	if (um && um->present) {
-		if (um->length > swu_context_get_metadata_max(v->ctx))
-			return swu_fail(v->ctx, -EBADMSG, "payload", "size",
-					"user_manifest is larger than the metadata size cap");
 		user = v->user_manifest.data;
 		user_size = v->user_manifest.size;
 	} else if (um && v->manifest) {

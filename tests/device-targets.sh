@@ -42,11 +42,16 @@ for name in user_manifest rootfs.chunks; do
 	checks=$((checks + 1))
 	bootenv | grep -qx A_OK=0 || fail "the partly written slot A is bootable: $(bootenv)"
 done
-# A user manifest larger than what a manifest keeps is refused before anything is written.
-head -c $((1024 * 1024 + 1)) /dev/zero >"$T/big_manifest"
+# A user manifest that does not fit in the installed manifest beside the targets metadata (under
+# the 1 MiB cap on its own) is refused before anything is written: once installed, the manifest
+# could not be read back and every later install would fail.
+head -c $((1024 * 1024 - 100)) /dev/zero >"$T/big_manifest"
 release "$T/big.swu" 3 --file rootfs="$T/rootfs.img" --file user_manifest="$T/big_manifest"
+before=$(fingerprint | grep -v history.jsonl)
 expect_exit 1 swupdated install "$T/big.swu"
-expect_stderr "user_manifest is 1048577 bytes, more than the"
+expect_stderr "user_manifest is 1048476 bytes: with the"
+expect_stderr "the installed manifest would exceed 1048576 bytes"
+expect_eq "after the refused user manifest (all but the history)" "$(fingerprint | grep -v history.jsonl)" "$before"
 
 # From the server: the daemon downloads and verifies both, and needs no slot for them.
 start_bus

@@ -86,6 +86,59 @@ START_TEST(test_user_manifest)
 }
 END_TEST
 
+/* verify_user: a release whose user_manifest has @len bytes, verified with a metadata cap @max. */
+static int verify_user(size_t len, size_t max, SwuBuf *ret_manifest, size_t *ret_targets_size)
+{
+	_cleanup_free_ char *user = malloc(len);
+	TuTargetsSpec ts = { .version = 3 };
+	TuVerify o = { .root = &w.root };
+	SwuBuf t = {}, b = {};
+	int r;
+
+	memset(user, 'u', len);
+	ts.files[ts.n_files++] = (TuFile){ "user_manifest", user, len };
+	ts.files[ts.n_files++] = (TuFile){ "rootfs", tu_rootfs, sizeof(tu_rootfs) };
+	ts.signers[ts.n_signers++] = w.targets_key;
+	tu_targets(&ts, &t);
+	tu_put_targets(&b, "targets", &t);
+	tu_put_payload(&b, "user_manifest", user, len);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	if (ret_targets_size)
+		*ret_targets_size = t.size;
+	swu_context_set_metadata_max(ctx, max);
+	r = tu_verify_full(ctx, &o, &b, NULL, ret_manifest);
+	swu_buf_done(&t);
+	swu_buf_done(&b);
+	return r;
+}
+
+/*
+ * The installed manifest holds the targets metadata and the user manifest, and is read back
+ * under the metadata cap: a release whose two together would not fit is refused before any byte
+ * is written, or every later install would fail to read the installed manifest.
+ */
+START_TEST(test_user_manifest_fits)
+{
+	const size_t max = 4096;
+	SwuVerifier *v = NULL;
+	SwuBuf out = {};
+	size_t ts;
+
+	/* on its own under the cap, with the targets metadata over it */
+	ck_assert_int_eq(verify_user(max - 100, max, NULL, &ts), -EFBIG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "size");
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "user_manifest"));
+	ck_assert_int_eq(verify_user(max + 1, max, NULL, NULL), -EFBIG);
+	/* the largest that fits: its manifest is accepted as the installed one */
+	ck_assert_int_eq(verify_user(max - ts - 64, max, &out, NULL), 0);
+	ck_assert_uint_le(out.size, max);
+	ck_assert_int_eq(swu_verifier_new(ctx, w.root.data, w.root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_set_manifest(v, out.data, out.size), 0);
+	swu_verifier_free(v);
+	swu_buf_done(&out);
+}
+END_TEST
+
 START_TEST(test_duplicate_key)
 {
 	SwuManifest *m = NULL;
@@ -126,6 +179,7 @@ int main(void)
 	const TuCase cases[] = {
 		{ "build", test_build_from_bundle },
 		{ "user-manifest", test_user_manifest },
+		{ "user-manifest-fits", test_user_manifest_fits },
 		{ "duplicate-key", test_duplicate_key },
 		{ "malformed", test_malformed },
 	};

@@ -469,11 +469,7 @@ static int install_file(Manager *m, SwuContext *ctx, const char *path, SwuVerifi
 	r = swu_device_verifier(ctx, &m->device, &v);
 	if (r < 0)
 		return r;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return swu_fail(ctx, -errno, "bundle", "open", "cannot open bundle '%s': %s", path,
-				strerror(errno));
-	r = swu_bundle_open_fd(ctx, fd, &b);
+	r = swu_bundle_open_path(ctx, path, &fd, &b);
 	if (r >= 0)
 		r = swu_device_check_metadata(ctx, &m->device, v, b);
 	if (r >= 0)

@@ -81,13 +81,7 @@ int transfer_begin_file(Updater *u, const char *path, bool verify, bool apply)
 	r = transfer_new(u, TRANSFER_FILE, verify, apply, &t);
 	if (r < 0)
 		return updater_fail(u, NULL, r, "Cannot install");
-	t->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (t->fd < 0) {
-		r = swu_fail(t->ctx, -errno, "bundle", "open", "cannot open bundle '%s': %s", path,
-			     strerror(errno));
-		return updater_fail(u, t->ctx, r, "Bundle rejected");
-	}
-	r = swu_bundle_open_fd(t->ctx, t->fd, &t->bundle);
+	r = swu_bundle_open_path(t->ctx, path, &t->fd, &t->bundle);
 	if (r >= 0)
 		r = swu_device_verifier(t->ctx, &u->m->device, &t->v);
 	if (r >= 0)

@@ -294,6 +294,10 @@ int updater_begin(Updater *u, const char *source, bool verify, bool apply)
 	if (updater_allows(u, "Start") < 0)
 		return -EBUSY;
 	updater_op_begin(u);
+	/* Never cut: a cut URL is another URL, and half a character breaks the property. */
+	if (strlen(source) >= sizeof(u->source))
+		return updater_refuse(u, -EINVAL, "The source is longer than %zu bytes",
+				      sizeof(u->source) - 1);
 	snprintf(u->source, sizeof(u->source), "%s", source);
 	r = manager_context_new(u->m, &ctx);
 	if (r < 0)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "fileio.h"
 #include "macro.h"
 
 #define INDEX_CHUNK (64u * 1024u)
@@ -143,6 +144,25 @@ int swu_bundle_open_fd(SwuContext *ctx, int fd, SwuBundle **ret)
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+int swu_bundle_open_path(SwuContext *ctx, const char *path, int *ret_fd, SwuBundle **ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	r = swu_open_regular(path, &fd);
+	if (r == -EINVAL)
+		return swu_fail(ctx, r, "bundle", "file",
+				"cannot open bundle '%s': not a regular file", path);
+	if (r < 0)
+		return swu_fail(ctx, r, "bundle", "open", "cannot open bundle '%s': %s", path,
+				strerror(-r));
+	r = swu_bundle_open_fd(ctx, fd, ret);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 

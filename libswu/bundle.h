@@ -42,6 +42,11 @@ typedef struct SwuBundle {
  * Returns -EBADMSG for wire-format violations (reason in the failure record), -errno for I/O.
  */
 int swu_bundle_open_fd(SwuContext *ctx, int fd, SwuBundle **ret);
+/*
+ * Opens the bundle file @path (a regular file only: a FIFO or device node is refused with -EINVAL
+ * without being opened) and indexes it. The caller owns @ret_fd and closes it after @ret.
+ */
+int swu_bundle_open_path(SwuContext *ctx, const char *path, int *ret_fd, SwuBundle **ret);
 SwuBundle *swu_bundle_free(SwuBundle *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SwuBundle *, swu_bundle_free);
 

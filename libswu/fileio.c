@@ -11,6 +11,40 @@
 #include "fileio.h"
 #include "macro.h"
 
+int swu_open_regular(const char *path, int *ret_fd)
+{
+	_cleanup_close_ int pfd = -EBADF;
+	char proc[64];
+	struct stat st;
+	int fd;
+
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* Reopen the very inode that was checked. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == ENOENT) {
+		/* No /proc (a chroot): open by name, and it must still be the inode checked. */
+		struct stat now;
+
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0 &&
+		    (fstat(fd, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino)) {
+			safe_close(fd);
+			return -EBUSY;
+		}
+	}
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
 int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = -EBADF;

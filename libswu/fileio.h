@@ -8,6 +8,12 @@
 
 /* Reads all of @path; -EFBIG when it is larger than @max. Caller frees @ret. */
 int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size);
+/*
+ * Opens @path read-only only when it is a regular file: it is looked at through an O_PATH
+ * descriptor first, so a FIFO (which would block) or a device node (which may act on being
+ * opened) is never opened. -EINVAL for anything else.
+ */
+int swu_open_regular(const char *path, int *ret_fd);
 /* Opens a temporary file next to @path; caller then writes and calls swu_tmpfile_commit(). */
 int swu_tmpfile_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp_path);
 /* fsync @fd, rename @tmp_path over @path, fsync the directory. Unlinks @tmp_path on failure. */

@@ -57,6 +57,10 @@ refuse "truncated" "bundle truncated" "$T/truncated.swu"
 
 release "$T/other-hw.swu" 5 --compatible acme-gw-v1 --file rootfs="$T/rootfs-5.img"
 refuse "wrong compatible" "not for this device 'acme-gw-v2'" "$T/other-hw.swu"
+# No regular file: refused without opening it (a FIFO would block, a device node could act).
+mkfifo "$T/fifo.swu"
+expect_exit 1 timeout 10 "$SWUPDATED" --config "$DEV/swupdated.conf" install "$T/fifo.swu"
+expect_stderr "not a regular file"
 
 "$SWU" generate-key "$T/stranger" >/dev/null
 release "$T/stranger.swu" 5 --file rootfs="$T/rootfs-5.img" --key "$T/stranger"

@@ -47,11 +47,25 @@ bool swu_utf8_valid(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* C0 controls, DEL, and the C1 controls U+0080..U+009F (0xc2 0x80..0x9f). */
+/*
+ * Invisible format characters that reorder or hide what a terminal shows (Trojan Source): U+200B
+ * to U+200F (zero width, LRM, RLM), U+2028/U+2029 (line and paragraph separators), U+202A to
+ * U+202E (bidi embeddings and overrides), U+2060 to U+2069 (word joiner, invisible operators,
+ * bidi isolates) and U+FEFF (zero width no-break space).
+ */
+static bool is_format(uint32_t c)
+{
+	return (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+	       (c >= 0x2060 && c <= 0x2069) || c == 0xfeff;
+}
+
+/* C0 controls, DEL, the C1 controls U+0080..U+009F (0xc2 0x80..0x9f), and format characters. */
 static bool is_control(const uint8_t *p, size_t len)
 {
 	return (len == 1 && (p[0] < 0x20 || p[0] == 0x7f)) ||
-	       (len == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+	       (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) ||
+	       (len == 3 && is_format((uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 |
+				      (p[2] & 0x3f)));
 }
 
 char *swu_escape(const char *s, size_t n, char *out, size_t size)

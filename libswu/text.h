@@ -17,7 +17,8 @@ bool swu_utf8_valid(const uint8_t *p, size_t n);
 /*
  * Copies @n bytes of @s into @out (@size bytes, NUL-terminated, cut at a whole character or
  * escape), escaping what must not reach a log, D-Bus or a terminal raw: control characters (C0,
- * DEL, C1) and every byte of invalid UTF-8 become \xNN. Valid printable UTF-8 and backslashes
+ * DEL, C1), invisible format characters (bidi overrides and isolates, zero-width characters,
+ * line and paragraph separators) and every byte of invalid UTF-8 become \xNN. Valid printable UTF-8 and backslashes
  * stay as they are, so escaping twice changes nothing. Returns @out.
  */
 char *swu_escape(const char *s, size_t n, char *out, size_t size);

@@ -221,6 +221,16 @@ START_TEST(test_escape)
 		{ "del\x7f", "del\\x7f" },
 		{ "back\\slash", "back\\slash" },
 		{ "cut\xe2\x82", "cut\\xe2\\x82" },
+		/* bidi overrides and invisible format characters reorder or hide what a terminal
+		 * shows: U+202E, U+2066, U+200B, U+2028, U+FEFF */
+		{ "abc\xe2\x80\xaegpj.exe", "abc\\xe2\\x80\\xaegpj.exe" },
+		{ "x\xe2\x81\xa6y", "x\\xe2\\x81\\xa6y" },
+		{ "zero\xe2\x80\x8bwidth", "zero\\xe2\\x80\\x8bwidth" },
+		{ "line\xe2\x80\xa8sep", "line\\xe2\\x80\\xa8sep" },
+		{ "\xef\xbb\xbf"
+		  "bom",
+		  "\\xef\\xbb\\xbfbom" },
+		{ "arrow\xe2\x86\x92ok", "arrow\xe2\x86\x92ok" }, /* U+2192 stays */
 	};
 	char out[128], twice[128], small[8];
 

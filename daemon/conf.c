@@ -220,6 +220,7 @@ static const struct {
 	{ "Network", "ClientKey", set_path, FIELD(client_key) },
 	{ "Network", "MaxBytesPerSec", set_u64, FIELD(max_bytes_per_sec) },
 	{ "Network", "ConnectTimeoutSec", set_seconds, FIELD(connect_timeout_sec) },
+	{ "Network", "PollTimeoutSec", set_seconds, FIELD(poll_timeout_sec) },
 	{ "Network", "LowSpeedTimeoutSec", set_seconds, FIELD(low_speed_timeout_sec) },
 	{ "Network", "Retries", set_retries, FIELD(retries) },
 	{ "Trust", "RootMetadata", set_path, FIELD(root_metadata) },
@@ -431,6 +432,7 @@ int config_load(const char *path, Config **ret)
 	c->poll_jitter_sec = 600;
 	c->auto_install = AUTO_INSTALL_YES;
 	c->connect_timeout_sec = 30;
+	c->poll_timeout_sec = 300;
 	c->low_speed_timeout_sec = 60;
 	c->retries = 5;
 	p.file = fopen(path, "re");

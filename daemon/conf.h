@@ -40,6 +40,7 @@ typedef struct Config {
 	char *client_key;
 	uint64_t max_bytes_per_sec;
 	unsigned connect_timeout_sec;
+	unsigned poll_timeout_sec; /* the longest a poll of metadata.pb may take */
 	unsigned low_speed_timeout_sec;
 	unsigned retries;
 	/* [Trust] */

@@ -31,6 +31,7 @@ struct FetchJob {
 	bool have_range;      /* the response carried Content-Range */
 	uint64_t range_start; /* its first byte */
 	bool cancelled;
+	bool error_page; /* a non-2xx body: dropped at its first byte */
 };
 
 /* One errno per family of curl failure, so callers and D-Bus see one vocabulary. */
@@ -119,9 +120,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 
 	if (j->result.status == 0)
 		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->result.status);
-	/* Only successful bodies reach the caller; error pages are dropped. */
-	if (j->result.status != 200 && j->result.status != 206)
-		return len;
+	/*
+	 * Only successful bodies reach the caller. An error page is not read at all: its status
+	 * says everything, and a body dripping forever would hold the request open.
+	 */
+	if (j->result.status != 200 && j->result.status != 206) {
+		j->error_page = true;
+		return 0;
+	}
 	if (j->result.status == 206 && (!j->have_range || j->range_start != j->req.offset)) {
 		j->result.error = -EPROTO;
 		snprintf(j->result.message, sizeof(j->result.message),
@@ -239,6 +245,9 @@ static void check_done(Fetch *f)
 			j->result.error = -EPROTO;
 			snprintf(j->result.message, sizeof(j->result.message),
 				 "%s: refusing a redirect away from https", j->url);
+		} else if (!j->result.error && msg->data.result == CURLE_WRITE_ERROR &&
+			   j->error_page) {
+			/* The error page we stopped reading: the status is the answer. */
 		} else if (!j->result.error && msg->data.result != CURLE_OK) {
 			j->result.error = curl_errno(msg->data.result);
 			snprintf(j->result.message, sizeof(j->result.message), "%s: %s", j->url,
@@ -390,6 +399,8 @@ static void setup_easy(FetchJob *j)
 	}
 	if (j->req.max_bytes)
 		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->req.max_bytes);
+	if (j->req.timeout_sec)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)j->req.timeout_sec);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
 }
 

@@ -30,6 +30,7 @@ typedef struct FetchRequest {
 	uint64_t offset;	   /* resume at this byte (Range), 0: from the start */
 	const char *if_range;	   /* with offset: the ETag the partial bytes came from */
 	uint64_t max_bytes;	   /* the whole resource may not exceed this (0: unlimited) */
+	unsigned timeout_sec;	   /* the whole request may not take longer (0: no limit) */
 	/*
 	 * Body bytes of a 200 or 206 response (@status). A resume may be answered with 200 and the
 	 * whole resource (a server that ignores Range): the caller skips what it has. A 206 always

@@ -290,6 +290,8 @@ int poller_poll(Updater *u)
 		.url = url,
 		.if_none_match = p->release ? p->etag : NULL,
 		.max_bytes = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT,
+		/* A server dripping a byte now and then must not hold polling (and Check) for good. */
+		.timeout_sec = u->m->config->poll_timeout_sec,
 		.on_data = poll_data,
 		.on_done = poll_done,
 		.userdata = u,

@@ -160,4 +160,26 @@ expect_eq "source of the one transfer" "$(prop Source)" "$SERVER"
 expect_exit 0 call Verify
 wait_state verified
 untouched "Start during a Start(\"\") poll"
+
+# A server that drips bytes faster than any low-speed limit: a poll ends at PollTimeoutSec=, an
+# error page is not read at all. Check() answers, and polling goes on.
+sed -i 's/^ConnectTimeoutSec=5/ConnectTimeoutSec=5\nPollTimeoutSec=3/' "$DEV/swupdated.conf"
+for mode in drip-metadata error-drip; do
+	stop_daemon
+	stop_fake_server
+	start_fake_server "$mode"
+	use_server "$SERVER"
+	launch_daemon
+	t0=$(date +%s)
+	expect_exit 1 timeout 30 "$SWUPDATECTL" --address "$DBUS_SYSTEM_BUS_ADDRESS" check
+	elapsed=$(($(date +%s) - t0))
+	case $mode in
+	drip-metadata) expect_stderr "Timeout was reached" ;;
+	error-drip) expect_stderr "HTTP status 503" ;;
+	esac
+	checks=$((checks + 1))
+	[ "$elapsed" -le 10 ] || fail "$mode: Check() took $elapsed s"
+	checks=$((checks + 1))
+	[ "$(prop NextCheck)" -gt "$(date +%s%6N)" ] || fail "$mode: no next poll planned"
+done
 finish

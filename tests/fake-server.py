@@ -17,6 +17,8 @@ except as MODE says:
   stall       blobs send a few bytes, then nothing
   slow        blobs trickle at about 100 KiB/s
   slow-metadata  metadata.pb is answered after 1.5 s (under LowSpeedTimeoutSec=2)
+  drip-metadata  metadata.pb trickles at 2 bytes/s (above any low-speed limit), for ever
+  error-drip  every request fails with 503 and a body that trickles at 2 bytes/s, for ever
 The chosen port is written to PORTFILE. Requests are logged to stdout, one per line.
 """
 import hashlib
@@ -44,6 +46,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         retry = {"error500": "1", "retry-huge": "4000000000", "retry-wrap": "18446744073709",
                  "retry-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT",
                                              time.gmtime(time.time() + 7200))}.get(MODE)
+        if MODE in ("drip-metadata", "error-drip") and (MODE == "error-drip" or "/blobs/" not in self.path):
+            self.send_response(503 if MODE == "error-drip" else 200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                return
         if retry:
             self.send_response(500 if MODE == "error500" else 503)
             self.send_header("Retry-After", retry)

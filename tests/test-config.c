@@ -72,6 +72,7 @@ START_TEST(test_good_and_defaults)
 	ck_assert(c->require_verity);
 	ck_assert_int_eq(c->bootloader, SWU_BOOT_NONE);
 	ck_assert_uint_eq(c->boot_attempts, 3);
+	ck_assert_uint_eq(c->poll_timeout_sec, 300);
 	ck_assert_str_eq(c->slot_parameter, "swupdated.slot");
 	ck_assert_str_eq(c->kernel_cmdline, "/proc/cmdline");
 	ck_assert_uint_eq(c->n_slots, 2);
@@ -90,9 +91,10 @@ START_TEST(test_all_keys)
 		 "%s[Trust]\nRootMetadata=/r.pb\nRequireVerity=no\nStateDirectory=/s\n"
 		 "[Boot]\nBootloader=uboot\nBootAttempts=5\nSlotParameter=rauc.slot\n"
 		 "KernelCommandLine=/c\nBootIdFile=/b\nGrubEnvironment=/g\nFwEnvConfig=/f\n"
-		 "CustomBackend=/x\n",
+		 "CustomBackend=/x\n[Network]\nPollTimeoutSec=42\n",
 		 base);
 	ck_assert_int_eq(load(text, &c, NULL, 0), 0);
+	ck_assert_uint_eq(c->poll_timeout_sec, 42);
 	ck_assert(!c->require_verity);
 	ck_assert_int_eq(c->bootloader, SWU_BOOT_UBOOT);
 	ck_assert_uint_eq(c->boot_attempts, 5);

@@ -58,8 +58,8 @@ typedef struct Poller {
 	bool start_after, apply_after; /* Start("")/Install(""): install what the poll finds */
 	uint8_t *release;	       /* the last verified metadata.pb */
 	size_t release_size;
-	uint8_t release_sha256[32];    /* identifies it: SHA-256 of its signed targets metadata */
-	bool skipped_noted;	       /* the rolled-back release's skip is in the history */
+	uint8_t release_sha256[32]; /* identifies it: SHA-256 of its signed targets metadata */
+	bool skipped_noted;	    /* the rolled-back release's skip is in the history */
 } Poller;
 
 /* Starts the timer: the first poll soon after start, spread by the jitter. */

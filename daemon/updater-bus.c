@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "fileio.h"
-#include "state.h"
-#include "text.h"
 #include "log.h"
 #include "macro.h"
+#include "state.h"
+#include "text.h"
 #include "updater.h"
 
 #define OBJECT_PATH "/io/swupdated/Updater1"
@@ -45,8 +45,7 @@ static int invalid_state(Updater *u, sd_bus_error *error, const char *method)
 	if (u->state == UPDATER_INACTIVE && u->poller.start_after)
 		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
 					 "%s is not possible now: an install from the server "
-					 "begins "
-					 "when a poll of the server ends",
+					 "begins when a poll of the server ends",
 					 method);
 	return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
 				 "%s is not possible in state '%s'", method,

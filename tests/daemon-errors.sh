@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# One error path per operation: every operation starts with an empty Note, Check() answers with
+# its own sentence (never an earlier install's), and a rejected bundle is logged once, with the
+# same sentence as its Note and D-Bus error.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+: "${SWUPDATECTL:?}"
+
+device_setup grub
+start_bus
+release "$T/v2.swu" 2
+SERVER=http://127.0.0.1:9/unused start_daemon
+# A gateway that only installs what it is given: no Server=.
+sed -i '/^Server=/d' "$DEV/swupdated.conf"
+restart_daemon
+
+expect_exit 0 ctl install "$T/v2.swu"
+expect_stdout "Finished: success"
+checks=$((checks + 1))
+prop Note | grep -q "installed into slot B" || fail "no install sentence: $(prop Note)"
+
+# Check() without Server= answers that, not with the install's sentence.
+expect_exit 1 ctl check
+expect_stderr "No Server= is configured"
+checks=$((checks + 1))
+! grep -q "installed into slot" "$T/err" || fail "Check() answered with the install's sentence: $(cat "$T/err")"
+
+# A bundle signed by a key the device does not trust: refused, logged once, the same sentence as
+# the Note and the D-Bus error.
+expect_exit 0 ctl reset
+"$SWU" generate-key "$T/rogue" >/dev/null
+release "$T/rogue.swu" 3 --key "$T/rogue"
+: >"$T/daemon.log"
+expect_exit 1 call Install 'sa{sv}' "$T/rogue.swu" 0
+expect_stderr "valid signatures"
+note=$(prop Note)
+expect_eq "log lines about the rejection" "$(grep -c "valid signatures" "$T/daemon.log")" 1
+checks=$((checks + 1))
+grep -qF "$note" "$T/daemon.log" || fail "the log does not carry the Note '$note': $(cat "$T/daemon.log")"
+checks=$((checks + 1))
+grep -qF "$note" "$T/err" || fail "the D-Bus error is not the Note '$note': $(cat "$T/err")"
+# The next operation starts with an empty Note.
+expect_exit 0 ctl install "$T/v2.swu"
+checks=$((checks + 1))
+! prop Note | grep -q "valid signatures" || fail "the rejection's Note outlived it: $(prop Note)"
+finish

@@ -113,7 +113,8 @@ int swu_read_hashed(int fd, uint64_t offset, uint64_t size, SwuSha256 *h, SwuDat
 	return 0;
 }
 
-int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE])
+int swu_sha256_range(int fd, uint64_t offset, uint64_t size, SwuDataFunc func, void *userdata,
+		     uint8_t out[SWU_SHA256_SIZE])
 {
 	SwuSha256 h;
 	int r;
@@ -121,11 +122,16 @@ int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256
 	r = swu_sha256_init(&h);
 	if (r < 0)
 		return r;
-	r = swu_read_hashed(fd, offset, size, &h, NULL, NULL);
+	r = swu_read_hashed(fd, offset, size, &h, func, userdata);
 	if (r >= 0)
 		r = swu_sha256_final(&h, out);
 	swu_sha256_done(&h);
 	return r;
+}
+
+int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE])
+{
+	return swu_sha256_range(fd, offset, size, NULL, NULL, out);
 }
 
 void swu_hex(const uint8_t *p, size_t n, char *out)

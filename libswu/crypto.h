@@ -48,6 +48,9 @@ typedef int (*SwuDataFunc)(void *userdata, const uint8_t *p, size_t n);
  */
 int swu_read_hashed(int fd, uint64_t offset, uint64_t size, SwuSha256 *h, SwuDataFunc func,
 		    void *userdata);
+/* swu_read_hashed() into a fresh hash: the SHA-256 of the range, its bytes handed to @func. */
+int swu_sha256_range(int fd, uint64_t offset, uint64_t size, SwuDataFunc func, void *userdata,
+		     uint8_t out[SWU_SHA256_SIZE]);
 /* SHA-256 of @size bytes of @fd from @offset (pread; the offset is untouched). -ENODATA if short. */
 int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE]);
 

@@ -407,16 +407,9 @@ static int hash_range(SwuContext *ctx, int fd, int out_fd, const SwuTarget *want
 {
 	Sink sink = { ctx, out_fd, 0 };
 	uint8_t digest[SWU_SHA256_SIZE];
-	SwuSha256 h;
 	int r;
 
-	r = swu_sha256_init(&h);
-	if (r < 0)
-		return r;
-	r = swu_read_hashed(fd, 0, want->length, &h, sink_chunk, &sink);
-	if (r >= 0)
-		r = swu_sha256_final(&h, digest);
-	swu_sha256_done(&h);
+	r = swu_sha256_range(fd, 0, want->length, sink_chunk, &sink, digest);
 	if (r >= 0)
 		*ret_equal = memcmp(digest, want->sha256, SWU_SHA256_SIZE) == 0;
 	return r;

@@ -54,16 +54,9 @@ static int copy_range(int out_fd, const SwuPayloadSource *p)
 static int copy_hashed(SwuContext *ctx, int out_fd, const SwuPayloadSource *p)
 {
 	uint8_t digest[SWU_SHA256_SIZE];
-	SwuSha256 h;
 	int r;
 
-	r = swu_sha256_init(&h);
-	if (r < 0)
-		return r;
-	r = swu_read_hashed(p->fd, p->offset, p->size, &h, write_chunk, &out_fd);
-	if (r >= 0)
-		r = swu_sha256_final(&h, digest);
-	swu_sha256_done(&h);
+	r = swu_sha256_range(p->fd, p->offset, p->size, write_chunk, &out_fd, digest);
 	if (r == -ENODATA)
 		return -EIO;
 	if (r < 0)

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,35 @@ static int save(SwuContext *ctx, const char *dir, const char *name, const void *
 		return swu_fail(ctx, r, "state", "write", "cannot write '%s': %s", path,
 				strerror(-r));
 	return 0;
+}
+
+/* Reads @name as one JSON object: -ENOENT when it is absent, -EBADMSG when it is no object. */
+static int load_object(SwuContext *ctx, const char *dir, const char *name, size_t max,
+		       const char *rule, json_object **ret)
+{
+	_cleanup_free_ uint8_t *text = NULL;
+	json_object *o;
+	size_t size;
+	int r;
+
+	r = load(ctx, dir, name, max, &text, &size);
+	if (r < 0)
+		return r;
+	text[size] = 0;
+	o = json_tokener_parse((char *)text);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return swu_fail(ctx, -EBADMSG, "state", rule, "%s does not parse", name);
+	}
+	*ret = o;
+	return 0;
+}
+
+static int save_object(SwuContext *ctx, const char *dir, const char *name, json_object *o)
+{
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	return text ? save(ctx, dir, name, text, strlen(text)) : -ENOMEM;
 }
 
 int swu_state_load_manifest(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
@@ -106,23 +136,20 @@ static const char *string_of(json_object *o, const char *key)
 int swu_state_load_pending(SwuContext *ctx, const char *dir, SwuPending *ret)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
-	_cleanup_free_ uint8_t *text = NULL, *manifest = NULL;
+	_cleanup_free_ uint8_t *manifest = NULL;
 	json_object *v;
 	const char *b64, *boot_id;
 	SwuPending p = {};
-	size_t size, len;
+	size_t len;
 	bool ok = true;
 	int r, k;
 
-	r = load(ctx, dir, "pending.json", PENDING_MAX, &text, &size);
+	r = load_object(ctx, dir, "pending.json", PENDING_MAX, "pending", &o);
 	if (r < 0)
 		return r;
-	text[size] = 0;
-	o = json_tokener_parse((char *)text);
-	if (!o || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "manifest", &v) || !(b64 = json_object_get_string(v)) ||
+	if (!json_object_object_get_ex(o, "manifest", &v) || !(b64 = json_object_get_string(v)) ||
 	    !json_object_object_get_ex(o, "boot_id", &v) || !(boot_id = json_object_get_string(v)))
-		return swu_fail(ctx, -EBADMSG, "state", "pending", "pending.json does not parse");
+		return swu_fail(ctx, -EBADMSG, "state", "pending", "pending.json is incomplete");
 	p.slot = slot_of(o, "slot");
 	p.from_slot = slot_of(o, "from_slot");
 	p.version = (uint32_t)int_of(o, "version", 0, UINT32_MAX, &ok);
@@ -159,7 +186,6 @@ int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	_cleanup_free_ char *b64 = NULL;
-	const char *text;
 
 	if (!o || p->manifest_size > PENDING_MAX / 2)
 		return -ENOMEM;
@@ -174,8 +200,7 @@ int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p
 	json_object_object_add(o, "from_version", json_object_new_int64(p->from_version));
 	json_object_object_add(o, "time", json_object_new_int64(p->time));
 	json_object_object_add(o, "manifest", json_object_new_string(b64));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	return save(ctx, dir, "pending.json", text, strlen(text));
+	return save_object(ctx, dir, "pending.json", o);
 }
 
 int swu_state_clear_pending(SwuContext *ctx, const char *dir)
@@ -196,33 +221,25 @@ int swu_state_clear_pending(SwuContext *ctx, const char *dir)
 int swu_state_load_rollback(SwuContext *ctx, const char *dir, SwuRollback *ret)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
-	_cleanup_free_ uint8_t *text = NULL;
 	SwuRollback rb = {};
-	const char *hex;
+	unsigned char *hash = NULL;
 	bool ok = true;
-	size_t size;
+	long n = 0;
 	int r;
 
-	r = load(ctx, dir, "rollback.json", STATUS_MAX, &text, &size);
+	r = load_object(ctx, dir, "rollback.json", STATUS_MAX, "rollback", &o);
 	if (r < 0)
 		return r;
-	text[size] = 0;
-	o = json_tokener_parse((char *)text);
-	if (!o || !json_object_is_type(o, json_type_object))
-		return swu_fail(ctx, -EBADMSG, "state", "rollback", "rollback.json does not parse");
 	rb.version = (uint32_t)int_of(o, "version", 0, UINT32_MAX, &ok);
 	rb.time = int_of(o, "time", INT64_MIN, INT64_MAX, &ok);
-	hex = string_of(o, "targets_sha256");
-	if (!ok || strlen(hex) != 2 * sizeof(rb.targets_sha256))
+	if (ok)
+		hash = OPENSSL_hexstr2buf(string_of(o, "targets_sha256"), &n);
+	ok = ok && hash && n == (long)sizeof(rb.targets_sha256);
+	if (ok)
+		memcpy(rb.targets_sha256, hash, sizeof(rb.targets_sha256));
+	OPENSSL_free(hash);
+	if (!ok)
 		return swu_fail(ctx, -EBADMSG, "state", "rollback", "rollback.json is incomplete");
-	for (size_t i = 0; i < sizeof(rb.targets_sha256); i++) {
-		unsigned b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			return swu_fail(ctx, -EBADMSG, "state", "rollback",
-					"rollback.json: bad targets_sha256");
-		rb.targets_sha256[i] = (uint8_t)b;
-	}
 	*ret = rb;
 	return 0;
 }
@@ -231,7 +248,6 @@ int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback 
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	char hex[2 * sizeof(rb->targets_sha256) + 1];
-	const char *text;
 
 	if (!o)
 		return -ENOMEM;
@@ -239,26 +255,19 @@ int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback 
 	json_object_object_add(o, "version", json_object_new_int64(rb->version));
 	json_object_object_add(o, "targets_sha256", json_object_new_string(hex));
 	json_object_object_add(o, "time", json_object_new_int64(rb->time));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	return save(ctx, dir, "rollback.json", text, strlen(text));
+	return save_object(ctx, dir, "rollback.json", o);
 }
 
 int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret)
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
-	_cleanup_free_ uint8_t *text = NULL;
 	SwuStatusRecord st = {};
 	bool ok = true;
-	size_t size;
 	int r;
 
-	r = load(ctx, dir, "status.json", STATUS_MAX, &text, &size);
+	r = load_object(ctx, dir, "status.json", STATUS_MAX, "status", &o);
 	if (r < 0)
 		return r;
-	text[size] = 0;
-	o = json_tokener_parse((char *)text);
-	if (!o || !json_object_is_type(o, json_type_object))
-		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json does not parse");
 	st.available_version = (uint32_t)int_of(o, "available_version", 0, UINT32_MAX, &ok);
 	st.last_check = (uint64_t)int_of(o, "last_check", 0, INT64_MAX, &ok);
 	if (!ok)
@@ -272,7 +281,6 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecord *st)
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
-	const char *text;
 
 	if (!o)
 		return -ENOMEM;
@@ -281,8 +289,7 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 	json_object_object_add(o, "last_check", json_object_new_int64((int64_t)st->last_check));
 	json_object_object_add(o, "result", json_object_new_string(st->result));
 	json_object_object_add(o, "note", json_object_new_string(st->note));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	return save(ctx, dir, "status.json", text, strlen(text));
+	return save_object(ctx, dir, "status.json", o);
 }
 
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e)

@@ -189,6 +189,37 @@ START_TEST(test_status)
 }
 END_TEST
 
+/* The release that did not boot: round trip, and a damaged record is refused, never half-read. */
+START_TEST(test_rollback)
+{
+	static const char *const bad[] = {
+		"[]",
+		"{\"version\": 3, \"time\": 1}",
+		"{\"version\": 3, \"time\": 1, \"targets_sha256\": \"abcd\"}",
+		"{\"version\": 3, \"time\": 1, \"targets_sha256\": "
+		"\"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}",
+		"{\"version\": -3, \"time\": 1, \"targets_sha256\": "
+		"\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}",
+	};
+	_cleanup_free_ char *path = tu_path("%s/rollback.json", dir);
+	SwuRollback a = { .version = 3, .time = 1795000000 }, b = {};
+
+	for (size_t i = 0; i < sizeof(a.targets_sha256); i++)
+		a.targets_sha256[i] = (uint8_t)(0xa0 + i);
+	ck_assert_int_eq(swu_state_load_rollback(ctx, dir, &b), -ENOENT);
+	ck_assert_int_eq(swu_state_save_rollback(ctx, dir, &a), 0);
+	ck_assert_int_eq(swu_state_load_rollback(ctx, dir, &b), 0);
+	ck_assert_uint_eq(b.version, 3);
+	ck_assert_int_eq(b.time, 1795000000);
+	ck_assert_mem_eq(b.targets_sha256, a.targets_sha256, sizeof(a.targets_sha256));
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		tu_write_text(path, bad[i]);
+		ck_assert_int_eq(swu_state_load_rollback(ctx, dir, &b), -EBADMSG);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "rollback");
+	}
+}
+END_TEST
+
 static int warnings;
 
 static void count_warning(void *userdata, const char *message)
@@ -397,6 +428,7 @@ int main(void)
 		{ "history-bounded", test_history_bounded, 120 },
 		{ "history-read", test_history_read },
 		{ "status", test_status },
+		{ "rollback", test_rollback },
 		{ "root-chain", test_root_chain },
 		{ "root-unchained", test_root_unchained },
 		{ "root-chain-repair", test_root_chain_repair },

@@ -90,6 +90,8 @@ expect_exit 2 "$SWU" create-root-metadata --append-root-key root2.pub --append-t
 expect_stderr "not greater than version 2"
 checks=$((checks + 1))
 [ ! -e same.pb ] || fail "a root devices refuse was written"
+expect_exit 1 "$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets2.pub --previous root2.pub -o junk.pb
+expect_stderr "is no root metadata"
 # Unsound root metadata is refused when created.
 expect_exit 1 "$SWU" create-root-metadata --append-root-key root.pub --append-targets-key targets.pub --root-threshold 2 -o bad.pb
 checks=$((checks + 1))

@@ -55,8 +55,6 @@ static void free_keys(EVP_PKEY **keys, size_t n)
  */
 static int next_version(const char *previous, bool explicit_version, uint32_t *version)
 {
-	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
-	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
 	uint32_t prev;
 	size_t size;
@@ -65,10 +63,10 @@ static int next_version(const char *previous, bool explicit_version, uint32_t *v
 	r = swu_read_file(previous, swu_context_get_metadata_max(swu_ctx), &data, &size);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", previous);
-	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
-	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", previous);
-	prev = rm->common_metadata ? rm->common_metadata->version : 0;
+	prev = swu_root_version(swu_ctx, data, size);
+	if (prev == 0)
+		return log_error_errno(-EBADMSG, "'%s' is no root metadata with a version",
+				       previous);
 	if (!explicit_version) {
 		if (prev == UINT32_MAX)
 			return log_error_errno(-ERANGE, "'%s' has the last possible version",

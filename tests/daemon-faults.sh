@@ -41,6 +41,8 @@ scenario() {
 scenario oversize verify-failed "more than the"
 scenario corrupt verify-failed "has SHA-256"
 scenario stall transfer-failed "failed after 2 attempts"
+# A resume answered with another range than asked for: never written at the wrong offset.
+scenario wrong-range transfer-failed "the server sent another range"
 
 # Garbage metadata and 500s: Check fails with a reason, polling backs off, the daemon lives on.
 stop_fake_server

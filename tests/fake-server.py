@@ -6,6 +6,7 @@ fake-server.py ROOT PORTFILE MODE serves ROOT like nginx would (ETag, If-None-Ma
 except as MODE says:
   drop-once   the first request of each blob gets half its body, then the connection drops
   drop-norange  as drop-once, and Range is ignored: resumes get the whole blob (200)
+  wrong-range  as drop-once, and resumes get 206 with the whole blob as "bytes 0-"
   oversize    blobs come with extra bytes appended
   corrupt     one byte of each blob is flipped
   corrupt-once  as corrupt for the first request of each blob only
@@ -90,14 +91,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and self.headers.get("If-Range", etag) == etag and MODE != "drop-norange":
             start = int(rng[6:].split("-")[0])
-        body = data[start:]
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        body, first = data[start:], start if start else None
+        if start and MODE == "wrong-range":
+            body, first = data, 0  # a partial answer, but not from the byte asked for
+        self.send_response(200 if first is None else 206)
+        if first is not None:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, len(data)))
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if blob and MODE in ("drop-once", "drop-norange") and self.path not in served:
+        if blob and MODE in ("drop-once", "drop-norange", "wrong-range") and self.path not in served:
             served.add(self.path)
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()

@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "metadata.h"
+#include "reader.h"
 #include "state.h"
 #include "tuf.h"
 
@@ -124,6 +125,12 @@ static int64_t int_of(json_object *o, const char *key, int64_t min, int64_t max,
 	return i;
 }
 
+/* A key newer versions write: absent is 0, present must be in range. */
+static int64_t optional_int_of(json_object *o, const char *key, int64_t min, int64_t max, bool *ok)
+{
+	return json_object_object_get_ex(o, key, NULL) ? int_of(o, key, min, max, ok) : 0;
+}
+
 static const char *string_of(json_object *o, const char *key)
 {
 	json_object *v;
@@ -203,17 +210,22 @@ int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p
 	return save_object(ctx, dir, "pending.json", o);
 }
 
-int swu_state_clear_pending(SwuContext *ctx, const char *dir)
+static int remove_file(SwuContext *ctx, const char *dir, const char *name)
 {
-	_cleanup_free_ char *path = path_join(dir, "pending.json");
+	_cleanup_free_ char *path = path_join(dir, name);
 
 	if (!path)
 		return -ENOMEM;
-	swu_fault_point(ctx, "clear-pending");
 	if (unlink(path) < 0 && errno != ENOENT)
 		return swu_fail(ctx, -errno, "state", "write", "cannot remove '%s': %s", path,
 				strerror(errno));
 	return 0;
+}
+
+int swu_state_clear_pending(SwuContext *ctx, const char *dir)
+{
+	swu_fault_point(ctx, "clear-pending");
+	return remove_file(ctx, dir, "pending.json");
 }
 
 #define STATUS_MAX (16u * 1024u)
@@ -262,7 +274,7 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	SwuStatusRecord st = {};
-	bool ok = true;
+	bool ok = true, optional = true;
 	int r;
 
 	r = load_object(ctx, dir, "status.json", STATUS_MAX, "status", &o);
@@ -272,8 +284,21 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 	st.last_check = (uint64_t)int_of(o, "last_check", 0, INT64_MAX, &ok);
 	if (!ok)
 		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json is incomplete");
+	/* Written by newer versions only: absent means none. */
+	st.next_check = (uint64_t)optional_int_of(o, "next_check", 0, INT64_MAX, &optional);
+	st.failures = (uint32_t)optional_int_of(o, "failures", 0, 1000000, &optional);
+	st.retry_at = (uint64_t)optional_int_of(o, "retry_at", 0, INT64_MAX, &optional);
+	st.not_before = (uint64_t)optional_int_of(o, "not_before", 0, INT64_MAX, &optional);
+	st.skipped_noted = optional_int_of(o, "skipped_noted", 0, 1, &optional) == 1;
+	st.bytes_done = (uint64_t)optional_int_of(o, "bytes_done", 0, INT64_MAX, &optional);
+	st.bytes_total = (uint64_t)optional_int_of(o, "bytes_total", 0, INT64_MAX, &optional);
+	if (!optional)
+		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json has a bad value");
+	snprintf(st.etag, sizeof(st.etag), "%s", string_of(o, "etag"));
 	snprintf(st.result, sizeof(st.result), "%s", string_of(o, "result"));
 	snprintf(st.note, sizeof(st.note), "%s", string_of(o, "note"));
+	snprintf(st.source, sizeof(st.source), "%s", string_of(o, "source"));
+	snprintf(st.running, sizeof(st.running), "%s", string_of(o, "running"));
 	*ret = st;
 	return 0;
 }
@@ -287,9 +312,36 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 	json_object_object_add(o, "available_version",
 			       json_object_new_int64(st->available_version));
 	json_object_object_add(o, "last_check", json_object_new_int64((int64_t)st->last_check));
+	json_object_object_add(o, "next_check", json_object_new_int64((int64_t)st->next_check));
+	json_object_object_add(o, "etag", json_object_new_string(st->etag));
+	json_object_object_add(o, "failures", json_object_new_int64(st->failures));
+	json_object_object_add(o, "retry_at", json_object_new_int64((int64_t)st->retry_at));
+	json_object_object_add(o, "not_before", json_object_new_int64((int64_t)st->not_before));
+	json_object_object_add(o, "skipped_noted", json_object_new_int64(st->skipped_noted));
 	json_object_object_add(o, "result", json_object_new_string(st->result));
 	json_object_object_add(o, "note", json_object_new_string(st->note));
+	json_object_object_add(o, "source", json_object_new_string(st->source));
+	json_object_object_add(o, "bytes_done", json_object_new_int64((int64_t)st->bytes_done));
+	json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t)st->bytes_total));
+	json_object_object_add(o, "running", json_object_new_string(st->running));
 	return save_object(ctx, dir, "status.json", o);
+}
+
+#define RELEASE_MAX ((size_t)SWU_METADATA_TOTAL_FACTOR * SWU_METADATA_MAX_DEFAULT)
+
+int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
+{
+	return load(ctx, dir, "release.pb", RELEASE_MAX, ret, ret_size);
+}
+
+int swu_state_save_release(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
+{
+	return save(ctx, dir, "release.pb", p, n);
+}
+
+int swu_state_clear_release(SwuContext *ctx, const char *dir)
+{
+	return remove_file(ctx, dir, "release.pb");
 }
 
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e)

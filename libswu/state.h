@@ -7,10 +7,12 @@
  *   pending.json         an install waiting for its reboot and confirmation
  *   roots/NNNNNNNN.pb    rotated root metadata, a chain replayed from the factory root
  *   history.jsonl        one JSON object per line, bounded
- *   status.json          what the daemon shows that must survive a restart
+ *   status.json          what the daemon shows and schedules that must survive a restart
+ *   release.pb           the last release a poll verified (re-verified when loaded)
  *   rollback.json        the release whose slot did not boot: never installed again by itself
  * Every write is atomic: temp file, fsync, rename, fsync the directory.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,15 +42,26 @@ int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p
 int swu_state_clear_pending(SwuContext *ctx, const char *dir);
 
 /*
- * What a client of the daemon reads that must be the same after a restart: the newest release
- * seen on the server, when it was checked, and the outcome of the last finished install (until
- * Reset). Small and bounded; written atomically.
+ * What a client of the daemon reads, and what the poll schedule needs, that must be the same
+ * after the daemon exits (idle, SIGTERM, crash) and starts again: the newest release seen on
+ * the server, when it was checked and will be next, the ETag of that answer, the backoff state,
+ * the outcome of the last finished install (until Reset), and an install that was running.
+ * Small and bounded; written atomically. Times are CLOCK_REALTIME microseconds, 0: none.
  */
 typedef struct SwuStatusRecord {
 	uint32_t available_version;
-	uint64_t last_check; /* CLOCK_REALTIME microseconds, 0: never */
+	uint64_t last_check;
+	uint64_t next_check;
+	char etag[128];	   /* of the release.pb answer; "" asks in full next time */
+	uint32_t failures; /* failed polls in a row */
+	uint64_t retry_at; /* a retry after a failed poll (backoff), when the daemon polls itself */
+	uint64_t not_before; /* the server's Retry-After: no scheduled poll before */
+	bool skipped_noted;  /* the rolled-back release's skip is in the history */
 	char result[32];     /* "" when no finished install waits for Reset */
-	char note[512];
+	char note[512];	     /* the Note: a finished install's, or what the last poll found */
+	char source[1024];   /* a finished install's Source */
+	uint64_t bytes_done, bytes_total; /* a finished install's BytesDone and BytesTotal */
+	char running[1024]; /* the source of an install in progress: set when it begins */
 } SwuStatusRecord;
 
 /*
@@ -68,6 +81,11 @@ int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback 
 /* -ENOENT when none was saved; -EBADMSG when it does not parse (the caller starts afresh). */
 int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret);
 int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecord *s);
+
+/* The cached release (metadata.pb as the server sent it): -ENOENT when there is none. */
+int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size);
+int swu_state_save_release(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n);
+int swu_state_clear_release(SwuContext *ctx, const char *dir);
 
 typedef struct SwuHistoryEntry {
 	int64_t time;

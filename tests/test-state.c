@@ -171,7 +171,20 @@ END_TEST
 
 START_TEST(test_status)
 {
-	SwuStatusRecord a = { 7, 1795000000123456ULL, "verify-failed", "Bundle rejected: \\x0a" };
+	SwuStatusRecord a = { .available_version = 7,
+			      .last_check = 1795000000123456ULL,
+			      .next_check = 1795003600123456ULL,
+			      .etag = "\"65f0-1a\"",
+			      .failures = 3,
+			      .retry_at = 1795000120000000ULL,
+			      .not_before = 1795000060000000ULL,
+			      .skipped_noted = true,
+			      .result = "verify-failed",
+			      .note = "Bundle rejected: \\x0a",
+			      .source = "/media/usb/v3.swu",
+			      .bytes_done = 5000000000ULL,
+			      .bytes_total = 6000000000ULL,
+			      .running = "https://example.com/v4.swu" };
 	SwuStatusRecord b = {};
 	_cleanup_free_ char *path = tu_path("%s/status.json", dir);
 
@@ -180,12 +193,60 @@ START_TEST(test_status)
 	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), 0);
 	ck_assert_uint_eq(b.available_version, 7);
 	ck_assert_uint_eq(b.last_check, 1795000000123456ULL);
+	ck_assert_uint_eq(b.next_check, a.next_check);
+	ck_assert_str_eq(b.etag, a.etag);
+	ck_assert_uint_eq(b.failures, 3);
+	ck_assert_uint_eq(b.retry_at, a.retry_at);
+	ck_assert_uint_eq(b.not_before, a.not_before);
+	ck_assert(b.skipped_noted);
 	ck_assert_str_eq(b.result, "verify-failed");
 	ck_assert_str_eq(b.note, a.note);
+	ck_assert_str_eq(b.source, a.source);
+	ck_assert_uint_eq(b.bytes_done, a.bytes_done);
+	ck_assert_uint_eq(b.bytes_total, a.bytes_total);
+	ck_assert_str_eq(b.running, a.running);
+	/* Written by an older version: the new keys are absent, which means none. */
+	tu_write_text(path, "{\"available_version\": 2, \"last_check\": 5, \"result\": \"\"}");
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), 0);
+	ck_assert_uint_eq(b.available_version, 2);
+	ck_assert_uint_eq(b.failures + b.retry_at + b.not_before + b.next_check, 0);
+	ck_assert_str_eq(b.etag, "");
+	ck_assert_str_eq(b.running, "");
+	/* Present but wrong: refused, never half-read. */
 	tu_write_text(path, "{\"available_version\": -1, \"last_check\": 0}");
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+	tu_write_text(path, "{\"available_version\": 1, \"last_check\": 0, \"failures\": -2}");
+	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+	tu_write_text(path, "{\"available_version\": 1, \"last_check\": 0, \"retry_at\": \"x\"}");
 	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
 	tu_write_text(path, "not json");
 	ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+}
+END_TEST
+
+/* The cached release: round trip, cleared, and bounded (a huge file is not read). */
+START_TEST(test_release)
+{
+	static const uint8_t data[] = { 0x0a, 0x03, 'a', 'b', 'c' };
+	_cleanup_free_ char *path = tu_path("%s/release.pb", dir);
+	_cleanup_free_ uint8_t *p = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	ck_assert_int_eq(swu_state_load_release(ctx, dir, &p, &n), -ENOENT);
+	ck_assert_int_eq(swu_state_save_release(ctx, dir, data, sizeof(data)), 0);
+	ck_assert_int_eq(swu_state_load_release(ctx, dir, &p, &n), 0);
+	ck_assert_uint_eq(n, sizeof(data));
+	ck_assert_mem_eq(p, data, sizeof(data));
+	free(TAKE_PTR(p));
+	ck_assert_int_eq(swu_state_clear_release(ctx, dir), 0);
+	ck_assert_int_eq(swu_state_clear_release(ctx, dir), 0);
+	ck_assert_int_eq(swu_state_load_release(ctx, dir, &p, &n), -ENOENT);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(ftruncate(fileno(f), 64 * 1024 * 1024), 0);
+	fclose(f);
+	ck_assert_int_lt(swu_state_load_release(ctx, dir, &p, &n), 0);
 }
 END_TEST
 
@@ -428,6 +489,7 @@ int main(void)
 		{ "history-bounded", test_history_bounded, 120 },
 		{ "history-read", test_history_read },
 		{ "status", test_status },
+		{ "release", test_release },
 		{ "rollback", test_rollback },
 		{ "root-chain", test_root_chain },
 		{ "root-unchained", test_root_unchained },

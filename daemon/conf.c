@@ -211,6 +211,7 @@ static const struct {
 	{ "Update", "Server", set_url, FIELD(server) },
 	{ "Update", "PollIntervalSec", set_seconds, FIELD(poll_interval_sec) },
 	{ "Update", "PollJitterSec", set_seconds0, FIELD(poll_jitter_sec) },
+	{ "Update", "IdleExitSec", set_seconds0, FIELD(idle_exit_sec) },
 	{ "Update", "AutoInstall", set_auto_install, FIELD(auto_install) },
 	{ "Update", "RebootPolicy", set_reboot_policy, FIELD(reboot_auto) },
 	{ "Update", "StagingDirectory", set_path, FIELD(staging_dir) },
@@ -430,6 +431,7 @@ int config_load(const char *path, Config **ret)
 	c->require_verity = true;
 	c->poll_interval_sec = 3600;
 	c->poll_jitter_sec = 600;
+	c->idle_exit_sec = 30;
 	c->auto_install = AUTO_INSTALL_YES;
 	c->connect_timeout_sec = 30;
 	c->poll_timeout_sec = 300;

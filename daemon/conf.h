@@ -30,6 +30,9 @@ typedef struct Config {
 	char *server; /* NULL: no polling */
 	unsigned poll_interval_sec;
 	unsigned poll_jitter_sec;
+	/* Exit after this long with nothing to do (bus and timer activation start it again); 0:
+	 * stay up and poll on the daemon's own timer. */
+	unsigned idle_exit_sec;
 	AutoInstall auto_install;
 	bool reboot_auto;
 	char *staging_dir;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -150,12 +151,120 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+#define BUS_NAME "io.swupdated.Updater1"
+
+/*
+ * Exit on idle (IdleExitSec=): the bus and swupdated-poll.timer start the daemon again, and all
+ * a client reads is in the state directory. The countdown starts when the daemon becomes idle
+ * and is not reset by property reads (a client reading every second would otherwise keep it up
+ * forever); anything in progress (updater_busy()) stops it.
+ *
+ * Exiting loses no call: STOPPING=1 first (systemd then queues a new start until this process
+ * is gone), then ReleaseName. Calls routed to this process before the release arrive before its
+ * reply and are answered; after it, the bus starts a new instance. If one of those calls began
+ * work (a Check), the name is taken back and the daemon goes on.
+ */
+typedef struct Idle {
+	Updater *u;
+	sd_bus *bus;
+	sd_event_source *timer;
+	uint64_t timeout;
+	bool exiting;
+} Idle;
+
+static void idle_arm(Idle *i)
+{
+	uint64_t now;
+	int enabled = SD_EVENT_OFF;
+
+	if (i->exiting)
+		return;
+	if (updater_busy(i->u)) {
+		(void)sd_event_source_set_enabled(i->timer, SD_EVENT_OFF);
+		return;
+	}
+	if (sd_event_source_get_enabled(i->timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+		return;
+	(void)sd_event_now(sd_event_source_get_event(i->timer), CLOCK_MONOTONIC, &now);
+	(void)sd_event_source_set_time(i->timer, now + i->timeout);
+	(void)sd_event_source_set_enabled(i->timer, SD_EVENT_ONESHOT);
+}
+
+/* After every dispatched event: whether the daemon is idle may have changed. */
+static int on_post(sd_event_source *s, void *userdata)
+{
+	idle_arm(userdata);
+	return 0;
+}
+
+static int on_name_released(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	Idle *i = userdata;
+	sd_event *event = sd_event_source_get_event(i->timer);
+	int r;
+
+	if (sd_bus_message_is_method_error(m, NULL))
+		log_warning("Cannot release %s: %s", BUS_NAME,
+			    sd_bus_message_get_error(m)->message);
+	/* Every call routed here before the release came before this reply, and is answered. */
+	if (!updater_busy(i->u))
+		return sd_event_exit(event, 0);
+	/* One of them began work: take the name back and go on. */
+	r = sd_bus_request_name(i->bus, BUS_NAME, 0);
+	if (r < 0) {
+		log_error_errno(r, "Work began while exiting, and %s has a new owner: stopping it",
+				BUS_NAME);
+		updater_shutdown(i->u);
+		return sd_event_exit(event, 0);
+	}
+	log_info("Work began while exiting: staying");
+	i->exiting = false;
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+static int on_idle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Idle *i = userdata;
+	int r;
+
+	if (updater_busy(i->u))
+		return 0;
+	log_info("Idle for %" PRIu64 " s: exiting (the bus or swupdated-poll.timer starts "
+		 "swupdated again)",
+		 i->timeout / 1000000);
+	sd_notify(0, "STOPPING=1\nSTATUS=Idle: exiting");
+	i->exiting = true;
+	r = sd_bus_release_name_async(i->bus, NULL, BUS_NAME, on_name_released, i);
+	if (r < 0) {
+		log_error_errno(r, "Cannot release %s", BUS_NAME);
+		return sd_event_exit(sd_event_source_get_event(s), 0);
+	}
+	return 0;
+}
+
+static int idle_setup(Idle *i, sd_event *event)
+{
+	int r;
+
+	r = sd_event_add_time(event, &i->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_idle_timeout, i);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(i->timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_post(event, NULL, on_post, i);
+	if (r < 0)
+		return r;
+	idle_arm(i);
+	return 0;
+}
+
 /* The service: sd-event loop, D-Bus name, READY=1 once the name is owned, watchdog pings. */
 static int run_daemon(Manager *m)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	Updater *u = NULL;
+	Idle idle = { .timeout = (uint64_t)m->config->idle_exit_sec * 1000000 };
 	sigset_t mask;
 	int r;
 
@@ -181,9 +290,10 @@ static int run_daemon(Manager *m)
 	if (r >= 0)
 		r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
 	if (r >= 0)
-		r = sd_bus_request_name(bus, "io.swupdated.Updater1", 0);
+		r = sd_bus_request_name(bus, BUS_NAME, 0);
 	if (r < 0) {
-		log_error_errno(r, "Cannot own io.swupdated.Updater1");
+		log_error_errno(r, "Cannot own %s%s", BUS_NAME,
+				r == -EEXIST ? ": another swupdated runs" : "");
 		updater_free(u);
 		return r;
 	}
@@ -191,6 +301,11 @@ static int run_daemon(Manager *m)
 	if (r < 0)
 		log_failure(LOG_WARNING, m->ctx, r, "Cannot reconcile the pending install");
 	r = updater_start(u);
+	if (r >= 0 && idle.timeout) {
+		idle.u = u;
+		idle.bus = bus;
+		r = idle_setup(&idle, event);
+	}
 	if (r < 0) {
 		updater_free(u);
 		return log_error_errno(r, "Cannot schedule polling");
@@ -201,7 +316,11 @@ static int run_daemon(Manager *m)
 		 m->config->server ? m->config->server : "(none)");
 	r = sd_event_loop(event);
 	sd_notify(0, "STOPPING=1");
+	/* What clients read is the same when the daemon starts again. */
+	updater_shutdown(u);
+	updater_save_status(u);
 	updater_free(u);
+	idle.timer = sd_event_source_disable_unref(idle.timer);
 	return r;
 }
 

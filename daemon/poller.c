@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "state.h"
 #include "text.h"
 #include "transfer.h"
 #include "updater.h"
@@ -65,18 +67,125 @@ uint64_t now_realtime(void)
 	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void schedule(Updater *u, uint64_t delay)
+static const char *format_realtime(uint64_t usec, char *buf, size_t n)
+{
+	time_t t = (time_t)(usec / USEC_PER_SEC);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, n, "%" PRIu64 " s", usec / USEC_PER_SEC);
+	return buf;
+}
+
+static void set_next_check(Updater *u, uint64_t t)
+{
+	if (u->next_check == t)
+		return;
+	u->next_check = t;
+	updater_emit(u, "NextCheck", NULL);
+}
+
+#define POLL_TIMER_PATH "/org/freedesktop/systemd1/unit/swupdated_2dpoll_2etimer"
+#define TIMER_INTERFACE "org.freedesktop.systemd1.Timer"
+
+/*
+ * NextCheck in timer mode, from systemd: NextElapseUSecRealtime for calendar timers, else
+ * NextElapseUSecMonotonic (OnBootSec=/OnUnitActiveSec=, what the shipped timer uses) on the
+ * realtime clock. Read from the a{sv} of GetAll and of PropertiesChanged alike.
+ */
+static int read_timer_properties(Updater *u, sd_bus_message *m)
+{
+	uint64_t realtime = 0, monotonic = 0, v, now;
+	const char *name;
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		r = sd_bus_message_read(m, "s", &name);
+		if (r >= 0 && (streq(name, "NextElapseUSecRealtime") || streq(name, "NextElapseUSec"
+										    "Monotonic"))) {
+			r = sd_bus_message_read(m, "v", "t", &v);
+			*(streq(name, "NextElapseUSecRealtime") ? &realtime : &monotonic) = v;
+		} else if (r >= 0)
+			r = sd_bus_message_skip(m, "v");
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+	}
+	if (r < 0 || u->poller.retry_at)
+		return r; /* a retry of the daemon's own comes first */
+	if (realtime && realtime != USEC_INFINITY)
+		set_next_check(u, realtime);
+	else if (monotonic && monotonic != USEC_INFINITY &&
+		 sd_event_now(u->event, CLOCK_MONOTONIC, &now) >= 0)
+		set_next_check(u, usec_add(now_realtime(), monotonic > now ? monotonic - now : 0));
+	return 0;
+}
+
+static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	const char *interface;
+
+	if (sd_bus_message_read(m, "s", &interface) >= 0 && streq(interface, TIMER_INTERFACE))
+		(void)read_timer_properties(userdata, m);
+	return 0;
+}
+
+static int on_timer_properties(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	/* Not under systemd (a private bus, a container): NextCheck stays the daemon's model. */
+	if (!sd_bus_message_is_method_error(m, NULL))
+		(void)read_timer_properties(userdata, m);
+	return 0;
+}
+
+/* Asks systemd for swupdated-poll.timer's next elapse, and follows its changes. */
+static void follow_poll_timer(Updater *u)
 {
 	Poller *p = &u->poller;
-	uint64_t now;
+
+	if (!u->bus)
+		return;
+	if (!p->timer_match)
+		(void)sd_bus_match_signal_async(u->bus, &p->timer_match, "org.freedesktop.systemd1",
+						POLL_TIMER_PATH, "org.freedesktop.DBus.Properties",
+						"PropertiesChanged", on_timer_changed, NULL, u);
+	(void)sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.systemd1", POLL_TIMER_PATH,
+				       "org.freedesktop.DBus.Properties", "GetAll",
+				       on_timer_properties, u, "s", TIMER_INTERFACE);
+}
+
+/*
+ * The next poll, at @at (CLOCK_REALTIME). Always running: the daemon's own timer. Timer mode:
+ * only a @retry that comes before the next timer run is the daemon's (and keeps it up);
+ * otherwise swupdated-poll.timer polls next, and NextCheck is its next elapse (until systemd
+ * answers: the last check plus the interval).
+ */
+static void schedule_at(Updater *u, uint64_t at, bool retry)
+{
+	Poller *p = &u->poller;
+	uint64_t interval = usec_from_sec(u->m->config->poll_interval_sec), now, mono;
 
 	if (!p->timer)
 		return;
-	sd_event_now(u->event, CLOCK_MONOTONIC, &now);
-	sd_event_source_set_time(p->timer, usec_add(now, delay));
+	now = now_realtime();
+	if (p->timer_mode && !(retry && at < usec_add(now, interval))) {
+		sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
+		p->retry_at = 0;
+		set_next_check(u, u->last_check ? usec_add(u->last_check, interval) : 0);
+		follow_poll_timer(u);
+		return;
+	}
+	sd_event_now(u->event, CLOCK_MONOTONIC, &mono);
+	sd_event_source_set_time(p->timer, usec_add(mono, at > now ? at - now : 0));
 	sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
-	u->next_check = usec_add(now_realtime(), delay);
-	updater_emit(u, "NextCheck", NULL);
+	if (p->timer_mode)
+		p->retry_at = at;
+	set_next_check(u, at);
+}
+
+static void schedule(Updater *u, uint64_t delay, bool retry)
+{
+	schedule_at(u, usec_add(now_realtime(), delay), retry);
 }
 
 static uint64_t random_jitter(const Config *c)
@@ -87,19 +196,24 @@ static uint64_t random_jitter(const Config *c)
 	return poll_jitter(c->poll_jitter_sec, r);
 }
 
-static void answer_check(Updater *u, int r)
+static void answer(Updater *u, sd_bus_message **slot, int r)
 {
-	Poller *p = &u->poller;
-	sd_bus_message *call = TAKE_PTR(p->pending_check);
+	sd_bus_message *call = TAKE_PTR(*slot);
 
 	if (!call)
 		return;
 	if (r < 0)
-		sd_bus_reply_method_errnof(call, r, "%s", p->note);
+		sd_bus_reply_method_errnof(call, r, "%s", u->poller.note);
 	else
 		sd_bus_reply_method_return(call, "bu", u->available_version > u->installed_version,
 					   u->available_version);
 	sd_bus_message_unref(call);
+}
+
+static void answer_check(Updater *u, int r)
+{
+	answer(u, &u->poller.pending_check, r);
+	answer(u, &u->poller.pending_scheduled, r);
 }
 
 /*
@@ -149,6 +263,12 @@ static int take_release(Updater *u, const FetchResult *res)
 		return r;
 	}
 	snprintf(p->etag, sizeof(p->etag), "%s", res->etag);
+	/* Kept for the next start: its first poll is still a 304 when nothing changed. */
+	r = swu_state_save_release(p->ctx, u->m->config->state_dir, p->release, p->release_size);
+	if (r < 0) {
+		log_failure(LOG_WARNING, p->ctx, r, "Cannot keep the release");
+		p->etag[0] = 0;
+	}
 	(void)swu_verifier_get_targets_sha256(v, p->release_sha256);
 	p->skipped_noted = false;
 	u->available_version = swu_verifier_get_version(v);
@@ -241,6 +361,12 @@ static void poll_done(void *userdata, const FetchResult *res)
 			poll_note(u, r, "Checking %s failed: HTTP status %ld", c->server,
 				  res->status);
 		next = poll_backoff(++p->failures, c->poll_interval_sec, res->retry_after);
+		/* Honoured by scheduled checks too, even after an exit and a timer run. */
+		p->not_before =
+			res->retry_after
+				? usec_add(u->last_check, MIN(usec_from_sec(res->retry_after),
+							      usec_from_sec(c->poll_interval_sec)))
+				: 0;
 		failed = RESULT_TRANSFER_FAILED;
 		break;
 	case POLL_FAILED:
@@ -255,6 +381,7 @@ static void poll_done(void *userdata, const FetchResult *res)
 		free(p->release);
 		p->release = NULL;
 		p->etag[0] = 0;
+		(void)swu_state_clear_release(p->ctx, c->state_dir);
 		u->available_version = 0;
 		updater_emit(u, "AvailableVersion", NULL);
 		poll_note(u, 0, "No release published at %s", c->server);
@@ -266,8 +393,8 @@ static void poll_done(void *userdata, const FetchResult *res)
 		break;
 	}
 	if (outcome != POLL_RETRY)
-		p->failures = 0;
-	schedule(u, next);
+		p->failures = 0, p->not_before = 0;
+	schedule(u, next, outcome == POLL_RETRY);
 	updater_save_status(u);
 	swu_buf_done(&p->body);
 	answer_check(u, r);
@@ -323,23 +450,132 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	int r = poller_poll(u);
 
 	if (r < 0) /* polling must never stop for good: try again later */
-		schedule(u, poll_backoff(++u->poller.failures, u->m->config->poll_interval_sec, 0));
+		schedule(u, poll_backoff(++u->poller.failures, u->m->config->poll_interval_sec, 0),
+			 true);
 	return 0;
 }
 
 int poller_start(Updater *u)
 {
+	Poller *p = &u->poller;
+	uint64_t now = now_realtime(), delay;
 	int r;
 
 	if (!u->m->config->server)
 		return 0;
-	r = sd_event_add_time(u->event, &u->poller.timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC,
+	r = sd_event_add_time(u->event, &p->timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC,
 			      on_timer, u);
 	if (r < 0)
 		return r;
-	/* First poll soon after start, spread by the jitter so a fleet does not arrive at once. */
-	schedule(u, usec_add(USEC_PER_SEC, random_jitter(u->m->config)));
+	if (p->timer_mode) {
+		/* Activated: a retry the last run planned is kept; the rest is the timer's. */
+		if (p->retry_at)
+			schedule_at(u, p->retry_at, true);
+		else
+			schedule(u, 0, false);
+		return 0;
+	}
+	/* First poll soon after start, spread by the jitter so a fleet does not arrive at once,
+	 * and not before a server's Retry-After. */
+	delay = usec_add(USEC_PER_SEC, random_jitter(u->m->config));
+	if (p->not_before > now)
+		delay = MAX(delay, p->not_before - now);
+	schedule(u, delay, false);
 	return 0;
+}
+
+int poller_scheduled_check(Updater *u, sd_bus_message *call)
+{
+	Poller *p = &u->poller;
+	uint64_t now = now_realtime();
+	char when[64];
+	int r;
+
+	/*
+	 * Answered from the cache: without Server= there is nothing to check; a daemon that
+	 * stays up (IdleExitSec=0) polls on its own timer; a running poll covers this one; and
+	 * the server's Retry-After is honoured (by a retry of the daemon's own when it ends
+	 * before the next timer run).
+	 */
+	if (!u->m->config->server || !p->timer_mode || p->job || p->pending_scheduled ||
+	    p->not_before > now) {
+		if (p->timer_mode && u->m->config->server && p->not_before > now) {
+			log_info("Scheduled check: the server asked to wait until %s",
+				 format_realtime(p->not_before, when, sizeof(when)));
+			if (!p->retry_at)
+				schedule_at(u, p->not_before, true);
+		}
+		return sd_bus_reply_method_return(call, "bu",
+						  u->available_version > u->installed_version,
+						  u->available_version);
+	}
+	r = poller_poll(u);
+	if (r < 0)
+		return r;
+	p->pending_scheduled = sd_bus_message_ref(call);
+	return 1;
+}
+
+bool poller_busy(Updater *u)
+{
+	const Poller *p = &u->poller;
+
+	return p->job || p->pending_check || p->pending_scheduled || p->retry_at;
+}
+
+void poller_restore(Updater *u, const SwuStatusRecord *st)
+{
+	Poller *p = &u->poller;
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	/* No wait reaches further than one interval from now: not a damaged file, not a clock
+	 * that was set back since (a board without RTC battery), or polling could stop for good. */
+	uint64_t limit = usec_add(now_realtime(), usec_from_sec(u->m->config->poll_interval_sec));
+	int r;
+
+	p->failures = st->failures;
+	p->not_before = MIN(st->not_before, limit);
+	p->retry_at = p->timer_mode ? MIN(st->retry_at, limit) : 0;
+	p->skipped_noted = st->skipped_noted;
+	u->next_check = st->next_check;
+	r = manager_context_new(u->m, &ctx);
+	if (r >= 0)
+		r = swu_state_load_release(ctx, u->m->config->state_dir, &p->release,
+					   &p->release_size);
+	if (r == -ENOENT)
+		return;
+	/* The state directory is writable: what it holds is verified again like a poll's answer. */
+	if (r >= 0)
+		r = transfer_open_release(u, ctx, &fd, &b, &v);
+	if (r < 0) {
+		log_failure(LOG_WARNING, ctx, r,
+			    "Not using the kept release; the next poll asks "
+			    "in full");
+		free(p->release);
+		p->release = NULL;
+		p->release_size = 0;
+		return;
+	}
+	(void)swu_verifier_get_targets_sha256(v, p->release_sha256);
+	/* It goes into a request header: printable ASCII only, else ask in full. */
+	for (const char *c = st->etag; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			return;
+	snprintf(p->etag, sizeof(p->etag), "%s", st->etag);
+}
+
+void poller_record(Updater *u, SwuStatusRecord *st)
+{
+	const Poller *p = &u->poller;
+
+	snprintf(st->etag, sizeof(st->etag), "%s", p->release ? p->etag : "");
+	st->failures = p->failures;
+	st->retry_at = p->retry_at;
+	st->not_before = p->not_before;
+	st->skipped_noted = p->skipped_noted;
+	st->next_check = u->next_check;
 }
 
 int updater_check(Updater *u, sd_bus_message *call)
@@ -370,6 +606,7 @@ void poller_done(Updater *u)
 	poller_stop(u);
 	answer_check(u, -ECANCELED);
 	p->timer = sd_event_source_disable_unref(p->timer);
+	p->timer_match = sd_bus_slot_unref(p->timer_match);
 	swu_buf_done(&p->body);
 	free(p->release);
 	p->release = NULL;

@@ -181,6 +181,20 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 1; /* answered when the poll ends */
 }
 
+static int method_scheduled_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	Updater *u = userdata;
+	int r;
+
+	r = check_caller(m, error);
+	if (r < 0)
+		return r;
+	r = poller_scheduled_check(u, m);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "%s", u->poller.note);
+	return 1;
+}
+
 static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 {
 	const char *method = all ? "Install" : "Start";
@@ -387,6 +401,9 @@ static const sd_bus_vtable updater_vtable[] = {
 	SD_BUS_PROPERTY("Version", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_METHOD_WITH_ARGS("Check", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT("b", available, "u", version), method_check,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ScheduledCheck", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("b", available, "u", version), method_scheduled_check,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", source, "a{sv}", options),
 				SD_BUS_NO_RESULT, method_start, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -127,6 +127,17 @@ int updater_refuse(Updater *u, int r, const char *fmt, ...)
 	return record_failure(u, r, sentence);
 }
 
+/* An install runs: from the transfer to the bootloader switch. */
+static bool installing(const Updater *u)
+{
+	return u->state >= UPDATER_TRANSFERRING && u->state <= UPDATER_ABORTING;
+}
+
+static const char *source_name(const Updater *u)
+{
+	return u->source[0] ? u->source : "the server's release";
+}
+
 static void notify_status(Updater *u)
 {
 	switch (u->state) {
@@ -145,11 +156,15 @@ static void notify_status(Updater *u)
 
 void updater_set_state(Updater *u, UpdaterState s)
 {
+	bool began = !installing(u) && s == UPDATER_TRANSFERRING;
+
 	u->state = s;
 	u->progress = 0;
 	log_info("State: %s", state_table[s]);
 	updater_emit(u, "State", "Progress", NULL);
 	notify_status(u);
+	if (began)
+		updater_save_status(u);
 }
 
 void updater_set_progress(Updater *u, uint64_t done, uint64_t total, bool force)
@@ -172,10 +187,17 @@ void updater_save_status(Updater *u)
 			       .last_check = u->last_check };
 	int r;
 
+	poller_record(u, &st);
+	snprintf(st.note, sizeof(st.note), "%s", u->note);
 	if (u->state == UPDATER_FINISHED) {
 		snprintf(st.result, sizeof(st.result), "%s", result_table[u->result]);
-		snprintf(st.note, sizeof(st.note), "%s", u->note);
+		snprintf(st.source, sizeof(st.source), "%s", u->source);
+		st.bytes_done = u->bytes_done;
+		st.bytes_total = u->bytes_total;
 	}
+	/* Cleared when it finishes: still set at the next start means the daemon died in it. */
+	if (installing(u))
+		snprintf(st.running, sizeof(st.running), "%s", source_name(u));
 	r = swu_state_save_status(u->m->ctx, u->m->config->state_dir, &st);
 	if (r < 0)
 		log_failure(LOG_WARNING, u->m->ctx, r, "Cannot keep the status");
@@ -195,14 +217,40 @@ static void load_status(Updater *u)
 	}
 	u->available_version = st.available_version;
 	u->last_check = st.last_check;
+	poller_restore(u, &st);
+	snprintf(u->note, sizeof(u->note), "%s", st.note);
+	swu_escape_inplace(u->note, sizeof(u->note));
 	for (int i = RESULT_SUCCESS; i < _RESULT_MAX; i++)
 		if (streq(st.result, result_table[i])) {
 			/* A finished install is shown until Reset, restart or not. */
 			u->state = UPDATER_FINISHED;
 			u->result = (UpdaterResult)i;
-			snprintf(u->note, sizeof(u->note), "%s", st.note);
-			swu_escape_inplace(u->note, sizeof(u->note));
+			snprintf(u->source, sizeof(u->source), "%s", st.source);
+			swu_escape_inplace(u->source, sizeof(u->source));
+			u->bytes_done = st.bytes_done;
+			u->bytes_total = st.bytes_total;
 		}
+	if (st.running[0]) {
+		/* Killed, crashed or powered off in the middle: nothing was activated unless the
+		 * pending record says so (PendingSlot); the next activation tells what happened. */
+		Status s;
+		char pending[96] = "";
+
+		if (manager_get_status(u->m, u->m->ctx, &s) >= 0 && s.pending_slot)
+			snprintf(pending, sizeof(pending), "; version %u is pending in slot %c",
+				 s.pending_version, s.pending_slot);
+		snprintf(u->source, sizeof(u->source), "%s", st.running);
+		u->state = UPDATER_FINISHED;
+		u->result = RESULT_UNKNOWN_ERROR;
+		updater_note(u,
+			     "Interrupted: swupdated stopped during the install of %s (killed, "
+			     "crashed or powered off)%s",
+			     st.running, pending[0] ? pending : "; install it again");
+		log_warning("%s", u->note);
+		manager_history(u->m, "install", u->installed_version, 0, manager_target_slot(u->m),
+				"failed", u->note);
+		updater_save_status(u);
+	}
 }
 
 void updater_finish(Updater *u, UpdaterResult result)
@@ -400,11 +448,20 @@ int updater_mark(Updater *u, bool good)
 void updater_shutdown(Updater *u)
 {
 	if (u->transfer) {
-		log_info("Stopping the transfer; slot %c will not be activated",
-			 manager_target_slot(u->m));
-		u->transfer = transfer_free(u->transfer);
+		/* Told by the next activation (Result, Note, history), like an Abort. */
+		updater_note(u,
+			     "Interrupted: swupdated was stopped during the install of %s; slot %c "
+			     "was not activated",
+			     source_name(u), manager_target_slot(u->m));
+		log_info("%s", u->note);
+		updater_finish(u, RESULT_ABORTED);
 	}
 	poller_stop(u);
+}
+
+bool updater_busy(Updater *u)
+{
+	return u->transfer || installing(u) || u->poller.start_after || poller_busy(u);
 }
 
 int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret)
@@ -425,6 +482,7 @@ int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret)
 	}
 	if (manager_get_status(m, m->ctx, &s) >= 0)
 		u->installed_version = s.installed_version;
+	u->poller.timer_mode = bus && m->config->idle_exit_sec > 0;
 	load_status(u);
 	*ret = u;
 	return 0;

@@ -93,8 +93,11 @@ int updater_apply(Updater *u);
 int updater_abort(Updater *u);
 int updater_reset(Updater *u);
 int updater_mark(Updater *u, bool good);
-/* Stops any transfer without activating anything (SIGTERM). */
+/* Stops any transfer without activating anything (SIGTERM): it ends as aborted, with a Note. */
 void updater_shutdown(Updater *u);
+/* Something is in progress that an exit would lose: a transfer or an install not finished, a
+ * poll, a call waiting for its answer, a retry due before the next timer run. */
+bool updater_busy(Updater *u);
 
 /* ---- shared by the updater's files ---- */
 

@@ -79,8 +79,14 @@ wait_state transferring
 sleep 1
 stop_daemon
 untouched sigterm stopped
-# swupdatectl install does not wait forever for a daemon that went away (here: killed).
+# The next start says what became of it (until Reset).
 launch_daemon
+expect_eq "result after SIGTERM" "$(prop Result)" aborted
+checks=$((checks + 1))
+prop Note | grep -q "Interrupted: swupdated was stopped during the install" || fail "note after SIGTERM: $(prop Note)"
+expect_exit 0 ctl reset
+# swupdatectl install does not wait forever for a daemon that went away (here: killed, and this
+# bus cannot start it again).
 ctl install >"$T/ctl.out" 2>"$T/ctl.err" &
 ctl_pid=$!
 wait_state transferring
@@ -90,8 +96,16 @@ timeout 10 tail --pid="$ctl_pid" -f /dev/null || rc=$?
 wait "$ctl_pid" || rc=$?
 expect_eq "swupdatectl after the daemon died" "$rc" 2
 checks=$((checks + 1))
-grep -q "swupdated left the bus before it finished" "$T/ctl.err" || fail "swupdatectl said: $(cat "$T/ctl.err")"
+grep -q "swupdated left the bus during the install" "$T/ctl.err" &&
+	grep -q "swupdated did not come back" "$T/ctl.err" || fail "swupdatectl said: $(cat "$T/ctl.err")"
 untouched killed stopped
+# Started again, it reports the install it died in.
+launch_daemon
+expect_eq "result after SIGKILL" "$(prop Result)" unknown-error
+checks=$((checks + 1))
+prop Note | grep -q "Interrupted: swupdated stopped during the install" || fail "note after SIGKILL: $(prop Note)"
+expect_exit 0 ctl reset
+stop_daemon
 
 # resumed MODE WHAT: with the fake server in MODE, which drops a blob's connection once, an
 # install resumes with a Range request and succeeds.

@@ -17,7 +17,7 @@ chmod 755 "$T" # unprivileged callers reach the bus socket
 
 # start_daemon [extra [Update] lines]: swupdated on the device with Server=$SERVER.
 start_daemon() {
-	sed -i "s|^Compatible=.*|Compatible=acme-gw-v2\nServer=$SERVER\nPollIntervalSec=${POLL_INTERVAL:-3600}\nPollJitterSec=0\nAutoInstall=${AUTO_INSTALL:-no}\nStagingDirectory=$DEV/staging\n[Network]\nRetries=3\nConnectTimeoutSec=5\nLowSpeedTimeoutSec=5|" "$DEV/swupdated.conf"
+	sed -i "s|^Compatible=.*|Compatible=acme-gw-v2\nServer=$SERVER\nPollIntervalSec=${POLL_INTERVAL:-3600}\nPollJitterSec=0\nIdleExitSec=${IDLE_EXIT:-0}\nAutoInstall=${AUTO_INSTALL:-no}\nStagingDirectory=$DEV/staging\n[Network]\nRetries=3\nConnectTimeoutSec=5\nLowSpeedTimeoutSec=5|" "$DEV/swupdated.conf"
 	launch_daemon
 }
 

@@ -5,16 +5,7 @@
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 
 pki=$T/pki
-mkdir -p "$pki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=test CA" \
-	-keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
-for name in server device; do
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
-		-keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/$name.ext"
-	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-		-days 2 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-done
+make_pki "$pki"
 
 device_setup grub
 start_bus

@@ -104,7 +104,3 @@ status_field() { # status_field KEY
 	swupdated status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
 
-expect_eq() { # expect_eq WHAT GOT WANT
-	checks=$((checks + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
-}

@@ -29,6 +29,11 @@ expect_exit() {
 	fi
 }
 
+expect_eq() { # expect_eq WHAT GOT WANT
+	checks=$((checks + 1))
+	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+}
+
 expect_stderr() {
 	checks=$((checks + 1))
 	grep -q -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"

@@ -14,10 +14,17 @@ service_cleanup() {
 }
 
 # start_bus [nopolicy]: a private system bus at $T/bus.sock with the shipped policy (without it:
-# "nopolicy", to test the daemon's own checks); sets DBUS_SYSTEM_BUS_ADDRESS and BUS.
+# "nopolicy", to test the daemon's own checks); sets DBUS_SYSTEM_BUS_ADDRESS and BUS. With
+# ACTIVATE=CONFIG the bus starts swupdated itself (bus activation, see activation_file).
 start_bus() {
-	local policy="<include>$SRCDIR/dbus/io.swupdated.Updater1.conf</include>"
+	local policy="<include>$SRCDIR/dbus/io.swupdated.Updater1.conf</include>" servicedir=""
 	[ "${1:-}" = nopolicy ] && policy=""
+	if [ -n "${ACTIVATE:-}" ]; then
+		activation_file "$T/services" "$ACTIVATE"
+		servicedir="<servicedir>$T/services</servicedir>"
+	fi
+	# The address is known before the bus listens: activated daemons inherit it.
+	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus.sock"
 	cat >"$T/bus.conf" <<CONF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -37,14 +44,51 @@ start_bus() {
     <allow receive_type="error"/>
     <allow receive_type="signal"/>
   </policy>
+  $servicedir
   $policy
 </busconfig>
 CONF
 	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile &
 	PIDS+=($!)
 	for _ in $(seq 50); do [ -S "$T/bus.sock" ] && break; sleep 0.1; done
-	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus.sock"
 	BUS="--address=$DBUS_SYSTEM_BUS_ADDRESS"
+}
+
+# activation_file DIR CONFIG: the shipped activation file in DIR, its Exec= running the swupdated
+# under test on CONFIG (logging to $T/daemon.log; $ACTIVATE_PREFIX, a command such as GNU time,
+# runs it); everything else as shipped. A private bus runs Exec= itself; SystemdService= is only
+# used under systemd (the VM tests).
+activation_file() {
+	mkdir -p "$1"
+	cat >"$T/swupdated-activated" <<SH
+#!/bin/sh
+exec ${ACTIVATE_PREFIX:-} "$SWUPDATED" --config "$2" >>"$T/daemon.log" 2>&1
+SH
+	chmod 755 "$T/swupdated-activated"
+	sed "s|^Exec=.*|Exec=$T/swupdated-activated|" "$SRCDIR/dbus/io.swupdated.Updater1.service.in" \
+		>"$1/io.swupdated.Updater1.service"
+}
+
+# daemon_pid: the running swupdated's PID, from the bus (empty when none owns the name).
+daemon_pid() {
+	busctl "$BUS" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+		GetConnectionUnixProcessID s io.swupdated.Updater1 2>/dev/null | awk '{ print $2 }' ||
+		true
+}
+
+# make_pki DIR: a test CA, and a server and a device certificate for 127.0.0.1 signed by it
+# (P-256, two days): DIR/ca.crt, DIR/{server,device}.{crt,key}.
+make_pki() {
+	mkdir -p "$1"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=test CA" \
+		-keyout "$1/ca.key" -out "$1/ca.crt" 2>/dev/null
+	for name in server device; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+			-keyout "$1/$name.key" -out "$1/$name.csr" 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1\n' >"$1/$name.ext"
+		openssl x509 -req -in "$1/$name.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" -CAcreateserial \
+			-days 2 -extfile "$1/$name.ext" -out "$1/$name.crt" 2>/dev/null
+	done
 }
 
 free_port() {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The service's sandbox: `systemd-analyze security --offline=true` rates it at most 4.0.
+# The service's sandbox: `systemd-analyze security --offline=true` rates it at most 4.0; the
+# units are started by the bus and the poll timer; the generator writes the timer's schedule.
 . "${SRCDIR:-.}/tests/lib.sh"
 : "${BUILDDIR:?}"
 command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
@@ -17,6 +18,52 @@ grep -q '^Type=notify' "$unit" && grep -q '^WatchdogSec=' "$unit" && grep -q '^R
 checks=$((checks + 1))
 grep -q "ExecStart=.*/swupdatectl mark-good" "$BUILDDIR/systemd/swupdated-mark-good.service" ||
 	fail "swupdated-mark-good.service does not run swupdatectl mark-good"
+
+# Activation: the service is started by the bus (its alias), never pulled in at boot by the
+# unit itself, and never waits for the network (a bus call would wait with it).
+checks=$((checks + 1))
+grep -qx 'Alias=dbus-io.swupdated.Updater1.service' "$unit" || fail "no Alias=dbus-io.swupdated.Updater1.service"
+checks=$((checks + 1))
+! grep -v '^#' "$unit" | grep -q '^WantedBy=\|network-online' ||
+	fail "the unit is wanted at boot or waits for the network: $(grep -v '^#' "$unit" | grep '^WantedBy=\|network-online')"
+checks=$((checks + 1))
+! grep -v '^#' "$BUILDDIR/systemd/swupdated-mark-good.service" | grep -q 'swupdated.service' ||
+	fail "swupdated-mark-good.service depends on swupdated.service, whose idle exit would stop it"
+# The poll timer starts the oneshot poll service (never swupdated.service), in timers.target.
+timer=$SRCDIR/systemd/swupdated-poll.timer
+checks=$((checks + 1))
+grep -qx 'WantedBy=timers.target' "$timer" && grep -q '^OnUnitActiveSec=' "$timer" &&
+	grep -q '^RandomizedDelaySec=' "$timer" && ! grep -q '^Unit=' "$timer" ||
+	fail "swupdated-poll.timer is not an OnUnitActiveSec= timer of swupdated-poll.service in timers.target"
+checks=$((checks + 1))
+grep -qx 'Type=oneshot' "$BUILDDIR/systemd/swupdated-poll.service" &&
+	grep -q '^ExecStart=.*/swupdatectl poll$' "$BUILDDIR/systemd/swupdated-poll.service" ||
+	fail "swupdated-poll.service does not run swupdatectl poll as a oneshot"
+
+# The generator: the timer's schedule from the configuration file; IdleExitSec=0 pulls the
+# daemon in at boot instead; nothing for a missing file; exit 1 and nothing for a broken one.
+gen() { # gen CONFIG-TEXT: runs the generator on it into a fresh $T/gen
+	rm -rf "$T/gen"
+	mkdir -p "$T/gen"
+	printf '%b[Slot.rootfs.A]\nDevice=/dev/vda2\n[Slot.rootfs.B]\nDevice=/dev/vda3\n' "$1" >"$T/gen.conf"
+	"$SWUPDATED_GENERATOR" --config "$T/gen.conf" "$T/gen" "$T/gen" "$T/gen" >"$T/out" 2>"$T/err"
+}
+gen '[Update]\nCompatible=x\nPollIntervalSec=1200\nPollJitterSec=60\n'
+dropin=$T/gen/swupdated-poll.timer.d/50-swupdated-conf.conf
+checks=$((checks + 1))
+[ "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = "[Timer] OnUnitActiveSec= OnUnitActiveSec=1200s RandomizedDelaySec=60s " ] ||
+	fail "generator drop-in: $(cat "$dropin" 2>&1)"
+gen '[Update]\nCompatible=x\nIdleExitSec=0\n'
+checks=$((checks + 1))
+[ -L "$T/gen/multi-user.target.wants/swupdated.service" ] && [ ! -e "$T/gen/swupdated-poll.timer.d" ] ||
+	fail "IdleExitSec=0: swupdated.service is not pulled in by multi-user.target: $(find "$T/gen")"
+expect_exit 0 "$SWUPDATED_GENERATOR" --config "$T/missing.conf" "$T/gen2"
+expect_eq "files written for a missing configuration" "$(find "$T/gen2" 2>/dev/null | wc -l)" 0
+rc=0
+gen '[Update]\nCompatible=x\nPollIntervalSec=soon\n' || rc=$?
+expect_eq "generator exit status on a broken configuration" "$rc" 1
+expect_eq "files written for a broken configuration" "$(find "$T/gen" -type f | wc -l)" 0
+expect_stderr "keeps its shipped schedule"
 # The shipped example configuration parses.
 expect_exit 0 "$BUILDDIR/daemon/swupdated" --config "$SRCDIR/conf/swupdated.conf" status --json
 expect_stdout '"compatible": "acme-gw-v2"'

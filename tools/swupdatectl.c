@@ -166,22 +166,23 @@ static int call_simple(sd_bus *bus, const char *method)
 	return EXIT_OK;
 }
 
-static int verb_check(sd_bus *bus)
+/* check: Check(); poll (what swupdated-poll.timer runs): ScheduledCheck(). */
+static int verb_check(sd_bus *bus, const char *method)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	uint32_t version;
 	int available, r;
 
-	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Check", &e, &reply, NULL);
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, method, &e, &reply, NULL);
 	if (r < 0) {
-		r = bus_error(&e, r, "Check");
+		r = bus_error(&e, r, method);
 		sd_bus_error_free(&e);
 		return r;
 	}
 	r = sd_bus_message_read(reply, "bu", &available, &version);
 	if (r < 0)
-		return bus_error(NULL, r, "Check");
+		return bus_error(NULL, r, method);
 	if (available)
 		printf("Version %u is available\n", version);
 	else
@@ -349,19 +350,59 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 0;
 }
 
-/* The daemon left the bus (it stopped or crashed): nothing more will come. */
+/* After the daemon came back or was started again: what it says now. */
+static void resync(Watch *w)
+{
+	_cleanup_free_ char *state = get_string(w->bus, "State");
+
+	if (!state || !state[0])
+		return;
+	set_state(w, state);
+	if (w->until_finished && streq(w->state, "finished")) {
+		_cleanup_free_ char *result = get_string(w->bus, "Result");
+		_cleanup_free_ char *note = get_string(w->bus, "Note");
+
+		print_finished(w, result ?: "", note ?: "");
+		w->done = true;
+	}
+}
+
+/*
+ * The daemon left the bus or came back. It exits when idle and the bus starts it again, so
+ * `watch` waits for it (without starting it: that would keep it from ever exiting); an install
+ * in progress never idles, so `install` asks the daemon (which starts it again) what became of
+ * its install.
+ */
 static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	Watch *w = userdata;
 	const char *name, *old_owner, *new_owner;
 
 	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
-	    !streq(name, SERVICE) || new_owner[0])
+	    !streq(name, SERVICE))
 		return 0;
 	end_bar(w);
-	fprintf(stderr, "swupdatectl: swupdated left the bus before it finished\n");
-	w->lost = true;
-	w->done = true;
+	if (new_owner[0]) {
+		printf("swupdated is back on the bus\n");
+		fflush(stdout);
+		resync(w);
+		return 0;
+	}
+	if (!w->until_finished) {
+		printf("swupdated left the bus (idle exit or stop); waiting for it to come back\n");
+		fflush(stdout);
+		w->state[0] = 0;
+		return 0;
+	}
+	fprintf(stderr, "swupdatectl: swupdated left the bus during the install; asking it what "
+			"happened\n");
+	w->state[0] = 0;
+	resync(w);
+	if (!w->done) {
+		fprintf(stderr, "swupdatectl: swupdated did not come back\n");
+		w->lost = true;
+		w->done = true;
+	}
 	return 0;
 }
 
@@ -480,6 +521,8 @@ static void help(FILE *f)
 	fprintf(f, "Usage: swupdatectl [--address ADDRESS] [--json] COMMAND\n\n"
 		   "  status            state, slots, versions\n"
 		   "  check             ask the server for a new release now\n"
+		   "  poll              the scheduled check (swupdated-poll.timer): skipped while\n"
+		   "                    the server's Retry-After runs\n"
 		   "  install [SOURCE]  install the server's release, a URL or a local bundle\n"
 		   "  abort | reset     stop a transfer / clear a finished one\n"
 		   "  mark-good | mark-bad  confirm or reject the booted update\n"
@@ -527,7 +570,9 @@ int main(int argc, char **argv)
 	if (streq(verb, "status") && optind + 1 == argc)
 		return verb_status(bus);
 	if (streq(verb, "check") && optind + 1 == argc)
-		return verb_check(bus);
+		return verb_check(bus, "Check");
+	if (streq(verb, "poll") && optind + 1 == argc)
+		return verb_check(bus, "ScheduledCheck");
 	if (streq(verb, "install") && optind + 2 >= argc)
 		return verb_install(bus, optind + 1 < argc ? argv[optind + 1] : "");
 	if (streq(verb, "abort") && optind + 1 == argc)

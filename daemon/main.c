@@ -160,16 +160,16 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
  * forever); anything in progress (updater_busy()) stops it.
  *
  * Exiting loses no call: STOPPING=1 first (systemd then queues a new start until this process
- * is gone), then ReleaseName. Calls routed to this process before the release arrive before its
- * reply and are answered; after it, the bus starts a new instance. If one of those calls began
- * work (a Check), the name is taken back and the daemon goes on.
+ * is gone, instead of taking the unit for running), then ReleaseName. Calls routed to this
+ * process before the release arrive before its reply and are answered; after it, the bus starts
+ * a new instance. From STOPPING=1 on there is no way back (systemd stops the unit), so calls
+ * that would begin work get io.swupdated.Error.Exiting and are made again to the next instance.
  */
 typedef struct Idle {
 	Updater *u;
 	sd_bus *bus;
 	sd_event_source *timer;
 	uint64_t timeout;
-	bool exiting;
 } Idle;
 
 static void idle_arm(Idle *i)
@@ -177,7 +177,7 @@ static void idle_arm(Idle *i)
 	uint64_t now;
 	int enabled = SD_EVENT_OFF;
 
-	if (i->exiting)
+	if (i->u->exiting)
 		return;
 	if (updater_busy(i->u)) {
 		(void)sd_event_source_set_enabled(i->timer, SD_EVENT_OFF);
@@ -200,27 +200,12 @@ static int on_post(sd_event_source *s, void *userdata)
 static int on_name_released(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	Idle *i = userdata;
-	sd_event *event = sd_event_source_get_event(i->timer);
-	int r;
 
 	if (sd_bus_message_is_method_error(m, NULL))
 		log_warning("Cannot release %s: %s", BUS_NAME,
 			    sd_bus_message_get_error(m)->message);
 	/* Every call routed here before the release came before this reply, and is answered. */
-	if (!updater_busy(i->u))
-		return sd_event_exit(event, 0);
-	/* One of them began work: take the name back and go on. */
-	r = sd_bus_request_name(i->bus, BUS_NAME, 0);
-	if (r < 0) {
-		log_error_errno(r, "Work began while exiting, and %s has a new owner: stopping it",
-				BUS_NAME);
-		updater_shutdown(i->u);
-		return sd_event_exit(event, 0);
-	}
-	log_info("Work began while exiting: staying");
-	i->exiting = false;
-	sd_notify(0, "READY=1");
-	return 0;
+	return sd_event_exit(sd_event_source_get_event(i->timer), 0);
 }
 
 static int on_idle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -234,7 +219,7 @@ static int on_idle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		 "swupdated again)",
 		 i->timeout / 1000000);
 	sd_notify(0, "STOPPING=1\nSTATUS=Idle: exiting");
-	i->exiting = true;
+	i->u->exiting = true;
 	r = sd_bus_release_name_async(i->bus, NULL, BUS_NAME, on_name_released, i);
 	if (r < 0) {
 		log_error_errno(r, "Cannot release %s", BUS_NAME);
@@ -297,6 +282,8 @@ static int run_daemon(Manager *m)
 		updater_free(u);
 		return r;
 	}
+	/* Calls wait in the bus's queue until the loop runs: none sees the state half-loaded. */
+	updater_load(u);
 	r = manager_reconcile(m, m->ctx);
 	if (r < 0)
 		log_failure(LOG_WARNING, m->ctx, r, "Cannot reconcile the pending install");

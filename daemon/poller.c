@@ -113,11 +113,13 @@ static int read_timer_properties(Updater *u, sd_bus_message *m)
 	}
 	if (r < 0 || u->poller.retry_at)
 		return r; /* a retry of the daemon's own comes first */
-	if (realtime && realtime != USEC_INFINITY)
+	/* While the timer's service runs (our poll), it still shows the elapse that started it:
+	 * only a time ahead is news. */
+	if (realtime && realtime != USEC_INFINITY && realtime > now_realtime())
 		set_next_check(u, realtime);
 	else if (monotonic && monotonic != USEC_INFINITY &&
-		 sd_event_now(u->event, CLOCK_MONOTONIC, &now) >= 0)
-		set_next_check(u, usec_add(now_realtime(), monotonic > now ? monotonic - now : 0));
+		 sd_event_now(u->event, CLOCK_MONOTONIC, &now) >= 0 && monotonic > now)
+		set_next_check(u, usec_add(now_realtime(), monotonic - now));
 	return 0;
 }
 
@@ -145,36 +147,41 @@ static void follow_poll_timer(Updater *u)
 
 	if (!u->bus)
 		return;
-	if (!p->timer_match)
+	if (!p->timer_match) {
 		(void)sd_bus_match_signal_async(u->bus, &p->timer_match, "org.freedesktop.systemd1",
 						POLL_TIMER_PATH, "org.freedesktop.DBus.Properties",
 						"PropertiesChanged", on_timer_changed, NULL, u);
+		/* systemd sends unit changes only while someone subscribed. */
+		(void)sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.systemd1",
+					       "/org/freedesktop/systemd1",
+					       "org.freedesktop.systemd1.Manager", "Subscribe",
+					       NULL, NULL, NULL);
+	}
 	(void)sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.systemd1", POLL_TIMER_PATH,
 				       "org.freedesktop.DBus.Properties", "GetAll",
 				       on_timer_properties, u, "s", TIMER_INTERFACE);
 }
 
 /*
- * The next poll, at @at (CLOCK_REALTIME). Always running: the daemon's own timer. Timer mode:
- * only a @retry that comes before the next timer run is the daemon's (and keeps it up);
- * otherwise swupdated-poll.timer polls next, and NextCheck is its next elapse (until systemd
+ * The next poll, at @at (CLOCK_REALTIME), on the daemon's @own timer. Otherwise (timer mode
+ * only) swupdated-poll.timer polls next, and NextCheck is its next elapse (until systemd
  * answers: the last check plus the interval).
  */
-static void schedule_at(Updater *u, uint64_t at, bool retry)
+static void schedule_at(Updater *u, uint64_t at, bool own)
 {
 	Poller *p = &u->poller;
 	uint64_t interval = usec_from_sec(u->m->config->poll_interval_sec), now, mono;
 
 	if (!p->timer)
 		return;
-	now = now_realtime();
-	if (p->timer_mode && !(retry && at < usec_add(now, interval))) {
+	if (!own) {
 		sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
 		p->retry_at = 0;
 		set_next_check(u, u->last_check ? usec_add(u->last_check, interval) : 0);
 		follow_poll_timer(u);
 		return;
 	}
+	now = now_realtime();
 	sd_event_now(u->event, CLOCK_MONOTONIC, &mono);
 	sd_event_source_set_time(p->timer, usec_add(mono, at > now ? at - now : 0));
 	sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
@@ -183,9 +190,14 @@ static void schedule_at(Updater *u, uint64_t at, bool retry)
 	set_next_check(u, at);
 }
 
+/* Always running: every poll is the daemon's. Timer mode: only a @retry shorter than the
+ * interval (the backoff is capped at the interval: a capped one is the timer's). */
 static void schedule(Updater *u, uint64_t delay, bool retry)
 {
-	schedule_at(u, usec_add(now_realtime(), delay), retry);
+	bool own = !u->poller.timer_mode ||
+		   (retry && delay < usec_from_sec(u->m->config->poll_interval_sec));
+
+	schedule_at(u, usec_add(now_realtime(), delay), own);
 }
 
 static uint64_t random_jitter(const Config *c)
@@ -503,7 +515,9 @@ int poller_scheduled_check(Updater *u, sd_bus_message *call)
 			log_info("Scheduled check: the server asked to wait until %s",
 				 format_realtime(p->not_before, when, sizeof(when)));
 			if (!p->retry_at)
-				schedule_at(u, p->not_before, true);
+				schedule_at(u, p->not_before,
+					    p->not_before - now <
+						    usec_from_sec(u->m->config->poll_interval_sec));
 		}
 		return sd_bus_reply_method_return(call, "bu",
 						  u->available_version > u->installed_version,
@@ -544,6 +558,8 @@ void poller_restore(Updater *u, const SwuStatusRecord *st)
 	if (r >= 0)
 		r = swu_state_load_release(ctx, u->m->config->state_dir, &p->release,
 					   &p->release_size);
+	/* What is available is what verifies now, never a number status.json claims. */
+	u->available_version = 0;
 	if (r == -ENOENT)
 		return;
 	/* The state directory is writable: what it holds is verified again like a poll's answer. */
@@ -558,6 +574,7 @@ void poller_restore(Updater *u, const SwuStatusRecord *st)
 		p->release_size = 0;
 		return;
 	}
+	u->available_version = swu_verifier_get_version(v);
 	(void)swu_verifier_get_targets_sha256(v, p->release_sha256);
 	/* It goes into a request header: printable ASCII only, else ask in full. */
 	for (const char *c = st->etag; *c; c++)

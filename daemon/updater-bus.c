@@ -37,6 +37,7 @@ static const sd_bus_error_map updater_errors[] = {
 	SD_BUS_ERROR_MAP("io.swupdated.Error.Network", EREMOTEIO),
 	SD_BUS_ERROR_MAP("io.swupdated.Error.TooLarge", EFBIG),
 	SD_BUS_ERROR_MAP("io.swupdated.Error.InvalidArgument", EINVAL),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.Exiting", ESHUTDOWN),
 	SD_BUS_ERROR_MAP_END
 };
 
@@ -50,6 +51,19 @@ static int invalid_state(Updater *u, sd_bus_error *error, const char *method)
 	return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
 				 "%s is not possible in state '%s'", method,
 				 updater_state_to_string(u->state));
+}
+
+/*
+ * The idle exit has begun (STOPPING=1 sent, the bus name being released): work that outlives
+ * this call would be cut off, or run beside the next instance. The caller asks again, and the
+ * bus starts that next instance (swupdatectl does so by itself).
+ */
+static int refuse_exiting(Updater *u, sd_bus_error *error, const char *method)
+{
+	if (!u->exiting)
+		return 0;
+	return sd_bus_error_setf(error, "io.swupdated.Error.Exiting",
+				 "swupdated is exiting (idle): call %s again", method);
 }
 
 /* The operation's one record: its errno names the error, its Note is the message. */
@@ -170,6 +184,8 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	int r;
 
 	r = check_caller(m, error);
+	if (r >= 0)
+		r = refuse_exiting(u, error, "Check");
 	if (r < 0)
 		return r;
 	r = updater_check(u, m);
@@ -187,6 +203,8 @@ static int method_scheduled_check(sd_bus_message *m, void *userdata, sd_bus_erro
 	int r;
 
 	r = check_caller(m, error);
+	if (r >= 0)
+		r = refuse_exiting(u, error, "ScheduledCheck");
 	if (r < 0)
 		return r;
 	r = poller_scheduled_check(u, m);
@@ -208,6 +226,8 @@ static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 	if (r < 0)
 		return r;
 	r = check_caller(m, error);
+	if (r >= 0)
+		r = refuse_exiting(u, error, method);
 	if (r < 0)
 		return r;
 	if (updater_allows(u, method) < 0)

@@ -240,6 +240,7 @@ static void load_status(Updater *u)
 			snprintf(pending, sizeof(pending), "; version %u is pending in slot %c",
 				 s.pending_version, s.pending_slot);
 		snprintf(u->source, sizeof(u->source), "%s", st.running);
+		swu_escape_inplace(u->source, sizeof(u->source));
 		u->state = UPDATER_FINISHED;
 		u->result = RESULT_UNKNOWN_ERROR;
 		updater_note(u,
@@ -483,9 +484,13 @@ int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret)
 	if (manager_get_status(m, m->ctx, &s) >= 0)
 		u->installed_version = s.installed_version;
 	u->poller.timer_mode = bus && m->config->idle_exit_sec > 0;
-	load_status(u);
 	*ret = u;
 	return 0;
+}
+
+void updater_load(Updater *u)
+{
+	load_status(u);
 }
 
 int updater_start(Updater *u)

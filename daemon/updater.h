@@ -75,9 +75,13 @@ typedef struct Updater {
 
 	Poller poller;
 	Transfer *transfer;
+	bool exiting; /* idle exit under way: no new work (the next instance takes it) */
 } Updater;
 
 int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret);
+/* Reads what the last instance kept (status.json, release.pb): only once the bus name is owned,
+ * which makes this instance the only one. */
+void updater_load(Updater *u);
 Updater *updater_free(Updater *u);
 /* Schedules polling when Server= is set. */
 int updater_start(Updater *u);

@@ -61,12 +61,34 @@ expect_exit 0 ctl poll
 expect_stdout "Version 2 is available"
 expect_eq "metadata answers: 200 then 304" "$(grep -o 'GET /stable/metadata.pb HTTP/1.1" [0-9]*' "$T/access.log" | awk '{ print $NF }' | tr '\n' ' ')" "200 304 "
 wait_gone 5
+# The kept release is verified again at each start: a damaged one is not used (AvailableVersion
+# is what verifies, not what status.json says), and the next poll asks in full.
+cp "$DEV/state/release.pb" "$T/release.pb"
+# A byte of the signed targets metadata (the compatible string in it).
+flip_byte "$DEV/state/release.pb" "$(grep -abo acme-gw-v2 "$DEV/state/release.pb" | tail -n 1 | cut -d: -f1)"
+expect_eq "AvailableVersion with a damaged kept release" "$(prop AvailableVersion)" 0
+checks=$((checks + 1))
+grep -q "Not using the kept release" "$T/daemon.log" || fail "the damaged release was not reported"
+expect_exit 0 ctl poll
+expect_stdout "Version 2 is available"
+expect_eq "metadata answer after the damaged release" "$(grep -o 'GET /stable/metadata.pb HTTP/1.1" [0-9]*' "$T/access.log" | tail -n 1 | awk '{ print $NF }')" 200
+cmp -s "$DEV/state/release.pb" "$T/release.pb" || fail "release.pb was not written again"
+checks=$((checks + 1))
+wait_gone 5
 
 # 3. A transfer in progress keeps the daemon up (about 4 s at 512 KiB/s); it exits after.
 sed -i 's|^\[Trust\]|[Network]\nMaxBytesPerSec=524288\n[Trust]|' "$DEV/swupdated.conf"
 before=$(exits)
 expect_exit 0 call Start 'sa{sv}' "" 0
 pid=$(daemon_pid)
+wait_state transferring 10
+# A second instance (a buggy script, a race with the bus) finds the name owned and exits
+# before it reads or writes any state: the running install is not reported as interrupted.
+history_lines() { if [ -f "$DEV/state/history.jsonl" ]; then wc -l <"$DEV/state/history.jsonl"; else echo 0; fi; }
+history_before=$(history_lines)
+expect_exit 1 "$SWUPDATED" --config "$DEV/swupdated.conf"
+expect_stderr "another swupdated runs"
+expect_eq "history lines after a second instance" "$(history_lines)" "$history_before"
 wait_state transferred 30
 expect_eq "the same process through the transfer" "$(daemon_pid)" "$pid"
 expect_eq "idle exits during the transfer" "$(exits)" "$before"

@@ -32,6 +32,8 @@ checks=$((checks + 1))
 # The poll timer starts the oneshot poll service (never swupdated.service), in timers.target.
 timer=$SRCDIR/systemd/swupdated-poll.timer
 checks=$((checks + 1))
+grep -qx 'OnBootSec=2min' "$timer" || fail "the shipped timer's OnBootSec= is not the generator's (2min)"
+checks=$((checks + 1))
 grep -qx 'WantedBy=timers.target' "$timer" && grep -q '^OnUnitActiveSec=' "$timer" &&
 	grep -q '^RandomizedDelaySec=' "$timer" && ! grep -q '^Unit=' "$timer" ||
 	fail "swupdated-poll.timer is not an OnUnitActiveSec= timer of swupdated-poll.service in timers.target"
@@ -49,9 +51,11 @@ gen() { # gen CONFIG-TEXT: runs the generator on it into a fresh $T/gen
 	"$SWUPDATED_GENERATOR" --config "$T/gen.conf" "$T/gen" "$T/gen" "$T/gen" >"$T/out" 2>"$T/err"
 }
 gen '[Update]\nCompatible=x\nPollIntervalSec=1200\nPollJitterSec=60\n'
+# (An empty OnUnitActiveSec= resets every trigger of the timer, OnBootSec= too: without it
+# again, a timer whose service never ran would never elapse.)
 dropin=$T/gen/swupdated-poll.timer.d/50-swupdated-conf.conf
 checks=$((checks + 1))
-[ "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = "[Timer] OnUnitActiveSec= OnUnitActiveSec=1200s RandomizedDelaySec=60s " ] ||
+[ "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = "[Timer] OnUnitActiveSec= OnBootSec=2min OnUnitActiveSec=1200s RandomizedDelaySec=60s " ] ||
 	fail "generator drop-in: $(cat "$dropin" 2>&1)"
 gen '[Update]\nCompatible=x\nIdleExitSec=0\n'
 checks=$((checks + 1))

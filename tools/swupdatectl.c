@@ -54,6 +54,30 @@ static int bus_error(const sd_bus_error *e, int r, const char *what)
 	return EXIT_USAGE;
 }
 
+/*
+ * The daemon was exiting when the call arrived (it exits when idle): once it is gone, the same
+ * call starts the next instance. True when the call should be made again.
+ */
+static bool retry_after_exit(sd_bus *bus, sd_bus_error *e, unsigned *attempts)
+{
+	if (!sd_bus_error_has_name(e, "io.swupdated.Error.Exiting") || ++*attempts > 3)
+		return false;
+	sd_bus_error_free(e);
+	/* At most 5 s for it to leave the bus. */
+	for (int i = 0; i < 100; i++) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+		int has = 0;
+
+		if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+				       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
+				       SERVICE) < 0 ||
+		    sd_bus_message_read(reply, "b", &has) < 0 || !has)
+			break;
+		usleep(50000);
+	}
+	return true;
+}
+
 static char *get_string(sd_bus *bus, const char *name)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -155,9 +179,12 @@ static int verb_status(sd_bus *bus)
 static int call_simple(sd_bus *bus, const char *method)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
+	unsigned attempts = 0;
 	int r;
 
-	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, method, &e, NULL, NULL);
+	do
+		r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, method, &e, NULL, NULL);
+	while (r < 0 && retry_after_exit(bus, &e, &attempts));
 	if (r < 0) {
 		r = bus_error(&e, r, method);
 		sd_bus_error_free(&e);
@@ -172,9 +199,15 @@ static int verb_check(sd_bus *bus, const char *method)
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	uint32_t version;
+	unsigned attempts = 0;
 	int available, r;
 
-	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, method, &e, &reply, NULL);
+	/* The answer comes when the poll ends: PollTimeoutSec= (300 s) and more, not the bus's
+	 * default 25 s. A daemon that dies meanwhile is answered for by the bus at once. */
+	(void)sd_bus_set_method_call_timeout(bus, UINT64_C(3600) * 1000000);
+	do
+		r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, method, &e, &reply, NULL);
+	while (r < 0 && retry_after_exit(bus, &e, &attempts));
 	if (r < 0) {
 		r = bus_error(&e, r, method);
 		sd_bus_error_free(&e);
@@ -201,6 +234,7 @@ typedef struct Watch {
 	uint64_t last_line;    /* without a terminal: when the last progress line was printed */
 	bool target_done;      /* its 100% line was printed */
 	bool lost;	       /* the daemon left the bus */
+	char owner[64];	       /* install: the daemon's unique name that took the call */
 } Watch;
 
 static uint64_t now_usec(void)
@@ -381,6 +415,11 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
 	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
 	    !streq(name, SERVICE))
 		return 0;
+	/* Install: an instance that exited before the one that took the call, or that one coming
+	 * up, is not news. */
+	if (w->owner[0] &&
+	    (new_owner[0] ? streq(new_owner, w->owner) : !streq(old_owner, w->owner)))
+		return 0;
 	end_bar(w);
 	if (new_owner[0]) {
 		printf("swupdated is back on the bus\n");
@@ -398,7 +437,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
 			"happened\n");
 	w->state[0] = 0;
 	resync(w);
-	if (!w->done) {
+	if (!w->state[0]) {
 		fprintf(stderr, "swupdatectl: swupdated did not come back\n");
 		w->lost = true;
 		w->done = true;
@@ -466,21 +505,27 @@ static int watch(sd_bus *bus, bool until_finished)
 static int verb_install(sd_bus *bus, const char *source)
 {
 	Watch w = { .bus = bus, .until_finished = true, .tty = isatty(STDOUT_FILENO) };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_free_ char *result = NULL;
+	unsigned attempts = 0;
 	int r;
 
 	/* Subscribe before starting, so no state change is missed. */
 	r = watch_setup(&w);
 	if (r != EXIT_OK)
 		return r;
-	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Install", &e, NULL, "sa{sv}",
-			       source, 0);
+	do
+		r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Install", &e, &reply,
+				       "sa{sv}", source, 0);
+	while (r < 0 && retry_after_exit(bus, &e, &attempts));
 	if (r < 0) {
 		r = bus_error(&e, r, "Install");
 		sd_bus_error_free(&e);
 		return r;
 	}
+	/* The instance that answered: earlier ones leaving the bus are not news. */
+	snprintf(w.owner, sizeof(w.owner), "%s", sd_bus_message_get_sender(reply) ?: "");
 	r = watch_loop(&w);
 	if (r != EXIT_OK)
 		return r;

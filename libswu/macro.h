@@ -15,6 +15,8 @@
  * config.h, included first by the build) must make off_t 64 bits wide.
  */
 _Static_assert(sizeof(off_t) == 8, "off_t must be 64-bit: build with AC_SYS_LARGEFILE");
+/* Expiry dates after 2038: 32-bit glibc needs _TIME_BITS=64 (config.h). */
+_Static_assert(sizeof(time_t) == 8, "time_t must be 64-bit: build with _TIME_BITS=64");
 
 #define _cleanup_(f)	     __attribute__((cleanup(f)))
 #define _unused_	     __attribute__((unused))

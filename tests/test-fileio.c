@@ -15,10 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "fileio.h"
 #include "macro.h"
+#include "slot.h"
 #include "state.h"
 #include "testutil.h"
+#include "writer.h"
 
 typedef enum EventKind {
 	EVENT_FSYNC,
@@ -247,12 +250,53 @@ START_TEST(test_wrappers_record)
 }
 END_TEST
 
+/*
+ * Offsets past 4 GiB, for 32-bit boards with large slots: a sparse 6 GiB slot file reports its
+ * size, and a region at 5 GiB + 4097 is hashed and copied from where it is. A 32-bit off_t or
+ * size anywhere (pread, lseek, fstat, a cast) reads the wrong bytes or fails.
+ */
+START_TEST(test_past_4gib)
+{
+	const uint64_t slot_size = UINT64_C(6) << 30, at = (UINT64_C(5) << 30) + 4097;
+	_cleanup_free_ char *path = tu_path("%s/slot", dir), *copy = tu_path("%s/copy", dir);
+	uint8_t data[65536], back[sizeof(data)], want[SWU_SHA256_SIZE], got[SWU_SHA256_SIZE];
+	_cleanup_close_ int fd = -EBADF, out = -EBADF;
+	SwuPayloadSource src = { .name = "rootfs", .offset = at, .size = sizeof(data) };
+	uint64_t size = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)slot_size), 0);
+	ck_assert_int_eq(pwrite(fd, data, sizeof(data), (off_t)at), (ssize_t)sizeof(data));
+	ck_assert_int_eq(swu_slot_size(ctx, path, &size), 0);
+	ck_assert_uint_eq(size, slot_size);
+	swu_sha256(data, sizeof(data), want);
+	ck_assert_int_eq(swu_sha256_fd(fd, at, sizeof(data), got), 0);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	/* The same bytes copied out of the slot from that offset, hashed on the way. */
+	src.fd = fd;
+	src.sha256 = want;
+	out = open(copy, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(out, 0);
+	ck_assert_int_eq(swu_payload_copy(ctx, out, &src), 0);
+	ck_assert_int_eq(pread(out, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	ck_assert_mem_eq(back, data, sizeof(data));
+	/* Past the end of the 6 GiB: short, never wrapped to the start of the file. */
+	src.offset = slot_size - 100;
+	src.sha256 = NULL;
+	ck_assert_int_eq(swu_payload_copy(ctx, out, &src), -EIO);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
 		{ "wrappers-record", test_wrappers_record },
 		{ "write-file-atomic", test_write_file_atomic },
 		{ "state-save-manifest", test_state_save_manifest },
+		{ "past-4gib", test_past_4gib },
 	};
 
 	return tu_run("fileio", cases, ELEMENTSOF(cases), setup, teardown);

@@ -850,6 +850,32 @@ START_TEST(test_targets_expiry)
 }
 END_TEST
 
+/*
+ * After 2038, both ways: metadata that expired in 2040 is refused in 2041, and metadata that
+ * expires in 2040 is accepted before 2038. A 32-bit time_t wraps 2040 to 1904 and gets both
+ * wrong (build with _TIME_BITS=64 on 32-bit glibc).
+ */
+START_TEST(test_targets_expiry_2038)
+{
+	const int64_t y2040 = INT64_C(2208988800), y2041 = INT64_C(2240524800);
+	time_t now = (time_t)y2041;
+	TuTargetsSpec ts;
+
+	ck_assert_uint_eq(sizeof(time_t), 8);
+	swu_context_set_clock(ctx, tu_clock, &now);
+	standard_targets(&ts, w.targets_key);
+	ts.expires = y2040;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYEXPIRED);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "expiry");
+	now = 2000000000; /* 2033 */
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+	now = (time_t)y2040 - 1;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+	now = (time_t)y2040;
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYEXPIRED);
+}
+END_TEST
+
 static void manifest_of(uint32_t version, SwuBuf *m)
 {
 	TuTargetsSpec ts;
@@ -1232,6 +1258,7 @@ int main(void)
 		{ "bundle-strings", test_bundle_strings, 60 },
 		{ "targets-hash", test_targets_hash, 60 },
 		{ "targets-expiry", test_targets_expiry, 60 },
+		{ "targets-expiry-2038", test_targets_expiry_2038, 60 },
 		{ "targets-rollback", test_targets_rollback, 60 },
 		{ "targets-compatible", test_targets_compatible, 60 },
 		{ "payload-hash-length", test_payload_hash_and_length, 60 },

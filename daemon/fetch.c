@@ -151,6 +151,31 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	return len;
 }
 
+/*
+ * An HTTP-date (RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms a
+ * recipient must accept), or 0. Not curl_getdate(): its time_t is libcurl's, and a 32-bit
+ * distribution's libcurl may have a 32-bit one where ours is 64-bit (Debian 12 armhf).
+ */
+static time_t parse_http_date(const char *value)
+{
+	static const char *const formats[] = { "%a, %d %b %Y %H:%M:%S GMT",
+					       "%A, %d-%b-%y %H:%M:%S GMT",
+					       "%a %b %e %H:%M:%S %Y" };
+
+	for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+		struct tm tm = {};
+		const char *end = strptime(value, formats[i], &tm);
+
+		if (!end)
+			continue;
+		while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+			end++;
+		if (!*end)
+			return timegm(&tm);
+	}
+	return 0;
+}
+
 uint64_t fetch_parse_retry_after(const char *value, time_t now)
 {
 	unsigned long long v;
@@ -166,7 +191,7 @@ uint64_t fetch_parse_retry_after(const char *value, time_t now)
 			return 0;
 		return errno == ERANGE ? UINT64_MAX : v;
 	}
-	t = curl_getdate(value, NULL);
+	t = parse_http_date(value);
 	return t > now ? (uint64_t)(t - now) : 0;
 }
 

@@ -92,6 +92,14 @@ START_TEST(test_retry_after)
 	/* an HTTP-date: seconds from now, none when it lies in the past */
 	ck_assert_uint_eq(fetch_parse_retry_after("Wed, 18 Nov 2026 12:06:40 GMT", now), 3600);
 	ck_assert_uint_eq(fetch_parse_retry_after("Wed, 18 Nov 2026 10:06:40 GMT", now), 0);
+	/* The obsolete forms a recipient must accept (RFC 9110 5.6.7). */
+	ck_assert_uint_eq(fetch_parse_retry_after("Wednesday, 18-Nov-26 12:06:40 GMT", now), 3600);
+	ck_assert_uint_eq(fetch_parse_retry_after("Wed Nov 18 12:06:40 2026", now), 3600);
+	ck_assert_uint_eq(fetch_parse_retry_after("Wed, 18 Nov 2026 12:06:40 GMT trailing", now),
+			  0);
+	/* After 2038 (a 32-bit time_t anywhere on the way wraps). */
+	ck_assert_uint_eq(fetch_parse_retry_after("Fri, 01 Jan 2100 01:00:00 GMT", 4102444800),
+			  3600);
 	ck_assert_uint_eq(fetch_parse_retry_after("soon", now), 0);
 	ck_assert_uint_eq(fetch_parse_retry_after("12abc", now), 0);
 	ck_assert_uint_eq(fetch_parse_retry_after("", now), 0);

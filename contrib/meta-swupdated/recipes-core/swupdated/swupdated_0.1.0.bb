@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "c9f750b1acb1ca626215cb224cd621023a54dff4492e88587d889de71546bd15"
+SRC_URI[sha256sum] = "10d8fa3c08ff7f57c4988cc77e60f78a81f8066b392de8b3e31e658cf4236049"

@@ -160,8 +160,9 @@ int manager_new(Config *config, Manager **ret)
 		slots[i] = (SwuSlot){ config->slots[i].target, config->slots[i].name,
 				      config->slots[i].device };
 	r = stat("/", &root);
-	if (swu_slot_booted(m->ctx, cmdline, config->slot_parameter, r == 0 ? root.st_dev : 0,
-			    slots, config->n_slots, &m->booted) < 0) {
+	swu_root_devices(m->device.sysfs, r == 0 ? root.st_dev : 0, &m->root);
+	if (swu_slot_booted(m->ctx, cmdline, config->slot_parameter, &m->root, slots,
+			    config->n_slots, &m->booted) < 0) {
 		m->booted = 0;
 		snprintf(m->booted_error, sizeof(m->booted_error), "%s",
 			 swu_context_get_failure(m->ctx)->message);
@@ -358,10 +359,9 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 	const SwuTarget *list;
 	size_t n = swu_verifier_get_targets(v, &list);
 	Slots slots = {};
-	struct stat root = {}, st;
+	struct stat st;
 	int r;
 
-	(void)stat("/", &root);
 	slots.targets = calloc(n + 1, sizeof(*slots.targets));
 	if (!slots.targets)
 		return -ENOMEM;
@@ -381,7 +381,7 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 			return swu_fail(ctx, -ENXIO, "slot", "missing",
 					"target '%s' has no slot on this device", list[i].name);
 		}
-		r = swu_slot_open_inactive(ctx, to->device, from->device, root.st_dev, &t->fd,
+		r = swu_slot_open_inactive(ctx, to->device, from->device, &m->root, &t->fd,
 					   &t->size);
 		if (r < 0) {
 			slots_done(&slots);

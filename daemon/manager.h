@@ -19,6 +19,7 @@
 #include "context.h"
 #include "device.h"
 #include "install.h"
+#include "slot.h"
 
 typedef enum UpdateState {
 	UPDATE_IDLE,		     /* nothing pending */
@@ -35,6 +36,7 @@ typedef struct Manager {
 	char booted; /* 'A', 'B', or 0 when it cannot be told */
 	char boot_id[64];
 	char booted_error[512]; /* why the booted slot cannot be told */
+	SwuRootDevices root;	/* "/" and the devices under it (dm-verity: its data device) */
 } Manager;
 
 typedef struct Status {

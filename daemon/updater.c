@@ -367,12 +367,44 @@ int updater_verify(Updater *u)
 	return transfer_verify(u, true, false);
 }
 
+/* logind's answer: a refusal (no CAP_SYS_BOOT, polkit says no, no logind) is said plainly. */
+static int on_reboot_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	Updater *u = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(m);
+
+	if (!e) {
+		log_info("RebootPolicy=auto: systemd-logind is rebooting the system");
+		return 0;
+	}
+	updater_note(u,
+		     "Version %u installed into slot %c, but the reboot was refused: %s; "
+		     "reboot to try it",
+		     u->pending_version, manager_target_slot(u->m), e->message ?: e->name);
+	log_error("%s", u->note);
+	updater_save_status(u);
+	return 0;
+}
+
+/*
+ * Reboot(interactive=false) through systemd-logind. Without polkit (a minimal image) logind
+ * allows it to a root caller holding CAP_SYS_BOOT, which the unit's bounding set keeps for this.
+ */
 static void reboot(Updater *u)
 {
-	log_info("RebootPolicy=auto: asking systemd to reboot");
-	(void)sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.login1",
-				       "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
-				       "Reboot", NULL, NULL, "b", false);
+	int r;
+
+	log_info("RebootPolicy=auto: asking systemd-logind to reboot");
+	r = sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.login1",
+				     "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
+				     "Reboot", on_reboot_reply, u, "b", false);
+	if (r < 0) {
+		updater_note(u,
+			     "Version %u installed into slot %c, but the reboot could not be "
+			     "asked for: %s; reboot to try it",
+			     u->pending_version, manager_target_slot(u->m), strerror(-r));
+		log_error("%s", u->note);
+	}
 }
 
 int updater_apply(Updater *u)
@@ -392,8 +424,9 @@ int updater_apply(Updater *u)
 		updater_abandon(u, RESULT_APPLY_FAILED, r, "Apply failed");
 		return r;
 	}
-	updater_note(u, "Version %u installed into slot %c; reboot to try it",
-		     swu_verifier_get_version(t->v), manager_target_slot(u->m));
+	u->pending_version = swu_verifier_get_version(t->v);
+	updater_note(u, "Version %u installed into slot %c; reboot to try it", u->pending_version,
+		     manager_target_slot(u->m));
 	log_info("%s", u->note);
 	updater_finish(u, RESULT_SUCCESS);
 	if (u->m->config->reboot_auto)

@@ -70,6 +70,7 @@ typedef struct Updater {
 	char source[1024];
 	uint32_t installed_version;
 	uint32_t available_version;
+	uint32_t pending_version;	 /* of the last Apply, for the reboot's sentence */
 	uint64_t last_check, next_check; /* CLOCK_REALTIME microseconds */
 	uint64_t last_emit;
 

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -34,8 +38,55 @@ int swu_slot_from_cmdline(const char *cmdline, const char *param, char *ret)
 	return r;
 }
 
-int swu_slot_booted(SwuContext *ctx, const char *cmdline, const char *param, dev_t root_dev,
-		    const SwuSlot *slots, size_t n, char *ret)
+bool swu_root_devices_has(const SwuRootDevices *r, dev_t dev)
+{
+	for (size_t i = 0; r && i < r->n; i++)
+		if (r->dev[i] == dev)
+			return true;
+	return false;
+}
+
+static void add_with_slaves(const char *sysfs, dev_t dev, SwuRootDevices *r, unsigned depth)
+{
+	_cleanup_free_ char *dir = NULL;
+	DIR *d;
+	struct dirent *e;
+
+	if (dev == 0 || swu_root_devices_has(r, dev) || r->n >= SWU_ROOT_DEVICES_MAX)
+		return;
+	r->dev[r->n++] = dev;
+	if (depth >= 4 ||
+	    asprintf(&dir, "%s/dev/block/%u:%u/slaves", sysfs, major(dev), minor(dev)) < 0)
+		return;
+	d = opendir(dir);
+	if (!d)
+		return; /* not a stacked device */
+	while ((e = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		char buf[32] = "";
+		unsigned maj, min;
+		FILE *f;
+
+		if (e->d_name[0] == '.' || asprintf(&path, "%s/%s/dev", dir, e->d_name) < 0)
+			continue;
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &maj, &min) == 2)
+			add_with_slaves(sysfs, makedev(maj, min), r, depth + 1);
+		fclose(f);
+	}
+	closedir(d);
+}
+
+void swu_root_devices(const char *sysfs, dev_t root, SwuRootDevices *ret)
+{
+	*ret = (SwuRootDevices){};
+	add_with_slaves(sysfs ?: "/sys", root, ret, 0);
+}
+
+int swu_slot_booted(SwuContext *ctx, const char *cmdline, const char *param,
+		    const SwuRootDevices *root, const SwuSlot *slots, size_t n, char *ret)
 {
 	char found = 0;
 	int r;
@@ -50,7 +101,7 @@ int swu_slot_booted(SwuContext *ctx, const char *cmdline, const char *param, dev
 		struct stat st;
 
 		if (stat(slots[i].device, &st) < 0 || !S_ISBLK(st.st_mode) ||
-		    st.st_rdev != root_dev)
+		    !swu_root_devices_has(root, st.st_rdev))
 			continue;
 		if (found && found != slots[i].name)
 			return swu_fail(ctx, -ENXIO, "slot", "booted",
@@ -127,7 +178,7 @@ static int slot_open(SwuContext *ctx, const char *path, int flags, const struct 
 }
 
 int swu_slot_open_inactive(SwuContext *ctx, const char *path, const char *booted_path,
-			   dev_t root_dev, int *ret_fd, uint64_t *ret_size)
+			   const SwuRootDevices *root, int *ret_fd, uint64_t *ret_size)
 {
 	struct stat st, booted;
 
@@ -136,7 +187,7 @@ int swu_slot_open_inactive(SwuContext *ctx, const char *path, const char *booted
 				strerror(errno));
 	/* The booted slot is never opened for writing, whatever the configuration says. */
 	if ((booted_path && stat(booted_path, &booted) == 0 && same_stat(&st, &booted)) ||
-	    (S_ISBLK(st.st_mode) && st.st_rdev == root_dev))
+	    (S_ISBLK(st.st_mode) && swu_root_devices_has(root, st.st_rdev)))
 		return swu_fail(ctx, -EBUSY, "slot", "booted",
 				"refusing to write '%s': it is the booted slot", path);
 	swu_fault_point(ctx, "slot-open");

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "slot.h"
 #include "testutil.h"
@@ -66,15 +68,63 @@ START_TEST(test_booted)
 	char s = 0;
 
 	ck_assert_int_eq(
-		swu_slot_booted(ctx, "swupdated.slot=B", "swupdated.slot", 0, slots, 2, &s), 0);
+		swu_slot_booted(ctx, "swupdated.slot=B", "swupdated.slot", NULL, slots, 2, &s), 0);
 	ck_assert_int_eq(s, 'B');
 	/* Regular files never match the root device: nothing decides. */
-	ck_assert_int_eq(swu_slot_booted(ctx, "quiet", "swupdated.slot", 0, slots, 2, &s), -ENXIO);
+	ck_assert_int_eq(swu_slot_booted(ctx, "quiet", "swupdated.slot", NULL, slots, 2, &s),
+			 -ENXIO);
 	ck_assert(strstr(swu_context_get_failure(ctx)->message, "cannot tell the booted slot"));
-	ck_assert_int_eq(swu_slot_booted(ctx, "swupdated.slot=X", "swupdated.slot", 0, slots, 2,
+	ck_assert_int_eq(swu_slot_booted(ctx, "swupdated.slot=X", "swupdated.slot", NULL, slots, 2,
 					 &s),
 			 -ENXIO);
-	ck_assert_int_eq(swu_slot_booted(ctx, NULL, "swupdated.slot", 0, slots, 2, &s), -ENXIO);
+	ck_assert_int_eq(swu_slot_booted(ctx, NULL, "swupdated.slot", NULL, slots, 2, &s), -ENXIO);
+}
+END_TEST
+
+/*
+ * A dm-verity root: "/" is dm-0 (253:0), whose data device is slot A's partition (a block node
+ * 240:2 here, with 240:3 for slot B). The sysfs tree says so as the kernel does, with
+ * dev/block/253:0/slaves/vda2/dev. The booted slot is found through it, and the guard refuses
+ * to write slot A even when the kernel command line lies and names B.
+ */
+START_TEST(test_dm_root)
+{
+	_cleanup_free_ char *node_a = tu_path("%s/vda2", dir), *node_b = tu_path("%s/vda3", dir);
+	_cleanup_free_ char *sysfs = tu_path("%s/sys", dir);
+	_cleanup_free_ char *slaves = tu_path("%s/dev/block/253:0/slaves/vda2", sysfs);
+	_cleanup_free_ char *dev = tu_path("%s/dev", slaves);
+	SwuSlot slots[2];
+	SwuRootDevices root;
+	uint64_t size = 0;
+	int fd = -EBADF;
+	char s = 0;
+
+	if (mknod(node_a, S_IFBLK | 0600, makedev(240, 2)) < 0 ||
+	    mknod(node_b, S_IFBLK | 0600, makedev(240, 3)) < 0) {
+		fprintf(stderr, "test_dm_root: no mknod here (%m), skipped\n");
+		return;
+	}
+	slots[0] = (SwuSlot){ "rootfs", 'A', node_a };
+	slots[1] = (SwuSlot){ "rootfs", 'B', node_b };
+	ck_assert_int_eq(swu_mkdir_p(slaves, 0755), 0);
+	tu_write_text(dev, "240:2\n");
+	swu_root_devices(sysfs, makedev(253, 0), &root);
+	ck_assert_uint_eq(root.n, 2);
+	ck_assert(swu_root_devices_has(&root, makedev(253, 0)));
+	ck_assert(swu_root_devices_has(&root, makedev(240, 2)));
+	/* Without the slaves, dm-0 is none of the slots. */
+	ck_assert_int_eq(swu_slot_booted(ctx, "quiet", "swupdated.slot",
+					 &(SwuRootDevices){ { makedev(253, 0) }, 1 }, slots, 2, &s),
+			 -ENXIO);
+	ck_assert_int_eq(swu_slot_booted(ctx, "quiet", "swupdated.slot", &root, slots, 2, &s), 0);
+	ck_assert_int_eq(s, 'A');
+	/* The command line says B (a lie): slot A, the root's device, is still never written. */
+	ck_assert_int_eq(
+		swu_slot_booted(ctx, "swupdated.slot=B", "swupdated.slot", &root, slots, 2, &s), 0);
+	ck_assert_int_eq(s, 'B');
+	ck_assert_int_eq(swu_slot_open_inactive(ctx, node_a, node_b, &root, &fd, &size), -EBUSY);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "it is the booted slot"));
+	ck_assert_int_eq(fd, -EBADF);
 }
 END_TEST
 
@@ -84,7 +134,7 @@ START_TEST(test_open_inactive)
 	uint64_t size = 0;
 	int fd = -EBADF;
 
-	ck_assert_int_eq(swu_slot_open_inactive(ctx, b, a, 0, &fd, &size), 0);
+	ck_assert_int_eq(swu_slot_open_inactive(ctx, b, a, NULL, &fd, &size), 0);
 	ck_assert_uint_eq(size, 8192);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
@@ -94,14 +144,14 @@ START_TEST(test_open_inactive)
 	/* The booted slot, under another name, is refused. */
 	snprintf(link, sizeof(link), "%s/alias", dir);
 	ck_assert_int_eq(symlink(a, link), 0);
-	ck_assert_int_eq(swu_slot_open_inactive(ctx, link, a, 0, &fd, &size), -EBUSY);
+	ck_assert_int_eq(swu_slot_open_inactive(ctx, link, a, NULL, &fd, &size), -EBUSY);
 	ck_assert_int_eq(fd, -EBADF);
 	ck_assert(strstr(swu_context_get_failure(ctx)->message, "it is the booted slot"));
-	ck_assert_int_eq(swu_slot_open_inactive(ctx, a, a, 0, &fd, &size), -EBUSY);
+	ck_assert_int_eq(swu_slot_open_inactive(ctx, a, a, NULL, &fd, &size), -EBUSY);
 	/* Missing slots and directories are refused with a reason. */
 	snprintf(link, sizeof(link), "%s/missing", dir);
-	ck_assert_int_eq(swu_slot_open_inactive(ctx, link, a, 0, &fd, &size), -ENOENT);
-	ck_assert_int_eq(swu_slot_open_inactive(ctx, dir, a, 0, &fd, &size), -EISDIR);
+	ck_assert_int_eq(swu_slot_open_inactive(ctx, link, a, NULL, &fd, &size), -ENOENT);
+	ck_assert_int_eq(swu_slot_open_inactive(ctx, dir, a, NULL, &fd, &size), -EISDIR);
 	ck_assert(swu_slot_same(a, a));
 	ck_assert(!swu_slot_same(a, b));
 }
@@ -172,7 +222,7 @@ START_TEST(test_open_inactive_swapped)
 		unlink(b);
 		fill(b, 0x00, 1024); /* a fresh inactive slot */
 		swu_context_set_fault(ctx, swap_to_booted, &sw);
-		r = swu_slot_open_inactive(ctx, b, a, 0, &fd, &size);
+		r = swu_slot_open_inactive(ctx, b, a, NULL, &fd, &size);
 		swu_context_set_fault(ctx, NULL, NULL);
 		ck_assert_uint_eq(sw.calls, 1);
 		/* Whatever was opened gets written, as an install would: the booted slot must not be. */
@@ -195,6 +245,7 @@ int main(void)
 	const TuCase cases[] = {
 		{ "cmdline", test_cmdline },
 		{ "booted", test_booted },
+		{ "dm-root", test_dm_root },
 		{ "open-inactive", test_open_inactive },
 		{ "open-inactive-swapped", test_open_inactive_swapped },
 	};

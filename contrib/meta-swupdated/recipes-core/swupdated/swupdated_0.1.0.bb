@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "10d8fa3c08ff7f57c4988cc77e60f78a81f8066b392de8b3e31e658cf4236049"
+SRC_URI[sha256sum] = "9ab537502f2f63a9b54ab0f8eee91d8d26cef2b80eda72100f5cb89e4d2a6ba5"

@@ -203,7 +203,7 @@ void updater_save_status(Updater *u)
 		log_failure(LOG_WARNING, u->m->ctx, r, "Cannot keep the status");
 }
 
-static void load_status(Updater *u)
+void updater_load(Updater *u)
 {
 	SwuStatusRecord st;
 	int r;
@@ -519,11 +519,6 @@ int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret)
 	u->poller.timer_mode = bus && m->config->idle_exit_sec > 0;
 	*ret = u;
 	return 0;
-}
-
-void updater_load(Updater *u)
-{
-	load_status(u);
 }
 
 int updater_start(Updater *u)

@@ -7,7 +7,8 @@
 # across 20 idle exits never fail; a poll timer run (ScheduledCheck) honours a Retry-After
 # across exits; SIGTERM or SIGKILL in an install leaves the device consistent and the next
 # activation says what happened; swupdatectl watch and install see the daemon go and come back;
-# a retry after a failed poll keeps the daemon up and survives a restart.
+# a retry after a failed poll keeps the daemon up and survives a restart; a damaged status.json
+# cannot stop polling or inject a header.
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 : "${SWUPDATECTL:?}"
 
@@ -24,15 +25,7 @@ grep -q '^SystemdService=swupdated.service$' "$T/services/io.swupdated.Updater1.
 	grep -q '^User=root$' "$T/services/io.swupdated.Updater1.service" ||
 	fail "the activation file lacks SystemdService= or User="
 
-# wait_gone [SECONDS]: swupdated left the bus (the process, not just the name).
-wait_gone() {
-	local n=$((${1:-5} * 20))
-	for _ in $(seq "$n"); do
-		pgrep -f "swupdated --config $DEV/swupdated.conf" >/dev/null || return 0
-		sleep 0.05
-	done
-	fail "swupdated is still running after ${1:-5} s"
-}
+wait_gone() { daemon_gone "${1:-5}" || fail "swupdated is still running after ${1:-5} s"; }
 exits() { grep -c "Idle for 1 s: exiting" "$T/daemon.log" || true; }
 
 # 1. Nothing runs; a property read starts the daemon, which exits again when idle.
@@ -191,6 +184,42 @@ expect_eq "the new process waits for the retry too" "$(daemon_pid)" "$pid"
 kill -TERM "$pid"
 wait_gone 5
 use_server "$SERVER"
+expect_exit 0 ctl check
+wait_gone 5
+
+# 5c. A damaged status.json: a Retry-After decades ahead and an ETag with a control byte. The
+# wait is capped at one interval (3 s here), so polling cannot stop for good, and the ETag,
+# which would go into a request header, is dropped: the next poll asks in full.
+stop_nginx
+start_fake_server plain
+publish "$T/v2.swu"
+use_server "$SERVER"
+sed -i 's|^PollIntervalSec=.*|PollIntervalSec=3|' "$DEV/swupdated.conf"
+expect_exit 0 ctl check # a release and its ETag are kept
+wait_gone 5
+python3 - "$DEV/state/status.json" <<'PY'
+import json, sys, time
+d = json.load(open(sys.argv[1]))
+d["not_before"] = int((time.time() + 30 * 365 * 86400) * 1e6)
+d["etag"] = d["etag"] + "\u0001"
+json.dump(d, open(sys.argv[1], "w"))
+PY
+requests=$(grep -c "metadata.pb" "$T/fake.log")
+expect_exit 0 ctl poll # inside the (capped) wait: answered from the kept release
+expect_eq "requests inside the capped wait" "$(grep -c "metadata.pb" "$T/fake.log")" "$requests"
+for _ in $(seq 100); do
+	[ "$(grep -c "metadata.pb" "$T/fake.log")" -gt "$requests" ] && break
+	sleep 0.1
+done
+checks=$((checks + 1))
+[ "$(grep -c "metadata.pb" "$T/fake.log")" -gt "$requests" ] ||
+	fail "no poll within the interval after a Retry-After decades ahead"
+expect_eq "If-None-Match after a damaged ETag" "$(grep "metadata.pb" "$T/fake.log" | tail -n 1 | awk '{ print $NF }')" "'-'"
+wait_gone 10
+stop_fake_server
+start_nginx
+use_server "$SERVER"
+sed -i 's|^PollIntervalSec=.*|PollIntervalSec=3600|' "$DEV/swupdated.conf"
 expect_exit 0 ctl check
 wait_gone 5
 

@@ -20,7 +20,9 @@ except as MODE says:
   slow-metadata  metadata.pb is answered after 1.5 s (under LowSpeedTimeoutSec=2)
   drip-metadata  metadata.pb trickles at 2 bytes/s (above any low-speed limit), for ever
   error-drip  every request fails with 503 and a body that trickles at 2 bytes/s, for ever
-The chosen port is written to PORTFILE. Requests are logged to stdout, one per line.
+  plain       none of the above: a well-behaved server
+The chosen port is written to PORTFILE. Requests are logged to stdout, one per line: method,
+path, Range, bytes sent, If-None-Match (quoted).
 """
 import hashlib
 import http.server
@@ -39,7 +41,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def log_sent(self, n):
-        print(self.command, self.path, self.headers.get("Range", "-"), n, flush=True)
+        print(self.command, self.path, self.headers.get("Range", "-"), n,
+              repr(self.headers.get("If-None-Match", "-")), flush=True)
 
     def do_GET(self):
         self.log_sent(0)

@@ -69,6 +69,20 @@ SH
 		>"$1/io.swupdated.Updater1.service"
 }
 
+# daemon_gone [SECONDS]: waits until swupdated left the bus: the name has no owner and the
+# process that owned it has exited. 1 when it still runs after SECONDS (default 5).
+daemon_gone() {
+	local pid n=$((${1:-5} * 20))
+	pid=$(daemon_pid)
+	for _ in $(seq "$n"); do
+		if [ -z "$(daemon_pid)" ] && { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; }; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
 # daemon_pid: the running swupdated's PID, from the bus (empty when none owns the name).
 daemon_pid() {
 	busctl "$BUS" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \

@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "9ab537502f2f63a9b54ab0f8eee91d8d26cef2b80eda72100f5cb89e4d2a6ba5"
+SRC_URI[sha256sum] = "1dfb478eddc8689df64e20b9829a64baf829bc0b6fd422899279a18ae2a4ca4b"

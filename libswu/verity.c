@@ -57,7 +57,8 @@ int swu_verity_check(SwuContext *ctx, const char *path, const char *sysfs,
 	if (asprintf(&name_path, "%s/dev/block/%u:%u/dm/name", sysfs, major(st.st_dev),
 		     minor(st.st_dev)) < 0)
 		return -ENOMEM;
-	r = swu_read_file(name_path, 256, &name, &size);
+	/* sysfs attributes report a size of one page whatever they hold: allow that much. */
+	r = swu_read_file(name_path, 4096, &name, &size);
 	if (r < 0)
 		return swu_fail(ctx, -EPERM, "trust", "verity",
 				"'%s' is on device %u:%u, which is not a device-mapper device",

@@ -45,7 +45,10 @@ static void fake_dm(const char *name)
 	dm = tu_path("%s/sys/dev/block/%u:%u/dm", dir, major(st.st_dev), minor(st.st_dev));
 	ck_assert_int_eq(swu_mkdir_p(dm, 0755), 0);
 	path = tu_path("%s/name", dm);
-	tu_write_text(path, name);
+	/* sysfs attributes have the size of a page, whatever they hold */
+	char page[4096] = "";
+	snprintf(page, sizeof(page), "%s\n", name);
+	ck_assert_int_eq(swu_write_file_atomic(path, page, sizeof(page), 0644), 0);
 }
 
 static int table(void *userdata, unsigned maj, unsigned min, char *type, size_t size)

@@ -225,6 +225,7 @@ static const struct {
 	{ "Network", "LowSpeedTimeoutSec", set_seconds, FIELD(low_speed_timeout_sec) },
 	{ "Network", "Retries", set_retries, FIELD(retries) },
 	{ "Trust", "RootMetadata", set_path, FIELD(root_metadata) },
+	{ "Trust", "FactoryManifest", set_path, FIELD(factory_manifest) },
 	{ "Trust", "RequireVerity", set_bool, FIELD(require_verity) },
 	{ "Trust", "StateDirectory", set_path, FIELD(state_dir) },
 	{ "Boot", "Bootloader", set_bootloader, FIELD(bootloader) },
@@ -371,6 +372,7 @@ static int apply_defaults(Config *c)
 	int r = 0;
 
 	r = r ?: set_default(&c->root_metadata, "/usr/lib/swupdated/root.pb");
+	r = r ?: set_default(&c->factory_manifest, "/usr/lib/swupdated/manifest.pb");
 	r = r ?: set_default(&c->state_dir, "/var/lib/swupdated");
 	r = r ?: set_default(&c->slot_parameter, "swupdated.slot");
 	r = r ?: set_default(&c->kernel_cmdline, "/proc/cmdline");
@@ -475,6 +477,7 @@ Config *config_free(Config *c)
 	free(c->path);
 	free(c->compatible);
 	free(c->root_metadata);
+	free(c->factory_manifest);
 	free(c->state_dir);
 	free(c->slot_parameter);
 	free(c->kernel_cmdline);

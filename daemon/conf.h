@@ -48,6 +48,7 @@ typedef struct Config {
 	unsigned retries;
 	/* [Trust] */
 	char *root_metadata;
+	char *factory_manifest;
 	bool require_verity;
 	char *state_dir;
 	/* [Boot] */

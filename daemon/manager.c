@@ -130,6 +130,7 @@ int manager_new(Config *config, Manager **ret)
 	}
 	m->device = (SwuDevice){
 		.root_metadata = config->root_metadata,
+		.factory_manifest = config->factory_manifest,
 		.require_verity = config->require_verity,
 		.state_dir = config->state_dir,
 		.compatible = config->compatible,
@@ -285,7 +286,7 @@ static uint32_t installed_version(Manager *m, SwuContext *ctx)
 	const SwuTargetsMetadata *t;
 	size_t size;
 
-	if (swu_state_load_manifest(ctx, m->config->state_dir, &data, &size) < 0 ||
+	if (swu_device_manifest(ctx, &m->device, &data, &size) < 0 ||
 	    swu_manifest_decode(ctx, data, size, &manifest) < 0)
 		return 0;
 	t = swu_manifest_get_targets(manifest);

@@ -2,29 +2,98 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "device.h"
 #include "fileio.h"
 #include "macro.h"
+#include "manifest.h"
 #include "metadata.h"
 
-/* The factory root, read only from dm-verity when RequireVerity= holds. */
-static int factory_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size)
+/* A file of the factory image, read only from dm-verity when RequireVerity= holds. */
+static int factory_file(SwuContext *ctx, const SwuDevice *d, const char *path, const char *what,
+			uint8_t **ret, size_t *ret_size)
 {
 	int r;
 
 	if (d->require_verity) {
-		r = swu_verity_check(ctx, d->root_metadata, d->sysfs ?: "/sys",
+		r = swu_verity_check(ctx, path, d->sysfs ?: "/sys",
 				     d->dm_target ?: swu_dm_target_type, d->userdata);
 		if (r < 0)
 			return swu_fail_wrap(ctx, r, "trust", "verity",
-					     "refusing to trust '%s' (RequireVerity=yes)",
-					     d->root_metadata);
+					     "refusing to trust '%s' (RequireVerity=yes)", path);
 	}
-	r = swu_read_file(d->root_metadata, swu_context_get_metadata_max(ctx), ret, ret_size);
+	r = swu_read_file(path, swu_context_get_metadata_max(ctx), ret, ret_size);
 	if (r < 0)
-		return swu_fail(ctx, r, "trust", "file", "cannot read the root metadata '%s': %s",
-				d->root_metadata, strerror(-r));
+		return swu_fail(ctx, r, "trust", "file", "cannot read the %s '%s': %s", what, path,
+				strerror(-r));
+	return 0;
+}
+
+static int factory_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size)
+{
+	return factory_file(ctx, d, d->root_metadata, "root metadata", ret, ret_size);
+}
+
+/* The version of a serialized Manifest's installed targets metadata; -EBADMSG when it has none. */
+static int manifest_version(SwuContext *ctx, const uint8_t *p, size_t n, const char *path,
+			    uint32_t *ret)
+{
+	_cleanup_(swu_manifest_freep) SwuManifest *m = NULL;
+	const SwuTargetsMetadata *t;
+	int r;
+
+	r = swu_manifest_decode(ctx, p, n, &m);
+	if (r < 0)
+		return swu_fail_wrap(ctx, r, "state", "manifest", "cannot decode the manifest '%s'",
+				     path);
+	t = swu_manifest_get_targets(m);
+	if (!t || !t->common_metadata)
+		return swu_fail(ctx, -EBADMSG, "state", "manifest",
+				"the manifest '%s' has no targets metadata", path);
+	*ret = t->common_metadata->version;
+	return 0;
+}
+
+int swu_device_manifest(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size)
+{
+	_cleanup_free_ uint8_t *state = NULL, *factory = NULL;
+	size_t state_size = 0, factory_size = 0;
+	uint32_t state_version = 0, factory_version = 0;
+	bool have_state, have_factory = false;
+	int r;
+
+	r = swu_state_load_manifest(ctx, d->state_dir, &state, &state_size);
+	if (r < 0 && r != -ENOENT)
+		return swu_fail(ctx, r, "state", "manifest",
+				"cannot read the installed manifest in '%s': %s", d->state_dir,
+				strerror(-r));
+	have_state = r >= 0;
+	if (d->factory_manifest && access(d->factory_manifest, F_OK) == 0) {
+		r = factory_file(ctx, d, d->factory_manifest, "factory manifest", &factory,
+				 &factory_size);
+		if (r < 0)
+			return r;
+		r = manifest_version(ctx, factory, factory_size, d->factory_manifest,
+				     &factory_version);
+		if (r < 0)
+			return r;
+		have_factory = true;
+	}
+	if (have_state && have_factory) {
+		r = manifest_version(ctx, state, state_size, d->state_dir, &state_version);
+		if (r < 0)
+			return r;
+	}
+	if (have_factory && (!have_state || factory_version > state_version)) {
+		*ret = TAKE_PTR(factory);
+		*ret_size = factory_size;
+		return 0;
+	}
+	if (!have_state)
+		return -ENOENT;
+	*ret = TAKE_PTR(state);
+	*ret_size = state_size;
 	return 0;
 }
 
@@ -66,11 +135,9 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 	r = swu_verifier_new(ctx, root, root_size, 0, &v);
 	if (r < 0)
 		return r;
-	r = swu_state_load_manifest(ctx, d->state_dir, &manifest, &manifest_size);
+	r = swu_device_manifest(ctx, d, &manifest, &manifest_size);
 	if (r < 0 && r != -ENOENT)
-		return swu_fail(ctx, r, "state", "manifest",
-				"cannot read the installed manifest in '%s': %s", d->state_dir,
-				strerror(-r));
+		return r;
 	if (r >= 0) {
 		r = swu_verifier_set_manifest(v, manifest, manifest_size);
 		if (r < 0)

@@ -26,10 +26,11 @@
 typedef void (*SwuRootFunc)(void *userdata, uint32_t version);
 
 typedef struct SwuDevice {
-	const char *root_metadata; /* path of the factory root metadata */
-	bool require_verity;	   /* trust it only on a dm-verity device */
-	const char *sysfs;	   /* NULL: "/sys" (tests pass a fake tree) */
-	SwuDmTargetFunc dm_target; /* NULL: swu_dm_target_type */
+	const char *root_metadata;    /* path of the factory root metadata */
+	const char *factory_manifest; /* NULL or path of the factory manifest (a version floor) */
+	bool require_verity;	      /* trust it only on a dm-verity device */
+	const char *sysfs;	      /* NULL: "/sys" (tests pass a fake tree) */
+	SwuDmTargetFunc dm_target;    /* NULL: swu_dm_target_type */
 	const char *state_dir;
 	const char *compatible; /* NULL: no hardware check */
 	SwuWarnFunc warn;	/* told about chain links that are skipped or repaired */
@@ -50,6 +51,14 @@ int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, 
  * removed.
  */
 int swu_device_repair(SwuContext *ctx, const SwuDevice *d);
+
+/*
+ * The installed manifest: the one in the state directory, or the factory manifest of the booted
+ * root filesystem when the state has none or an older one (a wiped data partition never lowers
+ * the anti-rollback floor below the image's). The factory manifest is read from dm-verity when
+ * RequireVerity= holds, like the root. -ENOENT when there is neither. Caller frees @ret.
+ */
+int swu_device_manifest(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size);
 
 /* The verifier every install uses: trusted root, installed manifest, compatible string. */
 int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret);

@@ -141,6 +141,71 @@ START_TEST(test_installed_manifest)
 }
 END_TEST
 
+/* The manifest a device would persist for a verified @version bundle. */
+static void manifest_of(uint32_t version, SwuBuf *out)
+{
+	TuVerify o = { .root = &w.root };
+	SwuBuf b = {};
+
+	bundle(NULL, version, w.targets_key, NULL, &b);
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &b, NULL, out), 0);
+	swu_buf_done(&b);
+}
+
+static uint32_t floor_version(void)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+
+	ck_assert_int_eq(swu_device_verifier(ctx, &dev, &v), 0);
+	return swu_verifier_get_installed_version(v);
+}
+
+START_TEST(test_factory_manifest)
+{
+	_cleanup_free_ char *factory = tu_path("%s/manifest.pb", dir);
+	_cleanup_free_ uint8_t *got = NULL;
+	SwuBuf m3 = {}, m5 = {}, m6 = {}, b = {};
+	size_t size;
+
+	manifest_of(3, &m3);
+	manifest_of(5, &m5);
+	manifest_of(6, &m6);
+	dev.factory_manifest = factory;
+	/* neither file: nothing installed */
+	ck_assert_int_eq(swu_device_manifest(ctx, &dev, &got, &size), -ENOENT);
+	ck_assert_uint_eq(floor_version(), 0);
+	/* a fresh (or wiped) state directory: the image's own manifest is the floor */
+	ck_assert_int_eq(swu_write_file_atomic(factory, m5.data, m5.size, 0644), 0);
+	ck_assert_uint_eq(floor_version(), 5);
+	bundle(NULL, 4, w.targets_key, NULL, &b);
+	ck_assert_int_eq(check(&b), -ESTALE);
+	/* an older installed manifest does not lower it */
+	ck_assert_int_eq(swu_state_save_manifest(ctx, state_dir, m3.data, m3.size), 0);
+	ck_assert_uint_eq(floor_version(), 5);
+	ck_assert_int_eq(check(&b), -ESTALE);
+	/* a newer one (the image booted after a fallback is older than the installed release) */
+	ck_assert_int_eq(swu_state_save_manifest(ctx, state_dir, m6.data, m6.size), 0);
+	ck_assert_uint_eq(floor_version(), 6);
+	ck_assert_int_eq(swu_device_manifest(ctx, &dev, &got, &size), 0);
+	ck_assert(size == m6.size && memcmp(got, m6.data, size) == 0);
+	/* a damaged factory manifest is an error, never "no floor" */
+	tu_write_text(factory, "\xff\xff");
+	swu_context_clear_failure(ctx);
+	ck_assert_int_lt(swu_device_manifest(ctx, &dev, &(uint8_t *){ NULL }, &size), 0);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, factory));
+	/* with RequireVerity=yes it is read from dm-verity only, as the root is */
+	ck_assert_int_eq(swu_write_file_atomic(factory, m5.data, m5.size, 0644), 0);
+	dev.require_verity = true;
+	dev.sysfs = dir;
+	ck_assert_int_eq(swu_device_manifest(ctx, &dev, &(uint8_t *){ NULL }, &size), -EPERM);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "refusing to trust"));
+	swu_buf_done(&m3);
+	swu_buf_done(&m5);
+	swu_buf_done(&m6);
+	swu_buf_done(&b);
+}
+END_TEST
+
 static int table(void *userdata, unsigned maj, unsigned min, char *type, size_t size)
 {
 	snprintf(type, size, "%s", (const char *)userdata);
@@ -165,7 +230,9 @@ START_TEST(test_verity)
 	dm = tu_path("%s/dev/block/%u:%u/dm", sysfs, major(st.st_dev), minor(st.st_dev));
 	ck_assert_int_eq(swu_mkdir_p(dm, 0755), 0);
 	name = tu_path("%s/name", dm);
-	tu_write_text(name, "root");
+	/* as in sysfs, where every attribute has the size of a page */
+	char page[4096] = "root\n";
+	ck_assert_int_eq(swu_write_file_atomic(name, page, sizeof(page), 0644), 0);
 	dev.dm_target = table;
 	dev.userdata = (void *)"linear";
 	ck_assert_int_eq(check(&b), -EPERM);
@@ -245,6 +312,7 @@ int main(void)
 	const TuCase cases[] = {
 		{ "verifier", test_verifier },
 		{ "installed-manifest", test_installed_manifest },
+		{ "factory-manifest", test_factory_manifest },
 		{ "verity", test_verity },
 		{ "commit-root", test_commit_root, 60 },
 		{ "revocation-holds", test_revocation_holds, 120 },

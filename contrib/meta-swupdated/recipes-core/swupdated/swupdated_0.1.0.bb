@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "1dfb478eddc8689df64e20b9829a64baf829bc0b6fd422899279a18ae2a4ca4b"
+SRC_URI[sha256sum] = "8821dda1caa3cfb12459ab99d0d3f2d2ee41ea300064fc3e3febe5dbcedfbdf5"

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -31,23 +32,62 @@ int swu_bootloader_from_string(const char *s)
 	return -EINVAL;
 }
 
-/* grub-editenv FILE set VAR=VALUE...: one call, one rewrite of the environment block. */
+/*
+ * grub-editenv FILE set VAR=VALUE...: one call per switch. grub-editenv truncates its file and
+ * writes it again, so a power cut in between would leave no environment at all, and the boot
+ * script would then take every slot for bootable, a half-written one too. It edits a copy, which
+ * then replaces the file atomically (flushed, renamed, directory flushed): after a cut the file
+ * holds the old environment or the new one, never neither.
+ */
 static int grub_set(SwuContext *ctx, const SwuBootConfig *c, char *const *assignments, size_t n)
 {
-	char *argv[16] = { (char *)"grub-editenv", (char *)c->grub_env, (char *)"set" };
+	char *argv[16] = { (char *)"grub-editenv", NULL, (char *)"set" };
+	_cleanup_free_ uint8_t *old = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	size_t size = 0;
+	struct stat st;
 	int r;
 
-	if (access(c->grub_env, F_OK) < 0) {
-		char *create[] = { (char *)"grub-editenv", (char *)c->grub_env, (char *)"create",
-				   NULL };
+	r = swu_read_file(c->grub_env, 64 * 1024, &old, &size);
+	if (r < 0 && r != -ENOENT)
+		return swu_fail(ctx, r, "boot", "grub", "cannot read '%s': %s", c->grub_env,
+				strerror(-r));
+	r = swu_tmpfile_open(c->grub_env, stat(c->grub_env, &st) == 0 ? st.st_mode & 07777 : 0644,
+			     &fd, &tmp);
+	if (r < 0)
+		return swu_fail(ctx, r, "boot", "grub", "cannot write next to '%s': %s",
+				c->grub_env, strerror(-r));
+	argv[1] = tmp;
+	if (old)
+		r = swu_write_all(fd, old, size);
+	else {
+		/* a missing environment starts empty: grub-editenv makes the block */
+		char *create[] = { (char *)"grub-editenv", tmp, (char *)"create", NULL };
 
 		r = swu_exec(ctx, create, NULL);
-		if (r < 0)
-			return r;
 	}
-	for (size_t i = 0; i < n && i < 12; i++)
+	for (size_t i = 0; r >= 0 && i < n && i < 12; i++)
 		argv[3 + i] = assignments[i];
-	return swu_exec(ctx, argv, NULL);
+	if (r >= 0)
+		r = swu_exec(ctx, argv, NULL);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	/* flush what grub-editenv wrote, whether it rewrote the file or replaced it */
+	safe_close(fd);
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		unlink(tmp);
+		return swu_fail(ctx, r, "boot", "grub", "cannot open '%s': %s", tmp, strerror(-r));
+	}
+	r = swu_tmpfile_commit(fd, tmp, c->grub_env);
+	if (r < 0)
+		return swu_fail(ctx, r, "boot", "grub", "cannot replace '%s': %s", c->grub_env,
+				strerror(-r));
+	return 0;
 }
 
 /* fw_setenv -c CONFIG -s SCRIPT: one script, one write of the (redundant) environment. */

@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A power cut while the GRUB environment is written. grub-editenv truncates its file and writes
+# it again; cut in between, the file would be empty and the boot script would take every slot
+# for bootable, a half-written one too. swupdated edits a copy and renames it over the file.
+. "${SRCDIR:-.}/tests/device-lib.sh"
+
+device_setup grub
+release "$T/v2.swu" 2
+cp "$DEV/grubenv" "$T/grubenv.before"
+
+# A grub-editenv that dies in the middle of its write: truncated, nothing written.
+mkdir -p "$T/bin"
+cat >"$T/bin/grub-editenv" <<'SH'
+#!/bin/sh
+[ "$2" = set ] && { : >"$1"; kill -KILL $$; }
+exec /usr/bin/grub-editenv "$@"
+SH
+chmod +x "$T/bin/grub-editenv"
+PATH="$T/bin:$PATH" expect_exit 1 swupdated install "$T/v2.swu"
+checks=$((checks + 1))
+cmp -s "$DEV/grubenv" "$T/grubenv.before" || fail "the GRUB environment changed: $(bootenv)"
+expect_eq "the booted slot stays first" "$(primary)" A
+checks=$((checks + 1))
+[ -z "$(find "$DEV" -maxdepth 1 -name 'grubenv?*')" ] || fail "left behind: $(ls "$DEV")"
+
+# With the real tool the same install switches, through a new file.
+inode=$(stat -c %i "$DEV/grubenv")
+expect_exit 0 swupdated install "$T/v2.swu"
+expect_eq "primary after install" "$(primary)" B
+checks=$((checks + 1))
+[ "$(stat -c %i "$DEV/grubenv")" != "$inode" ] || fail "grubenv was rewritten in place"
+checks=$((checks + 1))
+[ -z "$(find "$DEV" -maxdepth 1 -name 'grubenv?*')" ] || fail "left behind: $(ls "$DEV")"
+checks=$((checks + 1))
+bootenv | grep -qx B_OK=1 || fail "B_OK not 1: $(bootenv)"
+finish

@@ -279,14 +279,17 @@ int manager_reconcile(Manager *m, SwuContext *ctx)
 	return r;
 }
 
-static uint32_t installed_version(Manager *m, SwuContext *ctx)
+/* Reads through a context of its own: the caller's may hold the failure it is about to report. */
+static uint32_t installed_version(Manager *m)
 {
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
 	_cleanup_(swu_manifest_freep) SwuManifest *manifest = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
 	const SwuTargetsMetadata *t;
 	size_t size;
 
-	if (swu_device_manifest(ctx, &m->device, &data, &size) < 0 ||
+	if (swu_context_new_like(m->ctx, &ctx) < 0 ||
+	    swu_device_manifest(ctx, &m->device, &data, &size) < 0 ||
 	    swu_manifest_decode(ctx, data, size, &manifest) < 0)
 		return 0;
 	t = swu_manifest_get_targets(manifest);
@@ -299,7 +302,7 @@ int manager_get_status(Manager *m, SwuContext *ctx, Status *ret)
 	Status s = { .booted_slot = m->booted };
 	int r;
 
-	s.installed_version = installed_version(m, ctx);
+	s.installed_version = installed_version(m);
 	r = load_pending(m, ctx, &p);
 	if (r < 0 && r != -ENOENT)
 		return r;
@@ -501,7 +504,7 @@ int manager_install(Manager *m, const char *path)
 	r = manager_reconcile(m, ctx);
 	if (r >= 0)
 		r = install_file(m, ctx, path, &v);
-	from = v ? swu_verifier_get_installed_version(v) : installed_version(m, ctx);
+	from = v ? swu_verifier_get_installed_version(v) : installed_version(m);
 	to = v ? swu_verifier_get_version(v) : 0;
 	if (r < 0) {
 		snprintf(note, sizeof(note), "Installing '%s' failed: %s", path,

@@ -69,7 +69,8 @@ int swu_device_manifest(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size
 				"cannot read the installed manifest in '%s': %s", d->state_dir,
 				strerror(-r));
 	have_state = r >= 0;
-	if (d->factory_manifest && access(d->factory_manifest, F_OK) == 0) {
+	/* only a missing file means "no factory floor": any other error is one */
+	if (d->factory_manifest && (access(d->factory_manifest, F_OK) == 0 || errno != ENOENT)) {
 		r = factory_file(ctx, d, d->factory_manifest, "factory manifest", &factory,
 				 &factory_size);
 		if (r < 0)

@@ -58,7 +58,7 @@ int swu_verity_check(SwuContext *ctx, const char *path, const char *sysfs,
 		     minor(st.st_dev)) < 0)
 		return -ENOMEM;
 	/* sysfs attributes report a size of one page whatever they hold: allow that much. */
-	r = swu_read_file(name_path, 4096, &name, &size);
+	r = swu_read_file(name_path, MAX(4096L, sysconf(_SC_PAGESIZE)), &name, &size);
 	if (r < 0)
 		return swu_fail(ctx, -EPERM, "trust", "verity",
 				"'%s' is on device %u:%u, which is not a device-mapper device",

@@ -193,6 +193,11 @@ START_TEST(test_factory_manifest)
 	swu_context_clear_failure(ctx);
 	ck_assert_int_lt(swu_device_manifest(ctx, &dev, &(uint8_t *){ NULL }, &size), 0);
 	ck_assert(strstr(swu_context_get_failure(ctx)->message, factory));
+	/* only a missing file means no floor: one that cannot be reached is an error */
+	_cleanup_free_ char *unreachable = tu_path("%s/manifest.pb", factory);
+	dev.factory_manifest = unreachable;
+	ck_assert_int_eq(swu_device_manifest(ctx, &dev, &(uint8_t *){ NULL }, &size), -ENOTDIR);
+	dev.factory_manifest = factory;
 	/* with RequireVerity=yes it is read from dm-verity only, as the root is */
 	ck_assert_int_eq(swu_write_file_atomic(factory, m5.data, m5.size, 0644), 0);
 	dev.require_verity = true;

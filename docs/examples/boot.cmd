@@ -2,7 +2,8 @@
 # GRUB: 2 this script and uboot.env (FAT), 3/4 boot-A/boot-B (kernel, initramfs, verity.env
 # with the slot's root hash), 5/6 rootfs-A/rootfs-B. The environment is a file that Linux edits
 # with fw_setenv (fw_env.config: "/boot/uboot.env 0x0 0x4000"): loaded here, counted down and
-# written back before the kernel starts. No setexpr (not in every build): if-chains count down.
+# written back before the kernel starts. No setexpr (not in every build): if-chains count down,
+# and any count other than 0, 1 or 2 (BootAttempts= up to 100) counts as 3.
 setenv envaddr 0x2000000
 setenv envsize 0x4000
 setenv BOOT_ORDER "A B"
@@ -11,19 +12,20 @@ setenv BOOT_B_LEFT 3
 if load virtio 0:2 ${envaddr} uboot.env; then
   env import -c ${envaddr} ${envsize} BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT || echo "uboot.env: bad checksum, using defaults"
 fi
+if test "${BOOT_ORDER}" != "A B" && test "${BOOT_ORDER}" != "B A"; then setenv BOOT_ORDER "A B"; fi
 
 setenv slot
 for s in ${BOOT_ORDER}; do
   if test -z "${slot}"; then
     if test "${s}" = A; then
-      if test "${BOOT_A_LEFT}" = 3; then setenv BOOT_A_LEFT 2; setenv slot A;
-      elif test "${BOOT_A_LEFT}" = 2; then setenv BOOT_A_LEFT 1; setenv slot A;
+      if test "${BOOT_A_LEFT}" = 2; then setenv BOOT_A_LEFT 1; setenv slot A;
       elif test "${BOOT_A_LEFT}" = 1; then setenv BOOT_A_LEFT 0; setenv slot A;
+      elif test "${BOOT_A_LEFT}" != 0; then setenv BOOT_A_LEFT 2; setenv slot A;
       fi
     elif test "${s}" = B; then
-      if test "${BOOT_B_LEFT}" = 3; then setenv BOOT_B_LEFT 2; setenv slot B;
-      elif test "${BOOT_B_LEFT}" = 2; then setenv BOOT_B_LEFT 1; setenv slot B;
+      if test "${BOOT_B_LEFT}" = 2; then setenv BOOT_B_LEFT 1; setenv slot B;
       elif test "${BOOT_B_LEFT}" = 1; then setenv BOOT_B_LEFT 0; setenv slot B;
+      elif test "${BOOT_B_LEFT}" != 0; then setenv BOOT_B_LEFT 2; setenv slot B;
       fi
     fi
   fi
@@ -39,8 +41,9 @@ env export -c -s ${envsize} ${envaddr} BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT
 fatwrite virtio 0:2 ${envaddr} uboot.env ${envsize}
 
 if test "${slot}" = A; then setenv bootpart 3; else setenv bootpart 4; fi
-load virtio 0:${bootpart} ${envaddr} verity.env
-env import -t ${envaddr} ${filesize} roothash hashoffset
+setenv roothash
+load virtio 0:${bootpart} ${envaddr} verity.env && env import -t ${envaddr} ${filesize} roothash hashoffset
+if test -z "${roothash}"; then echo "slot ${slot} has no verity.env: next attempt"; reset; fi
 echo "swupdated: booting slot ${slot} (BOOT_ORDER=${BOOT_ORDER} BOOT_A_LEFT=${BOOT_A_LEFT} BOOT_B_LEFT=${BOOT_B_LEFT})"
 setenv bootargs "root=/dev/mapper/root rootfstype=ext4 ro swupdated.slot=${slot} swupdated.roothash=${roothash} swupdated.hashoffset=${hashoffset} console=ttyS0 panic=10"
 load virtio 0:${bootpart} 0x1000000 vmlinuz

@@ -176,7 +176,7 @@ build_version() {
 	rm -f "$W/rootfs-$n.img"
 	size=$(du -sm "$W/root" | cut -f1)
 	size=$((size + size / 8 + 8))
-	mkfs.ext4 -q -F -b 4096 -L rootfs -U "00000000-0000-4000-8000-00000000000$n" \
+	mkfs.ext4 -q -F -b 4096 -L rootfs -U "00000000-0000-4000-8000-$(printf %012d "$n")" \
 		-E hash_seed=00000000-0000-4000-8000-000000000000 -N 12000 -O ^has_journal \
 		-d "$W/root" "$W/rootfs-$n.img" "${size}M"
 	hashoffset=$(stat -c %s "$W/rootfs-$n.img")
@@ -193,7 +193,7 @@ build_version() {
 	printf 'roothash=%s\nhashoffset=%s\n' "$roothash" "$hashoffset" >"$W/bootfiles/verity.env"
 	rm -f "$W/boot-$n.img"
 	size=$(du -sm "$W/bootfiles" | cut -f1)
-	mkfs.ext4 -q -F -t ext2 -L boot -U "00000000-0000-4000-8000-0000000001$(printf %02d "$n")" \
+	mkfs.ext4 -q -F -t ext2 -L boot -U "00000000-0000-4000-8001-$(printf %012d "$n")" \
 		-E hash_seed=00000000-0000-4000-8000-000000000000 -d "$W/bootfiles" "$W/boot-$n.img" \
 		"$((size + 2))M"
 	echo "$roothash" >"$W/rootfs-$n.roothash"

@@ -29,7 +29,11 @@ vm_start() {
 vm_kill() {
 	[ -n "$VM_PID" ] || return 0
 	kill -KILL "$VM_PID" 2>/dev/null || true
-	while kill -0 "$VM_PID" 2>/dev/null; do sleep 0.1; done
+	# until it is gone or a zombie (where nothing reaps orphans)
+	for _ in $(seq 100); do
+		[ -e "/proc/$VM_PID" ] && [ "$(cut -d' ' -f3 "/proc/$VM_PID/stat" 2>/dev/null)" != Z ] || break
+		sleep 0.1
+	done
 	VM_PID=
 }
 

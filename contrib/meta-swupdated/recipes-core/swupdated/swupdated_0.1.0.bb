@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "8821dda1caa3cfb12459ab99d0d3f2d2ee41ea300064fc3e3febe5dbcedfbdf5"
+SRC_URI[sha256sum] = "cb2601852e3ed19a75e6a536d3845126bc08d5d0c4df5d61438baab1999691f8"

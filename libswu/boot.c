@@ -35,32 +35,30 @@ int swu_bootloader_from_string(const char *s)
 /*
  * grub-editenv FILE set VAR=VALUE...: one call per switch. grub-editenv truncates its file and
  * writes it again, so a power cut in between would leave no environment at all, and the boot
- * script would then take every slot for bootable, a half-written one too. It edits a copy, which
- * then replaces the file atomically (flushed, renamed, directory flushed): after a cut the file
- * holds the old environment or the new one, never neither.
+ * script would then take every slot for bootable, a half-written one too. It edits a copy; the
+ * new block is then written over the old one in place (same size, no truncation, flushed):
+ * GRUB's save_env writes into the file's blocks too, and the variables sit in its first sector.
  */
 static int grub_set(SwuContext *ctx, const SwuBootConfig *c, char *const *assignments, size_t n)
 {
 	char *argv[16] = { (char *)"grub-editenv", NULL, (char *)"set" };
-	_cleanup_free_ uint8_t *old = NULL;
+	_cleanup_free_ uint8_t *old = NULL, *new = NULL;
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	size_t size = 0;
-	struct stat st;
+	size_t old_size = 0, new_size = 0;
 	int r;
 
-	r = swu_read_file(c->grub_env, 64 * 1024, &old, &size);
+	r = swu_read_file(c->grub_env, 64 * 1024, &old, &old_size);
 	if (r < 0 && r != -ENOENT)
 		return swu_fail(ctx, r, "boot", "grub", "cannot read '%s': %s", c->grub_env,
 				strerror(-r));
-	r = swu_tmpfile_open(c->grub_env, stat(c->grub_env, &st) == 0 ? st.st_mode & 07777 : 0644,
-			     &fd, &tmp);
+	r = swu_tmpfile_open(c->grub_env, 0600, &fd, &tmp);
 	if (r < 0)
 		return swu_fail(ctx, r, "boot", "grub", "cannot write next to '%s': %s",
 				c->grub_env, strerror(-r));
 	argv[1] = tmp;
 	if (old)
-		r = swu_write_all(fd, old, size);
+		r = swu_write_all(fd, old, old_size);
 	else {
 		/* a missing environment starts empty: grub-editenv makes the block */
 		char *create[] = { (char *)"grub-editenv", tmp, (char *)"create", NULL };
@@ -71,21 +69,22 @@ static int grub_set(SwuContext *ctx, const SwuBootConfig *c, char *const *assign
 		argv[3 + i] = assignments[i];
 	if (r >= 0)
 		r = swu_exec(ctx, argv, NULL);
-	if (r < 0) {
-		unlink(tmp);
-		return r;
-	}
-	/* flush what grub-editenv wrote, whether it rewrote the file or replaced it */
-	safe_close(fd);
-	fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		unlink(tmp);
-		return swu_fail(ctx, r, "boot", "grub", "cannot open '%s': %s", tmp, strerror(-r));
-	}
-	r = swu_tmpfile_commit(fd, tmp, c->grub_env);
+	if (r >= 0)
+		r = swu_read_file(tmp, 64 * 1024, &new, &new_size);
+	fd = safe_close(fd);
+	unlink(tmp);
 	if (r < 0)
-		return swu_fail(ctx, r, "boot", "grub", "cannot replace '%s': %s", c->grub_env,
+		return r;
+	if (!old || new_size != old_size)
+		r = swu_write_file_atomic(c->grub_env, new, new_size, 0644);
+	else {
+		fd = open(c->grub_env, O_WRONLY | O_CLOEXEC); /* at offset 0, not truncated */
+		r = fd < 0 ? -errno : swu_write_all(fd, new, new_size);
+		if (r >= 0 && fsync(fd) < 0)
+			r = -errno;
+	}
+	if (r < 0)
+		return swu_fail(ctx, r, "boot", "grub", "cannot write '%s': %s", c->grub_env,
 				strerror(-r));
 	return 0;
 }

@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "cb2601852e3ed19a75e6a536d3845126bc08d5d0c4df5d61438baab1999691f8"
+SRC_URI[sha256sum] = "cea4c01590db3f320cd3d61fe3e111d92b6247a67d6a3eca6c014db97dafe000"

@@ -160,5 +160,13 @@ done
 expect_exit 0 "$SWU" inspect-bundle repo/metadata.pb --json
 json_check "$T/out" 'd["payloads"] == [] and len(d["targets_metadata"]["targets"]["targets"]) == 2' 
 expect_exit 1 "$SWU" publish --bundle garbage.pb --dir repo2
+# Servers make ETags of the mtime in seconds: each publish leaves metadata.pb strictly newer, even
+# three within one second (otherwise devices would be told 304 about the newer release).
+mkdir -p repo3
+for i in 1 2 3; do
+	expect_exit 0 "$SWU" publish --bundle b2.pb --dir repo3
+	stat -c %Y repo3/metadata.pb >>mtimes
+done
+expect_eq "metadata.pb mtimes" "$(sort -un mtimes | wc -l)" 3
 
 finish

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -416,6 +417,7 @@ int verb_publish(int argc, char **argv)
 	_cleanup_free_ char *blobs = NULL, *meta = NULL, *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF, out = -EBADF;
 	const char *path = NULL, *dir = NULL;
+	struct stat st;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
@@ -458,6 +460,18 @@ int verb_publish(int argc, char **argv)
 		return log_error_errno(r, "Cannot create '%s'", meta);
 	r = swu_bundle_write(swu_ctx, out, b->root, b->root_size, b->targets, b->n_targets, NULL,
 			     0);
+	/*
+	 * Servers derive ETag and Last-Modified from the mtime in seconds (nginx: mtime and size):
+	 * a release published in the same second as the last one, with metadata of the same size,
+	 * would get the same ETag, and devices would be told 304. The new file is made newer.
+	 */
+	if (r >= 0 && stat(meta, &st) == 0 && st.st_mtim.tv_sec >= time(NULL)) {
+		struct timespec ts[2] = { { .tv_sec = st.st_mtim.tv_sec + 1 },
+					  { .tv_sec = st.st_mtim.tv_sec + 1 } };
+
+		if (futimens(out, ts) < 0)
+			r = -errno;
+	}
 	if (r >= 0)
 		r = swu_tmpfile_commit(out, tmp, meta);
 	else

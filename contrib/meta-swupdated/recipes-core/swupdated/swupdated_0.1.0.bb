@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "cea4c01590db3f320cd3d61fe3e111d92b6247a67d6a3eca6c014db97dafe000"
+SRC_URI[sha256sum] = "172cf8888410262171549ac251656a948f08c2172d658312bb96af3cac3b88ac"

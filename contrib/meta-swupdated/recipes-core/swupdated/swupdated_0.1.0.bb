@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "172cf8888410262171549ac251656a948f08c2172d658312bb96af3cac3b88ac"
+SRC_URI[sha256sum] = "49bf9dc88fb871fe68df3573c29de6192ac8ab27069fdcefb74f80af8a06f097"

@@ -14,12 +14,7 @@
 
 bool swu_target_needs_slot(const char *name)
 {
-	static const char suffix[] = ".chunks";
-	size_t n = strlen(name), k = strlen(suffix);
-
-	if (streq(name, SWU_USER_MANIFEST_NAME))
-		return false;
-	return !(n > k && streq(name + n - k, suffix));
+	return !streq(name, SWU_USER_MANIFEST_NAME) && !endswith(name, ".chunks");
 }
 
 static const SwuInstallTarget *find(const SwuInstallTarget *t, size_t n, const char *name)
@@ -292,7 +287,7 @@ int swu_slot_writer_new_streamed(SwuContext *ctx, SwuVerifier *v, const SwuInsta
 	return slot_writer_new(ctx, v, t, size, false, ret);
 }
 
-int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
+static int slot_writer_put(SwuSlotWriter *w, const void *p, size_t n, bool write)
 {
 	int r;
 
@@ -306,7 +301,7 @@ int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
 	} else if (n > w->target->length - w->offset)
 		return swu_fail(w->ctx, -EBADMSG, "payload", "length",
 				"payload '%s' is longer than its signed length", w->t->name);
-	if (w->readback_running) {
+	if (w->readback_running && write) {
 		swu_fault_point(w->ctx, "write");
 		r = pwrite_all(w->t->fd, p, n, w->offset);
 		if (r < 0)
@@ -317,6 +312,16 @@ int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
 	if (w->readback_running)
 		readback_post(&w->readback, w->offset, false, false);
 	return 0;
+}
+
+int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
+{
+	return slot_writer_put(w, p, n, /* write= */ true);
+}
+
+int swu_slot_writer_keep(SwuSlotWriter *w, const void *p, size_t n)
+{
+	return slot_writer_put(w, p, n, /* write= */ false);
 }
 
 uint64_t swu_slot_writer_offset(const SwuSlotWriter *w)

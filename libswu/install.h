@@ -57,6 +57,11 @@ int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget 
 int swu_slot_writer_new_streamed(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t,
 				 uint64_t size, SwuSlotWriter **ret);
 int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n);
+/*
+ * Like write, for @n bytes that the slot already holds at the writer's offset (a delta update
+ * resuming): hashed and read back like written bytes, but not written again.
+ */
+int swu_slot_writer_keep(SwuSlotWriter *w, const void *p, size_t n);
 uint64_t swu_slot_writer_offset(const SwuSlotWriter *w);
 int swu_slot_writer_close(SwuSlotWriter *w);
 /* Readable once the read-back ended; -EBADF for a writer without a slot (nothing to wait for). */

@@ -6,7 +6,9 @@
  * error paths need no hand-written free ladders.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -73,3 +75,17 @@ static inline void closep(int *fd)
 	})
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
+
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
+/* Whether @s ends in @suffix and has something before it. */
+static inline bool endswith(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && streq(s + n - k, suffix);
+}

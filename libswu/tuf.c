@@ -493,6 +493,16 @@ bool swu_verifier_target_installed(const SwuVerifier *v, const char *name)
 	return h && f->length == t->length && memcmp(h, t->sha256, SWU_SHA256_SIZE) == 0;
 }
 
+int swu_verifier_installed_length(const SwuVerifier *v, const char *name, uint64_t *ret)
+{
+	const SwuTargetFile *f = swu_targets_find(v->installed, name);
+
+	if (!f)
+		return -ENOENT;
+	*ret = f->length;
+	return 0;
+}
+
 int swu_verifier_finish(SwuVerifier *v)
 {
 	if (!v->targets_bytes || v->current)

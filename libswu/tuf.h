@@ -86,6 +86,8 @@ int swu_verifier_payload_begin(SwuVerifier *v, const char *name, uint64_t size);
 int swu_verifier_payload_update(SwuVerifier *v, const void *p, size_t n);
 /* -EBADMSG when the bytes were short or their SHA-256 differs from the signed hash. */
 int swu_verifier_payload_end(SwuVerifier *v);
+/* The length of target @name in the installed manifest; -ENOENT when it lists none. */
+int swu_verifier_installed_length(const SwuVerifier *v, const char *name, uint64_t *ret);
 /* True when the installed manifest lists @name with the verified length and hash. */
 bool swu_verifier_target_installed(const SwuVerifier *v, const char *name);
 /* Drops a payload begun but not ended (an aborted transfer); it counts as not received. */

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "fileio.h"
 #include "macro.h"
 #include "manifest.h"
@@ -154,22 +156,123 @@ static int bundle_has_target(const SwuBundle *b, const SwuMetadataEntry *targets
 	return 0;
 }
 
+/*
+ * Adds the @size bytes of @file_fd as target @name (replacing one when @replace): checked before
+ * anything is written, so a refused add leaves the bundle as it was.
+ */
+static int add_target(const char *path, const char *name, int file_fd, uint64_t size, bool replace,
+		      bool chunked, const char *what)
+{
+	_cleanup_free_ char *iname = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const SwuMetadataEntry *targets;
+	uint8_t digest[SWU_SHA256_SIZE];
+	SwuPayloadSource add;
+	SwuBuf nt = {};
+	int r;
+
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	targets = swu_bundle_get_targets(b, "targets");
+	if (!targets)
+		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
+	r = bundle_has_target(b, targets, name);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
+	if (r > 0 && !replace) {
+		fprintf(stderr,
+			"swu: bundle '%s' already has a target '%s'; use --replace to replace it\n",
+			path, name);
+		return -EEXIST;
+	}
+	/* A new image with the old image's index would make every device fall back to the blob. */
+	if (asprintf(&iname, "%s.chunks", name) < 0)
+		return -ENOMEM;
+	r = chunked ? 0 : bundle_has_target(b, targets, iname);
+	if (r > 0) {
+		fprintf(stderr,
+			"swu: bundle '%s' has a chunk index '%s'; replace it with --chunk-index\n",
+			path, iname);
+		return -EEXIST;
+	}
+	r = swu_sha256_fd(file_fd, 0, size, digest);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", what);
+	r = swu_targets_add_file(swu_ctx, targets->data, targets->size, name, size, digest, &nt);
+	if (r < 0)
+		return log_error_errno(r, "Cannot add '%s'", what);
+	add = (SwuPayloadSource){ name, file_fd, 0, size, digest };
+	r = bundle_rewrite(path, b, b->root, b->root_size, nt.data, nt.size, name, &add);
+	swu_buf_done(&nt);
+	return r;
+}
+
+/* ext2/3/4 (the superblock magic at 1080): cut at block boundaries, where the files lie. */
+static bool is_block_image(int fd)
+{
+	uint8_t magic[2];
+
+	return pread(fd, magic, 2, 1080) == 2 && magic[0] == 0x53 && magic[1] == 0xef;
+}
+
+static int parse_chunking(const char *arg, int fd, SwuChunkParams *ret)
+{
+	bool block;
+
+	if (!arg || streq(arg, "auto"))
+		block = is_block_image(fd);
+	else if (streq(arg, "block") || streq(arg, "byte"))
+		block = streq(arg, "block");
+	else
+		return log_usage("--chunk-index takes auto, block or byte, not '%s'", arg);
+	swu_chunk_params_default(block, ret);
+	return 0;
+}
+
+/* Adds "<name>.chunks", the chunk index of the image in @file_fd, from a memory file. */
+static int add_chunk_index(const char *path, const char *name, int file_fd, uint64_t size,
+			   const SwuChunkParams *p, bool replace)
+{
+	_cleanup_free_ uint8_t *index = NULL;
+	_cleanup_free_ char *iname = NULL;
+	_cleanup_close_ int mfd = -EBADF;
+	size_t n = 0;
+	int r;
+
+	if (asprintf(&iname, "%s.chunks", name) < 0)
+		return -ENOMEM;
+	r = swu_chunk_index_build(swu_ctx, file_fd, size, p, &index, &n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot index '%s'", name);
+	mfd = memfd_create("chunks", MFD_CLOEXEC);
+	if (mfd < 0)
+		return log_error_errno(-errno, "Cannot index '%s'", name);
+	r = swu_write_all(mfd, index, n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot index '%s'", name);
+	r = add_target(path, iname, mfd, n, replace, /* chunked= */ true, iname);
+	if (r >= 0)
+		printf("Chunk index '%s': %zu chunks (%s), %zu bytes\n", iname,
+		       (n - SWU_CHUNK_HEADER_SIZE) / SWU_CHUNK_ENTRY_SIZE,
+		       p->align == 1 ? "byte-granular" : "block-aligned", n);
+	return r;
+}
+
 int verb_add_file_to_bundle(int argc, char **argv)
 {
 	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
 						 { "file", required_argument, NULL, 'f' },
 						 { "new-name", required_argument, NULL, 'n' },
 						 { "replace", no_argument, NULL, 'r' },
+						 { "chunk-index", optional_argument, NULL, 'c' },
 						 {} };
-	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
-	_cleanup_close_ int fd = -EBADF, file_fd = -EBADF;
+	_cleanup_close_ int file_fd = -EBADF;
 	_cleanup_free_ char *stem = NULL;
-	const char *path = NULL, *file = NULL, *name = NULL;
-	const SwuMetadataEntry *targets;
-	uint8_t digest[SWU_SHA256_SIZE];
-	SwuPayloadSource add;
-	SwuBuf nt = {};
-	bool replace = false;
+	const char *path = NULL, *file = NULL, *name = NULL, *chunking = NULL;
+	bool replace = false, chunk_index = false;
+	SwuChunkParams params;
 	struct stat st;
 	int c, r;
 
@@ -182,7 +285,10 @@ int verb_add_file_to_bundle(int argc, char **argv)
 			name = optarg;
 		else if (c == 'r')
 			replace = true;
-		else
+		else if (c == 'c') {
+			chunk_index = true;
+			chunking = optarg;
+		} else
 			return -EINVAL;
 	}
 	if (!path || !file || optind != argc)
@@ -195,37 +301,21 @@ int verb_add_file_to_bundle(int argc, char **argv)
 	}
 	if (!swu_target_name_valid(name, strlen(name)))
 		return log_usage("invalid target name '%s' (printable ASCII, no '..' parts)", name);
+	if (endswith(name, ".chunks"))
+		return log_usage("target names ending in '.chunks' are reserved for chunk indexes");
 	file_fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (file_fd < 0 || fstat(file_fd, &st) < 0)
 		return log_error_errno(-errno, "Cannot open '%s'", file);
 	if (!S_ISREG(st.st_mode))
 		return log_error_errno(-EINVAL, "'%s' is not a regular file", file);
-	r = bundle_open(path, &fd, &b);
-	if (r < 0)
-		return r;
-	targets = swu_bundle_get_targets(b, "targets");
-	if (!targets)
-		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
-	/* Checked before anything is written: a refused add leaves the bundle as it was. */
-	r = bundle_has_target(b, targets, name);
-	if (r < 0)
-		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
-	if (r > 0 && !replace) {
-		fprintf(stderr,
-			"swu: bundle '%s' already has a target '%s'; use --replace to replace it\n",
-			path, name);
-		return -EEXIST;
+	if (chunk_index) {
+		r = parse_chunking(chunking, file_fd, &params);
+		if (r < 0)
+			return r;
 	}
-	r = swu_sha256_fd(file_fd, 0, (uint64_t)st.st_size, digest);
-	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", file);
-	r = swu_targets_add_file(swu_ctx, targets->data, targets->size, name, (uint64_t)st.st_size,
-				 digest, &nt);
-	if (r < 0)
-		return log_error_errno(r, "Cannot add '%s'", file);
-	add = (SwuPayloadSource){ name, file_fd, 0, (uint64_t)st.st_size, digest };
-	r = bundle_rewrite(path, b, b->root, b->root_size, nt.data, nt.size, name, &add);
-	swu_buf_done(&nt);
+	r = add_target(path, name, file_fd, (uint64_t)st.st_size, replace, chunk_index, file);
+	if (r >= 0 && chunk_index)
+		r = add_chunk_index(path, name, file_fd, (uint64_t)st.st_size, &params, replace);
 	return r;
 }
 
@@ -407,6 +497,69 @@ static int publish_blob(const SwuBundle *b, const SwuPayload *p, const SwuTarget
 	return 0;
 }
 
+#define STORE_LEVEL 19
+#define INDEX_MAX   (64u * 1024u * 1024u)
+
+static const SwuPayload *find_payload(const SwuBundle *b, const char *name)
+{
+	for (size_t i = 0; i < b->n_payloads; i++)
+		if (streq(b->payloads[i].name, name))
+			return &b->payloads[i];
+	return NULL;
+}
+
+/*
+ * The chunk store of target @t (whose index is @ip) as chunks/<SHA-256 of the index>: named by
+ * the index, which fixes every chunk, so it is immutable like a blob.
+ */
+static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *ip, const char *dir)
+{
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
+	_cleanup_free_ char *path = NULL, *tmp = NULL, *name = NULL;
+	_cleanup_free_ uint8_t *index = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const SwuTarget *it = swu_verifier_find_target(v, ip->name), *t;
+	const SwuPayload *p;
+	char hex[2 * SWU_SHA256_SIZE + 1];
+	uint64_t size = 0;
+	struct stat st;
+	int r;
+
+	name = strndup(ip->name, strlen(ip->name) - strlen(".chunks"));
+	if (!name)
+		return -ENOMEM;
+	t = swu_verifier_find_target(v, name);
+	p = find_payload(b, name);
+	if (!it || !t || !p)
+		return 0; /* an index of nothing in this bundle: nothing to serve */
+	if (ip->size > INDEX_MAX || !(index = malloc(MAX(ip->size, (uint64_t)1))))
+		return log_error_errno(-EFBIG, "Chunk index '%s' is too large", ip->name);
+	if (pread(b->fd, index, ip->size, (off_t)ip->offset) != (ssize_t)ip->size)
+		return log_error_errno(-EIO, "Cannot read '%s'", ip->name);
+	r = swu_chunk_index_parse(swu_ctx, index, ip->size, t->length, &idx);
+	if (r < 0)
+		return log_error_errno(r, "Chunk index '%s' is not valid", ip->name);
+	swu_hex(it->sha256, SWU_SHA256_SIZE, hex);
+	if (asprintf(&path, "%s/chunks/%s", dir, hex) < 0)
+		return -ENOMEM;
+	if (stat(path, &st) == 0)
+		return 0;
+	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create '%s'", path);
+	r = swu_store_write(swu_ctx, b->fd, p->offset, idx, STORE_LEVEL, fd, &size);
+	if (r >= 0)
+		r = swu_tmpfile_commit(fd, tmp, path);
+	else
+		unlink(tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write '%s'", path);
+	printf("Chunk store of '%s': %u chunks, %llu bytes (%.1f%% of %llu)\n", name, idx->n,
+	       (unsigned long long)size, t->length ? 100.0 * (double)size / (double)t->length : 0.0,
+	       (unsigned long long)t->length);
+	return 0;
+}
+
 int verb_publish(int argc, char **argv)
 {
 	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
@@ -414,7 +567,7 @@ int verb_publish(int argc, char **argv)
 						 {} };
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-	_cleanup_free_ char *blobs = NULL, *meta = NULL, *tmp = NULL;
+	_cleanup_free_ char *blobs = NULL, *meta = NULL, *tmp = NULL, *chunks = NULL;
 	_cleanup_close_ int fd = -EBADF, out = -EBADF;
 	const char *path = NULL, *dir = NULL;
 	struct stat st;
@@ -439,11 +592,15 @@ int verb_publish(int argc, char **argv)
 		r = swu_bundle_verify(b, v);
 	if (r < 0)
 		return log_error_errno(r, "Refusing to publish '%s'", path);
-	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0)
+	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0 ||
+	    asprintf(&chunks, "%s/chunks", dir) < 0)
 		return -ENOMEM;
 	r = swu_mkdir_p(blobs, 0755);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create '%s'", blobs);
+	r = swu_mkdir_p(chunks, 0755);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create '%s'", chunks);
 
 	/* Blobs first, metadata.pb last: a client never sees metadata naming a missing blob. */
 	for (size_t i = 0; i < b->n_payloads; i++) {
@@ -454,6 +611,11 @@ int verb_publish(int argc, char **argv)
 		r = publish_blob(b, &b->payloads[i], t, dir);
 		if (r < 0)
 			return r;
+		if (endswith(b->payloads[i].name, ".chunks")) {
+			r = publish_store(v, b, &b->payloads[i], dir);
+			if (r < 0)
+				return r;
+		}
 	}
 	r = swu_tmpfile_open(meta, 0644, &out, &tmp);
 	if (r < 0)

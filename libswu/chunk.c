@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "chunk.h"
+#include "macro.h"
+
+static const char index_magic[8] = "SWUCIDX1";
+static const char store_magic[SWU_STORE_MAGIC_SIZE] = "SWUSTOR1";
+
+/* --- XXH64 ----------------------------------------------------------------------------------- */
+
+#define P1 UINT64_C(0x9E3779B185EBCA87)
+#define P2 UINT64_C(0xC2B2AE3D27D4EB4F)
+#define P3 UINT64_C(0x165667B19E3779F9)
+#define P4 UINT64_C(0x85EBCA77C2B2AE63)
+#define P5 UINT64_C(0x27D4EB2F165667C5)
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static inline void wr64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static inline uint64_t xxh_round(uint64_t acc, uint64_t input)
+{
+	return rotl64(acc + input * P2, 31) * P1;
+}
+
+static inline uint64_t xxh_merge(uint64_t acc, uint64_t v)
+{
+	return (acc ^ xxh_round(0, v)) * P1 + P4;
+}
+
+uint64_t swu_xxh64(const void *data, size_t n, uint64_t seed)
+{
+	const uint8_t *p = data, *end = p + n;
+	uint64_t h;
+
+	if (n >= 32) {
+		uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+
+		for (; end - p >= 32; p += 32) {
+			v1 = xxh_round(v1, rd64(p));
+			v2 = xxh_round(v2, rd64(p + 8));
+			v3 = xxh_round(v3, rd64(p + 16));
+			v4 = xxh_round(v4, rd64(p + 24));
+		}
+		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+		h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
+	} else
+		h = seed + P5;
+	h += n;
+	for (; end - p >= 8; p += 8)
+		h = rotl64(h ^ xxh_round(0, rd64(p)), 27) * P1 + P4;
+	if (end - p >= 4) {
+		h = rotl64(h ^ (uint64_t)rd32(p) * P1, 23) * P2 + P3;
+		p += 4;
+	}
+	for (; p < end; p++)
+		h = rotl64(h ^ *p * P5, 11) * P1;
+	h ^= h >> 33;
+	h *= P2;
+	h ^= h >> 29;
+	h *= P3;
+	return h ^ (h >> 32);
+}
+
+/* --- content-defined chunking ---------------------------------------------------------------- */
+
+void swu_chunk_params_default(bool block_image, SwuChunkParams *ret)
+{
+	*ret = (SwuChunkParams){
+		.block = SWU_CHUNK_BLOCK,
+		.align = block_image ? SWU_CHUNK_BLOCK : 1,
+		.min = 16 * 1024,
+		.avg = 64 * 1024,
+		.max = 256 * 1024,
+	};
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int log2u(uint32_t v)
+{
+	int r = 0;
+
+	while (v >>= 1)
+		r++;
+	return r;
+}
+
+static bool params_valid(const SwuChunkParams *p)
+{
+	return p->block == SWU_CHUNK_BLOCK && (p->align == 1 || p->align == p->block) &&
+	       is_pow2(p->avg) && p->min >= p->block && p->min < p->avg && p->avg < p->max &&
+	       p->max <= SWU_CHUNK_MAX_MAX && p->min % p->align == 0 && p->max % p->align == 0 &&
+	       p->avg / p->align >= 4;
+}
+
+typedef struct Chunker {
+	SwuChunkParams p;
+	int bits_small,
+		bits_large; /* normalized chunking: harder to cut before avg, easier after */
+	uint64_t gear[256];
+	uint64_t block_hash[SWU_CHUNK_MAX_MAX / SWU_CHUNK_BLOCK];
+	uint8_t *buf; /* 2 * max */
+} Chunker;
+
+static void chunker_init(Chunker *c, const SwuChunkParams *p)
+{
+	uint64_t x = UINT64_C(0x5357555044415445); /* "SWUPDATE": splitmix64 fills the gear table */
+	int bits = log2u(p->avg / p->align);
+
+	c->p = *p;
+	c->bits_small = bits + 1;
+	c->bits_large = bits - 1;
+	for (size_t i = 0; i < 256; i++) {
+		uint64_t z = (x += UINT64_C(0x9E3779B97F4A7C15));
+
+		z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+		z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+		c->gear[i] = z ^ (z >> 31);
+	}
+}
+
+static bool cut_here(const Chunker *c, uint64_t h, uint32_t length)
+{
+	int bits = length < c->p.avg ? c->bits_small : c->bits_large;
+
+	return (h >> (64 - bits)) == 0;
+}
+
+/*
+ * The length of the chunk at the start of @d (@avail bytes, all that is left or at least max).
+ * Block-aligned: the decision after each block is the top bits of the block's fast hash. Byte
+ * granular: a gear hash over the 64 bytes before each candidate point (FastCDC), started 64 bytes
+ * before min so that the decision depends on those bytes alone.
+ */
+static uint32_t chunk_length(const Chunker *c, const uint8_t *d, uint32_t avail)
+{
+	uint32_t end = MIN(avail, c->p.max), i;
+	uint64_t h = 0;
+
+	if (c->p.align != 1) {
+		for (i = 0; i < end;) {
+			uint32_t n = MIN(c->p.block, end - i);
+
+			i += n;
+			if (n < c->p.block || (i >= c->p.min && i < end &&
+					       cut_here(c, swu_xxh64(d + i - n, n, 0), i)))
+				return i;
+		}
+		return end;
+	}
+	if (end <= c->p.min)
+		return end;
+	for (i = c->p.min - 64; i < end; i++) {
+		h = (h << 1) + c->gear[d[i]];
+		if (i + 1 >= c->p.min && cut_here(c, h, i + 1))
+			return i + 1;
+	}
+	return end;
+}
+
+static uint64_t fast_hash(const uint8_t *d, uint32_t length, uint64_t *block_hash)
+{
+	uint8_t le[8 * (SWU_CHUNK_MAX_MAX / SWU_CHUNK_BLOCK)];
+	uint32_t nb = swu_chunk_n_blocks(length);
+
+	for (uint32_t b = 0; b < nb; b++) {
+		uint32_t off = b * SWU_CHUNK_BLOCK;
+
+		block_hash[b] = swu_xxh64(d + off, MIN(SWU_CHUNK_BLOCK, length - off), 0);
+		wr64(le + 8 * b, block_hash[b]);
+	}
+	return swu_xxh64(le, 8 * (size_t)nb, 0);
+}
+
+uint64_t swu_chunk_fast_hash(const uint8_t *d, uint32_t length)
+{
+	uint64_t block_hash[SWU_CHUNK_MAX_MAX / SWU_CHUNK_BLOCK];
+
+	return fast_hash(d, MIN(length, SWU_CHUNK_MAX_MAX), block_hash);
+}
+
+static void chunk_hashes(Chunker *c, const uint8_t *d, SwuChunk *ck)
+{
+	ck->n_blocks = swu_chunk_n_blocks(ck->length);
+	ck->hash = fast_hash(d, ck->length, c->block_hash);
+	ck->block_hash = c->block_hash;
+}
+
+static ssize_t pread_full(int fd, uint8_t *p, size_t n, uint64_t offset)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pread(fd, p + done, n - done, (off_t)(offset + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	return (ssize_t)done;
+}
+
+int swu_chunk_scan(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParams *p,
+		   bool allow_short, SwuChunkFunc func, void *userdata)
+{
+	_cleanup_free_ Chunker *c = calloc(1, sizeof(*c));
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t cap = 2 * (size_t)p->max, have = 0, pos = 0;
+	uint64_t offset = 0, read_at = 0;
+	bool eof = false;
+	int r;
+
+	if (!c || !(buf = malloc(cap)))
+		return -ENOMEM;
+	if (!params_valid(p))
+		return -EINVAL;
+	chunker_init(c, p);
+	while (offset < length) {
+		SwuChunk ck = { .offset = offset };
+
+		if (swu_context_cancelled(ctx))
+			return -ECANCELED;
+		/* Keep at least max bytes ahead of the chunk start, or all that is left. */
+		if (have - pos < p->max && !eof && read_at < length) {
+			ssize_t k;
+
+			memmove(buf, buf + pos, have - pos);
+			have -= pos;
+			pos = 0;
+			k = pread_full(fd, buf + have,
+				       (size_t)MIN((uint64_t)(cap - have), length - read_at),
+				       read_at);
+			if (k < 0)
+				return (int)k;
+			if ((uint64_t)k < MIN((uint64_t)(cap - have), length - read_at)) {
+				if (!allow_short)
+					return -ENODATA;
+				eof = true;
+			}
+			have += (size_t)k;
+			read_at += (uint64_t)k;
+		}
+		if (have == pos)
+			break; /* a short file, allowed */
+		ck.length = chunk_length(c, buf + pos, (uint32_t)MIN(have - pos, (size_t)p->max));
+		ck.data = buf + pos;
+		chunk_hashes(c, ck.data, &ck);
+		r = func(userdata, &ck);
+		if (r < 0)
+			return r;
+		pos += ck.length;
+		offset += ck.length;
+	}
+	return 0;
+}
+
+/* --- the index ------------------------------------------------------------------------------- */
+
+typedef struct Builder {
+	uint8_t *p;
+	size_t n, cap;
+	uint32_t count;
+} Builder;
+
+static int build_entry(void *userdata, const SwuChunk *c)
+{
+	Builder *b = userdata;
+	uint8_t *e;
+	int r;
+
+	if (b->n + SWU_CHUNK_ENTRY_SIZE > b->cap) {
+		size_t cap = MAX(b->cap * 2, (size_t)4096);
+		uint8_t *p = realloc(b->p, cap);
+
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	e = b->p + b->n;
+	wr32(e, c->length);
+	wr64(e + 4, c->hash);
+	r = swu_sha256(c->data, c->length, e + 12);
+	if (r < 0)
+		return r;
+	b->n += SWU_CHUNK_ENTRY_SIZE;
+	b->count++;
+	return 0;
+}
+
+int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParams *p,
+			  uint8_t **ret, size_t *ret_size)
+{
+	Builder b = {};
+	int r;
+
+	r = build_entry(&b, &(SwuChunk){}); /* room for the header: overwritten below */
+	if (r >= 0) {
+		b.n = SWU_CHUNK_HEADER_SIZE;
+		b.count = 0;
+		r = swu_chunk_scan(ctx, fd, length, p, /* allow_short= */ false, build_entry, &b);
+	}
+	if (r < 0) {
+		free(b.p);
+		return r;
+	}
+	memcpy(b.p, index_magic, 8);
+	wr32(b.p + 8, 1);  /* version */
+	wr32(b.p + 12, 0); /* flags */
+	wr64(b.p + 16, length);
+	wr32(b.p + 24, p->block);
+	wr32(b.p + 28, p->align);
+	wr32(b.p + 32, p->min);
+	wr32(b.p + 36, p->avg);
+	wr32(b.p + 40, p->max);
+	wr32(b.p + 44, b.count);
+	*ret = b.p;
+	*ret_size = b.n;
+	return 0;
+}
+
+uint32_t swu_chunk_index_length(const SwuChunkIndex *idx, uint32_t i)
+{
+	return rd32(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE);
+}
+
+uint64_t swu_chunk_index_hash(const SwuChunkIndex *idx, uint32_t i)
+{
+	return rd64(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE + 4);
+}
+
+const uint8_t *swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i)
+{
+	return idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE + 12;
+}
+
+SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx)
+{
+	if (idx) {
+		free(idx->entries);
+		free(idx->offsets);
+		free(idx->blocks);
+		free(idx);
+	}
+	return NULL;
+}
+
+#define index_fail(ctx, ...) swu_fail(ctx, -EBADMSG, "chunk-index", "format", __VA_ARGS__)
+
+static int parse_header(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
+			SwuChunkIndex *idx)
+{
+	uint64_t entries;
+
+	if (n < SWU_CHUNK_HEADER_SIZE || memcmp(p, index_magic, 8) != 0)
+		return index_fail(ctx, "not a chunk index (bad magic or too short)");
+	if (rd32(p + 8) != 1 || rd32(p + 12) != 0)
+		return index_fail(ctx, "chunk index version %u flags %u unsupported", rd32(p + 8),
+				  rd32(p + 12));
+	idx->length = rd64(p + 16);
+	idx->params = (SwuChunkParams){ rd32(p + 24), rd32(p + 28), rd32(p + 32), rd32(p + 36),
+					rd32(p + 40) };
+	idx->n = rd32(p + 44);
+	if (idx->length != target_length)
+		return index_fail(ctx, "chunk index describes %llu bytes, the target has %llu",
+				  (unsigned long long)idx->length,
+				  (unsigned long long)target_length);
+	if (!params_valid(&idx->params))
+		return index_fail(ctx, "chunk index parameters are unsupported");
+	if (idx->length / SWU_CHUNK_BLOCK + idx->n >= UINT32_MAX)
+		return index_fail(ctx, "chunk index of %llu bytes is too large",
+				  (unsigned long long)idx->length);
+	entries = (n - SWU_CHUNK_HEADER_SIZE) / SWU_CHUNK_ENTRY_SIZE;
+	if ((n - SWU_CHUNK_HEADER_SIZE) % SWU_CHUNK_ENTRY_SIZE != 0 || entries != idx->n)
+		return index_fail(ctx, "chunk index lists %u chunks in %zu bytes", idx->n, n);
+	/* Every chunk but the last is at least min long: a count beyond that is a lie. */
+	if (idx->n > idx->length / idx->params.min + 1 || (idx->length > 0) != (idx->n > 0))
+		return index_fail(ctx, "chunk index lists %u chunks for %llu bytes", idx->n,
+				  (unsigned long long)idx->length);
+	return 0;
+}
+
+int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
+			  SwuChunkIndex **ret)
+{
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = calloc(1, sizeof(*idx));
+	uint64_t off = 0;
+	uint32_t nb = 0;
+	int r;
+
+	if (!idx)
+		return -ENOMEM;
+	r = parse_header(ctx, p, n, target_length, idx);
+	if (r < 0)
+		return r;
+	idx->entries = malloc(MAX((size_t)idx->n * SWU_CHUNK_ENTRY_SIZE, (size_t)1));
+	idx->offsets = malloc(((size_t)idx->n + 1) * sizeof(uint64_t));
+	idx->blocks = malloc(((size_t)idx->n + 1) * sizeof(uint32_t));
+	if (!idx->entries || !idx->offsets || !idx->blocks)
+		return -ENOMEM;
+	memcpy(idx->entries, p + SWU_CHUNK_HEADER_SIZE, (size_t)idx->n * SWU_CHUNK_ENTRY_SIZE);
+	for (uint32_t i = 0; i < idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(idx, i);
+		bool last = i + 1 == idx->n;
+
+		if (len == 0 || len > idx->params.max || (!last && len < idx->params.min) ||
+		    (!last && len % idx->params.align != 0) || len > idx->length - off)
+			return index_fail(ctx, "chunk %u of the index: length %u at offset %llu", i,
+					  len, (unsigned long long)off);
+		idx->offsets[i] = off;
+		idx->blocks[i] = nb;
+		off += len;
+		nb += swu_chunk_n_blocks(len);
+	}
+	if (off != idx->length)
+		return index_fail(ctx, "chunk index covers %llu of %llu bytes",
+				  (unsigned long long)off, (unsigned long long)idx->length);
+	idx->offsets[idx->n] = off;
+	idx->blocks[idx->n] = nb;
+	*ret = TAKE_PTR(idx);
+	return 0;
+}
+
+/* --- the store ------------------------------------------------------------------------------- */
+
+static uint64_t record_size(uint32_t length)
+{
+	return SWU_STORE_RECORD_HEAD +
+	       (uint64_t)SWU_STORE_RECORD_BLOCK * swu_chunk_n_blocks(length);
+}
+
+uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i)
+{
+	/* Records are fixed by the signed lengths: offset(i) = magic + sum of the sizes before it. */
+	return SWU_STORE_MAGIC_SIZE + SWU_STORE_RECORD_HEAD * (uint64_t)i +
+	       SWU_STORE_RECORD_BLOCK * (uint64_t)idx->blocks[i];
+}
+
+uint64_t swu_store_records_end(const SwuChunkIndex *idx)
+{
+	return swu_store_record_offset(idx, idx->n);
+}
+
+static int pwrite_full(int fd, const void *p, size_t n, uint64_t offset)
+{
+	const uint8_t *q = p;
+
+	while (n > 0) {
+		ssize_t k = pwrite(fd, q, n, (off_t)offset);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		q += k;
+		n -= (size_t)k;
+		offset += (uint64_t)k;
+	}
+	return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(ZSTD_CCtx *, ZSTD_freeCCtx);
+
+int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
+		    int out_fd, uint64_t *ret_size)
+{
+	_cleanup_(ZSTD_freeCCtxp) ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	size_t bound = ZSTD_compressBound(SWU_CHUNK_BLOCK);
+	uint32_t max_rec = (uint32_t)record_size(idx->params.max);
+	_cleanup_free_ uint8_t *chunk = malloc(idx->params.max);
+	_cleanup_free_ uint8_t *frame = malloc(bound);
+	_cleanup_free_ uint8_t *rec = malloc(max_rec);
+	uint64_t pos = swu_store_records_end(idx);
+	int r;
+
+	if (!cctx || !chunk || !frame || !rec)
+		return -ENOMEM;
+	r = pwrite_full(out_fd, store_magic, sizeof(store_magic), 0);
+	for (uint32_t i = 0; r >= 0 && i < idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(idx, i), nb = swu_chunk_n_blocks(len);
+		ssize_t k;
+
+		if (swu_context_cancelled(ctx))
+			return -ECANCELED;
+		k = pread_full(fd, chunk, len, base + idx->offsets[i]);
+		if (k < 0)
+			return (int)k;
+		if ((uint32_t)k != len)
+			return -ENODATA;
+		wr64(rec, pos);
+		for (uint32_t b = 0; b < nb; b++) {
+			uint32_t off = b * SWU_CHUNK_BLOCK, blen = MIN(SWU_CHUNK_BLOCK, len - off);
+			size_t z = ZSTD_compressCCtx(cctx, frame, bound, chunk + off, blen, level);
+
+			if (ZSTD_isError(z))
+				return -EIO;
+			wr64(rec + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * b,
+			     swu_xxh64(chunk + off, blen, 0));
+			wr32(rec + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * b + 8,
+			     (uint32_t)z);
+			r = pwrite_full(out_fd, frame, z, pos);
+			if (r < 0)
+				return r;
+			pos += z;
+		}
+		r = pwrite_full(out_fd, rec, record_size(len), swu_store_record_offset(idx, i));
+	}
+	if (r < 0)
+		return r;
+	*ret_size = pos;
+	return 0;
+}

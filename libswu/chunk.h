@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Chunk indexes for delta updates (docs/bundle-format.md, "Chunk index"): content-defined
+ * chunking of an image, the signed index of its chunks (target "<name>.chunks"), and the
+ * content-addressed store of individually compressed blocks that `swu publish` writes beside
+ * the blobs. The index is signed like any payload; the store is not, so everything read from
+ * it is bounded here and checked against the index by the caller.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "crypto.h"
+
+#define SWU_CHUNK_BLOCK	       4096u /* the sub-chunk unit: one ext4 block */
+#define SWU_CHUNK_HEADER_SIZE  48u
+#define SWU_CHUNK_ENTRY_SIZE   44u /* u32 length, u64 fast hash, SHA-256 */
+#define SWU_CHUNK_MAX_MAX      (1024u * 1024u)
+#define SWU_STORE_MAGIC_SIZE   8u
+#define SWU_STORE_RECORD_HEAD  8u  /* u64 offset of the chunk's first frame */
+#define SWU_STORE_RECORD_BLOCK 12u /* per block: u64 fast hash, u32 compressed size */
+/* zstd frames are decoded with at most this window: a block needs 4 KiB. */
+#define SWU_STORE_WINDOW_LOG 17
+
+/* XXH64 (the public algorithm): the fast, non-cryptographic hash that finds candidates. */
+uint64_t swu_xxh64(const void *p, size_t n, uint64_t seed);
+
+typedef struct SwuChunkParams {
+	uint32_t block; /* SWU_CHUNK_BLOCK */
+	uint32_t align; /* cut points only at multiples of this: block images use the block */
+	uint32_t min, avg, max;
+} SwuChunkParams;
+
+/* Defaults: block-aligned for block images (ext4), byte-granular for anything else. */
+void swu_chunk_params_default(bool block_image, SwuChunkParams *ret);
+
+/*
+ * One chunk as the chunker finds it: its offset and length in the scanned range, its bytes, the
+ * fast hash of each SWU_CHUNK_BLOCK block from its start (the last may be shorter) and the
+ * chunk's fast hash (XXH64 of those block hashes, little-endian).
+ */
+typedef struct SwuChunk {
+	uint64_t offset;
+	uint32_t length;
+	const uint8_t *data;
+	const uint64_t *block_hash;
+	uint32_t n_blocks;
+	uint64_t hash;
+} SwuChunk;
+typedef int (*SwuChunkFunc)(void *userdata, const SwuChunk *c);
+/* The fast hash of a chunk of @length (at most SWU_CHUNK_MAX_MAX) bytes, as the chunker makes it. */
+uint64_t swu_chunk_fast_hash(const uint8_t *d, uint32_t length);
+
+/*
+ * Cuts @length bytes of @fd from offset 0 into content-defined chunks with @p and hands each to
+ * @func in order. A short file ends the scan early when @allow_short (a slot that holds less than
+ * we look for); otherwise -ENODATA. Stops with -ECANCELED when @ctx is cancelled. The same code
+ * cuts on the release side and on the device, so identical content gives identical chunks.
+ */
+int swu_chunk_scan(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParams *p,
+		   bool allow_short, SwuChunkFunc func, void *userdata);
+
+/* A parsed, validated chunk index. */
+typedef struct SwuChunkIndex {
+	SwuChunkParams params;
+	uint64_t length; /* of the image */
+	uint32_t n;
+	uint8_t *entries;  /* n * SWU_CHUNK_ENTRY_SIZE, as signed */
+	uint64_t *offsets; /* n + 1: where each chunk starts, and the image length */
+	uint32_t *blocks;  /* n + 1: the number of blocks before each chunk, and in all */
+} SwuChunkIndex;
+
+static inline uint32_t swu_chunk_n_blocks(uint32_t length)
+{
+	return (length + SWU_CHUNK_BLOCK - 1) / SWU_CHUNK_BLOCK;
+}
+uint32_t swu_chunk_index_length(const SwuChunkIndex *idx, uint32_t i);
+uint64_t swu_chunk_index_hash(const SwuChunkIndex *idx, uint32_t i);
+const uint8_t *swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i);
+
+/*
+ * Release side: the index of @length bytes of @fd (header and entries), malloc'ed. -ENODATA when
+ * the file is shorter.
+ */
+int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParams *p,
+			  uint8_t **ret, size_t *ret_size);
+
+/*
+ * Device side: parses a verified index of a target of @target_length bytes. Even a signed index
+ * is checked for sanity (magic, version, parameters, lengths summing to the target, a chunk count
+ * the minimum length allows), -EBADMSG with the reason recorded otherwise.
+ */
+int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
+			  SwuChunkIndex **ret);
+SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SwuChunkIndex *, swu_chunk_index_free);
+
+/* Store layout: the offset of chunk @i's record, and the size of all records (the frames follow). */
+uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i);
+uint64_t swu_store_records_end(const SwuChunkIndex *idx);
+
+/*
+ * Release side: writes the chunk store of the image at @base in @fd (which @idx describes) to
+ * @out_fd: a magic, one record per chunk (where its frames start; per block its fast hash and
+ * compressed size), then every block as its own zstd frame at @level. Returns the store's size.
+ */
+int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
+		    int out_fd, uint64_t *ret_size);

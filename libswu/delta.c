@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "delta.h"
+#include "macro.h"
+
+/* Where a chunk comes from: the kind in the top two bits, an offset in the active slot below. */
+#define SRC_MISSING   UINT64_C(0)
+#define SRC_IN_PLACE  (UINT64_C(1) << 62)
+#define SRC_ACTIVE    (UINT64_C(2) << 62)
+#define SRC_KIND(s)   ((s) & (UINT64_C(3) << 62))
+#define SRC_OFFSET(s) ((s) & ~(UINT64_C(3) << 62))
+#define FETCH	      UINT64_MAX /* a block of a missing chunk that the active slot does not hold */
+/* The missing blocks a delta tracks (16 bytes each): beyond this, the target is fetched whole. */
+#define MAX_MISSING_BLOCKS (256u * 1024u)
+#define SCAN_BUFFER	   (1024u * 1024u)
+
+struct SwuDelta {
+	SwuContext *ctx;
+	SwuChunkIndex *idx;
+	int active_fd, inactive_fd;
+	uint64_t *src; /* per chunk */
+	char why[256];
+
+	/* the missing chunks, in order, their records and the source of each of their blocks */
+	uint32_t *missing, m;
+	uint64_t *rec_at; /* m + 1: where each record starts in rec */
+	uint32_t *blk_at; /* m + 1: where each chunk's blocks start in bsrc */
+	uint8_t *rec;
+	uint64_t *bsrc;
+	SwuRange *ranges;
+	size_t n_ranges;
+	bool planned;
+
+	/* writing, in order */
+	uint32_t cur, pending, cur_missing, cur_local; /* cur_local: bytes of cur from a slot */
+	bool loaded;
+	uint8_t *cbuf, *fbuf;
+	size_t fhave;
+	ZSTD_DCtx *dctx;
+	/* the next frame to arrive: missing chunk fj, block fk, at [fstart, fend) of the store */
+	uint32_t fj, fk;
+	uint64_t fstart, fend;
+	bool fvalid;
+	uint64_t pos, range_end;
+
+	SwuDeltaStats stats;
+};
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static int stop(SwuDelta *d, const char *fmt, ...) _printf_(2, 3);
+static int stop(SwuDelta *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->why, sizeof(d->why), fmt, ap);
+	va_end(ap);
+	return -EPROTO;
+}
+
+int swu_delta_new(SwuContext *ctx, SwuChunkIndex *idx, SwuDelta **ret)
+{
+	SwuDelta *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->ctx = ctx;
+	d->idx = idx;
+	d->active_fd = d->inactive_fd = -EBADF;
+	d->src = calloc(MAX(idx->n, 1u), sizeof(*d->src));
+	d->cbuf = malloc(idx->params.max);
+	d->fbuf = malloc(ZSTD_compressBound(SWU_CHUNK_BLOCK));
+	d->dctx = ZSTD_createDCtx();
+	if (!d->src || !d->cbuf || !d->fbuf || !d->dctx ||
+	    ZSTD_isError(
+		    ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, SWU_STORE_WINDOW_LOG))) {
+		d->idx = NULL; /* the caller keeps it on failure */
+		swu_delta_free(d);
+		return -ENOMEM;
+	}
+	d->stats.chunks = idx->n;
+	*ret = d;
+	return 0;
+}
+
+SwuDelta *swu_delta_free(SwuDelta *d)
+{
+	if (!d)
+		return NULL;
+	swu_chunk_index_free(d->idx);
+	free(d->src);
+	free(d->missing);
+	free(d->rec_at);
+	free(d->blk_at);
+	free(d->rec);
+	free(d->bsrc);
+	free(d->ranges);
+	free(d->cbuf);
+	free(d->fbuf);
+	ZSTD_freeDCtx(d->dctx);
+	free(d);
+	return NULL;
+}
+
+const char *swu_delta_why(const SwuDelta *d)
+{
+	return d->why;
+}
+
+void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret)
+{
+	*ret = d->stats;
+}
+
+static int pread_full(int fd, void *p, size_t n, uint64_t offset, size_t *ret)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pread(fd, (uint8_t *)p + done, n - done, (off_t)(offset + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	*ret = done;
+	return 0;
+}
+
+/* --- level 1: whole chunks ------------------------------------------------------------------- */
+
+typedef struct Table {
+	uint32_t *head, *next, mask;
+} Table;
+
+static void table_done(Table *t)
+{
+	free(t->head);
+	free(t->next);
+}
+
+static int table_init(Table *t, uint32_t n)
+{
+	uint32_t size = 16;
+
+	while (size < n)
+		size <<= 1;
+	t->mask = size - 1;
+	t->head = malloc(size * sizeof(uint32_t));
+	t->next = malloc(MAX(n, 1u) * sizeof(uint32_t));
+	if (!t->head || !t->next)
+		return -ENOMEM;
+	memset(t->head, 0xff, size * sizeof(uint32_t));
+	return 0;
+}
+
+static void table_add(Table *t, uint64_t hash, uint32_t i)
+{
+	uint32_t *h = &t->head[hash & t->mask];
+
+	t->next[i] = *h;
+	*h = i;
+}
+
+static int scan_in_place(SwuDelta *d, int fd)
+{
+	const SwuChunkIndex *idx = d->idx;
+
+	for (uint32_t i = 0; i < idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(idx, i);
+		size_t got;
+		int r;
+
+		if (swu_context_cancelled(d->ctx))
+			return -ECANCELED;
+		r = pread_full(fd, d->cbuf, len, idx->offsets[i], &got);
+		if (r < 0)
+			return r;
+		if (got < len)
+			break; /* the slot is smaller than the target: install checks refuse that */
+		if (swu_chunk_fast_hash(d->cbuf, len) == swu_chunk_index_hash(idx, i))
+			d->src[i] = SRC_IN_PLACE;
+	}
+	return 0;
+}
+
+typedef struct ActiveScan {
+	SwuDelta *d;
+	Table t;
+} ActiveScan;
+
+static int found_active(void *userdata, const SwuChunk *c)
+{
+	ActiveScan *s = userdata;
+	SwuDelta *d = s->d;
+
+	for (uint32_t i = s->t.head[c->hash & s->t.mask]; i != UINT32_MAX; i = s->t.next[i])
+		if (d->src[i] == SRC_MISSING && swu_chunk_index_hash(d->idx, i) == c->hash &&
+		    swu_chunk_index_length(d->idx, i) == c->length)
+			d->src[i] = SRC_ACTIVE | c->offset;
+	return 0;
+}
+
+static int scan_active(SwuDelta *d, int fd, uint64_t length)
+{
+	ActiveScan s = { .d = d };
+	int r;
+
+	r = table_init(&s.t, d->idx->n);
+	for (uint32_t i = 0; r >= 0 && i < d->idx->n; i++)
+		if (d->src[i] == SRC_MISSING)
+			table_add(&s.t, swu_chunk_index_hash(d->idx, i), i);
+	if (r >= 0)
+		r = swu_chunk_scan(d->ctx, fd, length, &d->idx->params, /* allow_short= */ true,
+				   found_active, &s);
+	table_done(&s.t);
+	return r;
+}
+
+int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd)
+{
+	int r = 0;
+
+	d->active_fd = active_fd;
+	d->inactive_fd = inactive_fd;
+	if (inactive_fd >= 0)
+		r = scan_in_place(d, inactive_fd);
+	if (r >= 0 && active_fd >= 0)
+		r = scan_active(d, active_fd, active_length);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < d->idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(d->idx, i);
+
+		switch (SRC_KIND(d->src[i])) {
+		case SRC_IN_PLACE:
+			d->stats.chunks_in_place++;
+			d->stats.bytes_local += len;
+			break;
+		case SRC_ACTIVE:
+			d->stats.chunks_active++;
+			d->stats.bytes_local += len;
+			break;
+		default:
+			d->stats.chunks_missing++;
+			d->stats.blocks_missing += swu_chunk_n_blocks(len);
+		}
+	}
+	return 0;
+}
+
+/* --- the records of the missing chunks -------------------------------------------------------- */
+
+static uint64_t record_size(const SwuDelta *d, uint32_t i)
+{
+	return SWU_STORE_RECORD_HEAD +
+	       (uint64_t)SWU_STORE_RECORD_BLOCK *
+		       swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
+}
+
+static int add_range(SwuDelta *d, uint64_t offset, uint64_t length, uint64_t gap, size_t *cap)
+{
+	SwuRange *last = d->n_ranges > 0 ? &d->ranges[d->n_ranges - 1] : NULL;
+
+	if (last && offset >= last->offset + last->length &&
+	    offset - (last->offset + last->length) <= gap) {
+		last->length = offset + length - last->offset;
+		return 0;
+	}
+	if (d->n_ranges == *cap) {
+		size_t c = MAX(*cap * 2, (size_t)64);
+		SwuRange *a = realloc(d->ranges, c * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		d->ranges = a;
+		*cap = c;
+	}
+	d->ranges[d->n_ranges++] = (SwuRange){ offset, length };
+	return 0;
+}
+
+static int alloc_missing(SwuDelta *d)
+{
+	uint32_t m = d->stats.chunks_missing, j = 0;
+
+	d->missing = malloc(MAX(m, 1u) * sizeof(uint32_t));
+	d->rec_at = malloc(((size_t)m + 1) * sizeof(uint64_t));
+	d->blk_at = malloc(((size_t)m + 1) * sizeof(uint32_t));
+	if (!d->missing || !d->rec_at || !d->blk_at)
+		return -ENOMEM;
+	d->rec_at[0] = 0;
+	d->blk_at[0] = 0;
+	for (uint32_t i = 0; i < d->idx->n; i++) {
+		if (d->src[i] != SRC_MISSING)
+			continue;
+		d->missing[j] = i;
+		d->rec_at[j + 1] = d->rec_at[j] + record_size(d, i);
+		d->blk_at[j + 1] =
+			d->blk_at[j] + swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
+		j++;
+	}
+	d->m = m;
+	/* Zeroed: a record the server never sent fails its check (frames before the records). */
+	d->rec = calloc(1, MAX(d->rec_at[m], (uint64_t)1));
+	d->bsrc = malloc(MAX((size_t)d->blk_at[m], (size_t)1) * sizeof(uint64_t));
+	if (!d->rec || !d->bsrc)
+		return -ENOMEM;
+	return 0;
+}
+
+int swu_delta_record_ranges(SwuDelta *d, uint64_t gap, const SwuRange **ret, size_t *ret_n)
+{
+	size_t cap = 0;
+	int r;
+
+	if (d->stats.blocks_missing > MAX_MISSING_BLOCKS)
+		return -E2BIG;
+	r = alloc_missing(d);
+	for (uint32_t j = 0; r >= 0 && j < d->m; j++)
+		r = add_range(d, swu_store_record_offset(d->idx, d->missing[j]),
+			      record_size(d, d->missing[j]), gap, &cap);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < d->n_ranges; i++)
+		d->stats.download += d->ranges[i].length;
+	d->stats.requests = (uint32_t)d->n_ranges;
+	*ret = d->ranges;
+	*ret_n = d->n_ranges;
+	return 0;
+}
+
+/* The missing chunk whose record holds store offset @offset, by binary search. */
+static uint32_t missing_at(const SwuDelta *d, uint64_t offset)
+{
+	uint32_t lo = 0, hi = d->m;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (swu_store_record_offset(d->idx, d->missing[mid]) <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int swu_delta_feed_records(SwuDelta *d, uint64_t offset, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	/* Bytes between the records of a coalesced range belong to chunks we have: dropped. */
+	while (n > 0 && d->m > 0) {
+		uint32_t j = missing_at(d, offset);
+		uint64_t start = swu_store_record_offset(d->idx, d->missing[j]);
+		uint64_t size = record_size(d, d->missing[j]), k;
+
+		if (offset < start) {
+			k = MIN((uint64_t)n, start - offset);
+		} else if (offset >= start + size) {
+			uint64_t next = j + 1 < d->m
+						? swu_store_record_offset(d->idx, d->missing[j + 1])
+						: UINT64_MAX;
+
+			k = MIN((uint64_t)n, next - offset);
+		} else {
+			k = MIN((uint64_t)n, start + size - offset);
+			memcpy(d->rec + d->rec_at[j] + (offset - start), p, k);
+		}
+		p += k;
+		n -= k;
+		offset += k;
+	}
+	return 0;
+}
+
+/* --- level 2: blocks, and the plan ------------------------------------------------------------ */
+
+static const uint8_t *record(const SwuDelta *d, uint32_t j)
+{
+	return d->rec + d->rec_at[j];
+}
+
+static uint32_t frame_size(const SwuDelta *d, uint32_t j, uint32_t k)
+{
+	return rd32(record(d, j) + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * k + 8);
+}
+
+static uint64_t frame_start(const SwuDelta *d, uint32_t j, uint32_t k)
+{
+	uint64_t s = rd64(record(d, j));
+
+	for (uint32_t b = 0; b < k; b++)
+		s += frame_size(d, j, b);
+	return s;
+}
+
+/* The records are not signed: their frames must lie after the records, in order, each bounded. */
+static int check_records(SwuDelta *d)
+{
+	uint64_t end = swu_store_records_end(d->idx);
+
+	for (uint32_t j = 0; j < d->m; j++) {
+		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
+		uint32_t nb = swu_chunk_n_blocks(len);
+		uint64_t start = rd64(record(d, j));
+
+		if (start < end || start > UINT64_MAX / 4)
+			return stop(d, "chunk store: frames of chunk %u at %llu overlap",
+				    d->missing[j], (unsigned long long)start);
+		for (uint32_t k = 0; k < nb; k++) {
+			uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+			uint32_t z = frame_size(d, j, k);
+
+			if (z == 0 || z > ZSTD_compressBound(blen))
+				return stop(d, "chunk store: frame %u of chunk %u claims %u bytes",
+					    k, d->missing[j], z);
+			start += z;
+		}
+		end = start;
+	}
+	return 0;
+}
+
+static uint64_t record_block_hash(const SwuDelta *d, uint32_t j, uint32_t k)
+{
+	return rd64(record(d, j) + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * k);
+}
+
+/* The missing chunk that block @b (of all missing blocks) belongs to, by binary search. */
+static uint32_t missing_at_block(const SwuDelta *d, uint32_t b)
+{
+	uint32_t lo = 0, hi = d->m;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (d->blk_at[mid] <= b)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
+{
+	_cleanup_free_ uint8_t *buf = malloc(SCAN_BUFFER);
+	uint32_t total = d->blk_at[d->m];
+	Table t = {};
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = table_init(&t, total);
+	for (uint32_t j = 0; r >= 0 && j < d->m; j++) {
+		uint32_t nb = d->blk_at[j + 1] - d->blk_at[j];
+		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
+
+		/* A short last block cannot match a whole one: never looked up. */
+		for (uint32_t k = 0; k < nb; k++)
+			if ((k + 1) * SWU_CHUNK_BLOCK <= len)
+				table_add(&t, record_block_hash(d, j, k), d->blk_at[j] + k);
+	}
+	for (uint64_t off = 0; r >= 0 && off < length; off += SCAN_BUFFER) {
+		size_t got;
+
+		if (swu_context_cancelled(d->ctx)) {
+			r = -ECANCELED;
+			break;
+		}
+		r = pread_full(fd, buf, (size_t)MIN((uint64_t)SCAN_BUFFER, length - off), off,
+			       &got);
+		for (size_t b = 0; r >= 0 && b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
+			uint64_t h = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+
+			for (uint32_t i = t.head[h & t.mask]; i != UINT32_MAX; i = t.next[i])
+				if (d->bsrc[i] == FETCH) {
+					uint32_t j = missing_at_block(d, i);
+
+					if (record_block_hash(d, j, i - d->blk_at[j]) == h)
+						d->bsrc[i] = off + b;
+				}
+		}
+		if (r >= 0 && got < MIN((uint64_t)SCAN_BUFFER, length - off))
+			break;
+	}
+	table_done(&t);
+	return r;
+}
+
+/* Moves the frame iterator to the first block at or after (j, k) that must be fetched. */
+static void seek_frame(SwuDelta *d, uint32_t j, uint32_t k)
+{
+	for (; j < d->m; j++, k = 0)
+		for (; d->blk_at[j] + k < d->blk_at[j + 1]; k++)
+			if (d->bsrc[d->blk_at[j] + k] == FETCH) {
+				d->fj = j;
+				d->fk = k;
+				d->fstart = frame_start(d, j, k);
+				d->fend = d->fstart + frame_size(d, j, k);
+				d->fvalid = true;
+				return;
+			}
+	d->fvalid = false;
+}
+
+int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t gap,
+		   const SwuRange **ret, size_t *ret_n)
+{
+	size_t cap = 0;
+	int r;
+
+	r = check_records(d);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < d->blk_at[d->m]; i++)
+		d->bsrc[i] = FETCH;
+	/* Byte-granular images (squashfs) keep no block alignment: only whole chunks match. */
+	if (active_fd >= 0 && d->idx->params.align == SWU_CHUNK_BLOCK) {
+		r = scan_blocks(d, active_fd, active_length);
+		if (r < 0)
+			return r;
+	}
+	free(d->ranges);
+	d->ranges = NULL;
+	d->n_ranges = 0;
+	for (seek_frame(d, 0, 0); d->fvalid; seek_frame(d, d->fj, d->fk + 1)) {
+		r = add_range(d, d->fstart, d->fend - d->fstart, gap, &cap);
+		if (r < 0)
+			return r;
+	}
+	for (uint32_t j = 0; j < d->m; j++) {
+		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
+
+		for (uint32_t k = 0; k < d->blk_at[j + 1] - d->blk_at[j]; k++)
+			if (d->bsrc[d->blk_at[j] + k] != FETCH) {
+				d->stats.blocks_active++;
+				d->stats.bytes_local +=
+					MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+			}
+	}
+	for (size_t i = 0; i < d->n_ranges; i++)
+		d->stats.download += d->ranges[i].length;
+	d->stats.requests += (uint32_t)d->n_ranges;
+	seek_frame(d, 0, 0);
+	d->planned = true;
+	*ret = d->ranges;
+	*ret_n = d->n_ranges;
+	return 0;
+}
+
+/* --- writing --------------------------------------------------------------------------------- */
+
+static int read_exact(SwuDelta *d, int fd, uint8_t *p, uint32_t n, uint64_t offset, uint32_t i)
+{
+	size_t got;
+	int r;
+
+	r = pread_full(fd, p, n, offset, &got);
+	if (r < 0)
+		return r;
+	if (got < n)
+		return stop(d, "chunk %u: the slot ends before offset %llu", i,
+			    (unsigned long long)(offset + n));
+	return 0;
+}
+
+/* Reads what the slots hold of chunk d->cur into cbuf; counts the blocks still to arrive. */
+static int load_chunk(SwuDelta *d)
+{
+	uint32_t i = d->cur, len = swu_chunk_index_length(d->idx, i);
+	uint64_t s = d->src[i];
+	int r = 0;
+
+	d->pending = 0;
+	d->cur_local = len;
+	if (SRC_KIND(s) == SRC_IN_PLACE)
+		r = read_exact(d, d->inactive_fd, d->cbuf, len, d->idx->offsets[i], i);
+	else if (SRC_KIND(s) == SRC_ACTIVE)
+		r = read_exact(d, d->active_fd, d->cbuf, len, SRC_OFFSET(s), i);
+	else {
+		uint32_t j = d->cur_missing;
+
+		if (j >= d->m || d->missing[j] != i)
+			return stop(d, "chunk %u: no plan", i);
+		for (uint32_t k = 0; r >= 0 && k < d->blk_at[j + 1] - d->blk_at[j]; k++) {
+			uint64_t b = d->bsrc[d->blk_at[j] + k];
+
+			if (b == FETCH) {
+				d->pending++;
+				d->cur_local -= MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+			} else
+				r = read_exact(d, d->active_fd, d->cbuf + k * SWU_CHUNK_BLOCK,
+					       SWU_CHUNK_BLOCK, b, i);
+		}
+	}
+	if (r < 0)
+		return r;
+	d->loaded = true;
+	return 0;
+}
+
+static const char *source_name(uint64_t s)
+{
+	switch (SRC_KIND(s)) {
+	case SRC_IN_PLACE:
+		return "the inactive slot";
+	case SRC_ACTIVE:
+		return "the active slot";
+	default:
+		return "the chunk store and the active slot";
+	}
+}
+
+/* Chunk d->cur is complete in cbuf: checked against the signed index, then written. */
+static int finish_chunk(SwuDelta *d, SwuSlotWriter *w)
+{
+	uint32_t i = d->cur, len = swu_chunk_index_length(d->idx, i);
+	uint8_t digest[SWU_SHA256_SIZE];
+	uint64_t s = d->src[i];
+	int r;
+
+	if (swu_slot_writer_offset(w) != d->idx->offsets[i])
+		return stop(d, "chunk %u: the writer is at another offset", i);
+	r = swu_sha256(d->cbuf, len, digest);
+	if (r < 0)
+		return r;
+	if (memcmp(digest, swu_chunk_index_sha256(d->idx, i), SWU_SHA256_SIZE) != 0)
+		return stop(d, "chunk %u at offset %llu from %s does not match the index", i,
+			    (unsigned long long)d->idx->offsets[i], source_name(s));
+	r = SRC_KIND(s) == SRC_IN_PLACE ? swu_slot_writer_keep(w, d->cbuf, len)
+					: swu_slot_writer_write(w, d->cbuf, len);
+	if (r < 0)
+		return r;
+	if (s == SRC_MISSING)
+		d->cur_missing++;
+	d->stats.reused += d->cur_local;
+	d->cur++;
+	d->loaded = false;
+	return 0;
+}
+
+int swu_delta_write_local(SwuDelta *d, SwuSlotWriter *w, uint64_t budget)
+{
+	uint64_t spent = 0;
+	int r;
+
+	if (!d->planned)
+		return -EINVAL;
+	while (d->cur < d->idx->n) {
+		if (swu_context_cancelled(d->ctx))
+			return -ECANCELED;
+		if (!d->loaded) {
+			r = load_chunk(d);
+			if (r < 0)
+				return r;
+		}
+		if (d->pending > 0)
+			return 0;
+		spent += swu_chunk_index_length(d->idx, d->cur);
+		r = finish_chunk(d, w);
+		if (r < 0)
+			return r;
+		if (spent >= budget)
+			return 1;
+	}
+	return 0;
+}
+
+int swu_delta_begin_range(SwuDelta *d, size_t i)
+{
+	if (i >= d->n_ranges || !d->fvalid || d->fstart != d->ranges[i].offset || d->fhave != 0)
+		return -EINVAL;
+	d->pos = d->ranges[i].offset;
+	d->range_end = d->pos + d->ranges[i].length;
+	return 0;
+}
+
+static int decode_frame(SwuDelta *d, SwuSlotWriter *w)
+{
+	uint32_t j = d->fj, i = d->missing[j], len = swu_chunk_index_length(d->idx, i);
+	uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - d->fk * SWU_CHUNK_BLOCK);
+	size_t z;
+	int r;
+
+	/* Every chunk before this one is complete: write them, and load this one. */
+	r = swu_delta_write_local(d, w, UINT64_MAX);
+	if (r < 0)
+		return r;
+	if (d->cur != i || !d->loaded || d->pending == 0)
+		return stop(d, "chunk %u: frames out of order", i);
+	/* One frame, decoded into exactly the block: never more than its signed length. */
+	if (ZSTD_findFrameCompressedSize(d->fbuf, d->fhave) != d->fhave)
+		return stop(d, "chunk store: block %u of chunk %u is not one zstd frame", d->fk, i);
+	z = ZSTD_decompressDCtx(d->dctx, d->cbuf + d->fk * SWU_CHUNK_BLOCK, blen, d->fbuf,
+				d->fhave);
+	if (ZSTD_isError(z) || z != blen)
+		return stop(d, "chunk store: block %u of chunk %u does not decode to %u bytes: %s",
+			    d->fk, i, blen, ZSTD_isError(z) ? ZSTD_getErrorName(z) : "short");
+	d->fhave = 0;
+	if (--d->pending == 0) {
+		r = finish_chunk(d, w);
+		if (r < 0)
+			return r;
+	}
+	seek_frame(d, d->fj, d->fk + 1);
+	return 0;
+}
+
+int swu_delta_feed(SwuDelta *d, SwuSlotWriter *w, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	int r;
+
+	if (n > d->range_end - d->pos)
+		return stop(d, "chunk store: more bytes than the range asked for");
+	while (n > 0) {
+		uint64_t k;
+
+		if (!d->fvalid || d->fstart >= d->range_end)
+			return stop(d, "chunk store: bytes past the last frame of a range");
+		if (d->pos < d->fstart) { /* a gap of blocks we have, fetched to save a request */
+			k = MIN((uint64_t)n, d->fstart - d->pos);
+		} else {
+			k = MIN((uint64_t)n, d->fend - d->pos);
+			memcpy(d->fbuf + d->fhave, p, k);
+			d->fhave += k;
+		}
+		p += k;
+		n -= k;
+		d->pos += k;
+		if (d->pos == d->fend) {
+			r = decode_frame(d, w);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int swu_delta_end_range(SwuDelta *d)
+{
+	if (d->pos != d->range_end || d->fhave != 0)
+		return stop(d, "chunk store: a range ended at byte %llu, before %llu",
+			    (unsigned long long)d->pos, (unsigned long long)d->range_end);
+	return 0;
+}
+
+bool swu_delta_done(const SwuDelta *d)
+{
+	return d->planned && d->cur == d->idx->n;
+}

@@ -224,6 +224,8 @@ static const struct {
 	{ "Network", "PollTimeoutSec", set_seconds, FIELD(poll_timeout_sec) },
 	{ "Network", "LowSpeedTimeoutSec", set_seconds, FIELD(low_speed_timeout_sec) },
 	{ "Network", "Retries", set_retries, FIELD(retries) },
+	{ "Network", "DeltaUpdates", set_bool, FIELD(delta_updates) },
+	{ "Network", "DeltaCoalesceBytes", set_size, FIELD(delta_coalesce) },
 	{ "Trust", "RootMetadata", set_path, FIELD(root_metadata) },
 	{ "Trust", "FactoryManifest", set_path, FIELD(factory_manifest) },
 	{ "Trust", "RequireVerity", set_bool, FIELD(require_verity) },
@@ -439,6 +441,8 @@ int config_load(const char *path, Config **ret)
 	c->poll_timeout_sec = 300;
 	c->low_speed_timeout_sec = 60;
 	c->retries = 5;
+	c->delta_updates = true;
+	c->delta_coalesce = 32 * 1024;
 	p.file = fopen(path, "re");
 	if (!c->path || !p.file) {
 		r = -errno;

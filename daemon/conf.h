@@ -46,6 +46,8 @@ typedef struct Config {
 	unsigned poll_timeout_sec; /* the longest a poll of metadata.pb may take */
 	unsigned low_speed_timeout_sec;
 	unsigned retries;
+	bool delta_updates;	 /* DeltaUpdates=: chunk indexes are used */
+	uint64_t delta_coalesce; /* DeltaCoalesceBytes=: gaps fetched to save a request */
 	/* [Trust] */
 	char *root_metadata;
 	char *factory_manifest;

@@ -26,7 +26,7 @@ struct FetchJob {
 	sd_event_source *unpause; /* wakes a transfer paused by the rate limit */
 	char *url;
 	struct curl_slist *headers;
-	char range[32];
+	char range[48];
 	FetchResult result;
 	bool have_range;      /* the response carried Content-Range */
 	uint64_t range_start; /* its first byte */
@@ -418,7 +418,11 @@ static void setup_easy(FetchJob *j)
 	if (c->client_key)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key);
 	/* Range, not RESUME_FROM: a server that answers 200 with the whole blob is no error. */
-	if (j->req.offset > 0) {
+	if (j->req.length > 0) {
+		snprintf(j->range, sizeof(j->range), "%llu-%llu", (unsigned long long)j->req.offset,
+			 (unsigned long long)(j->req.offset + j->req.length - 1));
+		curl_easy_setopt(e, CURLOPT_RANGE, j->range);
+	} else if (j->req.offset > 0) {
 		snprintf(j->range, sizeof(j->range), "%llu-", (unsigned long long)j->req.offset);
 		curl_easy_setopt(e, CURLOPT_RANGE, j->range);
 	}

@@ -28,6 +28,7 @@ typedef struct FetchRequest {
 	const char *url;
 	const char *if_none_match; /* ETag of what we have, or NULL */
 	uint64_t offset;	   /* resume at this byte (Range), 0: from the start */
+	uint64_t length;	   /* with offset: only this many bytes (Range: offset-end) */
 	const char *if_range;	   /* with offset: the ETag the partial bytes came from */
 	uint64_t max_bytes;	   /* the whole resource may not exceed this (0: unlimited) */
 	unsigned timeout_sec;	   /* the whole request may not take longer (0: no limit) */

@@ -48,12 +48,29 @@ static int blob_data(void *userdata, long status, const void *p, size_t n)
 	}
 	if (status == 206)
 		t->skip = 0;
+	u->download_done += n;
+	u->downloaded += n;
 	return transfer_write(u, p, n);
 }
 
 static void blob_done(void *userdata, const FetchResult *res);
 
-static void fetch_blob(Updater *u)
+void transfer_blob_complete(Updater *u)
+{
+	Transfer *t = u->transfer;
+	int r;
+
+	r = transfer_end_writer(u);
+	if (r < 0) {
+		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Download of '%s' rejected",
+				u->current_target);
+		return;
+	}
+	t->attempts = 0;
+	next_target(u);
+}
+
+void transfer_fetch_blob(Updater *u)
 {
 	Transfer *t = u->transfer;
 	FetchRequest req = {
@@ -68,6 +85,7 @@ static void fetch_blob(Updater *u)
 	int r;
 
 	t->skip = t->done;
+	u->download_total = u->download_done + (t->length - t->done);
 	r = fetch_start(u->fetch, &req, &t->job);
 	if (r < 0)
 		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
@@ -78,7 +96,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 	Updater *u = userdata;
 
 	u->transfer->retry = sd_event_source_disable_unref(u->transfer->retry);
-	fetch_blob(u);
+	transfer_fetch_blob(u);
 	return 0;
 }
 
@@ -93,17 +111,8 @@ static void blob_done(void *userdata, const FetchResult *res)
 	t->job = NULL;
 	if (res->etag[0])
 		snprintf(t->blob_etag, sizeof(t->blob_etag), "%s", res->etag);
-	if (res->error == 0 && (res->status == 200 || res->status == 206) && t->done == t->length) {
-		r = transfer_end_writer(u);
-		if (r < 0) {
-			updater_abandon(u, RESULT_VERIFY_FAILED, r, "Download of '%s' rejected",
-					u->current_target);
-			return;
-		}
-		t->attempts = 0;
-		next_target(u);
-		return;
-	}
+	if (res->error == 0 && (res->status == 200 || res->status == 206) && t->done == t->length)
+		return transfer_blob_complete(u);
 	/* Bytes that fail verification or exceed the signed length are never retried. */
 	if (res->error == -EBADMSG || res->error == -EFBIG) {
 		if (res->error == -EFBIG)
@@ -140,34 +149,91 @@ static void blob_done(void *userdata, const FetchResult *res)
 		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
 }
 
+/* Starts the blob of @target into its slot: 1 when it has none to go to (nothing to fetch). */
+static int begin_blob(Updater *u, const SwuTarget *target)
+{
+	Transfer *t = u->transfer;
+	char hex[2 * SWU_SHA256_SIZE + 1];
+	int r;
+
+	r = transfer_begin_writer(u, target->name, target->length);
+	if (r != 0)
+		return r;
+	swu_hex(target->sha256, SWU_SHA256_SIZE, hex);
+	snprintf(t->blob_url, sizeof(t->blob_url), "%s/blobs/%s", u->m->config->server, hex);
+	t->blob_etag[0] = 0;
+	t->attempts = 0;
+	return 0;
+}
+
+/* An index whose image comes as a delta: fetched just before the image, not in list order. */
+static bool fetched_with_image(Updater *u, const SwuTarget *target)
+{
+	Transfer *t = u->transfer;
+	_cleanup_free_ char *name = NULL;
+	const SwuTarget *image, *it;
+
+	if (!endswith(target->name, ".chunks"))
+		return false;
+	name = strndup(target->name, strlen(target->name) - strlen(".chunks"));
+	image = name ? swu_verifier_find_target(t->v, name) : NULL;
+	return image && !swu_verifier_target_installed(t->v, image->name) &&
+	       transfer_delta_wanted(u, image, &it);
+}
+
 static void next_target(Updater *u)
 {
 	Transfer *t = u->transfer;
 	const SwuTarget *list;
 	size_t n = swu_verifier_get_targets(t->v, &list);
-	char hex[2 * SWU_SHA256_SIZE + 1];
 	int r;
 
 	while (t->index < n) {
-		const SwuTarget *target = &list[t->index++];
+		const SwuTarget *target = &list[t->index], *it = NULL;
 
 		/* Unchanged targets are copied from the active slot, never downloaded. */
-		if (swu_verifier_target_installed(t->v, target->name))
+		if (target->present || swu_verifier_target_installed(t->v, target->name) ||
+		    fetched_with_image(u, target)) {
+			t->index++;
 			continue;
-		r = transfer_begin_writer(u, target->name, target->length);
-		if (r > 0)
-			continue;
-		if (r < 0) {
-			updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot write '%s'",
-					target->name);
+		}
+		/* A delta needs its index first: downloaded, verified and kept in memory. */
+		if (transfer_delta_wanted(u, target, &it) && !it->present && !t->chunk_index) {
+			t->chunk_index = malloc(MAX(it->length, (uint64_t)1));
+			if (!t->chunk_index)
+				return updater_abandon(u, RESULT_TRANSFER_FAILED, -ENOMEM,
+						       "Cannot install");
+			t->chunk_index_for = it;
+			t->chunk_index_size = 0;
+			r = begin_blob(u, it);
+			if (r != 0)
+				return updater_abandon(u, RESULT_TRANSFER_FAILED,
+						       r < 0 ? r : -ENXIO, "Cannot write '%s'",
+						       it->name);
+			transfer_fetch_blob(u);
 			return;
 		}
-		swu_hex(target->sha256, SWU_SHA256_SIZE, hex);
-		snprintf(t->blob_url, sizeof(t->blob_url), "%s/blobs/%s", u->m->config->server,
-			 hex);
-		t->blob_etag[0] = 0;
-		t->attempts = 0;
-		fetch_blob(u);
+		t->index++;
+		r = begin_blob(u, target);
+		if (r > 0)
+			continue;
+		if (r < 0)
+			return updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot write '%s'",
+					       target->name);
+		if (t->chunk_index && it && t->chunk_index_for == it &&
+		    t->chunk_index_size == it->length) {
+			t->chunk_index_for = NULL;
+			r = transfer_delta_begin(u, target, it, TAKE_PTR(t->chunk_index),
+						 t->chunk_index_size);
+			if (r > 0)
+				return;
+			if (r < 0)
+				return updater_abandon(u, RESULT_TRANSFER_FAILED, r,
+						       "Cannot install '%s'", target->name);
+		}
+		t->chunk_index = mfree(t->chunk_index);
+		t->chunk_index_for = NULL;
+		transfer_fetch_blob(u);
 		return;
 	}
 	transfer_done(u);

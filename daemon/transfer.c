@@ -38,6 +38,8 @@ Transfer *transfer_free(Transfer *t)
 		return NULL;
 	/* The worker stops at its next chunk; freeing waits for it. */
 	swu_context_cancel(t->ctx);
+	transfer_delta_free(t->delta);
+	free(t->chunk_index);
 	worker_free(t->worker);
 	for (size_t i = 0; i < t->n_closing; i++)
 		swu_slot_writer_free(t->closing[i]);
@@ -108,6 +110,7 @@ int transfer_begin_writer(Updater *u, const char *name, uint64_t length)
 		return r;
 	t->length = length;
 	t->done = 0;
+	u->download_done = u->download_total = u->bytes_reused = 0;
 	snprintf(u->current_target, sizeof(u->current_target), "%s", name);
 	updater_set_progress(u, 0, length, true);
 	return 0;
@@ -121,6 +124,13 @@ int transfer_write(Updater *u, const void *p, size_t n)
 	r = swu_slot_writer_write(t->writer, p, n);
 	if (r < 0)
 		return r;
+	/* A chunk index on its way to the delta of its image: kept as it is verified. */
+	if (t->chunk_index && t->chunk_index_for) {
+		if (n > t->chunk_index_for->length - t->chunk_index_size)
+			return -EFBIG;
+		memcpy(t->chunk_index + t->chunk_index_size, p, n);
+		t->chunk_index_size += n;
+	}
 	t->done += n;
 	updater_set_progress(u, t->done, t->length, false);
 	return 0;

@@ -20,6 +20,8 @@
 #include "updater.h"
 #include "worker.h"
 
+typedef struct TransferDelta TransferDelta;
+
 typedef enum TransferKind {
 	TRANSFER_FILE,
 	TRANSFER_SERVER,
@@ -62,6 +64,11 @@ struct Transfer {
 	unsigned attempts;
 	sd_event_source *retry;
 	uint64_t skip; /* bytes of a resumed blob to drop when the server answers 200 */
+	/* delta: the chunk index downloaded (and verified) just before its image, then the delta */
+	const SwuTarget *chunk_index_for;
+	uint8_t *chunk_index;
+	size_t chunk_index_size;
+	TransferDelta *delta;
 
 	/* url */
 	char url[1024];
@@ -110,5 +117,21 @@ int transfer_open_release(Updater *u, SwuContext *ctx, int *ret_fd, SwuBundle **
 uint64_t transfer_bundle_cap(const uint64_t *slot_sizes, size_t n, uint64_t max_bundle_size);
 
 int transfer_begin_server(Updater *u, bool verify, bool apply);
+/* transfer-server.c: downloads the current target's blob from the writer's offset on */
+void transfer_fetch_blob(Updater *u);
+/* transfer-server.c: the current target is written whole: close it, go on with the next */
+void transfer_blob_complete(Updater *u);
+
+/*
+ * transfer-delta.c: whether @target comes as a delta (a server transfer, DeltaUpdates=, an index
+ * target "<name>.chunks" small enough); then, with that index's verified bytes (taken), the
+ * delta of the target whose writer is open. Returns 1 when the delta runs (it ends with
+ * transfer_blob_complete(), or falls back to transfer_fetch_blob()), 0 when the index is not
+ * usable (the caller downloads the blob), or -errno.
+ */
+bool transfer_delta_wanted(Updater *u, const SwuTarget *target, const SwuTarget **ret_index);
+int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *index_target,
+			 uint8_t *index, size_t size);
+TransferDelta *transfer_delta_free(TransferDelta *td);
 int transfer_begin_file(Updater *u, const char *path, bool verify, bool apply);
 int transfer_begin_url(Updater *u, const char *url, bool verify, bool apply);

@@ -391,6 +391,12 @@ static int property_get_number(sd_bus *bus, const char *path, const char *interf
 		return sd_bus_message_append(reply, "t", u->bytes_done);
 	if (streq(property, "BytesTotal"))
 		return sd_bus_message_append(reply, "t", u->bytes_total);
+	if (streq(property, "DownloadDone"))
+		return sd_bus_message_append(reply, "t", u->download_done);
+	if (streq(property, "DownloadTotal"))
+		return sd_bus_message_append(reply, "t", u->download_total);
+	if (streq(property, "BytesReused"))
+		return sd_bus_message_append(reply, "t", u->bytes_reused);
 	if (streq(property, "LastCheck"))
 		return sd_bus_message_append(reply, "t", u->last_check);
 	return sd_bus_message_append(reply, "t", u->next_check);
@@ -408,6 +414,9 @@ static const sd_bus_vtable updater_vtable[] = {
 	NUMBER_PROPERTY("Progress", "u"),
 	NUMBER_PROPERTY("BytesDone", "t"),
 	NUMBER_PROPERTY("BytesTotal", "t"),
+	NUMBER_PROPERTY("DownloadDone", "t"),
+	NUMBER_PROPERTY("DownloadTotal", "t"),
+	NUMBER_PROPERTY("BytesReused", "t"),
 	STRING_PROPERTY("CurrentTarget"),
 	STRING_PROPERTY("Source"),
 	STRING_PROPERTY("Note"),

@@ -177,7 +177,8 @@ void updater_set_progress(Updater *u, uint64_t done, uint64_t total, bool force)
 	if (!force && now - u->last_emit < EMIT_INTERVAL_USEC)
 		return;
 	u->last_emit = now;
-	updater_emit(u, "Progress", "BytesDone", "BytesTotal", "CurrentTarget", NULL);
+	updater_emit(u, "Progress", "BytesDone", "BytesTotal", "DownloadDone", "DownloadTotal",
+		     "BytesReused", "CurrentTarget", NULL);
 	notify_status(u);
 }
 
@@ -455,8 +456,10 @@ int updater_reset(Updater *u)
 	u->result = RESULT_NONE;
 	u->source[0] = 0;
 	u->bytes_done = u->bytes_total = 0;
+	u->download_done = u->download_total = u->bytes_reused = 0;
 	updater_set_state(u, UPDATER_INACTIVE);
-	updater_emit(u, "Result", "Source", "BytesDone", "BytesTotal", NULL);
+	updater_emit(u, "Result", "Source", "BytesDone", "BytesTotal", "DownloadDone",
+		     "DownloadTotal", "BytesReused", NULL);
 	updater_save_status(u);
 	return 0;
 }

@@ -66,6 +66,9 @@ typedef struct Updater {
 	char note[512];
 	uint32_t progress; /* 0..10000 */
 	uint64_t bytes_done, bytes_total;
+	/* of the current target: bytes downloaded, to download, and taken from the slots */
+	uint64_t download_done, download_total, bytes_reused;
+	uint64_t downloaded; /* by the whole install, for the history */
 	char current_target[256];
 	char source[1024];
 	uint32_t installed_version;

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A target with a chunk index, from the server: the index (a signed target, checked against its
+ * hash), a scan of both slots off the loop, the records of the missing chunks, a second scan for
+ * missing blocks, then the target written in order from local bytes and Range requests on the
+ * chunk store. libswu/delta.c decides; this file fetches and schedules.
+ *
+ * Whatever goes wrong with the delta itself (no store on the server, a server that ignores Range,
+ * a store that lies, local bytes that changed) falls back to the blob, from the writer's offset:
+ * nothing written is lost, and the writer's hash of the whole target stays the final check.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delta.h"
+#include "text.h"
+#include "log.h"
+#include "macro.h"
+#include "transfer.h"
+
+#define INDEX_MAX    (12u * 1024u * 1024u) /* 4 GiB in chunks of the minimum length */
+#define LOCAL_BUDGET (8u * 1024u * 1024u)  /* local bytes written per turn of the loop */
+
+typedef enum Phase {
+	PHASE_RECORDS,
+	PHASE_FRAMES,
+} Phase;
+
+struct TransferDelta {
+	Updater *u;
+	const SwuTarget *target, *index_target;
+	char store_url[1024];
+	SwuDelta *d;
+	Phase phase;
+	const SwuRange *ranges;
+	size_t n_ranges, range;
+	uint64_t pos; /* the next byte of the current range */
+	uint64_t active_length;
+	unsigned attempts;
+	int error; /* of the worker */
+	FetchJob *job;
+	Worker *worker;
+	sd_event_source *defer, *retry;
+};
+
+TransferDelta *transfer_delta_free(TransferDelta *td)
+{
+	if (!td)
+		return NULL;
+	/* The worker stops at its next chunk (the transfer's context is cancelled first). */
+	worker_free(td->worker);
+	fetch_cancel(td->job);
+	sd_event_source_disable_unref(td->defer);
+	sd_event_source_disable_unref(td->retry);
+	swu_delta_free(td->d);
+	free(td);
+	return NULL;
+}
+
+static Transfer *transfer_of(TransferDelta *td)
+{
+	return td->u->transfer;
+}
+
+static void update_progress(TransferDelta *td, bool force)
+{
+	Updater *u = td->u;
+	Transfer *t = transfer_of(td);
+	SwuDeltaStats s = {};
+
+	if (td->d)
+		swu_delta_get_stats(td->d, &s);
+	t->done = swu_slot_writer_offset(t->writer);
+	u->bytes_reused = s.reused;
+	u->download_total = s.download;
+	updater_set_progress(u, t->done, t->length, force);
+}
+
+/* The delta cannot go on: the rest of the target comes from the blob. */
+static void fall_back(TransferDelta *td, const char *fmt, ...) _printf_(2, 3);
+static void fall_back(TransferDelta *td, const char *fmt, ...)
+{
+	Updater *u = td->u;
+	Transfer *t = transfer_of(td);
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	swu_escape_inplace(why, sizeof(why));
+	t->done = swu_slot_writer_offset(t->writer);
+	log_warning("Delta update of '%s' stopped at byte %llu (%s): downloading the rest whole",
+		    td->target->name, (unsigned long long)t->done, why);
+	t->delta = transfer_delta_free(t->delta);
+	transfer_fetch_blob(u);
+}
+
+static void delta_failed(TransferDelta *td, int r, const char *what)
+{
+	if (r == -EPROTO)
+		fall_back(td, "%s", swu_delta_why(td->d));
+	else
+		updater_abandon(td->u, updater_result_of(r), r, "%s '%s'", what, td->target->name);
+}
+
+static void start_range(TransferDelta *td);
+static void write_step(TransferDelta *td);
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	TransferDelta *td = userdata;
+
+	td->defer = sd_event_source_disable_unref(td->defer);
+	write_step(td);
+	return 0;
+}
+
+/* Local chunks a turn at a time, so D-Bus and the watchdog are answered; then the next range. */
+static void write_step(TransferDelta *td)
+{
+	Transfer *t = transfer_of(td);
+	int r;
+
+	r = swu_delta_write_local(td->d, t->writer, LOCAL_BUDGET);
+	update_progress(td, false);
+	if (r < 0)
+		return delta_failed(td, r, "Cannot write");
+	if (r > 0) {
+		r = sd_event_add_defer(td->u->event, &td->defer, on_defer, td);
+		if (r < 0)
+			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r,
+					"Cannot schedule the install");
+		return;
+	}
+	if (swu_delta_done(td->d)) {
+		update_progress(td, true);
+		transfer_blob_complete(td->u);
+		return;
+	}
+	if (td->range >= td->n_ranges)
+		return fall_back(td, "the plan ended before the target");
+	r = swu_delta_begin_range(td->d, td->range);
+	if (r < 0)
+		return delta_failed(td, r, "Cannot install");
+	td->pos = td->ranges[td->range].offset;
+	td->attempts = 0;
+	start_range(td);
+}
+
+static int range_data(void *userdata, long status, const void *p, size_t n)
+{
+	TransferDelta *td = userdata;
+	Updater *u = td->u;
+	int r;
+
+	/* A server that ignores Range would send the whole store: stop at its first byte. */
+	if (status != 206)
+		return -ERANGE;
+	u->download_done += n;
+	u->downloaded += n;
+	if (td->phase == PHASE_RECORDS)
+		r = swu_delta_feed_records(td->d, td->pos, p, n);
+	else
+		r = swu_delta_feed(td->d, transfer_of(td)->writer, p, n);
+	if (r < 0)
+		return r;
+	td->pos += n;
+	if (td->phase == PHASE_FRAMES)
+		update_progress(td, false);
+	return 0;
+}
+
+static void plan_done(void *userdata, int r);
+
+static int plan_work(void *userdata)
+{
+	TransferDelta *td = userdata;
+	const SwuInstallTarget *it = transfer_of(td)->target;
+
+	return swu_delta_plan(td->d, it->active_fd, td->active_length,
+			      td->u->m->config->delta_coalesce, &td->ranges, &td->n_ranges);
+}
+
+static void next_range(TransferDelta *td)
+{
+	int r;
+
+	td->range++;
+	if (td->phase == PHASE_FRAMES) {
+		r = swu_delta_end_range(td->d);
+		if (r < 0)
+			return delta_failed(td, r, "Cannot install");
+		return write_step(td);
+	}
+	if (td->range < td->n_ranges) {
+		td->pos = td->ranges[td->range].offset;
+		td->attempts = 0;
+		return start_range(td);
+	}
+	/* Every record is here: the block scan and the plan, off the loop. */
+	r = worker_new(td->u->event, plan_work, plan_done, td, &td->worker);
+	if (r < 0)
+		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot plan the install");
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	TransferDelta *td = userdata;
+
+	td->retry = sd_event_source_disable_unref(td->retry);
+	start_range(td);
+	return 0;
+}
+
+static void range_done(void *userdata, const FetchResult *res)
+{
+	TransferDelta *td = userdata;
+	const Config *c = td->u->m->config;
+	const SwuRange *rg = &td->ranges[td->range];
+	uint64_t delay;
+	int r;
+
+	td->job = NULL;
+	if (res->error == -EPROTO && td->d && swu_delta_why(td->d)[0])
+		return fall_back(td, "%s", swu_delta_why(td->d));
+	if (res->error == -ERANGE)
+		return fall_back(td, "the server answered a Range request with status %ld",
+				 res->status);
+	if (res->status == 404 || res->status == 403 || res->status == 410)
+		return fall_back(td, "the chunk store answered HTTP status %ld", res->status);
+	if (res->error < 0 && res->error != -ECONNRESET && res->error != -ETIMEDOUT &&
+	    res->error != -EPROTO)
+		return delta_failed(td, res->error, "Cannot install");
+	if (res->error == 0 && td->pos == rg->offset + rg->length)
+		return next_range(td);
+	/* Dropped or short: the same range again from the byte that is missing. */
+	if (++td->attempts > c->retries) {
+		r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
+			     "server", "retries", "failed after %u attempts: %s", td->attempts,
+			     res->error < 0 ? res->message : "short response");
+		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+				td->target->name);
+		return;
+	}
+	delay = USEC_PER_SEC << MIN(td->attempts - 1, 10u);
+	log_warning("Delta download of '%s' interrupted at store byte %llu (%s); retry %u of %u",
+		    td->target->name, (unsigned long long)td->pos,
+		    res->error < 0 ? res->message : "short response", td->attempts, c->retries);
+	r = sd_event_add_time_relative(td->u->event, &td->retry, CLOCK_MONOTONIC, delay, 0,
+				       on_retry, td);
+	if (r < 0)
+		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
+}
+
+static void start_range(TransferDelta *td)
+{
+	const SwuRange *rg = &td->ranges[td->range];
+	FetchRequest req = {
+		.url = td->store_url,
+		.offset = td->pos,
+		.length = rg->offset + rg->length - td->pos,
+		.max_bytes = rg->offset + rg->length,
+		.on_data = range_data,
+		.on_done = range_done,
+		.userdata = td,
+	};
+	int r;
+
+	r = fetch_start(td->u->fetch, &req, &td->job);
+	if (r < 0)
+		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+}
+
+static void plan_done(void *userdata, int r)
+{
+	TransferDelta *td = userdata;
+	SwuDeltaStats s;
+
+	td->worker = worker_free(td->worker);
+	if (r < 0)
+		return delta_failed(td, r, "Cannot plan");
+	swu_delta_get_stats(td->d, &s);
+	log_info("Delta update of '%s': %u chunks, %u in place, %u in the active slot, %u missing "
+		 "(%llu of their blocks found); %llu bytes to fetch in %u requests",
+		 td->target->name, s.chunks, s.chunks_in_place, s.chunks_active, s.chunks_missing,
+		 (unsigned long long)s.blocks_active, (unsigned long long)s.download, s.requests);
+	td->phase = PHASE_FRAMES;
+	td->range = 0;
+	update_progress(td, true);
+	write_step(td);
+}
+
+static void scan_done(void *userdata, int r)
+{
+	TransferDelta *td = userdata;
+
+	td->worker = worker_free(td->worker);
+	if (r < 0)
+		return delta_failed(td, r, "Cannot scan the slots for");
+	r = swu_delta_record_ranges(td->d, td->u->m->config->delta_coalesce, &td->ranges,
+				    &td->n_ranges);
+	if (r == -E2BIG)
+		return fall_back(td, "too much changed for a delta");
+	if (r < 0)
+		return delta_failed(td, r, "Cannot plan");
+	td->phase = PHASE_RECORDS;
+	td->range = (size_t)-1;
+	update_progress(td, true);
+	next_range(td);
+}
+
+static int scan_work(void *userdata)
+{
+	TransferDelta *td = userdata;
+	const SwuInstallTarget *it = transfer_of(td)->target;
+
+	return swu_delta_scan(td->d, it->active_fd, td->active_length, it->fd);
+}
+
+bool transfer_delta_wanted(Updater *u, const SwuTarget *target, const SwuTarget **ret_index)
+{
+	Transfer *t = u->transfer;
+	_cleanup_free_ char *iname = NULL;
+	const SwuTarget *it;
+
+	if (!u->m->config->delta_updates || t->kind != TRANSFER_SERVER ||
+	    endswith(target->name, ".chunks") || asprintf(&iname, "%s.chunks", target->name) < 0)
+		return false;
+	it = swu_verifier_find_target(t->v, iname);
+	if (!it || it->length > INDEX_MAX) /* an index too large for our memory: only verified */
+		return false;
+	*ret_index = it;
+	return true;
+}
+
+int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *index_target,
+			 uint8_t *index, size_t size)
+{
+	Transfer *t = u->transfer;
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
+	_cleanup_free_ uint8_t *p = index;
+	char hex[2 * SWU_SHA256_SIZE + 1];
+	TransferDelta *td;
+	int r;
+
+	/* The index came as a target of its own: verified against its signed hash already. */
+	r = swu_chunk_index_parse(t->ctx, p, size, target->length, &idx);
+	if (r < 0) {
+		log_warning("Chunk index of '%s' is not usable (%s): downloading it whole",
+			    target->name, swu_context_get_failure(t->ctx)->message);
+		return 0;
+	}
+	td = calloc(1, sizeof(*td));
+	if (!td)
+		return -ENOMEM;
+	*td = (TransferDelta){ .u = u, .target = target, .index_target = index_target };
+	t->delta = td;
+	r = swu_delta_new(t->ctx, idx, &td->d);
+	if (r < 0)
+		return r;
+	TAKE_PTR(idx);
+	/* The active slot holds the installed image: scanned as far as that image goes. */
+	if (swu_verifier_installed_length(t->v, target->name, &td->active_length) < 0)
+		td->active_length = t->target->size;
+	td->active_length = MIN(td->active_length, t->target->size);
+	swu_hex(index_target->sha256, SWU_SHA256_SIZE, hex);
+	snprintf(td->store_url, sizeof(td->store_url), "%s/chunks/%s", u->m->config->server, hex);
+	r = worker_new(u->event, scan_work, scan_done, td, &td->worker);
+	if (r < 0)
+		return r;
+	return 1;
+}

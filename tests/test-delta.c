@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Chunk indexes, chunk stores and the delta engine over memory files: the chunker resynchronises
+ * after an insertion, lying indexes are refused, and a delta writes exactly the target from the
+ * slots and the store, or stops with -EPROTO when the store, the index or a slot lies.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "chunk.h"
+#include "delta.h"
+#include "install.h"
+#include "macro.h"
+#include "testutil.h"
+
+#define IMG (2u * 1024u * 1024u)
+
+static SwuContext *ctx;
+static TuWorld w;
+static uint8_t *v1, *v2;
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* Blocks of words (compressible), random bytes and zeros: what images are made of. */
+static void fill_block(uint8_t *p)
+{
+	uint64_t kind = rnd() % 10;
+
+	for (size_t i = 0; i < SWU_CHUNK_BLOCK; i++)
+		p[i] = kind < 5	  ? (uint8_t)("abcdefgh ij\n"[rnd() % 12])
+		       : kind < 8 ? (uint8_t)rnd()
+				  : 0;
+}
+
+/* v2: v1 with three blocks rewritten, a few bytes patched, and 16 blocks inserted mid-way. */
+static void make_images(void)
+{
+	size_t nb = IMG / SWU_CHUNK_BLOCK, mid = nb / 2 + 3;
+
+	rng_state = 1;
+	v1 = malloc(IMG);
+	v2 = malloc(IMG);
+	ck_assert(v1 && v2);
+	for (size_t b = 0; b < nb; b++)
+		fill_block(v1 + b * SWU_CHUNK_BLOCK);
+	memcpy(v2, v1, mid * SWU_CHUNK_BLOCK);
+	for (size_t b = mid; b < mid + 16; b++)
+		fill_block(v2 + b * SWU_CHUNK_BLOCK);
+	memcpy(v2 + (mid + 16) * SWU_CHUNK_BLOCK, v1 + mid * SWU_CHUNK_BLOCK,
+	       IMG - (mid + 16) * SWU_CHUNK_BLOCK);
+	for (int i = 0; i < 3; i++)
+		fill_block(v2 + (rnd() % nb) * SWU_CHUNK_BLOCK);
+	v2[100000] ^= 0x5a;
+	v2[100001] ^= 0xa5;
+}
+
+static void setup(void)
+{
+	ctx = tu_context();
+	tu_world_init(&w);
+	make_images();
+}
+
+static void teardown(void)
+{
+	free(v1);
+	free(v2);
+	tu_world_done(&w);
+	ctx = swu_context_unref(ctx);
+}
+
+START_TEST(test_xxh64)
+{
+	uint8_t p[1000];
+
+	for (size_t i = 0; i < sizeof(p); i++)
+		p[i] = (uint8_t)(i % 251);
+	/* The reference values of xxhsum -H64 (Debian's xxhash). */
+	ck_assert_uint_eq(swu_xxh64("", 0, 0), UINT64_C(0xef46db3751d8e999));
+	ck_assert_uint_eq(swu_xxh64("abc", 3, 0), UINT64_C(0x44bc2cf5ad770999));
+	ck_assert_uint_eq(swu_xxh64(p, sizeof(p), 0), UINT64_C(0xf306f04aa88b54d3));
+	memset(p, 0, 100);
+	ck_assert_uint_eq(swu_xxh64(p, 100, 0), UINT64_C(0x17bb1103c92c502f));
+}
+END_TEST
+
+typedef struct Cuts {
+	uint64_t hash[4096];
+	uint32_t length[4096];
+	size_t n;
+} Cuts;
+
+static int record_cut(void *userdata, const SwuChunk *c)
+{
+	Cuts *k = userdata;
+
+	ck_assert_uint_lt(k->n, ELEMENTSOF(k->hash));
+	ck_assert_uint_eq(c->hash, swu_chunk_fast_hash(c->data, c->length));
+	k->hash[k->n] = c->hash;
+	k->length[k->n++] = c->length;
+	return 0;
+}
+
+static size_t shared(const Cuts *a, const Cuts *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		for (size_t j = 0; j < a->n; j++)
+			if (a->hash[j] == b->hash[i]) {
+				n += b->length[i];
+				break;
+			}
+	return n;
+}
+
+static void cut(const uint8_t *p, size_t n, bool block, Cuts *ret)
+{
+	_cleanup_close_ int fd = tu_memfd(p, n);
+	SwuChunkParams params;
+
+	swu_chunk_params_default(block, &params);
+	ret->n = 0;
+	ck_assert_int_eq(swu_chunk_scan(ctx, fd, n, &params, false, record_cut, ret), 0);
+}
+
+/* An insertion moves everything after it: content-defined cuts find the same chunks again. */
+START_TEST(test_chunker_resyncs)
+{
+	static Cuts a, b;
+	_cleanup_free_ uint8_t *shifted = malloc(IMG + 2 * SWU_CHUNK_BLOCK);
+	uint64_t total = 0;
+
+	for (int block = 0; block < 2; block++) {
+		cut(v1, IMG, block, &a);
+		total = 0;
+		for (size_t i = 0; i < a.n; i++) {
+			total += a.length[i];
+			ck_assert_uint_le(a.length[i], 256 * 1024);
+			if (block && i + 1 < a.n)
+				ck_assert_uint_eq(a.length[i] % SWU_CHUNK_BLOCK, 0);
+		}
+		ck_assert_uint_eq(total, IMG);
+		cut(v2, IMG, block, &b);
+		/* Five changes, one of them an insertion mid-way: fixed-size cuts would share 40%. */
+		ck_assert_uint_ge(shared(&a, &b), IMG / 2);
+		/*
+		 * One insertion a third of the way in: bytes off the grid for byte-granular cuts,
+		 * two blocks for block-aligned ones. Only the chunks around it differ.
+		 */
+		size_t ins = block ? 2 * SWU_CHUNK_BLOCK : 333,
+		       at = IMG / 3 / SWU_CHUNK_BLOCK * SWU_CHUNK_BLOCK;
+
+		memcpy(shifted, v1, at);
+		memset(shifted + at, 'x', ins);
+		memcpy(shifted + at + ins, v1 + at, IMG - at);
+		cut(shifted, IMG + ins, block, &b);
+		ck_assert_uint_ge(shared(&a, &b), IMG * 85 / 100);
+	}
+}
+END_TEST
+
+static void build_index(const uint8_t *p, size_t n, bool block, uint8_t **ret, size_t *ret_n)
+{
+	_cleanup_close_ int fd = tu_memfd(p, n);
+	SwuChunkParams params;
+
+	swu_chunk_params_default(block, &params);
+	ck_assert_int_eq(swu_chunk_index_build(ctx, fd, n, &params, ret, ret_n), 0);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Even a signed index is checked: a wrong one is refused before anything is allocated for it. */
+START_TEST(test_index_lies)
+{
+	_cleanup_free_ uint8_t *idx = NULL, *bad = NULL;
+	size_t n = 0;
+	SwuChunkIndex *parsed = NULL;
+	uint8_t huge[SWU_CHUNK_HEADER_SIZE];
+
+	build_index(v2, IMG, true, &idx, &n);
+	ck_assert_int_eq(swu_chunk_index_parse(ctx, idx, n, IMG, &parsed), 0);
+	ck_assert_uint_eq(parsed->offsets[parsed->n], IMG);
+	parsed = swu_chunk_index_free(parsed);
+	bad = malloc(n);
+	ck_assert_ptr_nonnull(bad);
+
+#define REFUSED(what)                                                                              \
+	do {                                                                                       \
+		ck_assert_int_eq(swu_chunk_index_parse(ctx, bad, n, IMG, &parsed), -EBADMSG);      \
+		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, what), "%s",           \
+			      swu_context_get_failure(ctx)->message);                              \
+		memcpy(bad, idx, n);                                                               \
+	} while (0)
+
+	memcpy(bad, idx, n);
+	bad[0] ^= 1;
+	REFUSED("not a chunk index");
+	put32(bad + 8, 2);
+	REFUSED("version 2");
+	put64(bad + 16, IMG + 1);
+	REFUSED("describes");
+	put32(bad + 36, 3000); /* avg not a power of two */
+	REFUSED("parameters");
+	put32(bad + 44, 7);
+	REFUSED("lists 7 chunks");
+	/* A chunk longer than the image (lengths past the target), then one too short. */
+	put32(bad + SWU_CHUNK_HEADER_SIZE, 3 * 1024 * 1024);
+	REFUSED("chunk 0 of the index");
+	put32(bad + SWU_CHUNK_HEADER_SIZE, SWU_CHUNK_BLOCK);
+	REFUSED("chunk 0 of the index");
+	/* Off the block grid in a block-aligned index. */
+	put32(bad + SWU_CHUNK_HEADER_SIZE, 16 * 1024 + 1);
+	REFUSED("chunk 0 of the index");
+	/* Overlapping or out of order cannot be said (offsets are sums); not covering can. */
+	ck_assert_int_eq(swu_chunk_index_parse(ctx, bad, n - SWU_CHUNK_ENTRY_SIZE, IMG, &parsed),
+			 -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "lists"));
+	/* Ten million chunks claimed: refused from the header alone. */
+	memcpy(huge, idx, sizeof(huge));
+	put32(huge + 44, 10 * 1000 * 1000);
+	ck_assert_int_eq(swu_chunk_index_parse(ctx, huge, sizeof(huge), IMG, &parsed), -EBADMSG);
+	put64(huge + 16, UINT64_C(1) << 40);
+	ck_assert_int_eq(swu_chunk_index_parse(ctx, huge, sizeof(huge), UINT64_C(1) << 40, &parsed),
+			 -EBADMSG);
+	ck_assert_ptr_null(parsed);
+#undef REFUSED
+}
+END_TEST
+
+/* --- a delta, end to end --------------------------------------------------------------------- */
+
+typedef struct Run {
+	const uint8_t *active; /* NULL: none */
+	const uint8_t *inactive;
+	bool block;
+	const uint8_t *indexed; /* the image the index describes (default: v2) */
+	void (*tamper_store)(int store_fd, const SwuChunkIndex *idx);
+	void (*after_scan)(int active_fd);
+	SwuDeltaStats stats;
+	char why[256];
+	unsigned writes;
+} Run;
+
+static void count_writes(void *userdata, const char *where)
+{
+	if (streq(where, "write"))
+		(*(unsigned *)userdata)++;
+}
+
+static int feed_range(SwuDelta *d, SwuSlotWriter *wr, int store, const SwuRange *rg, bool frames)
+{
+	_cleanup_free_ uint8_t *buf = malloc(rg->length);
+	int r = 0;
+
+	ck_assert_int_eq(pread(store, buf, rg->length, (off_t)rg->offset), (ssize_t)rg->length);
+	/* In odd pieces, as a network delivers them. */
+	for (uint64_t at = 0; r >= 0 && at < rg->length; at += 777) {
+		size_t k = (size_t)MIN((uint64_t)777, rg->length - at);
+
+		r = frames ? swu_delta_feed(d, wr, buf + at, k)
+			   : swu_delta_feed_records(d, rg->offset + at, buf + at, k);
+	}
+	return r;
+}
+
+static int delta_steps(SwuDelta *d, SwuSlotWriter *wr, int store, int active_fd, Run *run)
+{
+	const SwuRange *ranges;
+	size_t n = 0, next = 0;
+	int r;
+
+	r = swu_delta_record_ranges(d, 4096, &ranges, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = feed_range(d, wr, store, &ranges[i], false);
+	if (r >= 0)
+		r = swu_delta_plan(d, active_fd, IMG, 16384, &ranges, &n);
+	if (r >= 0 && run->after_scan)
+		run->after_scan(active_fd);
+	while (r >= 0) {
+		while ((r = swu_delta_write_local(d, wr, 100000)) > 0)
+			;
+		if (r < 0 || swu_delta_done(d))
+			break;
+		ck_assert_uint_lt(next, n);
+		r = swu_delta_begin_range(d, next);
+		if (r >= 0)
+			r = feed_range(d, wr, store, &ranges[next], true);
+		if (r >= 0)
+			r = swu_delta_end_range(d);
+		next++;
+	}
+	return r;
+}
+
+/* Installs v2 as a delta into a slot holding @run->inactive; returns the first error. */
+static int delta_install(Run *run, int slot)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(swu_slot_writer_freep) SwuSlotWriter *wr = NULL;
+	_cleanup_(swu_delta_freep) SwuDelta *d = NULL;
+	_cleanup_free_ uint8_t *index = NULL;
+	_cleanup_close_ int bfd = -EBADF, store = -EBADF;
+	_cleanup_close_ int active = run->active ? tu_memfd(run->active, IMG) : -EBADF;
+	SwuChunkIndex *idx = NULL;
+	TuTargetsSpec spec = { .version = 2,
+			       .files = { { "img", v2, IMG } },
+			       .n_files = 1,
+			       .signers = { w.targets_key },
+			       .n_signers = 1 };
+	SwuInstallTarget t = { "img", slot, IMG, active, false };
+	SwuBuf targets = {}, bundle = {};
+	uint64_t size = 0;
+	size_t n = 0;
+	int r;
+
+	tu_targets(&spec, &targets);
+	tu_put_root(&bundle, &w.root);
+	tu_put_targets(&bundle, "targets", &targets);
+	bfd = tu_memfd(bundle.data, bundle.size);
+	swu_buf_done(&targets);
+	swu_buf_done(&bundle);
+	ck_assert_int_eq(swu_bundle_open_fd(ctx, bfd, &b), 0);
+	ck_assert_int_eq(swu_verifier_new(ctx, w.root.data, w.root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_bundle_verify_metadata(b, v), 0);
+
+	/* Release side: the index and the store of the image. */
+	{
+		_cleanup_close_ int img = tu_memfd(run->indexed ? run->indexed : v2, IMG);
+		SwuChunkParams params;
+
+		swu_chunk_params_default(run->block, &params);
+		ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
+		ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
+		store = tu_memfd("", 0);
+		ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, store, &size), 0);
+		if (run->tamper_store)
+			run->tamper_store(store, idx);
+	}
+	ck_assert_int_eq(swu_delta_new(ctx, idx, &d), 0);
+	ck_assert_int_eq(swu_delta_scan(d, active, IMG, slot), 0);
+	ck_assert_int_eq(swu_slot_writer_new(ctx, v, &t, IMG, &wr), 0);
+	swu_context_set_fault(ctx, count_writes, &run->writes);
+	r = delta_steps(d, wr, store, active, run);
+	swu_context_set_fault(ctx, NULL, NULL);
+	swu_delta_get_stats(d, &run->stats);
+	snprintf(run->why, sizeof(run->why), "%s", swu_delta_why(d));
+	if (r >= 0)
+		r = swu_slot_writer_close(wr);
+	if (r >= 0)
+		r = swu_slot_writer_finish(wr);
+	return r;
+}
+
+static void expect_slot(int slot, const uint8_t *want)
+{
+	_cleanup_free_ uint8_t *got = malloc(IMG);
+
+	ck_assert_int_eq(pread(slot, got, IMG, 0), (ssize_t)IMG);
+	ck_assert(memcmp(got, want, IMG) == 0);
+}
+
+START_TEST(test_delta_from_active)
+{
+	for (int block = 0; block < 2; block++) {
+		_cleanup_close_ int slot = tu_memfd("", 0);
+		Run run = { .active = v1, .block = block };
+
+		ck_assert_int_eq(ftruncate(slot, IMG), 0);
+		ck_assert_int_eq(delta_install(&run, slot), 0);
+		expect_slot(slot, v2);
+		ck_assert_uint_gt(run.stats.chunks_active, run.stats.chunks / 2);
+		ck_assert_uint_gt(run.stats.chunks_missing, 0);
+		/* Block images: the missing chunks' unchanged blocks come from the active slot. */
+		if (block)
+			ck_assert_uint_gt(run.stats.blocks_active, 0);
+		/* 80 KiB changed: byte-granular images fetch whole chunks, block images blocks. */
+		ck_assert_uint_lt(run.stats.download, block ? IMG / 16 : IMG / 4);
+		ck_assert_uint_eq(run.stats.reused, run.stats.bytes_local);
+	}
+}
+END_TEST
+
+/* Nothing local: every block from the store, still exactly the image. */
+START_TEST(test_delta_from_nothing)
+{
+	_cleanup_close_ int slot = tu_memfd("", 0);
+	Run run = { .block = true };
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	ck_assert_int_eq(delta_install(&run, slot), 0);
+	expect_slot(slot, v2);
+	ck_assert_uint_eq(run.stats.chunks_missing, run.stats.chunks);
+	ck_assert_uint_eq(run.stats.reused, 0);
+}
+END_TEST
+
+/* A resumed install: what the inactive slot already holds in place is verified, not rewritten. */
+START_TEST(test_delta_resumes_in_place)
+{
+	_cleanup_close_ int slot = tu_memfd(v2, IMG);
+	Run run = { .active = v1, .block = true };
+
+	ck_assert_int_eq(delta_install(&run, slot), 0);
+	expect_slot(slot, v2);
+	ck_assert_uint_eq(run.stats.chunks_in_place, run.stats.chunks);
+	ck_assert_uint_eq(run.writes, 0);
+	ck_assert_uint_eq(run.stats.download, 0);
+
+	/* Half of it there (a power cut): the rest comes from the active slot and the store. */
+	{
+		_cleanup_close_ int half = tu_memfd(v2, IMG / 2);
+		Run again = { .active = v1, .block = true };
+
+		ck_assert_int_eq(ftruncate(half, IMG), 0);
+		ck_assert_int_eq(delta_install(&again, half), 0);
+		expect_slot(half, v2);
+		ck_assert_uint_ge(again.stats.chunks_in_place, again.stats.chunks / 3);
+	}
+}
+END_TEST
+
+static void flip_frame(int store, const SwuChunkIndex *idx)
+{
+	uint8_t byte;
+	off_t at = (off_t)swu_store_records_end(idx) + 40;
+
+	ck_assert_int_eq(pread(store, &byte, 1, at), 1);
+	byte ^= 0xff;
+	ck_assert_int_eq(pwrite(store, &byte, 1, at), 1);
+}
+
+static void every_frame_at_zero(int store, const SwuChunkIndex *idx)
+{
+	uint8_t zero[8] = {};
+
+	for (uint32_t i = 0; i < idx->n; i++)
+		ck_assert_int_eq(pwrite(store, zero, 8, (off_t)swu_store_record_offset(idx, i)), 8);
+}
+
+static void huge_frames(int store, const SwuChunkIndex *idx)
+{
+	uint8_t big[4];
+
+	put32(big, 1u << 30);
+	for (uint32_t i = 0; i < idx->n; i++)
+		ck_assert_int_eq(
+			pwrite(store, big, 4,
+			       (off_t)swu_store_record_offset(idx, i) + SWU_STORE_RECORD_HEAD + 8),
+			4);
+}
+
+/* Whatever the unsigned store says, the result is the image or -EPROTO with a reason. */
+START_TEST(test_delta_lying_store)
+{
+	static const struct {
+		void (*tamper)(int, const SwuChunkIndex *);
+		const char *why;
+	} lies[] = {
+		{ flip_frame, "chunk" },
+		{ every_frame_at_zero, "overlap" },
+		{ huge_frames, "claims" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(lies); i++) {
+		_cleanup_close_ int slot = tu_memfd("", 0);
+		Run run = { .block = true, .tamper_store = lies[i].tamper };
+
+		ck_assert_int_eq(ftruncate(slot, IMG), 0);
+		ck_assert_int_eq(delta_install(&run, slot), -EPROTO);
+		ck_assert_msg(strstr(run.why, lies[i].why), "%s", run.why);
+	}
+}
+END_TEST
+
+/* A signed index of other data: no chunk it names can be written. */
+START_TEST(test_delta_index_of_other_data)
+{
+	_cleanup_close_ int slot = tu_memfd("", 0);
+	Run run = { .active = v1, .block = true, .indexed = v1 };
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	/* The chunks match v1's index, but the writer hashes against v2's signed hash. */
+	ck_assert_int_eq(delta_install(&run, slot), -EBADMSG);
+}
+END_TEST
+
+static void scribble(int active_fd)
+{
+	uint8_t junk[SWU_CHUNK_BLOCK];
+
+	memset(junk, 0x42, sizeof(junk));
+	ck_assert_int_eq(pwrite(active_fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+}
+
+/* The active slot changed between the scan and the copy: caught by the chunk's SHA-256. */
+START_TEST(test_delta_local_chunk_changed)
+{
+	_cleanup_close_ int slot = tu_memfd("", 0);
+	Run run = { .active = v1, .block = true, .after_scan = scribble };
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	ck_assert_int_eq(delta_install(&run, slot), -EPROTO);
+	ck_assert_msg(strstr(run.why, "the active slot does not match the index"), "%s", run.why);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "xxh64", test_xxh64 },
+		{ "chunker-resyncs", test_chunker_resyncs },
+		{ "index-lies", test_index_lies },
+		{ "delta-from-active", test_delta_from_active, 60 },
+		{ "delta-from-nothing", test_delta_from_nothing, 60 },
+		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },
+		{ "delta-lying-store", test_delta_lying_store, 60 },
+		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },
+		{ "delta-local-chunk-changed", test_delta_local_chunk_changed, 60 },
+	};
+
+	return tu_run("delta", cases, ELEMENTSOF(cases), setup, teardown);
+}

@@ -82,13 +82,20 @@ static void journal_event(const SwuHistoryEntry *e)
 			      streq(e->result, "success") ? LOG_NOTICE : LOG_WARNING,
 			      "SWUPDATED_ACTION=%s", e->action, "SWUPDATED_RESULT=%s", e->result,
 			      "SWUPDATED_FROM_VERSION=%u", e->from_version, "SWUPDATED_VERSION=%u",
-			      e->to_version, "SWUPDATED_SLOT=%s", slot, NULL);
+			      e->to_version, "SWUPDATED_SLOT=%s", slot, "SWUPDATED_DOWNLOADED=%llu",
+			      (unsigned long long)e->downloaded, NULL);
 }
 
 void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
 		     const char *result, const char *reason)
 {
-	SwuHistoryEntry e = { time(NULL), action, from, to, slot, result, reason };
+	manager_history_install(m, action, from, to, slot, result, reason, 0);
+}
+
+void manager_history_install(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
+			     const char *result, const char *reason, uint64_t downloaded)
+{
+	SwuHistoryEntry e = { time(NULL), action, from, to, slot, result, reason, downloaded };
 	int r;
 
 	journal_event(&e);

@@ -96,5 +96,8 @@ void slots_done(Slots *s);
 int manager_apply(Manager *m, SwuContext *ctx, SwuVerifier *v);
 void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
 		     const char *result, const char *reason);
+/* The same for an install, with the bytes it downloaded. */
+void manager_history_install(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
+			     const char *result, const char *reason, uint64_t downloaded);
 /* The slot an install writes into. */
 char manager_target_slot(const Manager *m);

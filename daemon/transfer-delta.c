@@ -227,7 +227,8 @@ static void range_done(void *userdata, const FetchResult *res)
 	td->job = NULL;
 	if (res->error == -EPROTO && td->d && swu_delta_why(td->d)[0])
 		return fall_back(td, "%s", swu_delta_why(td->d));
-	if (res->error == -ERANGE)
+	/* Range ignored (a whole store on its way, cut at once): the blob is the better download. */
+	if (res->error == -ERANGE || res->status == 200)
 		return fall_back(td, "the server answered a Range request with status %ld",
 				 res->status);
 	if (res->status == 404 || res->status == 403 || res->status == 410)

@@ -65,6 +65,7 @@ Transfer *transfer_free(Transfer *t)
 void transfer_attach(Updater *u, Transfer *t)
 {
 	u->transfer = t;
+	u->downloaded = 0;
 	u->result = RESULT_NONE;
 	updater_emit(u, "Result", "Source", NULL);
 	updater_set_state(u, UPDATER_TRANSFERRING);

@@ -305,14 +305,20 @@ static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *erro
 
 static int append_history(void *userdata, const SwuHistoryEntry *e)
 {
-	char action[64], result[64], reason[1024];
+	char action[64], result[64], reason[1024], note[1100];
 
 	/* Whatever an older version wrote there, D-Bus gets valid UTF-8. */
+	swu_escape(e->reason, strlen(e->reason), reason, sizeof(reason));
+	if (e->downloaded > 0)
+		snprintf(note, sizeof(note), "%s%s%llu bytes downloaded", reason,
+			 *reason ? "; " : "", (unsigned long long)e->downloaded);
+	else
+		snprintf(note, sizeof(note), "%s", reason);
 	return sd_bus_message_append(
 		userdata, "(tsuuss)", (uint64_t)MAX(e->time, (int64_t)0) * 1000000,
 		swu_escape(e->action, strlen(e->action), action, sizeof(action)), e->from_version,
 		e->to_version, swu_escape(e->result, strlen(e->result), result, sizeof(result)),
-		swu_escape(e->reason, strlen(e->reason), reason, sizeof(reason)));
+		note);
 }
 
 static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)

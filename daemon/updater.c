@@ -261,11 +261,11 @@ void updater_finish(Updater *u, UpdaterResult result)
 	uint32_t from = t && t->v ? swu_verifier_get_installed_version(t->v) : u->installed_version;
 	uint32_t to = t && t->v ? swu_verifier_get_version(t->v) : 0;
 
-	manager_history(u->m, "install", from, to, manager_target_slot(u->m),
-			result == RESULT_SUCCESS   ? "success"
-			: result == RESULT_ABORTED ? "aborted"
-						   : "failed",
-			u->note);
+	manager_history_install(u->m, "install", from, to, manager_target_slot(u->m),
+				result == RESULT_SUCCESS   ? "success"
+				: result == RESULT_ABORTED ? "aborted"
+							   : "failed",
+				u->note, u->downloaded);
 	u->transfer = transfer_free(t);
 	u->result = result;
 	u->current_target[0] = 0;

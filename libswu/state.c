@@ -363,12 +363,19 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 			       e->slot ? slot_json(e->slot) : json_object_new_string(""));
 	json_object_object_add(o, "result", json_object_new_string(e->result));
 	json_object_object_add(o, "reason", json_object_new_string(e->reason ? e->reason : ""));
+	if (streq(e->action, "install"))
+		json_object_object_add(
+			o, "downloaded",
+			json_object_new_int64((int64_t)MIN(e->downloaded, (uint64_t)INT64_MAX)));
 	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	line_len = strlen(line);
 
 	r = load(ctx, dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &old, &old_size);
 	if (r < 0 && r != -ENOENT && r != -EFBIG)
 		return r;
+	/* A torn last line (a power cut mid-write) would swallow the new one: dropped. */
+	while (old_size > 0 && old[old_size - 1] != '\n')
+		old_size--;
 	/* Keep the newest lines that fit with the new one. */
 	keep = old ? (const char *)old : "";
 	while (old_size > 0 && old_size + line_len + 1 > SWU_HISTORY_MAX) {
@@ -400,6 +407,7 @@ static int history_entry(json_object *o, SwuHistoryFunc func, void *userdata)
 		.slot = slot_of(o, "slot"),
 		.result = string_of(o, "result"),
 		.reason = string_of(o, "reason"),
+		.downloaded = (uint64_t)optional_int_of(o, "downloaded", 0, INT64_MAX, &ok),
 	};
 
 	return ok && *e.action ? func(userdata, &e) : 0;

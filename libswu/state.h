@@ -95,6 +95,7 @@ typedef struct SwuHistoryEntry {
 	char slot;
 	const char *result; /* success, failed, ... */
 	const char *reason;
+	uint64_t downloaded; /* bytes an install downloaded (0 for other actions) */
 } SwuHistoryEntry;
 
 /* Appends one line; the oldest lines are dropped to keep the file under SWU_HISTORY_MAX. */

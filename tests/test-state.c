@@ -120,7 +120,7 @@ START_TEST(test_history_bounded)
 	/* whole lines only, the newest kept */
 	ck_assert_int_eq(data[0], '{');
 	ck_assert_int_eq(data[n - 1], '\n');
-	ck_assert(strstr((char *)data, "\"reason\":\"entry 1499\"}\n"));
+	ck_assert(strstr((char *)data, "\"reason\":\"entry 1499\",\"downloaded\":0}\n"));
 	ck_assert(!strstr((char *)data, "\"reason\":\"entry 0\""));
 }
 END_TEST
@@ -136,8 +136,9 @@ static int seen_entry(void *userdata, const SwuHistoryEntry *e)
 	Seen *s = userdata;
 
 	if (s->n++ == 0) {
-		snprintf(s->first, sizeof(s->first), "%s %s %u->%u %c %s", e->action, e->result,
-			 e->from_version, e->to_version, e->slot ?: '-', e->reason);
+		snprintf(s->first, sizeof(s->first), "%s %s %u->%u %c %s %llu", e->action,
+			 e->result, e->from_version, e->to_version, e->slot ?: '-', e->reason,
+			 (unsigned long long)e->downloaded);
 		s->first_time = e->time;
 	}
 	return 0;
@@ -145,7 +146,8 @@ static int seen_entry(void *userdata, const SwuHistoryEntry *e)
 
 START_TEST(test_history_read)
 {
-	SwuHistoryEntry a = { 1795000000, "install", 1, 2, 'B', "success", "Version 2 installed" };
+	SwuHistoryEntry a = { 1795000000,  "install", 1, 2, 'B', "success", "Version 2 installed",
+			      123456789012 };
 	SwuHistoryEntry b = { 1795000100, "mark-good", 1, 2, 'B', "success", "marked good" };
 	_cleanup_free_ char *path = tu_path("%s/history.jsonl", dir);
 	Seen seen = {};
@@ -161,11 +163,16 @@ START_TEST(test_history_read)
 	fclose(f);
 	ck_assert_int_eq(swu_state_read_history(ctx, dir, 10, seen_entry, &seen), 0);
 	ck_assert_int_eq(seen.n, 2);
-	ck_assert_str_eq(seen.first, "mark-good success 1->2 B marked good"); /* newest first */
+	ck_assert_str_eq(seen.first, "mark-good success 1->2 B marked good 0"); /* newest first */
 	ck_assert_int_eq(seen.first_time, 1795000100);
 	seen = (Seen){};
 	ck_assert_int_eq(swu_state_read_history(ctx, dir, 1, seen_entry, &seen), 0);
 	ck_assert_int_eq(seen.n, 1);
+	/* An install records what it downloaded; lines of older versions without it read as 0. */
+	ck_assert_int_eq(swu_state_append_history(ctx, dir, &a), 0);
+	seen = (Seen){};
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 1, seen_entry, &seen), 0);
+	ck_assert_str_eq(seen.first, "install success 1->2 B Version 2 installed 123456789012");
 }
 END_TEST
 

@@ -145,6 +145,14 @@ static int verb_status(sd_bus *bus)
 		printf("  Last check: %s, next %s\n",
 		       format_time(get_number(bus, "LastCheck", 't'), a, sizeof(a)),
 		       format_time(get_number(bus, "NextCheck", 't'), b, sizeof(b)));
+		if (get_number(bus, "BytesTotal", 't') > 0)
+			printf("    Transfer: %" PRIu64 " of %" PRIu64 " bytes; %" PRIu64
+			       " of %" PRIu64 " downloaded, %" PRIu64 " reused from the slots\n",
+			       get_number(bus, "BytesDone", 't'),
+			       get_number(bus, "BytesTotal", 't'),
+			       get_number(bus, "DownloadDone", 't'),
+			       get_number(bus, "DownloadTotal", 't'),
+			       get_number(bus, "BytesReused", 't'));
 		if (note[0])
 			printf("        Note: %s\n", note);
 		return EXIT_OK;
@@ -167,6 +175,13 @@ static int verb_status(sd_bus *bus)
 			       json_object_new_int64((int64_t)get_number(bus, "BytesDone", 't')));
 	json_object_object_add(o, "BytesTotal",
 			       json_object_new_int64((int64_t)get_number(bus, "BytesTotal", 't')));
+	for (size_t i = 0; i < 3; i++) {
+		const char *name =
+			(const char *[]){ "DownloadDone", "DownloadTotal", "BytesReused" }[i];
+
+		json_object_object_add(o, name,
+				       json_object_new_int64((int64_t)get_number(bus, name, 't')));
+	}
 	json_object_object_add(o, "LastCheck",
 			       json_object_new_int64((int64_t)get_number(bus, "LastCheck", 't')));
 	json_object_object_add(o, "NextCheck",
@@ -230,11 +245,12 @@ typedef struct Watch {
 	char state[32];
 	char target[256]; /* the target of the progress shown */
 	uint64_t bytes_done, bytes_total;
-	uint64_t target_start; /* when this target's progress began, for its rate */
-	uint64_t last_line;    /* without a terminal: when the last progress line was printed */
-	bool target_done;      /* its 100% line was printed */
-	bool lost;	       /* the daemon left the bus */
-	char owner[64];	       /* install: the daemon's unique name that took the call */
+	uint64_t download_done, bytes_reused; /* a delta: what came from the network, the slots */
+	uint64_t target_start;		      /* when this target's progress began, for its rate */
+	uint64_t last_line; /* without a terminal: when the last progress line was printed */
+	bool target_done;   /* its 100% line was printed */
+	bool lost;	    /* the daemon left the bus */
+	char owner[64];	    /* install: the daemon's unique name that took the call */
 } Watch;
 
 static uint64_t now_usec(void)
@@ -296,7 +312,14 @@ static void show_progress(Watch *w)
 		return;
 	if (w->last_line != 0 && now - w->last_line < 1000000 && done != total)
 		return;
-	printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", w->target, done, total, percent);
+	if (w->bytes_reused > 0)
+		printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%), %" PRIu64 " downloaded, "
+									      "%" PRIu64 " reused"
+											 "\n",
+		       w->target, done, total, percent, w->download_done, w->bytes_reused);
+	else
+		printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", w->target, done, total,
+		       percent);
 	fflush(stdout);
 	w->last_line = now;
 	w->target_done = done == total;
@@ -353,6 +376,10 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
 		} else if (r >= 0 && streq(name, "BytesTotal")) {
 			r = sd_bus_message_read(m, "v", "t", &w->bytes_total);
 			progress = true;
+		} else if (r >= 0 && streq(name, "DownloadDone")) {
+			r = sd_bus_message_read(m, "v", "t", &w->download_done);
+		} else if (r >= 0 && streq(name, "BytesReused")) {
+			r = sd_bus_message_read(m, "v", "t", &w->bytes_reused);
 		} else if (r >= 0)
 			r = sd_bus_message_skip(m, "v");
 		if (r >= 0)

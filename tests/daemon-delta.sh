@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Delta updates against nginx on 127.0.0.1: a release with a chunk index installs from the chunks
+# the slots hold plus Range requests on the chunk store; what the server does wrong (a store that
+# lies, Range ignored, no store) falls back to the blob; an interrupted install resumes.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+: "${SWUPDATECTL:?}"
+SLOT_SIZE=$((8 * 1024 * 1024))
+
+device_setup grub
+start_bus
+start_nginx
+# A second log with the bytes of each response and the range asked for.
+sed -i 's|^  access_log .*;|&\n  log_format bytes "$status $bytes_sent $request $http_range";\n  access_log '"$T"'/bytes.log bytes;|' "$T/nginx.conf"
+nginx -c "$T/nginx.conf" -s reload
+sleep 0.3
+image() { python3 "$SRCDIR/tests/delta-image.py" "$T/rootfs-$1.img" "$1" ${SEED:-}; }
+# delta_release VERSION [chunking]: rootfs with its chunk index, appfs unchanged
+delta_release() {
+	image "$1"
+	"$SWU" create-empty-bundle --target-metadata-version "$1" --compatible acme-gw-v2 "$T/v$1.swu"
+	"$SWU" add-file-to-bundle --bundle "$T/v$1.swu" --file "$T/rootfs-$1.img" --new-name rootfs \
+		--chunk-index${2:+=$2} >/dev/null
+	"$SWU" add-file-to-bundle --bundle "$T/v$1.swu" --file "$T/appfs.img" --new-name appfs
+	"$SWU" sign-bundle --bundle "$T/v$1.swu" --key "$T/targets"
+	publish "$T/v$1.swu"
+}
+# fetched [SINCE-LINE]: bytes nginx sent for blobs and chunk stores since line N of its log
+fetched() { tail -n +"${1:-1}" "$T/bytes.log" | awk '$3 == "GET" && ($4 ~ /blobs|chunks/) { s += $2 } END { print s + 0 }'; }
+lines() { wc -l <"$T/bytes.log"; }
+printf 'app\n' >"$T/appfs.img"
+
+delta_release 1 block
+start_daemon
+# --- version 1 over a factory slot: nothing local, every block from the chunk store -------------
+expect_exit 0 ctl install
+expect_eq "result of v1" "$(prop Result)" success
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-B" "$T/rootfs-1.img" || fail "slot B does not hold version 1"
+grep -q "GET /stable/chunks/" "$T/bytes.log" || fail "no chunk store request for version 1"
+echo "v1: fetched $(fetched) bytes, DownloadDone $(prop DownloadDone)"
+expect_exit 0 ctl reset
+reboot_into B
+restart_daemon
+expect_exit 0 ctl mark-good
+
+# --- version 2: most chunks come from the active slot -------------------------------------------
+delta_release 2 block
+since=$(($(lines) + 1))
+expect_exit 0 ctl install
+expect_eq "result of v2" "$(prop Result)" success
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-2.img" || fail "slot A does not hold version 2"
+got=$(fetched "$since")
+size=$(stat -c %s "$T/rootfs-2.img")
+echo "version 2: nginx sent $got bytes for a $size-byte image; DownloadDone $(prop DownloadDone)," \
+	"DownloadTotal $(prop DownloadTotal), BytesReused $(prop BytesReused)"
+checks=$((checks + 1))
+[ "$got" -lt $((size / 20)) ] || fail "version 2 fetched $got bytes, 5% is $((size / 20))"
+expect_eq "rootfs blob of version 2 requests" "$(blob_requests "$(sha256sum "$T/rootfs-2.img" | cut -d' ' -f1)")" 0
+checks=$((checks + 1))
+[ "$(prop BytesReused)" -gt $((size * 9 / 10)) ] || fail "BytesReused $(prop BytesReused)"
+checks=$((checks + 1))
+[ "$(prop DownloadDone)" -gt 0 ] && [ "$(prop DownloadDone)" -le "$got" ] || fail "DownloadDone $(prop DownloadDone), nginx sent $got"
+expect_eq "DownloadTotal" "$(prop DownloadTotal)" "$(prop DownloadDone)"
+expect_exit 0 ctl status
+expect_stdout "reused"
+expect_exit 0 ctl history
+expect_stdout "downloaded"
+expect_exit 0 ctl reset
+
+# --- what the server gets wrong falls back to the blob; the install still succeeds -------------
+# $1: the version; the rest: a command that breaks the server after publishing.
+fallback() {
+	local v=$1
+	shift
+	delta_release "$v" block
+	"$@"
+	local logged
+	logged=$(grep -c "downloading the rest whole" "$T/daemon.log" || true)
+	since=$(($(lines) + 1))
+	expect_exit 0 ctl install
+	expect_eq "result of version $v ($*)" "$(prop Result)" success
+	checks=$((checks + 1))
+	slot_holds "$DEV/rootfs-A" "$T/rootfs-$v.img" || fail "slot A does not hold version $v ($*)"
+	expect_eq "rootfs blob of version $v requests ($*)" \
+		"$(blob_requests "$(sha256sum "$T/rootfs-$v.img" | cut -d' ' -f1)")" 1
+	checks=$((checks + 1))
+	[ "$(grep -c "downloading the rest whole" "$T/daemon.log")" -gt "$logged" ] ||
+		fail "no fallback logged ($*)"
+	expect_exit 0 ctl reset
+}
+corrupt_store() { # a byte of every frame in the middle of the store
+	local f
+	f=$(ls -t "$T/repo/stable/chunks/" | head -n1)
+	python3 - "$T/repo/stable/chunks/$f" <<'PY'
+import sys
+p = sys.argv[1]
+d = bytearray(open(p, "rb").read())
+for i in range(32768, len(d), 97):
+    d[i] ^= 0xFF
+open(p, "wb").write(bytes(d))
+PY
+}
+no_store() { rm -f "$T"/repo/stable/chunks/*; }
+ignore_range() {
+	sed -i 's|^    root .*;|&\n    location /stable/chunks/ { max_ranges 0; }|' "$T/nginx.conf"
+	nginx -c "$T/nginx.conf" -s reload
+	sleep 0.5
+}
+fallback 3 corrupt_store
+fallback 4 no_store
+fallback 5 ignore_range
+checks=$((checks + 1))
+tail -n +"$since" "$T/bytes.log" | grep -q "^200 .*GET /stable/chunks/" || fail "nginx did not ignore the Range"
+sed -i '/max_ranges 0/d' "$T/nginx.conf"
+nginx -c "$T/nginx.conf" -s reload
+sleep 0.5
+
+# --- a power cut (SIGKILL) during a delta install: the next install goes on where it stopped ----
+# Version 6 shares nothing with the slots: its 3.4 MB come from the store, at 1 MB/s.
+sed -i 's|^\[Network\]|&\nMaxBytesPerSec=1000000|' "$DEV/swupdated.conf"
+restart_daemon
+SEED=6 delta_release 6 block
+for at in 0 1200000; do
+	ctl install >/dev/null 2>&1 &
+	ctl_pid=$!
+	for _ in $(seq 200); do
+		[ "$(prop State)" = transferring ] && [ "$(prop CurrentTarget)" = rootfs ] &&
+			[ "$(prop DownloadDone)" -ge "$at" ] && break
+		sleep 0.05
+	done
+	kill -KILL "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	wait "$ctl_pid" 2>/dev/null || true
+	echo "killed at DownloadDone >= $at"
+	launch_daemon
+	expect_eq "booted slot after the cut at $at" "$(prop BootedSlot)" B
+	expect_eq "primary after the cut at $at" "$(primary)" B
+	expect_exit 0 ctl reset
+done
+since=$(($(lines) + 1))
+expect_exit 0 ctl install
+expect_eq "result of version 6 after two cuts" "$(prop Result)" success
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-6.img" || fail "slot A does not hold version 6"
+got=$(fetched "$since")
+echo "version 6 after two cuts: nginx sent $got more bytes; BytesReused $(prop BytesReused)"
+checks=$((checks + 1))
+[ "$(prop BytesReused)" -ge 1000000 ] || fail "the chunks written before the cut were not kept"
+checks=$((checks + 1))
+[ "$got" -lt 3000000 ] || fail "the resumed install fetched $got bytes"
+
+finish

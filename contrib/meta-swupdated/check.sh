@@ -112,8 +112,8 @@ if grep -E '^(WARNING|ERROR):' "$log" | grep -iE 'swupdated|swu-bundle'; then
 fi
 dot=$build/task-depends.dot
 list=$build/pn-buildlist
-for pn in swupdated swupdated-native protobuf-c-native openssl-native json-c-native \
-	protobuf-c openssl json-c systemd curl libinih; do
+for pn in swupdated swupdated-native protobuf-c-native openssl-native json-c-native zstd-native \
+	protobuf-c openssl json-c zstd systemd curl libinih; do
 	grep -qx "$pn" "$list" || fail "pn-buildlist lacks $pn"
 done
 # The target configures with the native protoc-c and links target libraries; the native

@@ -15,6 +15,7 @@ SWUPDATED_DEPENDENCIES = \
 	openssl \
 	protobuf-c \
 	json-c \
+	zstd \
 	systemd \
 	libcurl \
 	inih
@@ -40,7 +41,8 @@ HOST_SWUPDATED_DEPENDENCIES = \
 	host-pkgconf \
 	host-protobuf-c \
 	host-openssl \
-	host-json-c
+	host-json-c \
+	host-zstd
 
 HOST_SWUPDATED_CONF_OPTS = \
 	--disable-daemon \

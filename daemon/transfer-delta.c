@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "delta.h"
 #include "text.h"
@@ -40,11 +41,19 @@ struct TransferDelta {
 	uint64_t pos; /* the next byte of the current range */
 	uint64_t active_length;
 	unsigned attempts;
-	int error; /* of the worker */
+	uint64_t started; /* CLOCK_MONOTONIC microseconds: when a scan began */
 	FetchJob *job;
 	Worker *worker;
 	sd_event_source *defer, *retry;
 };
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 TransferDelta *transfer_delta_free(TransferDelta *td)
 {
@@ -202,6 +211,7 @@ static void next_range(TransferDelta *td)
 		return start_range(td);
 	}
 	/* Every record is here: the block scan and the plan, off the loop. */
+	td->started = mono_usec();
 	r = worker_new(td->u->event, plan_work, plan_done, td, &td->worker);
 	if (r < 0)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot plan the install");
@@ -286,9 +296,10 @@ static void plan_done(void *userdata, int r)
 		return delta_failed(td, r, "Cannot plan");
 	swu_delta_get_stats(td->d, &s);
 	log_info("Delta update of '%s': %u chunks, %u in place, %u in the active slot, %u missing "
-		 "(%llu of their blocks found); %llu bytes to fetch in %u requests",
+		 "(%llu of their blocks found in %.2f s); %llu bytes to fetch in %u requests",
 		 td->target->name, s.chunks, s.chunks_in_place, s.chunks_active, s.chunks_missing,
-		 (unsigned long long)s.blocks_active, (unsigned long long)s.download, s.requests);
+		 (unsigned long long)s.blocks_active, (double)(mono_usec() - td->started) / 1e6,
+		 (unsigned long long)s.download, s.requests);
 	td->phase = PHASE_FRAMES;
 	td->range = 0;
 	update_progress(td, true);
@@ -302,6 +313,8 @@ static void scan_done(void *userdata, int r)
 	td->worker = worker_free(td->worker);
 	if (r < 0)
 		return delta_failed(td, r, "Cannot scan the slots for");
+	log_info("Delta update of '%s': both slots scanned in %.2f s", td->target->name,
+		 (double)(mono_usec() - td->started) / 1e6);
 	r = swu_delta_record_ranges(td->d, td->u->m->config->delta_coalesce, &td->ranges,
 				    &td->n_ranges);
 	if (r == -E2BIG)
@@ -370,6 +383,7 @@ int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *i
 	td->active_length = MIN(td->active_length, t->target->size);
 	swu_hex(index_target->sha256, SWU_SHA256_SIZE, hex);
 	snprintf(td->store_url, sizeof(td->store_url), "%s/chunks/%s", u->m->config->server, hex);
+	td->started = mono_usec();
 	r = worker_new(u->event, scan_work, scan_done, td, &td->worker);
 	if (r < 0)
 		return r;

@@ -216,15 +216,26 @@ typedef struct ActiveScan {
 	Table t;
 } ActiveScan;
 
+/*
+ * Every chunk in the bucket of @c that it matches takes @c as its source and leaves the bucket:
+ * a slot full of identical chunks (zeros) then costs one walk, not one per chunk.
+ */
 static int found_active(void *userdata, const SwuChunk *c)
 {
 	ActiveScan *s = userdata;
 	SwuDelta *d = s->d;
+	uint32_t *link = &s->t.head[c->hash & s->t.mask];
 
-	for (uint32_t i = s->t.head[c->hash & s->t.mask]; i != UINT32_MAX; i = s->t.next[i])
-		if (d->src[i] == SRC_MISSING && swu_chunk_index_hash(d->idx, i) == c->hash &&
-		    swu_chunk_index_length(d->idx, i) == c->length)
+	while (*link != UINT32_MAX) {
+		uint32_t i = *link;
+
+		if (swu_chunk_index_hash(d->idx, i) == c->hash &&
+		    swu_chunk_index_length(d->idx, i) == c->length) {
 			d->src[i] = SRC_ACTIVE | c->offset;
+			*link = s->t.next[i];
+		} else
+			link = &s->t.next[i];
+	}
 	return 0;
 }
 
@@ -501,14 +512,18 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 			       &got);
 		for (size_t b = 0; r >= 0 && b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
 			uint64_t h = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+			uint32_t *link = &t.head[h & t.mask];
 
-			for (uint32_t i = t.head[h & t.mask]; i != UINT32_MAX; i = t.next[i])
-				if (d->bsrc[i] == FETCH) {
-					uint32_t j = missing_at_block(d, i);
+			/* Found blocks leave their bucket, as in found_active(). */
+			while (*link != UINT32_MAX) {
+				uint32_t i = *link, j = missing_at_block(d, i);
 
-					if (record_block_hash(d, j, i - d->blk_at[j]) == h)
-						d->bsrc[i] = off + b;
-				}
+				if (record_block_hash(d, j, i - d->blk_at[j]) == h) {
+					d->bsrc[i] = off + b;
+					*link = t.next[i];
+				} else
+					link = &t.next[i];
+			}
 		}
 		if (r >= 0 && got < MIN((uint64_t)SCAN_BUFFER, length - off))
 			break;

@@ -497,8 +497,7 @@ static int publish_blob(const SwuBundle *b, const SwuPayload *p, const SwuTarget
 	return 0;
 }
 
-#define STORE_LEVEL 19
-#define INDEX_MAX   (64u * 1024u * 1024u)
+#define INDEX_MAX (64u * 1024u * 1024u)
 
 static const SwuPayload *find_payload(const SwuBundle *b, const char *name)
 {
@@ -512,7 +511,8 @@ static const SwuPayload *find_payload(const SwuBundle *b, const char *name)
  * The chunk store of target @t (whose index is @ip) as chunks/<SHA-256 of the index>: named by
  * the index, which fixes every chunk, so it is immutable like a blob.
  */
-static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *ip, const char *dir)
+static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *ip, const char *dir,
+			 int level)
 {
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
 	_cleanup_free_ char *path = NULL, *tmp = NULL, *name = NULL;
@@ -547,7 +547,7 @@ static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *i
 	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create '%s'", path);
-	r = swu_store_write(swu_ctx, b->fd, p->offset, idx, STORE_LEVEL, fd, &size);
+	r = swu_store_write(swu_ctx, b->fd, p->offset, idx, level, fd, &size);
 	if (r >= 0)
 		r = swu_tmpfile_commit(fd, tmp, path);
 	else
@@ -564,9 +564,13 @@ int verb_publish(int argc, char **argv)
 {
 	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
 						 { "dir", required_argument, NULL, 'd' },
+						 { "compression-level", required_argument, NULL,
+						   'l' },
 						 {} };
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	int level = 19;
+	char *end;
 	_cleanup_free_ char *blobs = NULL, *meta = NULL, *tmp = NULL, *chunks = NULL;
 	_cleanup_close_ int fd = -EBADF, out = -EBADF;
 	const char *path = NULL, *dir = NULL;
@@ -578,7 +582,13 @@ int verb_publish(int argc, char **argv)
 			path = optarg;
 		else if (c == 'd')
 			dir = optarg;
-		else
+		else if (c == 'l') {
+			errno = 0;
+			level = (int)strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || level < 1 || level > 19)
+				return log_usage("--compression-level takes 1 to 19, not '%s'",
+						 optarg);
+		} else
 			return -EINVAL;
 	}
 	if (!path || !dir || optind != argc)
@@ -612,7 +622,7 @@ int verb_publish(int argc, char **argv)
 		if (r < 0)
 			return r;
 		if (endswith(b->payloads[i].name, ".chunks")) {
-			r = publish_store(v, b, &b->payloads[i], dir);
+			r = publish_store(v, b, &b->payloads[i], dir, level);
 			if (r < 0)
 				return r;
 		}

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <endian.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "macro.h"
 #include "manifest.h"
 #include "metadata.h"
@@ -108,6 +110,42 @@ static json_object *describe_targets(const uint8_t *p, size_t n)
 	return o;
 }
 
+/* A chunk index payload: how many chunks, cut how; or why it is not a valid index. */
+static json_object *describe_chunk_index(const SwuBundle *b, const SwuPayload *p)
+{
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	json_object *o = json_object_new_object();
+	uint64_t length = 0;
+	int r = -EFBIG;
+
+	if (p->size <= 64u * 1024u * 1024u && (data = malloc(MAX(p->size, (uint64_t)1))) &&
+	    pread(b->fd, data, p->size, (off_t)p->offset) == (ssize_t)p->size) {
+		if (p->size >= SWU_CHUNK_HEADER_SIZE) {
+			memcpy(&length, data + 16, sizeof(length));
+			length = le64toh(length);
+		}
+		r = swu_chunk_index_parse(swu_ctx, data, p->size, length, &idx);
+	}
+	if (r < 0) {
+		json_object_object_add(
+			o, "error",
+			json_object_new_string(r == -EBADMSG
+						       ? swu_context_get_failure(swu_ctx)->message
+						       : strerror(-r)));
+		return o;
+	}
+	json_object_object_add(o, "chunks", json_object_new_int64(idx->n));
+	json_object_object_add(o, "blocks", json_object_new_int64(idx->blocks[idx->n]));
+	json_object_object_add(o, "image_length", json_object_new_int64((int64_t)idx->length));
+	json_object_object_add(o, "chunking",
+			       json_object_new_string(idx->params.align == 1 ? "byte" : "block"));
+	json_object_object_add(o, "min", json_object_new_int64(idx->params.min));
+	json_object_object_add(o, "avg", json_object_new_int64(idx->params.avg));
+	json_object_object_add(o, "max", json_object_new_int64(idx->params.max));
+	return o;
+}
+
 static json_object *describe(const SwuBundle *b)
 {
 	json_object *o = json_object_new_object(), *a;
@@ -129,6 +167,9 @@ static json_object *describe(const SwuBundle *b)
 				       json_object_new_int64((int64_t)b->payloads[i].offset));
 		json_object_object_add(e, "length",
 				       json_object_new_int64((int64_t)b->payloads[i].size));
+		if (endswith(b->payloads[i].name, ".chunks"))
+			json_object_object_add(e, "chunk_index",
+					       describe_chunk_index(b, &b->payloads[i]));
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(o, "payloads", a);
@@ -188,8 +229,20 @@ static void print_text(const char *path, json_object *o)
 	for (size_t i = 0; i < json_object_array_length(payloads); i++) {
 		json_object *e = json_object_array_get_idx(payloads, i);
 
+		json_object *ci = NULL;
+
 		printf("Payload %-20s %12s bytes at offset %s\n", jstr(e, "name"),
 		       jstr(e, "length"), jstr(e, "offset"));
+		if (!json_object_object_get_ex(e, "chunk_index", &ci))
+			continue;
+		if (json_object_object_get_ex(ci, "error", NULL))
+			printf("  not a valid chunk index: %s\n", jstr(ci, "error"));
+		else
+			printf("  chunk index: %s chunks (%s-%s), %s blocks of 4 KiB, of a %s-byte "
+			       "image\n",
+			       jstr(ci, "chunks"), jstr(ci, "chunking"),
+			       streq(jstr(ci, "chunking"), "block") ? "aligned" : "granular",
+			       jstr(ci, "blocks"), jstr(ci, "image_length"));
 	}
 }
 

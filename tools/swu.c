@@ -196,7 +196,7 @@ static const struct {
 	  "\t\t[--compatible STR] [--root-out F]" },
 	{ "export-manifest", verb_export_manifest,
 	  "--bundle B --trusted-root-metadata ROOT [--manifest M] -o M" },
-	{ "publish", verb_publish, "--bundle B --dir DIR" },
+	{ "publish", verb_publish, "--bundle B --dir DIR [--compression-level 1-19]" },
 };
 
 static void help(FILE *f)

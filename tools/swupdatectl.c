@@ -314,8 +314,8 @@ static void show_progress(Watch *w)
 		return;
 	if (w->bytes_reused > 0)
 		printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%), %" PRIu64 " downloaded, "
-									      "%" PRIu64 " reused"
-											 "\n",
+		       "%" PRIu64 " reused"
+		       "\n",
 		       w->target, done, total, percent, w->download_done, w->bytes_reused);
 	else
 		printf("  %s: %" PRIu64 "/%" PRIu64 " bytes (%u%%)\n", w->target, done, total,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Writes a seed corpus for fuzz-bundle into DIR, made with swu (no committed blobs):
-# signed bundles with and without root, metadata files, a manifest, and cut-down variants.
+# signed bundles with and without root, metadata files, a manifest, cut-down variants, and a
+# chunk index and chunk store.
 set -euo pipefail
 SWU=${SWU:?}
 out=$(realpath -m "$1")
@@ -30,3 +31,20 @@ size=$(stat -c %s with-root.pb)
 for cut in 1 2 5 17 $((size / 2)) $((size - 1)); do
 	head -c "$cut" with-root.pb >"$out/cut-$cut.pb"
 done
+# The fuzz target's delta image (the same generator as fuzz-bundle.c), its chunk index and its
+# chunk store: the store is what the target feeds into a delta install.
+python3 - fuzz.img <<'PY'
+import sys
+x, out = 1, bytearray()
+for i in range(96 * 1024):
+    kind = (i // 4096) % 3
+    x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+    out.append(0 if kind == 0 else (x >> 24) % (8 if kind == 1 else 255))
+open(sys.argv[1], "wb").write(out)
+PY
+"$SWU" create-empty-bundle delta.pb
+"$SWU" add-file-to-bundle --bundle delta.pb --file fuzz.img --new-name img --chunk-index=block >/dev/null
+"$SWU" publish --bundle delta.pb --dir delta-repo >/dev/null
+store=$(ls delta-repo/chunks/)
+cp "delta-repo/chunks/$store" "$out/store"
+cp "delta-repo/blobs/$store" "$out/chunk-index" # the store is named by its index

@@ -10,9 +10,8 @@
 device_setup grub
 head -c 200000 /dev/urandom >"$T/rootfs.img"
 printf '{"release": "2026.11.2", "marker": "user-manifest-%s"}\n' "$RANDOM$RANDOM" >"$T/user_manifest"
-head -c 5000 /dev/urandom >"$T/rootfs.chunks"
 release "$T/v2.swu" 2 --file rootfs="$T/rootfs.img" --file user_manifest="$T/user_manifest" \
-	--file rootfs.chunks="$T/rootfs.chunks"
+	--chunked rootfs
 
 # A bundle file: installs, and the user manifest is kept with the manifest.
 expect_exit 0 swupdated install "$T/v2.swu"
@@ -29,8 +28,8 @@ grep -q "$(sed -n 's/.*"marker": "\([^"]*\)".*/\1/p' "$T/user_manifest")" "$DEV/
 booted() { sha256sum "$DEV/rootfs-B" "$DEV/appfs-B"; bootenv | grep -v '^A_'; sha256sum "$DEV/state/manifest.pb"; }
 for name in user_manifest rootfs.chunks; do
 	release "$T/v3.swu" 3 --file rootfs="$T/rootfs.img" --file user_manifest="$T/user_manifest" \
-		--file rootfs.chunks="$T/rootfs.chunks"
-	off=$(python3 -c 'import sys; print(open(sys.argv[1], "rb").read().index(open(sys.argv[2], "rb").read()))' "$T/v3.swu" "$T/$name")
+		--chunked rootfs
+	off=$("$SWU" inspect-bundle "$T/v3.swu" --json | python3 -c 'import json, sys; print([p["offset"] for p in json.load(sys.stdin)["payloads"] if p["name"] == sys.argv[1]][0])' "$name")
 	flip_byte "$T/v3.swu" "$((off + 3))"
 	before=$(booted)
 	expect_exit 1 swupdated install "$T/v3.swu"
@@ -53,13 +52,14 @@ expect_stderr "user_manifest is 1048476 bytes: with the"
 expect_stderr "the installed manifest would exceed 1048576 bytes"
 expect_eq "after the refused user manifest (all but the history)" "$(fingerprint | grep -v history.jsonl)" "$before"
 
-# From the server: the daemon downloads and verifies both, and needs no slot for them.
+# From the server: the daemon verifies both and needs no slot for them; the index serves the
+# delta install of rootfs (nothing local matches: every block from the chunk store).
 start_bus
 start_nginx
 head -c 300000 /dev/urandom >"$T/rootfs-4.img"
 printf '{"release": "2026.11.4"}\n' >"$T/user_manifest-4"
 release "$T/v4.swu" 4 --file rootfs="$T/rootfs-4.img" --file user_manifest="$T/user_manifest-4" \
-	--file rootfs.chunks="$T/rootfs.chunks"
+	--chunked rootfs
 publish "$T/v4.swu"
 start_daemon
 expect_exit 0 ctl install

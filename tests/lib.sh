@@ -77,18 +77,20 @@ make_keys() {
 
 # release OUT VERSION [option...]: the one way the tests make a signed bundle, with swu.
 #   --file NAME=PATH   a target (repeatable); without any: rootfs from $T/rootfs-VERSION.img
+#   --chunked NAME     add target NAME with its chunk index NAME.chunks (--chunk-index)
 #                      (1 MiB + VERSION random bytes) and appfs from $T/appfs-VERSION.img
 #   --root ROOT        carry this root metadata
 #   --key KEY          sign with KEY (default $T/targets); "none": leave it unsigned
 #   --compatible STR   the compatible list (default acme-gw-v2); "none": no list
 # Anything else goes to create-empty-bundle (--expires ...).
 release() {
-	local out=$1 version=$2 root="" key=$T/targets compat=acme-gw-v2
+	local out=$1 version=$2 root="" key=$T/targets compat=acme-gw-v2 chunked=""
 	local files=() create=()
 	shift 2
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--file) files+=("$2"); shift ;;
+		--chunked) chunked=$2; shift ;;
 		--root) root=$2; shift ;;
 		--key) key=$2; shift ;;
 		--compatible) compat=$2; shift ;;
@@ -106,7 +108,8 @@ release() {
 	"$SWU" create-empty-bundle --target-metadata-version "$version" "${create[@]}" "$out"
 	[ -z "$root" ] || "$SWU" add-root-metadata-to-bundle --append-root-metadata "$root" --bundle "$out"
 	for f in "${files[@]}"; do
-		"$SWU" add-file-to-bundle --bundle "$out" --file "${f#*=}" --new-name "${f%%=*}"
+		"$SWU" add-file-to-bundle --bundle "$out" --file "${f#*=}" --new-name "${f%%=*}" \
+			${chunked:+$([ "$chunked" = "${f%%=*}" ] && echo --chunk-index)} >/dev/null
 	done
 	[ "$key" = none ] || "$SWU" sign-bundle --bundle "$out" --key "$key"
 }

@@ -241,7 +241,8 @@ static void range_done(void *userdata, const FetchResult *res)
 	if (res->error == -ERANGE || res->status == 200)
 		return fall_back(td, "the server answered a Range request with status %ld",
 				 res->status);
-	if (res->status == 404 || res->status == 403 || res->status == 410)
+	/* No store, or none for us (404, 403, 416 ...): the blob. Server trouble (5xx) is retried. */
+	if (res->status >= 400 && res->status < 500)
 		return fall_back(td, "the chunk store answered HTTP status %ld", res->status);
 	if (res->error < 0 && res->error != -ECONNRESET && res->error != -ETIMEDOUT &&
 	    res->error != -EPROTO)
@@ -370,6 +371,7 @@ int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *i
 	if (r < 0) {
 		log_warning("Chunk index of '%s' is not usable (%s): downloading it whole",
 			    target->name, swu_context_get_failure(t->ctx)->message);
+		swu_context_clear_failure(t->ctx);
 		return 0;
 	}
 	td = calloc(1, sizeof(*td));

@@ -16,13 +16,16 @@ struct Fetch {
 	const Config *config;
 	CURLM *multi;
 	sd_event_source *timer;
+	/* MaxBytesPerSec= holds for all transfers together (a delta fetches ranges side by side) */
+	unsigned n_jobs;
+	uint64_t rate_started; /* CLOCK_MONOTONIC usec: when the busy period began, 0 when idle */
+	uint64_t rate_bytes;   /* received by every transfer since then */
 };
 
 struct FetchJob {
 	Fetch *fetch;
 	CURL *curl;
 	FetchRequest req;
-	uint64_t started;	  /* CLOCK_MONOTONIC usec, for MaxBytesPerSec= */
 	sd_event_source *unpause; /* wakes a transfer paused by the rate limit */
 	char *url;
 	struct curl_slist *headers;
@@ -78,19 +81,20 @@ static int on_unpause(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 /*
- * MaxBytesPerSec=: pause the transfer (the bytes stay with curl) until the average rate since
- * the start is back under the limit. Returns true when paused.
+ * MaxBytesPerSec=: pause the transfer (the bytes stay with curl) until the average rate of all
+ * transfers since they began is back under the limit. Returns true when paused.
  */
 static bool throttle(FetchJob *j, size_t len)
 {
-	uint64_t limit = j->fetch->config->max_bytes_per_sec, now, due;
+	Fetch *f = j->fetch;
+	uint64_t limit = f->config->max_bytes_per_sec, now, due;
 
 	if (limit == 0)
 		return false;
-	sd_event_now(j->fetch->event, CLOCK_MONOTONIC, &now);
-	if (j->started == 0)
-		j->started = now;
-	due = j->started + (j->result.received + len) * UINT64_C(1000000) / limit;
+	sd_event_now(f->event, CLOCK_MONOTONIC, &now);
+	if (f->rate_started == 0)
+		f->rate_started = now;
+	due = f->rate_started + (f->rate_bytes + len) * UINT64_C(1000000) / limit;
 	if (due <= now + 10000)
 		return false;
 	if (sd_event_add_time(j->fetch->event, &j->unpause, CLOCK_MONOTONIC, due, 1000, on_unpause,
@@ -148,6 +152,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 		return 0;
 	}
 	j->result.received += len;
+	j->fetch->rate_bytes += len;
 	return len;
 }
 
@@ -242,6 +247,9 @@ static void job_free(FetchJob *j)
 		curl_multi_remove_handle(j->fetch->multi, j->curl);
 		curl_easy_cleanup(j->curl);
 	}
+	/* The last transfer ended: the next busy period measures its rate afresh. */
+	if (--j->fetch->n_jobs == 0)
+		j->fetch->rate_started = j->fetch->rate_bytes = 0;
 	sd_event_source_disable_unref(j->unpause);
 	curl_slist_free_all(j->headers);
 	free(j->url);
@@ -362,7 +370,7 @@ int fetch_new(sd_event *event, const Config *config, Fetch **ret)
 		fetch_free(f);
 		return -ENOMEM;
 	}
-	r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, f);
+	r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, f);
 	if (r < 0) {
 		fetch_free(f);
 		return r;
@@ -441,6 +449,7 @@ int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
 	if (!j)
 		return -ENOMEM;
 	j->fetch = f;
+	f->n_jobs++;
 	j->req = *req;
 	j->url = strdup(req->url);
 	j->curl = curl_easy_init();

@@ -24,11 +24,32 @@
 
 #define INDEX_MAX    (12u * 1024u * 1024u) /* 4 GiB in chunks of the minimum length */
 #define LOCAL_BUDGET (8u * 1024u * 1024u)  /* local bytes written per turn of the loop */
+/*
+ * Requests in flight at once: a round trip per range would dominate a slow link. Ranges of frames
+ * are written in order, so those ahead of their turn are held in memory: each at most
+ * PREFETCH_MAX bytes (a longer one streams when its turn comes), looking LOOKAHEAD ranges ahead.
+ */
+#define JOBS	     4
+#define PREFETCH_MAX (256u * 1024u)
+#define LOOKAHEAD    32
 
 typedef enum Phase {
 	PHASE_RECORDS,
 	PHASE_FRAMES,
 } Phase;
+
+/* One range on its way: records (fed as they come, any order), or frames (held or streamed). */
+typedef struct RangeJob {
+	TransferDelta *td;
+	bool used;
+	size_t range;
+	uint64_t pos; /* its next byte in the store */
+	uint8_t *buf; /* frames ahead of their turn; NULL: fed as they come */
+	bool complete;
+	unsigned attempts;
+	FetchJob *job;
+	sd_event_source *retry;
+} RangeJob;
 
 struct TransferDelta {
 	Updater *u;
@@ -37,14 +58,15 @@ struct TransferDelta {
 	SwuDelta *d;
 	Phase phase;
 	const SwuRange *ranges;
-	size_t n_ranges, range;
-	uint64_t pos; /* the next byte of the current range */
+	size_t n_ranges;
+	size_t range;	/* frames: the range whose turn it is; records: the next to start */
+	size_t pending; /* records: ranges not complete yet */
+	bool streaming; /* frames: the current range is fed to the delta as it comes */
+	RangeJob jobs[JOBS];
 	uint64_t active_length;
-	unsigned attempts;
 	uint64_t started; /* CLOCK_MONOTONIC microseconds: when a scan began */
-	FetchJob *job;
 	Worker *worker;
-	sd_event_source *defer, *retry;
+	sd_event_source *defer;
 };
 
 static uint64_t mono_usec(void)
@@ -61,9 +83,12 @@ TransferDelta *transfer_delta_free(TransferDelta *td)
 		return NULL;
 	/* The worker stops at its next chunk (the transfer's context is cancelled first). */
 	worker_free(td->worker);
-	fetch_cancel(td->job);
+	for (size_t i = 0; i < JOBS; i++) {
+		fetch_cancel(td->jobs[i].job);
+		sd_event_source_disable_unref(td->jobs[i].retry);
+		free(td->jobs[i].buf);
+	}
 	sd_event_source_disable_unref(td->defer);
-	sd_event_source_disable_unref(td->retry);
 	swu_delta_free(td->d);
 	free(td);
 	return NULL;
@@ -116,8 +141,8 @@ static void delta_failed(TransferDelta *td, int r, const char *what)
 		updater_abandon(td->u, updater_result_of(r), r, "%s '%s'", what, td->target->name);
 }
 
-static void start_range(TransferDelta *td);
 static void write_step(TransferDelta *td);
+static void pump(TransferDelta *td);
 
 static int on_defer(sd_event_source *s, void *userdata)
 {
@@ -128,7 +153,23 @@ static int on_defer(sd_event_source *s, void *userdata)
 	return 0;
 }
 
-/* Local chunks a turn at a time, so D-Bus and the watchdog are answered; then the next range. */
+static void job_release(RangeJob *j)
+{
+	fetch_cancel(j->job);
+	sd_event_source_disable_unref(j->retry);
+	free(j->buf);
+	*j = (RangeJob){};
+}
+
+static RangeJob *job_of(TransferDelta *td, size_t range)
+{
+	for (size_t i = 0; i < JOBS; i++)
+		if (td->jobs[i].used && td->jobs[i].range == range)
+			return &td->jobs[i];
+	return NULL;
+}
+
+/* Local chunks a turn at a time, so D-Bus and the watchdog are answered; then frames. */
 static void write_step(TransferDelta *td)
 {
 	Transfer *t = transfer_of(td);
@@ -141,8 +182,7 @@ static void write_step(TransferDelta *td)
 	if (r > 0) {
 		r = sd_event_add_defer(td->u->event, &td->defer, on_defer, td);
 		if (r < 0)
-			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r,
-					"Cannot schedule the install");
+			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule the install");
 		return;
 	}
 	if (swu_delta_done(td->d)) {
@@ -152,33 +192,33 @@ static void write_step(TransferDelta *td)
 	}
 	if (td->range >= td->n_ranges)
 		return fall_back(td, "the plan ended before the target");
-	r = swu_delta_begin_range(td->d, td->range);
-	if (r < 0)
-		return delta_failed(td, r, "Cannot install");
-	td->pos = td->ranges[td->range].offset;
-	td->attempts = 0;
-	start_range(td);
+	pump(td);
 }
 
 static int range_data(void *userdata, long status, const void *p, size_t n)
 {
-	TransferDelta *td = userdata;
-	Updater *u = td->u;
-	int r;
+	RangeJob *j = userdata;
+	TransferDelta *td = j->td;
+	const SwuRange *rg = &td->ranges[j->range];
+	int r = 0;
 
 	/* A server that ignores Range would send the whole store: stop at its first byte. */
 	if (status != 206)
 		return -ERANGE;
-	u->download_done += n;
-	u->downloaded += n;
+	if (n > rg->offset + rg->length - j->pos)
+		return -EFBIG;
+	td->u->download_done += n;
+	td->u->downloaded += n;
 	if (td->phase == PHASE_RECORDS)
-		r = swu_delta_feed_records(td->d, td->pos, p, n);
+		r = swu_delta_feed_records(td->d, j->pos, p, n);
+	else if (j->buf)
+		memcpy(j->buf + (j->pos - rg->offset), p, n);
 	else
 		r = swu_delta_feed(td->d, transfer_of(td)->writer, p, n);
 	if (r < 0)
 		return r;
-	td->pos += n;
-	if (td->phase == PHASE_FRAMES)
+	j->pos += n;
+	if (td->phase == PHASE_FRAMES && !j->buf)
 		update_progress(td, false);
 	return 0;
 }
@@ -194,48 +234,71 @@ static int plan_work(void *userdata)
 			      td->u->m->config->delta_coalesce, &td->ranges, &td->n_ranges);
 }
 
-static void next_range(TransferDelta *td)
+/* Every record is here: the block scan and the plan, off the loop. */
+static void start_plan(TransferDelta *td)
 {
 	int r;
 
-	td->range++;
-	if (td->phase == PHASE_FRAMES) {
-		r = swu_delta_end_range(td->d);
-		if (r < 0)
-			return delta_failed(td, r, "Cannot install");
-		return write_step(td);
-	}
-	if (td->range < td->n_ranges) {
-		td->pos = td->ranges[td->range].offset;
-		td->attempts = 0;
-		return start_range(td);
-	}
-	/* Every record is here: the block scan and the plan, off the loop. */
 	td->started = mono_usec();
 	r = worker_new(td->u->event, plan_work, plan_done, td, &td->worker);
 	if (r < 0)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot plan the install");
 }
 
+static void start_job(RangeJob *j);
+
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	TransferDelta *td = userdata;
+	RangeJob *j = userdata;
 
-	td->retry = sd_event_source_disable_unref(td->retry);
-	start_range(td);
+	j->retry = sd_event_source_disable_unref(j->retry);
+	start_job(j);
 	return 0;
+}
+
+/* A range arrived whole: records count down; frames are used when their turn comes. */
+static void job_complete(RangeJob *j)
+{
+	TransferDelta *td = j->td;
+	int r;
+
+	j->complete = true;
+	if (td->phase == PHASE_RECORDS) {
+		job_release(j);
+		if (--td->pending > 0)
+			return pump(td);
+		return start_plan(td);
+	}
+	if (j->range != td->range)
+		return; /* ahead of its turn: held */
+	if (j->buf) {
+		r = swu_delta_begin_range(td->d, j->range);
+		if (r >= 0)
+			r = swu_delta_feed(td->d, transfer_of(td)->writer, j->buf,
+					   td->ranges[j->range].length);
+		if (r < 0)
+			return delta_failed(td, r, "Cannot install");
+	}
+	td->streaming = false;
+	job_release(j);
+	r = swu_delta_end_range(td->d);
+	if (r < 0)
+		return delta_failed(td, r, "Cannot install");
+	td->range++;
+	write_step(td);
 }
 
 static void range_done(void *userdata, const FetchResult *res)
 {
-	TransferDelta *td = userdata;
+	RangeJob *j = userdata;
+	TransferDelta *td = j->td;
 	const Config *c = td->u->m->config;
-	const SwuRange *rg = &td->ranges[td->range];
+	const SwuRange *rg = &td->ranges[j->range];
 	uint64_t delay;
 	int r;
 
-	td->job = NULL;
-	if (res->error == -EPROTO && td->d && swu_delta_why(td->d)[0])
+	j->job = NULL;
+	if (res->error == -EPROTO && swu_delta_why(td->d)[0])
 		return fall_back(td, "%s", swu_delta_why(td->d));
 	/* Range ignored (a whole store on its way, cut at once): the blob is the better download. */
 	if (res->error == -ERANGE || res->status == 200)
@@ -247,42 +310,105 @@ static void range_done(void *userdata, const FetchResult *res)
 	if (res->error < 0 && res->error != -ECONNRESET && res->error != -ETIMEDOUT &&
 	    res->error != -EPROTO)
 		return delta_failed(td, res->error, "Cannot install");
-	if (res->error == 0 && td->pos == rg->offset + rg->length)
-		return next_range(td);
+	if (res->error == 0 && j->pos == rg->offset + rg->length)
+		return job_complete(j);
 	/* Dropped or short: the same range again from the byte that is missing. */
-	if (++td->attempts > c->retries) {
+	if (++j->attempts > c->retries) {
 		r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
-			     "server", "retries", "failed after %u attempts: %s", td->attempts,
+			     "server", "retries", "failed after %u attempts: %s", j->attempts,
 			     res->error < 0 ? res->message : "short response");
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
 				td->target->name);
 		return;
 	}
-	delay = USEC_PER_SEC << MIN(td->attempts - 1, 10u);
+	delay = USEC_PER_SEC << MIN(j->attempts - 1, 10u);
 	log_warning("Delta download of '%s' interrupted at store byte %llu (%s); retry %u of %u",
-		    td->target->name, (unsigned long long)td->pos,
-		    res->error < 0 ? res->message : "short response", td->attempts, c->retries);
-	r = sd_event_add_time_relative(td->u->event, &td->retry, CLOCK_MONOTONIC, delay, 0,
-				       on_retry, td);
+		    td->target->name, (unsigned long long)j->pos,
+		    res->error < 0 ? res->message : "short response", j->attempts, c->retries);
+	r = sd_event_add_time_relative(td->u->event, &j->retry, CLOCK_MONOTONIC, delay, 0,
+				       on_retry, j);
 	if (r < 0)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
 }
 
-static void start_range(TransferDelta *td)
+static void start_job(RangeJob *j)
 {
-	const SwuRange *rg = &td->ranges[td->range];
+	TransferDelta *td = j->td;
+	const SwuRange *rg = &td->ranges[j->range];
 	FetchRequest req = {
 		.url = td->store_url,
-		.offset = td->pos,
-		.length = rg->offset + rg->length - td->pos,
+		.offset = j->pos,
+		.length = rg->offset + rg->length - j->pos,
 		.max_bytes = rg->offset + rg->length,
 		.on_data = range_data,
 		.on_done = range_done,
-		.userdata = td,
+		.userdata = j,
 	};
 	int r;
 
-	r = fetch_start(td->u->fetch, &req, &td->job);
+	r = fetch_start(td->u->fetch, &req, &j->job);
+	if (r < 0)
+		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+}
+
+static RangeJob *free_job(TransferDelta *td)
+{
+	for (size_t i = 0; i < JOBS; i++)
+		if (!td->jobs[i].used)
+			return &td->jobs[i];
+	return NULL;
+}
+
+static int add_job(TransferDelta *td, size_t range, bool hold)
+{
+	RangeJob *j = free_job(td);
+
+	if (!j)
+		return 0;
+	*j = (RangeJob){ .td = td, .used = true, .range = range, .pos = td->ranges[range].offset };
+	if (hold && !(j->buf = malloc(MAX(td->ranges[range].length, (uint64_t)1)))) {
+		*j = (RangeJob){};
+		return -ENOMEM;
+	}
+	start_job(j);
+	return 1;
+}
+
+/*
+ * Keeps JOBS requests in flight. Records: any order. Frames: the current range (held when short,
+ * else streamed once it is its turn) and the short ranges after it.
+ */
+static void pump(TransferDelta *td)
+{
+	RangeJob *cur;
+	int r = 0;
+
+	if (td->phase == PHASE_RECORDS) {
+		while (r >= 0 && td->range < td->n_ranges && free_job(td))
+			if ((r = add_job(td, td->range, false)) > 0)
+				td->range++;
+	} else {
+		cur = job_of(td, td->range);
+		if (cur && cur->complete)
+			return job_complete(cur);
+		if (!cur) {
+			bool hold = td->ranges[td->range].length <= PREFETCH_MAX;
+
+			/* A long range streams: it begins in the delta now, no one else may feed. */
+			if (!hold) {
+				r = swu_delta_begin_range(td->d, td->range);
+				if (r < 0)
+					return delta_failed(td, r, "Cannot install");
+				td->streaming = true;
+			}
+			r = add_job(td, td->range, hold);
+		}
+		for (size_t i = td->range + 1; r >= 0 && i < td->n_ranges &&
+					       i <= td->range + LOOKAHEAD && free_job(td);
+		     i++)
+			if (td->ranges[i].length <= PREFETCH_MAX && !job_of(td, i))
+				r = add_job(td, i, true);
+	}
 	if (r < 0)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
 }
@@ -327,9 +453,12 @@ static void scan_done(void *userdata, int r)
 	if (r < 0)
 		return delta_failed(td, r, "Cannot plan");
 	td->phase = PHASE_RECORDS;
-	td->range = (size_t)-1;
+	td->range = 0;
+	td->pending = td->n_ranges;
 	update_progress(td, true);
-	next_range(td);
+	if (td->n_ranges == 0)
+		return start_plan(td);
+	pump(td);
 }
 
 static int scan_work(void *userdata)

@@ -140,7 +140,9 @@ for at in 0 1200000; do
 	expect_exit 0 ctl reset
 done
 since=$(($(lines) + 1))
+t0=$(date +%s%N)
 expect_exit 0 ctl install
+t1=$(date +%s%N)
 expect_eq "result of version 6 after two cuts" "$(prop Result)" success
 checks=$((checks + 1))
 slot_holds "$DEV/rootfs-A" "$T/rootfs-6.img" || fail "slot A does not hold version 6"
@@ -150,5 +152,9 @@ checks=$((checks + 1))
 [ "$(prop BytesReused)" -ge 1000000 ] || fail "the chunks written before the cut were not kept"
 checks=$((checks + 1))
 [ "$got" -lt 3000000 ] || fail "the resumed install fetched $got bytes"
+# Ranges are fetched side by side; MaxBytesPerSec= holds for all of them together.
+checks=$((checks + 1))
+[ $(((t1 - t0) / 1000000)) -ge $((got / 1000 * 8 / 10)) ] ||
+	fail "$got bytes in $(((t1 - t0) / 1000000)) ms: faster than MaxBytesPerSec=1000000"
 
 finish

@@ -466,17 +466,40 @@ int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t 
 
 /* --- the store ------------------------------------------------------------------------------- */
 
-static uint64_t record_size(uint32_t length)
+uint32_t swu_rolling_hash(const uint8_t *block)
+{
+	uint32_t h = 0;
+
+	for (size_t i = 0; i < SWU_CHUNK_BLOCK; i++)
+		h = h * SWU_ROLLING_M + (uint32_t)block[i] + 1;
+	return h;
+}
+
+uint32_t swu_rolling_pow(void)
+{
+	uint32_t p = 1;
+
+	for (size_t i = 1; i < SWU_CHUNK_BLOCK; i++)
+		p *= SWU_ROLLING_M;
+	return p;
+}
+
+uint32_t swu_store_record_block(const SwuChunkIndex *idx)
+{
+	return idx->params.align == 1 ? SWU_STORE_RECORD_BYTE : SWU_STORE_RECORD_BLOCK;
+}
+
+static uint64_t record_size(const SwuChunkIndex *idx, uint32_t length)
 {
 	return SWU_STORE_RECORD_HEAD +
-	       (uint64_t)SWU_STORE_RECORD_BLOCK * swu_chunk_n_blocks(length);
+	       (uint64_t)swu_store_record_block(idx) * swu_chunk_n_blocks(length);
 }
 
 uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i)
 {
 	/* Records are fixed by the signed lengths: offset(i) = magic + sum of the sizes before it. */
 	return SWU_STORE_MAGIC_SIZE + SWU_STORE_RECORD_HEAD * (uint64_t)i +
-	       SWU_STORE_RECORD_BLOCK * (uint64_t)idx->blocks[i];
+	       swu_store_record_block(idx) * (uint64_t)idx->blocks[i];
 }
 
 uint64_t swu_store_records_end(const SwuChunkIndex *idx)
@@ -509,7 +532,8 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 {
 	_cleanup_(ZSTD_freeCCtxp) ZSTD_CCtx *cctx = ZSTD_createCCtx();
 	size_t bound = ZSTD_compressBound(SWU_CHUNK_BLOCK);
-	uint32_t max_rec = (uint32_t)record_size(idx->params.max);
+	uint32_t max_rec = (uint32_t)record_size(idx, idx->params.max);
+	uint32_t rb = swu_store_record_block(idx);
 	_cleanup_free_ uint8_t *chunk = malloc(idx->params.max);
 	_cleanup_free_ uint8_t *frame = malloc(bound);
 	_cleanup_free_ uint8_t *rec = malloc(max_rec);
@@ -537,16 +561,20 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 
 			if (ZSTD_isError(z))
 				return -EIO;
-			wr64(rec + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * b,
-			     swu_xxh64(chunk + off, blen, 0));
-			wr32(rec + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * b + 8,
-			     (uint32_t)z);
+			uint8_t *e = rec + SWU_STORE_RECORD_HEAD + (size_t)rb * b;
+
+			wr64(e, swu_xxh64(chunk + off, blen, 0));
+			wr32(e + 8, (uint32_t)z);
+			if (rb == SWU_STORE_RECORD_BYTE)
+				wr32(e + 12,
+				     blen == SWU_CHUNK_BLOCK ? swu_rolling_hash(chunk + off) : 0);
 			r = pwrite_full(out_fd, frame, z, pos);
 			if (r < 0)
 				return r;
 			pos += z;
 		}
-		r = pwrite_full(out_fd, rec, record_size(len), swu_store_record_offset(idx, i));
+		r = pwrite_full(out_fd, rec, record_size(idx, len),
+				swu_store_record_offset(idx, i));
 	}
 	if (r < 0)
 		return r;

@@ -15,13 +15,15 @@
 #include "context.h"
 #include "crypto.h"
 
-#define SWU_CHUNK_BLOCK	       4096u /* the sub-chunk unit: one ext4 block */
-#define SWU_CHUNK_HEADER_SIZE  48u
-#define SWU_CHUNK_ENTRY_SIZE   44u /* u32 length, u64 fast hash, SHA-256 */
-#define SWU_CHUNK_MAX_MAX      (1024u * 1024u)
-#define SWU_STORE_MAGIC_SIZE   8u
-#define SWU_STORE_RECORD_HEAD  8u  /* u64 offset of the chunk's first frame */
-#define SWU_STORE_RECORD_BLOCK 12u /* per block: u64 fast hash, u32 compressed size */
+#define SWU_CHUNK_BLOCK	      4096u /* the sub-chunk unit: one ext4 block */
+#define SWU_CHUNK_HEADER_SIZE 48u
+#define SWU_CHUNK_ENTRY_SIZE  44u /* u32 length, u64 fast hash, SHA-256 */
+#define SWU_CHUNK_MAX_MAX     (1024u * 1024u)
+#define SWU_STORE_MAGIC_SIZE  8u
+#define SWU_STORE_RECORD_HEAD 8u /* u64 offset of the chunk's first frame */
+/* per block: u64 fast hash, u32 compressed size; byte-granular images also a u32 rolling hash */
+#define SWU_STORE_RECORD_BLOCK 12u
+#define SWU_STORE_RECORD_BYTE  16u
 /* zstd frames are decoded with at most this window: a block needs 4 KiB. */
 #define SWU_STORE_WINDOW_LOG 17
 
@@ -98,6 +100,21 @@ int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t 
 SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SwuChunkIndex *, swu_chunk_index_free);
 
+/*
+ * The rolling hash of a whole block (byte-granular images: found at any offset of the active
+ * slot, as rsync finds blocks): h = sum of (byte + 1) * M^(4095 - i) mod 2^32. swu_rolling_roll()
+ * moves the window one byte: @out leaves at its start, @in enters at its end.
+ */
+#define SWU_ROLLING_M UINT32_C(0x01000193)
+uint32_t swu_rolling_hash(const uint8_t *block);
+uint32_t swu_rolling_pow(void); /* M^4095: what the leaving byte weighs */
+static inline uint32_t swu_rolling_roll(uint32_t h, uint32_t pow, uint8_t out, uint8_t in)
+{
+	return (h - ((uint32_t)out + 1) * pow) * SWU_ROLLING_M + (uint32_t)in + 1;
+}
+
+/* Bytes per block in a record of this index's store. */
+uint32_t swu_store_record_block(const SwuChunkIndex *idx);
 /* Store layout: the offset of chunk @i's record, and the size of all records (the frames follow). */
 uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i);
 uint64_t swu_store_records_end(const SwuChunkIndex *idx);

@@ -292,7 +292,7 @@ int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inact
 static uint64_t record_size(const SwuDelta *d, uint32_t i)
 {
 	return SWU_STORE_RECORD_HEAD +
-	       (uint64_t)SWU_STORE_RECORD_BLOCK *
+	       (uint64_t)swu_store_record_block(d->idx) *
 		       swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
 }
 
@@ -420,9 +420,15 @@ static const uint8_t *record(const SwuDelta *d, uint32_t j)
 	return d->rec + d->rec_at[j];
 }
 
+/* Block @k of missing chunk @j in its record. */
+static const uint8_t *record_block(const SwuDelta *d, uint32_t j, uint32_t k)
+{
+	return record(d, j) + SWU_STORE_RECORD_HEAD + (size_t)swu_store_record_block(d->idx) * k;
+}
+
 static uint32_t frame_size(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	return rd32(record(d, j) + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * k + 8);
+	return rd32(record_block(d, j, k) + 8);
 }
 
 static uint64_t frame_start(const SwuDelta *d, uint32_t j, uint32_t k)
@@ -463,7 +469,13 @@ static int check_records(SwuDelta *d)
 
 static uint64_t record_block_hash(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	return rd64(record(d, j) + SWU_STORE_RECORD_HEAD + SWU_STORE_RECORD_BLOCK * k);
+	return rd64(record_block(d, j, k));
+}
+
+/* Byte-granular stores: the block's rolling hash. */
+static uint32_t record_block_rolling(const SwuDelta *d, uint32_t j, uint32_t k)
+{
+	return rd32(record_block(d, j, k) + 12);
 }
 
 /* The missing chunk that block @b (of all missing blocks) belongs to, by binary search. */
@@ -482,10 +494,73 @@ static uint32_t missing_at_block(const SwuDelta *d, uint32_t b)
 	return lo;
 }
 
+/* Missing block @i (found by @key in its bucket) is at @offset if its fast hash says so. */
+static void take_block(SwuDelta *d, Table *t, uint64_t key, uint64_t hash, uint64_t offset)
+{
+	uint32_t *link = &t->head[key & t->mask];
+
+	/* Found blocks leave their bucket, as in found_active(). */
+	while (*link != UINT32_MAX) {
+		uint32_t i = *link, j = missing_at_block(d, i);
+
+		if (record_block_hash(d, j, i - d->blk_at[j]) == hash) {
+			d->bsrc[i] = offset;
+			*link = t->next[i];
+		} else
+			link = &t->next[i];
+	}
+}
+
+/* Block images: every 4 KiB boundary of the active slot, by fast hash. */
+static int scan_aligned(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, uint64_t off)
+{
+	for (size_t b = 0; b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
+		uint64_t h = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+
+		take_block(d, t, h, h, off + b);
+	}
+	return 0;
+}
+
+/*
+ * Byte-granular images: every byte offset of the active slot, by rolling hash (rsync's way);
+ * a rolling match is confirmed by the fast hash before it counts. @buf holds @got bytes from
+ * @off; windows starting in the first @got - 4095 bytes are looked at.
+ */
+static int scan_rolling(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, uint64_t off)
+{
+	uint32_t pow = swu_rolling_pow(), h;
+
+	if (got < SWU_CHUNK_BLOCK)
+		return 0;
+	h = swu_rolling_hash(buf);
+	for (size_t b = 0;; b++) {
+		uint32_t *link = &t->head[h & t->mask];
+
+		for (; *link != UINT32_MAX; link = &t->next[*link]) {
+			uint32_t i = *link, j = missing_at_block(d, i);
+
+			if (record_block_rolling(d, j, i - d->blk_at[j]) == h) {
+				uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+
+				take_block(d, t, h, x, off + b);
+				break;
+			}
+		}
+		if (b + SWU_CHUNK_BLOCK >= got)
+			break;
+		h = swu_rolling_roll(h, pow, buf[b], buf[b + SWU_CHUNK_BLOCK]);
+	}
+	return 0;
+}
+
 static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 {
 	_cleanup_free_ uint8_t *buf = malloc(SCAN_BUFFER);
+	bool rolling = d->idx->params.align == 1;
 	uint32_t total = d->blk_at[d->m];
+	/* Rolling windows overlap the next buffer: it starts 4095 bytes before this one ends. */
+	size_t step = rolling ? SCAN_BUFFER - SWU_CHUNK_BLOCK + 1 : SCAN_BUFFER;
 	Table t = {};
 	int r;
 
@@ -499,33 +574,23 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 		/* A short last block cannot match a whole one: never looked up. */
 		for (uint32_t k = 0; k < nb; k++)
 			if ((k + 1) * SWU_CHUNK_BLOCK <= len)
-				table_add(&t, record_block_hash(d, j, k), d->blk_at[j] + k);
+				table_add(&t,
+					  rolling ? record_block_rolling(d, j, k)
+						  : record_block_hash(d, j, k),
+					  d->blk_at[j] + k);
 	}
-	for (uint64_t off = 0; r >= 0 && off < length; off += SCAN_BUFFER) {
-		size_t got;
+	for (uint64_t off = 0; r >= 0 && off < length; off += step) {
+		size_t want = (size_t)MIN((uint64_t)SCAN_BUFFER, length - off), got;
 
 		if (swu_context_cancelled(d->ctx)) {
 			r = -ECANCELED;
 			break;
 		}
-		r = pread_full(fd, buf, (size_t)MIN((uint64_t)SCAN_BUFFER, length - off), off,
-			       &got);
-		for (size_t b = 0; r >= 0 && b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
-			uint64_t h = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
-			uint32_t *link = &t.head[h & t.mask];
-
-			/* Found blocks leave their bucket, as in found_active(). */
-			while (*link != UINT32_MAX) {
-				uint32_t i = *link, j = missing_at_block(d, i);
-
-				if (record_block_hash(d, j, i - d->blk_at[j]) == h) {
-					d->bsrc[i] = off + b;
-					*link = t.next[i];
-				} else
-					link = &t.next[i];
-			}
-		}
-		if (r >= 0 && got < MIN((uint64_t)SCAN_BUFFER, length - off))
+		r = pread_full(fd, buf, want, off, &got);
+		if (r >= 0)
+			r = rolling ? scan_rolling(d, &t, buf, got, off)
+				    : scan_aligned(d, &t, buf, got, off);
+		if (r >= 0 && (got < want || off + got >= length))
 			break;
 	}
 	table_done(&t);
@@ -559,8 +624,8 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		return r;
 	for (uint32_t i = 0; i < d->blk_at[d->m]; i++)
 		d->bsrc[i] = FETCH;
-	/* Byte-granular images (squashfs) keep no block alignment: only whole chunks match. */
-	if (active_fd >= 0 && d->idx->params.align == SWU_CHUNK_BLOCK) {
+	/* Block images at block boundaries, byte-granular ones (squashfs) at any offset. */
+	if (active_fd >= 0) {
 		r = scan_blocks(d, active_fd, active_length);
 		if (r < 0)
 			return r;

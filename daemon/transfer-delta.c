@@ -182,7 +182,8 @@ static void write_step(TransferDelta *td)
 	if (r > 0) {
 		r = sd_event_add_defer(td->u->event, &td->defer, on_defer, td);
 		if (r < 0)
-			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule the install");
+			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r,
+					"Cannot schedule the install");
 		return;
 	}
 	if (swu_delta_done(td->d)) {
@@ -325,8 +326,8 @@ static void range_done(void *userdata, const FetchResult *res)
 	log_warning("Delta download of '%s' interrupted at store byte %llu (%s); retry %u of %u",
 		    td->target->name, (unsigned long long)j->pos,
 		    res->error < 0 ? res->message : "short response", j->attempts, c->retries);
-	r = sd_event_add_time_relative(td->u->event, &j->retry, CLOCK_MONOTONIC, delay, 0,
-				       on_retry, j);
+	r = sd_event_add_time_relative(td->u->event, &j->retry, CLOCK_MONOTONIC, delay, 0, on_retry,
+				       j);
 	if (r < 0)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
 }
@@ -403,9 +404,8 @@ static void pump(TransferDelta *td)
 			}
 			r = add_job(td, td->range, hold);
 		}
-		for (size_t i = td->range + 1; r >= 0 && i < td->n_ranges &&
-					       i <= td->range + LOOKAHEAD && free_job(td);
-		     i++)
+		for (size_t i = td->range + 1;
+		     r >= 0 && i < td->n_ranges && i <= td->range + LOOKAHEAD && free_job(td); i++)
 			if (td->ranges[i].length <= PREFETCH_MAX && !job_of(td, i))
 				r = add_job(td, i, true);
 	}
@@ -496,7 +496,9 @@ int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *i
 	int r;
 
 	/* The index came as a target of its own: verified against its signed hash already. */
-	r = swu_chunk_index_parse(t->ctx, p, size, target->length, &idx);
+	r = swu_chunk_index_adopt(t->ctx, p, size, target->length, &idx);
+	if (r >= 0)
+		TAKE_PTR(p); /* the index holds it now: one copy, however large */
 	if (r < 0) {
 		log_warning("Chunk index of '%s' is not usable (%s): downloading it whole",
 			    target->name, swu_context_get_failure(t->ctx)->message);

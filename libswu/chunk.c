@@ -380,7 +380,7 @@ const uint8_t *swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i)
 SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx)
 {
 	if (idx) {
-		free(idx->entries);
+		free(idx->data);
 		free(idx->offsets);
 		free(idx->blocks);
 		free(idx);
@@ -423,8 +423,9 @@ static int parse_header(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t ta
 	return 0;
 }
 
-int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
-			  SwuChunkIndex **ret)
+/* Parses @p, which the index keeps (@owned) or copies. */
+static int index_parse(SwuContext *ctx, uint8_t *p, size_t n, bool owned, uint64_t target_length,
+		       SwuChunkIndex **ret)
 {
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = calloc(1, sizeof(*idx));
 	uint64_t off = 0;
@@ -436,32 +437,55 @@ int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t 
 	r = parse_header(ctx, p, n, target_length, idx);
 	if (r < 0)
 		return r;
-	idx->entries = malloc(MAX((size_t)idx->n * SWU_CHUNK_ENTRY_SIZE, (size_t)1));
+	idx->data = owned ? p : malloc(MAX(n, (size_t)1));
 	idx->offsets = malloc(((size_t)idx->n + 1) * sizeof(uint64_t));
 	idx->blocks = malloc(((size_t)idx->n + 1) * sizeof(uint32_t));
-	if (!idx->entries || !idx->offsets || !idx->blocks)
+	if (!idx->data || !idx->offsets || !idx->blocks) {
+		if (owned)
+			idx->data = NULL; /* the caller keeps it on failure */
 		return -ENOMEM;
-	memcpy(idx->entries, p + SWU_CHUNK_HEADER_SIZE, (size_t)idx->n * SWU_CHUNK_ENTRY_SIZE);
+	}
+	if (!owned)
+		memcpy(idx->data, p, n);
+	idx->entries = idx->data + SWU_CHUNK_HEADER_SIZE;
 	for (uint32_t i = 0; i < idx->n; i++) {
 		uint32_t len = swu_chunk_index_length(idx, i);
 		bool last = i + 1 == idx->n;
 
 		if (len == 0 || len > idx->params.max || (!last && len < idx->params.min) ||
-		    (!last && len % idx->params.align != 0) || len > idx->length - off)
+		    (!last && len % idx->params.align != 0) || len > idx->length - off) {
+			if (owned)
+				idx->data = NULL;
 			return index_fail(ctx, "chunk %u of the index: length %u at offset %llu", i,
 					  len, (unsigned long long)off);
+		}
 		idx->offsets[i] = off;
 		idx->blocks[i] = nb;
 		off += len;
 		nb += swu_chunk_n_blocks(len);
 	}
-	if (off != idx->length)
+	if (off != idx->length) {
+		if (owned)
+			idx->data = NULL;
 		return index_fail(ctx, "chunk index covers %llu of %llu bytes",
 				  (unsigned long long)off, (unsigned long long)idx->length);
+	}
 	idx->offsets[idx->n] = off;
 	idx->blocks[idx->n] = nb;
 	*ret = TAKE_PTR(idx);
 	return 0;
+}
+
+int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
+			  SwuChunkIndex **ret)
+{
+	return index_parse(ctx, (uint8_t *)p, n, false, target_length, ret);
+}
+
+int swu_chunk_index_adopt(SwuContext *ctx, uint8_t *p, size_t n, uint64_t target_length,
+			  SwuChunkIndex **ret)
+{
+	return index_parse(ctx, p, n, true, target_length, ret);
 }
 
 /* --- the store ------------------------------------------------------------------------------- */

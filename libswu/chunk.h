@@ -70,9 +70,10 @@ typedef struct SwuChunkIndex {
 	SwuChunkParams params;
 	uint64_t length; /* of the image */
 	uint32_t n;
-	uint8_t *entries;  /* n * SWU_CHUNK_ENTRY_SIZE, as signed */
-	uint64_t *offsets; /* n + 1: where each chunk starts, and the image length */
-	uint32_t *blocks;  /* n + 1: the number of blocks before each chunk, and in all */
+	uint8_t *data;		/* the index as signed */
+	const uint8_t *entries; /* n * SWU_CHUNK_ENTRY_SIZE, in data */
+	uint64_t *offsets;	/* n + 1: where each chunk starts, and the image length */
+	uint32_t *blocks;	/* n + 1: the number of blocks before each chunk, and in all */
 } SwuChunkIndex;
 
 static inline uint32_t swu_chunk_n_blocks(uint32_t length)
@@ -96,6 +97,9 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
  * the minimum length allows), -EBADMSG with the reason recorded otherwise.
  */
 int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
+			  SwuChunkIndex **ret);
+/* The same, keeping @p (malloc'ed) instead of a copy on success; the caller keeps it on failure. */
+int swu_chunk_index_adopt(SwuContext *ctx, uint8_t *p, size_t n, uint64_t target_length,
 			  SwuChunkIndex **ret);
 SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SwuChunkIndex *, swu_chunk_index_free);

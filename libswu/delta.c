@@ -20,7 +20,7 @@
 #define FETCH	      UINT64_MAX /* a block of a missing chunk that the active slot does not hold */
 /* The missing blocks a delta tracks (16 bytes each): beyond this, the target is fetched whole. */
 #define MAX_MISSING_BLOCKS (256u * 1024u)
-#define SCAN_BUFFER	   (1024u * 1024u)
+#define SCAN_BUFFER	   (256u * 1024u)
 
 struct SwuDelta {
 	SwuContext *ctx;

@@ -143,6 +143,7 @@ static void delta_failed(TransferDelta *td, int r, const char *what)
 
 static void write_step(TransferDelta *td);
 static void pump(TransferDelta *td);
+static void start_records(TransferDelta *td);
 
 static int on_defer(sd_event_source *s, void *userdata)
 {
@@ -190,6 +191,12 @@ static void write_step(TransferDelta *td)
 		update_progress(td, true);
 		transfer_blob_complete(td->u);
 		return;
+	}
+	if (swu_delta_batch_done(td->d)) {
+		r = swu_delta_next_batch(td->d);
+		if (r < 0)
+			return delta_failed(td, r, "Cannot install");
+		return start_records(td);
 	}
 	if (td->range >= td->n_ranges)
 		return fall_back(td, "the plan ended before the target");
@@ -442,14 +449,20 @@ static void scan_done(void *userdata, int r)
 		return delta_failed(td, r, "Cannot scan the slots for");
 	log_info("Delta update of '%s': both slots scanned in %.2f s", td->target->name,
 		 (double)(mono_usec() - td->started) / 1e6);
+	start_records(td);
+}
+
+/* The records of the next batch of missing chunks. */
+static void start_records(TransferDelta *td)
+{
+	int r;
+
 	/*
 	 * Records are small (about 200 bytes a chunk) and sit side by side: a gap of a quarter of
 	 * the frames' joins neighbours without fetching the records of a whole image.
 	 */
 	r = swu_delta_record_ranges(td->d, td->u->m->config->delta_coalesce / 4, &td->ranges,
 				    &td->n_ranges);
-	if (r == -E2BIG)
-		return fall_back(td, "too much changed for a delta");
 	if (r < 0)
 		return delta_failed(td, r, "Cannot plan");
 	td->phase = PHASE_RECORDS;

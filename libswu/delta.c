@@ -18,9 +18,15 @@
 #define SRC_KIND(s)   ((s) & (UINT64_C(3) << 62))
 #define SRC_OFFSET(s) ((s) & ~(UINT64_C(3) << 62))
 #define FETCH	      UINT64_MAX /* a block of a missing chunk that the active slot does not hold */
-/* The missing blocks a delta tracks (16 bytes each): beyond this, the target is fetched whole. */
-#define MAX_MISSING_BLOCKS (256u * 1024u)
-#define SCAN_BUFFER	   (256u * 1024u)
+/*
+ * Missing chunks are handled in batches of about this many blocks (records, sources and the
+ * level-2 table take some 40 bytes a block), so memory stays flat however much changed: each
+ * batch costs one more read of the active slot.
+ */
+#define BATCH_BLOCKS (32u * 1024u)
+/* Byte-granular level 2: a bitmap of the wanted rolling hashes rules out most offsets at once. */
+#define ROLL_BITS   21
+#define SCAN_BUFFER (256u * 1024u)
 
 struct SwuDelta {
 	SwuContext *ctx;
@@ -29,7 +35,9 @@ struct SwuDelta {
 	uint64_t *src; /* per chunk */
 	char why[256];
 
-	/* the missing chunks, in order, their records and the source of each of their blocks */
+	/* the missing chunks, in order; the current batch of them (missing, m), their records and
+	 * the source of each of their blocks */
+	uint32_t *all_missing, n_missing, batch_start, batch_blocks;
 	uint32_t *missing, m;
 	uint64_t *rec_at; /* m + 1: where each record starts in rec */
 	uint32_t *blk_at; /* m + 1: where each chunk's blocks start in bsrc */
@@ -102,6 +110,7 @@ int swu_delta_new(SwuContext *ctx, SwuChunkIndex *idx, SwuDelta **ret)
 		return -ENOMEM;
 	}
 	d->stats.chunks = idx->n;
+	d->batch_blocks = BATCH_BLOCKS;
 	*ret = d;
 	return 0;
 }
@@ -112,7 +121,7 @@ SwuDelta *swu_delta_free(SwuDelta *d)
 		return NULL;
 	swu_chunk_index_free(d->idx);
 	free(d->src);
-	free(d->missing);
+	free(d->all_missing);
 	free(d->rec_at);
 	free(d->blk_at);
 	free(d->rec);
@@ -318,27 +327,59 @@ static int add_range(SwuDelta *d, uint64_t offset, uint64_t length, uint64_t gap
 	return 0;
 }
 
-static int alloc_missing(SwuDelta *d)
+static int list_missing(SwuDelta *d)
 {
-	uint32_t m = d->stats.chunks_missing, j = 0;
+	uint32_t j = 0;
 
-	d->missing = malloc(MAX(m, 1u) * sizeof(uint32_t));
+	d->all_missing = malloc(MAX(d->stats.chunks_missing, 1u) * sizeof(uint32_t));
+	if (!d->all_missing)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->idx->n; i++)
+		if (d->src[i] == SRC_MISSING)
+			d->all_missing[j++] = i;
+	d->n_missing = j;
+	return 0;
+}
+
+static void free_batch(SwuDelta *d)
+{
+	d->rec_at = mfree(d->rec_at);
+	d->blk_at = mfree(d->blk_at);
+	d->rec = mfree(d->rec);
+	d->bsrc = mfree(d->bsrc);
+	d->ranges = mfree(d->ranges);
+	d->n_ranges = 0;
+}
+
+/* The next missing chunks, up to BATCH_BLOCKS blocks (at least one chunk). */
+static int alloc_batch(SwuDelta *d)
+{
+	uint32_t m = 0, blocks = 0;
+
+	free_batch(d);
+	d->missing = d->all_missing + d->batch_start;
+	while (d->batch_start + m < d->n_missing) {
+		uint32_t nb = swu_chunk_n_blocks(swu_chunk_index_length(d->idx, d->missing[m]));
+
+		if (m > 0 && blocks + nb > d->batch_blocks)
+			break;
+		blocks += nb;
+		m++;
+	}
+	d->m = m;
 	d->rec_at = malloc(((size_t)m + 1) * sizeof(uint64_t));
 	d->blk_at = malloc(((size_t)m + 1) * sizeof(uint32_t));
-	if (!d->missing || !d->rec_at || !d->blk_at)
+	if (!d->rec_at || !d->blk_at)
 		return -ENOMEM;
 	d->rec_at[0] = 0;
 	d->blk_at[0] = 0;
-	for (uint32_t i = 0; i < d->idx->n; i++) {
-		if (d->src[i] != SRC_MISSING)
-			continue;
-		d->missing[j] = i;
+	for (uint32_t j = 0; j < m; j++) {
+		uint32_t i = d->missing[j];
+
 		d->rec_at[j + 1] = d->rec_at[j] + record_size(d, i);
 		d->blk_at[j + 1] =
 			d->blk_at[j] + swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
-		j++;
 	}
-	d->m = m;
 	/* Zeroed: a record the server never sent fails its check (frames before the records). */
 	d->rec = calloc(1, MAX(d->rec_at[m], (uint64_t)1));
 	d->bsrc = malloc(MAX((size_t)d->blk_at[m], (size_t)1) * sizeof(uint64_t));
@@ -347,14 +388,38 @@ static int alloc_missing(SwuDelta *d)
 	return 0;
 }
 
+void swu_delta_set_batch_blocks(SwuDelta *d, uint32_t blocks)
+{
+	d->batch_blocks = MAX(blocks, 1u);
+}
+
+bool swu_delta_batch_done(const SwuDelta *d)
+{
+	return d->planned && d->cur < d->idx->n && d->src[d->cur] == SRC_MISSING &&
+	       d->cur_missing >= d->m && d->batch_start + d->m < d->n_missing;
+}
+
+int swu_delta_next_batch(SwuDelta *d)
+{
+	if (!swu_delta_batch_done(d))
+		return -EINVAL;
+	d->batch_start += d->m;
+	d->cur_missing = 0;
+	d->planned = false;
+	d->fvalid = false;
+	free_batch(d);
+	return 0;
+}
+
 int swu_delta_record_ranges(SwuDelta *d, uint64_t gap, const SwuRange **ret, size_t *ret_n)
 {
 	size_t cap = 0;
-	int r;
+	int r = 0;
 
-	if (d->stats.blocks_missing > MAX_MISSING_BLOCKS)
-		return -E2BIG;
-	r = alloc_missing(d);
+	if (!d->all_missing)
+		r = list_missing(d);
+	if (r >= 0)
+		r = alloc_batch(d);
 	for (uint32_t j = 0; r >= 0 && j < d->m; j++)
 		r = add_range(d, swu_store_record_offset(d->idx, d->missing[j]),
 			      record_size(d, d->missing[j]), gap, &cap);
@@ -362,7 +427,7 @@ int swu_delta_record_ranges(SwuDelta *d, uint64_t gap, const SwuRange **ret, siz
 		return r;
 	for (size_t i = 0; i < d->n_ranges; i++)
 		d->stats.download += d->ranges[i].length;
-	d->stats.requests = (uint32_t)d->n_ranges;
+	d->stats.requests += (uint32_t)d->n_ranges;
 	*ret = d->ranges;
 	*ret_n = d->n_ranges;
 	return 0;
@@ -522,12 +587,26 @@ static int scan_aligned(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, u
 	return 0;
 }
 
+/* The wanted rolling hashes: a bitmap that rules out most offsets, and each block's own. */
+typedef struct Rolling {
+	uint8_t *bits;
+	uint32_t *key;
+} Rolling;
+
+static inline bool rolling_maybe(const Rolling *rl, uint32_t h)
+{
+	uint32_t bit = h >> (32 - ROLL_BITS);
+
+	return rl->bits[bit >> 3] & (1u << (bit & 7));
+}
+
 /*
  * Byte-granular images: every byte offset of the active slot, by rolling hash (rsync's way);
  * a rolling match is confirmed by the fast hash before it counts. @buf holds @got bytes from
  * @off; windows starting in the first @got - 4095 bytes are looked at.
  */
-static int scan_rolling(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, uint64_t off)
+static int scan_rolling(SwuDelta *d, Table *t, const Rolling *rl, const uint8_t *buf, size_t got,
+			uint64_t off)
 {
 	uint32_t pow = swu_rolling_pow(), h;
 
@@ -535,18 +614,14 @@ static int scan_rolling(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, u
 		return 0;
 	h = swu_rolling_hash(buf);
 	for (size_t b = 0;; b++) {
-		uint32_t *link = &t->head[h & t->mask];
+		if (rolling_maybe(rl, h))
+			for (uint32_t i = t->head[h & t->mask]; i != UINT32_MAX; i = t->next[i])
+				if (rl->key[i] == h) {
+					uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
 
-		for (; *link != UINT32_MAX; link = &t->next[*link]) {
-			uint32_t i = *link, j = missing_at_block(d, i);
-
-			if (record_block_rolling(d, j, i - d->blk_at[j]) == h) {
-				uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
-
-				take_block(d, t, h, x, off + b);
-				break;
-			}
-		}
+					take_block(d, t, h, x, off + b);
+					break;
+				}
 		if (b + SWU_CHUNK_BLOCK >= got)
 			break;
 		h = swu_rolling_roll(h, pow, buf[b], buf[b + SWU_CHUNK_BLOCK]);
@@ -561,23 +636,41 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 	uint32_t total = d->blk_at[d->m];
 	/* Rolling windows overlap the next buffer: it starts 4095 bytes before this one ends. */
 	size_t step = rolling ? SCAN_BUFFER - SWU_CHUNK_BLOCK + 1 : SCAN_BUFFER;
+	_cleanup_free_ uint8_t *bits = NULL;
+	_cleanup_free_ uint32_t *keys = NULL;
+	Rolling rl = {};
 	Table t = {};
 	int r;
 
 	if (!buf)
 		return -ENOMEM;
+	if (rolling) {
+		rl.bits = bits = calloc(1, (size_t)1 << (ROLL_BITS - 3));
+		rl.key = keys = malloc(MAX(total, 1u) * sizeof(uint32_t));
+		if (!bits || !keys)
+			return -ENOMEM;
+	}
 	r = table_init(&t, total);
 	for (uint32_t j = 0; r >= 0 && j < d->m; j++) {
 		uint32_t nb = d->blk_at[j + 1] - d->blk_at[j];
 		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
 
 		/* A short last block cannot match a whole one: never looked up. */
-		for (uint32_t k = 0; k < nb; k++)
-			if ((k + 1) * SWU_CHUNK_BLOCK <= len)
-				table_add(&t,
-					  rolling ? record_block_rolling(d, j, k)
-						  : record_block_hash(d, j, k),
-					  d->blk_at[j] + k);
+		for (uint32_t k = 0; k < nb; k++) {
+			uint32_t i = d->blk_at[j] + k, h;
+
+			if ((k + 1) * SWU_CHUNK_BLOCK > len)
+				continue;
+			if (!rolling) {
+				table_add(&t, record_block_hash(d, j, k), i);
+				continue;
+			}
+			h = record_block_rolling(d, j, k);
+			rl.key[i] = h;
+			rl.bits[(h >> (32 - ROLL_BITS)) >> 3] |= 1u
+								 << ((h >> (32 - ROLL_BITS)) & 7);
+			table_add(&t, h, i);
+		}
 	}
 	for (uint64_t off = 0; r >= 0 && off < length; off += step) {
 		size_t want = (size_t)MIN((uint64_t)SCAN_BUFFER, length - off), got;
@@ -588,7 +681,7 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 		}
 		r = pread_full(fd, buf, want, off, &got);
 		if (r >= 0)
-			r = rolling ? scan_rolling(d, &t, buf, got, off)
+			r = rolling ? scan_rolling(d, &t, &rl, buf, got, off)
 				    : scan_aligned(d, &t, buf, got, off);
 		if (r >= 0 && (got < want || off + got >= length))
 			break;
@@ -759,6 +852,8 @@ int swu_delta_write_local(SwuDelta *d, SwuSlotWriter *w, uint64_t budget)
 	while (d->cur < d->idx->n) {
 		if (swu_context_cancelled(d->ctx))
 			return -ECANCELED;
+		if (d->src[d->cur] == SRC_MISSING && d->cur_missing >= d->m)
+			return 0; /* the next batch's: swu_delta_next_batch() */
 		if (!d->loaded) {
 			r = load_chunk(d);
 			if (r < 0)

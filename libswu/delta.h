@@ -53,13 +53,22 @@ void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret);
 int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd);
 
 /*
- * The store ranges holding the records of the missing chunks, coalesced over gaps up to @gap
- * bytes. -E2BIG when more is missing than a delta handles within its memory bound (the caller
- * downloads the target whole). @ret points into @d.
+ * The store ranges holding the records of the current batch of missing chunks, coalesced over
+ * gaps up to @gap bytes. @ret points into @d.
  */
 int swu_delta_record_ranges(SwuDelta *d, uint64_t gap, const SwuRange **ret, size_t *ret_n);
 /* Bytes of the store at @offset, inside the ranges named. */
 int swu_delta_feed_records(SwuDelta *d, uint64_t offset, const void *p, size_t n);
+
+/*
+ * Missing chunks come in batches, so memory stays flat however much changed: record_ranges(),
+ * the records, plan() and the writes of one batch, then swu_delta_next_batch() once
+ * swu_delta_write_local() stops at the next batch's first chunk (swu_delta_batch_done()).
+ */
+bool swu_delta_batch_done(const SwuDelta *d);
+/* Batches of about @blocks blocks (default 32 Ki: 128 MiB of missing chunks, about 1.3 MiB). */
+void swu_delta_set_batch_blocks(SwuDelta *d, uint32_t blocks);
+int swu_delta_next_batch(SwuDelta *d);
 
 /*
  * Level 2, after every record arrived: checks them (bounded, in order), finds missing blocks that

@@ -260,9 +260,10 @@ typedef struct Run {
 	const uint8_t *indexed; /* the image the index describes (default: v2) */
 	void (*tamper_store)(int store_fd, const SwuChunkIndex *idx);
 	void (*after_scan)(int active_fd);
+	uint32_t batch_blocks; /* 0: the default */
 	SwuDeltaStats stats;
 	char why[256];
-	unsigned writes;
+	unsigned writes, batches;
 } Run;
 
 static void count_writes(void *userdata, const char *where)
@@ -293,6 +294,7 @@ static int delta_steps(SwuDelta *d, SwuSlotWriter *wr, int store, int active_fd,
 	size_t n = 0, next = 0;
 	int r;
 
+batch:
 	r = swu_delta_record_ranges(d, 4096, &ranges, &n);
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = feed_range(d, wr, store, &ranges[i], false);
@@ -300,11 +302,18 @@ static int delta_steps(SwuDelta *d, SwuSlotWriter *wr, int store, int active_fd,
 		r = swu_delta_plan(d, active_fd, IMG, 16384, &ranges, &n);
 	if (r >= 0 && run->after_scan)
 		run->after_scan(active_fd);
+	next = 0;
 	while (r >= 0) {
 		while ((r = swu_delta_write_local(d, wr, 100000)) > 0)
 			;
 		if (r < 0 || swu_delta_done(d))
 			break;
+		if (swu_delta_batch_done(d)) {
+			ck_assert_uint_eq(next, n);
+			run->batches++;
+			ck_assert_int_eq(swu_delta_next_batch(d), 0);
+			goto batch;
+		}
 		ck_assert_uint_lt(next, n);
 		r = swu_delta_begin_range(d, next);
 		if (r >= 0)
@@ -362,6 +371,8 @@ static int delta_install(Run *run, int slot)
 			run->tamper_store(store, idx);
 	}
 	ck_assert_int_eq(swu_delta_new(ctx, idx, &d), 0);
+	if (run->batch_blocks)
+		swu_delta_set_batch_blocks(d, run->batch_blocks);
 	ck_assert_int_eq(swu_delta_scan(d, active, IMG, slot), 0);
 	ck_assert_int_eq(swu_slot_writer_new(ctx, v, &t, IMG, &wr), 0);
 	swu_context_set_fault(ctx, count_writes, &run->writes);
@@ -418,6 +429,28 @@ START_TEST(test_delta_from_nothing)
 	expect_slot(slot, v2);
 	ck_assert_uint_eq(run.stats.chunks_missing, run.stats.chunks);
 	ck_assert_uint_eq(run.stats.reused, 0);
+	ck_assert_uint_eq(run.batches, 0);
+}
+END_TEST
+
+/* Memory stays flat: the missing chunks in batches of 64 blocks give the same image. */
+START_TEST(test_delta_batches)
+{
+	for (int block = 0; block < 2; block++) {
+		_cleanup_close_ int slot = tu_memfd("", 0);
+		Run run = { .active = v1, .block = block, .batch_blocks = 64 };
+		Run all = { .active = v1, .block = block };
+		_cleanup_close_ int slot2 = tu_memfd("", 0);
+
+		ck_assert_int_eq(ftruncate(slot, IMG), 0);
+		ck_assert_int_eq(ftruncate(slot2, IMG), 0);
+		ck_assert_int_eq(delta_install(&run, slot), 0);
+		expect_slot(slot, v2);
+		ck_assert_uint_ge(run.batches, 2);
+		ck_assert_int_eq(delta_install(&all, slot2), 0);
+		ck_assert_uint_eq(run.stats.blocks_active, all.stats.blocks_active);
+		ck_assert_uint_eq(run.stats.reused, all.stats.reused);
+	}
 }
 END_TEST
 
@@ -539,6 +572,7 @@ int main(void)
 		{ "index-lies", test_index_lies },
 		{ "delta-from-active", test_delta_from_active, 60 },
 		{ "delta-from-nothing", test_delta_from_nothing, 60 },
+		{ "delta-batches", test_delta_batches, 60 },
 		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },
 		{ "delta-lying-store", test_delta_lying_store, 60 },
 		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },

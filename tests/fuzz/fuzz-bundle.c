@@ -134,16 +134,23 @@ static int delta_steps(SwuDelta *d, SwuSlotWriter *w, int active_fd, const uint8
 	size_t n = 0, next = 0;
 	int r;
 
+batch:
 	r = swu_delta_record_ranges(d, 512, &ranges, &n);
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = feed(d, w, data, size, &ranges[i], false);
 	if (r >= 0)
 		r = swu_delta_plan(d, active_fd, IMG, 512, &ranges, &n);
+	next = 0;
 	while (r >= 0) {
 		while ((r = swu_delta_write_local(d, w, 20000)) > 0)
 			;
 		if (r < 0 || swu_delta_done(d))
 			break;
+		if (swu_delta_batch_done(d)) {
+			if (swu_delta_next_batch(d) < 0)
+				abort();
+			goto batch;
+		}
 		if (next >= n)
 			return -EINVAL;
 		r = swu_delta_begin_range(d, next);
@@ -182,6 +189,7 @@ static void delta_store(SwuContext *ctx, const uint8_t *data, size_t size)
 		swu_chunk_index_free(idx);
 		return;
 	}
+	swu_delta_set_batch_blocks(d, 8); /* the batch path too */
 	if (swu_delta_scan(d, act, IMG, slot) < 0 || swu_slot_writer_new(ctx, v, &t, IMG, &w) < 0)
 		return;
 	r = delta_steps(d, w, act, data, size);

@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "49bf9dc88fb871fe68df3573c29de6192ac8ab27069fdcefb74f80af8a06f097"
+SRC_URI[sha256sum] = "b5a72c06119debf8baefcb2da6ae757ca1f06d6a636569482e6513b24aaae7ed"

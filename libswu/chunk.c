@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include "chunk.h"
+#include "fileio.h"
 #include "macro.h"
 
 static const char index_magic[8] = "SWUCIDX1";
@@ -23,34 +24,6 @@ static const char store_magic[SWU_STORE_MAGIC_SIZE] = "SWUSTOR1";
 static inline uint64_t rotl64(uint64_t x, int r)
 {
 	return (x << r) | (x >> (64 - r));
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static inline void wr64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
 }
 
 static inline uint64_t xxh_round(uint64_t acc, uint64_t input)
@@ -72,10 +45,10 @@ uint64_t swu_xxh64(const void *data, size_t n, uint64_t seed)
 		uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
 
 		for (; end - p >= 32; p += 32) {
-			v1 = xxh_round(v1, rd64(p));
-			v2 = xxh_round(v2, rd64(p + 8));
-			v3 = xxh_round(v3, rd64(p + 16));
-			v4 = xxh_round(v4, rd64(p + 24));
+			v1 = xxh_round(v1, swu_le64(p));
+			v2 = xxh_round(v2, swu_le64(p + 8));
+			v3 = xxh_round(v3, swu_le64(p + 16));
+			v4 = xxh_round(v4, swu_le64(p + 24));
 		}
 		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
 		h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
@@ -83,9 +56,9 @@ uint64_t swu_xxh64(const void *data, size_t n, uint64_t seed)
 		h = seed + P5;
 	h += n;
 	for (; end - p >= 8; p += 8)
-		h = rotl64(h ^ xxh_round(0, rd64(p)), 27) * P1 + P4;
+		h = rotl64(h ^ xxh_round(0, swu_le64(p)), 27) * P1 + P4;
 	if (end - p >= 4) {
-		h = rotl64(h ^ (uint64_t)rd32(p) * P1, 23) * P2 + P3;
+		h = rotl64(h ^ (uint64_t)swu_le32(p) * P1, 23) * P2 + P3;
 		p += 4;
 	}
 	for (; p < end; p++)
@@ -206,7 +179,7 @@ static uint64_t fast_hash(const uint8_t *d, uint32_t length, uint64_t *block_has
 		uint32_t off = b * SWU_CHUNK_BLOCK;
 
 		block_hash[b] = swu_xxh64(d + off, MIN(SWU_CHUNK_BLOCK, length - off), 0);
-		wr64(le + 8 * b, block_hash[b]);
+		swu_put_le64(le + 8 * b, block_hash[b]);
 	}
 	return swu_xxh64(le, 8 * (size_t)nb, 0);
 }
@@ -223,24 +196,6 @@ static void chunk_hashes(Chunker *c, const uint8_t *d, SwuChunk *ck)
 	ck->n_blocks = swu_chunk_n_blocks(ck->length);
 	ck->hash = fast_hash(d, ck->length, c->block_hash);
 	ck->block_hash = c->block_hash;
-}
-
-static ssize_t pread_full(int fd, uint8_t *p, size_t n, uint64_t offset)
-{
-	size_t done = 0;
-
-	while (done < n) {
-		ssize_t k = pread(fd, p + done, n - done, (off_t)(offset + done));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		done += (size_t)k;
-	}
-	return (ssize_t)done;
 }
 
 int swu_chunk_scan(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParams *p,
@@ -265,23 +220,22 @@ int swu_chunk_scan(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParam
 			return -ECANCELED;
 		/* Keep at least max bytes ahead of the chunk start, or all that is left. */
 		if (have - pos < p->max && !eof && read_at < length) {
-			ssize_t k;
+			size_t want, k;
 
 			memmove(buf, buf + pos, have - pos);
 			have -= pos;
 			pos = 0;
-			k = pread_full(fd, buf + have,
-				       (size_t)MIN((uint64_t)(cap - have), length - read_at),
-				       read_at);
-			if (k < 0)
-				return (int)k;
-			if ((uint64_t)k < MIN((uint64_t)(cap - have), length - read_at)) {
+			want = (size_t)MIN((uint64_t)(cap - have), length - read_at);
+			r = swu_pread_full(fd, buf + have, want, read_at, &k);
+			if (r < 0)
+				return r;
+			if (k < want) {
 				if (!allow_short)
 					return -ENODATA;
 				eof = true;
 			}
-			have += (size_t)k;
-			read_at += (uint64_t)k;
+			have += k;
+			read_at += k;
 		}
 		if (have == pos)
 			break; /* a short file, allowed */
@@ -321,8 +275,8 @@ static int build_entry(void *userdata, const SwuChunk *c)
 		b->cap = cap;
 	}
 	e = b->p + b->n;
-	wr32(e, c->length);
-	wr64(e + 4, c->hash);
+	swu_put_le32(e, c->length);
+	swu_put_le64(e + 4, c->hash);
 	r = swu_sha256(c->data, c->length, e + 12);
 	if (r < 0)
 		return r;
@@ -348,15 +302,15 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 		return r;
 	}
 	memcpy(b.p, index_magic, 8);
-	wr32(b.p + 8, 1);  /* version */
-	wr32(b.p + 12, 0); /* flags */
-	wr64(b.p + 16, length);
-	wr32(b.p + 24, p->block);
-	wr32(b.p + 28, p->align);
-	wr32(b.p + 32, p->min);
-	wr32(b.p + 36, p->avg);
-	wr32(b.p + 40, p->max);
-	wr32(b.p + 44, b.count);
+	swu_put_le32(b.p + 8, 1);  /* version */
+	swu_put_le32(b.p + 12, 0); /* flags */
+	swu_put_le64(b.p + 16, length);
+	swu_put_le32(b.p + 24, p->block);
+	swu_put_le32(b.p + 28, p->align);
+	swu_put_le32(b.p + 32, p->min);
+	swu_put_le32(b.p + 36, p->avg);
+	swu_put_le32(b.p + 40, p->max);
+	swu_put_le32(b.p + 44, b.count);
 	*ret = b.p;
 	*ret_size = b.n;
 	return 0;
@@ -364,12 +318,12 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 
 uint32_t swu_chunk_index_length(const SwuChunkIndex *idx, uint32_t i)
 {
-	return rd32(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE);
+	return swu_le32(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE);
 }
 
 uint64_t swu_chunk_index_hash(const SwuChunkIndex *idx, uint32_t i)
 {
-	return rd64(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE + 4);
+	return swu_le64(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE + 4);
 }
 
 const uint8_t *swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i)
@@ -397,13 +351,13 @@ static int parse_header(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t ta
 
 	if (n < SWU_CHUNK_HEADER_SIZE || memcmp(p, index_magic, 8) != 0)
 		return index_fail(ctx, "not a chunk index (bad magic or too short)");
-	if (rd32(p + 8) != 1 || rd32(p + 12) != 0)
-		return index_fail(ctx, "chunk index version %u flags %u unsupported", rd32(p + 8),
-				  rd32(p + 12));
-	idx->length = rd64(p + 16);
-	idx->params = (SwuChunkParams){ rd32(p + 24), rd32(p + 28), rd32(p + 32), rd32(p + 36),
-					rd32(p + 40) };
-	idx->n = rd32(p + 44);
+	if (swu_le32(p + 8) != 1 || swu_le32(p + 12) != 0)
+		return index_fail(ctx, "chunk index version %u flags %u unsupported",
+				  swu_le32(p + 8), swu_le32(p + 12));
+	idx->length = swu_le64(p + 16);
+	idx->params = (SwuChunkParams){ swu_le32(p + 24), swu_le32(p + 28), swu_le32(p + 32),
+					swu_le32(p + 36), swu_le32(p + 40) };
+	idx->n = swu_le32(p + 44);
 	if (idx->length != target_length)
 		return index_fail(ctx, "chunk index describes %llu bytes, the target has %llu",
 				  (unsigned long long)idx->length,
@@ -531,24 +485,6 @@ uint64_t swu_store_records_end(const SwuChunkIndex *idx)
 	return swu_store_record_offset(idx, idx->n);
 }
 
-static int pwrite_full(int fd, const void *p, size_t n, uint64_t offset)
-{
-	const uint8_t *q = p;
-
-	while (n > 0) {
-		ssize_t k = pwrite(fd, q, n, (off_t)offset);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		q += k;
-		n -= (size_t)k;
-		offset += (uint64_t)k;
-	}
-	return 0;
-}
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(ZSTD_CCtx *, ZSTD_freeCCtx);
 
 int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
@@ -566,19 +502,19 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 
 	if (!cctx || !chunk || !frame || !rec)
 		return -ENOMEM;
-	r = pwrite_full(out_fd, store_magic, sizeof(store_magic), 0);
+	r = swu_pwrite_all(out_fd, store_magic, sizeof(store_magic), 0);
 	for (uint32_t i = 0; r >= 0 && i < idx->n; i++) {
 		uint32_t len = swu_chunk_index_length(idx, i), nb = swu_chunk_n_blocks(len);
-		ssize_t k;
+		size_t k;
 
 		if (swu_context_cancelled(ctx))
 			return -ECANCELED;
-		k = pread_full(fd, chunk, len, base + idx->offsets[i]);
-		if (k < 0)
-			return (int)k;
-		if ((uint32_t)k != len)
+		r = swu_pread_full(fd, chunk, len, base + idx->offsets[i], &k);
+		if (r < 0)
+			return r;
+		if (k != len)
 			return -ENODATA;
-		wr64(rec, pos);
+		swu_put_le64(rec, pos);
 		for (uint32_t b = 0; b < nb; b++) {
 			uint32_t off = b * SWU_CHUNK_BLOCK, blen = MIN(SWU_CHUNK_BLOCK, len - off);
 			size_t z = ZSTD_compressCCtx(cctx, frame, bound, chunk + off, blen, level);
@@ -587,18 +523,19 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 				return -EIO;
 			uint8_t *e = rec + SWU_STORE_RECORD_HEAD + (size_t)rb * b;
 
-			wr64(e, swu_xxh64(chunk + off, blen, 0));
-			wr32(e + 8, (uint32_t)z);
+			swu_put_le64(e, swu_xxh64(chunk + off, blen, 0));
+			swu_put_le32(e + 8, (uint32_t)z);
 			if (rb == SWU_STORE_RECORD_BYTE)
-				wr32(e + 12,
-				     blen == SWU_CHUNK_BLOCK ? swu_rolling_hash(chunk + off) : 0);
-			r = pwrite_full(out_fd, frame, z, pos);
+				swu_put_le32(e + 12, blen == SWU_CHUNK_BLOCK
+							     ? swu_rolling_hash(chunk + off)
+							     : 0);
+			r = swu_pwrite_all(out_fd, frame, z, pos);
 			if (r < 0)
 				return r;
 			pos += z;
 		}
-		r = pwrite_full(out_fd, rec, record_size(idx, len),
-				swu_store_record_offset(idx, i));
+		r = swu_pwrite_all(out_fd, rec, record_size(idx, len),
+				   swu_store_record_offset(idx, i));
 	}
 	if (r < 0)
 		return r;

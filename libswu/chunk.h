@@ -8,9 +8,11 @@
  * the blobs. The index is signed like any payload; the store is not, so everything read from
  * it is bounded here and checked against the index by the caller.
  */
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "context.h"
 #include "crypto.h"
@@ -26,6 +28,35 @@
 #define SWU_STORE_RECORD_BYTE  16u
 /* zstd frames are decoded with at most this window: a block needs 4 KiB. */
 #define SWU_STORE_WINDOW_LOG 17
+
+/* Little-endian fields of the index and the store, at any alignment. */
+static inline uint64_t swu_le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline uint32_t swu_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static inline void swu_put_le64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline void swu_put_le32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
 
 /* XXH64 (the public algorithm): the fast, non-cryptographic hash that finds candidates. */
 uint64_t swu_xxh64(const void *p, size_t n, uint64_t seed);

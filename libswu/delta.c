@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include "delta.h"
+#include "fileio.h"
 #include "macro.h"
 
 /* Where a chunk comes from: the kind in the top two bits, an offset in the active slot below. */
@@ -61,22 +62,6 @@ struct SwuDelta {
 
 	SwuDeltaStats stats;
 };
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
 
 static int stop(SwuDelta *d, const char *fmt, ...) _printf_(2, 3);
 static int stop(SwuDelta *d, const char *fmt, ...)
@@ -144,25 +129,6 @@ void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret)
 	*ret = d->stats;
 }
 
-static int pread_full(int fd, void *p, size_t n, uint64_t offset, size_t *ret)
-{
-	size_t done = 0;
-
-	while (done < n) {
-		ssize_t k = pread(fd, (uint8_t *)p + done, n - done, (off_t)(offset + done));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		done += (size_t)k;
-	}
-	*ret = done;
-	return 0;
-}
-
 /* --- level 1: whole chunks ------------------------------------------------------------------- */
 
 typedef struct Table {
@@ -209,7 +175,7 @@ static int scan_in_place(SwuDelta *d, int fd)
 
 		if (swu_context_cancelled(d->ctx))
 			return -ECANCELED;
-		r = pread_full(fd, d->cbuf, len, idx->offsets[i], &got);
+		r = swu_pread_full(fd, d->cbuf, len, idx->offsets[i], &got);
 		if (r < 0)
 			return r;
 		if (got < len)
@@ -493,12 +459,12 @@ static const uint8_t *record_block(const SwuDelta *d, uint32_t j, uint32_t k)
 
 static uint32_t frame_size(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	return rd32(record_block(d, j, k) + 8);
+	return swu_le32(record_block(d, j, k) + 8);
 }
 
 static uint64_t frame_start(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	uint64_t s = rd64(record(d, j));
+	uint64_t s = swu_le64(record(d, j));
 
 	for (uint32_t b = 0; b < k; b++)
 		s += frame_size(d, j, b);
@@ -513,7 +479,7 @@ static int check_records(SwuDelta *d)
 	for (uint32_t j = 0; j < d->m; j++) {
 		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
 		uint32_t nb = swu_chunk_n_blocks(len);
-		uint64_t start = rd64(record(d, j));
+		uint64_t start = swu_le64(record(d, j));
 
 		if (start < end || start > UINT64_MAX / 4)
 			return stop(d, "chunk store: frames of chunk %u at %llu overlap",
@@ -534,13 +500,13 @@ static int check_records(SwuDelta *d)
 
 static uint64_t record_block_hash(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	return rd64(record_block(d, j, k));
+	return swu_le64(record_block(d, j, k));
 }
 
 /* Byte-granular stores: the block's rolling hash. */
 static uint32_t record_block_rolling(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	return rd32(record_block(d, j, k) + 12);
+	return swu_le32(record_block(d, j, k) + 12);
 }
 
 /* The missing chunk that block @b (of all missing blocks) belongs to, by binary search. */
@@ -679,7 +645,7 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 			r = -ECANCELED;
 			break;
 		}
-		r = pread_full(fd, buf, want, off, &got);
+		r = swu_pread_full(fd, buf, want, off, &got);
 		if (r >= 0)
 			r = rolling ? scan_rolling(d, &t, &rl, buf, got, off)
 				    : scan_aligned(d, &t, buf, got, off);
@@ -758,7 +724,7 @@ static int read_exact(SwuDelta *d, int fd, uint8_t *p, uint32_t n, uint64_t offs
 	size_t got;
 	int r;
 
-	r = pread_full(fd, p, n, offset, &got);
+	r = swu_pread_full(fd, p, n, offset, &got);
 	if (r < 0)
 		return r;
 	if (got < n)

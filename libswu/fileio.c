@@ -186,3 +186,40 @@ int swu_mkdir_p(const char *path, mode_t mode)
 		return -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
+
+int swu_pwrite_all(int fd, const void *p, size_t n, uint64_t offset)
+{
+	const uint8_t *q = p;
+
+	while (n > 0) {
+		ssize_t k = pwrite(fd, q, n, (off_t)offset);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		q += k;
+		n -= (size_t)k;
+		offset += (uint64_t)k;
+	}
+	return 0;
+}
+
+int swu_pread_full(int fd, void *p, size_t n, uint64_t offset, size_t *ret_n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pread(fd, (uint8_t *)p + done, n - done, (off_t)(offset + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		done += (size_t)k;
+	}
+	*ret_n = done;
+	return 0;
+}

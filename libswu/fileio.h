@@ -23,3 +23,7 @@ int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode
 int swu_mkdir_p(const char *path, mode_t mode);
 /* write() all of @n bytes. */
 int swu_write_all(int fd, const void *p, size_t n);
+/* pwrite() all of @n bytes at @offset (EINTR retried). */
+int swu_pwrite_all(int fd, const void *p, size_t n, uint64_t offset);
+/* pread() up to @n bytes at @offset until the file ends; how many in *ret_n. */
+int swu_pread_full(int fd, void *p, size_t n, uint64_t offset, size_t *ret_n);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "fileio.h"
 #include "install.h"
 #include "macro.h"
 #include "manifest.h"
@@ -69,22 +70,6 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 
 		if (r < 0)
 			return r;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t offset)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, (off_t)offset);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		p += k;
-		n -= (size_t)k;
-		offset += (uint64_t)k;
 	}
 	return 0;
 }
@@ -303,7 +288,7 @@ static int slot_writer_put(SwuSlotWriter *w, const void *p, size_t n, bool write
 				"payload '%s' is longer than its signed length", w->t->name);
 	if (w->readback_running && write) {
 		swu_fault_point(w->ctx, "write");
-		r = pwrite_all(w->t->fd, p, n, w->offset);
+		r = swu_pwrite_all(w->t->fd, p, n, w->offset);
 		if (r < 0)
 			return swu_fail(w->ctx, r, "slot", "write", "cannot write target '%s': %s",
 					w->t->name, strerror(-r));
@@ -401,7 +386,7 @@ static int sink_chunk(void *userdata, const uint8_t *p, size_t n)
 		return -ECANCELED;
 	if (c->fd >= 0) {
 		swu_fault_point(c->ctx, "copy");
-		r = pwrite_all(c->fd, p, n, c->offset);
+		r = swu_pwrite_all(c->fd, p, n, c->offset);
 	}
 	c->offset += n;
 	return r;

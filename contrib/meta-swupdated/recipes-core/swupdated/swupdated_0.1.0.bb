@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "b5a72c06119debf8baefcb2da6ae757ca1f06d6a636569482e6513b24aaae7ed"
+SRC_URI[sha256sum] = "bedb365445b15f5b13a8de191ac802f1e3a15cfda9e6e9d3a4dd4d7c5cd44709"

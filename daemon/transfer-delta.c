@@ -130,6 +130,9 @@ static void fall_back(TransferDelta *td, const char *fmt, ...)
 	log_warning("Delta update of '%s' stopped at byte %llu (%s): downloading the rest whole",
 		    td->target->name, (unsigned long long)t->done, why);
 	t->delta = transfer_delta_free(t->delta);
+	/* Everything written already (a range went wrong after the last chunk): nothing to fetch. */
+	if (t->done == t->length)
+		return transfer_blob_complete(u);
 	transfer_fetch_blob(u);
 }
 
@@ -176,6 +179,9 @@ static void write_step(TransferDelta *td)
 	Transfer *t = transfer_of(td);
 	int r;
 
+	/* A turn is already scheduled: it goes on from there (one pending turn at most). */
+	if (td->defer)
+		return;
 	r = swu_delta_write_local(td->d, t->writer, LOCAL_BUDGET);
 	update_progress(td, false);
 	if (r < 0)
@@ -188,8 +194,11 @@ static void write_step(TransferDelta *td)
 		return;
 	}
 	if (swu_delta_done(td->d)) {
+		Updater *u = td->u;
+
 		update_progress(td, true);
-		transfer_blob_complete(td->u);
+		t->delta = transfer_delta_free(td); /* its memory goes before the next target's */
+		transfer_blob_complete(u);
 		return;
 	}
 	if (swu_delta_batch_done(td->d)) {
@@ -253,14 +262,17 @@ static void start_plan(TransferDelta *td)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot plan the install");
 }
 
-static void start_job(RangeJob *j);
+static int start_job(RangeJob *j);
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	RangeJob *j = userdata;
+	int r;
 
 	j->retry = sd_event_source_disable_unref(j->retry);
-	start_job(j);
+	r = start_job(j);
+	if (r < 0) /* frees the transfer, and j with it: nothing after this */
+		updater_abandon(j->td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
 	return 0;
 }
 
@@ -277,8 +289,9 @@ static void job_complete(RangeJob *j)
 			return pump(td);
 		return start_plan(td);
 	}
-	if (j->range != td->range)
-		return; /* ahead of its turn: held */
+	/* Ahead of its turn, or local chunks still being written in turns: held, pump() takes it. */
+	if (j->range != td->range || (j->buf && td->defer))
+		return;
 	if (j->buf) {
 		r = swu_delta_begin_range(td->d, j->range);
 		if (r >= 0)
@@ -306,8 +319,14 @@ static void range_done(void *userdata, const FetchResult *res)
 	int r;
 
 	j->job = NULL;
+	/* Every byte asked for arrived (whatever curl thinks of the rest): the range is done. */
+	if (j->pos == rg->offset + rg->length && res->status == 206)
+		return job_complete(j);
 	if (res->error == -EPROTO && swu_delta_why(td->d)[0])
 		return fall_back(td, "%s", swu_delta_why(td->d));
+	/* More than asked for, or a range that starts elsewhere: the store is not to be trusted. */
+	if (res->error == -EFBIG || (res->error == -EPROTO && res->status == 206))
+		return fall_back(td, "the chunk store answered out of range: %s", res->message);
 	/* Range ignored (a whole store on its way, cut at once): the blob is the better download. */
 	if (res->error == -ERANGE || res->status == 200)
 		return fall_back(td, "the server answered a Range request with status %ld",
@@ -318,8 +337,6 @@ static void range_done(void *userdata, const FetchResult *res)
 	if (res->error < 0 && res->error != -ECONNRESET && res->error != -ETIMEDOUT &&
 	    res->error != -EPROTO)
 		return delta_failed(td, res->error, "Cannot install");
-	if (res->error == 0 && j->pos == rg->offset + rg->length)
-		return job_complete(j);
 	/* Dropped or short: the same range again from the byte that is missing. */
 	if (++j->attempts > c->retries) {
 		r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
@@ -339,7 +356,7 @@ static void range_done(void *userdata, const FetchResult *res)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
 }
 
-static void start_job(RangeJob *j)
+static int start_job(RangeJob *j)
 {
 	TransferDelta *td = j->td;
 	const SwuRange *rg = &td->ranges[j->range];
@@ -352,11 +369,7 @@ static void start_job(RangeJob *j)
 		.on_done = range_done,
 		.userdata = j,
 	};
-	int r;
-
-	r = fetch_start(td->u->fetch, &req, &j->job);
-	if (r < 0)
-		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+	return fetch_start(td->u->fetch, &req, &j->job);
 }
 
 static RangeJob *free_job(TransferDelta *td)
@@ -370,6 +383,7 @@ static RangeJob *free_job(TransferDelta *td)
 static int add_job(TransferDelta *td, size_t range, bool hold)
 {
 	RangeJob *j = free_job(td);
+	int r;
 
 	if (!j)
 		return 0;
@@ -378,7 +392,11 @@ static int add_job(TransferDelta *td, size_t range, bool hold)
 		*j = (RangeJob){};
 		return -ENOMEM;
 	}
-	start_job(j);
+	r = start_job(j);
+	if (r < 0) {
+		job_release(j);
+		return r;
+	}
 	return 1;
 }
 

@@ -25,6 +25,8 @@
  * batch costs one more read of the active slot.
  */
 #define BATCH_BLOCKS (32u * 1024u)
+/* Local bytes between two frames that one range may span (see swu_delta_plan()). */
+#define JOIN_LOCAL_MAX (4u * 1024u * 1024u)
 /* Byte-granular level 2: a bitmap of the wanted rolling hashes rules out most offsets at once. */
 #define ROLL_BITS   21
 #define SCAN_BUFFER (256u * 1024u)
@@ -271,11 +273,13 @@ static uint64_t record_size(const SwuDelta *d, uint32_t i)
 		       swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
 }
 
+#define NO_JOIN UINT64_MAX /* add_range(): a range of its own */
+
 static int add_range(SwuDelta *d, uint64_t offset, uint64_t length, uint64_t gap, size_t *cap)
 {
 	SwuRange *last = d->n_ranges > 0 ? &d->ranges[d->n_ranges - 1] : NULL;
 
-	if (last && offset >= last->offset + last->length &&
+	if (last && gap != NO_JOIN && offset >= last->offset + last->length &&
 	    offset - (last->offset + last->length) <= gap) {
 		last->length = offset + length - last->offset;
 		return 0;
@@ -525,20 +529,29 @@ static uint32_t missing_at_block(const SwuDelta *d, uint32_t b)
 	return lo;
 }
 
-/* Missing block @i (found by @key in its bucket) is at @offset if its fast hash says so. */
+/*
+ * A bucket holds about one entry; records are unsigned, so a store could fill one bucket with
+ * blocks that never match and make every lookup walk all of them. A walk gives up after this
+ * many entries that do not match.
+ */
+#define WALK_MAX 64
+
+/* Missing blocks in the bucket of @key whose fast hash is @hash are at @offset. */
 static void take_block(SwuDelta *d, Table *t, uint64_t key, uint64_t hash, uint64_t offset)
 {
-	uint32_t *link = &t->head[key & t->mask];
+	uint32_t *link = &t->head[key & t->mask], misses = 0;
 
 	/* Found blocks leave their bucket, as in found_active(). */
-	while (*link != UINT32_MAX) {
+	while (*link != UINT32_MAX && misses < WALK_MAX) {
 		uint32_t i = *link, j = missing_at_block(d, i);
 
 		if (record_block_hash(d, j, i - d->blk_at[j]) == hash) {
 			d->bsrc[i] = offset;
 			*link = t->next[i];
-		} else
+		} else {
 			link = &t->next[i];
+			misses++;
+		}
 	}
 }
 
@@ -557,7 +570,11 @@ static int scan_aligned(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, u
 typedef struct Rolling {
 	uint8_t *bits;
 	uint32_t *key;
+	uint8_t *misses; /* rolling matches that the fast hash refuted, per block */
 } Rolling;
+
+/* A block whose rolling hash matched this often without its fast hash: a lying record. */
+#define ROLL_MISSES 8
 
 static inline bool rolling_maybe(const Rolling *rl, uint32_t h)
 {
@@ -580,14 +597,32 @@ static int scan_rolling(SwuDelta *d, Table *t, const Rolling *rl, const uint8_t 
 		return 0;
 	h = swu_rolling_hash(buf);
 	for (size_t b = 0;; b++) {
-		if (rolling_maybe(rl, h))
-			for (uint32_t i = t->head[h & t->mask]; i != UINT32_MAX; i = t->next[i])
-				if (rl->key[i] == h) {
-					uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+		uint32_t *link = &t->head[h & t->mask], misses = 0;
+		uint64_t x = 0;
+		bool hashed = false;
 
-					take_block(d, t, h, x, off + b);
-					break;
-				}
+		/* Like take_block(), with the rolling hash first and the fast hash to confirm. */
+		while (rolling_maybe(rl, h) && *link != UINT32_MAX && misses < WALK_MAX) {
+			uint32_t i = *link, j;
+
+			if (rl->key[i] != h) {
+				link = &t->next[i];
+				misses++;
+				continue;
+			}
+			if (!hashed)
+				x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+			hashed = true;
+			j = missing_at_block(d, i);
+			if (record_block_hash(d, j, i - d->blk_at[j]) == x)
+				d->bsrc[i] = off + b;
+			else if (++rl->misses[i] < ROLL_MISSES) {
+				link = &t->next[i];
+				misses++;
+				continue;
+			}
+			*link = t->next[i]; /* found, or refuted too often: out of the bucket */
+		}
 		if (b + SWU_CHUNK_BLOCK >= got)
 			break;
 		h = swu_rolling_roll(h, pow, buf[b], buf[b + SWU_CHUNK_BLOCK]);
@@ -602,7 +637,7 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 	uint32_t total = d->blk_at[d->m];
 	/* Rolling windows overlap the next buffer: it starts 4095 bytes before this one ends. */
 	size_t step = rolling ? SCAN_BUFFER - SWU_CHUNK_BLOCK + 1 : SCAN_BUFFER;
-	_cleanup_free_ uint8_t *bits = NULL;
+	_cleanup_free_ uint8_t *bits = NULL, *misses = NULL;
 	_cleanup_free_ uint32_t *keys = NULL;
 	Rolling rl = {};
 	Table t = {};
@@ -610,10 +645,13 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 
 	if (!buf)
 		return -ENOMEM;
+	if (total == 0)
+		return 0; /* nothing missing in this batch to look for */
 	if (rolling) {
 		rl.bits = bits = calloc(1, (size_t)1 << (ROLL_BITS - 3));
 		rl.key = keys = malloc(MAX(total, 1u) * sizeof(uint32_t));
-		if (!bits || !keys)
+		rl.misses = misses = calloc(1, MAX(total, 1u));
+		if (!bits || !keys || !misses)
 			return -ENOMEM;
 	}
 	r = table_init(&t, total);
@@ -675,6 +713,7 @@ static void seek_frame(SwuDelta *d, uint32_t j, uint32_t k)
 int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t gap,
 		   const SwuRange **ret, size_t *ret_n)
 {
+	uint32_t prev = UINT32_MAX;
 	size_t cap = 0;
 	int r;
 
@@ -693,9 +732,19 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 	d->ranges = NULL;
 	d->n_ranges = 0;
 	for (seek_frame(d, 0, 0); d->fvalid; seek_frame(d, d->fj, d->fk + 1)) {
-		r = add_range(d, d->fstart, d->fend - d->fstart, gap, &cap);
+		uint32_t i = d->missing[d->fj];
+		/*
+		 * Chunks between two frames are written from the slots while the range that joins
+		 * them streams: never more than JOIN_LOCAL_MAX bytes of them, whatever offsets the
+		 * (unsigned) records claim, so a callback's work stays bounded.
+		 */
+		bool far = prev != UINT32_MAX && i > prev + 1 &&
+			   d->idx->offsets[i] - d->idx->offsets[prev + 1] > JOIN_LOCAL_MAX;
+
+		r = add_range(d, d->fstart, d->fend - d->fstart, far ? NO_JOIN : gap, &cap);
 		if (r < 0)
 			return r;
+		prev = i;
 	}
 	for (uint32_t j = 0; j < d->m; j++) {
 		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);

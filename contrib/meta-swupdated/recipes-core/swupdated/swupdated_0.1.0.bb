@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "bedb365445b15f5b13a8de191ac802f1e3a15cfda9e6e9d3a4dd4d7c5cd44709"
+SRC_URI[sha256sum] = "977e8e990a8d64581f3610f055676a746e36515924c778b91182162af9c2354d"

@@ -468,6 +468,8 @@ uint64_t swu_bundle_reader_skippable(const SwuBundleReader *r)
 
 int swu_bundle_reader_skip(SwuBundleReader *r, uint64_t n)
 {
+	/* No bytes, but never a null pointer: the steps advance it by zero (undefined for NULL). */
+	static const uint8_t none[1];
 	uint64_t *left;
 
 	if (n == 0)
@@ -480,7 +482,7 @@ int swu_bundle_reader_skip(SwuBundleReader *r, uint64_t n)
 	if (r->state == ST_ENTRY_VALUE)
 		r->remaining -= n;
 	/* Let the state machine notice the end of the item. */
-	return swu_bundle_reader_feed(r, NULL, 0);
+	return swu_bundle_reader_feed(r, none, 0);
 }
 
 int swu_bundle_reader_finish(SwuBundleReader *r)

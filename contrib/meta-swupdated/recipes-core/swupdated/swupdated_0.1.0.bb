@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "977e8e990a8d64581f3610f055676a746e36515924c778b91182162af9c2354d"
+SRC_URI[sha256sum] = "75cd209e299de6985ba3eae30bb92adb466e6f7682f2605bcb1c0de06de25c9f"

@@ -232,17 +232,18 @@ static int parse_chunking(const char *arg, int fd, SwuChunkParams *ret)
 }
 
 /* Adds "<name>.chunks", the chunk index of the image in @file_fd, from a memory file. */
-static int add_chunk_index(const char *path, const char *name, int file_fd, uint64_t size,
-			   const SwuChunkParams *p, bool replace)
+/*
+ * The chunk index of the image in @file_fd, in a memory file: built before anything is added, so
+ * an image never lands in the bundle without its index.
+ */
+static int build_chunk_index(const char *name, int file_fd, uint64_t size, const SwuChunkParams *p,
+			     int *ret_fd, size_t *ret_size)
 {
 	_cleanup_free_ uint8_t *index = NULL;
-	_cleanup_free_ char *iname = NULL;
 	_cleanup_close_ int mfd = -EBADF;
 	size_t n = 0;
 	int r;
 
-	if (asprintf(&iname, "%s.chunks", name) < 0)
-		return -ENOMEM;
 	r = swu_chunk_index_build(swu_ctx, file_fd, size, p, &index, &n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot index '%s'", name);
@@ -252,6 +253,20 @@ static int add_chunk_index(const char *path, const char *name, int file_fd, uint
 	r = swu_write_all(mfd, index, n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot index '%s'", name);
+	*ret_fd = TAKE_FD(mfd);
+	*ret_size = n;
+	return 0;
+}
+
+/* Adds "<name>.chunks", the index built by build_chunk_index(). */
+static int add_chunk_index(const char *path, const char *name, int mfd, size_t n,
+			   const SwuChunkParams *p, bool replace)
+{
+	_cleanup_free_ char *iname = NULL;
+	int r;
+
+	if (asprintf(&iname, "%s.chunks", name) < 0)
+		return -ENOMEM;
 	r = add_target(path, iname, mfd, n, replace, /* chunked= */ true, iname);
 	if (r >= 0)
 		printf("Chunk index '%s': %zu chunks (%s), %zu bytes\n", iname,
@@ -268,9 +283,10 @@ int verb_add_file_to_bundle(int argc, char **argv)
 						 { "replace", no_argument, NULL, 'r' },
 						 { "chunk-index", optional_argument, NULL, 'c' },
 						 {} };
-	_cleanup_close_ int file_fd = -EBADF;
+	_cleanup_close_ int file_fd = -EBADF, index_fd = -EBADF;
 	_cleanup_free_ char *stem = NULL;
 	const char *path = NULL, *file = NULL, *name = NULL, *chunking = NULL;
+	size_t index_size = 0;
 	bool replace = false, chunk_index = false;
 	SwuChunkParams params;
 	struct stat st;
@@ -313,9 +329,15 @@ int verb_add_file_to_bundle(int argc, char **argv)
 		if (r < 0)
 			return r;
 	}
+	if (chunk_index) {
+		r = build_chunk_index(name, file_fd, (uint64_t)st.st_size, &params, &index_fd,
+				      &index_size);
+		if (r < 0)
+			return r;
+	}
 	r = add_target(path, name, file_fd, (uint64_t)st.st_size, replace, chunk_index, file);
 	if (r >= 0 && chunk_index)
-		r = add_chunk_index(path, name, file_fd, (uint64_t)st.st_size, &params, replace);
+		r = add_chunk_index(path, name, index_fd, index_size, &params, replace);
 	return r;
 }
 

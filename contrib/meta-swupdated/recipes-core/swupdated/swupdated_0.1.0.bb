@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "75cd209e299de6985ba3eae30bb92adb466e6f7682f2605bcb1c0de06de25c9f"
+SRC_URI[sha256sum] = "5e41f00dbf5a67746f481cb5310f83dfe6c55887e28044c313006d9da710fceb"

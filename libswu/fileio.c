@@ -49,7 +49,7 @@ int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t size = 0;
+	size_t size = 0, cap;
 	struct stat st;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -61,11 +61,24 @@ int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
 		return -EISDIR;
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
 		return -EFBIG;
-	buf = malloc(max + 1);
+	/* The buffer grows with what is read (a regular file: its size and a byte to see it grow). */
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : MIN(max + 1, (size_t)4096);
+	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = read(fd, buf + size, max + 1 - size);
+		ssize_t n;
+
+		if (size == cap) {
+			uint8_t *p;
+
+			cap = MIN(MAX(cap * 2, (size_t)4096), max + 1);
+			p = realloc(buf, cap);
+			if (!p)
+				return -ENOMEM;
+			buf = p;
+		}
+		n = read(fd, buf + size, cap - size);
 
 		if (n < 0) {
 			if (errno == EINTR)

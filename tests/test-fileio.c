@@ -290,6 +290,48 @@ START_TEST(test_past_4gib)
 }
 END_TEST
 
+/*
+ * swu_read_file(): a regular file, a pipe longer than the first buffer, and the limit, exact and
+ * one byte past it, for both (a pipe has no size to check first).
+ */
+START_TEST(test_read_file)
+{
+	_cleanup_free_ char *path = tu_path("%s/data", dir);
+	_cleanup_free_ uint8_t *data = malloc(20000);
+	uint8_t *got = NULL;
+	size_t size = 0;
+	int fds[2];
+
+	for (size_t i = 0; i < 20000; i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	ck_assert_int_eq(swu_write_file_atomic(path, data, 20000, 0600), 0);
+	ck_assert_int_eq(swu_read_file(path, 20000, &got, &size), 0);
+	ck_assert_uint_eq(size, 20000);
+	ck_assert_mem_eq(got, data, size);
+	got = mfree(got);
+	ck_assert_int_eq(swu_read_file(path, 19999, &got, &size), -EFBIG);
+	ck_assert_ptr_null(got);
+
+	for (size_t limit = 19999; limit <= 20000; limit++) {
+		_cleanup_free_ char *fifo = NULL;
+
+		ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0); /* 64 KiB: room for all of it */
+		ck_assert_int_eq(write(fds[1], data, 20000), 20000);
+		close(fds[1]);
+		fifo = tu_path("/proc/self/fd/%d", fds[0]);
+		size = 0;
+		ck_assert_int_eq(swu_read_file(fifo, limit, &got, &size),
+				 limit < 20000 ? -EFBIG : 0);
+		if (limit == 20000) {
+			ck_assert_uint_eq(size, 20000);
+			ck_assert_mem_eq(got, data, size);
+		}
+		got = mfree(got);
+		close(fds[0]);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -297,6 +339,7 @@ int main(void)
 		{ "write-file-atomic", test_write_file_atomic },
 		{ "state-save-manifest", test_state_save_manifest },
 		{ "past-4gib", test_past_4gib },
+		{ "read-file", test_read_file },
 	};
 
 	return tu_run("fileio", cases, ELEMENTSOF(cases), setup, teardown);

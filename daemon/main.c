@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <stdio.h>
@@ -323,6 +324,18 @@ int main(int argc, char **argv)
 	Config *c = NULL;
 	const char *env;
 	int opt, r;
+
+	/*
+	 * A small daemon (glibc): one malloc arena for all threads, and buffers of 128 KiB or more
+	 * (chunk tables, batches of a delta) given back to the kernel when freed. A fixed threshold
+	 * stops glibc from raising it after the first large free and keeping such buffers resident.
+	 */
+#ifdef M_ARENA_MAX
+	(void)mallopt(M_ARENA_MAX, 1);
+#endif
+#ifdef M_MMAP_THRESHOLD
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 
 	while ((opt = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0) {
 		switch (opt) {

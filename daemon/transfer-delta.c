@@ -510,26 +510,26 @@ bool transfer_delta_wanted(Updater *u, const SwuTarget *target, const SwuTarget 
 	    endswith(target->name, ".chunks") || asprintf(&iname, "%s.chunks", target->name) < 0)
 		return false;
 	it = swu_verifier_find_target(t->v, iname);
-	if (!it || it->length > INDEX_MAX) /* an index too large for our memory: only verified */
+	if (!it || it->length > INDEX_MAX) /* an index beyond 4 GiB of smallest chunks: verified */
 		return false;
 	*ret_index = it;
 	return true;
 }
 
 int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *index_target,
-			 uint8_t *index, size_t size)
+			 int index_fd, uint64_t size)
 {
 	Transfer *t = u->transfer;
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
-	_cleanup_free_ uint8_t *p = index;
+	_cleanup_close_ int fd = index_fd;
 	char hex[2 * SWU_SHA256_SIZE + 1];
 	TransferDelta *td;
 	int r;
 
 	/* The index came as a target of its own: verified against its signed hash already. */
-	r = swu_chunk_index_adopt(t->ctx, p, size, target->length, &idx);
+	r = swu_chunk_index_open(t->ctx, fd, size, target->length, &idx);
 	if (r >= 0)
-		TAKE_PTR(p); /* the index holds it now: one copy, however large */
+		TAKE_FD(fd); /* the index reads its SHA-256s from it when they are needed */
 	if (r < 0) {
 		log_warning("Chunk index of '%s' is not usable (%s): downloading it whole",
 			    target->name, swu_context_get_failure(t->ctx)->message);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "transfer.h"
@@ -166,6 +167,38 @@ static int begin_blob(Updater *u, const SwuTarget *target)
 	return 0;
 }
 
+/*
+ * The file a delta's index is downloaded into, made once and kept until an index goes into it.
+ * Without one (no usable StagingDirectory=) no image of this transfer comes as a delta, and
+ * indexes are ordinary targets again: downloaded and verified, kept nowhere.
+ */
+static bool index_file_ready(Updater *u, const SwuTarget *image)
+{
+	Transfer *t = u->transfer;
+	const char *dir = u->m->config->staging_dir;
+	int r;
+
+	if (t->chunk_index_fd >= 0)
+		return true;
+	if (t->no_index_file)
+		return false;
+	r = swu_anon_file(dir, &t->chunk_index_fd);
+	if (r < 0) {
+		log_warning("Cannot keep the chunk index of '%s' in '%s' (%s): downloading it "
+			    "whole",
+			    image->name, dir, strerror(-r));
+		t->no_index_file = true;
+	}
+	return r >= 0;
+}
+
+/* Whether @target comes as a delta, with @ret_index its chunk index. */
+static bool as_delta(Updater *u, const SwuTarget *target, const SwuTarget **ret_index)
+{
+	return transfer_delta_wanted(u, target, ret_index) && !(*ret_index)->present &&
+	       index_file_ready(u, target);
+}
+
 /* An index whose image comes as a delta: fetched just before the image, not in list order. */
 static bool fetched_with_image(Updater *u, const SwuTarget *target)
 {
@@ -178,7 +211,7 @@ static bool fetched_with_image(Updater *u, const SwuTarget *target)
 	name = strndup(target->name, strlen(target->name) - strlen(".chunks"));
 	image = name ? swu_verifier_find_target(t->v, name) : NULL;
 	return image && !swu_verifier_target_installed(t->v, image->name) &&
-	       transfer_delta_wanted(u, image, &it);
+	       as_delta(u, image, &it);
 }
 
 static void next_target(Updater *u)
@@ -197,12 +230,8 @@ static void next_target(Updater *u)
 			t->index++;
 			continue;
 		}
-		/* A delta needs its index first: downloaded, verified and kept in memory. */
-		if (transfer_delta_wanted(u, target, &it) && !it->present && !t->chunk_index) {
-			t->chunk_index = malloc(MAX(it->length, (uint64_t)1));
-			if (!t->chunk_index)
-				return updater_abandon(u, RESULT_TRANSFER_FAILED, -ENOMEM,
-						       "Cannot install");
+		/* A delta needs its index first: downloaded, verified and kept in a file. */
+		if (as_delta(u, target, &it) && t->chunk_index_for != it) {
 			t->chunk_index_for = it;
 			t->chunk_index_size = 0;
 			r = begin_blob(u, it);
@@ -220,10 +249,10 @@ static void next_target(Updater *u)
 		if (r < 0)
 			return updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot write '%s'",
 					       target->name);
-		if (t->chunk_index && it && t->chunk_index_for == it &&
+		if (t->chunk_index_fd >= 0 && it && t->chunk_index_for == it &&
 		    t->chunk_index_size == it->length) {
 			t->chunk_index_for = NULL;
-			r = transfer_delta_begin(u, target, it, TAKE_PTR(t->chunk_index),
+			r = transfer_delta_begin(u, target, it, TAKE_FD(t->chunk_index_fd),
 						 t->chunk_index_size);
 			if (r > 0)
 				return;
@@ -231,7 +260,7 @@ static void next_target(Updater *u)
 				return updater_abandon(u, RESULT_TRANSFER_FAILED, r,
 						       "Cannot install '%s'", target->name);
 		}
-		t->chunk_index = mfree(t->chunk_index);
+		t->chunk_index_fd = safe_close(t->chunk_index_fd);
 		t->chunk_index_for = NULL;
 		transfer_fetch_blob(u);
 		return;

@@ -24,6 +24,7 @@ int transfer_new(Updater *u, TransferKind kind, bool verify, bool apply, Transfe
 		.apply = apply,
 		.fd = -EBADF,
 		.staging_fd = -EBADF,
+		.chunk_index_fd = -EBADF,
 	};
 	r = manager_context_new(u->m, &t->ctx);
 	if (r < 0)
@@ -39,7 +40,7 @@ Transfer *transfer_free(Transfer *t)
 	/* The worker stops at its next chunk; freeing waits for it. */
 	swu_context_cancel(t->ctx);
 	transfer_delta_free(t->delta);
-	free(t->chunk_index);
+	safe_close(t->chunk_index_fd);
 	worker_free(t->worker);
 	for (size_t i = 0; i < t->n_closing; i++)
 		swu_slot_writer_free(t->closing[i]);
@@ -126,10 +127,12 @@ int transfer_write(Updater *u, const void *p, size_t n)
 	if (r < 0)
 		return r;
 	/* A chunk index on its way to the delta of its image: kept as it is verified. */
-	if (t->chunk_index && t->chunk_index_for) {
+	if (t->chunk_index_fd >= 0 && t->chunk_index_for) {
 		if (n > t->chunk_index_for->length - t->chunk_index_size)
 			return -EFBIG;
-		memcpy(t->chunk_index + t->chunk_index_size, p, n);
+		r = swu_pwrite_all(t->chunk_index_fd, p, n, t->chunk_index_size);
+		if (r < 0)
+			return r;
 		t->chunk_index_size += n;
 	}
 	t->done += n;

@@ -316,27 +316,32 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 	return 0;
 }
 
-uint32_t swu_chunk_index_length(const SwuChunkIndex *idx, uint32_t i)
+void swu_chunk_index_drop_fast(SwuChunkIndex *idx)
 {
-	return swu_le32(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE);
+	idx->fast = mfree(idx->fast);
 }
 
-uint64_t swu_chunk_index_hash(const SwuChunkIndex *idx, uint32_t i)
+int swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i, uint8_t ret[SWU_SHA256_SIZE])
 {
-	return swu_le64(idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE + 4);
-}
+	uint64_t at = SWU_CHUNK_HEADER_SIZE + (uint64_t)i * SWU_CHUNK_ENTRY_SIZE + 12;
+	size_t got;
+	int r;
 
-const uint8_t *swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i)
-{
-	return idx->entries + (size_t)i * SWU_CHUNK_ENTRY_SIZE + 12;
+	if (idx->data) {
+		memcpy(ret, idx->data + at, SWU_SHA256_SIZE);
+		return 0;
+	}
+	r = swu_pread_full(idx->fd, ret, SWU_SHA256_SIZE, at, &got);
+	return r < 0 ? r : got == SWU_SHA256_SIZE ? 0 : -EIO;
 }
 
 SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx)
 {
 	if (idx) {
 		free(idx->data);
+		safe_close(idx->fd);
 		free(idx->offsets);
-		free(idx->blocks);
+		free(idx->fast);
 		free(idx);
 	}
 	return NULL;
@@ -344,7 +349,8 @@ SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx)
 
 #define index_fail(ctx, ...) swu_fail(ctx, -EBADMSG, "chunk-index", "format", __VA_ARGS__)
 
-static int parse_header(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
+/* The header of an index of @n bytes; allocates the arrays for its chunks. */
+static int parse_header(SwuContext *ctx, const uint8_t *p, uint64_t n, uint64_t target_length,
 			SwuChunkIndex *idx)
 {
 	uint64_t entries;
@@ -369,77 +375,99 @@ static int parse_header(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t ta
 				  (unsigned long long)idx->length);
 	entries = (n - SWU_CHUNK_HEADER_SIZE) / SWU_CHUNK_ENTRY_SIZE;
 	if ((n - SWU_CHUNK_HEADER_SIZE) % SWU_CHUNK_ENTRY_SIZE != 0 || entries != idx->n)
-		return index_fail(ctx, "chunk index lists %u chunks in %zu bytes", idx->n, n);
+		return index_fail(ctx, "chunk index lists %u chunks in %llu bytes", idx->n,
+				  (unsigned long long)n);
 	/* Every chunk but the last is at least min long: a count beyond that is a lie. */
 	if (idx->n > idx->length / idx->params.min + 1 || (idx->length > 0) != (idx->n > 0))
 		return index_fail(ctx, "chunk index lists %u chunks for %llu bytes", idx->n,
 				  (unsigned long long)idx->length);
+	idx->offsets = malloc(((size_t)idx->n + 1) * sizeof(uint64_t));
+	idx->fast = malloc(MAX((size_t)idx->n, (size_t)1) * sizeof(uint64_t));
+	if (!idx->offsets || !idx->fast)
+		return -ENOMEM;
+	idx->offsets[0] = 0;
 	return 0;
 }
 
-/* Parses @p, which the index keeps (@owned) or copies. */
-static int index_parse(SwuContext *ctx, uint8_t *p, size_t n, bool owned, uint64_t target_length,
-		       SwuChunkIndex **ret)
+/* @count entries from @first on, at @e: their lengths must tile the image. */
+static int parse_entries(SwuContext *ctx, SwuChunkIndex *idx, const uint8_t *e, uint32_t first,
+			 uint32_t count)
 {
-	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = calloc(1, sizeof(*idx));
-	uint64_t off = 0;
-	uint32_t nb = 0;
-	int r;
-
-	if (!idx)
-		return -ENOMEM;
-	r = parse_header(ctx, p, n, target_length, idx);
-	if (r < 0)
-		return r;
-	idx->data = owned ? p : malloc(MAX(n, (size_t)1));
-	idx->offsets = malloc(((size_t)idx->n + 1) * sizeof(uint64_t));
-	idx->blocks = malloc(((size_t)idx->n + 1) * sizeof(uint32_t));
-	if (!idx->data || !idx->offsets || !idx->blocks) {
-		if (owned)
-			idx->data = NULL; /* the caller keeps it on failure */
-		return -ENOMEM;
-	}
-	if (!owned)
-		memcpy(idx->data, p, n);
-	idx->entries = idx->data + SWU_CHUNK_HEADER_SIZE;
-	for (uint32_t i = 0; i < idx->n; i++) {
-		uint32_t len = swu_chunk_index_length(idx, i);
+	for (uint32_t i = first; i < first + count; i++, e += SWU_CHUNK_ENTRY_SIZE) {
+		uint64_t off = idx->offsets[i];
+		uint32_t len = swu_le32(e);
 		bool last = i + 1 == idx->n;
 
 		if (len == 0 || len > idx->params.max || (!last && len < idx->params.min) ||
-		    (!last && len % idx->params.align != 0) || len > idx->length - off) {
-			if (owned)
-				idx->data = NULL;
-			return index_fail(ctx, "chunk %u of the index: length %u at offset %llu", i,
-					  len, (unsigned long long)off);
-		}
-		idx->offsets[i] = off;
-		idx->blocks[i] = nb;
-		off += len;
-		nb += swu_chunk_n_blocks(len);
+		    (!last && len % idx->params.align != 0) || len > idx->length - off ||
+		    (last && len != idx->length - off))
+			return index_fail(
+				ctx, "chunk %u of the index: length %u at offset %llu (of %llu)", i,
+				len, (unsigned long long)off, (unsigned long long)idx->length);
+		idx->fast[i] = swu_le64(e + 4);
+		idx->offsets[i + 1] = off + len;
+		idx->n_blocks += swu_chunk_n_blocks(len); /* < UINT32_MAX: parse_header() */
 	}
-	if (off != idx->length) {
-		if (owned)
-			idx->data = NULL;
-		return index_fail(ctx, "chunk index covers %llu of %llu bytes",
-				  (unsigned long long)off, (unsigned long long)idx->length);
-	}
-	idx->offsets[idx->n] = off;
-	idx->blocks[idx->n] = nb;
-	*ret = TAKE_PTR(idx);
 	return 0;
 }
 
 int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
 			  SwuChunkIndex **ret)
 {
-	return index_parse(ctx, (uint8_t *)p, n, false, target_length, ret);
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = calloc(1, sizeof(*idx));
+	int r;
+
+	if (!idx)
+		return -ENOMEM;
+	idx->fd = -EBADF;
+	r = parse_header(ctx, p, n, target_length, idx);
+	if (r >= 0)
+		r = parse_entries(ctx, idx, p + SWU_CHUNK_HEADER_SIZE, 0, idx->n);
+	if (r < 0)
+		return r;
+	idx->data = malloc(MAX(n, (size_t)1));
+	if (!idx->data)
+		return -ENOMEM;
+	memcpy(idx->data, p, n);
+	*ret = TAKE_PTR(idx);
+	return 0;
 }
 
-int swu_chunk_index_adopt(SwuContext *ctx, uint8_t *p, size_t n, uint64_t target_length,
-			  SwuChunkIndex **ret)
+/* Entries read from an index file at a time. */
+#define OPEN_ENTRIES 1024u
+
+int swu_chunk_index_open(SwuContext *ctx, int fd, uint64_t size, uint64_t target_length,
+			 SwuChunkIndex **ret)
 {
-	return index_parse(ctx, p, n, true, target_length, ret);
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = calloc(1, sizeof(*idx));
+	_cleanup_free_ uint8_t *buf = malloc(OPEN_ENTRIES * SWU_CHUNK_ENTRY_SIZE);
+	size_t got;
+	int r;
+
+	if (!idx || !buf)
+		return -ENOMEM;
+	idx->fd = -EBADF;
+	r = swu_pread_full(fd, buf, SWU_CHUNK_HEADER_SIZE, 0, &got);
+	if (r < 0)
+		return r;
+	r = parse_header(ctx, buf, got < SWU_CHUNK_HEADER_SIZE ? got : size, target_length, idx);
+	for (uint32_t i = 0; r >= 0 && i < idx->n;) {
+		uint32_t k = MIN(idx->n - i, OPEN_ENTRIES);
+
+		r = swu_pread_full(fd, buf, (size_t)k * SWU_CHUNK_ENTRY_SIZE,
+				   SWU_CHUNK_HEADER_SIZE + (uint64_t)i * SWU_CHUNK_ENTRY_SIZE,
+				   &got);
+		if (r >= 0 && got != (size_t)k * SWU_CHUNK_ENTRY_SIZE)
+			r = index_fail(ctx, "chunk index file ends at chunk %u of %u", i, idx->n);
+		if (r >= 0)
+			r = parse_entries(ctx, idx, buf, i, k);
+		i += k;
+	}
+	if (r < 0)
+		return r;
+	idx->fd = fd;
+	*ret = TAKE_PTR(idx);
+	return 0;
 }
 
 /* --- the store ------------------------------------------------------------------------------- */
@@ -473,16 +501,30 @@ static uint64_t record_size(const SwuChunkIndex *idx, uint32_t length)
 	       (uint64_t)swu_store_record_block(idx) * swu_chunk_n_blocks(length);
 }
 
+uint64_t swu_store_record_size(const SwuChunkIndex *idx, uint32_t i)
+{
+	return record_size(idx, swu_chunk_index_length(idx, i));
+}
+
+/* Records are fixed by the signed lengths: offset(i) = magic + sum of the sizes before it. */
 uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i)
 {
-	/* Records are fixed by the signed lengths: offset(i) = magic + sum of the sizes before it. */
+	uint64_t blocks = 0;
+
+	if (idx->params.align == SWU_CHUNK_BLOCK)
+		blocks = idx->offsets[i] /
+			 SWU_CHUNK_BLOCK; /* every chunk before i is whole blocks */
+	else
+		for (uint32_t k = 0; k < i; k++)
+			blocks += swu_chunk_n_blocks(swu_chunk_index_length(idx, k));
 	return SWU_STORE_MAGIC_SIZE + SWU_STORE_RECORD_HEAD * (uint64_t)i +
-	       swu_store_record_block(idx) * (uint64_t)idx->blocks[i];
+	       swu_store_record_block(idx) * blocks;
 }
 
 uint64_t swu_store_records_end(const SwuChunkIndex *idx)
 {
-	return swu_store_record_offset(idx, idx->n);
+	return SWU_STORE_MAGIC_SIZE + SWU_STORE_RECORD_HEAD * (uint64_t)idx->n +
+	       swu_store_record_block(idx) * (uint64_t)idx->n_blocks;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ZSTD_CCtx *, ZSTD_freeCCtx);
@@ -497,7 +539,7 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 	_cleanup_free_ uint8_t *chunk = malloc(idx->params.max);
 	_cleanup_free_ uint8_t *frame = malloc(bound);
 	_cleanup_free_ uint8_t *rec = malloc(max_rec);
-	uint64_t pos = swu_store_records_end(idx);
+	uint64_t pos = swu_store_records_end(idx), rpos = SWU_STORE_MAGIC_SIZE;
 	int r;
 
 	if (!cctx || !chunk || !frame || !rec)
@@ -534,8 +576,8 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 				return r;
 			pos += z;
 		}
-		r = swu_pwrite_all(out_fd, rec, record_size(idx, len),
-				   swu_store_record_offset(idx, i));
+		r = swu_pwrite_all(out_fd, rec, record_size(idx, len), rpos);
+		rpos += record_size(idx, len);
 	}
 	if (r < 0)
 		return r;

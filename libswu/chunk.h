@@ -96,24 +96,39 @@ uint64_t swu_chunk_fast_hash(const uint8_t *d, uint32_t length);
 int swu_chunk_scan(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParams *p,
 		   bool allow_short, SwuChunkFunc func, void *userdata);
 
-/* A parsed, validated chunk index. */
+/*
+ * A parsed, validated chunk index. In memory it takes 16 bytes a chunk (offsets and fast hashes;
+ * 8 once the fast hashes are dropped): the SHA-256s stay in the signed index, kept in
+ * memory (swu_chunk_index_parse()) or in a file (swu_chunk_index_open(), the device: 2.3 MB of
+ * hashes for a 4 GiB image are read when needed, not held).
+ */
 typedef struct SwuChunkIndex {
 	SwuChunkParams params;
 	uint64_t length; /* of the image */
 	uint32_t n;
-	uint8_t *data;		/* the index as signed */
-	const uint8_t *entries; /* n * SWU_CHUNK_ENTRY_SIZE, in data */
-	uint64_t *offsets;	/* n + 1: where each chunk starts, and the image length */
-	uint32_t *blocks;	/* n + 1: the number of blocks before each chunk, and in all */
+	uint64_t *offsets; /* n + 1: where each chunk starts, and the image length */
+	uint32_t n_blocks; /* 4 KiB blocks of all chunks (the last one of each may be short) */
+	uint64_t *fast;	   /* n: the fast hashes, NULL after swu_chunk_index_drop_fast() */
+	uint8_t *data;	   /* the index as signed, or NULL: */
+	int fd;		   /* the file that holds it */
 } SwuChunkIndex;
 
 static inline uint32_t swu_chunk_n_blocks(uint32_t length)
 {
 	return (length + SWU_CHUNK_BLOCK - 1) / SWU_CHUNK_BLOCK;
 }
-uint32_t swu_chunk_index_length(const SwuChunkIndex *idx, uint32_t i);
-uint64_t swu_chunk_index_hash(const SwuChunkIndex *idx, uint32_t i);
-const uint8_t *swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i);
+static inline uint32_t swu_chunk_index_length(const SwuChunkIndex *idx, uint32_t i)
+{
+	return (uint32_t)(idx->offsets[i + 1] - idx->offsets[i]);
+}
+static inline uint64_t swu_chunk_index_hash(const SwuChunkIndex *idx, uint32_t i)
+{
+	return idx->fast[i];
+}
+/* Frees the fast hashes once every lookup is done. */
+void swu_chunk_index_drop_fast(SwuChunkIndex *idx);
+/* Copies chunk @i's SHA-256 to @ret: -EIO (or a read error) when the index file cannot give it. */
+int swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i, uint8_t ret[SWU_SHA256_SIZE]);
 
 /*
  * Release side: the index of @length bytes of @fd (header and entries), malloc'ed. -ENODATA when
@@ -123,15 +138,16 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 			  uint8_t **ret, size_t *ret_size);
 
 /*
- * Device side: parses a verified index of a target of @target_length bytes. Even a signed index
- * is checked for sanity (magic, version, parameters, lengths summing to the target, a chunk count
- * the minimum length allows), -EBADMSG with the reason recorded otherwise.
+ * Parses a verified index of a target of @target_length bytes. Even a signed index is checked for
+ * sanity (magic, version, parameters, lengths summing to the target, a chunk count the minimum
+ * length allows), -EBADMSG with the reason recorded otherwise. swu_chunk_index_parse() copies
+ * @p; swu_chunk_index_open() reads the @size bytes of @fd from offset 0 and keeps @fd (its own
+ * on success: the caller must not close it then) for the SHA-256s.
  */
 int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t target_length,
 			  SwuChunkIndex **ret);
-/* The same, keeping @p (malloc'ed) instead of a copy on success; the caller keeps it on failure. */
-int swu_chunk_index_adopt(SwuContext *ctx, uint8_t *p, size_t n, uint64_t target_length,
-			  SwuChunkIndex **ret);
+int swu_chunk_index_open(SwuContext *ctx, int fd, uint64_t size, uint64_t target_length,
+			 SwuChunkIndex **ret);
 SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SwuChunkIndex *, swu_chunk_index_free);
 
@@ -150,7 +166,13 @@ static inline uint32_t swu_rolling_roll(uint32_t h, uint32_t pow, uint8_t out, u
 
 /* Bytes per block in a record of this index's store. */
 uint32_t swu_store_record_block(const SwuChunkIndex *idx);
-/* Store layout: the offset of chunk @i's record, and the size of all records (the frames follow). */
+/*
+ * Store layout: the size of chunk @i's record; the offset of chunk @i's record (O(1) for block
+ * indexes, a walk over the chunks before @i for byte-granular ones: callers that go through the
+ * chunks in order add up swu_store_record_size() instead); the size of all records (the frames
+ * follow).
+ */
+uint64_t swu_store_record_size(const SwuChunkIndex *idx, uint32_t i);
 uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i);
 uint64_t swu_store_records_end(const SwuChunkIndex *idx);
 

@@ -29,7 +29,7 @@
 #define JOIN_LOCAL_MAX (4u * 1024u * 1024u)
 /* Byte-granular level 2: a bitmap of the wanted rolling hashes rules out most offsets at once. */
 #define ROLL_BITS   21
-#define SCAN_BUFFER (256u * 1024u)
+#define SCAN_BUFFER (128u * 1024u)
 
 struct SwuDelta {
 	SwuContext *ctx;
@@ -42,7 +42,10 @@ struct SwuDelta {
 	 * the source of each of their blocks */
 	uint32_t *all_missing, n_missing, batch_start, batch_blocks;
 	uint32_t *missing, m;
-	uint64_t *rec_at; /* m + 1: where each record starts in rec */
+	uint64_t *rec_at;  /* m + 1: where each record starts in rec */
+	uint64_t *rec_off; /* m: where each record starts in the store */
+	uint32_t walk;	   /* the chunk whose record starts at walk_off: batches go in order */
+	uint64_t walk_off;
 	uint32_t *blk_at; /* m + 1: where each chunk's blocks start in bsrc */
 	uint8_t *rec;
 	uint64_t *bsrc;
@@ -97,6 +100,7 @@ int swu_delta_new(SwuContext *ctx, SwuChunkIndex *idx, SwuDelta **ret)
 		return -ENOMEM;
 	}
 	d->stats.chunks = idx->n;
+	d->walk_off = SWU_STORE_MAGIC_SIZE;
 	d->batch_blocks = BATCH_BLOCKS;
 	*ret = d;
 	return 0;
@@ -110,6 +114,7 @@ SwuDelta *swu_delta_free(SwuDelta *d)
 	free(d->src);
 	free(d->all_missing);
 	free(d->rec_at);
+	free(d->rec_off);
 	free(d->blk_at);
 	free(d->rec);
 	free(d->bsrc);
@@ -236,6 +241,8 @@ int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inact
 {
 	int r = 0;
 
+	if (!d->idx->fast)
+		return -EINVAL; /* scanned already */
 	d->active_fd = active_fd;
 	d->inactive_fd = inactive_fd;
 	if (inactive_fd >= 0)
@@ -244,6 +251,7 @@ int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inact
 		r = scan_active(d, active_fd, active_length);
 	if (r < 0)
 		return r;
+	swu_chunk_index_drop_fast(d->idx); /* no more lookups: 8 bytes a chunk */
 	for (uint32_t i = 0; i < d->idx->n; i++) {
 		uint32_t len = swu_chunk_index_length(d->idx, i);
 
@@ -268,9 +276,7 @@ int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inact
 
 static uint64_t record_size(const SwuDelta *d, uint32_t i)
 {
-	return SWU_STORE_RECORD_HEAD +
-	       (uint64_t)swu_store_record_block(d->idx) *
-		       swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
+	return swu_store_record_size(d->idx, i);
 }
 
 #define NO_JOIN UINT64_MAX /* add_range(): a range of its own */
@@ -314,6 +320,7 @@ static int list_missing(SwuDelta *d)
 static void free_batch(SwuDelta *d)
 {
 	d->rec_at = mfree(d->rec_at);
+	d->rec_off = mfree(d->rec_off);
 	d->blk_at = mfree(d->blk_at);
 	d->rec = mfree(d->rec);
 	d->bsrc = mfree(d->bsrc);
@@ -338,14 +345,23 @@ static int alloc_batch(SwuDelta *d)
 	}
 	d->m = m;
 	d->rec_at = malloc(((size_t)m + 1) * sizeof(uint64_t));
+	d->rec_off = malloc(MAX((size_t)m, (size_t)1) * sizeof(uint64_t));
 	d->blk_at = malloc(((size_t)m + 1) * sizeof(uint32_t));
-	if (!d->rec_at || !d->blk_at)
+	if (!d->rec_at || !d->rec_off || !d->blk_at)
 		return -ENOMEM;
 	d->rec_at[0] = 0;
 	d->blk_at[0] = 0;
 	for (uint32_t j = 0; j < m; j++) {
 		uint32_t i = d->missing[j];
 
+		/* Where its record is: the sizes of the records before it, added up once. */
+		if (d->walk > i) {
+			d->walk = 0; /* a batch again: from the start */
+			d->walk_off = SWU_STORE_MAGIC_SIZE;
+		}
+		for (; d->walk < i; d->walk++)
+			d->walk_off += record_size(d, d->walk);
+		d->rec_off[j] = d->walk_off;
 		d->rec_at[j + 1] = d->rec_at[j] + record_size(d, i);
 		d->blk_at[j + 1] =
 			d->blk_at[j] + swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
@@ -391,8 +407,7 @@ int swu_delta_record_ranges(SwuDelta *d, uint64_t gap, const SwuRange **ret, siz
 	if (r >= 0)
 		r = alloc_batch(d);
 	for (uint32_t j = 0; r >= 0 && j < d->m; j++)
-		r = add_range(d, swu_store_record_offset(d->idx, d->missing[j]),
-			      record_size(d, d->missing[j]), gap, &cap);
+		r = add_range(d, d->rec_off[j], record_size(d, d->missing[j]), gap, &cap);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < d->n_ranges; i++)
@@ -411,7 +426,7 @@ static uint32_t missing_at(const SwuDelta *d, uint64_t offset)
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (swu_store_record_offset(d->idx, d->missing[mid]) <= offset)
+		if (d->rec_off[mid] <= offset)
 			lo = mid;
 		else
 			hi = mid;
@@ -426,15 +441,13 @@ int swu_delta_feed_records(SwuDelta *d, uint64_t offset, const void *data, size_
 	/* Bytes between the records of a coalesced range belong to chunks we have: dropped. */
 	while (n > 0 && d->m > 0) {
 		uint32_t j = missing_at(d, offset);
-		uint64_t start = swu_store_record_offset(d->idx, d->missing[j]);
+		uint64_t start = d->rec_off[j];
 		uint64_t size = record_size(d, d->missing[j]), k;
 
 		if (offset < start) {
 			k = MIN((uint64_t)n, start - offset);
 		} else if (offset >= start + size) {
-			uint64_t next = j + 1 < d->m
-						? swu_store_record_offset(d->idx, d->missing[j + 1])
-						: UINT64_MAX;
+			uint64_t next = j + 1 < d->m ? d->rec_off[j + 1] : UINT64_MAX;
 
 			k = MIN((uint64_t)n, next - offset);
 		} else {
@@ -566,12 +579,16 @@ static int scan_aligned(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, u
 	return 0;
 }
 
-/* The wanted rolling hashes: a bitmap that rules out most offsets, and each block's own. */
+/*
+ * The wanted rolling hashes: a bitmap that rules out most offsets. Each block's own is kept in
+ * its source while it is wanted (WANTED | hash; offsets are below 2^62), FETCH after the scan.
+ */
 typedef struct Rolling {
 	uint8_t *bits;
-	uint32_t *key;
 	uint8_t *misses; /* rolling matches that the fast hash refuted, per block */
 } Rolling;
+#define WANTED	     (UINT64_C(0xffffffff) << 32)
+#define IS_WANTED(s) (((s)&WANTED) == WANTED)
 
 /* A block whose rolling hash matched this often without its fast hash: a lying record. */
 #define ROLL_MISSES 8
@@ -605,7 +622,7 @@ static int scan_rolling(SwuDelta *d, Table *t, const Rolling *rl, const uint8_t 
 		while (rolling_maybe(rl, h) && *link != UINT32_MAX && misses < WALK_MAX) {
 			uint32_t i = *link, j;
 
-			if (rl->key[i] != h) {
+			if (d->bsrc[i] != (WANTED | h)) {
 				link = &t->next[i];
 				misses++;
 				continue;
@@ -638,7 +655,6 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 	/* Rolling windows overlap the next buffer: it starts 4095 bytes before this one ends. */
 	size_t step = rolling ? SCAN_BUFFER - SWU_CHUNK_BLOCK + 1 : SCAN_BUFFER;
 	_cleanup_free_ uint8_t *bits = NULL, *misses = NULL;
-	_cleanup_free_ uint32_t *keys = NULL;
 	Rolling rl = {};
 	Table t = {};
 	int r;
@@ -649,9 +665,8 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 		return 0; /* nothing missing in this batch to look for */
 	if (rolling) {
 		rl.bits = bits = calloc(1, (size_t)1 << (ROLL_BITS - 3));
-		rl.key = keys = malloc(MAX(total, 1u) * sizeof(uint32_t));
 		rl.misses = misses = calloc(1, MAX(total, 1u));
-		if (!bits || !keys || !misses)
+		if (!bits || !misses)
 			return -ENOMEM;
 	}
 	r = table_init(&t, total);
@@ -670,7 +685,7 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 				continue;
 			}
 			h = record_block_rolling(d, j, k);
-			rl.key[i] = h;
+			d->bsrc[i] = WANTED | h;
 			rl.bits[(h >> (32 - ROLL_BITS)) >> 3] |= 1u
 								 << ((h >> (32 - ROLL_BITS)) & 7);
 			table_add(&t, h, i);
@@ -690,6 +705,9 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 		if (r >= 0 && (got < want || off + got >= length))
 			break;
 	}
+	for (uint32_t i = 0; rolling && i < total; i++)
+		if (IS_WANTED(d->bsrc[i]))
+			d->bsrc[i] = FETCH; /* not found */
 	table_done(&t);
 	return r;
 }
@@ -833,7 +851,7 @@ static const char *source_name(uint64_t s)
 static int finish_chunk(SwuDelta *d, SwuSlotWriter *w)
 {
 	uint32_t i = d->cur, len = swu_chunk_index_length(d->idx, i);
-	uint8_t digest[SWU_SHA256_SIZE];
+	uint8_t digest[SWU_SHA256_SIZE], want[SWU_SHA256_SIZE];
 	uint64_t s = d->src[i];
 	int r;
 
@@ -842,7 +860,11 @@ static int finish_chunk(SwuDelta *d, SwuSlotWriter *w)
 	r = swu_sha256(d->cbuf, len, digest);
 	if (r < 0)
 		return r;
-	if (memcmp(digest, swu_chunk_index_sha256(d->idx, i), SWU_SHA256_SIZE) != 0)
+	r = swu_chunk_index_sha256(d->idx, i, want);
+	if (r < 0)
+		return stop(d, "chunk %u: its hash cannot be read from the index: %s", i,
+			    strerror(-r));
+	if (memcmp(digest, want, SWU_SHA256_SIZE) != 0)
 		return stop(d, "chunk %u at offset %llu from %s does not match the index", i,
 			    (unsigned long long)d->idx->offsets[i], source_name(s));
 	r = SRC_KIND(s) == SRC_IN_PLACE ? swu_slot_writer_keep(w, d->cbuf, len)

@@ -48,7 +48,8 @@ void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret);
 /*
  * Level 1: chunks the inactive slot holds at their own offset (a resumed install), then chunks
  * anywhere in the first @active_length bytes of @active_fd (cut the same way). Either fd may be
- * -EBADF. Candidates are found by fast hash; their SHA-256 is checked when they are used.
+ * -EBADF. Candidates are found by fast hash; their SHA-256 is checked when they are used. Once
+ * only: the index drops its fast hashes after it (-EINVAL on a second call).
  */
 int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd);
 

@@ -236,3 +236,26 @@ int swu_pread_full(int fd, void *p, size_t n, uint64_t offset, size_t *ret_n)
 	*ret_n = done;
 	return 0;
 }
+
+int swu_anon_file(const char *dir, int *ret_fd)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int fd, r;
+
+	r = swu_mkdir_p(dir, 0700);
+	if (r < 0)
+		return r;
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* a file system without O_TMPFILE: a named file, unlinked at once */
+		if (asprintf(&tmp, "%s/.swu-XXXXXX", dir) < 0)
+			return -ENOMEM;
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd >= 0)
+			(void)unlink(tmp);
+	}
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}

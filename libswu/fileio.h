@@ -21,6 +21,8 @@ int swu_tmpfile_commit(int fd, const char *tmp_path, const char *path);
 int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode);
 /* mkdir -p: creates @path and missing parents; an existing directory is fine. */
 int swu_mkdir_p(const char *path, mode_t mode);
+/* An anonymous read-write file in directory @dir (created 0700 if missing), gone when closed. */
+int swu_anon_file(const char *dir, int *ret_fd);
 /* write() all of @n bytes. */
 int swu_write_all(int fd, const void *p, size_t n);
 /* pwrite() all of @n bytes at @offset (EINTR retried). */

@@ -156,5 +156,24 @@ checks=$((checks + 1))
 checks=$((checks + 1))
 [ $(((t1 - t0) / 1000000)) -ge $((got / 1000 * 8 / 10)) ] ||
 	fail "$got bytes in $(((t1 - t0) / 1000000)) ms: faster than MaxBytesPerSec=1000000"
+expect_exit 0 ctl reset
+
+# The index was kept in an unlinked file: nothing is left in the staging directory.
+expect_eq "files left in StagingDirectory=" "$(find "$DEV/staging" -type f | wc -l)" 0
+
+# --- no staging directory to keep the index in: the image comes whole, and installs -------------
+printf 'a file\n' >"$T/not-a-directory"
+sed -i "s|^StagingDirectory=.*|StagingDirectory=$T/not-a-directory/staging|" "$DEV/swupdated.conf"
+restart_daemon
+delta_release 8 block
+expect_exit 0 ctl install
+expect_eq "result of version 8 without a staging directory" "$(prop Result)" success
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-8.img" || fail "slot A does not hold version 8"
+expect_eq "rootfs blob of version 8 requests" \
+	"$(blob_requests "$(sha256sum "$T/rootfs-8.img" | cut -d' ' -f1)")" 1
+checks=$((checks + 1))
+grep -q "Cannot keep the chunk index of 'rootfs' in '$T/not-a-directory/staging'" "$T/daemon.log" ||
+	fail "the missing staging directory was not logged"
 
 finish

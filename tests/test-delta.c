@@ -199,20 +199,47 @@ START_TEST(test_index_lies)
 	_cleanup_free_ uint8_t *idx = NULL, *bad = NULL;
 	size_t n = 0;
 	SwuChunkIndex *parsed = NULL;
-	uint8_t huge[SWU_CHUNK_HEADER_SIZE];
+	uint8_t huge[SWU_CHUNK_HEADER_SIZE], sha[SWU_SHA256_SIZE];
+	int fd;
 
 	build_index(v2, IMG, true, &idx, &n);
 	ck_assert_int_eq(swu_chunk_index_parse(ctx, idx, n, IMG, &parsed), 0);
 	ck_assert_uint_eq(parsed->offsets[parsed->n], IMG);
 	parsed = swu_chunk_index_free(parsed);
+
+	/* From a file: the same chunks, hashes read when asked for, a file cut short refused. */
+	fd = tu_memfd(idx, n);
+	ck_assert_int_eq(swu_chunk_index_open(ctx, fd, n, IMG, &parsed), 0);
+	ck_assert_uint_eq(parsed->offsets[parsed->n], IMG);
+	ck_assert_uint_eq(parsed->n, (n - SWU_CHUNK_HEADER_SIZE) / SWU_CHUNK_ENTRY_SIZE);
+	for (uint32_t i = 0; i < parsed->n; i++) {
+		const uint8_t *e = idx + SWU_CHUNK_HEADER_SIZE + (size_t)i * SWU_CHUNK_ENTRY_SIZE;
+
+		ck_assert_int_eq(swu_chunk_index_sha256(parsed, i, sha), 0);
+		ck_assert(memcmp(sha, e + 12, SWU_SHA256_SIZE) == 0);
+		ck_assert_uint_eq(swu_chunk_index_length(parsed, i), e[0] | e[1] << 8 | e[2] << 16);
+	}
+	ck_assert_int_eq(ftruncate(fd, SWU_CHUNK_HEADER_SIZE), 0);
+	ck_assert_int_eq(swu_chunk_index_sha256(parsed, 0, sha), -EIO);
+	parsed = swu_chunk_index_free(parsed); /* closes fd */
+	fd = tu_memfd(idx, n - 1);
+	ck_assert_int_eq(swu_chunk_index_open(ctx, fd, n, IMG, &parsed), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "ends at chunk"));
+	fd = safe_close(fd);
 	bad = malloc(n);
 	ck_assert_ptr_nonnull(bad);
 
+	/* Each lie is refused from memory and from a file. */
 #define REFUSED(what)                                                                              \
 	do {                                                                                       \
 		ck_assert_int_eq(swu_chunk_index_parse(ctx, bad, n, IMG, &parsed), -EBADMSG);      \
 		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, what), "%s",           \
 			      swu_context_get_failure(ctx)->message);                              \
+		fd = tu_memfd(bad, n);                                                             \
+		ck_assert_int_eq(swu_chunk_index_open(ctx, fd, n, IMG, &parsed), -EBADMSG);        \
+		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, what), "%s",           \
+			      swu_context_get_failure(ctx)->message);                              \
+		fd = safe_close(fd);                                                               \
 		memcpy(bad, idx, n);                                                               \
 	} while (0)
 
@@ -369,7 +396,11 @@ static int delta_install(Run *run, int slot)
 		ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, store, &size), 0);
 		if (run->tamper_store)
 			run->tamper_store(store, idx);
+		idx = swu_chunk_index_free(idx);
 	}
+	/* The device keeps the index in a file, as the daemon does. */
+	ck_assert_int_eq(swu_chunk_index_open(ctx, tu_memfd(index, n), n, IMG, &idx), 0);
+	ck_assert_ptr_null(idx->data);
 	ck_assert_int_eq(swu_delta_new(ctx, idx, &d), 0);
 	if (run->batch_blocks)
 		swu_delta_set_batch_blocks(d, run->batch_blocks);

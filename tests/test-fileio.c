@@ -332,6 +332,35 @@ START_TEST(test_read_file)
 }
 END_TEST
 
+/* swu_anon_file(): a read-write file that has no name in the directory it lives in. */
+START_TEST(test_anon_file)
+{
+	_cleanup_free_ char *sub = tu_path("%s/staging/deeper", dir);
+	_cleanup_close_ int fd = -EBADF;
+	char back[6] = {};
+	struct stat st;
+
+	ck_assert_int_eq(swu_anon_file(sub, &fd), 0);
+	ck_assert_int_eq(pwrite(fd, "hello", 5, 0), 5);
+	ck_assert_int_eq(pread(fd, back, 5, 0), 5);
+	ck_assert_str_eq(back, "hello");
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq(st.st_nlink, 0);
+	ck_assert_int_eq(tu_count_files(sub), 0);
+	ck_assert_int_eq(stat(sub, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0700);
+	/* A directory that cannot be made: the error, no file. */
+	fd = safe_close(fd);
+	free(sub);
+	sub = tu_path("%s/data-file", dir);
+	ck_assert_int_eq(swu_write_file_atomic(sub, "x", 1, 0600), 0);
+	free(sub);
+	sub = tu_path("%s/data-file/staging", dir);
+	ck_assert_int_eq(swu_anon_file(sub, &fd), -ENOTDIR);
+	ck_assert_int_lt(fd, 0);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -340,6 +369,7 @@ int main(void)
 		{ "state-save-manifest", test_state_save_manifest },
 		{ "past-4gib", test_past_4gib },
 		{ "read-file", test_read_file },
+		{ "anon-file", test_anon_file },
 	};
 
 	return tu_run("fileio", cases, ELEMENTSOF(cases), setup, teardown);

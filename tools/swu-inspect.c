@@ -136,7 +136,7 @@ static json_object *describe_chunk_index(const SwuBundle *b, const SwuPayload *p
 		return o;
 	}
 	json_object_object_add(o, "chunks", json_object_new_int64(idx->n));
-	json_object_object_add(o, "blocks", json_object_new_int64(idx->blocks[idx->n]));
+	json_object_object_add(o, "blocks", json_object_new_int64(idx->n_blocks));
 	json_object_object_add(o, "image_length", json_object_new_int64((int64_t)idx->length));
 	json_object_object_add(o, "chunking",
 			       json_object_new_string(idx->params.align == 1 ? "byte" : "block"));

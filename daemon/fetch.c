@@ -35,6 +35,7 @@ struct FetchJob {
 	uint64_t range_start; /* its first byte */
 	bool cancelled;
 	bool error_page; /* a non-2xx body: dropped at its first byte */
+	bool held;	 /* on_data said FETCH_HOLD: paused until fetch_resume() */
 };
 
 /* One errno per family of curl failure, so callers and D-Bus see one vocabulary. */
@@ -119,7 +120,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	size_t len = size * n;
 	int r;
 
-	if (j->unpause || throttle(j, len))
+	if (j->held || j->unpause || throttle(j, len))
 		return CURL_WRITEFUNC_PAUSE;
 
 	if (j->result.status == 0)
@@ -150,6 +151,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	if (r < 0) {
 		j->result.error = r;
 		return 0;
+	}
+	if (r == FETCH_HOLD) {
+		j->held = true; /* the same bytes come again after fetch_resume() */
+		return CURL_WRITEFUNC_PAUSE;
 	}
 	j->result.received += len;
 	j->fetch->rate_bytes += len;
@@ -473,6 +478,14 @@ int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
 	if (ret)
 		*ret = j;
 	return 0;
+}
+
+void fetch_resume(FetchJob *j)
+{
+	if (j && j->held) {
+		j->held = false;
+		curl_easy_pause(j->curl, CURLPAUSE_CONT);
+	}
 }
 
 void fetch_cancel(FetchJob *j)

@@ -24,6 +24,8 @@ typedef struct FetchResult {
 	char message[256];    /* what went wrong, for operators */
 } FetchResult;
 
+#define FETCH_HOLD 1
+
 typedef struct FetchRequest {
 	const char *url;
 	const char *if_none_match; /* ETag of what we have, or NULL */
@@ -35,7 +37,9 @@ typedef struct FetchRequest {
 	/*
 	 * Body bytes of a 200 or 206 response (@status). A resume may be answered with 200 and the
 	 * whole resource (a server that ignores Range): the caller skips what it has. A 206 always
-	 * starts at @offset. Return <0 to stop with that error.
+	 * starts at @offset. Return <0 to stop with that error, FETCH_HOLD to pause the transfer
+	 * (the request has paid its round trip; the rest of the body waits at the server) until
+	 * fetch_resume(), which hands the same bytes again.
 	 */
 	int (*on_data)(void *userdata, long status, const void *p, size_t n);
 	void (*on_done)(void *userdata, const FetchResult *result);
@@ -53,3 +57,5 @@ Fetch *fetch_free(Fetch *f);
 /* Starts a transfer; on_done is called exactly once unless the job is cancelled first. */
 int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret);
 void fetch_cancel(FetchJob *job);
+/* A transfer held by FETCH_HOLD goes on; its bytes may reach on_data before this returns. */
+void fetch_resume(FetchJob *job);

@@ -27,11 +27,14 @@
 /*
  * Requests in flight at once: a round trip per range would dominate a slow link. Ranges of frames
  * are written in order, so those ahead of their turn are held in memory: each at most
- * PREFETCH_MAX bytes (a longer one streams when its turn comes), looking LOOKAHEAD ranges ahead.
+ * PREFETCH_MAX bytes, looking LOOKAHEAD ranges ahead. A longer range streams when its turn comes;
+ * it is requested ahead of that, once at most PARK_AHEAD bytes come before it, and parked at its
+ * first byte (the rest waits at the server): its round trip overlaps the ranges before it.
  */
-#define JOBS	     4
-#define PREFETCH_MAX (256u * 1024u)
+#define JOBS	     8
+#define PREFETCH_MAX (128u * 1024u)
 #define LOOKAHEAD    32
+#define PARK_AHEAD   (1024u * 1024u)
 
 typedef enum Phase {
 	PHASE_RECORDS,
@@ -45,6 +48,7 @@ typedef struct RangeJob {
 	size_t range;
 	uint64_t pos; /* its next byte in the store */
 	uint8_t *buf; /* frames ahead of their turn; NULL: fed as they come */
+	bool parked;  /* a long range requested ahead of its turn: held at its first byte */
 	bool complete;
 	unsigned attempts;
 	FetchJob *job;
@@ -224,6 +228,8 @@ static int range_data(void *userdata, long status, const void *p, size_t n)
 		return -ERANGE;
 	if (n > rg->offset + rg->length - j->pos)
 		return -EFBIG;
+	if (j->parked)
+		return FETCH_HOLD;
 	td->u->download_done += n;
 	td->u->downloaded += n;
 	if (td->phase == PHASE_RECORDS)
@@ -380,14 +386,18 @@ static RangeJob *free_job(TransferDelta *td)
 	return NULL;
 }
 
-static int add_job(TransferDelta *td, size_t range, bool hold)
+static int add_job(TransferDelta *td, size_t range, bool hold, bool parked)
 {
 	RangeJob *j = free_job(td);
 	int r;
 
 	if (!j)
 		return 0;
-	*j = (RangeJob){ .td = td, .used = true, .range = range, .pos = td->ranges[range].offset };
+	*j = (RangeJob){ .td = td,
+			 .used = true,
+			 .range = range,
+			 .pos = td->ranges[range].offset,
+			 .parked = parked };
 	if (hold && !(j->buf = malloc(MAX(td->ranges[range].length, (uint64_t)1)))) {
 		*j = (RangeJob){};
 		return -ENOMEM;
@@ -411,14 +421,17 @@ static void pump(TransferDelta *td)
 
 	if (td->phase == PHASE_RECORDS) {
 		while (r >= 0 && td->range < td->n_ranges && free_job(td))
-			if ((r = add_job(td, td->range, false)) > 0)
+			if ((r = add_job(td, td->range, false, false)) > 0)
 				td->range++;
 	} else {
+		const SwuRange *rg = &td->ranges[td->range];
+		uint64_t ahead;
+
 		cur = job_of(td, td->range);
 		if (cur && cur->complete)
 			return job_complete(cur);
-		if (!cur) {
-			bool hold = td->ranges[td->range].length <= PREFETCH_MAX;
+		if (!cur || cur->parked) {
+			bool hold = rg->length <= PREFETCH_MAX;
 
 			/* A long range streams: it begins in the delta now, no one else may feed. */
 			if (!hold) {
@@ -427,12 +440,23 @@ static void pump(TransferDelta *td)
 					return delta_failed(td, r, "Cannot install");
 				td->streaming = true;
 			}
-			r = add_job(td, td->range, hold);
+			if (cur) {
+				cur->parked = false;
+				fetch_resume(cur->job); /* may feed the delta before it returns */
+			} else
+				r = add_job(td, td->range, hold, false);
 		}
+		cur = job_of(td, td->range);
+		ahead = rg->length - (cur && !cur->buf ? cur->pos - rg->offset : 0);
 		for (size_t i = td->range + 1;
-		     r >= 0 && i < td->n_ranges && i <= td->range + LOOKAHEAD && free_job(td); i++)
-			if (td->ranges[i].length <= PREFETCH_MAX && !job_of(td, i))
-				r = add_job(td, i, true);
+		     r >= 0 && i < td->n_ranges && i <= td->range + LOOKAHEAD && free_job(td);
+		     i++) {
+			bool shorter = td->ranges[i].length <= PREFETCH_MAX;
+
+			if (!job_of(td, i) && (shorter || ahead <= PARK_AHEAD))
+				r = add_job(td, i, shorter, !shorter);
+			ahead += td->ranges[i].length;
+		}
 	}
 	if (r < 0)
 		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");

@@ -11,13 +11,14 @@ device_setup grub
 start_bus
 start_nginx
 # A second log with the bytes of each response and the range asked for.
-sed -i 's|^  access_log .*;|&\n  log_format bytes "$status $bytes_sent $request $http_range";\n  access_log '"$T"'/bytes.log bytes;|' "$T/nginx.conf"
+# When each request started: $msec (its end) minus $request_time.
+sed -i 's|^  access_log .*;|&\n  log_format bytes "$status $bytes_sent $request $http_range $msec $request_time";\n  access_log '"$T"'/bytes.log bytes;|' "$T/nginx.conf"
 nginx -c "$T/nginx.conf" -s reload
 sleep 0.3
 image() { python3 "$SRCDIR/tests/delta-image.py" "$T/rootfs-$1.img" "$1" ${SEED:-}; }
 # delta_release VERSION [chunking]: rootfs with its chunk index, appfs unchanged
 delta_release() {
-	image "$1"
+	[ -n "${KEEP_IMAGE:-}" ] || image "$1"
 	"$SWU" create-empty-bundle --target-metadata-version "$1" --compatible acme-gw-v2 "$T/v$1.swu"
 	"$SWU" add-file-to-bundle --bundle "$T/v$1.swu" --file "$T/rootfs-$1.img" --new-name rootfs \
 		--chunk-index${2:+=$2} >/dev/null
@@ -158,6 +159,36 @@ checks=$((checks + 1))
 	fail "$got bytes in $(((t1 - t0) / 1000000)) ms: faster than MaxBytesPerSec=1000000"
 expect_exit 0 ctl reset
 
+# --- long ranges are requested ahead of their turn, then wait at their first byte ---------------
+# Version 7 is version 6 (in slot A, in place) with six 256 KiB regions rewritten, 1 MiB apart:
+# six ranges of frames, each longer than what is held in memory. At 1 MB/s each takes 0.25 s;
+# the next one is asked for while the one before still streams, so its round trip overlaps it.
+python3 - "$T/rootfs-6.img" "$T/rootfs-7.img" <<'PY'
+import random, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+r = random.Random(7)
+for k in range(6):
+    at = k * 1024 * 1024 + 256 * 1024
+    d[at:at + 256 * 1024] = r.randbytes(256 * 1024)
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+KEEP_IMAGE=1 delta_release 7 block
+since=$(($(lines) + 1))
+expect_exit 0 ctl install
+expect_eq "result of version 7" "$(prop Result)" success
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-7.img" || fail "slot A does not hold version 7"
+# The starts of the long frame ranges, in order; a start less than 0.15 s after the one before
+# means it was asked for while that one still streamed.
+starts=$(tail -n +"$since" "$T/bytes.log" |
+	awk '$1 == 206 && $4 ~ /chunks/ && $2 > 200000 { printf "%.3f\n", $(NF - 1) - $NF }' | sort -n)
+echo "version 7: long ranges started at $(echo $starts)"
+checks=$((checks + 1))
+[ "$(echo "$starts" | wc -l)" -ge 4 ] || fail "version 7: expected at least 4 long ranges: $starts"
+checks=$((checks + 1))
+echo "$starts" | awk 'NR > 1 && $1 - prev < 0.15 { early++ } { prev = $1 } END { exit !(early >= 2) }' ||
+	fail "version 7: no long range was requested ahead of its turn"
+expect_exit 0 ctl reset
 # The index was kept in an unlinked file: nothing is left in the staging directory.
 expect_eq "files left in StagingDirectory=" "$(find "$DEV/staging" -type f | wc -l)" 0
 

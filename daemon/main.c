@@ -326,15 +326,16 @@ int main(int argc, char **argv)
 	int opt, r;
 
 	/*
-	 * A small daemon (glibc): one malloc arena for all threads, and buffers of 128 KiB or more
-	 * (chunk tables, batches of a delta) given back to the kernel when freed. A fixed threshold
-	 * stops glibc from raising it after the first large free and keeping such buffers resident.
+	 * A small daemon (glibc): one malloc arena for all threads, and buffers of 32 KiB or more
+	 * (a delta's tables and batches, ranges held for their turn) mapped on their own and given
+	 * back to the kernel when freed, not left to fragment the heap. A fixed threshold also
+	 * stops glibc from raising it after the first large free.
 	 */
 #ifdef M_ARENA_MAX
 	(void)mallopt(M_ARENA_MAX, 1);
 #endif
 #ifdef M_MMAP_THRESHOLD
-	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	(void)mallopt(M_MMAP_THRESHOLD, 32 * 1024);
 #endif
 
 	while ((opt = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0) {

@@ -70,6 +70,16 @@ expect_exit 0 ctl history
 expect_stdout "downloaded"
 expect_exit 0 ctl reset
 
+# installed_whole VERSION WHY: installing VERSION succeeds, its rootfs blob fetched once.
+installed_whole() {
+	expect_exit 0 ctl install
+	expect_eq "result of version $1 ($2)" "$(prop Result)" success
+	checks=$((checks + 1))
+	slot_holds "$DEV/rootfs-A" "$T/rootfs-$1.img" || fail "slot A does not hold version $1 ($2)"
+	expect_eq "rootfs blob of version $1 requests ($2)" \
+		"$(blob_requests "$(sha256sum "$T/rootfs-$1.img" | cut -d' ' -f1)")" 1
+}
+
 # --- what the server gets wrong falls back to the blob; the install still succeeds -------------
 # $1: the version; the rest: a command that breaks the server after publishing.
 fallback() {
@@ -80,12 +90,7 @@ fallback() {
 	local logged
 	logged=$(grep -c "downloading the rest whole" "$T/daemon.log" || true)
 	since=$(($(lines) + 1))
-	expect_exit 0 ctl install
-	expect_eq "result of version $v ($*)" "$(prop Result)" success
-	checks=$((checks + 1))
-	slot_holds "$DEV/rootfs-A" "$T/rootfs-$v.img" || fail "slot A does not hold version $v ($*)"
-	expect_eq "rootfs blob of version $v requests ($*)" \
-		"$(blob_requests "$(sha256sum "$T/rootfs-$v.img" | cut -d' ' -f1)")" 1
+	installed_whole "$v" "$*"
 	checks=$((checks + 1))
 	[ "$(grep -c "downloading the rest whole" "$T/daemon.log")" -gt "$logged" ] ||
 		fail "no fallback logged ($*)"
@@ -197,12 +202,7 @@ printf 'a file\n' >"$T/not-a-directory"
 sed -i "s|^StagingDirectory=.*|StagingDirectory=$T/not-a-directory/staging|" "$DEV/swupdated.conf"
 restart_daemon
 delta_release 8 block
-expect_exit 0 ctl install
-expect_eq "result of version 8 without a staging directory" "$(prop Result)" success
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-A" "$T/rootfs-8.img" || fail "slot A does not hold version 8"
-expect_eq "rootfs blob of version 8 requests" \
-	"$(blob_requests "$(sha256sum "$T/rootfs-8.img" | cut -d' ' -f1)")" 1
+installed_whole 8 "no staging directory"
 checks=$((checks + 1))
 grep -q "Cannot keep the chunk index of 'rootfs' in '$T/not-a-directory/staging'" "$T/daemon.log" ||
 	fail "the missing staging directory was not logged"

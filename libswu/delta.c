@@ -41,6 +41,7 @@ struct SwuDelta {
 	/* the missing chunks, in order; the current batch of them (missing, m), their records and
 	 * the source of each of their blocks */
 	uint32_t *all_missing, n_missing, batch_start, batch_blocks;
+	uint64_t join_local_max;
 	uint32_t *missing, m;
 	uint64_t *rec_at;  /* m + 1: where each record starts in rec */
 	uint64_t *rec_off; /* m: where each record starts in the store */
@@ -102,6 +103,7 @@ int swu_delta_new(SwuContext *ctx, SwuChunkIndex *idx, SwuDelta **ret)
 	d->stats.chunks = idx->n;
 	d->walk_off = SWU_STORE_MAGIC_SIZE;
 	d->batch_blocks = BATCH_BLOCKS;
+	d->join_local_max = JOIN_LOCAL_MAX;
 	*ret = d;
 	return 0;
 }
@@ -377,6 +379,11 @@ static int alloc_batch(SwuDelta *d)
 void swu_delta_set_batch_blocks(SwuDelta *d, uint32_t blocks)
 {
 	d->batch_blocks = MAX(blocks, 1u);
+}
+
+void swu_delta_set_join_local_max(SwuDelta *d, uint64_t bytes)
+{
+	d->join_local_max = bytes;
 }
 
 bool swu_delta_batch_done(const SwuDelta *d)
@@ -753,11 +760,11 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		uint32_t i = d->missing[d->fj];
 		/*
 		 * Chunks between two frames are written from the slots while the range that joins
-		 * them streams: never more than JOIN_LOCAL_MAX bytes of them, whatever offsets the
+		 * them streams: never more than join_local_max bytes of them, whatever offsets the
 		 * (unsigned) records claim, so a callback's work stays bounded.
 		 */
 		bool far = prev != UINT32_MAX && i > prev + 1 &&
-			   d->idx->offsets[i] - d->idx->offsets[prev + 1] > JOIN_LOCAL_MAX;
+			   d->idx->offsets[i] - d->idx->offsets[prev + 1] > d->join_local_max;
 
 		r = add_range(d, d->fstart, d->fend - d->fstart, far ? NO_JOIN : gap, &cap);
 		if (r < 0)

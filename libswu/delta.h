@@ -69,6 +69,11 @@ int swu_delta_feed_records(SwuDelta *d, uint64_t offset, const void *p, size_t n
 bool swu_delta_batch_done(const SwuDelta *d);
 /* Batches of about @blocks blocks (default 32 Ki: 128 MiB of missing chunks, about 1.3 MiB). */
 void swu_delta_set_batch_blocks(SwuDelta *d, uint32_t blocks);
+/*
+ * Local bytes between two frames that one range may span (default 4 MiB): they are written while
+ * the range streams, so this bounds the work done in one delivery of its bytes.
+ */
+void swu_delta_set_join_local_max(SwuDelta *d, uint64_t bytes);
 int swu_delta_next_batch(SwuDelta *d);
 
 /*

@@ -288,6 +288,9 @@ typedef struct Run {
 	void (*tamper_store)(int store_fd, const SwuChunkIndex *idx);
 	void (*after_scan)(int active_fd);
 	uint32_t batch_blocks; /* 0: the default */
+	uint64_t gap;	       /* frames joined over gaps this long (0: 16 KiB) */
+	uint64_t join_local;   /* 0: the default */
+	size_t frame_ranges;   /* of the last batch */
 	SwuDeltaStats stats;
 	char why[256];
 	unsigned writes, batches;
@@ -326,7 +329,8 @@ batch:
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = feed_range(d, wr, store, &ranges[i], false);
 	if (r >= 0)
-		r = swu_delta_plan(d, active_fd, IMG, 16384, &ranges, &n);
+		r = swu_delta_plan(d, active_fd, IMG, run->gap ? run->gap : 16384, &ranges, &n);
+	run->frame_ranges = n;
 	if (r >= 0 && run->after_scan)
 		run->after_scan(active_fd);
 	next = 0;
@@ -404,6 +408,8 @@ static int delta_install(Run *run, int slot)
 	ck_assert_int_eq(swu_delta_new(ctx, idx, &d), 0);
 	if (run->batch_blocks)
 		swu_delta_set_batch_blocks(d, run->batch_blocks);
+	if (run->join_local)
+		swu_delta_set_join_local_max(d, run->join_local);
 	ck_assert_int_eq(swu_delta_scan(d, active, IMG, slot), 0);
 	ck_assert_int_eq(swu_slot_writer_new(ctx, v, &t, IMG, &wr), 0);
 	swu_context_set_fault(ctx, count_writes, &run->writes);
@@ -481,6 +487,39 @@ START_TEST(test_delta_batches)
 		ck_assert_int_eq(delta_install(&all, slot2), 0);
 		ck_assert_uint_eq(run.stats.blocks_active, all.stats.blocks_active);
 		ck_assert_uint_eq(run.stats.reused, all.stats.reused);
+	}
+}
+END_TEST
+
+/*
+ * Frames far apart are not joined into one range, whatever the gap allows: the local chunks
+ * between them would all be written while that range streams. v2 with its first and last
+ * 256 KiB changed: joined over 1.5 MiB of local chunks by default (4 MiB), not with 1 MiB.
+ */
+START_TEST(test_delta_join_local_max)
+{
+	_cleanup_free_ uint8_t *active = malloc(IMG);
+
+	memcpy(active, v2, IMG);
+	memset(active, 0x5a, 256 * 1024);
+	memset(active + IMG - 256 * 1024, 0xa5, 256 * 1024);
+	for (int block = 0; block < 2; block++) {
+		Run joined = { .active = active, .block = block, .gap = UINT64_MAX / 2 };
+		Run apart = { .active = active,
+			      .block = block,
+			      .gap = UINT64_MAX / 2,
+			      .join_local = 1024 * 1024 };
+		_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
+
+		ck_assert_int_eq(ftruncate(slot, IMG), 0);
+		ck_assert_int_eq(ftruncate(slot2, IMG), 0);
+		ck_assert_int_eq(delta_install(&joined, slot), 0);
+		expect_slot(slot, v2);
+		ck_assert_uint_eq(joined.frame_ranges, 1);
+		ck_assert_int_eq(delta_install(&apart, slot2), 0);
+		expect_slot(slot2, v2);
+		ck_assert_uint_eq(apart.frame_ranges, 2);
+		ck_assert_uint_eq(apart.stats.reused, joined.stats.reused);
 	}
 }
 END_TEST
@@ -604,6 +643,7 @@ int main(void)
 		{ "delta-from-active", test_delta_from_active, 60 },
 		{ "delta-from-nothing", test_delta_from_nothing, 60 },
 		{ "delta-batches", test_delta_batches, 60 },
+		{ "delta-join-local-max", test_delta_join_local_max, 60 },
 		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },
 		{ "delta-lying-store", test_delta_lying_store, 60 },
 		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },

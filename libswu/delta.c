@@ -565,6 +565,7 @@ static void take_block(SwuDelta *d, Table *t, uint64_t key, uint64_t hash, uint6
 	while (*link != UINT32_MAX && misses < WALK_MAX) {
 		uint32_t i = *link, j = missing_at_block(d, i);
 
+		d->stats.probes++;
 		if (record_block_hash(d, j, i - d->blk_at[j]) == hash) {
 			d->bsrc[i] = offset;
 			*link = t->next[i];
@@ -629,6 +630,7 @@ static int scan_rolling(SwuDelta *d, Table *t, const Rolling *rl, const uint8_t 
 		while (rolling_maybe(rl, h) && *link != UINT32_MAX && misses < WALK_MAX) {
 			uint32_t i = *link, j;
 
+			d->stats.probes++;
 			if (d->bsrc[i] != (WANTED | h)) {
 				link = &t->next[i];
 				misses++;

@@ -36,6 +36,7 @@ typedef struct SwuDeltaStats {
 	uint64_t download;			/* record and frame bytes to fetch */
 	uint32_t requests;			/* ranges to fetch */
 	uint64_t reused;			/* bytes written so far from the slots */
+	uint64_t probes; /* level 2: table entries looked at (bounded however the store lies) */
 } SwuDeltaStats;
 
 /* Takes @idx. */

@@ -579,6 +579,69 @@ static void huge_frames(int store, const SwuChunkIndex *idx)
 			4);
 }
 
+/*
+ * Records whose blocks all claim the rolling hash of a zero block (@spread 0), or hashes in the
+ * same table bucket as it (@spread 1: the first block claims it, the others differ in their top
+ * bits only), each with a fast hash no block has.
+ */
+static void claim_zero_blocks(int store, const SwuChunkIndex *idx, bool spread)
+{
+	uint8_t zero[SWU_CHUNK_BLOCK] = {}, e[8];
+	uint32_t h0 = swu_rolling_hash(zero), k = 0;
+
+	ck_assert_uint_eq(swu_store_record_block(idx), SWU_STORE_RECORD_BYTE);
+	for (uint32_t i = 0; i < idx->n; i++) {
+		uint32_t nb = swu_chunk_n_blocks(swu_chunk_index_length(idx, i));
+		off_t at = (off_t)swu_store_record_offset(idx, i) + SWU_STORE_RECORD_HEAD;
+
+		for (uint32_t b = 0; b < nb; b++, k++, at += SWU_STORE_RECORD_BYTE) {
+			put64(e, UINT64_C(0x0123456789abcdef) + k);
+			ck_assert_int_eq(pwrite(store, e, 8, at), 8);
+			put32(e, spread ? h0 + (k << 21) : h0);
+			ck_assert_int_eq(pwrite(store, e, 4, at + 12), 4);
+		}
+	}
+}
+
+static void same_rolling_hash(int store, const SwuChunkIndex *idx)
+{
+	claim_zero_blocks(store, idx, false);
+}
+
+static void same_bucket(int store, const SwuChunkIndex *idx)
+{
+	claim_zero_blocks(store, idx, true);
+}
+
+/*
+ * The level-2 search stays bounded when unsigned records lie, over an active slot of zeros (a
+ * rolling match at every offset): a block whose rolling hash matched eight times without its
+ * fast hash leaves the search, and a walk of one bucket gives up after 64 entries. Removing
+ * either rule makes the probes grow with the slot (and the test slow, then failing).
+ */
+START_TEST(test_delta_search_bounded)
+{
+	_cleanup_free_ uint8_t *zeros = calloc(1, IMG);
+	_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
+	Run same = { .active = zeros, .tamper_store = same_rolling_hash };
+	Run bucket = { .active = zeros, .tamper_store = same_bucket };
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	ck_assert_int_eq(ftruncate(slot2, IMG), 0);
+	/* The frames are true: both install the image, every block fetched. */
+	ck_assert_int_eq(delta_install(&same, slot), 0);
+	expect_slot(slot, v2);
+	ck_assert_uint_eq(same.stats.blocks_active, 0);
+	ck_assert_uint_gt(same.stats.probes, 0);
+	ck_assert_uint_le(same.stats.probes, 8 * same.stats.blocks_missing + 64);
+	ck_assert_int_eq(delta_install(&bucket, slot2), 0);
+	expect_slot(slot2, v2);
+	ck_assert_uint_gt(bucket.stats.blocks_missing, 64);
+	ck_assert_uint_le(bucket.stats.probes, 64 * (uint64_t)IMG);
+	ck_assert_uint_gt(bucket.stats.probes, 64 * (uint64_t)IMG / 2);
+}
+END_TEST
+
 /* Whatever the unsigned store says, the result is the image or -EPROTO with a reason. */
 START_TEST(test_delta_lying_store)
 {
@@ -646,6 +709,7 @@ int main(void)
 		{ "delta-join-local-max", test_delta_join_local_max, 60 },
 		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },
 		{ "delta-lying-store", test_delta_lying_store, 60 },
+		{ "delta-search-bounded", test_delta_search_bounded, 120 },
 		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },
 		{ "delta-local-chunk-changed", test_delta_local_chunk_changed, 60 },
 	};

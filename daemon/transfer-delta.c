@@ -31,10 +31,11 @@
  * it is requested ahead of that, once at most PARK_AHEAD bytes come before it, and parked at its
  * first byte (the rest waits at the server): its round trip overlaps the ranges before it.
  */
-#define JOBS	     8
-#define PREFETCH_MAX (128u * 1024u)
-#define LOOKAHEAD    32
-#define PARK_AHEAD   (1024u * 1024u)
+#define JOBS	       8
+#define PREFETCH_MAX   (128u * 1024u)
+#define LOOKAHEAD      32
+#define PARK_AHEAD     (1024u * 1024u)
+#define PARKS_LOST_MAX 8
 
 typedef enum Phase {
 	PHASE_RECORDS,
@@ -66,6 +67,8 @@ struct TransferDelta {
 	size_t range;	/* frames: the range whose turn it is; records: the next to start */
 	size_t pending; /* records: ranges not complete yet */
 	bool streaming; /* frames: the current range is fed to the delta as it comes */
+	unsigned parks_lost;
+	bool no_park;
 	RangeJob jobs[JOBS];
 	uint64_t active_length;
 	uint64_t started; /* CLOCK_MONOTONIC microseconds: when a scan began */
@@ -343,6 +346,16 @@ static void range_done(void *userdata, const FetchResult *res)
 	if (res->error < 0 && res->error != -ECONNRESET && res->error != -ETIMEDOUT &&
 	    res->error != -EPROTO)
 		return delta_failed(td, res->error, "Cannot install");
+	/*
+	 * A parked range dropped while it waited (a server's idle timeout on a slow link): asked
+	 * for again, no attempt counted; a server that keeps dropping them ends the parking.
+	 */
+	if (j->parked) {
+		job_release(j);
+		if (++td->parks_lost >= PARKS_LOST_MAX)
+			td->no_park = true;
+		return pump(td);
+	}
 	/* Dropped or short: the same range again from the byte that is missing. */
 	if (++j->attempts > c->retries) {
 		r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
@@ -453,7 +466,7 @@ static void pump(TransferDelta *td)
 		     i++) {
 			bool shorter = td->ranges[i].length <= PREFETCH_MAX;
 
-			if (!job_of(td, i) && (shorter || ahead <= PARK_AHEAD))
+			if (!job_of(td, i) && (shorter || (ahead <= PARK_AHEAD && !td->no_park)))
 				r = add_job(td, i, shorter, !shorter);
 			ahead += td->ranges[i].length;
 		}

@@ -511,9 +511,9 @@ uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i)
 {
 	uint64_t blocks = 0;
 
+	/* In a block index every chunk before i is whole blocks. */
 	if (idx->params.align == SWU_CHUNK_BLOCK)
-		blocks = idx->offsets[i] /
-			 SWU_CHUNK_BLOCK; /* every chunk before i is whole blocks */
+		blocks = idx->offsets[i] / SWU_CHUNK_BLOCK;
 	else
 		for (uint32_t k = 0; k < i; k++)
 			blocks += swu_chunk_n_blocks(swu_chunk_index_length(idx, k));

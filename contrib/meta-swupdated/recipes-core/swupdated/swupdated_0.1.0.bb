@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "5e41f00dbf5a67746f481cb5310f83dfe6c55887e28044c313006d9da710fceb"
+SRC_URI[sha256sum] = "fb140e31ef42431468832632aae3ccccc075f886b640f43c37f69f27a91b998f"

@@ -120,6 +120,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	size_t len = size * n;
 	int r;
 
+	/* Stopped already (bytes handed again after a pause): the first error stands. */
+	if (j->result.error < 0 || j->error_page)
+		return 0;
 	if (j->held || j->unpause || throttle(j, len))
 		return CURL_WRITEFUNC_PAUSE;
 
@@ -415,6 +418,12 @@ static void setup_easy(FetchJob *j)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* Fewer, larger writes into the slot: one hash update and pwrite per 64 KiB. */
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024L);
+	/*
+	 * HTTP/1.1: a paused transfer (MaxBytesPerSec=, a parked range) leaves its bytes in the
+	 * socket and at the server. Over HTTP/2 libcurl could keep a paused stream's window, megabytes,
+	 * in our memory.
+	 */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

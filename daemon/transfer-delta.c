@@ -29,7 +29,8 @@
  * are written in order, so those ahead of their turn are held in memory: each at most
  * PREFETCH_MAX bytes, looking LOOKAHEAD ranges ahead. A longer range streams when its turn comes;
  * it is requested ahead of that, once at most PARK_AHEAD bytes come before it, and parked at its
- * first byte (the rest waits at the server): its round trip overlaps the ranges before it.
+ * first byte (the rest waits in the socket and at the server: fetch.c speaks HTTP/1.1, where a
+ * paused transfer is not read): its round trip overlaps the ranges before it.
  */
 #define JOBS	       8
 #define PREFETCH_MAX   (128u * 1024u)
@@ -50,6 +51,7 @@ typedef struct RangeJob {
 	uint64_t pos; /* its next byte in the store */
 	uint8_t *buf; /* frames ahead of their turn; NULL: fed as they come */
 	bool parked;  /* a long range requested ahead of its turn: held at its first byte */
+	bool resumed; /* it was parked, and is now fed */
 	bool complete;
 	unsigned attempts;
 	FetchJob *job;
@@ -354,21 +356,38 @@ static void range_done(void *userdata, const FetchResult *res)
 		job_release(j);
 		if (++td->parks_lost >= PARKS_LOST_MAX)
 			td->no_park = true;
-		return pump(td);
+		return write_step(
+			td); /* asks for it again, unless local chunks are being written */
 	}
-	/* Dropped or short: the same range again from the byte that is missing. */
-	if (++j->attempts > c->retries) {
-		r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
-			     "server", "retries", "failed after %u attempts: %s", j->attempts,
-			     res->error < 0 ? res->message : "short response");
-		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
-				td->target->name);
-		return;
+	/*
+	 * A paused transfer is not watched: a drop while it was parked shows only once it is
+	 * resumed, before its first byte. Asked for again at once, not counted either.
+	 */
+	if (j->resumed && j->pos == rg->offset && td->parks_lost < PARKS_LOST_MAX) {
+		j->resumed = false;
+		if (++td->parks_lost >= PARKS_LOST_MAX)
+			td->no_park = true;
+		delay = 0;
+		log_info("Delta download of '%s': a range dropped while it waited (%s), asked for "
+			 "again",
+			 td->target->name, res->error < 0 ? res->message : "short response");
+	} else {
+		/* Dropped or short: the same range again from the byte that is missing. */
+		if (++j->attempts > c->retries) {
+			r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
+				     "server", "retries", "failed after %u attempts: %s",
+				     j->attempts, res->error < 0 ? res->message : "short response");
+			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+					td->target->name);
+			return;
+		}
+		delay = USEC_PER_SEC << MIN(j->attempts - 1, 10u);
+		log_warning("Delta download of '%s' interrupted at store byte %llu (%s); retry %u "
+			    "of %u",
+			    td->target->name, (unsigned long long)j->pos,
+			    res->error < 0 ? res->message : "short response", j->attempts,
+			    c->retries);
 	}
-	delay = USEC_PER_SEC << MIN(j->attempts - 1, 10u);
-	log_warning("Delta download of '%s' interrupted at store byte %llu (%s); retry %u of %u",
-		    td->target->name, (unsigned long long)j->pos,
-		    res->error < 0 ? res->message : "short response", j->attempts, c->retries);
 	r = sd_event_add_time_relative(td->u->event, &j->retry, CLOCK_MONOTONIC, delay, 0, on_retry,
 				       j);
 	if (r < 0)
@@ -455,6 +474,7 @@ static void pump(TransferDelta *td)
 			}
 			if (cur) {
 				cur->parked = false;
+				cur->resumed = true;
 				fetch_resume(cur->job); /* may feed the delta before it returns */
 			} else
 				r = add_job(td, td->range, hold, false);

@@ -123,18 +123,22 @@ int transfer_write(Updater *u, const void *p, size_t n)
 	Transfer *t = u->transfer;
 	int r;
 
-	r = swu_slot_writer_write(t->writer, p, n);
-	if (r < 0)
-		return r;
-	/* A chunk index on its way to the delta of its image: kept as it is verified. */
+	/*
+	 * A chunk index on its way to the delta of its image: kept as it is verified (into its
+	 * file first: a failure there must not leave the writer ahead of what was received).
+	 */
 	if (t->chunk_index_fd >= 0 && t->chunk_index_for) {
 		if (n > t->chunk_index_for->length - t->chunk_index_size)
 			return -EFBIG;
 		r = swu_pwrite_all(t->chunk_index_fd, p, n, t->chunk_index_size);
 		if (r < 0)
 			return r;
-		t->chunk_index_size += n;
 	}
+	r = swu_slot_writer_write(t->writer, p, n);
+	if (r < 0)
+		return r;
+	if (t->chunk_index_fd >= 0 && t->chunk_index_for)
+		t->chunk_index_size += n;
 	t->done += n;
 	updater_set_progress(u, t->done, t->length, false);
 	return 0;

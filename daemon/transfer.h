@@ -66,7 +66,7 @@ struct Transfer {
 	uint64_t skip; /* bytes of a resumed blob to drop when the server answers 200 */
 	/*
 	 * delta: the chunk index downloaded (and verified) just before its image, into an
-	 * anonymous file in StagingDirectory= (not memory: 2.3 MB for a 4 GiB image), then the delta
+	 * anonymous file in StagingDirectory= (not memory: 2.4 MB for a 4 GiB image), then the delta
 	 */
 	const SwuTarget *chunk_index_for;
 	int chunk_index_fd;

@@ -251,8 +251,11 @@ int swu_anon_file(const char *dir, int *ret_fd)
 		if (asprintf(&tmp, "%s/.swu-XXXXXX", dir) < 0)
 			return -ENOMEM;
 		fd = mkostemp(tmp, O_CLOEXEC);
-		if (fd >= 0)
-			(void)unlink(tmp);
+		if (fd >= 0 && unlink(tmp) < 0) {
+			r = -errno;
+			safe_close(fd);
+			return r;
+		}
 	}
 	if (fd < 0)
 		return -errno;

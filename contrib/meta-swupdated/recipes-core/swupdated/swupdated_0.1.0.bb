@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "fb140e31ef42431468832632aae3ccccc075f886b640f43c37f69f27a91b998f"
+SRC_URI[sha256sum] = "65817a5abacfe3047ba238926301c8f57a26b4c572bdc41ba9d356f0994733f6"

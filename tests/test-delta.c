@@ -471,20 +471,27 @@ START_TEST(test_delta_from_nothing)
 END_TEST
 
 /* Memory stays flat: the missing chunks in batches of 64 blocks give the same image. */
+/* Installs v2 with @a and with @b, each into a fresh slot: both must give the image. */
+static void install_both(Run *a, Run *b)
+{
+	_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	ck_assert_int_eq(ftruncate(slot2, IMG), 0);
+	ck_assert_int_eq(delta_install(a, slot), 0);
+	expect_slot(slot, v2);
+	ck_assert_int_eq(delta_install(b, slot2), 0);
+	expect_slot(slot2, v2);
+}
+
 START_TEST(test_delta_batches)
 {
 	for (int block = 0; block < 2; block++) {
-		_cleanup_close_ int slot = tu_memfd("", 0);
 		Run run = { .active = v1, .block = block, .batch_blocks = 64 };
 		Run all = { .active = v1, .block = block };
-		_cleanup_close_ int slot2 = tu_memfd("", 0);
 
-		ck_assert_int_eq(ftruncate(slot, IMG), 0);
-		ck_assert_int_eq(ftruncate(slot2, IMG), 0);
-		ck_assert_int_eq(delta_install(&run, slot), 0);
-		expect_slot(slot, v2);
+		install_both(&run, &all);
 		ck_assert_uint_ge(run.batches, 2);
-		ck_assert_int_eq(delta_install(&all, slot2), 0);
 		ck_assert_uint_eq(run.stats.blocks_active, all.stats.blocks_active);
 		ck_assert_uint_eq(run.stats.reused, all.stats.reused);
 	}
@@ -509,15 +516,9 @@ START_TEST(test_delta_join_local_max)
 			      .block = block,
 			      .gap = UINT64_MAX / 2,
 			      .join_local = 1024 * 1024 };
-		_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
 
-		ck_assert_int_eq(ftruncate(slot, IMG), 0);
-		ck_assert_int_eq(ftruncate(slot2, IMG), 0);
-		ck_assert_int_eq(delta_install(&joined, slot), 0);
-		expect_slot(slot, v2);
+		install_both(&joined, &apart);
 		ck_assert_uint_eq(joined.frame_ranges, 1);
-		ck_assert_int_eq(delta_install(&apart, slot2), 0);
-		expect_slot(slot2, v2);
 		ck_assert_uint_eq(apart.frame_ranges, 2);
 		ck_assert_uint_eq(apart.stats.reused, joined.stats.reused);
 	}
@@ -622,20 +623,14 @@ static void same_bucket(int store, const SwuChunkIndex *idx)
 START_TEST(test_delta_search_bounded)
 {
 	_cleanup_free_ uint8_t *zeros = calloc(1, IMG);
-	_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
 	Run same = { .active = zeros, .tamper_store = same_rolling_hash };
 	Run bucket = { .active = zeros, .tamper_store = same_bucket };
 
-	ck_assert_int_eq(ftruncate(slot, IMG), 0);
-	ck_assert_int_eq(ftruncate(slot2, IMG), 0);
 	/* The frames are true: both install the image, every block fetched. */
-	ck_assert_int_eq(delta_install(&same, slot), 0);
-	expect_slot(slot, v2);
+	install_both(&same, &bucket);
 	ck_assert_uint_eq(same.stats.blocks_active, 0);
 	ck_assert_uint_gt(same.stats.probes, 0);
 	ck_assert_uint_le(same.stats.probes, 8 * same.stats.blocks_missing + 64);
-	ck_assert_int_eq(delta_install(&bucket, slot2), 0);
-	expect_slot(slot2, v2);
 	ck_assert_uint_gt(bucket.stats.blocks_missing, 64);
 	ck_assert_uint_le(bucket.stats.probes, 64 * (uint64_t)IMG);
 	ck_assert_uint_gt(bucket.stats.probes, 64 * (uint64_t)IMG / 2);

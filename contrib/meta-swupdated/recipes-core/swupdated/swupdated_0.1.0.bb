@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "65817a5abacfe3047ba238926301c8f57a26b4c572bdc41ba9d356f0994733f6"
+SRC_URI[sha256sum] = "0030788f56e91fd8156f7e770515a16fb6a6f9fba401e68205b7ac73f535ecbc"

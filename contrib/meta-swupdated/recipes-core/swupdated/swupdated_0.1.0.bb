@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "0030788f56e91fd8156f7e770515a16fb6a6f9fba401e68205b7ac73f535ecbc"
+SRC_URI[sha256sum] = "5924997506f18ef1bcda7dcac3c55ebe165db74f78de87ad180ba4f4d951d325"

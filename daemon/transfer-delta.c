@@ -66,11 +66,10 @@ struct TransferDelta {
 	Phase phase;
 	const SwuRange *ranges;
 	size_t n_ranges;
-	size_t range;	/* frames: the range whose turn it is; records: the next to start */
-	size_t pending; /* records: ranges not complete yet */
-	bool streaming; /* frames: the current range is fed to the delta as it comes */
-	unsigned parks_lost;
-	bool no_park;
+	size_t range;	     /* frames: the range whose turn it is; records: the next to start */
+	size_t pending;	     /* records: ranges not complete yet */
+	bool streaming;	     /* frames: the current range is fed to the delta as it comes */
+	unsigned parks_lost; /* parked ranges the server dropped: PARKS_LOST_MAX ends parking */
 	RangeJob jobs[JOBS];
 	uint64_t active_length;
 	uint64_t started; /* CLOCK_MONOTONIC microseconds: when a scan began */
@@ -354,10 +353,9 @@ static void range_done(void *userdata, const FetchResult *res)
 	 */
 	if (j->parked) {
 		job_release(j);
-		if (++td->parks_lost >= PARKS_LOST_MAX)
-			td->no_park = true;
-		return write_step(
-			td); /* asks for it again, unless local chunks are being written */
+		td->parks_lost++;
+		/* Asked for again by write_step(), unless local chunks are being written. */
+		return write_step(td);
 	}
 	/*
 	 * A paused transfer is not watched: a drop while it was parked shows only once it is
@@ -365,8 +363,7 @@ static void range_done(void *userdata, const FetchResult *res)
 	 */
 	if (j->resumed && j->pos == rg->offset && td->parks_lost < PARKS_LOST_MAX) {
 		j->resumed = false;
-		if (++td->parks_lost >= PARKS_LOST_MAX)
-			td->no_park = true;
+		td->parks_lost++;
 		delay = 0;
 		log_info("Delta download of '%s': a range dropped while it waited (%s), asked for "
 			 "again",
@@ -486,7 +483,8 @@ static void pump(TransferDelta *td)
 		     i++) {
 			bool shorter = td->ranges[i].length <= PREFETCH_MAX;
 
-			if (!job_of(td, i) && (shorter || (ahead <= PARK_AHEAD && !td->no_park)))
+			if (!job_of(td, i) &&
+			    (shorter || (ahead <= PARK_AHEAD && td->parks_lost < PARKS_LOST_MAX)))
 				r = add_job(td, i, shorter, !shorter);
 			ahead += td->ranges[i].length;
 		}

@@ -231,7 +231,6 @@ static int parse_chunking(const char *arg, int fd, SwuChunkParams *ret)
 	return 0;
 }
 
-/* Adds "<name>.chunks", the chunk index of the image in @file_fd, from a memory file. */
 /*
  * The chunk index of the image in @file_fd, in a memory file: built before anything is added, so
  * an image never lands in the bundle without its index.

@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "5924997506f18ef1bcda7dcac3c55ebe165db74f78de87ad180ba4f4d951d325"
+SRC_URI[sha256sum] = "0441ec488ebdf33816211e378c88eba2276001a94476c09552f571b4338266d8"

@@ -204,4 +204,21 @@ idx_hex=$("$SWU" inspect-bundle c.pb --json | python3 -c 'import json,sys; d=jso
 checks=$((checks + 1))
 [ -s "repo4/chunks/$idx_hex" ] && [ "$(head -c 8 "repo4/chunks/$idx_hex")" = SWUSTOR1 ] || fail "no chunk store for $idx_hex"
 
+# squashfs packs small files into shared fragment blocks, which a delta moves whole: an index of
+# such an image comes with a warning that names the fix; an image built with -no-fragments does not.
+mkdir -p sqtree
+for i in 1 2 3 4 5 6; do head -c $((1000 * i)) /dev/urandom >"sqtree/small$i"; done
+mksquashfs sqtree frag.sqfs -noappend -quiet -no-progress >/dev/null
+mksquashfs sqtree nofrag.sqfs -noappend -quiet -no-progress -no-fragments >/dev/null
+expect_exit 0 "$SWU" add-file-to-bundle --bundle c.pb --file frag.sqfs --new-name sq --chunk-index
+expect_stderr "warning: 'frag.sqfs' is a squashfs image with 1 fragment block"
+expect_stderr "mksquashfs -no-fragments"
+expect_exit 0 "$SWU" add-file-to-bundle --bundle c.pb --file nofrag.sqfs --new-name sq2 --chunk-index
+checks=$((checks + 1))
+! grep -q warning "$T/err" || fail "a squashfs image without fragments was warned about"
+# The warning is about deltas: no index, no warning.
+expect_exit 0 "$SWU" add-file-to-bundle --bundle c.pb --file frag.sqfs --new-name sq3
+checks=$((checks + 1))
+! grep -q warning "$T/err" || fail "an image added without an index was warned about"
+
 finish

@@ -217,6 +217,29 @@ static bool is_block_image(int fd)
 	return pread(fd, magic, 2, 1080) == 2 && magic[0] == 0x53 && magic[1] == 0xef;
 }
 
+/*
+ * squashfs packs small files and the tails of files into shared compressed fragment blocks. When
+ * one file in such a block changes, or a file before it is added or removed, the block is new to
+ * every device, and nothing local can rebuild it: on a typical root file system most of what a
+ * delta downloads is fragment blocks. Images built with -no-fragments store each file in blocks
+ * of its own and cost little more (docs/bundle-format.md, "Images for delta updates").
+ */
+static void warn_squashfs_fragments(int fd, const char *file)
+{
+	uint8_t sb[24];
+	uint32_t n;
+
+	if (pread(fd, sb, sizeof(sb), 0) != (ssize_t)sizeof(sb) || memcmp(sb, "hsqs", 4) != 0)
+		return;
+	n = swu_le32(sb + 16); /* the superblock's fragment count */
+	if (n > 0)
+		fprintf(stderr,
+			"swu: warning: '%s' is a squashfs image with %u fragment block%s: a delta "
+			"downloads each one whole when any file in it changes; build the image "
+			"with mksquashfs -no-fragments for smaller deltas\n",
+			file, (unsigned)n, n == 1 ? "" : "s");
+}
+
 static int parse_chunking(const char *arg, int fd, SwuChunkParams *ret)
 {
 	bool block;
@@ -327,6 +350,7 @@ int verb_add_file_to_bundle(int argc, char **argv)
 		r = parse_chunking(chunking, file_fd, &params);
 		if (r < 0)
 			return r;
+		warn_squashfs_fragments(file_fd, file);
 	}
 	if (chunk_index) {
 		r = build_chunk_index(name, file_fd, (uint64_t)st.st_size, &params, &index_fd,

@@ -359,9 +359,11 @@ static void range_done(void *userdata, const FetchResult *res)
 	}
 	/*
 	 * A paused transfer is not watched: a drop while it was parked shows only once it is
-	 * resumed, before its first byte. Asked for again at once, not counted either.
+	 * resumed, after the bytes that reached the socket before it (a server times out a client
+	 * that does not read once the socket is full). Asked for again at once from the byte that
+	 * is missing, once a range, not counted either.
 	 */
-	if (j->resumed && j->pos == rg->offset && td->parks_lost < PARKS_LOST_MAX) {
+	if (j->resumed && td->parks_lost < PARKS_LOST_MAX) {
 		j->resumed = false;
 		td->parks_lost++;
 		delay = 0;

@@ -197,6 +197,45 @@ expect_exit 0 ctl reset
 # The index was kept in an unlinked file: nothing is left in the staging directory.
 expect_eq "files left in StagingDirectory=" "$(find "$DEV/staging" -type f | wc -l)" 0
 
+# --- a server that drops ranges while they wait: each is asked for again, no retry counted ------
+# The fake server drops every long range of the store once, after 64 KiB (as a server's idle
+# timeout drops a connection a client does not read). Version 9 is version 7 (in slot A) with six
+# other 256 KiB regions rewritten: six long ranges; all but the first are asked for while the one
+# before streams (MaxBytesPerSec=1000000), so their drops show when their turn comes.
+python3 - "$T/rootfs-7.img" "$T/rootfs-9.img" <<'PY'
+import random, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+r = random.Random(9)
+for k in range(6):
+    at = k * 1024 * 1024 + 640 * 1024
+    d[at:at + 256 * 1024] = r.randbytes(256 * 1024)
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+KEEP_IMAGE=1 delta_release 9 block
+nginx_server=$SERVER
+start_fake_server drop-parked
+use_server "$SERVER"
+restart_daemon
+since_log=$(($(wc -l <"$T/daemon.log") + 1))
+expect_exit 0 ctl install
+expect_eq "result of version 9" "$(prop Result)" success
+checks=$((checks + 1))
+slot_holds "$DEV/rootfs-A" "$T/rootfs-9.img" || fail "slot A does not hold version 9"
+tail -n +"$since_log" "$T/daemon.log" >"$T/daemon-9.log"
+waited=$(grep -c "a range dropped while it waited" "$T/daemon-9.log" || true)
+counted=$(grep -c "interrupted at store byte" "$T/daemon-9.log" || true)
+echo "version 9: the server dropped $(grep -c " 65536 " "$T/fake.log" || true) ranges;" \
+	"$waited asked for again as waiting ranges, $counted retries counted"
+checks=$((checks + 1))
+[ "$waited" -ge 4 ] && [ "$counted" -le 1 ] ||
+	fail "version 9: $waited drops of waiting ranges asked for again, $counted counted as retries"
+checks=$((checks + 1))
+! grep -q "Delta update of 'rootfs' stopped" "$T/daemon-9.log" || fail "version 9 fell back to the blob"
+expect_exit 0 ctl reset
+stop_fake_server
+use_server "$nginx_server"
+restart_daemon
+
 # --- no staging directory to keep the index in: the image comes whole, and installs -------------
 printf 'a file\n' >"$T/not-a-directory"
 sed -i "s|^StagingDirectory=.*|StagingDirectory=$T/not-a-directory/staging|" "$DEV/swupdated.conf"

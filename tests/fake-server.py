@@ -20,6 +20,8 @@ except as MODE says:
   slow-metadata  metadata.pb is answered after 1.5 s (under LowSpeedTimeoutSec=2)
   drip-metadata  metadata.pb trickles at 2 bytes/s (above any low-speed limit), for ever
   error-drip  every request fails with 503 and a body that trickles at 2 bytes/s, for ever
+  drop-parked  chunk store ranges longer than 128 KiB (those a delta asks for ahead of their
+              turn) get 64 KiB, then the connection drops, once for each range's end
   plain       none of the above: a well-behaved server
 The chosen port is written to PORTFILE. Requests are logged to stdout, one per line: method,
 path, Range, bytes sent, If-None-Match (quoted).
@@ -90,16 +92,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        start = 0
+        start, end = 0, len(data) - 1
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes=") and self.headers.get("If-Range", etag) == etag and MODE != "drop-norange":
-            start = int(rng[6:].split("-")[0])
-        body, first = data[start:], start if start else None
+            first_s, last_s = rng[6:].split("-")
+            start = int(first_s)
+            if last_s:
+                end = min(int(last_s), end)
+        ranged = start or end < len(data) - 1
+        body, first = data[start:end + 1], start if ranged else None
         if start and MODE == "wrong-range":
-            body, first = data, 0  # a partial answer, but not from the byte asked for
+            body, first, end = data, 0, len(data) - 1  # partial, but not from the byte asked for
         self.send_response(200 if first is None else 206)
         if first is not None:
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, len(data)))
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, end, len(data)))
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -108,6 +114,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.log_sent(len(body) // 2)
+            self.close_connection = True
+            return
+        key = (self.path, end)
+        if MODE == "drop-parked" and "/chunks/" in self.path and ranged and len(body) > 131072 and key not in served:
+            served.add(key)
+            self.wfile.write(body[:65536])
+            self.wfile.flush()
+            self.log_sent(65536)
             self.close_connection = True
             return
         if blob and MODE == "stall":

@@ -417,7 +417,8 @@ static void setup_easy(FetchJob *j)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* Fewer, larger writes into the slot: one hash update and pwrite per 64 KiB. */
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024L);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
+			 j->req.buffer_size ? (long)j->req.buffer_size : 64L * 1024L);
 	/*
 	 * HTTP/1.1: a paused transfer (MaxBytesPerSec=, a parked range) leaves its bytes in the
 	 * socket and at the server. Over HTTP/2 libcurl could keep a paused stream's window, megabytes,

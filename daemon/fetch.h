@@ -34,6 +34,8 @@ typedef struct FetchRequest {
 	const char *if_range;	   /* with offset: the ETag the partial bytes came from */
 	uint64_t max_bytes;	   /* the whole resource may not exceed this (0: unlimited) */
 	unsigned timeout_sec;	   /* the whole request may not take longer (0: no limit) */
+	/* libcurl's receive buffer: 0 is 64 KiB (one slot write per 64 KiB of a long stream) */
+	unsigned buffer_size;
 	/*
 	 * Body bytes of a 200 or 206 response (@status). A resume may be answered with 200 and the
 	 * whole resource (a server that ignores Range): the caller skips what it has. A 206 always

@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "0441ec488ebdf33816211e378c88eba2276001a94476c09552f571b4338266d8"
+SRC_URI[sha256sum] = "c28170f47373e51046a606c7c122523b5cfa78ce060891c530a2f132f55619e8"

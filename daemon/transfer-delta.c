@@ -37,7 +37,7 @@
  */
 #define JOBS	       12
 #define PREFETCH_MAX   (128u * 1024u)
-#define HELD_MAX       (1024u * 1024u) /* all ranges held ahead of their turn together */
+#define HELD_MAX       (1024u * 1024u) /* all held ranges together, the current one included */
 #define LOOKAHEAD      32
 #define PARK_AHEAD     (1024u * 1024u)
 #define PARKS_LOST_MAX 8
@@ -360,7 +360,7 @@ static void range_done(void *userdata, const FetchResult *res)
 	 * A parked range dropped while it waited (a server's idle timeout on a slow link): asked
 	 * for again, no attempt counted; a server that keeps dropping them ends the parking.
 	 */
-	if (j->parked) {
+	if (j->parked && td->parks_lost < PARKS_LOST_MAX) {
 		job_release(j);
 		td->parks_lost++;
 		/* Asked for again by write_step(), unless local chunks are being written. */
@@ -433,8 +433,8 @@ static int add_job(TransferDelta *td, size_t range, bool hold, bool parked)
 	uint64_t length = td->ranges[range].length;
 	int r;
 
-	/* The current range is always taken: the ones held after it wait for it. */
-	if (!j || (hold && range != td->range && td->held + length > HELD_MAX))
+	/* Room is left for the current range: the ones held after it wait for it. */
+	if (!j || (hold && range != td->range && td->held + length > HELD_MAX - PREFETCH_MAX))
 		return 0;
 	*j = (RangeJob){ .td = td,
 			 .used = true,
@@ -502,8 +502,11 @@ static void pump(TransferDelta *td)
 			bool shorter = td->ranges[i].length <= PREFETCH_MAX;
 
 			if (!job_of(td, i) &&
-			    (shorter || (ahead <= PARK_AHEAD && td->parks_lost < PARKS_LOST_MAX)))
+			    (shorter || (ahead <= PARK_AHEAD && td->parks_lost < PARKS_LOST_MAX))) {
 				r = add_job(td, i, shorter, !shorter);
+				if (r == 0)
+					break; /* no room to hold it: nearer ranges go first */
+			}
 			ahead += td->ranges[i].length;
 		}
 	}

@@ -5,7 +5,7 @@
 Lists the compressed blocks of both images (file data blocks, from the inode table, and
 fragment blocks, from the fragment table), and prints how many bytes of NEW's blocks OLD does
 not hold byte for byte (no chunk-based delta can take those from the device), and how much of
-that is fragment blocks: small files and file tails packed together, which change as a whole
+that is fragment blocks: files smaller than a block packed together, which change as a whole
 when one of their files changes or a file before them comes or goes. gzip and xz images.
 """
 import hashlib

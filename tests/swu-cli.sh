@@ -216,6 +216,11 @@ expect_stderr "mksquashfs -no-fragments"
 expect_exit 0 "$SWU" add-file-to-bundle --bundle c.pb --file nofrag.sqfs --new-name sq2 --chunk-index
 checks=$((checks + 1))
 ! grep -q warning "$T/err" || fail "a squashfs image without fragments was warned about"
+# A squashfs 3 superblock has another layout: its field at 16 is not a fragment count.
+python3 -c 'import sys; sys.stdout.buffer.write(b"hsqs" + bytes(12) + (7).to_bytes(4, "little") + bytes(8) + (3).to_bytes(2, "little") + bytes(66))' >v3.sqfs
+expect_exit 0 "$SWU" add-file-to-bundle --bundle c.pb --file v3.sqfs --new-name sq4 --chunk-index
+checks=$((checks + 1))
+! grep -q warning "$T/err" || fail "a squashfs 3 superblock was read as squashfs 4"
 # The warning is about deltas: no index, no warning.
 expect_exit 0 "$SWU" add-file-to-bundle --bundle c.pb --file frag.sqfs --new-name sq3
 checks=$((checks + 1))

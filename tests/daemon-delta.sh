@@ -29,6 +29,19 @@ delta_release() {
 # fetched [SINCE-LINE]: bytes nginx sent for blobs and chunk stores since line N of its log
 fetched() { tail -n +"${1:-1}" "$T/bytes.log" | awk '$3 == "GET" && ($4 ~ /blobs|chunks/) { s += $2 } END { print s + 0 }'; }
 lines() { wc -l <"$T/bytes.log"; }
+# rewrite_regions FROM TO KIB: rootfs-TO is rootfs-FROM with six 256 KiB regions rewritten (seed
+# TO), 1 MiB apart from KIB KiB on: six ranges of frames, each longer than a range held in memory.
+rewrite_regions() {
+	python3 - "$T/rootfs-$1.img" "$T/rootfs-$2.img" "$2" "$3" <<'PY'
+import random, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+r = random.Random(int(sys.argv[3]))
+for k in range(6):
+    at = k * 1024 * 1024 + int(sys.argv[4]) * 1024
+    d[at:at + 256 * 1024] = r.randbytes(256 * 1024)
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+}
 printf 'app\n' >"$T/appfs.img"
 
 delta_release 1 block
@@ -168,15 +181,7 @@ expect_exit 0 ctl reset
 # Version 7 is version 6 (in slot A, in place) with six 256 KiB regions rewritten, 1 MiB apart:
 # six ranges of frames, each longer than what is held in memory. At 1 MB/s each takes 0.25 s;
 # the next one is asked for while the one before still streams, so its round trip overlaps it.
-python3 - "$T/rootfs-6.img" "$T/rootfs-7.img" <<'PY'
-import random, sys
-d = bytearray(open(sys.argv[1], "rb").read())
-r = random.Random(7)
-for k in range(6):
-    at = k * 1024 * 1024 + 256 * 1024
-    d[at:at + 256 * 1024] = r.randbytes(256 * 1024)
-open(sys.argv[2], "wb").write(bytes(d))
-PY
+rewrite_regions 6 7 256
 KEEP_IMAGE=1 delta_release 7 block
 since=$(($(lines) + 1))
 expect_exit 0 ctl install
@@ -202,15 +207,7 @@ expect_eq "files left in StagingDirectory=" "$(find "$DEV/staging" -type f | wc 
 # timeout drops a connection a client does not read). Version 9 is version 7 (in slot A) with six
 # other 256 KiB regions rewritten: six long ranges; all but the first are asked for while the one
 # before streams (MaxBytesPerSec=1000000), so their drops show when their turn comes.
-python3 - "$T/rootfs-7.img" "$T/rootfs-9.img" <<'PY'
-import random, sys
-d = bytearray(open(sys.argv[1], "rb").read())
-r = random.Random(9)
-for k in range(6):
-    at = k * 1024 * 1024 + 640 * 1024
-    d[at:at + 256 * 1024] = r.randbytes(256 * 1024)
-open(sys.argv[2], "wb").write(bytes(d))
-PY
+rewrite_regions 7 9 640
 KEEP_IMAGE=1 delta_release 9 block
 nginx_server=$SERVER
 start_fake_server drop-parked

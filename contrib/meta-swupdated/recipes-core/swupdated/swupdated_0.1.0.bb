@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "c28170f47373e51046a606c7c122523b5cfa78ce060891c530a2f132f55619e8"
+SRC_URI[sha256sum] = "7d55296abed6136f273648ed9c1efbaa3a75711dec4e689d54c036b8fe8d3979"

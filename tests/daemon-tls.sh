@@ -12,9 +12,20 @@ start_bus
 release "$T/v2.swu" 2
 publish "$T/v2.swu"
 start_nginx "ssl_certificate $pki/server.crt; ssl_certificate_key $pki/server.key; ssl_client_certificate $pki/ca.crt; ssl_verify_client on;"
-sed -i "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$PORT ssl;|" "$T/nginx.conf"
+# nginx offers HTTP/2 as well: the daemon must still speak HTTP/1.1 (fetch.c), where a paused
+# transfer leaves its bytes in the socket rather than in libcurl's memory.
+sed -i "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$PORT ssl http2;|" "$T/nginx.conf"
 nginx -c "$T/nginx.conf" -s reload
 sleep 0.5
+expect_eq "ALPN offered by nginx" "$(python3 - "$PORT" "$pki" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2] + "/ca.crt")
+ctx.load_cert_chain(sys.argv[2] + "/device.crt", sys.argv[2] + "/device.key")
+ctx.set_alpn_protocols(["h2", "http/1.1"])
+with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="127.0.0.1") as s:
+    print(s.selected_alpn_protocol())
+PY
+)" h2
 SERVER="https://127.0.0.1:$PORT/stable"
 start_daemon
 sed -i "s|^Retries=3|Retries=3\nCAFile=$pki/ca.crt\nClientCertificate=$pki/device.crt\nClientKey=$pki/device.key|" "$DEV/swupdated.conf"
@@ -23,6 +34,9 @@ expect_exit 0 ctl check
 expect_stdout "Version 2 is available"
 expect_exit 0 ctl install
 expect_eq "result over mTLS" "$(prop Result)" success
+checks=$((checks + 1))
+grep -q '"GET /stable/blobs/.* HTTP/1.1"' "$T/access.log" && ! grep -q 'HTTP/2' "$T/access.log" ||
+	fail "the daemon did not speak HTTP/1.1 only: $(grep -o '"GET [^"]*"' "$T/access.log" | sort | uniq -c)"
 
 # Without the client certificate nginx refuses the device.
 sed -i '/^ClientCertificate=/d; /^ClientKey=/d' "$DEV/swupdated.conf"

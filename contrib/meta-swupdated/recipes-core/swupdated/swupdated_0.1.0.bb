@@ -4,4 +4,4 @@ require swupdated.inc
 SRC_URI = "https://github.com/swupdated/swupdated/releases/download/v${PV}/swupdated-${PV}.tar.xz \
            file://run-ptest \
 "
-SRC_URI[sha256sum] = "7d55296abed6136f273648ed9c1efbaa3a75711dec4e689d54c036b8fe8d3979"
+SRC_URI[sha256sum] = "e32b6ce17d321bec1df589f8fb841b5afc72958f36a3b29e990efed01ece1fab"

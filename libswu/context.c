@@ -22,6 +22,21 @@ struct SwuContext {
 	bool cancelled; /* read and written with __atomic builtins: other threads ask */
 };
 
+bool swu_error_is_rejection(int r)
+{
+	switch (r) {
+	case -EBADMSG:
+	case -EKEYREJECTED:
+	case -EKEYEXPIRED:
+	case -ESTALE:
+	case -EMEDIUMTYPE:
+	case -EFBIG:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int swu_context_new(SwuContext **ret)
 {
 	SwuContext *ctx = calloc(1, sizeof(*ctx));

@@ -14,6 +14,8 @@
  *   -ESTALE        rollback (version older than trusted/installed)
  *   -EMEDIUMTYPE   bundle is not for this hardware (compatible)
  *   -ENOSPC        payload larger than its slot
+ *   -EFBIG         the bundle's user_manifest would make the installed manifest exceed the
+ *                  metadata cap (a verdict on the bundle)
  *   -ENOMEM, -EIO, other errno: resources and I/O
  */
 #include <stdarg.h>
@@ -38,6 +40,13 @@ typedef struct SwuFailure {
 	const char *rule;  /* short name of the rule that failed, e.g. "threshold" */
 	char message[512]; /* one human sentence: what, expected vs. actual */
 } SwuFailure;
+
+/*
+ * Whether @r (a negative errno from libswu) is a verdict on the input: the bundle or metadata was
+ * rejected (-EBADMSG, -EKEYREJECTED, -EKEYEXPIRED, -ESTALE, -EMEDIUMTYPE, -EFBIG), not a resource,
+ * I/O or usage failure. One table for every caller: the daemon's result and swu's exit status.
+ */
+bool swu_error_is_rejection(int r);
 
 /* Creates a context with a reference count of 1. Returns 0 or -ENOMEM. */
 int swu_context_new(SwuContext **ret);

@@ -1187,6 +1187,37 @@ START_TEST(test_any_field_order)
 }
 END_TEST
 
+/*
+ * One table says what is a verdict on the bundle (swu's exit status 1, the daemon's verify-failed)
+ * and what is not. The size rule's -EFBIG is one: the bundle's user_manifest is too large.
+ */
+START_TEST(test_error_vocabulary)
+{
+	static const int rejections[] = { -EBADMSG, -EKEYREJECTED, -EKEYEXPIRED,
+					  -ESTALE,  -EMEDIUMTYPE,  -EFBIG };
+	static const int others[] = { 0,	  1,	   -ENOMEM,   -EIO,   -ENOENT, -EINVAL,
+				      -ECANCELED, -ENOSPC, -EMSGSIZE, -EBUSY, -ESPIPE, -EACCES };
+	static char user[4097];
+	TuTargetsSpec ts;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(rejections); i++)
+		ck_assert_msg(swu_error_is_rejection(rejections[i]), "%s",
+			      strerror(-rejections[i]));
+	for (size_t i = 0; i < ELEMENTSOF(others); i++)
+		ck_assert_msg(!swu_error_is_rejection(others[i]), "%d", others[i]);
+
+	memset(user, 'u', sizeof(user));
+	standard_targets(&ts, w.targets_key);
+	ts.files[ts.n_files++] = (TuFile){ "user_manifest", user, sizeof(user) };
+	swu_context_set_metadata_max(ctx, sizeof(user) - 1);
+	r = verify_targets_spec(&ts, NULL);
+	ck_assert_int_eq(r, -EFBIG);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "size");
+	ck_assert(swu_error_is_rejection(r));
+}
+END_TEST
+
 typedef struct Sink {
 	SwuBuf got;
 	int begins, ends;
@@ -1271,6 +1302,7 @@ int main(void)
 		{ "self", test_self, 60 },
 		{ "field-order", test_any_field_order, 60 },
 		{ "stream-sink", test_stream_sink, 60 },
+		{ "error-vocabulary", test_error_vocabulary, 60 },
 	};
 
 	return tu_run("tuf", cases, ELEMENTSOF(cases), setup, teardown);

@@ -33,6 +33,19 @@ expect_stderr "not for this device 'acme-gw-v1'"
 echo garbage >garbage.pb
 expect_exit 1 "$SWU" verify-bundle --bundle garbage.pb --trusted-root-metadata root.pb
 expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata garbage.pb
+# Metadata over the cap (1 MiB) is refused as devices refuse it: rejected input, not an I/O error.
+head -c $((1024 * 1024 + 1)) /dev/zero >huge.pb
+expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata huge.pb
+expect_stderr "larger than the metadata size cap"
+expect_exit 1 "$SWU" inspect-root-metadata huge.pb
+expect_stderr "larger than the metadata size cap"
+# A user_manifest that would make the installed manifest exceed the cap: a verdict on the bundle.
+release um.pb 1 --compatible none --file user_manifest=huge.pb --file rootfs=rootfs.img
+expect_exit 1 "$SWU" verify-bundle --bundle um.pb --trusted-root-metadata root.pb
+expect_stderr "user_manifest is 1048577 bytes"
+expect_exit 1 "$SWU" verify-bundle --bundle um.pb --self
+expect_exit 1 "$SWU" export-manifest --bundle um.pb --trusted-root-metadata root.pb -o um-m.pb
+expect_exit 1 "$SWU" publish --bundle um.pb --dir um-repo
 
 # A bundle signed by a stranger's key.
 "$SWU" generate-key stranger >/dev/null
@@ -111,6 +124,11 @@ expect_stderr "not a valid signature"
 checks=$((checks + 1))
 cmp -s signer.pb before.pb || fail "a failed signer changed the bundle"
 expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --signer "false" --public-key targets.pub
+# A signer that prints too much failed: an I/O error (2), not a rejected bundle.
+expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --signer "cat >/dev/null; head -c 5000 /dev/zero" --public-key targets.pub
+expect_stderr "printed 1024 bytes or more"
+checks=$((checks + 1))
+cmp -s signer.pb before.pb || fail "a signer that printed too much changed the bundle"
 expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --key targets --signer x --public-key targets.pub
 
 # --- add-file refuses a target name the bundle has, unless --replace -------------------------------

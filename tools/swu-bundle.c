@@ -108,9 +108,9 @@ int verb_add_root_metadata_to_bundle(int argc, char **argv)
 	if (!root_path || !path || optind != argc)
 		return log_usage("add-root-metadata-to-bundle needs --append-root-metadata and "
 				 "--bundle");
-	r = swu_read_file(root_path, swu_context_get_metadata_max(swu_ctx), &root, &size);
+	r = read_metadata(root_path, &root, &size);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", root_path);
+		return r;
 	r = swu_root_decode(swu_ctx, root, size, &s, &rm);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", root_path);
@@ -407,7 +407,7 @@ static int run_signer(const char *cmd, const uint8_t *data, size_t n, uint8_t *o
 		else if (k == 0)
 			break;
 		else if ((got += (size_t)k) >= SIGNER_OUTPUT_MAX)
-			r = -EFBIG;
+			r = -EMSGSIZE; /* the signer misbehaved: not a verdict on the bundle */
 	}
 	close(outp[0]);
 	if (waitpid(pid, &status, 0) < 0)
@@ -430,6 +430,9 @@ static int sign_with_signer(const char *cmd, const EVP_PKEY *pub, const uint8_t 
 	int r;
 
 	r = run_signer(cmd, data, n, out, &size);
+	if (r == -EMSGSIZE)
+		return log_error_errno(r, "Signer '%s' printed %u bytes or more, no signature", cmd,
+				       SIGNER_OUTPUT_MAX);
 	if (r < 0)
 		return log_error_errno(r, "Signer '%s' failed", cmd);
 	/* DER or raw r||s; a raw signature may start like DER, so try both before giving up. */
@@ -570,6 +573,7 @@ static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *i
 	char hex[2 * SWU_SHA256_SIZE + 1];
 	uint64_t size = 0;
 	struct stat st;
+	size_t got = 0;
 	int r;
 
 	name = strndup(ip->name, strlen(ip->name) - strlen(".chunks"));
@@ -579,10 +583,18 @@ static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *i
 	p = find_payload(b, name);
 	if (!it || !t || !p)
 		return 0; /* an index of nothing in this bundle: nothing to serve */
-	if (ip->size > INDEX_MAX || !(index = malloc(MAX(ip->size, (uint64_t)1))))
-		return log_error_errno(-EFBIG, "Chunk index '%s' is too large", ip->name);
-	if (pread(b->fd, index, ip->size, (off_t)ip->offset) != (ssize_t)ip->size)
-		return log_error_errno(-EIO, "Cannot read '%s'", ip->name);
+	/* An index over the cap is refused like any invalid one: a verdict on the bundle. */
+	if (ip->size > INDEX_MAX)
+		return log_error_errno(-EFBIG, "Chunk index '%s' is larger than %u bytes", ip->name,
+				       INDEX_MAX);
+	index = malloc(MAX(ip->size, (uint64_t)1));
+	if (!index)
+		return log_error_errno(-ENOMEM, "Cannot read chunk index '%s'", ip->name);
+	r = swu_pread_full(b->fd, index, ip->size, ip->offset, &got);
+	if (r >= 0 && got != ip->size)
+		r = -EIO; /* the bundle shrank since it was indexed */
+	if (r < 0)
+		return log_error_errno(r, "Cannot read chunk index '%s'", ip->name);
 	r = swu_chunk_index_parse(swu_ctx, index, ip->size, t->length, &idx);
 	if (r < 0)
 		return log_error_errno(r, "Chunk index '%s' is not valid", ip->name);

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <endian.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "fileio.h"
 #include "macro.h"
 #include "manifest.h"
 #include "metadata.h"
@@ -117,14 +117,19 @@ static json_object *describe_chunk_index(const SwuBundle *b, const SwuPayload *p
 	_cleanup_free_ uint8_t *data = NULL;
 	json_object *o = json_object_new_object();
 	uint64_t length = 0;
-	int r = -EFBIG;
+	size_t got = 0;
+	int r;
 
-	if (p->size <= 64u * 1024u * 1024u && (data = malloc(MAX(p->size, (uint64_t)1))) &&
-	    pread(b->fd, data, p->size, (off_t)p->offset) == (ssize_t)p->size) {
-		if (p->size >= SWU_CHUNK_HEADER_SIZE) {
-			memcpy(&length, data + 16, sizeof(length));
-			length = le64toh(length);
-		}
+	/* Each failure with its own reason: a cap, memory, a read that came up short. */
+	if (p->size > 64u * 1024u * 1024u)
+		r = -EFBIG;
+	else if (!(data = malloc(MAX(p->size, (uint64_t)1))))
+		r = -ENOMEM;
+	else if ((r = swu_pread_full(b->fd, data, p->size, p->offset, &got)) >= 0 && got != p->size)
+		r = -EIO;
+	if (r >= 0) {
+		if (p->size >= SWU_CHUNK_HEADER_SIZE)
+			length = swu_le64(data + 16);
 		r = swu_chunk_index_parse(swu_ctx, data, p->size, length, &idx);
 	}
 	if (r < 0) {

@@ -60,9 +60,9 @@ static int next_version(const char *previous, bool explicit_version, uint32_t *v
 	size_t size;
 	int r;
 
-	r = swu_read_file(previous, swu_context_get_metadata_max(swu_ctx), &data, &size);
+	r = read_metadata(previous, &data, &size);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", previous);
+		return r;
 	prev = swu_root_version(swu_ctx, data, size);
 	if (prev == 0)
 		return log_error_errno(-EBADMSG, "'%s' is no root metadata with a version",
@@ -205,9 +205,9 @@ int verb_sign_root_metadata(int argc, char **argv)
 	}
 	if (!path || !key_path || optind != argc)
 		return log_usage("sign-root-metadata needs --root-metadata and --root-key");
-	r = swu_read_file(path, swu_context_get_metadata_max(swu_ctx), &data, &size);
+	r = read_metadata(path, &data, &size);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", path);
+		return r;
 	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", path);
@@ -260,9 +260,9 @@ int verb_inspect_root_metadata(int argc, char **argv)
 
 	if (argc != 2)
 		return log_usage("inspect-root-metadata takes exactly one file");
-	r = swu_read_file(argv[1], swu_context_get_metadata_max(swu_ctx), &data, &size);
+	r = read_metadata(argv[1], &data, &size);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", argv[1]);
+		return r;
 	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", argv[1]);

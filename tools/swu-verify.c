@@ -73,17 +73,6 @@ static int parse_args(int argc, char **argv, bool export, VerifyArgs *a)
 	return 0;
 }
 
-static int load(const char *path, uint8_t **ret, size_t *ret_size)
-{
-	int r = swu_read_file(path, swu_context_get_metadata_max(swu_ctx), ret, ret_size);
-
-	if (r == -EFBIG)
-		return log_error_errno(-EBADMSG, "'%s' is larger than the metadata size cap", path);
-	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", path);
-	return 0;
-}
-
 static int save_new_root(const SwuVerifier *v, const char *path)
 {
 	const uint8_t *root;
@@ -112,9 +101,9 @@ static int run(int argc, char **argv, bool export)
 	r = parse_args(argc, argv, export, &a);
 	if (r < 0)
 		return r;
-	if (a.root && (r = load(a.root, &root, &root_size)) < 0)
+	if (a.root && (r = read_metadata(a.root, &root, &root_size)) < 0)
 		return r;
-	if (a.manifest && (r = load(a.manifest, &manifest, &manifest_size)) < 0)
+	if (a.manifest && (r = read_metadata(a.manifest, &manifest, &manifest_size)) < 0)
 		return r;
 	r = bundle_open(a.bundle, &fd, &b);
 	if (r < 0)

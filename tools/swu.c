@@ -14,17 +14,11 @@
 
 SwuContext *swu_ctx;
 
-bool is_rejection(int r)
-{
-	return r == -EBADMSG || r == -EKEYREJECTED || r == -EKEYEXPIRED || r == -ESTALE ||
-	       r == -EMEDIUMTYPE;
-}
-
 int exit_status(int r)
 {
 	if (r >= 0)
 		return EXIT_OK;
-	return is_rejection(r) ? EXIT_REJECTED : EXIT_USAGE;
+	return swu_error_is_rejection(r) ? EXIT_REJECTED : EXIT_USAGE;
 }
 
 int log_error_errno(int r, const char *fmt, ...)
@@ -103,6 +97,21 @@ int parse_time(const char *s, int64_t *ret)
 	} else
 		return -EINVAL;
 	*ret = (int64_t)timegm(&tm) - off;
+	return 0;
+}
+
+int read_metadata(const char *path, uint8_t **ret, size_t *ret_size)
+{
+	size_t max = swu_context_get_metadata_max(swu_ctx);
+	int r;
+
+	r = swu_read_file(path, max, ret, ret_size);
+	/* Devices refuse metadata over the cap: a verdict on the file (-EFBIG), not an I/O error. */
+	if (r == -EFBIG)
+		return log_error_errno(r, "'%s' is larger than the metadata size cap of %zu bytes",
+				       path, max);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
 	return 0;
 }
 

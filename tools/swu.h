@@ -21,14 +21,18 @@ extern SwuContext *swu_ctx;
 /* Prints "swu: <message>: <reason>" where the reason is the failure record or strerror. */
 int log_error_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int log_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* EXIT_REJECTED for the verification/format errnos, EXIT_USAGE for everything else. */
+/* EXIT_REJECTED for the verification/format errnos (swu_error_is_rejection()), else EXIT_USAGE. */
 int exit_status(int r);
-bool is_rejection(int r);
 
 int parse_u32(const char *s, uint32_t *ret);
 /* RFC 3339 ("2027-01-31T00:00:00Z", offsets allowed) or "@<seconds>". */
 int parse_time(const char *s, int64_t *ret);
 
+/*
+ * Reads a metadata file (root metadata, a manifest) under the metadata cap; logs errors. -EFBIG
+ * (a rejection) when it is larger than the cap.
+ */
+int read_metadata(const char *path, uint8_t **ret, size_t *ret_size);
 /* Opens and indexes a bundle file; logs errors. */
 int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
 /*

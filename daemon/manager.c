@@ -52,48 +52,56 @@ static int read_text(const char *path, size_t max, char **ret)
 }
 
 /* Lifecycle events as structured journal entries, one MESSAGE_ID per action (journalctl -o verbose). */
-static const struct {
-	const char *action;
-	const char *message_id;
-} message_ids[] = {
-	{ "install", "5b1c2d0e8f7a4c0b9e3d6a1f2c4b7e90" },
-	{ "mark-good", "a7e3c91b52d84f0e8c6b1d2e3f4a5b61" },
-	{ "mark-bad", "c2d4e6f8a0b24c6e8a0c2e4f6a8b0c12" },
-	{ "rollback", "e91f3a5c7b9d4e1f8a2c4e6a8c0e2f34" },
-	{ "root-rotation", "1f2e3d4c5b6a47988776655443322110" },
-};
+static const char *message_id(SwuHistoryAction action)
+{
+	switch (action) {
+	case SWU_HISTORY_INSTALL:
+		return "5b1c2d0e8f7a4c0b9e3d6a1f2c4b7e90";
+	case SWU_HISTORY_MARK_GOOD:
+		return "a7e3c91b52d84f0e8c6b1d2e3f4a5b61";
+	case SWU_HISTORY_MARK_BAD:
+		return "c2d4e6f8a0b24c6e8a0c2e4f6a8b0c12";
+	case SWU_HISTORY_ROLLBACK:
+		return "e91f3a5c7b9d4e1f8a2c4e6a8c0e2f34";
+	case SWU_HISTORY_ROOT_ROTATION:
+		return "1f2e3d4c5b6a47988776655443322110";
+	case _SWU_HISTORY_ACTION_MAX:
+	case _SWU_HISTORY_ACTION_INVALID:
+		break;
+	}
+	return NULL;
+}
 
 static void journal_event(const SwuHistoryEntry *e)
 {
-	const char *id = NULL;
+	const char *id = message_id(e->action), *action = swu_history_action_to_string(e->action),
+		   *result = swu_history_result_to_string(e->result);
 	char slot[2] = { e->slot, 0 };
 
 	if (!getenv("JOURNAL_STREAM"))
 		return; /* not under systemd: the log line on stderr says it */
-	for (size_t i = 0; i < ELEMENTSOF(message_ids); i++)
-		if (streq(message_ids[i].action, e->action))
-			id = message_ids[i].message_id;
-	if (!id)
+	if (!id || !action || !result)
 		return;
-	(void)sd_journal_send("MESSAGE=%s %s: version %u -> %u, slot %s%s%s", e->action, e->result,
+	(void)sd_journal_send("MESSAGE=%s %s: version %u -> %u, slot %s%s%s", action, result,
 			      e->from_version, e->to_version, slot[0] ? slot : "-",
 			      e->reason && *e->reason ? ": " : "", e->reason ? e->reason : "",
 			      "MESSAGE_ID=%s", id, "PRIORITY=%i",
-			      streq(e->result, "success") ? LOG_NOTICE : LOG_WARNING,
-			      "SWUPDATED_ACTION=%s", e->action, "SWUPDATED_RESULT=%s", e->result,
+			      e->result == SWU_HISTORY_SUCCESS ? LOG_NOTICE : LOG_WARNING,
+			      "SWUPDATED_ACTION=%s", action, "SWUPDATED_RESULT=%s", result,
 			      "SWUPDATED_FROM_VERSION=%u", e->from_version, "SWUPDATED_VERSION=%u",
 			      e->to_version, "SWUPDATED_SLOT=%s", slot, "SWUPDATED_DOWNLOADED=%llu",
 			      (unsigned long long)e->downloaded, NULL);
 }
 
-void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
-		     const char *result, const char *reason)
+void manager_history(Manager *m, SwuHistoryAction action, uint32_t from, uint32_t to, char slot,
+		     SwuHistoryResult result, const char *reason)
 {
 	manager_history_install(m, action, from, to, slot, result, reason, 0);
 }
 
-void manager_history_install(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
-			     const char *result, const char *reason, uint64_t downloaded)
+void manager_history_install(Manager *m, SwuHistoryAction action, uint32_t from, uint32_t to,
+			     char slot, SwuHistoryResult result, const char *reason,
+			     uint64_t downloaded)
 {
 	SwuHistoryEntry e = { time(NULL), action, from, to, slot, result, reason, downloaded };
 	int r;
@@ -116,7 +124,7 @@ static void root_committed(void *userdata, uint32_t version)
 
 	snprintf(reason, sizeof(reason), "Root metadata version %u trusted from now on", version);
 	log_info("%s", reason);
-	manager_history(m, "root-rotation", 0, 0, 0, "success", reason);
+	manager_history(m, SWU_HISTORY_ROOT_ROTATION, 0, 0, 0, SWU_HISTORY_SUCCESS, reason);
 }
 
 int manager_new(Config *config, Manager **ret)
@@ -266,14 +274,16 @@ int manager_reconcile(Manager *m, SwuContext *ctx)
 		log_warning("The install of version %u into slot %c was interrupted before the "
 			    "bootloader switch; dropping it",
 			    p.version, p.slot);
-		manager_history(m, "install", p.from_version, p.version, p.slot, "interrupted",
+		manager_history(m, SWU_HISTORY_INSTALL, p.from_version, p.version, p.slot,
+				SWU_HISTORY_INTERRUPTED,
 				"Interrupted before the bootloader switch; slot not tried");
 		r = swu_state_clear_pending(ctx, m->config->state_dir);
 	} else if (m->booted && state_of(m, &p) == UPDATE_IDLE) {
 		/* Rebooted, but not into the new slot: the bootloader fell back. */
 		log_warning("Rollback: slot %c (version %u) did not boot, running slot %c", p.slot,
 			    p.version, m->booted);
-		manager_history(m, "rollback", p.from_version, p.version, p.slot, "rolled-back",
+		manager_history(m, SWU_HISTORY_ROLLBACK, p.from_version, p.version, p.slot,
+				SWU_HISTORY_ROLLED_BACK,
 				"The new slot did not boot; the bootloader fell back");
 		remember_rollback(m, ctx, &p);
 		/* Keep the bootloader from trying the failed slot again. */
@@ -517,13 +527,15 @@ int manager_install(Manager *m, const char *path)
 		snprintf(note, sizeof(note), "Installing '%s' failed: %s", path,
 			 log_reason(ctx, r));
 		log_error("%s", note);
-		manager_history(m, "install", from, to, manager_target_slot(m), "failed", note);
+		manager_history(m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(m),
+				SWU_HISTORY_FAILED, note);
 		return r;
 	}
 	snprintf(note, sizeof(note), "Version %u installed into slot %c; reboot to try it", to,
 		 manager_target_slot(m));
 	log_info("%s", note);
-	manager_history(m, "install", from, to, manager_target_slot(m), "success", note);
+	manager_history(m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(m),
+			SWU_HISTORY_SUCCESS, note);
 	return 0;
 }
 
@@ -590,8 +602,9 @@ static int mark_pending(Manager *m, SwuContext *ctx, const SwuPending *p, bool g
 		snprintf(note, note_size, "Slot %c (version %u) marked bad; slot %c boots next",
 			 p->slot, p->version, p->from_slot);
 	log_info("%s", note);
-	manager_history(m, good ? "mark-good" : "mark-bad", p->from_version, p->version, p->slot,
-			good ? "success" : "rejected", note);
+	manager_history(m, good ? SWU_HISTORY_MARK_GOOD : SWU_HISTORY_MARK_BAD, p->from_version,
+			p->version, p->slot, good ? SWU_HISTORY_SUCCESS : SWU_HISTORY_REJECTED,
+			note);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "device.h"
 #include "install.h"
 #include "slot.h"
+#include "state.h"
 
 typedef enum UpdateState {
 	UPDATE_IDLE,		     /* nothing pending */
@@ -94,10 +95,11 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 void slots_done(Slots *s);
 /* After everything is written and verified: pending record, then the bootloader switch. */
 int manager_apply(Manager *m, SwuContext *ctx, SwuVerifier *v);
-void manager_history(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
-		     const char *result, const char *reason);
+void manager_history(Manager *m, SwuHistoryAction action, uint32_t from, uint32_t to, char slot,
+		     SwuHistoryResult result, const char *reason);
 /* The same for an install, with the bytes it downloaded. */
-void manager_history_install(Manager *m, const char *action, uint32_t from, uint32_t to, char slot,
-			     const char *result, const char *reason, uint64_t downloaded);
+void manager_history_install(Manager *m, SwuHistoryAction action, uint32_t from, uint32_t to,
+			     char slot, SwuHistoryResult result, const char *reason,
+			     uint64_t downloaded);
 /* The slot an install writes into. */
 char manager_target_slot(const Manager *m);

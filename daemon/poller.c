@@ -305,8 +305,9 @@ static bool skip_rolled_back(Updater *u)
 	/* Also over a finished install's Note: this is what the automatic path decided now. */
 	updater_note(u, "%s", p->note);
 	if (!p->skipped_noted)
-		manager_history(u->m, "install", u->installed_version, u->available_version,
-				manager_target_slot(u->m), "skipped", p->note);
+		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version,
+				u->available_version, manager_target_slot(u->m),
+				SWU_HISTORY_SKIPPED, p->note);
 	p->skipped_noted = true;
 	return true;
 }

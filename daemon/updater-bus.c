@@ -305,7 +305,7 @@ static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *erro
 
 static int append_history(void *userdata, const SwuHistoryEntry *e)
 {
-	char action[64], result[64], reason[1024], note[1100];
+	char reason[1024], note[1100];
 
 	/* Whatever an older version wrote there, D-Bus gets valid UTF-8. */
 	swu_escape(e->reason, strlen(e->reason), reason, sizeof(reason));
@@ -314,11 +314,10 @@ static int append_history(void *userdata, const SwuHistoryEntry *e)
 			 *reason ? "; " : "", (unsigned long long)e->downloaded);
 	else
 		snprintf(note, sizeof(note), "%s", reason);
-	return sd_bus_message_append(
-		userdata, "(tsuuss)", (uint64_t)MAX(e->time, (int64_t)0) * 1000000,
-		swu_escape(e->action, strlen(e->action), action, sizeof(action)), e->from_version,
-		e->to_version, swu_escape(e->result, strlen(e->result), result, sizeof(result)),
-		note);
+	return sd_bus_message_append(userdata, "(tsuuss)",
+				     (uint64_t)MAX(e->time, (int64_t)0) * 1000000,
+				     swu_history_action_to_string(e->action), e->from_version,
+				     e->to_version, swu_history_result_to_string(e->result), note);
 }
 
 static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error)

@@ -249,8 +249,8 @@ void updater_load(Updater *u)
 			     "crashed or powered off)%s",
 			     st.running, pending[0] ? pending : "; install it again");
 		log_warning("%s", u->note);
-		manager_history(u->m, "install", u->installed_version, 0, manager_target_slot(u->m),
-				"failed", u->note);
+		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version, 0,
+				manager_target_slot(u->m), SWU_HISTORY_FAILED, u->note);
 		updater_save_status(u);
 	}
 }
@@ -261,10 +261,10 @@ void updater_finish(Updater *u, UpdaterResult result)
 	uint32_t from = t && t->v ? swu_verifier_get_installed_version(t->v) : u->installed_version;
 	uint32_t to = t && t->v ? swu_verifier_get_version(t->v) : 0;
 
-	manager_history_install(u->m, "install", from, to, manager_target_slot(u->m),
-				result == RESULT_SUCCESS   ? "success"
-				: result == RESULT_ABORTED ? "aborted"
-							   : "failed",
+	manager_history_install(u->m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(u->m),
+				result == RESULT_SUCCESS   ? SWU_HISTORY_SUCCESS
+				: result == RESULT_ABORTED ? SWU_HISTORY_ABORTED
+							   : SWU_HISTORY_FAILED,
 				u->note, u->downloaded);
 	u->transfer = transfer_free(t);
 	u->result = result;
@@ -355,8 +355,8 @@ int updater_begin(Updater *u, const char *source, bool verify, bool apply)
 	r = begin(u, ctx, source, verify, apply);
 	if (r < 0 && !u->transfer)
 		/* Refused before any transfer began: the history says so too. */
-		manager_history(u->m, "install", u->installed_version, 0, manager_target_slot(u->m),
-				"failed", u->note);
+		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version, 0,
+				manager_target_slot(u->m), SWU_HISTORY_FAILED, u->note);
 	return r;
 }
 

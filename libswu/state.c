@@ -344,26 +344,81 @@ int swu_state_clear_release(SwuContext *ctx, const char *dir)
 	return remove_file(ctx, dir, "release.pb");
 }
 
+static const char *const history_action_table[_SWU_HISTORY_ACTION_MAX] = {
+	[SWU_HISTORY_INSTALL] = "install",
+	[SWU_HISTORY_MARK_GOOD] = "mark-good",
+	[SWU_HISTORY_MARK_BAD] = "mark-bad",
+	[SWU_HISTORY_ROLLBACK] = "rollback",
+	[SWU_HISTORY_ROOT_ROTATION] = "root-rotation",
+};
+
+static const char *const history_result_table[_SWU_HISTORY_RESULT_MAX] = {
+	[SWU_HISTORY_SUCCESS] = "success",	   [SWU_HISTORY_FAILED] = "failed",
+	[SWU_HISTORY_ABORTED] = "aborted",	   [SWU_HISTORY_SKIPPED] = "skipped",
+	[SWU_HISTORY_ROLLED_BACK] = "rolled-back", [SWU_HISTORY_REJECTED] = "rejected",
+	[SWU_HISTORY_INTERRUPTED] = "interrupted",
+};
+
+/* The index of @s in @table, -EINVAL when it is not there. */
+static int table_lookup(const char *const *table, size_t n, const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (table[i] && streq(table[i], s))
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *swu_history_action_to_string(SwuHistoryAction a)
+{
+	if (a < 0 || a >= _SWU_HISTORY_ACTION_MAX)
+		return NULL;
+	return history_action_table[a];
+}
+
+SwuHistoryAction swu_history_action_from_string(const char *s)
+{
+	return (SwuHistoryAction)table_lookup(history_action_table, _SWU_HISTORY_ACTION_MAX, s);
+}
+
+const char *swu_history_result_to_string(SwuHistoryResult r)
+{
+	if (r < 0 || r >= _SWU_HISTORY_RESULT_MAX)
+		return NULL;
+	return history_result_table[r];
+}
+
+SwuHistoryResult swu_history_result_from_string(const char *s)
+{
+	return (SwuHistoryResult)table_lookup(history_result_table, _SWU_HISTORY_RESULT_MAX, s);
+}
+
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e)
 {
-	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	_cleanup_(json_object_putp) json_object *o = NULL;
 	_cleanup_free_ uint8_t *old = NULL;
-	const char *line, *keep;
+	const char *line, *keep, *action, *result;
 	size_t old_size = 0, line_len;
 	SwuBuf out = {};
 	int r;
 
+	action = swu_history_action_to_string(e->action);
+	result = swu_history_result_to_string(e->result);
+	if (!action || !result)
+		return -EINVAL;
+	o = json_object_new_object();
 	if (!o)
 		return -ENOMEM;
 	json_object_object_add(o, "time", json_object_new_int64(e->time));
-	json_object_object_add(o, "action", json_object_new_string(e->action));
+	json_object_object_add(o, "action", json_object_new_string(action));
 	json_object_object_add(o, "from_version", json_object_new_int64(e->from_version));
 	json_object_object_add(o, "to_version", json_object_new_int64(e->to_version));
 	json_object_object_add(o, "slot",
 			       e->slot ? slot_json(e->slot) : json_object_new_string(""));
-	json_object_object_add(o, "result", json_object_new_string(e->result));
+	json_object_object_add(o, "result", json_object_new_string(result));
 	json_object_object_add(o, "reason", json_object_new_string(e->reason ? e->reason : ""));
-	if (streq(e->action, "install"))
+	if (e->action == SWU_HISTORY_INSTALL)
 		json_object_object_add(
 			o, "downloaded",
 			json_object_new_int64((int64_t)MIN(e->downloaded, (uint64_t)INT64_MAX)));
@@ -396,21 +451,27 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 	return r;
 }
 
+/* Hands the entry in @o to @func: 1 when it did, 0 when the entry is skipped, or its error. */
 static int history_entry(json_object *o, SwuHistoryFunc func, void *userdata)
 {
 	bool ok = true;
 	SwuHistoryEntry e = {
 		.time = int_of(o, "time", INT64_MIN, INT64_MAX, &ok),
-		.action = string_of(o, "action"),
+		.action = swu_history_action_from_string(string_of(o, "action")),
 		.from_version = (uint32_t)int_of(o, "from_version", 0, UINT32_MAX, &ok),
 		.to_version = (uint32_t)int_of(o, "to_version", 0, UINT32_MAX, &ok),
 		.slot = slot_of(o, "slot"),
-		.result = string_of(o, "result"),
+		.result = swu_history_result_from_string(string_of(o, "result")),
 		.reason = string_of(o, "reason"),
 		.downloaded = (uint64_t)optional_int_of(o, "downloaded", 0, INT64_MAX, &ok),
 	};
+	int r;
 
-	return ok && *e.action ? func(userdata, &e) : 0;
+	/* An action or result this version does not know (a newer one wrote it): skipped. */
+	if (!ok || e.action < 0 || e.result < 0)
+		return 0;
+	r = func(userdata, &e);
+	return r < 0 ? r : 1;
 }
 
 int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHistoryFunc func,
@@ -443,7 +504,7 @@ int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHist
 		r = history_entry(o, func, userdata);
 		if (r < 0)
 			return r;
-		count++;
+		count += r;
 	}
 	return 0;
 }

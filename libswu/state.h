@@ -12,6 +12,7 @@
  *   rollback.json        the release whose slot did not boot: never installed again by itself
  * Every write is atomic: temp file, fsync, rename, fsync the directory.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,23 +88,60 @@ int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size
 int swu_state_save_release(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n);
 int swu_state_clear_release(SwuContext *ctx, const char *dir);
 
+/* What a history entry records; history.jsonl and D-Bus carry the strings of the table. */
+typedef enum SwuHistoryAction {
+	SWU_HISTORY_INSTALL,	   /* "install" */
+	SWU_HISTORY_MARK_GOOD,	   /* "mark-good" */
+	SWU_HISTORY_MARK_BAD,	   /* "mark-bad" */
+	SWU_HISTORY_ROLLBACK,	   /* "rollback" */
+	SWU_HISTORY_ROOT_ROTATION, /* "root-rotation" */
+	_SWU_HISTORY_ACTION_MAX,
+	_SWU_HISTORY_ACTION_INVALID = -EINVAL,
+} SwuHistoryAction;
+
+/* How it ended. */
+typedef enum SwuHistoryResult {
+	SWU_HISTORY_SUCCESS,	 /* "success" */
+	SWU_HISTORY_FAILED,	 /* "failed" */
+	SWU_HISTORY_ABORTED,	 /* "aborted" */
+	SWU_HISTORY_SKIPPED,	 /* "skipped" */
+	SWU_HISTORY_ROLLED_BACK, /* "rolled-back" */
+	SWU_HISTORY_REJECTED,	 /* "rejected" */
+	SWU_HISTORY_INTERRUPTED, /* "interrupted" */
+	_SWU_HISTORY_RESULT_MAX,
+	_SWU_HISTORY_RESULT_INVALID = -EINVAL,
+} SwuHistoryResult;
+
+/* The string of @a (static); NULL when @a is out of range. */
+const char *swu_history_action_to_string(SwuHistoryAction a);
+/* The action named @s; _SWU_HISTORY_ACTION_INVALID when @s (or NULL) names none. */
+SwuHistoryAction swu_history_action_from_string(const char *s);
+/* The string of @r (static); NULL when @r is out of range. */
+const char *swu_history_result_to_string(SwuHistoryResult r);
+/* The result named @s; _SWU_HISTORY_RESULT_INVALID when @s (or NULL) names none. */
+SwuHistoryResult swu_history_result_from_string(const char *s);
+
 typedef struct SwuHistoryEntry {
 	int64_t time;
-	const char *action; /* install, mark-good, mark-bad, rollback, root-rotation */
+	SwuHistoryAction action;
 	uint32_t from_version;
 	uint32_t to_version;
 	char slot;
-	const char *result; /* success, failed, ... */
+	SwuHistoryResult result;
 	const char *reason;
 	uint64_t downloaded; /* bytes an install downloaded (0 for other actions) */
 } SwuHistoryEntry;
 
-/* Appends one line; the oldest lines are dropped to keep the file under SWU_HISTORY_MAX. */
+/*
+ * Appends one line; the oldest lines are dropped to keep the file under SWU_HISTORY_MAX.
+ * -EINVAL when @e's action or result is out of range.
+ */
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e);
 /*
- * Hands the newest @max entries to @func, newest first (the strings live during the call);
- * lines that do not parse are skipped. A missing history is empty. Returns 0, -errno, or the
- * first error @func returned.
+ * Hands the newest @max entries to @func, newest first (the strings live during the call).
+ * Lines that do not parse, and lines whose action or result this version does not know (a
+ * newer version wrote them), are skipped and not counted. A missing history is empty. Returns
+ * 0, -errno, or the first error @func returned.
  */
 typedef int (*SwuHistoryFunc)(void *userdata, const SwuHistoryEntry *e);
 int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHistoryFunc func,

@@ -108,7 +108,13 @@ START_TEST(test_history_bounded)
 	size_t n;
 
 	for (int i = 0; i < 1500; i++) {
-		SwuHistoryEntry e = { 1795000000 + i, "install", 1, 2, 'B', "success", reason };
+		SwuHistoryEntry e = { .time = 1795000000 + i,
+				      .action = SWU_HISTORY_INSTALL,
+				      .from_version = 1,
+				      .to_version = 2,
+				      .slot = 'B',
+				      .result = SWU_HISTORY_SUCCESS,
+				      .reason = reason };
 
 		snprintf(reason, sizeof(reason), "entry %d", i);
 		ck_assert_int_eq(swu_state_append_history(ctx, dir, &e), 0);
@@ -136,9 +142,10 @@ static int seen_entry(void *userdata, const SwuHistoryEntry *e)
 	Seen *s = userdata;
 
 	if (s->n++ == 0) {
-		snprintf(s->first, sizeof(s->first), "%s %s %u->%u %c %s %llu", e->action,
-			 e->result, e->from_version, e->to_version, e->slot ?: '-', e->reason,
-			 (unsigned long long)e->downloaded);
+		snprintf(s->first, sizeof(s->first), "%s %s %u->%u %c %s %llu",
+			 swu_history_action_to_string(e->action),
+			 swu_history_result_to_string(e->result), e->from_version, e->to_version,
+			 e->slot ?: '-', e->reason, (unsigned long long)e->downloaded);
 		s->first_time = e->time;
 	}
 	return 0;
@@ -146,9 +153,21 @@ static int seen_entry(void *userdata, const SwuHistoryEntry *e)
 
 START_TEST(test_history_read)
 {
-	SwuHistoryEntry a = { 1795000000,  "install", 1, 2, 'B', "success", "Version 2 installed",
-			      123456789012 };
-	SwuHistoryEntry b = { 1795000100, "mark-good", 1, 2, 'B', "success", "marked good" };
+	SwuHistoryEntry a = { .time = 1795000000,
+			      .action = SWU_HISTORY_INSTALL,
+			      .from_version = 1,
+			      .to_version = 2,
+			      .slot = 'B',
+			      .result = SWU_HISTORY_SUCCESS,
+			      .reason = "Version 2 installed",
+			      .downloaded = 123456789012 };
+	SwuHistoryEntry b = { .time = 1795000100,
+			      .action = SWU_HISTORY_MARK_GOOD,
+			      .from_version = 1,
+			      .to_version = 2,
+			      .slot = 'B',
+			      .result = SWU_HISTORY_SUCCESS,
+			      .reason = "marked good" };
 	_cleanup_free_ char *path = tu_path("%s/history.jsonl", dir);
 	Seen seen = {};
 	FILE *f;
@@ -173,6 +192,126 @@ START_TEST(test_history_read)
 	seen = (Seen){};
 	ck_assert_int_eq(swu_state_read_history(ctx, dir, 1, seen_entry, &seen), 0);
 	ck_assert_str_eq(seen.first, "install success 1->2 B Version 2 installed 123456789012");
+}
+END_TEST
+
+/* Every value of both enums has a string, and the string names it back. */
+START_TEST(test_history_tables)
+{
+	for (int a = 0; a < _SWU_HISTORY_ACTION_MAX; a++) {
+		const char *s = swu_history_action_to_string((SwuHistoryAction)a);
+
+		ck_assert_ptr_nonnull(s);
+		ck_assert_int_eq(swu_history_action_from_string(s), a);
+	}
+	for (int r = 0; r < _SWU_HISTORY_RESULT_MAX; r++) {
+		const char *s = swu_history_result_to_string((SwuHistoryResult)r);
+
+		ck_assert_ptr_nonnull(s);
+		ck_assert_int_eq(swu_history_result_from_string(s), r);
+	}
+	/* The strings are the file format: they never change. */
+	ck_assert_str_eq(swu_history_action_to_string(SWU_HISTORY_ROOT_ROTATION), "root-rotation");
+	ck_assert_str_eq(swu_history_result_to_string(SWU_HISTORY_ROLLED_BACK), "rolled-back");
+	ck_assert_ptr_null(swu_history_action_to_string(_SWU_HISTORY_ACTION_MAX));
+	ck_assert_ptr_null(swu_history_action_to_string(_SWU_HISTORY_ACTION_INVALID));
+	ck_assert_ptr_null(swu_history_result_to_string(_SWU_HISTORY_RESULT_MAX));
+	ck_assert_ptr_null(swu_history_result_to_string(_SWU_HISTORY_RESULT_INVALID));
+	ck_assert_int_eq(swu_history_action_from_string("reinstall"), _SWU_HISTORY_ACTION_INVALID);
+	ck_assert_int_eq(swu_history_action_from_string(""), _SWU_HISTORY_ACTION_INVALID);
+	ck_assert_int_eq(swu_history_action_from_string(NULL), _SWU_HISTORY_ACTION_INVALID);
+	ck_assert_int_eq(swu_history_result_from_string("Success"), _SWU_HISTORY_RESULT_INVALID);
+	ck_assert_int_eq(swu_history_result_from_string(NULL), _SWU_HISTORY_RESULT_INVALID);
+}
+END_TEST
+
+typedef struct Collected {
+	SwuHistoryEntry e[64];
+	size_t n;
+} Collected;
+
+static int collect_entry(void *userdata, const SwuHistoryEntry *e)
+{
+	Collected *c = userdata;
+
+	ck_assert_uint_lt(c->n, ELEMENTSOF(c->e));
+	c->e[c->n] = *e;
+	c->e[c->n++].reason = NULL; /* lives during the call only */
+	return 0;
+}
+
+/* Every action with every result is written as its string and read back as the same enum. */
+START_TEST(test_history_round_trip)
+{
+	Collected c = {};
+	size_t n = 0;
+
+	for (int a = 0; a < _SWU_HISTORY_ACTION_MAX; a++)
+		for (int r = 0; r < _SWU_HISTORY_RESULT_MAX; r++) {
+			SwuHistoryEntry e = { .time = 1795000000 + (int64_t)n++,
+					      .action = (SwuHistoryAction)a,
+					      .from_version = 3,
+					      .to_version = 4,
+					      .slot = 'A',
+					      .result = (SwuHistoryResult)r,
+					      .reason = "why" };
+
+			ck_assert_int_eq(swu_state_append_history(ctx, dir, &e), 0);
+		}
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 100, collect_entry, &c), 0);
+	ck_assert_uint_eq(c.n, n);
+	for (size_t i = 0; i < n; i++) {
+		const SwuHistoryEntry *e = &c.e[n - 1 - i]; /* newest first */
+
+		ck_assert_int_eq(e->time, 1795000000 + (int64_t)i);
+		ck_assert_int_eq(e->action, (int)(i / _SWU_HISTORY_RESULT_MAX));
+		ck_assert_int_eq(e->result, (int)(i % _SWU_HISTORY_RESULT_MAX));
+		ck_assert_uint_eq(e->to_version, 4);
+		ck_assert_int_eq(e->slot, 'A');
+	}
+	/* Out of range: refused, nothing written. */
+	SwuHistoryEntry bad = { .action = _SWU_HISTORY_ACTION_MAX, .result = SWU_HISTORY_SUCCESS };
+
+	ck_assert_int_eq(swu_state_append_history(ctx, dir, &bad), -EINVAL);
+	bad = (SwuHistoryEntry){ .action = SWU_HISTORY_INSTALL, .result = _SWU_HISTORY_RESULT_MAX };
+	ck_assert_int_eq(swu_state_append_history(ctx, dir, &bad), -EINVAL);
+	c = (Collected){};
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 100, collect_entry, &c), 0);
+	ck_assert_uint_eq(c.n, n);
+}
+END_TEST
+
+/*
+ * The file format did not change: lines as older versions wrote them still read. A line whose
+ * action or result this version does not know (a newer version wrote it) is skipped and does
+ * not count towards @max.
+ */
+START_TEST(test_history_unknown)
+{
+	_cleanup_free_ char *path = tu_path("%s/history.jsonl", dir);
+	Collected c = {};
+
+	tu_write_text(path, "{\"time\":1795000000,\"action\":\"install\",\"from_version\":1,"
+			    "\"to_version\":2,\"slot\":\"B\",\"result\":\"failed\",\"reason\":"
+			    "\"old\"}\n"
+			    "{\"time\":1795000001,\"action\":\"rollback\",\"from_version\":1,"
+			    "\"to_version\":2,\"slot\":\"B\",\"result\":\"rolled-back\",\"reason\":"
+			    "\"\"}\n"
+			    "{\"time\":1795000002,\"action\":\"reinstall\",\"from_version\":1,"
+			    "\"to_version\":2,\"slot\":\"B\",\"result\":\"success\",\"reason\":"
+			    "\"\"}\n"
+			    "{\"time\":1795000003,\"action\":\"install\",\"from_version\":1,"
+			    "\"to_version\":2,\"slot\":\"B\",\"result\":\"half-done\",\"reason\":"
+			    "\"\"}\n");
+	ck_assert_int_eq(swu_state_read_history(ctx, dir, 2, collect_entry, &c), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_int_eq(c.e[0].time, 1795000001);
+	ck_assert_int_eq(c.e[0].action, SWU_HISTORY_ROLLBACK);
+	ck_assert_int_eq(c.e[0].result, SWU_HISTORY_ROLLED_BACK);
+	ck_assert_int_eq(c.e[1].time, 1795000000);
+	ck_assert_int_eq(c.e[1].action, SWU_HISTORY_INSTALL);
+	ck_assert_int_eq(c.e[1].result, SWU_HISTORY_FAILED);
+	ck_assert_uint_eq(c.e[1].downloaded, 0);
 }
 END_TEST
 
@@ -495,6 +634,9 @@ int main(void)
 		{ "pending", test_pending },
 		{ "history-bounded", test_history_bounded, 120 },
 		{ "history-read", test_history_read },
+		{ "history-tables", test_history_tables },
+		{ "history-round-trip", test_history_round_trip },
+		{ "history-unknown", test_history_unknown },
 		{ "status", test_status },
 		{ "release", test_release },
 		{ "rollback", test_rollback },

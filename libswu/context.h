@@ -17,6 +17,8 @@
  *   -EFBIG         the bundle's user_manifest would make the installed manifest exceed the
  *                  metadata cap (a verdict on the bundle)
  *   -ENOMEM, -EIO, other errno: resources and I/O
+ *   -EINVAL        also: a misuse of the API (a NULL context or output pointer, an fd < 0 where
+ *                  one is required), caught by assert_return() at the entry of every function
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -47,6 +49,14 @@ typedef struct SwuFailure {
  * I/O or usage failure. One table for every caller: the daemon's result and swu's exit status.
  */
 bool swu_error_is_rejection(int r);
+
+/*
+ * Critical mode for assert_return() (libswu/macro.h), process-wide: on, a misuse of the API (a NULL
+ * context, a NULL output pointer, ...) prints "Assertion '...' failed at FILE:LINE, function
+ * FUNC(): aborting" and aborts; off, the call returns its error (-EINVAL, NULL or false) quietly.
+ * Until this is called, SWU_ASSERT_RETURN_CRITICAL=1 in the environment turns it on (read once).
+ */
+void swu_set_assert_return_critical(bool b);
 
 /* Creates a context with a reference count of 1. Returns 0 or -ENOMEM. */
 int swu_context_new(SwuContext **ret);

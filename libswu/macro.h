@@ -74,6 +74,31 @@ static inline void closep(int *fd)
 		_fd_;                                                                              \
 	})
 
+/*
+ * Contract checks at the entry of exported functions, as systemd's assert_return(): a caller's
+ * bug (a NULL context or output pointer, an fd < 0 where one is required) makes the call return
+ * @r instead of crashing somewhere deeper. In critical mode (swu_set_assert_return_critical(),
+ * or SWU_ASSERT_RETURN_CRITICAL=1 in the environment: tests) the failure aborts instead, loudly.
+ */
+void swu_assert_return_failed(const char *expr, const char *file, int line, const char *func);
+
+#define assert_return(expr, r)                                                                     \
+	do {                                                                                       \
+		if (__builtin_expect(!(expr), 0)) {                                                \
+			swu_assert_return_failed(#expr, __FILE__, __LINE__, __func__);             \
+			return (r);                                                                \
+		}                                                                                  \
+	} while (false)
+
+/* The same for functions returning void. */
+#define assert_return_void(expr)                                                                   \
+	do {                                                                                       \
+		if (__builtin_expect(!(expr), 0)) {                                                \
+			swu_assert_return_failed(#expr, __FILE__, __LINE__, __func__);             \
+			return;                                                                    \
+		}                                                                                  \
+	} while (false)
+
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
 static inline void *mfree(void *p)

@@ -37,6 +37,8 @@ static size_t utf8_char(const uint8_t *p, size_t n)
 
 bool swu_utf8_valid(const uint8_t *p, size_t n)
 {
+	assert_return(p || n == 0, false);
+
 	for (size_t i = 0; i < n;) {
 		size_t k = utf8_char(p + i, n - i);
 
@@ -73,6 +75,9 @@ char *swu_escape(const char *s, size_t n, char *out, size_t size)
 	const uint8_t *p = (const uint8_t *)s;
 	size_t o = 0;
 
+	assert_return(s || n == 0, NULL);
+	assert_return(out || size == 0, NULL);
+
 	if (size == 0)
 		return out;
 	for (size_t i = 0; i < n;) {
@@ -100,9 +105,13 @@ char *swu_escape(const char *s, size_t n, char *out, size_t size)
 
 char *swu_escape_inplace(char *s, size_t size)
 {
-	size_t n = strnlen(s, size);
-	char *copy = malloc(n + 1);
+	char *copy;
+	size_t n;
 
+	assert_return(s, NULL);
+
+	n = strnlen(s, size);
+	copy = malloc(n + 1);
 	if (!copy) {
 		s[0] = 0;
 		return s;

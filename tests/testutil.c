@@ -338,13 +338,17 @@ int tu_run(const char *suite_name, const TuCase *cases, size_t n, void (*setup)(
 	SRunner *sr;
 	int failed;
 
+	swu_set_assert_return_critical(true);
 	for (size_t i = 0; i < n; i++) {
 		TCase *tc = tcase_create(cases[i].name);
 
 		tcase_add_checked_fixture(tc, setup, teardown);
 		if (cases[i].timeout > 0)
 			tcase_set_timeout(tc, cases[i].timeout);
-		tcase_add_test(tc, cases[i].test);
+		if (cases[i].signal)
+			tcase_add_test_raise_signal(tc, cases[i].test, cases[i].signal);
+		else
+			tcase_add_test(tc, cases[i].test);
 		suite_add_tcase(s, tc);
 	}
 	sr = srunner_create(s);

@@ -120,9 +120,13 @@ typedef struct TuCase {
 	const char *name;
 	const TTest *test;
 	int timeout; /* seconds; 0: Check's default */
+	int signal;  /* the test passes only when it ends with this signal; 0: none */
 } TuCase;
 
-/* Runs one TCase per entry, each with the checked fixture; returns main()'s exit status. */
+/*
+ * Runs one TCase per entry, each with the checked fixture; returns main()'s exit status. The
+ * tests run with assert_return()'s critical mode on: a misuse of libswu aborts them loudly.
+ */
 int tu_run(const char *suite_name, const TuCase *cases, size_t n, void (*setup)(void),
 	   void (*teardown)(void));
 

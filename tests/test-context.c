@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The contract checks of the API (assert_return()): a misuse aborts loudly in critical mode, which
+ * the unit tests and `make check` run in, and returns -EINVAL quietly otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "context.h"
+#include "macro.h"
+#include "testutil.h"
+
+static SwuContext *ctx;
+
+static void setup(void)
+{
+	ctx = tu_context();
+}
+
+static void teardown(void)
+{
+	ctx = swu_context_unref(ctx);
+}
+
+/* tu_run() turned critical mode on: the misuse ends the test with SIGABRT. */
+START_TEST(test_critical_aborts)
+{
+	SwuBundle *b = NULL;
+
+	(void)swu_bundle_open_fd(NULL, 0, &b);
+	ck_abort_msg("swu_bundle_open_fd(NULL, ...) returned");
+}
+END_TEST
+
+/* What an integrator reads: the expression, where, and which function, on stderr. */
+START_TEST(test_critical_message)
+{
+	char buf[512] = "";
+	int pipefd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		(void)swu_context_new(NULL);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], buf, sizeof(buf) - 1);
+	close(pipefd[0]);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	ck_assert_int_eq(WTERMSIG(status), SIGABRT);
+	ck_assert_msg(strstr(buf, "Assertion 'ret' failed at ") && strstr(buf, "context.c:") &&
+			      strstr(buf, ", function swu_context_new(): aborting\n"),
+		      "%s", buf);
+}
+END_TEST
+
+/* Critical mode off: the misuse is the caller's error, nothing else changes. */
+START_TEST(test_quiet_returns)
+{
+	SwuBundle *b = NULL;
+	SwuContext *c = NULL;
+
+	swu_set_assert_return_critical(false);
+	ck_assert_int_eq(swu_context_new(NULL), -EINVAL);
+	ck_assert_int_eq(swu_bundle_open_fd(NULL, 0, &b), -EINVAL);
+	ck_assert_int_eq(swu_bundle_open_fd(ctx, -1, &b), -EINVAL);
+	ck_assert_int_eq(swu_bundle_open_fd(ctx, 0, NULL), -EINVAL);
+	ck_assert_ptr_null(b);
+	ck_assert_ptr_null(swu_context_get_failure(NULL));
+	ck_assert(!swu_context_cancelled(NULL));
+	ck_assert_int_eq(swu_fail(NULL, -EBADMSG, "bundle", "wire", "x"), -EBADMSG);
+	swu_context_set_log(NULL, NULL, NULL);
+	ck_assert_uint_eq(swu_context_get_metadata_max(ctx), SWU_METADATA_MAX_DEFAULT);
+	swu_context_set_metadata_max(ctx, 0);
+	ck_assert_uint_eq(swu_context_get_metadata_max(ctx), SWU_METADATA_MAX_DEFAULT);
+	/* Valid calls are untouched. */
+	ck_assert_int_eq(swu_context_new(&c), 0);
+	c = swu_context_unref(c);
+	swu_set_assert_return_critical(true);
+}
+END_TEST
+
+/* Runs this program with "--misuse" and @value in SWU_ASSERT_RETURN_CRITICAL (NULL: unset). */
+static int run_misuse(const char *value)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		if (value)
+			setenv("SWU_ASSERT_RETURN_CRITICAL", value, 1);
+		else
+			unsetenv("SWU_ASSERT_RETURN_CRITICAL");
+		execl("/proc/self/exe", "test-context", "--misuse", (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+/* Without a call to swu_set_assert_return_critical(), the environment decides. */
+START_TEST(test_environment)
+{
+	int status;
+
+	status = run_misuse("1");
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	status = run_misuse("0");
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = run_misuse(NULL);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	const TuCase cases[] = {
+		{ "critical-aborts", test_critical_aborts, .signal = SIGABRT },
+		{ "critical-message", test_critical_message },
+		{ "quiet-returns", test_quiet_returns },
+		{ "environment", test_environment },
+	};
+
+	/* The child of test_environment: a misuse before anything set the mode. */
+	if (argc == 2 && streq(argv[1], "--misuse"))
+		return swu_context_new(NULL) == -EINVAL ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run("context", cases, ELEMENTSOF(cases), setup, teardown);
+}

@@ -25,6 +25,8 @@ const char *swu_bootloader_to_string(SwuBootloader b)
 
 int swu_bootloader_from_string(const char *s)
 {
+	assert_return(s, -EINVAL);
+
 	for (int i = 0; i < _SWU_BOOT_MAX; i++)
 		if (streq(bootloader_table[i], s))
 			return i;
@@ -155,16 +157,25 @@ static int boot_set(SwuContext *ctx, const SwuBootConfig *c, char first, char se
 
 int swu_boot_try(SwuContext *ctx, const SwuBootConfig *c, char slot, char other)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(c, -EINVAL);
+
 	return boot_set(ctx, c, slot, other, slot, 1);
 }
 
 int swu_boot_mark_good(SwuContext *ctx, const SwuBootConfig *c, char slot, char other)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(c, -EINVAL);
+
 	return boot_set(ctx, c, slot, other, slot, 1);
 }
 
 int swu_boot_mark_bad(SwuContext *ctx, const SwuBootConfig *c, char slot, char other)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(c, -EINVAL);
+
 	return boot_set(ctx, c, other, slot, slot, 0);
 }
 
@@ -193,6 +204,10 @@ int swu_boot_get_primary(SwuContext *ctx, const SwuBootConfig *c, char *ret)
 {
 	_cleanup_free_ char *out = NULL;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(c, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	switch (c->type) {
 	case SWU_BOOT_NONE:

@@ -103,6 +103,10 @@ int swu_bundle_open_fd(SwuContext *ctx, int fd, SwuBundle **ret)
 	struct stat st;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
@@ -152,6 +156,11 @@ int swu_bundle_open_path(SwuContext *ctx, const char *path, int *ret_fd, SwuBund
 	_cleanup_close_ int fd = -EBADF;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(path, -EINVAL);
+	assert_return(ret_fd, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	r = swu_open_regular(path, &fd);
 	if (r == -EINVAL)
 		return swu_fail(ctx, r, "bundle", "file",
@@ -168,6 +177,9 @@ int swu_bundle_open_path(SwuContext *ctx, const char *path, int *ret_fd, SwuBund
 
 const SwuMetadataEntry *swu_bundle_get_targets(const SwuBundle *b, const char *name)
 {
+	assert_return(b, NULL);
+	assert_return(name, NULL);
+
 	for (size_t i = 0; i < b->n_targets; i++)
 		if (streq(b->targets[i].name, name))
 			return &b->targets[i];
@@ -178,6 +190,9 @@ int swu_bundle_read_payload(const SwuBundle *b, const SwuPayload *p, SwuDataFunc
 			    void *userdata)
 {
 	int r;
+
+	assert_return(b, -EINVAL);
+	assert_return(p, -EINVAL);
 
 	(void)posix_fadvise(b->fd, (off_t)p->offset, (off_t)p->size, POSIX_FADV_SEQUENTIAL);
 	r = swu_read_hashed(b->fd, p->offset, p->size, NULL, func, userdata);
@@ -208,12 +223,18 @@ static int verify_metadata(SwuVerifier *v, const uint8_t *root, size_t root_size
 
 int swu_bundle_verify_metadata(SwuBundle *b, SwuVerifier *v)
 {
+	assert_return(b, -EINVAL);
+	assert_return(v, -EINVAL);
+
 	return verify_metadata(v, b->root, b->root_size, swu_bundle_get_targets(b, "targets"));
 }
 
 int swu_bundle_verify(SwuBundle *b, SwuVerifier *v)
 {
 	int r;
+
+	assert_return(b, -EINVAL);
+	assert_return(v, -EINVAL);
 
 	r = swu_bundle_verify_metadata(b, v);
 	if (r < 0)
@@ -374,9 +395,14 @@ static const SwuReaderOps stream_ops = {
 int swu_stream_new(SwuContext *ctx, SwuVerifier *v, const SwuStreamSink *sink, void *userdata,
 		   SwuStream **ret)
 {
-	SwuStream *s = calloc(1, sizeof(*s));
+	SwuStream *s;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->ctx = swu_context_ref(ctx);
@@ -394,12 +420,17 @@ int swu_stream_new(SwuContext *ctx, SwuVerifier *v, const SwuStreamSink *sink, v
 
 int swu_stream_feed(SwuStream *s, const void *p, size_t n)
 {
+	assert_return(s, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	return swu_bundle_reader_feed(s->reader, p, n);
 }
 
 int swu_stream_finish(SwuStream *s)
 {
 	int r;
+
+	assert_return(s, -EINVAL);
 
 	r = swu_bundle_reader_finish(s->reader);
 	if (r < 0)

@@ -41,6 +41,8 @@ uint64_t swu_xxh64(const void *data, size_t n, uint64_t seed)
 	const uint8_t *p = data, *end = p + n;
 	uint64_t h;
 
+	assert_return(data || n == 0, 0);
+
 	if (n >= 32) {
 		uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
 
@@ -74,6 +76,8 @@ uint64_t swu_xxh64(const void *data, size_t n, uint64_t seed)
 
 void swu_chunk_params_default(bool block_image, SwuChunkParams *ret)
 {
+	assert_return_void(ret);
+
 	*ret = (SwuChunkParams){
 		.block = SWU_CHUNK_BLOCK,
 		.align = block_image ? SWU_CHUNK_BLOCK : 1,
@@ -188,6 +192,8 @@ uint64_t swu_chunk_fast_hash(const uint8_t *d, uint32_t length)
 {
 	uint64_t block_hash[SWU_CHUNK_MAX_MAX / SWU_CHUNK_BLOCK];
 
+	assert_return(d || length == 0, 0);
+
 	return fast_hash(d, MIN(length, SWU_CHUNK_MAX_MAX), block_hash);
 }
 
@@ -203,11 +209,17 @@ int swu_chunk_scan(SwuContext *ctx, int fd, uint64_t length, const SwuChunkParam
 {
 	_cleanup_free_ Chunker *c = calloc(1, sizeof(*c));
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t cap = 2 * (size_t)p->max, have = 0, pos = 0;
+	size_t cap, have = 0, pos = 0;
 	uint64_t offset = 0, read_at = 0;
 	bool eof = false;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(p, -EINVAL);
+	assert_return(func, -EINVAL);
+
+	cap = 2 * (size_t)p->max;
 	if (!c || !(buf = malloc(cap)))
 		return -ENOMEM;
 	if (!params_valid(p))
@@ -291,6 +303,12 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 	Builder b = {};
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(p, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	r = build_entry(&b, &(SwuChunk){}); /* room for the header: overwritten below */
 	if (r >= 0) {
 		b.n = SWU_CHUNK_HEADER_SIZE;
@@ -318,6 +336,8 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 
 void swu_chunk_index_drop_fast(SwuChunkIndex *idx)
 {
+	assert_return_void(idx);
+
 	idx->fast = mfree(idx->fast);
 }
 
@@ -326,6 +346,10 @@ int swu_chunk_index_sha256(const SwuChunkIndex *idx, uint32_t i, uint8_t ret[SWU
 	uint64_t at = SWU_CHUNK_HEADER_SIZE + (uint64_t)i * SWU_CHUNK_ENTRY_SIZE + 12;
 	size_t got;
 	int r;
+
+	assert_return(idx, -EINVAL);
+	assert_return(i < idx->n, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	if (idx->data) {
 		memcpy(ret, idx->data + at, SWU_SHA256_SIZE);
@@ -417,6 +441,10 @@ int swu_chunk_index_parse(SwuContext *ctx, const uint8_t *p, size_t n, uint64_t 
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = calloc(1, sizeof(*idx));
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	if (!idx)
 		return -ENOMEM;
 	idx->fd = -EBADF;
@@ -443,6 +471,10 @@ int swu_chunk_index_open(SwuContext *ctx, int fd, uint64_t size, uint64_t target
 	_cleanup_free_ uint8_t *buf = malloc(OPEN_ENTRIES * SWU_CHUNK_ENTRY_SIZE);
 	size_t got;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	if (!idx || !buf)
 		return -ENOMEM;
@@ -476,6 +508,8 @@ uint32_t swu_rolling_hash(const uint8_t *block)
 {
 	uint32_t h = 0;
 
+	assert_return(block, 0);
+
 	for (size_t i = 0; i < SWU_CHUNK_BLOCK; i++)
 		h = h * SWU_ROLLING_M + (uint32_t)block[i] + 1;
 	return h;
@@ -492,6 +526,8 @@ uint32_t swu_rolling_pow(void)
 
 uint32_t swu_store_record_block(const SwuChunkIndex *idx)
 {
+	assert_return(idx, 0);
+
 	return idx->params.align == 1 ? SWU_STORE_RECORD_BYTE : SWU_STORE_RECORD_BLOCK;
 }
 
@@ -503,6 +539,9 @@ static uint64_t record_size(const SwuChunkIndex *idx, uint32_t length)
 
 uint64_t swu_store_record_size(const SwuChunkIndex *idx, uint32_t i)
 {
+	assert_return(idx, 0);
+	assert_return(i < idx->n, 0);
+
 	return record_size(idx, swu_chunk_index_length(idx, i));
 }
 
@@ -510,6 +549,8 @@ uint64_t swu_store_record_size(const SwuChunkIndex *idx, uint32_t i)
 uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i)
 {
 	uint64_t blocks = 0;
+
+	assert_return(idx, 0);
 
 	/* In a block index every chunk before i is whole blocks. */
 	if (idx->params.align == SWU_CHUNK_BLOCK)
@@ -523,14 +564,16 @@ uint64_t swu_store_record_offset(const SwuChunkIndex *idx, uint32_t i)
 
 uint64_t swu_store_records_end(const SwuChunkIndex *idx)
 {
+	assert_return(idx, 0);
+
 	return SWU_STORE_MAGIC_SIZE + SWU_STORE_RECORD_HEAD * (uint64_t)idx->n +
 	       swu_store_record_block(idx) * (uint64_t)idx->n_blocks;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ZSTD_CCtx *, ZSTD_freeCCtx);
 
-int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
-		    int out_fd, uint64_t *ret_size)
+static int store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
+		       int out_fd, uint64_t *ret_size)
 {
 	_cleanup_(ZSTD_freeCCtxp) ZSTD_CCtx *cctx = ZSTD_createCCtx();
 	size_t bound = ZSTD_compressBound(SWU_CHUNK_BLOCK);
@@ -583,4 +626,16 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 		return r;
 	*ret_size = pos;
 	return 0;
+}
+
+int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
+		    int out_fd, uint64_t *ret_size)
+{
+	assert_return(ctx, -EINVAL);
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(idx, -EINVAL);
+	assert_return(out_fd >= 0, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
+	return store_write(ctx, fd, base, idx, level, out_fd, ret_size);
 }

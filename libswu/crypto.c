@@ -24,6 +24,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
 
 int swu_sha256_init(SwuSha256 *h)
 {
+	assert_return(h, -EINVAL);
+
 	h->md = EVP_MD_CTX_new();
 	if (!h->md)
 		return -ENOMEM;
@@ -37,6 +39,9 @@ int swu_sha256_init(SwuSha256 *h)
 int swu_sha256_update(SwuSha256 *h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
+
+	assert_return(h, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
 
 	while (n > 0) {
 		size_t k = MIN(n, CHUNK_MAX);
@@ -52,6 +57,9 @@ int swu_sha256_update(SwuSha256 *h, const void *p, size_t n)
 int swu_sha256_final(SwuSha256 *h, uint8_t out[SWU_SHA256_SIZE])
 {
 	unsigned len = 0;
+
+	assert_return(h, -EINVAL);
+	assert_return(out, -EINVAL);
 
 	if (EVP_DigestFinal_ex(h->md, out, &len) != 1 || len != SWU_SHA256_SIZE)
 		return -EIO;
@@ -69,6 +77,9 @@ int swu_sha256(const void *p, size_t n, uint8_t out[SWU_SHA256_SIZE])
 	SwuSha256 h;
 	int r;
 
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	r = swu_sha256_init(&h);
 	if (r < 0)
 		return r;
@@ -85,6 +96,8 @@ int swu_read_hashed(int fd, uint64_t offset, uint64_t size, SwuSha256 *h, SwuDat
 	_cleanup_free_ uint8_t *buf = malloc((size_t)MIN(size, (uint64_t)FD_CHUNK) ?: 1);
 	uint64_t done = 0;
 	int r;
+
+	assert_return(fd >= 0, -EINVAL);
 
 	if (!buf)
 		return -ENOMEM;
@@ -119,6 +132,9 @@ int swu_sha256_range(int fd, uint64_t offset, uint64_t size, SwuDataFunc func, v
 	SwuSha256 h;
 	int r;
 
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	r = swu_sha256_init(&h);
 	if (r < 0)
 		return r;
@@ -131,12 +147,18 @@ int swu_sha256_range(int fd, uint64_t offset, uint64_t size, SwuDataFunc func, v
 
 int swu_sha256_fd(int fd, uint64_t offset, uint64_t size, uint8_t out[SWU_SHA256_SIZE])
 {
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	return swu_sha256_range(fd, offset, size, NULL, NULL, out);
 }
 
 void swu_hex(const uint8_t *p, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
+
+	assert_return_void(p || n == 0);
+	assert_return_void(out);
 
 	for (size_t i = 0; i < n; i++) {
 		out[2 * i] = digits[p[i] >> 4];
@@ -162,6 +184,8 @@ int swu_key_generate(EVP_PKEY **ret)
 {
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 
+	assert_return(ret, -EINVAL);
+
 	if (!k)
 		return -EIO;
 	*ret = k;
@@ -172,6 +196,10 @@ int swu_key_load_pem(SwuContext *ctx, const char *path, bool private, EVP_PKEY *
 {
 	_cleanup_(fclosep) FILE *f = NULL;
 	EVP_PKEY *k;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(path, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	f = fopen(path, "re");
 	if (!f)
@@ -223,6 +251,9 @@ int swu_key_save_pem(const EVP_PKEY *key, const char *path)
 	_cleanup_free_ char *pub = NULL;
 	int r;
 
+	assert_return(key, -EINVAL);
+	assert_return(path, -EINVAL);
+
 	if (asprintf(&pub, "%s.pub", path) < 0)
 		return -ENOMEM;
 	r = write_pem(key, path, true);
@@ -235,6 +266,9 @@ int swu_key_get_keyval(const EVP_PKEY *key, uint8_t out[SWU_KEYVAL_SIZE])
 {
 	uint8_t buf[128];
 	size_t len = 0;
+
+	assert_return(key, -EINVAL);
+	assert_return(out, -EINVAL);
 
 	if (!key_is_p256(key))
 		return -EBADMSG;
@@ -259,6 +293,9 @@ int swu_key_from_keyval(const uint8_t *keyval, size_t n, EVP_PKEY **ret)
 		OSSL_PARAM_END,
 	};
 
+	assert_return(keyval || n == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	/* Only the uncompressed form: a point has one encoding on the wire. */
 	if (n != SWU_KEYVAL_SIZE || keyval[0] != 0x04)
 		return -EBADMSG;
@@ -281,6 +318,9 @@ void swu_key_id(uint8_t key_type, uint8_t scheme, const uint8_t *keyval, size_t 
 	SwuSha256 h;
 	uint8_t prefix[2] = { key_type, scheme };
 
+	assert_return_void(keyval || n == 0);
+	assert_return_void(out);
+
 	/* Allocation failure here leaves an all-zero id, which matches no real key. */
 	memset(out, 0, SWU_KEY_ID_SIZE);
 	if (swu_sha256_init(&h) < 0)
@@ -296,6 +336,9 @@ int swu_key_id_of(const EVP_PKEY *key, uint8_t out[SWU_KEY_ID_SIZE])
 	uint8_t keyval[SWU_KEYVAL_SIZE];
 	int r;
 
+	assert_return(key, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	r = swu_key_get_keyval(key, keyval);
 	if (r < 0)
 		return r;
@@ -308,6 +351,9 @@ int swu_signature_to_raw(const uint8_t *p, size_t n, uint8_t out[SWU_SIG_SIZE])
 	_cleanup_(ECDSA_SIG_freep) ECDSA_SIG *sig = NULL;
 	const unsigned char *q = p;
 	const BIGNUM *r, *s;
+
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(out, -EINVAL);
 
 	if (n == SWU_SIG_SIZE && p[0] != 0x30) {
 		memcpy(out, p, SWU_SIG_SIZE);
@@ -339,6 +385,10 @@ int swu_sign(const EVP_PKEY *key, const uint8_t *p, size_t n, uint8_t out[SWU_SI
 	uint8_t der[128];
 	size_t len = sizeof(der);
 
+	assert_return(key, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	if (!key_is_p256(key))
 		return -EBADMSG;
 	md = EVP_MD_CTX_new();
@@ -359,6 +409,9 @@ int swu_verify(const EVP_PKEY *key, const uint8_t *p, size_t n, const uint8_t *s
 	_cleanup_free_ unsigned char *der = NULL;
 	BIGNUM *r = NULL, *s = NULL;
 	int der_len, ok;
+
+	assert_return(key, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
 
 	if (!sig || sig_size != SWU_SIG_SIZE)
 		return -EKEYREJECTED;

@@ -82,8 +82,13 @@ static int stop(SwuDelta *d, const char *fmt, ...)
 
 int swu_delta_new(SwuContext *ctx, SwuChunkIndex *idx, SwuDelta **ret)
 {
-	SwuDelta *d = calloc(1, sizeof(*d));
+	SwuDelta *d;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(idx, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->ctx = ctx;
@@ -130,11 +135,16 @@ SwuDelta *swu_delta_free(SwuDelta *d)
 
 const char *swu_delta_why(const SwuDelta *d)
 {
+	assert_return(d, NULL);
+
 	return d->why;
 }
 
 void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret)
 {
+	assert_return_void(d);
+	assert_return_void(ret);
+
 	*ret = d->stats;
 }
 
@@ -242,6 +252,8 @@ static int scan_active(SwuDelta *d, int fd, uint64_t length)
 int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd)
 {
 	int r = 0;
+
+	assert_return(d, -EINVAL);
 
 	if (!d->idx->fast)
 		return -EINVAL; /* scanned already */
@@ -378,22 +390,30 @@ static int alloc_batch(SwuDelta *d)
 
 void swu_delta_set_batch_blocks(SwuDelta *d, uint32_t blocks)
 {
+	assert_return_void(d);
+
 	d->batch_blocks = MAX(blocks, 1u);
 }
 
 void swu_delta_set_join_local_max(SwuDelta *d, uint64_t bytes)
 {
+	assert_return_void(d);
+
 	d->join_local_max = bytes;
 }
 
 bool swu_delta_batch_done(const SwuDelta *d)
 {
+	assert_return(d, false);
+
 	return d->planned && d->cur < d->idx->n && d->src[d->cur] == SRC_MISSING &&
 	       d->cur_missing >= d->m && d->batch_start + d->m < d->n_missing;
 }
 
 int swu_delta_next_batch(SwuDelta *d)
 {
+	assert_return(d, -EINVAL);
+
 	if (!swu_delta_batch_done(d))
 		return -EINVAL;
 	d->batch_start += d->m;
@@ -408,6 +428,10 @@ int swu_delta_record_ranges(SwuDelta *d, uint64_t gap, const SwuRange **ret, siz
 {
 	size_t cap = 0;
 	int r = 0;
+
+	assert_return(d, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_n, -EINVAL);
 
 	if (!d->all_missing)
 		r = list_missing(d);
@@ -444,6 +468,9 @@ static uint32_t missing_at(const SwuDelta *d, uint64_t offset)
 int swu_delta_feed_records(SwuDelta *d, uint64_t offset, const void *data, size_t n)
 {
 	const uint8_t *p = data;
+
+	assert_return(d, -EINVAL);
+	assert_return(data || n == 0, -EINVAL);
 
 	/* Bytes between the records of a coalesced range belong to chunks we have: dropped. */
 	while (n > 0 && d->m > 0) {
@@ -744,6 +771,10 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 	size_t cap = 0;
 	int r;
 
+	assert_return(d, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_n, -EINVAL);
+
 	r = check_records(d);
 	if (r < 0)
 		return r;
@@ -893,6 +924,9 @@ int swu_delta_write_local(SwuDelta *d, SwuSlotWriter *w, uint64_t budget)
 	uint64_t spent = 0;
 	int r;
 
+	assert_return(d, -EINVAL);
+	assert_return(w, -EINVAL);
+
 	if (!d->planned)
 		return -EINVAL;
 	while (d->cur < d->idx->n) {
@@ -919,6 +953,8 @@ int swu_delta_write_local(SwuDelta *d, SwuSlotWriter *w, uint64_t budget)
 
 int swu_delta_begin_range(SwuDelta *d, size_t i)
 {
+	assert_return(d, -EINVAL);
+
 	if (i >= d->n_ranges || !d->fvalid || d->fstart != d->ranges[i].offset || d->fhave != 0)
 		return -EINVAL;
 	d->pos = d->ranges[i].offset;
@@ -962,6 +998,10 @@ int swu_delta_feed(SwuDelta *d, SwuSlotWriter *w, const void *data, size_t n)
 	const uint8_t *p = data;
 	int r;
 
+	assert_return(d, -EINVAL);
+	assert_return(w, -EINVAL);
+	assert_return(data || n == 0, -EINVAL);
+
 	if (n > d->range_end - d->pos)
 		return stop(d, "chunk store: more bytes than the range asked for");
 	while (n > 0) {
@@ -990,6 +1030,8 @@ int swu_delta_feed(SwuDelta *d, SwuSlotWriter *w, const void *data, size_t n)
 
 int swu_delta_end_range(SwuDelta *d)
 {
+	assert_return(d, -EINVAL);
+
 	if (d->pos != d->range_end || d->fhave != 0)
 		return stop(d, "chunk store: a range ended at byte %llu, before %llu",
 			    (unsigned long long)d->pos, (unsigned long long)d->range_end);
@@ -998,5 +1040,7 @@ int swu_delta_end_range(SwuDelta *d)
 
 bool swu_delta_done(const SwuDelta *d)
 {
+	assert_return(d, false);
+
 	return d->planned && d->cur == d->idx->n;
 }

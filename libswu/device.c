@@ -63,6 +63,11 @@ int swu_device_manifest(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size
 	bool have_state, have_factory = false;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(d, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	r = swu_state_load_manifest(ctx, d->state_dir, &state, &state_size);
 	if (r < 0 && r != -ENOENT)
 		return swu_fail(ctx, r, "state", "manifest",
@@ -104,6 +109,11 @@ int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, 
 	size_t size;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(d, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	r = factory_root(ctx, d, &factory, &size);
 	if (r < 0)
 		return r;
@@ -117,6 +127,9 @@ int swu_device_repair(SwuContext *ctx, const SwuDevice *d)
 	size_t size;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(d, -EINVAL);
+
 	r = factory_root(ctx, d, &factory, &size);
 	if (r < 0)
 		return r;
@@ -129,6 +142,10 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 	_cleanup_free_ uint8_t *root = NULL, *manifest = NULL;
 	size_t root_size, manifest_size = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(d, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	r = swu_device_trusted_root(ctx, d, &root, &root_size);
 	if (r < 0)
@@ -157,6 +174,10 @@ int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifie
 	size_t size;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(d, -EINVAL);
+	assert_return(v, -EINVAL);
+
 	root = swu_verifier_get_new_root(v, &size);
 	if (!root)
 		return 0;
@@ -169,6 +190,11 @@ int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifie
 int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *v, SwuBundle *b)
 {
 	int r, k;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(d, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(b, -EINVAL);
 
 	r = swu_bundle_verify_metadata(b, v);
 	k = swu_device_commit_root(ctx, d, v);

@@ -51,6 +51,9 @@ int swu_exec(SwuContext *ctx, char *const *argv, char **ret_output)
 	int r, status = 0;
 	pid_t pid;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(argv && argv[0], -EINVAL);
+
 	if (ret_output && pipe2(pipefd, O_CLOEXEC) < 0)
 		return -errno;
 	posix_spawn_file_actions_init(&actions);

@@ -18,6 +18,9 @@ int swu_open_regular(const char *path, int *ret_fd)
 	struct stat st;
 	int fd;
 
+	assert_return(path, -EINVAL);
+	assert_return(ret_fd, -EINVAL);
+
 	pfd = open(path, O_PATH | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
@@ -51,6 +54,10 @@ int swu_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_size)
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t size = 0, cap;
 	struct stat st;
+
+	assert_return(path, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -100,6 +107,9 @@ int swu_write_all(int fd, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	while (n > 0) {
 		ssize_t k = write(fd, b, n);
 
@@ -118,6 +128,10 @@ int swu_tmpfile_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp_
 {
 	_cleanup_free_ char *tmp = NULL;
 	int fd;
+
+	assert_return(path, -EINVAL);
+	assert_return(ret_fd, -EINVAL);
+	assert_return(ret_tmp_path, -EINVAL);
 
 	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
 		return -ENOMEM;
@@ -153,6 +167,10 @@ int swu_tmpfile_commit(int fd, const char *tmp_path, const char *path)
 {
 	int r = 0;
 
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(tmp_path, -EINVAL);
+	assert_return(path, -EINVAL);
+
 	if (fsync(fd) < 0 || rename(tmp_path, path) < 0) {
 		r = -errno;
 		unlink(tmp_path);
@@ -167,6 +185,9 @@ int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode
 	_cleanup_close_ int fd = -EBADF;
 	int r;
 
+	assert_return(path, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	r = swu_tmpfile_open(path, mode, &fd, &tmp);
 	if (r < 0)
 		return r;
@@ -180,9 +201,12 @@ int swu_write_file_atomic(const char *path, const void *p, size_t n, mode_t mode
 
 int swu_mkdir_p(const char *path, mode_t mode)
 {
-	_cleanup_free_ char *copy = strdup(path);
+	_cleanup_free_ char *copy = NULL;
 	struct stat st;
 
+	assert_return(path, -EINVAL);
+
+	copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
 	for (char *p = copy + 1; *p; p++) {
@@ -204,6 +228,9 @@ int swu_pwrite_all(int fd, const void *p, size_t n, uint64_t offset)
 {
 	const uint8_t *q = p;
 
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	while (n > 0) {
 		ssize_t k = pwrite(fd, q, n, (off_t)offset);
 
@@ -221,6 +248,10 @@ int swu_pwrite_all(int fd, const void *p, size_t n, uint64_t offset)
 int swu_pread_full(int fd, void *p, size_t n, uint64_t offset, size_t *ret_n)
 {
 	size_t done = 0;
+
+	assert_return(fd >= 0, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret_n, -EINVAL);
 
 	while (done < n) {
 		ssize_t k = pread(fd, (uint8_t *)p + done, n - done, (off_t)(offset + done));
@@ -241,6 +272,9 @@ int swu_anon_file(const char *dir, int *ret_fd)
 {
 	_cleanup_free_ char *tmp = NULL;
 	int fd, r;
+
+	assert_return(dir, -EINVAL);
+	assert_return(ret_fd, -EINVAL);
 
 	r = swu_mkdir_p(dir, 0700);
 	if (r < 0)

@@ -15,6 +15,8 @@
 
 bool swu_target_needs_slot(const char *name)
 {
+	assert_return(name, false);
+
 	return !streq(name, SWU_USER_MANIFEST_NAME) && !endswith(name, ".chunks");
 }
 
@@ -63,8 +65,13 @@ int swu_install_check(SwuContext *ctx, SwuVerifier *v, const SwuBundle *b,
 		      const SwuInstallTarget *targets, size_t n)
 {
 	const SwuTarget *list;
-	size_t count = swu_verifier_get_targets(v, &list);
+	size_t count;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(targets || n == 0, -EINVAL);
+
+	count = swu_verifier_get_targets(v, &list);
 	for (size_t i = 0; i < count; i++) {
 		int r = check_target(ctx, v, b, &list[i], find(targets, n, list[i].name));
 
@@ -263,12 +270,22 @@ static int slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarg
 int swu_slot_writer_new(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t, uint64_t size,
 			SwuSlotWriter **ret)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(t, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	return slot_writer_new(ctx, v, t, size, true, ret);
 }
 
 int swu_slot_writer_new_streamed(SwuContext *ctx, SwuVerifier *v, const SwuInstallTarget *t,
 				 uint64_t size, SwuSlotWriter **ret)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(t, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	return slot_writer_new(ctx, v, t, size, false, ret);
 }
 
@@ -301,22 +318,32 @@ static int slot_writer_put(SwuSlotWriter *w, const void *p, size_t n, bool write
 
 int swu_slot_writer_write(SwuSlotWriter *w, const void *p, size_t n)
 {
+	assert_return(w, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	return slot_writer_put(w, p, n, /* write= */ true);
 }
 
 int swu_slot_writer_keep(SwuSlotWriter *w, const void *p, size_t n)
 {
+	assert_return(w, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	return slot_writer_put(w, p, n, /* write= */ false);
 }
 
 uint64_t swu_slot_writer_offset(const SwuSlotWriter *w)
 {
+	assert_return(w, 0);
+
 	return w->offset;
 }
 
 int swu_slot_writer_close(SwuSlotWriter *w)
 {
 	int r;
+
+	assert_return(w, -EINVAL);
 
 	if (w->closed)
 		return w->close_error;
@@ -337,13 +364,18 @@ int swu_slot_writer_close(SwuSlotWriter *w)
 
 int swu_slot_writer_event_fd(const SwuSlotWriter *w)
 {
+	assert_return(w, -EINVAL);
+
 	return w->readback_running ? w->readback.event_fd : -EBADF;
 }
 
 int swu_slot_writer_finish(SwuSlotWriter *w)
 {
-	int r = swu_slot_writer_close(w), k = 0;
+	int r, k = 0;
 
+	assert_return(w, -EINVAL);
+
+	r = swu_slot_writer_close(w);
 	if (w->readback_running)
 		k = readback_join(&w->readback, r < 0, w->target);
 	w->readback_running = false;
@@ -449,8 +481,13 @@ int swu_install_copy_unchanged(SwuContext *ctx, SwuVerifier *v, const SwuInstall
 			       size_t n)
 {
 	const SwuTarget *list;
-	size_t count = swu_verifier_get_targets(v, &list);
+	size_t count;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(targets || n == 0, -EINVAL);
+
+	count = swu_verifier_get_targets(v, &list);
 	for (size_t i = 0; i < count; i++) {
 		const SwuInstallTarget *t;
 		int r;
@@ -473,8 +510,13 @@ int swu_install_verify_slots(SwuContext *ctx, SwuVerifier *v, const SwuInstallTa
 			     size_t n)
 {
 	const SwuTarget *list;
-	size_t count = swu_verifier_get_targets(v, &list);
+	size_t count;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(targets || n == 0, -EINVAL);
+
+	count = swu_verifier_get_targets(v, &list);
 	for (size_t i = 0; i < count; i++) {
 		const SwuInstallTarget *t = find(targets, n, list[i].name);
 		int r;
@@ -494,6 +536,11 @@ int swu_install_bundle(SwuContext *ctx, SwuBundle *b, SwuVerifier *v,
 		       const SwuInstallTarget *targets, size_t n)
 {
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(b, -EINVAL);
+	assert_return(v, -EINVAL);
+	assert_return(targets || n == 0, -EINVAL);
 
 	for (size_t i = 0; i < b->n_payloads; i++) {
 		const SwuPayload *p = &b->payloads[i];

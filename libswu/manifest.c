@@ -11,6 +11,10 @@ int swu_manifest_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuManifest
 	_cleanup_(swu_manifest_freep) SwuManifest *m = NULL;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	r = swu_wire_unpack(ctx, &pw__software_update__manifest__descriptor, p, n, "manifest",
 			    (ProtobufCMessage **)&m);
 	if (r < 0)
@@ -39,6 +43,10 @@ int swu_manifest_build(const uint8_t *targets, size_t targets_size, const uint8_
 	SwuBuf entry = {};
 	int r;
 
+	assert_return(targets || targets_size == 0, -EINVAL);
+	assert_return(user || user_size == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	/* Written by hand so the signed TargetsMetadata bytes are kept exactly as carried. */
 	r = swu_buf_put_len_field(&entry, 1, "targets", strlen("targets"));
 	if (r >= 0)
@@ -56,6 +64,10 @@ int swu_manifest_targets_sha256(SwuContext *ctx, const uint8_t *p, size_t n,
 {
 	size_t pos = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(out, -EINVAL);
 
 	r = swu_wire_check(ctx, &pw__software_update__manifest__descriptor, p, n, "manifest");
 	if (r < 0)
@@ -96,6 +108,8 @@ int swu_manifest_targets_sha256(SwuContext *ctx, const uint8_t *p, size_t n,
 
 const SwuTargetFile *swu_targets_find(const SwuTargetsMetadata *t, const char *name)
 {
+	assert_return(name, NULL);
+
 	for (size_t i = 0; t && i < t->n_target_files; i++)
 		if (t->target_files[i]->file_name && streq(t->target_files[i]->file_name, name))
 			return t->target_files[i];
@@ -105,6 +119,8 @@ const SwuTargetFile *swu_targets_find(const SwuTargetsMetadata *t, const char *n
 const uint8_t *swu_target_file_sha256(const SwuTargetFile *f)
 {
 	const uint8_t *found = NULL;
+
+	assert_return(f, NULL);
 
 	for (size_t i = 0; i < f->n_hashes; i++) {
 		const Pw__SoftwareUpdate__Hash *h = f->hashes[i];

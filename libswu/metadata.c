@@ -13,6 +13,11 @@ int swu_root_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedRoot *
 	SwuRootMetadata *root = NULL;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret_signed, -EINVAL);
+	assert_return(ret_root, -EINVAL);
+
 	r = swu_wire_unpack(ctx, &pw__software_update__signed_root_metadata__descriptor, p, n,
 			    "root metadata", (ProtobufCMessage **)&s);
 	if (r < 0)
@@ -32,6 +37,9 @@ uint32_t swu_root_version(SwuContext *ctx, const uint8_t *p, size_t n)
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 
+	assert_return(ctx, 0);
+	assert_return(p || n == 0, 0);
+
 	if (swu_root_decode(ctx, p, n, &s, &rm) < 0 || !rm->common_metadata)
 		return 0;
 	return rm->common_metadata->version;
@@ -43,6 +51,11 @@ int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTar
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 	SwuTargetsMetadata *t = NULL;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret_signed, -EINVAL);
+	assert_return(ret_targets, -EINVAL);
 
 	r = swu_wire_unpack(ctx, &pw__software_update__signed_targets_metadata__descriptor, p, n,
 			    "targets metadata", (ProtobufCMessage **)&s);
@@ -130,10 +143,15 @@ static int check_key(SwuContext *ctx, const Pw__SoftwareUpdate__KeyMapping *m, c
 
 int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const char *which)
 {
-	const SwuRequirement *rr = root->root_signature_requirement;
-	const SwuRequirement *tr = root->targets_signature_requirement;
+	const SwuRequirement *rr, *tr;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(root, -EINVAL);
+	assert_return(which, -EINVAL);
+
+	rr = root->root_signature_requirement;
+	tr = root->targets_signature_requirement;
 	if (!root->common_metadata || !root->common_metadata->role ||
 	    !streq(root->common_metadata->role, "root"))
 		return swu_fail(ctx, -EBADMSG, "root", "role",
@@ -171,6 +189,12 @@ int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const Swu
 			 unsigned *ret)
 {
 	unsigned count = 0;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(keys, -EINVAL);
+	assert_return(msg || n == 0, -EINVAL);
+	assert_return(sigs || n_sigs == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	if (n_sigs > SWU_SIGNATURES_MAX)
 		return swu_fail(ctx, -EBADMSG, "signatures", "limit",
@@ -255,6 +279,10 @@ int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *
 	SwuRootMetadata root = PW__SOFTWARE_UPDATE__ROOT_METADATA__INIT;
 	int r;
 
+	assert_return(root_keys || n_root == 0, -EINVAL);
+	assert_return(targets_keys || n_targets == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	if (!maps || !map_ptrs || !ks || !vals || !ids || !req_ids)
 		return -ENOMEM;
 	r = add_key_mappings(root_keys, n_root, maps, ks, vals, ids, req_ids);
@@ -291,6 +319,9 @@ int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compa
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	SwuTargetsMetadata t = PW__SOFTWARE_UPDATE__TARGETS_METADATA__INIT;
 
+	assert_return(compatible || n_compatible == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	common.spec_version = (char *)SWU_SPEC_VERSION;
 	common.version = version;
 	common.role = (char *)"targets";
@@ -315,6 +346,12 @@ int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t 
 	SwuTargetFile file = PW__SOFTWARE_UPDATE__TARGET_FILE__INIT;
 	size_t k = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(signed_targets || n == 0, -EINVAL);
+	assert_return(name, -EINVAL);
+	assert_return(sha256, -EINVAL);
+	assert_return(out, -EINVAL);
 
 	if (!swu_target_name_valid(name, strlen(name)))
 		return swu_fail(ctx, -EINVAL, "targets", "name", "invalid target name '%s'", name);
@@ -366,6 +403,12 @@ int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_
 	size_t k = 0;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(key_id, -EINVAL);
+	assert_return(sig, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	r = swu_wire_unpack(ctx, signed_descriptor(root), p, n,
 			    root ? "root metadata" : "targets metadata", &m);
 	if (r < 0)
@@ -397,6 +440,10 @@ int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, S
 	SwuSignedRoot *s;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	r = swu_wire_unpack(ctx, signed_descriptor(root), p, n,
 			    root ? "root metadata" : "targets metadata", &m);
 	if (r < 0)
@@ -410,6 +457,8 @@ int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, S
 bool swu_target_name_valid(const char *name, size_t len)
 {
 	size_t part = 0;
+
+	assert_return(name || len == 0, false);
 
 	if (len == 0 || len > 255 || name[0] == '/')
 		return false;

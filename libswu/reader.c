@@ -76,8 +76,13 @@ SwuBundleReader *swu_bundle_reader_free(SwuBundleReader *r)
 int swu_bundle_reader_new(SwuContext *ctx, const SwuReaderOps *ops, void *userdata,
 			  SwuBundleReader **ret)
 {
-	SwuBundleReader *r = calloc(1, sizeof(*r));
+	SwuBundleReader *r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(ops, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->ctx = ctx;
@@ -417,6 +422,9 @@ int swu_bundle_reader_feed(SwuBundleReader *r, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
 
+	assert_return(r, -EINVAL);
+	assert_return(buf || n == 0, -EINVAL);
+
 	if (r->error < 0)
 		return r->error;
 
@@ -457,6 +465,8 @@ int swu_bundle_reader_feed(SwuBundleReader *r, const void *buf, size_t n)
 
 uint64_t swu_bundle_reader_skippable(const SwuBundleReader *r)
 {
+	assert_return(r, 0);
+
 	if (r->error < 0)
 		return 0;
 	if (r->state == ST_SKIP)
@@ -468,6 +478,8 @@ uint64_t swu_bundle_reader_skippable(const SwuBundleReader *r)
 
 int swu_bundle_reader_skip(SwuBundleReader *r, uint64_t n)
 {
+	assert_return(r, -EINVAL);
+
 	/* No bytes, but never a null pointer: the steps advance it by zero (undefined for NULL). */
 	static const uint8_t none[1];
 	uint64_t *left;
@@ -487,6 +499,8 @@ int swu_bundle_reader_skip(SwuBundleReader *r, uint64_t n)
 
 int swu_bundle_reader_finish(SwuBundleReader *r)
 {
+	assert_return(r, -EINVAL);
+
 	if (r->error < 0)
 		return r->error;
 	if (r->state != ST_TAG || r->vlen > 0)
@@ -496,5 +510,7 @@ int swu_bundle_reader_finish(SwuBundleReader *r)
 
 uint64_t swu_bundle_reader_offset(const SwuBundleReader *r)
 {
+	assert_return(r, 0);
+
 	return r->offset;
 }

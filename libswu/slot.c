@@ -16,10 +16,14 @@
 
 int swu_slot_from_cmdline(const char *cmdline, const char *param, char *ret)
 {
-	size_t n = strlen(param);
 	const char *p = cmdline;
 	int r = -ENOENT;
+	size_t n;
 
+	assert_return(param, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	n = strlen(param);
 	/* The last occurrence wins, as for the kernel's own parameters. */
 	while (p && *p) {
 		size_t len;
@@ -81,6 +85,8 @@ static void add_with_slaves(const char *sysfs, dev_t dev, SwuRootDevices *r, uns
 
 void swu_root_devices(const char *sysfs, dev_t root, SwuRootDevices *ret)
 {
+	assert_return_void(ret);
+
 	*ret = (SwuRootDevices){};
 	add_with_slaves(sysfs ?: "/sys", root, ret, 0);
 }
@@ -90,6 +96,11 @@ int swu_slot_booted(SwuContext *ctx, const char *cmdline, const char *param,
 {
 	char found = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(param, -EINVAL);
+	assert_return(slots || n == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	r = swu_slot_from_cmdline(cmdline ? cmdline : "", param, ret);
 	if (r == 0)
@@ -128,6 +139,9 @@ static bool same_stat(const struct stat *a, const struct stat *b)
 bool swu_slot_same(const char *a, const char *b)
 {
 	struct stat sa, sb;
+
+	assert_return(a, false);
+	assert_return(b, false);
 
 	if (streq(a, b))
 		return true;
@@ -182,6 +196,11 @@ int swu_slot_open_inactive(SwuContext *ctx, const char *path, const char *booted
 {
 	struct stat st, booted;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(path, -EINVAL);
+	assert_return(ret_fd, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	if (stat(path, &st) < 0)
 		return swu_fail(ctx, -errno, "slot", "open", "cannot open slot '%s': %s", path,
 				strerror(errno));
@@ -196,6 +215,11 @@ int swu_slot_open_inactive(SwuContext *ctx, const char *path, const char *booted
 
 int swu_slot_open_active(SwuContext *ctx, const char *path, int *ret_fd, uint64_t *ret_size)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(path, -EINVAL);
+	assert_return(ret_fd, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	return slot_open(ctx, path, O_RDONLY, NULL, ret_fd, ret_size);
 }
 
@@ -204,6 +228,10 @@ int swu_slot_size(SwuContext *ctx, const char *path, uint64_t *ret)
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(path, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0)

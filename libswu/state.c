@@ -86,11 +86,20 @@ static int save_object(SwuContext *ctx, const char *dir, const char *name, json_
 
 int swu_state_load_manifest(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	return load(ctx, dir, "manifest.pb", swu_context_get_metadata_max(ctx), ret, ret_size);
 }
 
 int swu_state_save_manifest(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	return save(ctx, dir, "manifest.pb", p, n);
 }
 
@@ -151,6 +160,10 @@ int swu_state_load_pending(SwuContext *ctx, const char *dir, SwuPending *ret)
 	bool ok = true;
 	int r, k;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	r = load_object(ctx, dir, "pending.json", PENDING_MAX, "pending", &o);
 	if (r < 0)
 		return r;
@@ -194,6 +207,10 @@ int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	_cleanup_free_ char *b64 = NULL;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(p, -EINVAL);
+
 	if (!o || p->manifest_size > PENDING_MAX / 2)
 		return -ENOMEM;
 	b64 = malloc((p->manifest_size + 2) / 3 * 4 + 1);
@@ -224,6 +241,9 @@ static int remove_file(SwuContext *ctx, const char *dir, const char *name)
 
 int swu_state_clear_pending(SwuContext *ctx, const char *dir)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+
 	swu_fault_point(ctx, "clear-pending");
 	return remove_file(ctx, dir, "pending.json");
 }
@@ -238,6 +258,10 @@ int swu_state_load_rollback(SwuContext *ctx, const char *dir, SwuRollback *ret)
 	bool ok = true;
 	long n = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	r = load_object(ctx, dir, "rollback.json", STATUS_MAX, "rollback", &o);
 	if (r < 0)
@@ -261,6 +285,10 @@ int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback 
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 	char hex[2 * sizeof(rb->targets_sha256) + 1];
 
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(rb, -EINVAL);
+
 	if (!o)
 		return -ENOMEM;
 	swu_hex(rb->targets_sha256, sizeof(rb->targets_sha256), hex);
@@ -276,6 +304,10 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 	SwuStatusRecord st = {};
 	bool ok = true, optional = true;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	r = load_object(ctx, dir, "status.json", STATUS_MAX, "status", &o);
 	if (r < 0)
@@ -307,6 +339,10 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(st, -EINVAL);
+
 	if (!o)
 		return -ENOMEM;
 	json_object_object_add(o, "available_version",
@@ -331,16 +367,28 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 
 int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	return load(ctx, dir, "release.pb", RELEASE_MAX, ret, ret_size);
 }
 
 int swu_state_save_release(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	return save(ctx, dir, "release.pb", p, n);
 }
 
 int swu_state_clear_release(SwuContext *ctx, const char *dir)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+
 	return remove_file(ctx, dir, "release.pb");
 }
 
@@ -403,10 +451,14 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 	SwuBuf out = {};
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(e, -EINVAL);
+	assert_return(e->action >= 0 && e->action < _SWU_HISTORY_ACTION_MAX, -EINVAL);
+	assert_return(e->result >= 0 && e->result < _SWU_HISTORY_RESULT_MAX, -EINVAL);
+
 	action = swu_history_action_to_string(e->action);
 	result = swu_history_result_to_string(e->result);
-	if (!action || !result)
-		return -EINVAL;
 	o = json_object_new_object();
 	if (!o)
 		return -ENOMEM;
@@ -480,6 +532,10 @@ int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHist
 	_cleanup_free_ uint8_t *data = NULL;
 	size_t size = 0, count = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(func, -EINVAL);
 
 	r = load(ctx, dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &data, &size);
 	if (r == -ENOENT)
@@ -660,6 +716,12 @@ int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *fact
 			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
 			   size_t *ret_size)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(factory || factory_size == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
 	return replay(ctx, dir, factory, factory_size, warn, userdata, false, NULL, ret, ret_size);
 }
 
@@ -668,6 +730,10 @@ int swu_state_repair_roots(SwuContext *ctx, const char *dir, const uint8_t *fact
 {
 	unsigned removed = 0;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(factory || factory_size == 0, -EINVAL);
 
 	r = replay(ctx, dir, factory, factory_size, warn, userdata, true, &removed, NULL, NULL);
 	return r < 0 ? r : (int)removed;
@@ -698,6 +764,10 @@ int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size
 	size_t count = 0;
 	unsigned next = 1;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
 
 	if (!roots)
 		return -ENOMEM;

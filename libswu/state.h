@@ -134,7 +134,7 @@ typedef struct SwuHistoryEntry {
 
 /*
  * Appends one line; the oldest lines are dropped to keep the file under SWU_HISTORY_MAX.
- * -EINVAL when @e's action or result is out of range.
+ * -EINVAL (assert_return()) when @e's action or result is out of range.
  */
 int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryEntry *e);
 /*

@@ -91,6 +91,9 @@ int swu_verifier_new(SwuContext *ctx, const uint8_t *root, size_t root_size, uns
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	int r;
 
+	assert_return(ctx, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -122,6 +125,9 @@ int swu_verifier_set_manifest(SwuVerifier *v, const uint8_t *manifest, size_t si
 	SwuManifest *m = NULL;
 	int r;
 
+	assert_return(v, -EINVAL);
+	assert_return(manifest || size == 0, -EINVAL);
+
 	r = swu_manifest_decode(v->ctx, manifest, size, &m);
 	if (r < 0)
 		return r;
@@ -133,6 +139,8 @@ int swu_verifier_set_manifest(SwuVerifier *v, const uint8_t *manifest, size_t si
 
 uint32_t swu_verifier_get_installed_version(const SwuVerifier *v)
 {
+	assert_return(v, 0);
+
 	return v->installed && v->installed->common_metadata
 		       ? v->installed->common_metadata->version
 		       : 0;
@@ -141,6 +149,8 @@ uint32_t swu_verifier_get_installed_version(const SwuVerifier *v)
 int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible)
 {
 	char *c = NULL;
+
+	assert_return(v, -EINVAL);
 
 	if (compatible) {
 		c = strdup(compatible);
@@ -176,6 +186,9 @@ static int check_threshold(SwuVerifier *v, const SwuRootMetadata *keys, const Sw
 
 bool swu_verifier_is_trusted_root(const SwuVerifier *v, const uint8_t *root, size_t size)
 {
+	assert_return(v, false);
+	assert_return(root || size == 0, false);
+
 	return v->root_bytes && size == v->root_size && memcmp(root, v->root_bytes, size) == 0;
 }
 
@@ -184,6 +197,9 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	int r;
+
+	assert_return(v, -EINVAL);
+	assert_return(root || size == 0, -EINVAL);
 
 	/* The trusted root itself again (bundles carry it): no rotation, nothing happens. */
 	if (swu_verifier_is_trusted_root(v, root, size))
@@ -232,6 +248,8 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 
 const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size)
 {
+	assert_return(v, NULL);
+
 	if (ret_size)
 		*ret_size = v->rotated ? v->root_size : 0;
 	return v->rotated ? v->root_bytes : NULL;
@@ -347,6 +365,8 @@ int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t si
 	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
 	int r;
 
+	assert_return(v, -EINVAL);
+
 	if (v->targets_bytes)
 		return -EALREADY;
 	if (!targets)
@@ -375,11 +395,16 @@ int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t si
 
 uint32_t swu_verifier_get_version(const SwuVerifier *v)
 {
+	assert_return(v, 0);
+
 	return v->version;
 }
 
 int swu_verifier_get_targets_sha256(const SwuVerifier *v, uint8_t out[SWU_SHA256_SIZE])
 {
+	assert_return(v, -EINVAL);
+	assert_return(out, -EINVAL);
+
 	if (!v->targets_bytes)
 		return -EINVAL;
 	return swu_sha256(v->targets_bytes, v->targets_size, out);
@@ -387,12 +412,18 @@ int swu_verifier_get_targets_sha256(const SwuVerifier *v, uint8_t out[SWU_SHA256
 
 size_t swu_verifier_get_targets(const SwuVerifier *v, const SwuTarget **ret)
 {
+	assert_return(v, 0);
+	assert_return(ret, 0);
+
 	*ret = v->targets;
 	return v->n_targets;
 }
 
 const SwuTarget *swu_verifier_find_target(const SwuVerifier *v, const char *name)
 {
+	assert_return(v, NULL);
+	assert_return(name, NULL);
+
 	for (size_t i = 0; i < v->n_targets; i++)
 		if (streq(v->targets[i].name, name))
 			return &v->targets[i];
@@ -403,6 +434,9 @@ int swu_verifier_payload_begin(SwuVerifier *v, const char *name, uint64_t size)
 {
 	SwuTarget *t;
 	int r;
+
+	assert_return(v, -EINVAL);
+	assert_return(name, -EINVAL);
 
 	if (!v->targets_bytes || v->current)
 		return -EINVAL;
@@ -430,6 +464,9 @@ int swu_verifier_payload_update(SwuVerifier *v, const void *p, size_t n)
 {
 	int r;
 
+	assert_return(v, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	if (!v->current)
 		return -EINVAL;
 	if (n > v->current->length - v->received)
@@ -449,9 +486,12 @@ int swu_verifier_payload_update(SwuVerifier *v, const void *p, size_t n)
 int swu_verifier_payload_end(SwuVerifier *v)
 {
 	uint8_t digest[SWU_SHA256_SIZE];
-	SwuTarget *t = v->current;
+	SwuTarget *t;
 	int r;
 
+	assert_return(v, -EINVAL);
+
+	t = v->current;
 	if (!t)
 		return -EINVAL;
 	v->current = NULL;
@@ -478,6 +518,8 @@ int swu_verifier_payload_end(SwuVerifier *v)
 
 void swu_verifier_payload_abandon(SwuVerifier *v)
 {
+	assert_return_void(v);
+
 	if (!v->current)
 		return;
 	v->current = NULL;
@@ -486,17 +528,28 @@ void swu_verifier_payload_abandon(SwuVerifier *v)
 
 bool swu_verifier_target_installed(const SwuVerifier *v, const char *name)
 {
-	const SwuTarget *t = swu_verifier_find_target(v, name);
-	const SwuTargetFile *f = t ? swu_targets_find(v->installed, name) : NULL;
-	const uint8_t *h = f ? swu_target_file_sha256(f) : NULL;
+	const SwuTarget *t;
+	const SwuTargetFile *f;
+	const uint8_t *h;
 
+	assert_return(v, false);
+	assert_return(name, false);
+
+	t = swu_verifier_find_target(v, name);
+	f = t ? swu_targets_find(v->installed, name) : NULL;
+	h = f ? swu_target_file_sha256(f) : NULL;
 	return h && f->length == t->length && memcmp(h, t->sha256, SWU_SHA256_SIZE) == 0;
 }
 
 int swu_verifier_installed_length(const SwuVerifier *v, const char *name, uint64_t *ret)
 {
-	const SwuTargetFile *f = swu_targets_find(v->installed, name);
+	const SwuTargetFile *f;
 
+	assert_return(v, -EINVAL);
+	assert_return(name, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	f = swu_targets_find(v->installed, name);
 	if (!f)
 		return -ENOENT;
 	*ret = f->length;
@@ -505,6 +558,8 @@ int swu_verifier_installed_length(const SwuVerifier *v, const char *name, uint64
 
 int swu_verifier_finish(SwuVerifier *v)
 {
+	assert_return(v, -EINVAL);
+
 	if (!v->targets_bytes || v->current)
 		return -EINVAL;
 	for (size_t i = 0; i < v->n_targets; i++) {
@@ -526,12 +581,17 @@ int swu_verifier_finish(SwuVerifier *v)
 
 int swu_verifier_build_manifest(SwuVerifier *v, uint8_t **ret, size_t *ret_size)
 {
-	const SwuTarget *um = swu_verifier_find_target(v, SWU_USER_MANIFEST_NAME);
+	const SwuTarget *um;
 	const uint8_t *user = NULL;
 	size_t user_size = 0;
 	SwuBuf out = {};
 	int r;
 
+	assert_return(v, -EINVAL);
+	assert_return(ret, -EINVAL);
+	assert_return(ret_size, -EINVAL);
+
+	um = swu_verifier_find_target(v, SWU_USER_MANIFEST_NAME);
 	if (!v->finished)
 		return -EINVAL;
 	if (um && um->present) {

@@ -22,6 +22,9 @@ int swu_dm_target_type(void *userdata, unsigned major, unsigned minor, char *typ
 	_cleanup_close_ int fd = -EBADF;
 	const struct dm_target_spec *spec;
 
+	assert_return(type, -EINVAL);
+	assert_return(size > 0, -EINVAL);
+
 	fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -50,6 +53,11 @@ int swu_verity_check(SwuContext *ctx, const char *path, const char *sysfs,
 	struct stat st;
 	size_t size;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(path, -EINVAL);
+	assert_return(sysfs, -EINVAL);
+	assert_return(target_type, -EINVAL);
 
 	if (stat(path, &st) < 0)
 		return swu_fail(ctx, -errno, "trust", "verity", "cannot stat '%s': %s", path,

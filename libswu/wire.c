@@ -14,6 +14,9 @@ int swu_varint_decode(const uint8_t *p, size_t n, uint64_t *ret)
 {
 	uint64_t v = 0;
 
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret, -EINVAL);
+
 	for (size_t i = 0; i < SWU_VARINT_MAX; i++) {
 		if (i >= n)
 			return -EAGAIN;
@@ -32,6 +35,8 @@ int swu_varint_decode(const uint8_t *p, size_t n, uint64_t *ret)
 size_t swu_varint_encode(uint64_t v, uint8_t *out)
 {
 	size_t i = 0;
+
+	assert_return(out, 0);
 
 	while (v >= 0x80) {
 		out[i++] = (uint8_t)(v | 0x80);
@@ -52,6 +57,9 @@ int swu_tag_split(uint64_t tag, uint32_t *ret_field, unsigned *ret_wire)
 {
 	uint64_t field = tag >> 3;
 	unsigned wire = tag & 7;
+
+	assert_return(ret_field, -EINVAL);
+	assert_return(ret_wire, -EINVAL);
 
 	if (field == 0 || field > SWU_FIELD_MAX)
 		return -EBADMSG;
@@ -204,6 +212,11 @@ static int wire_check(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, c
 int swu_wire_check_string(SwuContext *ctx, const uint8_t *p, size_t n, const char *what,
 			  const char *field)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(what, -EINVAL);
+	assert_return(field, -EINVAL);
+
 	/* protobuf-c hands out a char *: at a NUL byte C code would read a shorter string than
 	 * the one that was signed ("rootfs\0/../../etc/shadow" as "rootfs"). */
 	if (memchr(p, 0, n))
@@ -218,6 +231,11 @@ int swu_wire_check_string(SwuContext *ctx, const uint8_t *p, size_t n, const cha
 int swu_wire_check(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 		   size_t n, const char *what)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(desc, -EINVAL);
+	assert_return(buf || n == 0, -EINVAL);
+	assert_return(what, -EINVAL);
+
 	return wire_check(ctx, desc, buf, n, what, 0);
 }
 
@@ -226,6 +244,12 @@ int swu_wire_unpack(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, con
 {
 	ProtobufCMessage *m;
 	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(desc, -EINVAL);
+	assert_return(buf || n == 0, -EINVAL);
+	assert_return(what, -EINVAL);
+	assert_return(ret, -EINVAL);
 
 	if (n > swu_context_get_metadata_max(ctx))
 		return swu_fail(ctx, -EBADMSG, what, "size",
@@ -243,6 +267,9 @@ int swu_wire_unpack(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, con
 
 int swu_buf_append(SwuBuf *b, const void *p, size_t n)
 {
+	assert_return(b, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+
 	if (n == 0)
 		return 0;
 	if (n > SIZE_MAX - b->size)
@@ -265,12 +292,17 @@ int swu_buf_put_varint(SwuBuf *b, uint64_t v)
 {
 	uint8_t tmp[SWU_VARINT_MAX];
 
+	assert_return(b, -EINVAL);
+
 	return swu_buf_append(b, tmp, swu_varint_encode(v, tmp));
 }
 
 int swu_buf_put_len_field(SwuBuf *b, uint32_t field, const void *p, size_t n)
 {
 	int r;
+
+	assert_return(b, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
 
 	r = swu_buf_put_varint(b, (uint64_t)field << 3 | SWU_WIRE_LEN);
 	if (r < 0)
@@ -283,9 +315,14 @@ int swu_buf_put_len_field(SwuBuf *b, uint32_t field, const void *p, size_t n)
 
 int swu_buf_put_message(SwuBuf *b, uint32_t field, const ProtobufCMessage *m)
 {
-	size_t n = protobuf_c_message_get_packed_size(m);
-	_cleanup_free_ uint8_t *tmp = malloc(n ? n : 1);
+	_cleanup_free_ uint8_t *tmp = NULL;
+	size_t n;
 
+	assert_return(b, -EINVAL);
+	assert_return(m, -EINVAL);
+
+	n = protobuf_c_message_get_packed_size(m);
+	tmp = malloc(n ? n : 1);
 	if (!tmp)
 		return -ENOMEM;
 	protobuf_c_message_pack(m, tmp);
@@ -305,6 +342,13 @@ int swu_wire_map_entry(SwuContext *ctx, const uint8_t *buf, size_t n, const char
 	const uint8_t *key = (const uint8_t *)"", *value = (const uint8_t *)"";
 	size_t key_size = 0, value_size = 0, pos = 0;
 	bool have_key = false, have_value = false;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(buf || n == 0, -EINVAL);
+	assert_return(ret_key, -EINVAL);
+	assert_return(ret_key_size, -EINVAL);
+	assert_return(ret_value, -EINVAL);
+	assert_return(ret_value_size, -EINVAL);
 
 	while (pos < n) {
 		uint64_t tag, len;

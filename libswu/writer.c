@@ -69,6 +69,10 @@ static int copy_hashed(SwuContext *ctx, int out_fd, const SwuPayloadSource *p)
 
 int swu_payload_copy(SwuContext *ctx, int out_fd, const SwuPayloadSource *p)
 {
+	assert_return(ctx, -EINVAL);
+	assert_return(out_fd >= 0, -EINVAL);
+	assert_return(p, -EINVAL);
+
 	return p->sha256 ? copy_hashed(ctx, out_fd, p) : copy_range(out_fd, p);
 }
 
@@ -104,6 +108,12 @@ int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t ro
 {
 	SwuBuf b = {};
 	int r = 0;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(out_fd >= 0, -EINVAL);
+	assert_return(root || root_size == 0, -EINVAL);
+	assert_return(targets || n_targets == 0, -EINVAL);
+	assert_return(payloads || n_payloads == 0, -EINVAL);
 
 	if (root)
 		r = swu_buf_put_len_field(&b, 5, root, root_size);

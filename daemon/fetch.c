@@ -11,7 +11,8 @@
 #include "fetch.h"
 #include "macro.h"
 
-struct Fetch {
+typedef struct CurlFetch {
+	Fetch base;
 	sd_event *event;
 	const Config *config;
 	CURLM *multi;
@@ -20,10 +21,11 @@ struct Fetch {
 	unsigned n_jobs;
 	uint64_t rate_started; /* CLOCK_MONOTONIC usec: when the busy period began, 0 when idle */
 	uint64_t rate_bytes;   /* received by every transfer since then */
-};
+} CurlFetch;
 
-struct FetchJob {
-	Fetch *fetch;
+typedef struct CurlJob {
+	FetchJob base;
+	CurlFetch *fetch;
 	CURL *curl;
 	FetchRequest req;
 	sd_event_source *unpause; /* wakes a transfer paused by the rate limit */
@@ -36,7 +38,7 @@ struct FetchJob {
 	bool cancelled;
 	bool error_page; /* a non-2xx body: dropped at its first byte */
 	bool held;	 /* on_data said FETCH_HOLD: paused until fetch_resume() */
-};
+} CurlJob;
 
 /* One errno per family of curl failure, so callers and D-Bus see one vocabulary. */
 static bool is_https(const char *url)
@@ -74,7 +76,7 @@ static int curl_errno(CURLcode c)
 
 static int on_unpause(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	FetchJob *j = userdata;
+	CurlJob *j = userdata;
 
 	j->unpause = sd_event_source_disable_unref(j->unpause);
 	curl_easy_pause(j->curl, CURLPAUSE_CONT);
@@ -85,9 +87,9 @@ static int on_unpause(sd_event_source *s, uint64_t usec, void *userdata)
  * MaxBytesPerSec=: pause the transfer (the bytes stay with curl) until the average rate of all
  * transfers since they began is back under the limit. Returns true when paused.
  */
-static bool throttle(FetchJob *j, size_t len)
+static bool throttle(CurlJob *j, size_t len)
 {
-	Fetch *f = j->fetch;
+	CurlFetch *f = j->fetch;
 	uint64_t limit = f->config->max_bytes_per_sec, now, due;
 
 	if (limit == 0)
@@ -105,7 +107,7 @@ static bool throttle(FetchJob *j, size_t len)
 }
 
 /* What the body may still bring: the whole resource for a 200, the rest of it for a 206. */
-static uint64_t body_cap(const FetchJob *j)
+static uint64_t body_cap(const CurlJob *j)
 {
 	uint64_t max = j->req.max_bytes;
 
@@ -116,7 +118,7 @@ static uint64_t body_cap(const FetchJob *j)
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 {
-	FetchJob *j = userdata;
+	CurlJob *j = userdata;
 	size_t len = size * n;
 	int r;
 
@@ -210,7 +212,7 @@ uint64_t fetch_parse_retry_after(const char *value, time_t now)
 
 static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 {
-	FetchJob *j = userdata;
+	CurlJob *j = userdata;
 	size_t len = size * n, vlen;
 	const char *v;
 	char buf[128];
@@ -247,7 +249,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 	return len;
 }
 
-static void job_free(FetchJob *j)
+static void job_free(CurlJob *j)
 {
 	if (!j)
 		return;
@@ -264,13 +266,13 @@ static void job_free(FetchJob *j)
 	free(j);
 }
 
-static void check_done(Fetch *f)
+static void check_done(CurlFetch *f)
 {
 	CURLMsg *msg;
 	int left;
 
 	while ((msg = curl_multi_info_read(f->multi, &left))) {
-		FetchJob *j = NULL;
+		CurlJob *j = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -303,7 +305,7 @@ static void check_done(Fetch *f)
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	Fetch *f = userdata;
+	CurlFetch *f = userdata;
 	int action = 0, running;
 
 	if (revents & EPOLLIN)
@@ -319,7 +321,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp)
 {
-	Fetch *f = userdata;
+	CurlFetch *f = userdata;
 	sd_event_source *s = socketp;
 	uint32_t events = 0;
 
@@ -342,7 +344,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, voi
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	Fetch *f = userdata;
+	CurlFetch *f = userdata;
 	int running;
 
 	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -352,7 +354,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 static int on_timeout(CURLM *multi, long ms, void *userdata)
 {
-	Fetch *f = userdata;
+	CurlFetch *f = userdata;
 	uint64_t now;
 
 	if (ms < 0)
@@ -364,47 +366,18 @@ static int on_timeout(CURLM *multi, long ms, void *userdata)
 	return 0;
 }
 
-int fetch_new(sd_event *event, const Config *config, Fetch **ret)
+static void multi_free(Fetch *base)
 {
-	Fetch *f = calloc(1, sizeof(*f));
-	int r;
+	CurlFetch *f = (CurlFetch *)base;
 
-	if (!f)
-		return -ENOMEM;
-	f->event = sd_event_ref(event);
-	f->config = config;
-	f->multi = curl_multi_init();
-	if (!f->multi) {
-		fetch_free(f);
-		return -ENOMEM;
-	}
-	r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, f);
-	if (r < 0) {
-		fetch_free(f);
-		return r;
-	}
-	(void)sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
-	*ret = f;
-	return 0;
-}
-
-Fetch *fetch_free(Fetch *f)
-{
-	if (!f)
-		return NULL;
 	if (f->multi)
 		curl_multi_cleanup(f->multi);
 	sd_event_source_disable_unref(f->timer);
 	sd_event_unref(f->event);
 	free(f);
-	return NULL;
 }
 
-static void setup_easy(FetchJob *j)
+static void setup_easy(CurlJob *j)
 {
 	const Config *c = j->fetch->config;
 	CURL *e = j->curl;
@@ -456,13 +429,20 @@ static void setup_easy(FetchJob *j)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
 }
 
-int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
+static int multi_start(Fetch *base, const FetchRequest *req, FetchJob **ret)
 {
-	FetchJob *j = calloc(1, sizeof(*j));
+	CurlFetch *f = (CurlFetch *)base;
+	CurlJob *j;
 	char header[256];
 
+	assert_return(req && req->url && req->on_data, -EINVAL);
+	/* A header cut short is another header: ETags are bounded (FetchResult.etag), not cut. */
+	assert_return(!req->if_none_match || strlen(req->if_none_match) < 128, -EINVAL);
+	assert_return(!req->if_range || strlen(req->if_range) < 128, -EINVAL);
+	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
+	j->base.fetch = base;
 	j->fetch = f;
 	f->n_jobs++;
 	j->req = *req;
@@ -486,20 +466,59 @@ int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
 		return -EIO;
 	}
 	if (ret)
-		*ret = j;
+		*ret = &j->base;
 	return 0;
 }
 
-void fetch_resume(FetchJob *j)
+static void multi_resume(FetchJob *job)
 {
-	if (j && j->held) {
+	CurlJob *j = (CurlJob *)job;
+
+	if (j->held) {
 		j->held = false;
 		curl_easy_pause(j->curl, CURLPAUSE_CONT);
 	}
 }
 
-void fetch_cancel(FetchJob *j)
+static void multi_cancel(FetchJob *job)
 {
-	if (j)
-		job_free(j);
+	job_free((CurlJob *)job);
+}
+
+static const FetchOps multi_ops = {
+	.start = multi_start,
+	.cancel = multi_cancel,
+	.resume = multi_resume,
+	.free = multi_free,
+};
+
+int fetch_curl_new(sd_event *event, const Config *config, Fetch **ret)
+{
+	CurlFetch *f;
+	int r;
+
+	assert_return(event && config && ret, -EINVAL);
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->base.ops = &multi_ops;
+	f->event = sd_event_ref(event);
+	f->config = config;
+	f->multi = curl_multi_init();
+	if (!f->multi) {
+		multi_free(&f->base);
+		return -ENOMEM;
+	}
+	r = sd_event_add_time(event, &f->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, f);
+	if (r < 0) {
+		multi_free(&f->base);
+		return r;
+	}
+	(void)sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
+	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	*ret = &f->base;
+	return 0;
 }

@@ -54,10 +54,57 @@ typedef struct FetchRequest {
  */
 uint64_t fetch_parse_retry_after(const char *value, time_t now);
 
-int fetch_new(sd_event *event, const Config *config, Fetch **ret);
-Fetch *fetch_free(Fetch *f);
-/* Starts a transfer; on_done is called exactly once unless the job is cancelled first. */
-int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret);
-void fetch_cancel(FetchJob *job);
+/*
+ * An HTTP client: libcurl on sd-event (fetch_curl_new()), or a test's own (tests/fake.c), so
+ * the poller and the transfers are tested without a server.
+ */
+typedef struct FetchOps {
+	int (*start)(Fetch *f, const FetchRequest *req, FetchJob **ret);
+	void (*cancel)(FetchJob *job);
+	void (*resume)(FetchJob *job);
+	void (*free)(Fetch *f);
+} FetchOps;
+
+/* What every client is: its operations (the first member of each implementation). */
+struct Fetch {
+	const FetchOps *ops;
+};
+
+/* The first member of each implementation's job. */
+struct FetchJob {
+	Fetch *fetch;
+};
+
+/* libcurl's multi interface on @event, with the [Network] settings of @config. */
+int fetch_curl_new(sd_event *event, const Config *config, Fetch **ret);
+
+static inline Fetch *fetch_free(Fetch *f)
+{
+	if (f)
+		f->ops->free(f);
+	return NULL;
+}
+
+/*
+ * Starts a transfer; on_done is called exactly once unless the job is cancelled first, and never
+ * before this returns.
+ */
+static inline int fetch_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
+{
+	return f->ops->start(f, req, ret);
+}
+
+/* Stops a transfer without calling on_done; accepts NULL. */
+static inline void fetch_cancel(FetchJob *job)
+{
+	if (job)
+		job->fetch->ops->cancel(job);
+}
+
 /* A transfer held by FETCH_HOLD goes on; its bytes may reach on_data before this returns. */
-void fetch_resume(FetchJob *job);
+static inline void fetch_resume(FetchJob *job)
+{
+	if (job)
+		job->fetch->ops->resume(job);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Fetch *, fetch_free);

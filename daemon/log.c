@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "macro.h"
 #include "text.h"
 
 static void emit(int priority, const char *text)
@@ -51,4 +52,31 @@ int log_failure(int priority, SwuContext *ctx, int r, const char *fmt, ...)
 	va_end(ap);
 	log_msg(priority, "%s: %s", buf, log_reason(ctx, r));
 	return r;
+}
+
+char *strdup_escaped_vprintf(const char *fmt, va_list ap)
+{
+	_cleanup_free_ char *raw = NULL;
+	char *out;
+	size_t size;
+
+	if (vasprintf(&raw, fmt, ap) < 0)
+		return NULL;
+	/* Each byte becomes at most four ("\xNN"). */
+	size = strlen(raw) * 4 + 1;
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	return swu_escape(raw, strlen(raw), out, size);
+}
+
+char *strdup_escaped_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = strdup_escaped_vprintf(fmt, ap);
+	va_end(ap);
+	return s;
 }

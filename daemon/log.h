@@ -7,6 +7,7 @@
  * A failure is logged once, where it is handled, as "what: reason": the reason is the libswu
  * failure record of the operation's context when it explains the error, else strerror.
  */
+#include <stdarg.h>
 #include <syslog.h>
 
 #include "context.h"
@@ -23,3 +24,10 @@ int log_failure(int priority, SwuContext *ctx, int r, const char *fmt, ...)
 #define log_error(...)		  log_msg(LOG_ERR, __VA_ARGS__)
 #define log_error_errno(r, ...)	  log_failure(LOG_ERR, NULL, r, __VA_ARGS__)
 #define log_warning_errno(r, ...) log_failure(LOG_WARNING, NULL, r, __VA_ARGS__)
+
+/*
+ * A new string from @fmt, escaped (swu_escape()): what it quotes may come from a server or a
+ * bundle. NULL when out of memory.
+ */
+char *strdup_escaped_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *strdup_escaped_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * swupdated: for now the one-shot commands (factory lines, USB sticks, recovery shells, tests):
+ * swupdated, the update service of a device:
+ *   swupdated [--config FILE]
+ * serves io.swupdated.Updater1 on the system bus (started by the bus or by systemd, exiting when
+ * idle after IdleExitSec=), polls Server= and installs what it offers as configured; and the
+ * one-shot commands for factory lines, USB sticks, recovery shells and tests:
  *   swupdated [--config FILE] install BUNDLE | status [--json] | mark-good | mark-bad
  * Exit status: 0 success, 1 refused or failed (reason on stderr), 2 usage or configuration.
+ *
+ * The service's objects, from the top: main() owns the event loop, the bus connection, the clock
+ * and the HTTP client; an UpdaterBus (updater-bus.c) serves an Updater (updater.c), which owns
+ * its Poller (poller.c) and its Transfer (transfer*.c); all of them use the Manager
+ * (manager.c: slots, bootloader, state) and libswu. See docs/design.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,10 +29,13 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "clock.h"
 #include "conf.h"
+#include "fetch.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "updater-bus.h"
 #include "updater.h"
 
 #ifndef SYSCONFDIR
@@ -39,13 +51,22 @@ enum {
 static void help(FILE *f)
 {
 	fprintf(f,
-		"Usage: swupdated [--config FILE] COMMAND\n\n"
-		"Commands:\n"
+		"Usage: swupdated [--config FILE] [COMMAND]\n\n"
+		"Without a command: the update service. It serves io.swupdated.Updater1 on the\n"
+		"system bus (swupdatectl(1), busctl), polls Server= and installs as AutoInstall=\n"
+		"says, and exits after IdleExitSec= with nothing to do (the bus and\n"
+		"swupdated-poll.timer start it again).\n\n"
+		"Commands, for factory lines, recovery shells and scripts (the service need not "
+		"run):\n"
 		"  install BUNDLE   verify BUNDLE and install it into the inactive slots\n"
 		"  status [--json]  booted slot, pending update, installed version\n"
 		"  mark-good        confirm the booted update\n"
 		"  mark-bad         reject the pending update and switch back\n\n"
-		"Default configuration: %s/swupdated.conf. See swupdated(8).\n",
+		"\nOptions:\n"
+		"  -c, --config FILE  the configuration (default: %s/swupdated.conf)\n"
+		"  -h, --help         this text\n"
+		"      --version      the version\n\n"
+		"See swupdated(8) and swupdated.conf(5).\n",
 		SYSCONFDIR);
 }
 
@@ -220,7 +241,7 @@ static int on_idle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		 "swupdated again)",
 		 i->timeout / 1000000);
 	sd_notify(0, "STOPPING=1\nSTATUS=Idle: exiting");
-	i->u->exiting = true;
+	updater_set_exiting(i->u);
 	r = sd_bus_release_name_async(i->bus, NULL, BUS_NAME, on_name_released, i);
 	if (r < 0) {
 		log_error_errno(r, "Cannot release %s", BUS_NAME);
@@ -249,8 +270,12 @@ static int run_daemon(Manager *m)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	Updater *u = NULL;
+	_cleanup_(clock_freep) Clock *clock = NULL;
+	_cleanup_(fetch_freep) Fetch *fetch = NULL;
+	_cleanup_(updater_bus_freep) UpdaterBus *b = NULL;
+	_cleanup_(updater_freep) Updater *u = NULL;
 	Idle idle = { .timeout = (uint64_t)m->config->idle_exit_sec * 1000000 };
+	UpdaterSetup setup;
 	sigset_t mask;
 	int r;
 
@@ -265,10 +290,27 @@ static int run_daemon(Manager *m)
 	r = sd_bus_open_system(&bus);
 	if (r < 0)
 		return log_error_errno(r, "Cannot connect to the system bus");
-	r = updater_new(m, event, bus, &u);
+	r = clock_event_new(event, &clock);
+	if (r >= 0)
+		r = fetch_curl_new(event, m->config, &fetch);
+	if (r >= 0)
+		r = updater_bus_new(bus, &b);
+	if (r >= 0) {
+		setup = (UpdaterSetup){
+			.manager = m,
+			.event = event,
+			.clock = clock,
+			.fetch = fetch,
+			.timer_mode = m->config->idle_exit_sec > 0,
+			.bus = bus,
+			.events = &updater_bus_events,
+			.userdata = b,
+		};
+		r = updater_new(&setup, &u);
+	}
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up the updater");
-	r = updater_bus_register(u);
+	r = updater_bus_register(b, u);
 	if (r >= 0)
 		r = sd_event_add_signal(event, NULL, SIGTERM, on_signal, u);
 	if (r >= 0)
@@ -277,12 +319,9 @@ static int run_daemon(Manager *m)
 		r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
 	if (r >= 0)
 		r = sd_bus_request_name(bus, BUS_NAME, 0);
-	if (r < 0) {
-		log_error_errno(r, "Cannot own %s%s", BUS_NAME,
-				r == -EEXIST ? ": another swupdated runs" : "");
-		updater_free(u);
-		return r;
-	}
+	if (r < 0)
+		return log_error_errno(r, "Cannot own %s%s", BUS_NAME,
+				       r == -EEXIST ? ": another swupdated runs" : "");
 	/* Calls wait in the bus's queue until the loop runs: none sees the state half-loaded. */
 	updater_load(u);
 	r = manager_reconcile(m, m->ctx);
@@ -294,10 +333,8 @@ static int run_daemon(Manager *m)
 		idle.bus = bus;
 		r = idle_setup(&idle, event);
 	}
-	if (r < 0) {
-		updater_free(u);
+	if (r < 0)
 		return log_error_errno(r, "Cannot schedule polling");
-	}
 	sd_notifyf(0, "READY=1\nSTATUS=Idle, installed version %u", u->installed_version);
 	log_info("Running: booted slot %c, installed version %u, server %s",
 		 m->booted ? m->booted : '?', u->installed_version,
@@ -307,7 +344,6 @@ static int run_daemon(Manager *m)
 	/* What clients read is the same when the daemon starts again. */
 	updater_shutdown(u);
 	updater_save_status(u);
-	updater_free(u);
 	idle.timer = sd_event_source_disable_unref(idle.timer);
 	return r;
 }

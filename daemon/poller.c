@@ -10,22 +10,37 @@
 
 #include "log.h"
 #include "macro.h"
-#include "state.h"
-#include "text.h"
-#include "transfer.h"
-#include "updater.h"
+#include "poller.h"
+#include "time-util.h"
+#include "wire.h"
 
 #define BACKOFF_FIRST_SEC 30
+#define POLL_TIMER_PATH	  "/org/freedesktop/systemd1/unit/swupdated_2dpoll_2etimer"
+#define TIMER_INTERFACE	  "org.freedesktop.systemd1.Timer"
 
-uint64_t usec_add(uint64_t a, uint64_t b)
-{
-	return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
-}
+struct Poller {
+	Manager *m;
+	Clock *clock;
+	Fetch *fetch;
+	sd_bus *bus;
+	bool timer_mode; /* activated: swupdated-poll.timer drives polling */
+	const PollerEvents *events;
+	void *userdata;
 
-uint64_t usec_from_sec(uint64_t sec)
-{
-	return sec > USEC_INFINITY / USEC_PER_SEC ? USEC_INFINITY : sec * USEC_PER_SEC;
-}
+	char *url; /* Server=/metadata.pb */
+	ClockTimer *timer;
+	sd_bus_slot *timer_match; /* the poll timer's NextElapse properties, for NextCheck */
+	FetchJob *job;
+	SwuContext *ctx; /* the running poll's own failure record */
+	SwuBuf body;
+	char etag[128]; /* of the kept release's answer; "" asks in full */
+	unsigned failures;
+	uint64_t retry_at;   /* CLOCK_REALTIME usec of the daemon's own retry, 0: none */
+	uint64_t not_before; /* the server's Retry-After: no scheduled check before this */
+	uint64_t last_check, next_check;
+	char *note; /* what the last poll found */
+	Release *release;
+};
 
 uint64_t poll_backoff(unsigned failures, unsigned interval_sec, uint64_t retry_after_sec)
 {
@@ -59,12 +74,14 @@ PollOutcome poll_classify(int error, long status)
 	}
 }
 
-uint64_t now_realtime(void)
+static const Config *config_of(const Poller *p)
 {
-	struct timespec ts;
+	return p->m->config;
+}
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+static uint64_t now_realtime(Poller *p)
+{
+	return clock_now(p->clock, CLOCK_REALTIME);
 }
 
 static const char *format_realtime(uint64_t usec, char *buf, size_t n)
@@ -77,23 +94,26 @@ static const char *format_realtime(uint64_t usec, char *buf, size_t n)
 	return buf;
 }
 
-static void set_next_check(Updater *u, uint64_t t)
+static void schedule_changed(Poller *p)
 {
-	if (u->next_check == t)
-		return;
-	u->next_check = t;
-	updater_emit(u, "NextCheck", NULL);
+	if (p->events->schedule_changed)
+		p->events->schedule_changed(p->userdata);
 }
 
-#define POLL_TIMER_PATH "/org/freedesktop/systemd1/unit/swupdated_2dpoll_2etimer"
-#define TIMER_INTERFACE "org.freedesktop.systemd1.Timer"
+static void set_next_check(Poller *p, uint64_t t)
+{
+	if (p->next_check == t)
+		return;
+	p->next_check = t;
+	schedule_changed(p);
+}
 
 /*
  * NextCheck in timer mode, from systemd: NextElapseUSecRealtime for calendar timers, else
  * NextElapseUSecMonotonic (OnBootSec=/OnUnitActiveSec=, what the shipped timer uses) on the
  * realtime clock. Read from the a{sv} of GetAll and of PropertiesChanged alike.
  */
-static int read_timer_properties(Updater *u, sd_bus_message *m)
+static int read_timer_properties(Poller *p, sd_bus_message *m)
 {
 	uint64_t realtime = 0, monotonic = 0, v, now;
 	const char *name;
@@ -111,15 +131,15 @@ static int read_timer_properties(Updater *u, sd_bus_message *m)
 		if (r >= 0)
 			r = sd_bus_message_exit_container(m);
 	}
-	if (r < 0 || u->poller.retry_at)
+	if (r < 0 || p->retry_at)
 		return r; /* a retry of the daemon's own comes first */
 	/* While the timer's service runs (our poll), it still shows the elapse that started it:
 	 * only a time ahead is news. */
-	if (realtime && realtime != USEC_INFINITY && realtime > now_realtime())
-		set_next_check(u, realtime);
-	else if (monotonic && monotonic != USEC_INFINITY &&
-		 sd_event_now(u->event, CLOCK_MONOTONIC, &now) >= 0 && monotonic > now)
-		set_next_check(u, usec_add(now_realtime(), monotonic - now));
+	now = clock_now(p->clock, CLOCK_MONOTONIC);
+	if (realtime && realtime != USEC_INFINITY && realtime > now_realtime(p))
+		set_next_check(p, realtime);
+	else if (monotonic && monotonic != USEC_INFINITY && monotonic > now)
+		set_next_check(p, usec_add(now_realtime(p), monotonic - now));
 	return 0;
 }
 
@@ -134,70 +154,65 @@ static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
 
 static int on_timer_properties(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	/* Not under systemd (a private bus, a container): NextCheck stays the daemon's model. */
+	/* Not under systemd (a private bus, a container): NextCheck stays the poller's model. */
 	if (!sd_bus_message_is_method_error(m, NULL))
 		(void)read_timer_properties(userdata, m);
 	return 0;
 }
 
 /* Asks systemd for swupdated-poll.timer's next elapse, and follows its changes. */
-static void follow_poll_timer(Updater *u)
+static void follow_poll_timer(Poller *p)
 {
-	Poller *p = &u->poller;
-
-	if (!u->bus)
+	if (!p->bus)
 		return;
 	if (!p->timer_match) {
-		(void)sd_bus_match_signal_async(u->bus, &p->timer_match, "org.freedesktop.systemd1",
+		(void)sd_bus_match_signal_async(p->bus, &p->timer_match, "org.freedesktop.systemd1",
 						POLL_TIMER_PATH, "org.freedesktop.DBus.Properties",
-						"PropertiesChanged", on_timer_changed, NULL, u);
+						"PropertiesChanged", on_timer_changed, NULL, p);
 		/* systemd sends unit changes only while someone subscribed. */
-		(void)sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.systemd1",
+		(void)sd_bus_call_method_async(p->bus, NULL, "org.freedesktop.systemd1",
 					       "/org/freedesktop/systemd1",
 					       "org.freedesktop.systemd1.Manager", "Subscribe",
 					       NULL, NULL, NULL);
 	}
-	(void)sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.systemd1", POLL_TIMER_PATH,
+	(void)sd_bus_call_method_async(p->bus, NULL, "org.freedesktop.systemd1", POLL_TIMER_PATH,
 				       "org.freedesktop.DBus.Properties", "GetAll",
-				       on_timer_properties, u, "s", TIMER_INTERFACE);
+				       on_timer_properties, p, "s", TIMER_INTERFACE);
 }
 
 /*
- * The next poll, at @at (CLOCK_REALTIME), on the daemon's @own timer. Otherwise (timer mode
+ * The next poll, at @at (CLOCK_REALTIME), on the poller's @own timer. Otherwise (timer mode
  * only) swupdated-poll.timer polls next, and NextCheck is its next elapse (until systemd
  * answers: the last check plus the interval).
  */
-static void schedule_at(Updater *u, uint64_t at, bool own)
+static void schedule_at(Poller *p, uint64_t at, bool own)
 {
-	Poller *p = &u->poller;
-	uint64_t interval = usec_from_sec(u->m->config->poll_interval_sec), now, mono;
+	uint64_t interval = usec_from_sec(config_of(p)->poll_interval_sec);
 
 	if (!p->timer)
 		return;
 	if (!own) {
-		sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
+		clock_timer_off(p->timer);
 		p->retry_at = 0;
-		set_next_check(u, u->last_check ? usec_add(u->last_check, interval) : 0);
-		follow_poll_timer(u);
+		set_next_check(p, p->last_check ? usec_add(p->last_check, interval) : 0);
+		follow_poll_timer(p);
 		return;
 	}
-	now = now_realtime();
-	sd_event_now(u->event, CLOCK_MONOTONIC, &mono);
-	sd_event_source_set_time(p->timer, usec_add(mono, at > now ? at - now : 0));
-	sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT);
+	if (clock_timer_set(p->timer, at) < 0)
+		log_warning("Cannot set the poll timer");
 	if (p->timer_mode)
 		p->retry_at = at;
-	set_next_check(u, at);
+	set_next_check(p, at);
 }
 
-/* Always running: every poll is the daemon's. Timer mode: only a @retry shorter than the
+/* Always running: every poll is the poller's. Timer mode: only a @retry shorter than the
  * interval (the backoff is capped at the interval: a capped one is the timer's). */
-static void schedule(Updater *u, uint64_t delay, bool retry)
+static void schedule(Poller *p, uint64_t delay, bool retry)
 {
-	bool own = !u->poller.timer_mode ||
-		   (retry && delay < usec_from_sec(u->m->config->poll_interval_sec));
+	bool own = !p->timer_mode ||
+		   (retry && delay < usec_from_sec(config_of(p)->poll_interval_sec));
 
-	schedule_at(u, usec_add(now_realtime(), delay), own);
+	schedule_at(p, usec_add(now_realtime(p), delay), own);
 }
 
 static uint64_t random_jitter(const Config *c)
@@ -208,424 +223,356 @@ static uint64_t random_jitter(const Config *c)
 	return poll_jitter(c->poll_jitter_sec, r);
 }
 
-static void answer(Updater *u, sd_bus_message **slot, int r)
+/* What a poll found, as a sentence (escaped: it may quote a server), logged once. */
+static void poll_note(Poller *p, int r, const char *fmt, ...) _printf_(3, 4);
+static void poll_note(Poller *p, int r, const char *fmt, ...)
 {
-	sd_bus_message *call = TAKE_PTR(*slot);
-
-	if (!call)
-		return;
-	if (r < 0)
-		sd_bus_reply_method_errnof(call, r, "%s", u->poller.note);
-	else
-		sd_bus_reply_method_return(call, "bu", u->available_version > u->installed_version,
-					   u->available_version);
-	sd_bus_message_unref(call);
-}
-
-static void answer_check(Updater *u, int r)
-{
-	answer(u, &u->poller.pending_check, r);
-	answer(u, &u->poller.pending_scheduled, r);
-}
-
-/*
- * What a poll found, as a sentence: for Check()'s answer always, and as the Note while no install
- * runs or waits for Reset (then the Note is about the install).
- */
-static void poll_note(Updater *u, int r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void poll_note(Updater *u, int r, const char *fmt, ...)
-{
-	Poller *p = &u->poller;
 	va_list ap;
+	char *s;
 
 	va_start(ap, fmt);
-	vsnprintf(p->note, sizeof(p->note), fmt, ap);
+	s = strdup_escaped_vprintf(fmt, ap);
 	va_end(ap);
-	swu_escape_inplace(p->note, sizeof(p->note));
+	if (!s)
+		return; /* out of memory: the note before stays */
+	free(p->note);
+	p->note = s;
 	log_msg(r < 0 ? LOG_WARNING : LOG_INFO, "%s", p->note);
-	if (u->state == UPDATER_INACTIVE) {
-		if (r < 0)
-			u->error = r;
-		updater_note(u, "%s", p->note);
-	}
 }
 
-/* A 200: verify the release; it becomes the cached one when it passes. */
-static int take_release(Updater *u, const FetchResult *res)
+/* A 200: verify the release; it replaces the kept one when it passes. */
+static int take_release(Poller *p, const FetchResult *res)
 {
-	Poller *p = &u->poller;
-	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ uint8_t *old = TAKE_PTR(p->release);
-	size_t old_size = p->release_size;
+	Release *rel = NULL;
+	Status st;
 	int r;
 
-	p->release = TAKE_PTR(p->body.data);
-	p->release_size = p->body.size;
-	r = transfer_open_release(u, p->ctx, &fd, &b, &v);
+	r = release_new(p->m, p->ctx, TAKE_PTR(p->body.data), p->body.size, &rel);
+	p->body.size = 0;
 	if (r < 0) {
 		/* Keep the release that verified before; the next poll asks again in full. */
-		free(p->release);
-		p->release = TAKE_PTR(old);
-		p->release_size = old_size;
 		p->etag[0] = 0;
-		poll_note(u, r, "Release rejected: %s", log_reason(p->ctx, r));
+		poll_note(p, r, "Release rejected: %s", log_reason(p->ctx, r));
 		return r;
 	}
-	snprintf(p->etag, sizeof(p->etag), "%s", res->etag);
+	release_free(p->release);
+	p->release = rel;
+	/* An ETag too long to keep whole is not kept: the next poll asks in full. */
+	if (strlen(res->etag) < sizeof(p->etag))
+		strcpy(p->etag, res->etag);
+	else
+		p->etag[0] = 0;
 	/* Kept for the next start: its first poll is still a 304 when nothing changed. */
-	r = swu_state_save_release(p->ctx, u->m->config->state_dir, p->release, p->release_size);
+	r = release_save(rel, p->m, p->ctx);
 	if (r < 0) {
 		log_failure(LOG_WARNING, p->ctx, r, "Cannot keep the release");
 		p->etag[0] = 0;
 	}
-	(void)swu_verifier_get_targets_sha256(v, p->release_sha256);
-	p->skipped_noted = false;
-	u->available_version = swu_verifier_get_version(v);
-	updater_emit(u, "AvailableVersion", NULL);
-	poll_note(u, 0, "Release version %u available (installed %u)", u->available_version,
-		  u->installed_version);
+	if (manager_get_status(p->m, p->ctx, &st) < 0)
+		st.installed_version = 0;
+	poll_note(p, 0, "Release version %u available (installed %u)", release_get_version(rel),
+		  st.installed_version);
 	return 0;
-}
-
-/* The release whose slot did not boot: said once (Note, history), never installed by itself. */
-static bool skip_rolled_back(Updater *u)
-{
-	Poller *p = &u->poller;
-
-	if (!manager_rolled_back(u->m, p->ctx, u->available_version, p->release_sha256))
-		return false;
-	poll_note(u, 0,
-		  "Release version %u rolled back on this device (its slot did not boot or was "
-		  "marked bad): not installed again automatically; a newer release or an explicit "
-		  "install is",
-		  u->available_version);
-	/* Also over a finished install's Note: this is what the automatic path decided now. */
-	updater_note(u, "%s", p->note);
-	if (!p->skipped_noted)
-		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version,
-				u->available_version, manager_target_slot(u->m),
-				SWU_HISTORY_SKIPPED, p->note);
-	p->skipped_noted = true;
-	return true;
-}
-
-/* After a poll: what the automatic path or a Start("") does with the cached release. */
-static void after_poll(Updater *u, UpdaterResult failed, bool start, bool apply)
-{
-	const Config *c = u->m->config;
-	Status s;
-
-	if (start) {
-		/* Start("")/Install(""): the poll was its first step, its failure is the install's. */
-		if (failed == RESULT_NONE && !u->poller.release) {
-			u->error = -ENOENT;
-			failed = RESULT_TRANSFER_FAILED;
-		}
-		if (failed != RESULT_NONE)
-			updater_finish(u, failed);
-		else if (transfer_begin_server(u, apply, apply) < 0 && !u->transfer)
-			updater_finish(u, updater_result_of(u->error));
-		return;
-	}
-	if (failed != RESULT_NONE || !u->poller.release || c->auto_install == AUTO_INSTALL_NO ||
-	    u->available_version <= u->installed_version)
-		return;
-	/* A finished install (failed, or done and waiting for its reboot) does not stop the next
-	 * one: an automatic poll that finds an installable release starts over. */
-	if (u->state != UPDATER_INACTIVE && u->state != UPDATER_FINISHED)
-		return;
-	/* Never twice the same pending version, never over an unconfirmed update. */
-	if (manager_get_status(u->m, u->poller.ctx, &s) >= 0 && s.state != UPDATE_IDLE &&
-	    s.pending_version >= u->available_version)
-		return;
-	if (skip_rolled_back(u))
-		return;
-	if (u->state == UPDATER_FINISHED)
-		(void)updater_reset(u);
-	updater_op_begin(u);
-	(void)transfer_begin_server(u, true, c->auto_install == AUTO_INSTALL_YES);
 }
 
 static void poll_done(void *userdata, const FetchResult *res)
 {
-	Updater *u = userdata;
-	Poller *p = &u->poller;
-	const Config *c = u->m->config;
-	bool start = p->start_after, apply = p->apply_after;
-	UpdaterResult failed = RESULT_NONE;
-	PollOutcome outcome = poll_classify(res->error, res->status);
+	Poller *p = userdata;
+	const Config *c = config_of(p);
+	PollReport report = { .outcome = poll_classify(res->error, res->status) };
 	uint64_t next = usec_add(usec_from_sec(c->poll_interval_sec), random_jitter(c));
-	int r = 0;
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
 
 	p->job = NULL;
-	p->start_after = p->apply_after = false;
-	u->last_check = now_realtime();
-	updater_emit(u, "LastCheck", NULL);
-
-	switch (outcome) {
+	p->last_check = now_realtime(p);
+	switch (report.outcome) {
 	case POLL_RETRY:
-		r = res->error < 0 ? res->error : -EREMOTEIO;
+		report.error = res->error < 0 ? res->error : -EREMOTEIO;
 		if (res->error < 0)
-			poll_note(u, r, "Checking %s failed: %s", c->server, res->message);
+			poll_note(p, report.error, "Checking %s failed: %s", c->server,
+				  res->message);
 		else
-			poll_note(u, r, "Checking %s failed: HTTP status %ld", c->server,
+			poll_note(p, report.error, "Checking %s failed: HTTP status %ld", c->server,
 				  res->status);
 		next = poll_backoff(++p->failures, c->poll_interval_sec, res->retry_after);
 		/* Honoured by scheduled checks too, even after an exit and a timer run. */
 		p->not_before =
 			res->retry_after
-				? usec_add(u->last_check, MIN(usec_from_sec(res->retry_after),
+				? usec_add(p->last_check, MIN(usec_from_sec(res->retry_after),
 							      usec_from_sec(c->poll_interval_sec)))
 				: 0;
-		failed = RESULT_TRANSFER_FAILED;
 		break;
 	case POLL_FAILED:
-		r = -EPROTO;
-		poll_note(u, r, "Checking %s failed: HTTP status %ld", c->server, res->status);
-		failed = RESULT_TRANSFER_FAILED;
+		report.error = -EPROTO;
+		poll_note(p, report.error, "Checking %s failed: HTTP status %ld", c->server,
+			  res->status);
 		break;
 	case POLL_NOT_MODIFIED:
 		log_info("No new release (not modified)");
 		break;
 	case POLL_NONE:
-		free(p->release);
-		p->release = NULL;
+		p->release = release_free(p->release);
 		p->etag[0] = 0;
-		(void)swu_state_clear_release(p->ctx, c->state_dir);
-		u->available_version = 0;
-		updater_emit(u, "AvailableVersion", NULL);
-		poll_note(u, 0, "No release published at %s", c->server);
+		(void)release_clear(p->m, p->ctx);
+		poll_note(p, 0, "No release published at %s", c->server);
+		report.release_changed = true;
 		break;
 	case POLL_NEW:
-		r = take_release(u, res);
-		if (r < 0)
-			failed = RESULT_VERIFY_FAILED;
+		report.error = take_release(p, res);
+		report.release_changed = report.error == 0;
 		break;
 	}
-	if (outcome != POLL_RETRY)
+	if (report.outcome != POLL_RETRY)
 		p->failures = 0, p->not_before = 0;
-	schedule(u, next, outcome == POLL_RETRY);
-	updater_save_status(u);
 	swu_buf_done(&p->body);
-	answer_check(u, r);
-	after_poll(u, failed, start, apply);
-	p->ctx = swu_context_unref(p->ctx);
+	ctx = TAKE_PTR(p->ctx);
+	schedule(p, next, report.outcome == POLL_RETRY);
+	schedule_changed(p); /* LastCheck */
+	if (report.outcome != POLL_NOT_MODIFIED)
+		report.note = p->note;
+	p->events->checked(p->userdata, &report);
 }
 
-static int poll_data(void *userdata, long status, const void *p, size_t n)
+static int poll_data(void *userdata, long status, const void *data, size_t n)
 {
-	Updater *u = userdata;
+	Poller *p = userdata;
 
-	return swu_buf_append(&u->poller.body, p, n);
+	return swu_buf_append(&p->body, data, n);
 }
 
-int poller_poll(Updater *u)
+int poller_poll(Poller *p)
 {
-	Poller *p = &u->poller;
-	char url[1100];
+	const Config *c;
 	FetchRequest req = {
-		.url = url,
-		.if_none_match = p->release ? p->etag : NULL,
 		.max_bytes = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT,
-		/* A server dripping a byte now and then must not hold polling (and Check) for good. */
-		.timeout_sec = u->m->config->poll_timeout_sec,
 		.on_data = poll_data,
 		.on_done = poll_done,
-		.userdata = u,
+		.userdata = p,
 	};
 	int r;
 
+	assert_return(p, -EINVAL);
+	c = config_of(p);
 	if (p->job)
 		return 0; /* already polling: this one answers too */
-	if (!u->m->config->server) {
-		poll_note(u, -ENOMEDIUM, "No Server= is configured in '%s'", u->m->config->path);
+	if (!p->url) {
+		poll_note(p, -ENOMEDIUM, "No Server= is configured in '%s'", c->path);
 		return -ENOMEDIUM;
 	}
-	r = manager_context_new(u->m, &p->ctx);
-	if (r < 0)
+	r = manager_context_new(p->m, &p->ctx);
+	if (r < 0) {
+		poll_note(p, r, "Cannot start a poll of %s: %s", p->url, strerror(-r));
 		return r;
-	snprintf(url, sizeof(url), "%s/metadata.pb", u->m->config->server);
-	p->body.size = 0;
-	r = fetch_start(u->fetch, &req, &p->job);
+	}
+	req.url = p->url;
+	req.if_none_match = p->release ? p->etag : NULL;
+	/* A server dripping a byte now and then must not hold polling (and Check) for good. */
+	req.timeout_sec = c->poll_timeout_sec;
+	swu_buf_done(&p->body);
+	r = fetch_start(p->fetch, &req, &p->job);
 	if (r < 0) {
 		p->ctx = swu_context_unref(p->ctx);
-		poll_note(u, r, "Cannot start a poll of %s: %s", url, strerror(-r));
+		poll_note(p, r, "Cannot start a poll of %s: %s", p->url, strerror(-r));
 	}
 	return r;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_timer(void *userdata)
 {
-	Updater *u = userdata;
-	int r = poller_poll(u);
+	Poller *p = userdata;
 
-	if (r < 0) /* polling must never stop for good: try again later */
-		schedule(u, poll_backoff(++u->poller.failures, u->m->config->poll_interval_sec, 0),
-			 true);
-	return 0;
+	if (poller_poll(p) < 0) /* polling must never stop for good: try again later */
+		schedule(p, poll_backoff(++p->failures, config_of(p)->poll_interval_sec, 0), true);
 }
 
-int poller_start(Updater *u)
+int poller_start(Poller *p)
 {
-	Poller *p = &u->poller;
-	uint64_t now = now_realtime(), delay;
+	uint64_t now, delay;
 	int r;
 
-	if (!u->m->config->server)
+	assert_return(p, -EINVAL);
+	if (!p->url)
 		return 0;
-	r = sd_event_add_time(u->event, &p->timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC,
-			      on_timer, u);
+	r = clock_timer_new(p->clock, USEC_PER_SEC, on_timer, p, &p->timer);
 	if (r < 0)
 		return r;
 	if (p->timer_mode) {
 		/* Activated: a retry the last run planned is kept; the rest is the timer's. */
 		if (p->retry_at)
-			schedule_at(u, p->retry_at, true);
+			schedule_at(p, p->retry_at, true);
 		else
-			schedule(u, 0, false);
+			schedule(p, 0, false);
 		return 0;
 	}
 	/* First poll soon after start, spread by the jitter so a fleet does not arrive at once,
 	 * and not before a server's Retry-After. */
-	delay = usec_add(USEC_PER_SEC, random_jitter(u->m->config));
+	now = now_realtime(p);
+	delay = usec_add(USEC_PER_SEC, random_jitter(config_of(p)));
 	if (p->not_before > now)
 		delay = MAX(delay, p->not_before - now);
-	schedule(u, delay, false);
+	schedule(p, delay, false);
 	return 0;
 }
 
-int poller_scheduled_check(Updater *u, sd_bus_message *call)
+int poller_scheduled_check(Poller *p)
 {
-	Poller *p = &u->poller;
-	uint64_t now = now_realtime();
+	uint64_t now, interval;
 	char when[64];
 	int r;
 
+	assert_return(p, -EINVAL);
+	now = now_realtime(p);
+	interval = usec_from_sec(config_of(p)->poll_interval_sec);
 	/*
-	 * Answered from the cache: without Server= there is nothing to check; a daemon that
-	 * stays up (IdleExitSec=0) polls on its own timer; a running poll covers this one; and
-	 * the server's Retry-After is honoured (by a retry of the daemon's own when it ends
-	 * before the next timer run).
+	 * Answered from what the poller has: without Server= there is nothing to check; a daemon
+	 * that stays up (IdleExitSec=0) polls on its own timer; a running poll covers this one; and
+	 * the server's Retry-After is honoured (by a retry of the daemon's own when it ends before
+	 * the next timer run).
 	 */
-	if (!u->m->config->server || !p->timer_mode || p->job || p->pending_scheduled ||
-	    p->not_before > now) {
-		if (p->timer_mode && u->m->config->server && p->not_before > now) {
-			log_info("Scheduled check: the server asked to wait until %s",
-				 format_realtime(p->not_before, when, sizeof(when)));
-			if (!p->retry_at)
-				schedule_at(u, p->not_before,
-					    p->not_before - now <
-						    usec_from_sec(u->m->config->poll_interval_sec));
-		}
-		return sd_bus_reply_method_return(call, "bu",
-						  u->available_version > u->installed_version,
-						  u->available_version);
+	if (!p->url || !p->timer_mode || p->job)
+		return 0;
+	if (p->not_before > now) {
+		log_info("Scheduled check: the server asked to wait until %s",
+			 format_realtime(p->not_before, when, sizeof(when)));
+		if (!p->retry_at)
+			schedule_at(p, p->not_before, p->not_before - now < interval);
+		return 0;
 	}
-	r = poller_poll(u);
-	if (r < 0)
-		return r;
-	p->pending_scheduled = sd_bus_message_ref(call);
-	return 1;
+	r = poller_poll(p);
+	return r < 0 ? r : 1;
 }
 
-bool poller_busy(Updater *u)
+bool poller_polling(const Poller *p)
 {
-	const Poller *p = &u->poller;
-
-	return p->job || p->pending_check || p->pending_scheduled || p->retry_at;
+	return p && p->job;
 }
 
-void poller_restore(Updater *u, const SwuStatusRecord *st)
+bool poller_busy(const Poller *p)
 {
-	Poller *p = &u->poller;
+	return p && (p->job || p->retry_at);
+}
+
+const char *poller_get_note(const Poller *p)
+{
+	assert_return(p, NULL);
+	return p->note ?: "";
+}
+
+const Release *poller_get_release(const Poller *p)
+{
+	assert_return(p, NULL);
+	return p->release;
+}
+
+uint64_t poller_get_last_check(const Poller *p)
+{
+	assert_return(p, 0);
+	return p->last_check;
+}
+
+uint64_t poller_get_next_check(const Poller *p)
+{
+	assert_return(p, 0);
+	return p->next_check;
+}
+
+void poller_restore(Poller *p, const SwuStatusRecord *st)
+{
 	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
-	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
-	_cleanup_close_ int fd = -EBADF;
 	/* No wait reaches further than one interval from now: not a damaged file, not a clock
 	 * that was set back since (a board without RTC battery), or polling could stop for good. */
-	uint64_t limit = usec_add(now_realtime(), usec_from_sec(u->m->config->poll_interval_sec));
+	uint64_t limit = usec_add(now_realtime(p), usec_from_sec(config_of(p)->poll_interval_sec));
 	int r;
 
+	assert_return_void(p && st);
 	p->failures = st->failures;
 	p->not_before = MIN(st->not_before, limit);
 	p->retry_at = p->timer_mode ? MIN(st->retry_at, limit) : 0;
-	p->skipped_noted = st->skipped_noted;
-	u->next_check = st->next_check;
-	r = manager_context_new(u->m, &ctx);
-	if (r >= 0)
-		r = swu_state_load_release(ctx, u->m->config->state_dir, &p->release,
-					   &p->release_size);
+	p->last_check = st->last_check;
+	p->next_check = st->next_check;
+	r = manager_context_new(p->m, &ctx);
 	/* What is available is what verifies now, never a number status.json claims. */
-	u->available_version = 0;
+	if (r >= 0)
+		r = release_load(p->m, ctx, &p->release);
 	if (r == -ENOENT)
 		return;
-	/* The state directory is writable: what it holds is verified again like a poll's answer. */
-	if (r >= 0)
-		r = transfer_open_release(u, ctx, &fd, &b, &v);
 	if (r < 0) {
+		/* The state directory is writable: what it holds is verified like a poll's answer. */
 		log_failure(LOG_WARNING, ctx, r,
-			    "Not using the kept release; the next poll asks "
-			    "in full");
-		free(p->release);
-		p->release = NULL;
-		p->release_size = 0;
+			    "Not using the kept release; the next poll asks in full");
 		return;
 	}
-	u->available_version = swu_verifier_get_version(v);
-	(void)swu_verifier_get_targets_sha256(v, p->release_sha256);
 	/* It goes into a request header: printable ASCII only, else ask in full. */
 	for (const char *c = st->etag; *c; c++)
 		if (*c < 0x20 || *c > 0x7e)
 			return;
-	snprintf(p->etag, sizeof(p->etag), "%s", st->etag);
+	if (strlen(st->etag) < sizeof(p->etag))
+		strcpy(p->etag, st->etag);
 }
 
-void poller_record(Updater *u, SwuStatusRecord *st)
+void poller_record(const Poller *p, SwuStatusRecord *st)
 {
-	const Poller *p = &u->poller;
-
-	snprintf(st->etag, sizeof(st->etag), "%s", p->release ? p->etag : "");
+	assert_return_void(p && st);
+	_Static_assert(sizeof(st->etag) >= sizeof(p->etag), "an ETag fits status.json");
+	strcpy(st->etag, p->release ? p->etag : "");
+	st->available_version = p->release ? release_get_version(p->release) : 0;
 	st->failures = p->failures;
 	st->retry_at = p->retry_at;
 	st->not_before = p->not_before;
-	st->skipped_noted = p->skipped_noted;
-	st->next_check = u->next_check;
+	st->last_check = p->last_check;
+	st->next_check = p->next_check;
 }
 
-int updater_check(Updater *u, sd_bus_message *call)
+void poller_stop(Poller *p)
 {
-	Poller *p = &u->poller;
-	int r;
+	if (!p)
+		return;
+	fetch_cancel(p->job);
+	p->job = NULL;
+	p->ctx = swu_context_unref(p->ctx);
+}
 
-	if (p->pending_check)
-		return -EBUSY;
-	r = poller_poll(u);
-	if (r < 0)
-		return r;
-	p->pending_check = sd_bus_message_ref(call);
+int poller_new(const PollerSetup *setup, Poller **ret)
+{
+	_cleanup_(poller_freep) Poller *p = NULL;
+	const char *server;
+
+	assert_return(setup && ret, -EINVAL);
+	assert_return(setup->manager && setup->clock && setup->fetch, -EINVAL);
+	assert_return(setup->events && setup->events->checked, -EINVAL);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = (Poller){
+		.m = setup->manager,
+		.clock = setup->clock,
+		.fetch = setup->fetch,
+		.bus = setup->bus ? sd_bus_ref(setup->bus) : NULL,
+		.timer_mode = setup->timer_mode,
+		.events = setup->events,
+		.userdata = setup->userdata,
+	};
+	server = p->m->config->server;
+	if (server && asprintf(&p->url, "%s/metadata.pb", server) < 0) {
+		p->url = NULL;
+		return -ENOMEM;
+	}
+	*ret = TAKE_PTR(p);
 	return 0;
 }
 
-void poller_stop(Updater *u)
+Poller *poller_free(Poller *p)
 {
-	fetch_cancel(u->poller.job);
-	u->poller.job = NULL;
-	u->poller.ctx = swu_context_unref(u->poller.ctx);
-}
-
-void poller_done(Updater *u)
-{
-	Poller *p = &u->poller;
-
-	poller_stop(u);
-	answer_check(u, -ECANCELED);
-	p->timer = sd_event_source_disable_unref(p->timer);
-	p->timer_match = sd_bus_slot_unref(p->timer_match);
+	if (!p)
+		return NULL;
+	poller_stop(p);
+	clock_timer_free(p->timer);
+	sd_bus_slot_unref(p->timer_match);
+	sd_bus_unref(p->bus);
 	swu_buf_done(&p->body);
-	free(p->release);
-	p->release = NULL;
+	release_free(p->release);
+	free(p->note);
+	free(p->url);
+	free(p);
+	return NULL;
 }

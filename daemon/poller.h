@@ -2,28 +2,29 @@
 #pragma once
 
 /*
- * Polling the server: the timer, jitter, backoff after failures, the conditional GET of
- * metadata.pb with its ETag, and the last verified release. The pure helpers below decide the
- * delays and what an answer means; they have Check tests of their own (tests/test-poller.c).
+ * Polling the server: the schedule (the daemon's own timer, jitter, backoff after failures, a
+ * server's Retry-After), the conditional GET of metadata.pb with its ETag, and the last release
+ * that verified (release.h). A poll reports what it found (PollerEvents.checked) and decides
+ * nothing else: whether to install is the updater's business.
+ *
+ * Two schedules. Always running (IdleExitSec=0): the poller's own timer polls every
+ * PollIntervalSec= plus jitter, and retries after failures. Activated (IdleExitSec= > 0):
+ * swupdated-poll.timer calls ScheduledCheck() every PollIntervalSec= (swupdated-generator writes
+ * the timer's drop-in from the same file); the poller's own timer only retries after a failure
+ * or a Retry-After that ends sooner than the next timer run, and keeps the daemon up for it.
+ * Everything the schedule needs goes into status.json (poller_record()), so an exit loses nothing.
+ *
+ * The pure helpers below decide the delays and what an answer means (tests/test-poller.c).
  */
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
 
-#include "context.h"
+#include "clock.h"
 #include "fetch.h"
-#include "wire.h"
-
-#define USEC_PER_SEC  UINT64_C(1000000)
-#define USEC_INFINITY UINT64_MAX
-
-/* CLOCK_REALTIME in microseconds, for the LastCheck/NextCheck properties. */
-uint64_t now_realtime(void);
-/* Time sums saturate at USEC_INFINITY instead of wrapping (delays come from servers). */
-uint64_t usec_add(uint64_t a, uint64_t b);
-uint64_t usec_from_sec(uint64_t sec);
+#include "manager.h"
+#include "release.h"
+#include "state.h"
 
 /*
  * The delay before the next poll after @failures failed polls in a row: 30 s doubling, never more
@@ -44,51 +45,71 @@ typedef enum PollOutcome {
 
 PollOutcome poll_classify(int error, long status);
 
-typedef struct Updater Updater;
-typedef struct SwuStatusRecord SwuStatusRecord;
+typedef struct Poller Poller;
 
-/*
- * Two schedules. Always running (IdleExitSec=0): the daemon's own timer polls every
- * PollIntervalSec= plus jitter, and retries after failures. Activated (IdleExitSec= > 0):
- * swupdated-poll.timer calls ScheduledCheck() every PollIntervalSec= (swupdated-generator
- * writes the timer's drop-in from the same file); the daemon's own timer only retries after a
- * failure or a Retry-After that ends sooner than the next timer run, and keeps the daemon up for
- * it. Everything the schedule needs is in status.json, so an exit loses nothing.
- */
-typedef struct Poller {
-	bool timer_mode;	  /* activated: swupdated-poll.timer drives polling */
-	uint64_t retry_at;	  /* CLOCK_REALTIME usec of the daemon's own retry, 0: none */
-	uint64_t not_before;	  /* the server's Retry-After: no scheduled check before this */
-	sd_bus_slot *timer_match; /* the poll timer's NextElapse properties, for NextCheck */
-	sd_event_source *timer;
-	FetchJob *job;
-	SwuContext *ctx; /* the running poll's own failure record */
-	SwuBuf body;
-	char etag[128];
-	unsigned failures;
-	sd_bus_message *pending_check;	   /* a Check() call answered when its poll ends */
-	sd_bus_message *pending_scheduled; /* the same for ScheduledCheck() */
-	char note[512];			   /* what the last poll found, for Check()'s answer */
-	bool start_after, apply_after;	   /* Start("")/Install(""): install what the poll finds */
-	uint8_t *release;		   /* the last verified metadata.pb */
-	size_t release_size;
-	uint8_t release_sha256[32]; /* identifies it: SHA-256 of its signed targets metadata */
-	bool skipped_noted;	    /* the rolled-back release's skip is in the history */
-} Poller;
+typedef struct PollReport {
+	PollOutcome outcome;
+	/* 0, or why the poll failed: the server or the network (POLL_RETRY, POLL_FAILED), or the
+	 * release it sent did not verify (POLL_NEW); the release before it stays */
+	int error;
+	/* what the poll found, as one sentence (logged already); NULL when it found nothing new */
+	const char *note;
+	/* the kept release was replaced (a 200 that verified) or dropped (nothing published) */
+	bool release_changed;
+} PollReport;
 
-/* Restores the schedule, the ETag and the cached release (verified again) from status.json. */
-void poller_restore(Updater *u, const SwuStatusRecord *st);
+typedef struct PollerEvents {
+	/* A poll ended (its release, when it verified, is poller_get_release() already). */
+	void (*checked)(void *userdata, const PollReport *report);
+	/* LastCheck or NextCheck changed. */
+	void (*schedule_changed)(void *userdata);
+} PollerEvents;
+
+typedef struct PollerSetup {
+	Manager *manager;
+	Clock *clock;
+	Fetch *fetch;
+	/* Timer mode (activated); @bus follows swupdated-poll.timer's next elapse for NextCheck
+	 * (NULL: not under systemd, NextCheck is the last check plus the interval). */
+	bool timer_mode;
+	sd_bus *bus;
+	const PollerEvents *events;
+	void *userdata;
+} PollerSetup;
+
+int poller_new(const PollerSetup *setup, Poller **ret);
+/* Cancels a running poll (without reporting it) and the timer. */
+Poller *poller_free(Poller *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Poller *, poller_free);
+
+/* Restores the schedule, the ETag and the kept release (verified again) from status.json. */
+void poller_restore(Poller *p, const SwuStatusRecord *st);
 /* Fills the poller's part of status.json. */
-void poller_record(Updater *u, SwuStatusRecord *st);
-/* A poll is running or answering, or a retry is due soon: the daemon must stay up. */
-bool poller_busy(Updater *u);
-/* What swupdated-poll.timer calls: a poll unless the server asked to wait (Retry-After) or
- * one is running; answers like Check(). */
-int poller_scheduled_check(Updater *u, sd_bus_message *call);
+void poller_record(const Poller *p, SwuStatusRecord *st);
 
-/* Starts the timer: the first poll soon after start, spread by the jitter. */
-int poller_start(Updater *u);
-/* A poll now, unless one is running (it answers for both). On failure the Note says why. */
-int poller_poll(Updater *u);
-void poller_stop(Updater *u);
-void poller_done(Updater *u);
+/* Starts the schedule (when Server= is set): the first poll soon, spread by the jitter. */
+int poller_start(Poller *p);
+/*
+ * A poll now, unless one is running (its report answers for both): 0 when one runs, else -errno
+ * with poller_get_note() saying why (-ENOMEDIUM: no Server=).
+ */
+int poller_poll(Poller *p);
+/*
+ * What swupdated-poll.timer asks for: 1 when a poll started (its report is the answer), 0 when
+ * the answer is what the poller has (no Server=, polling on its own timer, a poll running, or the
+ * server's Retry-After not over: then a retry of its own is kept), or -errno.
+ */
+int poller_scheduled_check(Poller *p);
+/* Cancels a running poll without reporting it (SIGTERM). */
+void poller_stop(Poller *p);
+
+/* A poll is running, or a retry of the daemon's own is due: the daemon must stay up. */
+bool poller_busy(const Poller *p);
+bool poller_polling(const Poller *p);
+/* What the last poll found, or why it could not start. */
+const char *poller_get_note(const Poller *p);
+/* The release that verified last, NULL when none. */
+const Release *poller_get_release(const Poller *p);
+/* CLOCK_REALTIME microseconds, 0 when none. */
+uint64_t poller_get_last_check(const Poller *p);
+uint64_t poller_get_next_check(const Poller *p);

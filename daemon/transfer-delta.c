@@ -17,10 +17,12 @@
 #include <time.h>
 
 #include "delta.h"
-#include "text.h"
 #include "log.h"
 #include "macro.h"
-#include "transfer.h"
+#include "text.h"
+#include "time-util.h"
+#include "transfer-delta.h"
+#include "worker.h"
 
 #define INDEX_MAX    (12u * 1024u * 1024u) /* 4 GiB in chunks of the minimum length */
 #define LOCAL_BUDGET (8u * 1024u * 1024u)  /* local bytes written per turn of the loop */
@@ -50,7 +52,7 @@ typedef enum Phase {
 
 /* One range on its way: records (fed as they come, any order), or frames (held or streamed). */
 typedef struct RangeJob {
-	TransferDelta *td;
+	Delta *td;
 	bool used;
 	size_t range;
 	uint64_t pos; /* its next byte in the store */
@@ -60,13 +62,15 @@ typedef struct RangeJob {
 	bool complete;
 	unsigned attempts;
 	FetchJob *job;
-	sd_event_source *retry;
+	ClockTimer *retry;
 } RangeJob;
 
-struct TransferDelta {
-	Updater *u;
+struct Delta {
+	Transfer *t;
+	DeltaDone done;
+	void *userdata;
 	const SwuTarget *target, *index_target;
-	char store_url[1024];
+	char *store_url;
 	SwuDelta *d;
 	Phase phase;
 	const SwuRange *ranges;
@@ -83,88 +87,70 @@ struct TransferDelta {
 	sd_event_source *defer;
 };
 
-static uint64_t mono_usec(void)
+static uint64_t mono_usec(Delta *td)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return clock_now(transfer_clock(td->t), CLOCK_MONOTONIC);
 }
 
-TransferDelta *transfer_delta_free(TransferDelta *td)
+Delta *delta_free(Delta *td)
 {
 	if (!td)
 		return NULL;
-	/* The worker stops at its next chunk (the transfer's context is cancelled first). */
+	/* The worker stops at its next chunk when the transfer's context is cancelled. */
 	worker_free(td->worker);
 	for (size_t i = 0; i < JOBS; i++) {
 		fetch_cancel(td->jobs[i].job);
-		sd_event_source_disable_unref(td->jobs[i].retry);
+		clock_timer_free(td->jobs[i].retry);
 		free(td->jobs[i].buf);
 	}
 	sd_event_source_disable_unref(td->defer);
 	swu_delta_free(td->d);
+	free(td->store_url);
 	free(td);
 	return NULL;
 }
 
-static Transfer *transfer_of(TransferDelta *td)
+static void update_progress(Delta *td, bool force)
 {
-	return td->u->transfer;
-}
-
-static void update_progress(TransferDelta *td, bool force)
-{
-	Updater *u = td->u;
-	Transfer *t = transfer_of(td);
 	SwuDeltaStats s = {};
 
 	if (td->d)
 		swu_delta_get_stats(td->d, &s);
-	t->done = swu_slot_writer_offset(t->writer);
-	u->bytes_reused = s.reused;
-	u->download_total = s.download;
-	updater_set_progress(u, t->done, t->length, force);
+	transfer_set_download(td->t, s.download, s.reused);
+	transfer_progress(td->t, force);
 }
 
 /* The delta cannot go on: the rest of the target comes from the blob. */
-static void fall_back(TransferDelta *td, const char *fmt, ...) _printf_(2, 3);
-static void fall_back(TransferDelta *td, const char *fmt, ...)
+static void fall_back(Delta *td, const char *fmt, ...) _printf_(2, 3);
+static void fall_back(Delta *td, const char *fmt, ...)
 {
-	Updater *u = td->u;
-	Transfer *t = transfer_of(td);
-	char why[512];
+	_cleanup_free_ char *why = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	why = strdup_escaped_vprintf(fmt, ap);
 	va_end(ap);
-	swu_escape_inplace(why, sizeof(why));
-	t->done = swu_slot_writer_offset(t->writer);
 	log_warning("Delta update of '%s' stopped at byte %llu (%s): downloading the rest whole",
-		    td->target->name, (unsigned long long)t->done, why);
-	t->delta = transfer_delta_free(t->delta);
-	/* Everything written already (a range went wrong after the last chunk): nothing to fetch. */
-	if (t->done == t->length)
-		return transfer_blob_complete(u);
-	transfer_fetch_blob(u);
+		    td->target->name, (unsigned long long)transfer_offset(td->t),
+		    why ?: "out of memory");
+	td->done(td->userdata, false); /* frees td: nothing after this */
 }
 
-static void delta_failed(TransferDelta *td, int r, const char *what)
+static void delta_failed(Delta *td, int r, const char *what)
 {
 	if (r == -EPROTO)
 		fall_back(td, "%s", swu_delta_why(td->d));
 	else
-		updater_abandon(td->u, updater_result_of(r), r, "%s '%s'", what, td->target->name);
+		transfer_fail(td->t, update_result_of(r), r, "%s '%s'", what, td->target->name);
 }
 
-static void write_step(TransferDelta *td);
-static void pump(TransferDelta *td);
-static void start_records(TransferDelta *td);
+static void write_step(Delta *td);
+static void pump(Delta *td);
+static void start_records(Delta *td);
 
 static int on_defer(sd_event_source *s, void *userdata)
 {
-	TransferDelta *td = userdata;
+	Delta *td = userdata;
 
 	td->defer = sd_event_source_disable_unref(td->defer);
 	write_step(td);
@@ -174,7 +160,7 @@ static int on_defer(sd_event_source *s, void *userdata)
 static void job_release(RangeJob *j)
 {
 	fetch_cancel(j->job);
-	sd_event_source_disable_unref(j->retry);
+	clock_timer_free(j->retry);
 	if (j->buf) {
 		j->td->held -= j->td->ranges[j->range].length;
 		free(j->buf);
@@ -182,7 +168,7 @@ static void job_release(RangeJob *j)
 	*j = (RangeJob){};
 }
 
-static RangeJob *job_of(TransferDelta *td, size_t range)
+static RangeJob *job_of(Delta *td, size_t range)
 {
 	for (size_t i = 0; i < JOBS; i++)
 		if (td->jobs[i].used && td->jobs[i].range == range)
@@ -191,32 +177,28 @@ static RangeJob *job_of(TransferDelta *td, size_t range)
 }
 
 /* Local chunks a turn at a time, so D-Bus and the watchdog are answered; then frames. */
-static void write_step(TransferDelta *td)
+static void write_step(Delta *td)
 {
-	Transfer *t = transfer_of(td);
 	int r;
 
 	/* A turn is already scheduled: it goes on from there (one pending turn at most). */
 	if (td->defer)
 		return;
-	r = swu_delta_write_local(td->d, t->writer, LOCAL_BUDGET);
+	r = swu_delta_write_local(td->d, transfer_writer(td->t), LOCAL_BUDGET);
 	update_progress(td, false);
 	if (r < 0)
 		return delta_failed(td, r, "Cannot write");
 	if (r > 0) {
-		r = sd_event_add_defer(td->u->event, &td->defer, on_defer, td);
+		r = sd_event_add_defer(transfer_event(td->t), &td->defer, on_defer, td);
 		if (r < 0)
-			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r,
-					"Cannot schedule the install");
+			transfer_fail(td->t, RESULT_TRANSFER_FAILED, r,
+				      "Cannot schedule the install");
 		return;
 	}
 	if (swu_delta_done(td->d)) {
-		Updater *u = td->u;
-
 		update_progress(td, true);
-		t->delta = transfer_delta_free(td); /* its memory goes before the next target's */
-		transfer_blob_complete(u);
-		return;
+		/* Its memory goes (freed by the owner) before the next target's. */
+		return td->done(td->userdata, true);
 	}
 	if (swu_delta_batch_done(td->d)) {
 		r = swu_delta_next_batch(td->d);
@@ -232,7 +214,7 @@ static void write_step(TransferDelta *td)
 static int range_data(void *userdata, long status, const void *p, size_t n)
 {
 	RangeJob *j = userdata;
-	TransferDelta *td = j->td;
+	Delta *td = j->td;
 	const SwuRange *rg = &td->ranges[j->range];
 	int r = 0;
 
@@ -243,14 +225,13 @@ static int range_data(void *userdata, long status, const void *p, size_t n)
 		return -EFBIG;
 	if (j->parked)
 		return FETCH_HOLD;
-	td->u->download_done += n;
-	td->u->downloaded += n;
+	transfer_count_download(td->t, n);
 	if (td->phase == PHASE_RECORDS)
 		r = swu_delta_feed_records(td->d, j->pos, p, n);
 	else if (j->buf)
 		memcpy(j->buf + (j->pos - rg->offset), p, n);
 	else
-		r = swu_delta_feed(td->d, transfer_of(td)->writer, p, n);
+		r = swu_delta_feed(td->d, transfer_writer(td->t), p, n);
 	if (r < 0)
 		return r;
 	j->pos += n;
@@ -263,42 +244,40 @@ static void plan_done(void *userdata, int r);
 
 static int plan_work(void *userdata)
 {
-	TransferDelta *td = userdata;
-	const SwuInstallTarget *it = transfer_of(td)->target;
+	Delta *td = userdata;
+	const SwuInstallTarget *it = transfer_target(td->t);
 
 	return swu_delta_plan(td->d, it->active_fd, td->active_length,
-			      td->u->m->config->delta_coalesce, &td->ranges, &td->n_ranges);
+			      transfer_config(td->t)->delta_coalesce, &td->ranges, &td->n_ranges);
 }
 
 /* Every record is here: the block scan and the plan, off the loop. */
-static void start_plan(TransferDelta *td)
+static void start_plan(Delta *td)
 {
 	int r;
 
-	td->started = mono_usec();
-	r = worker_new(td->u->event, plan_work, plan_done, td, &td->worker);
+	td->started = mono_usec(td);
+	r = worker_new(transfer_event(td->t), plan_work, plan_done, td, &td->worker);
 	if (r < 0)
-		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot plan the install");
+		transfer_fail(td->t, RESULT_TRANSFER_FAILED, r, "Cannot plan the install");
 }
 
 static int start_job(RangeJob *j);
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_retry(void *userdata)
 {
 	RangeJob *j = userdata;
 	int r;
 
-	j->retry = sd_event_source_disable_unref(j->retry);
 	r = start_job(j);
-	if (r < 0) /* frees the transfer, and j with it: nothing after this */
-		updater_abandon(j->td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
-	return 0;
+	if (r < 0)
+		transfer_fail(j->td->t, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
 }
 
 /* A range arrived whole: records count down; frames are used when their turn comes. */
 static void job_complete(RangeJob *j)
 {
-	TransferDelta *td = j->td;
+	Delta *td = j->td;
 	int r;
 
 	j->complete = true;
@@ -314,7 +293,7 @@ static void job_complete(RangeJob *j)
 	if (j->buf) {
 		r = swu_delta_begin_range(td->d, j->range);
 		if (r >= 0)
-			r = swu_delta_feed(td->d, transfer_of(td)->writer, j->buf,
+			r = swu_delta_feed(td->d, transfer_writer(td->t), j->buf,
 					   td->ranges[j->range].length);
 		if (r < 0)
 			return delta_failed(td, r, "Cannot install");
@@ -331,8 +310,8 @@ static void job_complete(RangeJob *j)
 static void range_done(void *userdata, const FetchResult *res)
 {
 	RangeJob *j = userdata;
-	TransferDelta *td = j->td;
-	const Config *c = td->u->m->config;
+	Delta *td = j->td;
+	const Config *c = transfer_config(td->t);
 	const SwuRange *rg = &td->ranges[j->range];
 	uint64_t delay;
 	int r;
@@ -382,11 +361,12 @@ static void range_done(void *userdata, const FetchResult *res)
 	} else {
 		/* Dropped or short: the same range again from the byte that is missing. */
 		if (++j->attempts > c->retries) {
-			r = swu_fail(transfer_of(td)->ctx, res->error < 0 ? res->error : -EREMOTEIO,
-				     "server", "retries", "failed after %u attempts: %s",
-				     j->attempts, res->error < 0 ? res->message : "short response");
-			updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
-					td->target->name);
+			r = swu_fail(transfer_context(td->t),
+				     res->error < 0 ? res->error : -EREMOTEIO, "server", "retries",
+				     "failed after %u attempts: %s", j->attempts,
+				     res->error < 0 ? res->message : "short response");
+			transfer_fail(td->t, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+				      td->target->name);
 			return;
 		}
 		delay = USEC_PER_SEC << MIN(j->attempts - 1, 10u);
@@ -396,15 +376,16 @@ static void range_done(void *userdata, const FetchResult *res)
 			    res->error < 0 ? res->message : "short response", j->attempts,
 			    c->retries);
 	}
-	r = sd_event_add_time_relative(td->u->event, &j->retry, CLOCK_MONOTONIC, delay, 0, on_retry,
-				       j);
+	r = j->retry ? 0 : clock_timer_new(transfer_clock(td->t), 0, on_retry, j, &j->retry);
+	if (r >= 0)
+		r = clock_timer_set_relative(j->retry, delay);
 	if (r < 0)
-		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
+		transfer_fail(td->t, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
 }
 
 static int start_job(RangeJob *j)
 {
-	TransferDelta *td = j->td;
+	Delta *td = j->td;
 	const SwuRange *rg = &td->ranges[j->range];
 	FetchRequest req = {
 		.url = td->store_url,
@@ -416,10 +397,10 @@ static int start_job(RangeJob *j)
 		.on_done = range_done,
 		.userdata = j,
 	};
-	return fetch_start(td->u->fetch, &req, &j->job);
+	return fetch_start(transfer_fetch(td->t), &req, &j->job);
 }
 
-static RangeJob *free_job(TransferDelta *td)
+static RangeJob *free_job(Delta *td)
 {
 	for (size_t i = 0; i < JOBS; i++)
 		if (!td->jobs[i].used)
@@ -427,7 +408,7 @@ static RangeJob *free_job(TransferDelta *td)
 	return NULL;
 }
 
-static int add_job(TransferDelta *td, size_t range, bool hold, bool parked)
+static int add_job(Delta *td, size_t range, bool hold, bool parked)
 {
 	RangeJob *j = free_job(td);
 	uint64_t length = td->ranges[range].length;
@@ -461,7 +442,7 @@ static int add_job(TransferDelta *td, size_t range, bool hold, bool parked)
  * Keeps JOBS requests in flight. Records: any order. Frames: the current range (held when short,
  * else streamed once it is its turn) and the short ranges after it.
  */
-static void pump(TransferDelta *td)
+static void pump(Delta *td)
 {
 	RangeJob *cur;
 	int r = 0;
@@ -511,12 +492,12 @@ static void pump(TransferDelta *td)
 		}
 	}
 	if (r < 0)
-		updater_abandon(td->u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+		transfer_fail(td->t, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
 }
 
 static void plan_done(void *userdata, int r)
 {
-	TransferDelta *td = userdata;
+	Delta *td = userdata;
 	SwuDeltaStats s;
 
 	td->worker = worker_free(td->worker);
@@ -526,7 +507,7 @@ static void plan_done(void *userdata, int r)
 	log_info("Delta update of '%s': %u chunks, %u in place, %u in the active slot, %u missing "
 		 "(%llu of their blocks found in %.2f s); %llu bytes to fetch in %u requests",
 		 td->target->name, s.chunks, s.chunks_in_place, s.chunks_active, s.chunks_missing,
-		 (unsigned long long)s.blocks_active, (double)(mono_usec() - td->started) / 1e6,
+		 (unsigned long long)s.blocks_active, (double)(mono_usec(td) - td->started) / 1e6,
 		 (unsigned long long)s.download, s.requests);
 	td->phase = PHASE_FRAMES;
 	td->range = 0;
@@ -536,18 +517,18 @@ static void plan_done(void *userdata, int r)
 
 static void scan_done(void *userdata, int r)
 {
-	TransferDelta *td = userdata;
+	Delta *td = userdata;
 
 	td->worker = worker_free(td->worker);
 	if (r < 0)
 		return delta_failed(td, r, "Cannot scan the slots for");
 	log_info("Delta update of '%s': both slots scanned in %.2f s", td->target->name,
-		 (double)(mono_usec() - td->started) / 1e6);
+		 (double)(mono_usec(td) - td->started) / 1e6);
 	start_records(td);
 }
 
 /* The records of the next batch of missing chunks. */
-static void start_records(TransferDelta *td)
+static void start_records(Delta *td)
 {
 	int r;
 
@@ -555,7 +536,7 @@ static void start_records(TransferDelta *td)
 	 * Records are small (about 200 bytes a chunk) and sit side by side: a gap of a quarter of
 	 * the frames' joins neighbours without fetching the records of a whole image.
 	 */
-	r = swu_delta_record_ranges(td->d, td->u->m->config->delta_coalesce / 4, &td->ranges,
+	r = swu_delta_record_ranges(td->d, transfer_config(td->t)->delta_coalesce / 4, &td->ranges,
 				    &td->n_ranges);
 	if (r < 0)
 		return delta_failed(td, r, "Cannot plan");
@@ -570,66 +551,79 @@ static void start_records(TransferDelta *td)
 
 static int scan_work(void *userdata)
 {
-	TransferDelta *td = userdata;
-	const SwuInstallTarget *it = transfer_of(td)->target;
+	Delta *td = userdata;
+	const SwuInstallTarget *it = transfer_target(td->t);
 
 	return swu_delta_scan(td->d, it->active_fd, td->active_length, it->fd);
 }
 
-bool transfer_delta_wanted(Updater *u, const SwuTarget *target, const SwuTarget **ret_index)
+bool delta_wanted(Transfer *t, const SwuTarget *target, const SwuTarget **ret_index)
 {
-	Transfer *t = u->transfer;
 	_cleanup_free_ char *iname = NULL;
 	const SwuTarget *it;
 
-	if (!u->m->config->delta_updates || t->kind != TRANSFER_SERVER ||
-	    endswith(target->name, ".chunks") || asprintf(&iname, "%s.chunks", target->name) < 0)
+	if (!transfer_config(t)->delta_updates || endswith(target->name, ".chunks") ||
+	    asprintf(&iname, "%s.chunks", target->name) < 0)
 		return false;
-	it = swu_verifier_find_target(t->v, iname);
+	it = swu_verifier_find_target(transfer_verifier(t), iname);
 	if (!it || it->length > INDEX_MAX) /* an index beyond 4 GiB of smallest chunks: verified */
 		return false;
 	*ret_index = it;
 	return true;
 }
 
-int transfer_delta_begin(Updater *u, const SwuTarget *target, const SwuTarget *index_target,
-			 int index_fd, uint64_t size)
+int delta_new(Transfer *t, const char *server, const SwuTarget *target,
+	      const SwuTarget *index_target, int index_fd, uint64_t size, DeltaDone done,
+	      void *userdata, Delta **ret)
 {
-	Transfer *t = u->transfer;
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
 	_cleanup_close_ int fd = index_fd;
+	_cleanup_(delta_freep) Delta *td = NULL;
+	const SwuInstallTarget *it;
 	char hex[2 * SWU_SHA256_SIZE + 1];
-	TransferDelta *td;
+	SwuContext *ctx;
 	int r;
 
+	assert_return(t && server && target && index_target && done && ret, -EINVAL);
+	it = transfer_target(t);
+	assert_return(it && streq(it->name, target->name), -EINVAL);
+	ctx = transfer_context(t);
 	/* The index came as a target of its own: verified against its signed hash already. */
-	r = swu_chunk_index_open(t->ctx, fd, size, target->length, &idx);
+	r = swu_chunk_index_open(ctx, fd, size, target->length, &idx);
 	if (r >= 0)
 		TAKE_FD(fd); /* the index reads its SHA-256s from it when they are needed */
 	if (r < 0) {
 		log_warning("Chunk index of '%s' is not usable (%s): downloading it whole",
-			    target->name, swu_context_get_failure(t->ctx)->message);
-		swu_context_clear_failure(t->ctx);
+			    target->name, swu_context_get_failure(ctx)->message);
+		swu_context_clear_failure(ctx);
 		return 0;
 	}
 	td = calloc(1, sizeof(*td));
 	if (!td)
 		return -ENOMEM;
-	*td = (TransferDelta){ .u = u, .target = target, .index_target = index_target };
-	t->delta = td;
-	r = swu_delta_new(t->ctx, idx, &td->d);
+	*td = (Delta){ .t = t,
+		       .done = done,
+		       .userdata = userdata,
+		       .target = target,
+		       .index_target = index_target };
+	r = swu_delta_new(ctx, idx, &td->d);
 	if (r < 0)
 		return r;
 	TAKE_PTR(idx);
 	/* The active slot holds the installed image: scanned as far as that image goes. */
-	if (swu_verifier_installed_length(t->v, target->name, &td->active_length) < 0)
-		td->active_length = t->target->size;
-	td->active_length = MIN(td->active_length, t->target->size);
+	if (swu_verifier_installed_length(transfer_verifier(t), target->name, &td->active_length) <
+	    0)
+		td->active_length = it->size;
+	td->active_length = MIN(td->active_length, it->size);
 	swu_hex(index_target->sha256, SWU_SHA256_SIZE, hex);
-	snprintf(td->store_url, sizeof(td->store_url), "%s/chunks/%s", u->m->config->server, hex);
-	td->started = mono_usec();
-	r = worker_new(u->event, scan_work, scan_done, td, &td->worker);
+	if (asprintf(&td->store_url, "%s/chunks/%s", server, hex) < 0) {
+		td->store_url = NULL;
+		return -ENOMEM;
+	}
+	td->started = mono_usec(td);
+	r = worker_new(transfer_event(t), scan_work, scan_done, td, &td->worker);
 	if (r < 0)
 		return r;
+	*ret = TAKE_PTR(td);
 	return 1;
 }

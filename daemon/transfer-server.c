@@ -1,169 +1,199 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The release a poll verified: each changed target's blob, by hash, resumed with Range. */
+/*
+ * The release a poll verified: each changed target's blob, by hash, resumed with Range; a target
+ * with a chunk index comes as a delta (transfer-delta.c), its index downloaded just before it.
+ */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
-#include "transfer.h"
+#include "time-util.h"
+#include "transfer-delta.h"
 
-int transfer_open_release(Updater *u, SwuContext *ctx, int *ret_fd, SwuBundle **ret_b,
-			  SwuVerifier **ret_v)
-{
-	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	int r;
+typedef struct ServerSource {
+	Transfer *t;
+	char *server; /* Server= */
+	int fd;
+	SwuBundle *b; /* the release's metadata, in memory */
+	size_t index; /* the next target */
 
-	r = transfer_memory_bundle(ctx, u->poller.release, u->poller.release_size, &fd, &b);
-	if (r >= 0)
-		r = swu_device_verifier(ctx, &u->m->device, &v);
-	if (r >= 0)
-		r = swu_device_check_metadata(ctx, &u->m->device, v, b);
-	if (r < 0)
-		return r;
-	*ret_fd = TAKE_FD(fd);
-	*ret_b = TAKE_PTR(b);
-	*ret_v = TAKE_PTR(v);
-	return 0;
-}
+	/* the blob being downloaded */
+	const SwuTarget *target;
+	char *blob_url;
+	char blob_etag[128];
+	FetchJob *job;
+	unsigned attempts;
+	ClockTimer *retry;
+	uint64_t skip; /* bytes of a resumed blob to drop when the server answers 200 */
 
-static void next_target(Updater *u);
+	/*
+	 * delta: the chunk index downloaded (and verified) just before its image, into an
+	 * anonymous file in StagingDirectory= (not memory: 2.4 MB for a 4 GiB image), then the delta
+	 */
+	const SwuTarget *chunk_index_for;
+	int chunk_index_fd;
+	uint64_t chunk_index_size;
+	bool no_index_file; /* StagingDirectory= is not usable: no deltas */
+	Delta *delta;
+} ServerSource;
+
+static void next_target(ServerSource *s);
 
 static int blob_data(void *userdata, long status, const void *p, size_t n)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
+	ServerSource *s = userdata;
+	Transfer *t = s->t;
+	int r;
 
 	/* A resume answered in full (200): drop what we already have. */
-	if (status == 200 && t->skip > 0) {
-		size_t k = (size_t)MIN((uint64_t)n, t->skip);
+	if (status == 200 && s->skip > 0) {
+		size_t k = (size_t)MIN((uint64_t)n, s->skip);
 
-		t->skip -= k;
+		s->skip -= k;
 		p = (const uint8_t *)p + k;
 		n -= k;
 		if (n == 0)
 			return 0;
 	}
 	if (status == 206)
-		t->skip = 0;
-	u->download_done += n;
-	u->downloaded += n;
-	return transfer_write(u, p, n);
+		s->skip = 0;
+	transfer_count_download(t, n);
+	/*
+	 * A chunk index on its way to the delta of its image: kept as it is verified (into its
+	 * file first: a failure there must not leave the writer ahead of what was received).
+	 */
+	if (s->chunk_index_fd >= 0 && s->chunk_index_for == s->target) {
+		if (n > s->target->length - s->chunk_index_size)
+			return -EFBIG;
+		r = swu_pwrite_all(s->chunk_index_fd, p, n, s->chunk_index_size);
+		if (r < 0)
+			return r;
+	}
+	r = transfer_write(t, p, n);
+	if (r < 0)
+		return r;
+	if (s->chunk_index_fd >= 0 && s->chunk_index_for == s->target)
+		s->chunk_index_size += n;
+	return 0;
+}
+
+/* The current target is written whole: close it, go on with the next. */
+static void blob_complete(ServerSource *s)
+{
+	int r;
+
+	r = transfer_end_writer(s->t);
+	if (r < 0)
+		return transfer_fail(s->t, RESULT_VERIFY_FAILED, r, "Download of '%s' rejected",
+				     s->target->name);
+	s->attempts = 0;
+	next_target(s);
 }
 
 static void blob_done(void *userdata, const FetchResult *res);
 
-void transfer_blob_complete(Updater *u)
+/* Downloads the current target's blob from the writer's offset on. */
+static void fetch_blob(ServerSource *s)
 {
-	Transfer *t = u->transfer;
-	int r;
-
-	r = transfer_end_writer(u);
-	if (r < 0) {
-		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Download of '%s' rejected",
-				u->current_target);
-		return;
-	}
-	t->attempts = 0;
-	next_target(u);
-}
-
-void transfer_fetch_blob(Updater *u)
-{
-	Transfer *t = u->transfer;
+	Transfer *t = s->t;
+	uint64_t done = transfer_offset(t);
 	FetchRequest req = {
-		.url = t->blob_url,
-		.offset = t->done,
-		.if_range = t->blob_etag,
-		.max_bytes = t->length,
+		.url = s->blob_url,
+		.offset = done,
+		.if_range = s->blob_etag,
+		.max_bytes = s->target->length,
 		.on_data = blob_data,
 		.on_done = blob_done,
-		.userdata = u,
+		.userdata = s,
 	};
 	int r;
 
-	t->skip = t->done;
-	u->download_total = u->download_done + (t->length - t->done);
-	r = fetch_start(u->fetch, &req, &t->job);
+	s->skip = done;
+	transfer_expect_download(t, s->target->length - done);
+	r = fetch_start(transfer_fetch(t), &req, &s->job);
 	if (r < 0)
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+		transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
 }
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_retry(void *userdata)
 {
-	Updater *u = userdata;
-
-	u->transfer->retry = sd_event_source_disable_unref(u->transfer->retry);
-	transfer_fetch_blob(u);
-	return 0;
+	fetch_blob(userdata);
 }
 
 static void blob_done(void *userdata, const FetchResult *res)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
-	const Config *c = u->m->config;
-	uint64_t delay;
+	ServerSource *s = userdata;
+	Transfer *t = s->t;
+	const Config *c = transfer_config(t);
+	SwuContext *ctx = transfer_context(t);
+	uint64_t delay, done = transfer_offset(t);
 	int r;
 
-	t->job = NULL;
+	s->job = NULL;
+	if (transfer_failed(t))
+		return;
 	if (res->etag[0])
-		snprintf(t->blob_etag, sizeof(t->blob_etag), "%s", res->etag);
-	if (res->error == 0 && (res->status == 200 || res->status == 206) && t->done == t->length)
-		return transfer_blob_complete(u);
+		snprintf(s->blob_etag, sizeof(s->blob_etag), "%s", res->etag);
+	if (res->error == 0 && (res->status == 200 || res->status == 206) &&
+	    done == s->target->length)
+		return blob_complete(s);
 	/* Bytes that fail verification or exceed the signed length are never retried. */
 	if (res->error == -EBADMSG || res->error == -EFBIG) {
 		if (res->error == -EFBIG)
-			(void)swu_fail(t->ctx, -EFBIG, "payload", "length", "%s", res->message);
-		updater_abandon(u, RESULT_VERIFY_FAILED, res->error, "Download of '%s' rejected",
-				u->current_target);
-		return;
+			(void)swu_fail(ctx, -EFBIG, "payload", "length", "%s", res->message);
+		return transfer_fail(t, RESULT_VERIFY_FAILED, res->error,
+				     "Download of '%s' rejected", s->target->name);
 	}
 	if (res->status == 404 || res->status == 403 || res->status == 410) {
-		r = swu_fail(t->ctx, -EREMOTEIO, "server", "status", "HTTP status %ld",
-			     res->status);
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
-				u->current_target);
-		return;
+		r = swu_fail(ctx, -EREMOTEIO, "server", "status", "HTTP status %ld", res->status);
+		return transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+				     s->target->name);
 	}
-	if (++t->attempts > c->retries) {
-		r = swu_fail(t->ctx, res->error < 0 ? res->error : -EREMOTEIO, "server", "retries",
-			     "failed after %u attempts: %s", t->attempts,
+	if (++s->attempts > c->retries) {
+		r = swu_fail(ctx, res->error < 0 ? res->error : -EREMOTEIO, "server", "retries",
+			     "failed after %u attempts: %s", s->attempts,
 			     res->error < 0 ? res->message : "server error");
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
-				u->current_target);
-		return;
+		return transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",
+				     s->target->name);
 	}
 	/* A server's Retry-After is honoured, up to the poll interval. */
-	delay = MAX(USEC_PER_SEC << MIN(t->attempts - 1, 10u),
+	delay = MAX(USEC_PER_SEC << MIN(s->attempts - 1, 10u),
 		    MIN(usec_from_sec(res->retry_after), usec_from_sec(c->poll_interval_sec)));
 	log_warning("Download of '%s' interrupted at %llu of %llu bytes (%s); retry %u of %u in "
 		    "%llu s",
-		    u->current_target, (unsigned long long)t->done, (unsigned long long)t->length,
-		    res->error < 0 ? res->message : "server error", t->attempts, c->retries,
+		    s->target->name, (unsigned long long)done,
+		    (unsigned long long)s->target->length,
+		    res->error < 0 ? res->message : "server error", s->attempts, c->retries,
 		    (unsigned long long)(delay / USEC_PER_SEC));
-	r = sd_event_add_time_relative(u->event, &t->retry, CLOCK_MONOTONIC, delay, 0, on_retry, u);
+	r = s->retry ? 0 : clock_timer_new(transfer_clock(t), 0, on_retry, s, &s->retry);
+	if (r >= 0)
+		r = clock_timer_set_relative(s->retry, delay);
 	if (r < 0)
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
+		transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot schedule a retry");
 }
 
 /* Starts the blob of @target into its slot: 1 when it has none to go to (nothing to fetch). */
-static int begin_blob(Updater *u, const SwuTarget *target)
+static int begin_blob(ServerSource *s, const SwuTarget *target)
 {
-	Transfer *t = u->transfer;
 	char hex[2 * SWU_SHA256_SIZE + 1];
 	int r;
 
-	r = transfer_begin_writer(u, target->name, target->length);
+	r = transfer_begin_writer(s->t, target->name, target->length, false);
 	if (r != 0)
 		return r;
+	s->target = target;
 	swu_hex(target->sha256, SWU_SHA256_SIZE, hex);
-	snprintf(t->blob_url, sizeof(t->blob_url), "%s/blobs/%s", u->m->config->server, hex);
-	t->blob_etag[0] = 0;
-	t->attempts = 0;
+	free(s->blob_url);
+	if (asprintf(&s->blob_url, "%s/blobs/%s", s->server, hex) < 0) {
+		s->blob_url = NULL;
+		return -ENOMEM;
+	}
+	s->blob_etag[0] = 0;
+	s->attempts = 0;
 	return 0;
 }
 
@@ -172,123 +202,181 @@ static int begin_blob(Updater *u, const SwuTarget *target)
  * Without one (no usable StagingDirectory=) no image of this transfer comes as a delta, and
  * indexes are ordinary targets again: downloaded and verified, kept nowhere.
  */
-static bool index_file_ready(Updater *u, const SwuTarget *image)
+static bool index_file_ready(ServerSource *s, const SwuTarget *image)
 {
-	Transfer *t = u->transfer;
-	const char *dir = u->m->config->staging_dir;
+	const char *dir = transfer_config(s->t)->staging_dir;
 	int r;
 
-	if (t->chunk_index_fd >= 0)
+	if (s->chunk_index_fd >= 0)
 		return true;
-	if (t->no_index_file)
+	if (s->no_index_file)
 		return false;
-	r = swu_anon_file(dir, &t->chunk_index_fd);
+	r = swu_anon_file(dir, &s->chunk_index_fd);
 	if (r < 0) {
 		log_warning("Cannot keep the chunk index of '%s' in '%s' (%s): downloading it "
 			    "whole",
 			    image->name, dir, strerror(-r));
-		t->no_index_file = true;
+		s->no_index_file = true;
 	}
 	return r >= 0;
 }
 
 /* Whether @target comes as a delta, with @ret_index its chunk index. */
-static bool as_delta(Updater *u, const SwuTarget *target, const SwuTarget **ret_index)
+static bool as_delta(ServerSource *s, const SwuTarget *target, const SwuTarget **ret_index)
 {
-	return transfer_delta_wanted(u, target, ret_index) && !(*ret_index)->present &&
-	       index_file_ready(u, target);
+	return delta_wanted(s->t, target, ret_index) && !(*ret_index)->present &&
+	       index_file_ready(s, target);
 }
 
 /* An index whose image comes as a delta: fetched just before the image, not in list order. */
-static bool fetched_with_image(Updater *u, const SwuTarget *target)
+static bool fetched_with_image(ServerSource *s, const SwuTarget *target)
 {
-	Transfer *t = u->transfer;
+	SwuVerifier *v = transfer_verifier(s->t);
 	_cleanup_free_ char *name = NULL;
 	const SwuTarget *image, *it;
 
 	if (!endswith(target->name, ".chunks"))
 		return false;
 	name = strndup(target->name, strlen(target->name) - strlen(".chunks"));
-	image = name ? swu_verifier_find_target(t->v, name) : NULL;
-	return image && !swu_verifier_target_installed(t->v, image->name) &&
-	       as_delta(u, image, &it);
+	image = name ? swu_verifier_find_target(v, name) : NULL;
+	return image && !swu_verifier_target_installed(v, image->name) && as_delta(s, image, &it);
 }
 
-static void next_target(Updater *u)
+/* The end of a delta: the target is whole, or the rest of it comes from the blob. */
+static void delta_done(void *userdata, bool complete)
 {
-	Transfer *t = u->transfer;
-	const SwuTarget *list;
-	size_t n = swu_verifier_get_targets(t->v, &list);
+	ServerSource *s = userdata;
+
+	s->delta = delta_free(s->delta);
+	/* Everything written already (a range went wrong after the last chunk): nothing to fetch. */
+	if (complete || transfer_offset(s->t) == s->target->length)
+		return blob_complete(s);
+	fetch_blob(s);
+}
+
+/* With the verified index of @target in its file: the delta, else the blob. */
+static void begin_target(ServerSource *s, const SwuTarget *target, const SwuTarget *it)
+{
 	int r;
 
-	while (t->index < n) {
-		const SwuTarget *target = &list[t->index], *it = NULL;
+	if (s->chunk_index_fd >= 0 && it && s->chunk_index_for == it &&
+	    s->chunk_index_size == it->length) {
+		s->chunk_index_for = NULL;
+		r = delta_new(s->t, s->server, target, it, TAKE_FD(s->chunk_index_fd),
+			      s->chunk_index_size, delta_done, s, &s->delta);
+		if (r > 0)
+			return;
+		if (r < 0)
+			return transfer_fail(s->t, RESULT_TRANSFER_FAILED, r, "Cannot install '%s'",
+					     target->name);
+	}
+	s->chunk_index_fd = safe_close(s->chunk_index_fd);
+	s->chunk_index_for = NULL;
+	fetch_blob(s);
+}
+
+static void next_target(ServerSource *s)
+{
+	const SwuTarget *list;
+	size_t n = swu_verifier_get_targets(transfer_verifier(s->t), &list);
+	SwuVerifier *v = transfer_verifier(s->t);
+	int r;
+
+	while (s->index < n) {
+		const SwuTarget *target = &list[s->index], *it = NULL;
 
 		/* Unchanged targets are copied from the active slot, never downloaded. */
-		if (target->present || swu_verifier_target_installed(t->v, target->name) ||
-		    fetched_with_image(u, target)) {
-			t->index++;
+		if (target->present || swu_verifier_target_installed(v, target->name) ||
+		    fetched_with_image(s, target)) {
+			s->index++;
 			continue;
 		}
 		/* A delta needs its index first: downloaded, verified and kept in a file. */
-		if (as_delta(u, target, &it) && t->chunk_index_for != it) {
-			t->chunk_index_for = it;
-			t->chunk_index_size = 0;
-			r = begin_blob(u, it);
+		if (as_delta(s, target, &it) && s->chunk_index_for != it) {
+			s->chunk_index_for = it;
+			s->chunk_index_size = 0;
+			r = begin_blob(s, it);
 			if (r != 0)
-				return updater_abandon(u, RESULT_TRANSFER_FAILED,
-						       r < 0 ? r : -ENXIO, "Cannot write '%s'",
-						       it->name);
-			transfer_fetch_blob(u);
-			return;
+				return transfer_fail(s->t, RESULT_TRANSFER_FAILED,
+						     r < 0 ? r : -ENXIO, "Cannot write '%s'",
+						     it->name);
+			return fetch_blob(s);
 		}
-		t->index++;
-		r = begin_blob(u, target);
+		s->index++;
+		r = begin_blob(s, target);
 		if (r > 0)
 			continue;
 		if (r < 0)
-			return updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot write '%s'",
-					       target->name);
-		if (t->chunk_index_fd >= 0 && it && t->chunk_index_for == it &&
-		    t->chunk_index_size == it->length) {
-			t->chunk_index_for = NULL;
-			r = transfer_delta_begin(u, target, it, TAKE_FD(t->chunk_index_fd),
-						 t->chunk_index_size);
-			if (r > 0)
-				return;
-			if (r < 0)
-				return updater_abandon(u, RESULT_TRANSFER_FAILED, r,
-						       "Cannot install '%s'", target->name);
-		}
-		t->chunk_index_fd = safe_close(t->chunk_index_fd);
-		t->chunk_index_for = NULL;
-		transfer_fetch_blob(u);
-		return;
+			return transfer_fail(s->t, RESULT_TRANSFER_FAILED, r, "Cannot write '%s'",
+					     target->name);
+		return begin_target(s, target, it);
 	}
-	transfer_done(u);
+	s->target = NULL;
+	transfer_written(s->t);
 }
 
-int transfer_begin_server(Updater *u, bool verify, bool apply)
+static int server_start(Transfer *t, void *userdata)
 {
-	_cleanup_(transfer_freep) Transfer *t = NULL;
+	ServerSource *s = userdata;
 	int r;
 
-	r = transfer_new(u, TRANSFER_SERVER, verify, apply, &t);
+	r = transfer_open_slots(t, NULL);
 	if (r < 0)
-		return updater_fail(u, NULL, r, "Cannot install");
-	snprintf(u->source, sizeof(u->source), "%s", u->m->config->server);
-	r = manager_may_install(u->m, t->ctx);
-	if (r < 0)
-		return updater_fail(u, t->ctx, r, "Refusing to install");
-	r = transfer_open_release(u, t->ctx, &t->fd, &t->bundle, &t->v);
-	if (r < 0)
-		return updater_fail(u, t->ctx, r, "Release rejected");
-	transfer_attach(u, TAKE_PTR(t));
-	r = transfer_open_slots(u);
-	if (r < 0) {
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot install");
 		return r;
-	}
-	next_target(u);
+	next_target(s);
+	return 0;
+}
+
+static void server_free(void *userdata)
+{
+	ServerSource *s = userdata;
+
+	delta_free(s->delta);
+	fetch_cancel(s->job);
+	clock_timer_free(s->retry);
+	safe_close(s->chunk_index_fd);
+	swu_bundle_free(s->b);
+	safe_close(s->fd);
+	free(s->blob_url);
+	free(s->server);
+	free(s);
+}
+
+static const TransferSourceOps server_ops = {
+	.start = server_start,
+	.free = server_free,
+};
+
+int transfer_new_server(const TransferSetup *setup, const Release *release, Transfer **ret)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(transfer_freep) Transfer *t = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	const char *server;
+	ServerSource *s;
+	int r;
+
+	assert_return(setup && setup->ctx && setup->manager && release && ret, -EINVAL);
+	server = setup->manager->config->server;
+	assert_return(server, -EINVAL);
+	r = release_open(release, setup->manager, setup->ctx, &fd, &b, &v);
+	if (r < 0)
+		return r;
+	r = transfer_new(setup, server, &server_ops, TAKE_PTR(v), &t);
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	*s = (ServerSource){ .t = t,
+			     .server = strdup(server),
+			     .fd = TAKE_FD(fd),
+			     .b = TAKE_PTR(b),
+			     .chunk_index_fd = -EBADF };
+	transfer_set_source(t, s);
+	if (!s->server)
+		return -ENOMEM;
+	*ret = TAKE_PTR(t);
 	return 0;
 }

@@ -14,32 +14,52 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "transfer-source.h"
 #include "transfer.h"
+
+typedef struct UrlSource {
+	Transfer *t;
+	char *url;
+	FetchJob *job;
+	SwuStream *stream;
+	bool restage; /* the stream cannot be verified in order: stage it */
+	uint64_t cap; /* the most bytes the bundle may bring, streamed or staged */
+	int staging_fd;
+	char *staging_path; /* removed once the staged bundle is open */
+	int fd;
+	SwuBundle *b; /* the staged bundle */
+	BundleReader *reader;
+} UrlSource;
 
 static int stream_payload_begin(void *userdata, const SwuTarget *target)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
+	UrlSource *u = userdata;
+	Transfer *t = u->t;
 	int r;
 
 	/* The metadata verified (and a rotated root is kept) before the first payload byte. */
-	r = swu_device_commit_root(t->ctx, &u->m->device, t->v);
+	r = swu_device_commit_root(transfer_context(t), &transfer_manager(t)->device,
+				   transfer_verifier(t));
 	if (r >= 0)
-		r = transfer_open_slots(u);
+		r = transfer_open_slots(t, NULL);
 	if (r < 0)
 		return r;
-	r = transfer_begin_writer(u, target->name, target->length);
+	r = transfer_begin_writer(t, target->name, target->length, true);
 	return r > 0 ? -ENXIO : r;
 }
 
 static int stream_payload_data(void *userdata, const uint8_t *p, size_t n)
 {
-	return transfer_write(userdata, p, n);
+	UrlSource *u = userdata;
+
+	return transfer_write(u->t, p, n);
 }
 
 static int stream_payload_end(void *userdata, const SwuTarget *target)
 {
-	return transfer_end_writer(userdata);
+	UrlSource *u = userdata;
+
+	return transfer_end_writer(u->t);
 }
 
 static const SwuStreamSink stream_sink = {
@@ -50,21 +70,20 @@ static const SwuStreamSink stream_sink = {
 
 static int stream_data(void *userdata, long status, const void *p, size_t n)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
+	UrlSource *u = userdata;
 	int r;
 
-	r = swu_stream_feed(t->stream, p, n);
+	r = swu_stream_feed(u->stream, p, n);
 	if (r == -ESPIPE)
-		t->restage = true;
+		u->restage = true;
 	return r;
 }
 
 static int staging_data(void *userdata, long status, const void *p, size_t n)
 {
-	Updater *u = userdata;
+	UrlSource *u = userdata;
 
-	return swu_write_all(u->transfer->staging_fd, p, n);
+	return swu_write_all(u->staging_fd, p, n);
 }
 
 uint64_t transfer_bundle_cap(const uint64_t *slot_sizes, size_t n, uint64_t max_bundle_size)
@@ -81,9 +100,9 @@ uint64_t transfer_bundle_cap(const uint64_t *slot_sizes, size_t n, uint64_t max_
  * The most bytes a whole bundle from a URL may bring, streamed or staged: what the inactive slots
  * can take (block devices too) plus its metadata, and at most MaxBundleSize=.
  */
-static int bundle_cap(Updater *u, SwuContext *ctx, uint64_t *ret)
+static int bundle_cap(Manager *m, SwuContext *ctx, uint64_t *ret)
 {
-	const Config *c = u->m->config;
+	const Config *c = m->config;
 	_cleanup_free_ uint64_t *sizes = calloc(c->n_slots + 1, sizeof(uint64_t));
 	size_t n = 0;
 	int r;
@@ -91,7 +110,7 @@ static int bundle_cap(Updater *u, SwuContext *ctx, uint64_t *ret)
 	if (!sizes)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->n_slots; i++) {
-		if (c->slots[i].name != manager_target_slot(u->m))
+		if (c->slots[i].name != manager_target_slot(m))
 			continue;
 		r = swu_slot_size(ctx, c->slots[i].device, &sizes[n++]);
 		if (r < 0)
@@ -102,132 +121,190 @@ static int bundle_cap(Updater *u, SwuContext *ctx, uint64_t *ret)
 }
 
 /* A download that ended without a verdict of ours: the server or the network failed. */
-static int download_failed(Transfer *t, const FetchResult *res)
+static int download_failed(UrlSource *u, const FetchResult *res)
 {
+	SwuContext *ctx = transfer_context(u->t);
+
 	if (res->error < 0)
-		return swu_fail(t->ctx, res->error, "server", "download", "%s", res->message);
-	return swu_fail(t->ctx, -EREMOTEIO, "server", "status", "HTTP status %ld", res->status);
+		return swu_fail(ctx, res->error, "server", "download", "%s", res->message);
+	return swu_fail(ctx, -EREMOTEIO, "server", "status", "HTTP status %ld", res->status);
+}
+
+/* The staged bundle, opened and verified like a file, then read into the slots. */
+static void install_staged(UrlSource *u)
+{
+	Transfer *t = u->t;
+	SwuContext *ctx = transfer_context(t);
+	Manager *m = transfer_manager(t);
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	int r;
+
+	r = swu_bundle_open_path(ctx, u->staging_path, &u->fd, &u->b);
+	(void)unlink(u->staging_path); /* open or not, it is not needed any more */
+	u->staging_path = mfree(u->staging_path);
+	if (r >= 0)
+		r = swu_device_verifier(ctx, &m->device, &v);
+	if (r >= 0)
+		r = swu_device_check_metadata(ctx, &m->device, v, u->b);
+	if (r < 0)
+		return transfer_fail(t, update_result_of(r), r, "Bundle rejected");
+	transfer_set_verifier(t, TAKE_PTR(v));
+	r = transfer_open_slots(t, u->b);
+	if (r < 0)
+		return transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot install");
+	r = bundle_reader_new(t, u->b, &u->reader);
+	if (r < 0)
+		transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot schedule the install");
 }
 
 static void staging_done(void *userdata, const FetchResult *res)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
-	char path[1024];
-	bool verify = t->verify, apply = t->apply;
-	int r;
+	UrlSource *u = userdata;
 
-	t->job = NULL;
-	if (res->error < 0 || res->status != 200) {
-		updater_abandon(u, updater_result_of(res->error), download_failed(t, res),
-				"Install from %s failed", u->source);
-		return;
-	}
-	snprintf(path, sizeof(path), "%s", t->staging_path);
-	t->staging_path[0] = 0; /* keep the file until it is open */
-	u->transfer = transfer_free(t);
-	u->state = UPDATER_INACTIVE;
-	r = transfer_begin_file(u, path, verify, apply);
-	unlink(path);
-	if (r < 0 && !u->transfer)
-		updater_finish(u, updater_result_of(r));
+	u->job = NULL;
+	u->staging_fd = safe_close(u->staging_fd);
+	if (res->error < 0 || res->status != 200)
+		return transfer_fail(u->t, update_result_of(res->error), download_failed(u, res),
+				     "Install from %s failed", u->url);
+	install_staged(u);
 }
 
-static int start_staging(Updater *u)
+static int start_staging(UrlSource *u)
 {
-	const Config *c = u->m->config;
-	Transfer *t = u->transfer;
-	FetchRequest req = {
-		.url = t->url, .on_data = staging_data, .on_done = staging_done, .userdata = u
-	};
+	Transfer *t = u->t;
+	const Config *c = transfer_config(t);
+	SwuContext *ctx = transfer_context(t);
+	FetchRequest req = { .url = u->url,
+			     .max_bytes = u->cap,
+			     .on_data = staging_data,
+			     .on_done = staging_done,
+			     .userdata = u };
 	int r;
 
-	r = bundle_cap(u, t->ctx, &req.max_bytes);
-	if (r < 0)
-		return r;
 	r = swu_mkdir_p(c->staging_dir, 0700);
+	if (r >= 0 && asprintf(&u->staging_path, "%s/bundle.XXXXXX", c->staging_dir) < 0) {
+		u->staging_path = NULL;
+		r = -ENOMEM;
+	}
 	if (r >= 0) {
-		snprintf(t->staging_path, sizeof(t->staging_path), "%s/bundle.XXXXXX",
-			 c->staging_dir);
-		t->staging_fd = mkostemp(t->staging_path, O_CLOEXEC);
-		r = t->staging_fd < 0 ? -errno : 0;
-		if (r < 0)
-			t->staging_path[0] = 0;
+		u->staging_fd = mkostemp(u->staging_path, O_CLOEXEC);
+		if (u->staging_fd < 0) {
+			r = -errno;
+			u->staging_path = mfree(u->staging_path);
+		}
 	}
 	if (r < 0)
-		return swu_fail(t->ctx, r, "staging", "file",
-				"cannot stage the download in '%s': %s", c->staging_dir,
-				strerror(-r));
-	log_info("The bundle at %s cannot be verified while it streams: staging it in '%s'", t->url,
+		return swu_fail(ctx, r, "staging", "file", "cannot stage the download in '%s': %s",
+				c->staging_dir, strerror(-r));
+	log_info("The bundle at %s cannot be verified while it streams: staging it in '%s'", u->url,
 		 c->staging_dir);
-	return fetch_start(u->fetch, &req, &t->job);
+	return fetch_start(transfer_fetch(t), &req, &u->job);
 }
 
 static void stream_done(void *userdata, const FetchResult *res)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
+	UrlSource *u = userdata;
+	Transfer *t = u->t;
+	SwuContext *ctx = transfer_context(t);
+	Manager *m = transfer_manager(t);
 	int r = res->error;
 
-	t->job = NULL;
-	if (t->restage) {
+	u->job = NULL;
+	if (u->restage) {
 		/* Not verifiable in order: start over through StagingDirectory=. */
-		t->writer = swu_slot_writer_free(t->writer);
-		t->stream = swu_stream_free(t->stream);
+		u->stream = swu_stream_free(u->stream);
 		r = start_staging(u);
 		if (r < 0)
-			updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot stage the bundle");
+			transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot stage the bundle");
 		return;
 	}
-	if (r == 0 && res->status != 200) {
-		updater_abandon(u, RESULT_TRANSFER_FAILED, download_failed(t, res),
-				"Install from %s failed", u->source);
-		return;
-	}
+	if (r == 0 && res->status != 200)
+		return transfer_fail(t, RESULT_TRANSFER_FAILED, download_failed(u, res),
+				     "Install from %s failed", u->url);
 	if (r == 0)
-		r = swu_stream_finish(t->stream);
+		r = swu_stream_finish(u->stream);
 	if (r == 0)
-		r = swu_device_commit_root(t->ctx, &u->m->device, t->v);
+		r = swu_device_commit_root(ctx, &m->device, transfer_verifier(t));
 	if (r == 0)
-		r = transfer_open_slots(u);
+		r = transfer_open_slots(t, NULL);
 	if (r < 0) {
-		bool ours = swu_context_get_failure(t->ctx)->error == r;
+		bool ours = swu_context_get_failure(ctx)->error == r;
 		/* A rotated root that passed rule 2 is kept, whatever happens to the bundle. */
-		int k = swu_device_commit_root(t->ctx, &u->m->device, t->v);
+		int k = swu_device_commit_root(ctx, &m->device, transfer_verifier(t));
 
 		if (k < 0)
 			r = k;
 		else if (!ours) /* no verdict of ours: the server or the network failed */
-			r = download_failed(t, res);
-		updater_abandon(u, updater_result_of(r), r, "Install from %s failed", u->source);
-		return;
+			r = download_failed(u, res);
+		return transfer_fail(t, update_result_of(r), r, "Install from %s failed", u->url);
 	}
-	transfer_done(u);
+	transfer_written(t);
 }
 
-int transfer_begin_url(Updater *u, const char *url, bool verify, bool apply)
+static int url_start(Transfer *t, void *userdata)
 {
+	UrlSource *u = userdata;
+	FetchRequest req = { .url = u->url,
+			     .max_bytes = u->cap,
+			     .on_data = stream_data,
+			     .on_done = stream_done,
+			     .userdata = u };
+
+	transfer_show_target(t, "bundle");
+	return fetch_start(transfer_fetch(t), &req, &u->job);
+}
+
+static void url_free(void *userdata)
+{
+	UrlSource *u = userdata;
+
+	fetch_cancel(u->job);
+	swu_stream_free(u->stream);
+	bundle_reader_free(u->reader);
+	swu_bundle_free(u->b);
+	safe_close(u->fd);
+	safe_close(u->staging_fd);
+	if (u->staging_path)
+		(void)unlink(u->staging_path);
+	free(u->staging_path);
+	free(u->url);
+	free(u);
+}
+
+static const TransferSourceOps url_ops = {
+	.start = url_start,
+	.free = url_free,
+};
+
+int transfer_new_url(const TransferSetup *setup, const char *url, Transfer **ret)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	_cleanup_(transfer_freep) Transfer *t = NULL;
-	FetchRequest req = {
-		.url = url, .on_data = stream_data, .on_done = stream_done, .userdata = u
-	};
+	UrlSource *u;
+	uint64_t cap;
 	int r;
 
-	r = transfer_new(u, TRANSFER_URL, verify, apply, &t);
-	if (r < 0)
-		return updater_fail(u, NULL, r, "Cannot install");
-	snprintf(t->url, sizeof(t->url), "%s", url);
-	r = bundle_cap(u, t->ctx, &req.max_bytes);
+	assert_return(setup && setup->ctx && setup->manager && url && ret, -EINVAL);
+	r = bundle_cap(setup->manager, setup->ctx, &cap);
 	if (r >= 0)
-		r = swu_device_verifier(t->ctx, &u->m->device, &t->v);
-	if (r >= 0)
-		r = swu_stream_new(t->ctx, t->v, &stream_sink, u, &t->stream);
+		r = swu_device_verifier(setup->ctx, &setup->manager->device, &v);
 	if (r < 0)
-		return updater_fail(u, t->ctx, r, "Cannot install");
-	snprintf(u->current_target, sizeof(u->current_target), "bundle");
-	transfer_attach(u, TAKE_PTR(t));
-	r = fetch_start(u->fetch, &req, &u->transfer->job);
+		return r;
+	r = transfer_new(setup, url, &url_ops, TAKE_PTR(v), &t);
 	if (r < 0)
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
+		return r;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	*u = (UrlSource){
+		.t = t, .cap = cap, .staging_fd = -EBADF, .fd = -EBADF, .url = strdup(url)
+	};
+	transfer_set_source(t, u);
+	if (!u->url)
+		return -ENOMEM;
+	r = swu_stream_new(setup->ctx, transfer_verifier(t), &stream_sink, u, &u->stream);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(t);
 	return 0;
 }

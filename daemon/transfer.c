@@ -1,35 +1,103 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "transfer-source.h"
 #include "transfer.h"
+#include "worker.h"
 
-int transfer_new(Updater *u, TransferKind kind, bool verify, bool apply, Transfer **ret)
+struct Transfer {
+	sd_event *event;
+	Clock *clock;
+	Fetch *fetch;
+	Manager *m;
+	SwuContext *ctx; /* this install's own failure record */
+	const TransferEvents *events;
+	void *userdata;
+	const TransferSourceOps *ops;
+	void *source;
+	char *name; /* where the bundle comes from */
+	SwuVerifier *v;
+	Slots slots;
+	bool slots_open;
+
+	/* the payload being written */
+	SwuSlotWriter *writer;
+	const SwuInstallTarget *target;
+	const char *shown; /* the target shown when no payload is being written */
+	uint64_t length;
+	uint64_t download_done, download_total, reused;
+	uint64_t downloaded; /* by the whole transfer */
+
+	/* writers closed whose read-back and fsync run on: settled before the transfer ends */
+	SwuSlotWriter **closing;
+	size_t n_closing;
+	sd_event_source *settle;
+	Worker *worker; /* copying unchanged targets, or the read-back of transfer_verify() */
+	bool written, verifying;
+
+	/* the end of a step, told from the event loop */
+	sd_event_source *report;
+	TransferStep step;
+	int error;
+	UpdateResult result;
+	char *sentence;
+	bool failed;
+};
+
+static int on_report(sd_event_source *s, void *userdata)
 {
-	_cleanup_(transfer_freep) Transfer *t = calloc(1, sizeof(*t));
+	Transfer *t = userdata;
+
+	/* The owner may free the transfer here: nothing after this. */
+	t->events->done(t->userdata, t->step, t->error, t->result, t->sentence);
+	return 0;
+}
+
+int transfer_new(const TransferSetup *setup, const char *name, const TransferSourceOps *ops,
+		 SwuVerifier *v, Transfer **ret)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *owned = v;
+	Transfer *t;
 	int r;
 
+	assert_return(setup && name && ops && v && ret, -EINVAL);
+	assert_return(setup->event && setup->clock && setup->fetch && setup->manager, -EINVAL);
+	assert_return(setup->ctx && setup->events && setup->events->done, -EINVAL);
+	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	*t = (Transfer){
-		.kind = kind,
-		.verify = verify,
-		.apply = apply,
-		.fd = -EBADF,
-		.staging_fd = -EBADF,
-		.chunk_index_fd = -EBADF,
+		.event = sd_event_ref(setup->event),
+		.clock = setup->clock,
+		.fetch = setup->fetch,
+		.m = setup->manager,
+		.ctx = swu_context_ref(setup->ctx),
+		.events = setup->events,
+		.userdata = setup->userdata,
+		.ops = ops,
+		.v = TAKE_PTR(owned),
+		.shown = "",
+		.name = strdup(name),
 	};
-	r = manager_context_new(u->m, &t->ctx);
-	if (r < 0)
+	r = t->name ? 0 : -ENOMEM;
+	if (r >= 0)
+		r = sd_event_add_defer(t->event, &t->report, on_report, t);
+	if (r >= 0)
+		r = sd_event_source_set_priority(t->report, SD_EVENT_PRIORITY_IMPORTANT);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(t->report, SD_EVENT_OFF);
+	if (r < 0) {
+		transfer_free(t);
 		return r;
-	*ret = TAKE_PTR(t);
+	}
+	*ret = t;
 	return 0;
 }
 
@@ -37,55 +105,181 @@ Transfer *transfer_free(Transfer *t)
 {
 	if (!t)
 		return NULL;
-	/* The worker stops at its next chunk; freeing waits for it. */
+	/* A worker stops at its next chunk; freeing waits for it. */
 	swu_context_cancel(t->ctx);
-	transfer_delta_free(t->delta);
-	safe_close(t->chunk_index_fd);
+	if (t->source)
+		t->ops->free(t->source);
 	worker_free(t->worker);
 	for (size_t i = 0; i < t->n_closing; i++)
 		swu_slot_writer_free(t->closing[i]);
 	free(t->closing);
 	sd_event_source_disable_unref(t->settle);
-	fetch_cancel(t->job);
-	swu_stream_free(t->stream);
-	sd_event_source_disable_unref(t->retry);
-	sd_event_source_disable_unref(t->defer);
+	sd_event_source_disable_unref(t->report);
 	swu_slot_writer_free(t->writer);
 	slots_done(&t->slots);
 	swu_verifier_free(t->v);
-	swu_bundle_free(t->bundle);
-	safe_close(t->fd);
-	safe_close(t->staging_fd);
-	if (t->staging_path[0])
-		unlink(t->staging_path);
 	swu_context_unref(t->ctx);
+	sd_event_unref(t->event);
+	free(t->sentence);
+	free(t->name);
 	free(t);
 	return NULL;
 }
 
-void transfer_attach(Updater *u, Transfer *t)
+void transfer_set_source(Transfer *t, void *source)
 {
-	u->transfer = t;
-	u->downloaded = 0;
-	u->result = RESULT_NONE;
-	updater_emit(u, "Result", "Source", NULL);
-	updater_set_state(u, UPDATER_TRANSFERRING);
+	assert_return_void(t && !t->source);
+	t->source = source;
 }
 
-int transfer_open_slots(Updater *u)
+sd_event *transfer_event(Transfer *t)
 {
-	Transfer *t = u->transfer;
+	return t->event;
+}
+
+Clock *transfer_clock(Transfer *t)
+{
+	return t->clock;
+}
+
+Fetch *transfer_fetch(Transfer *t)
+{
+	return t->fetch;
+}
+
+Manager *transfer_manager(Transfer *t)
+{
+	return t->m;
+}
+
+const Config *transfer_config(Transfer *t)
+{
+	return t->m->config;
+}
+
+SwuContext *transfer_context(Transfer *t)
+{
+	return t->ctx;
+}
+
+SwuVerifier *transfer_verifier(Transfer *t)
+{
+	return t->v;
+}
+
+void transfer_set_verifier(Transfer *t, SwuVerifier *v)
+{
+	assert_return_void(t && v && !t->slots_open);
+	swu_verifier_free(t->v);
+	t->v = v;
+}
+
+uint32_t transfer_get_version(const Transfer *t)
+{
+	assert_return(t, 0);
+	return swu_verifier_get_version(t->v);
+}
+
+uint32_t transfer_get_installed_version(const Transfer *t)
+{
+	assert_return(t, 0);
+	return swu_verifier_get_installed_version(t->v);
+}
+
+/*
+ * The end of @step, told from the event loop before anything else runs (never from within the
+ * call that found it, which may be the owner's). The event source exists from the start: telling
+ * cannot fail for want of memory.
+ */
+static void report(Transfer *t, TransferStep step, int r, UpdateResult result)
+{
+	t->step = step;
+	t->error = r;
+	t->result = result;
+	(void)sd_event_source_set_enabled(t->report, SD_EVENT_ONESHOT);
+}
+
+void transfer_fail(Transfer *t, UpdateResult result, int r, const char *what, ...)
+{
+	_cleanup_free_ char *buf = NULL;
+	va_list ap;
+	int k;
+
+	assert_return_void(t && r < 0 && what);
+	if (t->failed)
+		return; /* the first failure stands */
+	t->failed = true;
+	va_start(ap, what);
+	k = vasprintf(&buf, what, ap);
+	va_end(ap);
+	if (k < 0)
+		buf = NULL;
+	t->sentence = strdup_escaped_printf("%s: %s", buf ?: what, log_reason(t->ctx, r));
+	report(t, t->verifying ? TRANSFER_STEP_VERIFY : TRANSFER_STEP_WRITE, r, result);
+}
+
+bool transfer_failed(const Transfer *t)
+{
+	return t->failed;
+}
+
+static void tell_progress(Transfer *t, bool force)
+{
+	TransferProgress p = {
+		.target = t->target ? t->target->name : t->shown,
+		.done = t->writer ? swu_slot_writer_offset(t->writer) : t->length,
+		.total = t->length,
+		.download_done = t->download_done,
+		.download_total = t->download_total,
+		.reused = t->reused,
+		.downloaded = t->downloaded,
+	};
+
+	if (t->events->progress)
+		t->events->progress(t->userdata, &p, force);
+}
+
+void transfer_progress(Transfer *t, bool force)
+{
+	if (!t->failed)
+		tell_progress(t, force);
+}
+
+void transfer_show_target(Transfer *t, const char *what)
+{
+	t->shown = what;
+	tell_progress(t, true);
+}
+
+void transfer_count_download(Transfer *t, uint64_t n)
+{
+	t->download_done += n;
+	t->downloaded += n;
+}
+
+void transfer_set_download(Transfer *t, uint64_t total, uint64_t reused)
+{
+	t->download_total = total;
+	t->reused = reused;
+}
+
+void transfer_expect_download(Transfer *t, uint64_t remaining)
+{
+	t->download_total = t->download_done + remaining;
+}
+
+int transfer_open_slots(Transfer *t, const SwuBundle *b)
+{
 	int r;
 
 	if (t->slots_open)
 		return 0;
-	r = manager_open_slots(u->m, t->ctx, t->v, t->kind == TRANSFER_FILE ? t->bundle : NULL,
-			       &t->slots);
+	r = manager_open_slots(t->m, t->ctx, t->v, b, &t->slots);
 	if (r < 0)
 		return r;
 	t->slots_open = true;
 	log_info("Installing version %u from %s into slot %c", swu_verifier_get_version(t->v),
-		 u->source, manager_target_slot(u->m));
+		 t->name, manager_target_slot(t->m));
 	return 0;
 }
 
@@ -97,154 +291,117 @@ static const SwuInstallTarget *find_target(Transfer *t, const char *name)
 	return NULL;
 }
 
-int transfer_begin_writer(Updater *u, const char *name, uint64_t length)
+int transfer_begin_writer(Transfer *t, const char *name, uint64_t length, bool streamed)
 {
-	Transfer *t = u->transfer;
 	int r;
 
+	assert_return(t && name && !t->writer, -EINVAL);
+	if (t->failed)
+		return -ECANCELED;
 	t->target = find_target(t, name);
 	if (!t->target)
 		return 1; /* not a verified target: never written */
-	r = t->kind == TRANSFER_URL
-		    ? swu_slot_writer_new_streamed(t->ctx, t->v, t->target, length, &t->writer)
-		    : swu_slot_writer_new(t->ctx, t->v, t->target, length, &t->writer);
-	if (r != 0)
+	r = streamed ? swu_slot_writer_new_streamed(t->ctx, t->v, t->target, length, &t->writer)
+		     : swu_slot_writer_new(t->ctx, t->v, t->target, length, &t->writer);
+	if (r != 0) {
+		t->target = NULL;
 		return r;
+	}
 	t->length = length;
-	t->done = 0;
-	u->download_done = u->download_total = u->bytes_reused = 0;
-	snprintf(u->current_target, sizeof(u->current_target), "%s", name);
-	updater_set_progress(u, 0, length, true);
+	t->download_done = t->download_total = t->reused = 0;
+	tell_progress(t, true);
 	return 0;
 }
 
-int transfer_write(Updater *u, const void *p, size_t n)
+int transfer_write(Transfer *t, const void *p, size_t n)
 {
-	Transfer *t = u->transfer;
 	int r;
 
-	/*
-	 * A chunk index on its way to the delta of its image: kept as it is verified (into its
-	 * file first: a failure there must not leave the writer ahead of what was received).
-	 */
-	if (t->chunk_index_fd >= 0 && t->chunk_index_for) {
-		if (n > t->chunk_index_for->length - t->chunk_index_size)
-			return -EFBIG;
-		r = swu_pwrite_all(t->chunk_index_fd, p, n, t->chunk_index_size);
-		if (r < 0)
-			return r;
-	}
+	assert_return(t && t->writer, -EINVAL);
+	if (t->failed)
+		return -ECANCELED;
 	r = swu_slot_writer_write(t->writer, p, n);
 	if (r < 0)
 		return r;
-	if (t->chunk_index_fd >= 0 && t->chunk_index_for)
-		t->chunk_index_size += n;
-	t->done += n;
-	updater_set_progress(u, t->done, t->length, false);
+	tell_progress(t, false);
 	return 0;
 }
 
-/*
- * The payload is complete: its length and hash are checked now, its read-back and fsync go on
- * beside the next payload and are settled when the transfer ends.
- */
-int transfer_end_writer(Updater *u)
+SwuSlotWriter *transfer_writer(Transfer *t)
 {
-	Transfer *t = u->transfer;
+	return t->writer;
+}
+
+const SwuInstallTarget *transfer_target(Transfer *t)
+{
+	return t->target;
+}
+
+uint64_t transfer_length(Transfer *t)
+{
+	return t->length;
+}
+
+uint64_t transfer_offset(Transfer *t)
+{
+	return t->writer ? swu_slot_writer_offset(t->writer) : 0;
+}
+
+int transfer_end_writer(Transfer *t)
+{
 	SwuSlotWriter **a;
 	int r;
 
+	assert_return(t && t->writer, -EINVAL);
+	if (t->failed)
+		return -ECANCELED;
 	r = swu_slot_writer_close(t->writer);
+	if (r >= 0) {
+		a = realloc(t->closing, (t->n_closing + 1) * sizeof(*a));
+		if (!a)
+			r = -ENOMEM;
+		else
+			t->closing = a;
+	}
 	if (r < 0) {
 		t->writer = swu_slot_writer_free(t->writer);
 		return r;
 	}
-	a = realloc(t->closing, (t->n_closing + 1) * sizeof(*a));
-	if (!a) {
-		t->writer = swu_slot_writer_free(t->writer);
-		return -ENOMEM;
-	}
-	t->closing = a;
 	t->closing[t->n_closing++] = TAKE_PTR(t->writer);
-	updater_set_progress(u, t->length, t->length, true);
+	tell_progress(t, true);
+	t->target = NULL;
 	return 0;
-}
-
-static void verified(void *userdata, int r)
-{
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
-
-	t->worker = worker_free(t->worker);
-	if (r < 0) {
-		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Verification failed");
-		return;
-	}
-	u->current_target[0] = 0;
-	updater_set_state(u, UPDATER_VERIFIED);
-	if (t->apply_after_verify)
-		(void)updater_apply(u);
-}
-
-/* On the worker: the transfer is the worker's until it is done (freeing it joins the worker). */
-static int verify_work(void *userdata)
-{
-	Transfer *t = ((Updater *)userdata)->transfer;
-
-	return swu_install_verify_slots(t->ctx, t->v, t->slots.targets, t->slots.n);
-}
-
-int transfer_verify(Updater *u, bool reread, bool apply)
-{
-	Transfer *t = u->transfer;
-	int r;
-
-	updater_set_state(u, UPDATER_VERIFYING);
-	t->apply_after_verify = apply;
-	if (!reread) {
-		verified(u, 0);
-		return 0;
-	}
-	r = worker_new(u->event, verify_work, verified, u, &t->worker);
-	if (r < 0)
-		updater_abandon(u, RESULT_VERIFY_FAILED, r, "Cannot verify");
-	return r;
 }
 
 static void copied(void *userdata, int r)
 {
-	Updater *u = userdata;
-	Transfer *t = u->transfer;
+	Transfer *t = userdata;
 
 	t->worker = worker_free(t->worker);
 	if (r >= 0)
 		r = swu_verifier_finish(t->v);
-	if (r < 0) {
-		updater_abandon(u, updater_result_of(r), r, "Install failed");
-		return;
-	}
-	u->current_target[0] = 0;
-	updater_set_state(u, UPDATER_TRANSFERRED);
-	updater_note(u, "Version %u transferred", swu_verifier_get_version(t->v));
-	/* Every slot was read back and hashed while streaming: the automatic path does not read it
-	 * a third time. An explicit Verify() call (after Start) re-reads the slots. */
-	if (t->verify)
-		(void)transfer_verify(u, false, t->apply);
+	if (r < 0)
+		return transfer_fail(t, update_result_of(r), r, "Install failed");
+	t->written = true;
+	report(t, TRANSFER_STEP_WRITE, 0, RESULT_NONE);
 }
 
+/* On the worker: the transfer is the worker's until it is done (freeing it joins the worker). */
 static int copy_work(void *userdata)
 {
-	Transfer *t = ((Updater *)userdata)->transfer;
+	Transfer *t = userdata;
 
 	return swu_install_copy_unchanged(t->ctx, t->v, t->slots.targets, t->slots.n);
 }
 
+static void settle(Transfer *t);
+
 static int on_settle(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	Updater *u = userdata;
+	Transfer *t = userdata;
 
-	u->transfer->settle = sd_event_source_disable_unref(u->transfer->settle);
-	transfer_done(u);
+	t->settle = sd_event_source_disable_unref(t->settle);
+	settle(t);
 	return 0;
 }
 
@@ -255,50 +412,79 @@ static bool ready(int fd)
 	return fd < 0 || poll(&p, 1, 0) > 0;
 }
 
-void transfer_done(Updater *u)
+/* The read-backs of the closed payloads, oldest first, without blocking the loop; then copy. */
+static void settle(Transfer *t)
 {
-	Transfer *t = u->transfer;
 	int r;
 
-	/* The read-backs of the closed payloads, oldest first, without blocking the loop. */
 	while (t->n_closing > 0) {
 		int fd = swu_slot_writer_event_fd(t->closing[0]);
 
 		if (!ready(fd)) {
-			r = sd_event_add_io(u->event, &t->settle, fd, EPOLLIN, on_settle, u);
+			r = sd_event_add_io(t->event, &t->settle, fd, EPOLLIN, on_settle, t);
 			if (r < 0)
-				updater_abandon(u, RESULT_TRANSFER_FAILED, r,
-						"Cannot wait for the slots");
+				transfer_fail(t, RESULT_TRANSFER_FAILED, r,
+					      "Cannot wait for the slots");
 			return;
 		}
 		r = swu_slot_writer_finish(t->closing[0]);
 		swu_slot_writer_free(t->closing[0]);
 		memmove(t->closing, t->closing + 1, --t->n_closing * sizeof(*t->closing));
-		if (r < 0) {
-			updater_abandon(u, RESULT_VERIFY_FAILED, r, "Install failed");
-			return;
-		}
+		if (r < 0)
+			return transfer_fail(t, RESULT_VERIFY_FAILED, r, "Install failed");
 	}
-	u->current_target[0] = 0;
-	r = worker_new(u->event, copy_work, copied, u, &t->worker);
+	r = worker_new(t->event, copy_work, copied, t, &t->worker);
 	if (r < 0)
-		updater_abandon(u, RESULT_TRANSFER_FAILED, r, "Cannot copy the unchanged targets");
+		transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot copy the unchanged targets");
 }
 
-int transfer_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,
-			   SwuBundle **ret)
+void transfer_written(Transfer *t)
 {
-	_cleanup_close_ int fd = memfd_create("release", MFD_CLOEXEC);
+	assert_return_void(t && !t->writer);
+	if (t->failed)
+		return;
+	t->shown = "";
+	settle(t);
+}
+
+int transfer_start(Transfer *t)
+{
+	assert_return(t && !t->slots_open && !t->failed, -EINVAL);
+	return t->ops->start(t, t->source);
+}
+
+static void verified(void *userdata, int r)
+{
+	Transfer *t = userdata;
+
+	t->worker = worker_free(t->worker);
+	if (r < 0)
+		return transfer_fail(t, RESULT_VERIFY_FAILED, r, "Verification failed");
+	t->verifying = false;
+	report(t, TRANSFER_STEP_VERIFY, 0, RESULT_NONE);
+}
+
+static int verify_work(void *userdata)
+{
+	Transfer *t = userdata;
+
+	return swu_install_verify_slots(t->ctx, t->v, t->slots.targets, t->slots.n);
+}
+
+int transfer_verify(Transfer *t)
+{
 	int r;
 
-	if (fd < 0)
-		return -errno;
-	r = swu_write_all(fd, p, n);
+	assert_return(t && t->written && !t->worker && !t->failed, -EINVAL);
+	t->verifying = true;
+	r = worker_new(t->event, verify_work, verified, t, &t->worker);
 	if (r < 0)
-		return r;
-	r = swu_bundle_open_fd(ctx, fd, ret);
-	if (r < 0)
-		return r;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
+		t->verifying = false;
+	return r;
+}
+
+int transfer_apply(Transfer *t)
+{
+	assert_return(t && t->written && !t->worker && !t->failed, -EINVAL);
+	return manager_apply(t->m, t->ctx, t->v);
 }

@@ -11,7 +11,8 @@
 #include "macro.h"
 #include "state.h"
 #include "text.h"
-#include "updater.h"
+#include "time-util.h"
+#include "updater-bus.h"
 
 #define OBJECT_PATH "/io/swupdated/Updater1"
 #define INTERFACE   "io.swupdated.Updater1"
@@ -41,9 +42,23 @@ static const sd_bus_error_map updater_errors[] = {
 	SD_BUS_ERROR_MAP_END
 };
 
+struct UpdaterBus {
+	sd_bus *bus;
+	Updater *u;
+	sd_bus_slot *object;
+	sd_bus_message *pending_check;	   /* a Check() call answered when its poll ends */
+	sd_bus_message *pending_scheduled; /* the same for ScheduledCheck() */
+};
+
+/* The listener the updater was given: this object (updater_bus_events' userdata). */
+static UpdaterBus *bus_of(Updater *u)
+{
+	return u->userdata;
+}
+
 static int invalid_state(Updater *u, sd_bus_error *error, const char *method)
 {
-	if (u->state == UPDATER_INACTIVE && u->poller.start_after)
+	if (updater_waits_for_poll(u))
 		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
 					 "%s is not possible now: an install from the server "
 					 "begins when a poll of the server ends",
@@ -178,9 +193,30 @@ static int read_options(sd_bus_message *m, sd_bus_error *error)
 	return sd_bus_message_exit_container(m);
 }
 
+/* What Check() answers: whether a newer release than the installed one verified. */
+static int reply_check(Updater *u, sd_bus_message *call)
+{
+	uint32_t available = updater_get_available_version(u);
+
+	return sd_bus_reply_method_return(call, "bu", available > u->installed_version, available);
+}
+
+static void answer(Updater *u, sd_bus_message **slot, int r, const char *note)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(*slot);
+
+	if (!call)
+		return;
+	if (r < 0)
+		(void)sd_bus_reply_method_errnof(call, r, "%s", note);
+	else
+		(void)reply_check(u, call);
+}
+
 static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	Updater *u = userdata;
+	UpdaterBus *b = bus_of(u);
 	int r;
 
 	r = check_caller(m, error);
@@ -188,18 +224,20 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = refuse_exiting(u, error, "Check");
 	if (r < 0)
 		return r;
-	r = updater_check(u, m);
-	if (r == -EBUSY)
+	if (b->pending_check)
 		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
 					 "Check is already running");
+	r = updater_check(u);
 	if (r < 0) /* the poll's own sentence, never an earlier operation's */
-		return sd_bus_error_set_errnof(error, r, "%s", u->poller.note);
+		return sd_bus_error_set_errnof(error, r, "%s", updater_get_poll_note(u));
+	b->pending_check = sd_bus_message_ref(m);
 	return 1; /* answered when the poll ends */
 }
 
 static int method_scheduled_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	Updater *u = userdata;
+	UpdaterBus *b = bus_of(u);
 	int r;
 
 	r = check_caller(m, error);
@@ -207,9 +245,15 @@ static int method_scheduled_check(sd_bus_message *m, void *userdata, sd_bus_erro
 		r = refuse_exiting(u, error, "ScheduledCheck");
 	if (r < 0)
 		return r;
-	r = poller_scheduled_check(u, m);
+	/* A scheduled check already waits for a poll: this one is answered from the cache. */
+	if (b->pending_scheduled)
+		return reply_check(u, m);
+	r = updater_scheduled_check(u);
 	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "%s", u->poller.note);
+		return sd_bus_error_set_errnof(error, r, "%s", updater_get_poll_note(u));
+	if (r == 0)
+		return reply_check(u, m);
+	b->pending_scheduled = sd_bus_message_ref(m);
 	return 1;
 }
 
@@ -230,7 +274,7 @@ static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 		r = refuse_exiting(u, error, method);
 	if (r < 0)
 		return r;
-	if (updater_allows(u, method) < 0)
+	if (updater_allows(u, UPDATER_OP_START) < 0)
 		return invalid_state(u, error, method);
 	r = updater_begin(u, source, all, all);
 	if (r < 0)
@@ -248,16 +292,17 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
 	return begin(m, userdata, error, true);
 }
 
-static int simple(sd_bus_message *m, Updater *u, sd_bus_error *error, const char *method,
-		  int (*op)(Updater *u))
+/* The methods without arguments: who calls, in which state, then the operation. */
+static int simple(sd_bus_message *m, Updater *u, sd_bus_error *error, UpdaterOp op,
+		  int (*run)(Updater *u))
 {
 	int r = check_caller(m, error);
 
 	if (r < 0)
 		return r;
-	if (updater_allows(u, method) < 0)
-		return invalid_state(u, error, method);
-	r = op(u);
+	if (updater_allows(u, op) < 0)
+		return invalid_state(u, error, sd_bus_message_get_member(m));
+	r = run(u);
 	if (r < 0)
 		return method_error(u, error, r);
 	return sd_bus_reply_method_return(m, NULL);
@@ -265,22 +310,22 @@ static int simple(sd_bus_message *m, Updater *u, sd_bus_error *error, const char
 
 static int method_verify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return simple(m, userdata, error, "Verify", updater_verify);
+	return simple(m, userdata, error, UPDATER_OP_VERIFY, updater_verify);
 }
 
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return simple(m, userdata, error, "Apply", updater_apply);
+	return simple(m, userdata, error, UPDATER_OP_APPLY, updater_apply);
 }
 
 static int method_abort(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return simple(m, userdata, error, "Abort", updater_abort);
+	return simple(m, userdata, error, UPDATER_OP_ABORT, updater_abort);
 }
 
 static int method_reset(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return simple(m, userdata, error, "Reset", updater_reset);
+	return simple(m, userdata, error, UPDATER_OP_RESET, updater_reset);
 }
 
 static int mark_good(Updater *u)
@@ -295,12 +340,12 @@ static int mark_bad(Updater *u)
 
 static int method_mark_good(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return simple(m, userdata, error, "MarkGood", mark_good);
+	return simple(m, userdata, error, UPDATER_OP_MARK, mark_good);
 }
 
 static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	return simple(m, userdata, error, "MarkBad", mark_bad);
+	return simple(m, userdata, error, UPDATER_OP_MARK, mark_bad);
 }
 
 static int append_history(void *userdata, const SwuHistoryEntry *e)
@@ -350,89 +395,104 @@ static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *e
 	return sd_bus_send(NULL, reply, NULL);
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface,
+static int property_get_state(sd_bus *bus, const char *path, const char *interface,
+			      const char *property, sd_bus_message *reply, void *userdata,
+			      sd_bus_error *error)
+{
+	Updater *u = userdata;
+
+	return sd_bus_message_append(reply, "s", updater_state_to_string(u->state));
+}
+
+static int property_get_result(sd_bus *bus, const char *path, const char *interface,
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
 	Updater *u = userdata;
-	char slot[2] = { 0 };
-	Status s;
 
-	if (streq(property, "State"))
-		return sd_bus_message_append(reply, "s", updater_state_to_string(u->state));
-	if (streq(property, "Result"))
-		return sd_bus_message_append(reply, "s", updater_result_to_string(u->result));
-	if (streq(property, "CurrentTarget"))
-		return sd_bus_message_append(reply, "s", u->current_target);
-	if (streq(property, "Source"))
-		return sd_bus_message_append(reply, "s",
-					     u->state == UPDATER_INACTIVE ? "" : u->source);
-	if (streq(property, "Note"))
-		return sd_bus_message_append(reply, "s", u->note);
-	if (streq(property, "Compatible"))
-		return sd_bus_message_append(reply, "s", u->m->config->compatible);
-	if (streq(property, "Version"))
-		return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
-	if (streq(property, "BootedSlot"))
-		slot[0] = u->m->booted;
-	else if (manager_get_status(u->m, u->m->ctx, &s) >= 0)
-		slot[0] = s.pending_slot; /* installed, waiting for its reboot and confirmation */
+	return sd_bus_message_append(reply, "s", update_result_to_string(u->result));
+}
+
+static int property_get_source(sd_bus *bus, const char *path, const char *interface,
+			       const char *property, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	Updater *u = userdata;
+
+	return sd_bus_message_append(reply, "s", u->state == UPDATER_INACTIVE ? "" : u->source);
+}
+
+static int property_get_slot(sd_bus *bus, const char *path, const char *interface,
+			     const char *property, sd_bus_message *reply, void *userdata,
+			     sd_bus_error *error)
+{
+	Updater *u = userdata;
+	/* PendingSlot: installed, waiting for its reboot and confirmation. */
+	char slot[2] = { streq(property, "BootedSlot") ? u->m->booted
+						       : updater_get_pending_slot(u) };
+
 	return sd_bus_message_append(reply, "s", slot);
 }
 
-static int property_get_number(sd_bus *bus, const char *path, const char *interface,
-			       const char *property, sd_bus_message *reply, void *userdata,
-			       sd_bus_error *error)
+static int property_get_available_version(sd_bus *bus, const char *path, const char *interface,
+					  const char *property, sd_bus_message *reply,
+					  void *userdata, sd_bus_error *error)
+{
+	return sd_bus_message_append(reply, "u", updater_get_available_version(userdata));
+}
+
+static int property_get_check(sd_bus *bus, const char *path, const char *interface,
+			      const char *property, sd_bus_message *reply, void *userdata,
+			      sd_bus_error *error)
 {
 	Updater *u = userdata;
 
-	if (streq(property, "Progress"))
-		return sd_bus_message_append(reply, "u", u->progress);
-	if (streq(property, "InstalledVersion"))
-		return sd_bus_message_append(reply, "u", u->installed_version);
-	if (streq(property, "AvailableVersion"))
-		return sd_bus_message_append(reply, "u", u->available_version);
-	if (streq(property, "BytesDone"))
-		return sd_bus_message_append(reply, "t", u->bytes_done);
-	if (streq(property, "BytesTotal"))
-		return sd_bus_message_append(reply, "t", u->bytes_total);
-	if (streq(property, "DownloadDone"))
-		return sd_bus_message_append(reply, "t", u->download_done);
-	if (streq(property, "DownloadTotal"))
-		return sd_bus_message_append(reply, "t", u->download_total);
-	if (streq(property, "BytesReused"))
-		return sd_bus_message_append(reply, "t", u->bytes_reused);
-	if (streq(property, "LastCheck"))
-		return sd_bus_message_append(reply, "t", u->last_check);
-	return sd_bus_message_append(reply, "t", u->next_check);
+	return sd_bus_message_append(reply, "t",
+				     streq(property, "LastCheck") ? updater_get_last_check(u)
+								  : updater_get_next_check(u));
 }
 
-#define STRING_PROPERTY(name)                                                                      \
-	SD_BUS_PROPERTY(name, "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
-#define NUMBER_PROPERTY(name, sig)                                                                 \
-	SD_BUS_PROPERTY(name, sig, property_get_number, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+static int property_get_compatible(sd_bus *bus, const char *path, const char *interface,
+				   const char *property, sd_bus_message *reply, void *userdata,
+				   sd_bus_error *error)
+{
+	Updater *u = userdata;
+
+	return sd_bus_message_append(reply, "s", u->m->config->compatible);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface,
+				const char *property, sd_bus_message *reply, void *userdata,
+				sd_bus_error *error)
+{
+	return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+#define CHANGING SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 
 static const sd_bus_vtable updater_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	STRING_PROPERTY("State"),
-	STRING_PROPERTY("Result"),
-	NUMBER_PROPERTY("Progress", "u"),
-	NUMBER_PROPERTY("BytesDone", "t"),
-	NUMBER_PROPERTY("BytesTotal", "t"),
-	NUMBER_PROPERTY("DownloadDone", "t"),
-	NUMBER_PROPERTY("DownloadTotal", "t"),
-	NUMBER_PROPERTY("BytesReused", "t"),
-	STRING_PROPERTY("CurrentTarget"),
-	STRING_PROPERTY("Source"),
-	STRING_PROPERTY("Note"),
-	NUMBER_PROPERTY("InstalledVersion", "u"),
-	NUMBER_PROPERTY("AvailableVersion", "u"),
-	NUMBER_PROPERTY("LastCheck", "t"),
-	NUMBER_PROPERTY("NextCheck", "t"),
-	STRING_PROPERTY("BootedSlot"),
-	STRING_PROPERTY("PendingSlot"),
-	SD_BUS_PROPERTY("Compatible", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("Version", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("State", "s", property_get_state, 0, CHANGING),
+	SD_BUS_PROPERTY("Result", "s", property_get_result, 0, CHANGING),
+	SD_BUS_PROPERTY("Progress", "u", NULL, offsetof(Updater, progress), CHANGING),
+	SD_BUS_PROPERTY("BytesDone", "t", NULL, offsetof(Updater, bytes_done), CHANGING),
+	SD_BUS_PROPERTY("BytesTotal", "t", NULL, offsetof(Updater, bytes_total), CHANGING),
+	SD_BUS_PROPERTY("DownloadDone", "t", NULL, offsetof(Updater, download_done), CHANGING),
+	SD_BUS_PROPERTY("DownloadTotal", "t", NULL, offsetof(Updater, download_total), CHANGING),
+	SD_BUS_PROPERTY("BytesReused", "t", NULL, offsetof(Updater, bytes_reused), CHANGING),
+	SD_BUS_PROPERTY("CurrentTarget", "s", NULL, offsetof(Updater, current_target), CHANGING),
+	SD_BUS_PROPERTY("Source", "s", property_get_source, 0, CHANGING),
+	SD_BUS_PROPERTY("Note", "s", NULL, offsetof(Updater, note), CHANGING),
+	SD_BUS_PROPERTY("InstalledVersion", "u", NULL, offsetof(Updater, installed_version),
+			CHANGING),
+	SD_BUS_PROPERTY("AvailableVersion", "u", property_get_available_version, 0, CHANGING),
+	SD_BUS_PROPERTY("LastCheck", "t", property_get_check, 0, CHANGING),
+	SD_BUS_PROPERTY("NextCheck", "t", property_get_check, 0, CHANGING),
+	SD_BUS_PROPERTY("BootedSlot", "s", property_get_slot, 0, CHANGING),
+	SD_BUS_PROPERTY("PendingSlot", "s", property_get_slot, 0, CHANGING),
+	SD_BUS_PROPERTY("Compatible", "s", property_get_compatible, 0,
+			SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_METHOD_WITH_ARGS("Check", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT("b", available, "u", version), method_check,
 				SD_BUS_VTABLE_UNPRIVILEGED),
@@ -462,19 +522,145 @@ static const sd_bus_vtable updater_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-void updater_bus_finished(Updater *u)
+/* ---- what the updater tells ---- */
+
+static const struct {
+	UpdaterProperty property;
+	const char *names[6];
+} property_names[] = {
+	{ UPDATER_PROPERTY_STATE, { "State" } },
+	{ UPDATER_PROPERTY_RESULT, { "Result" } },
+	{ UPDATER_PROPERTY_PROGRESS, { "Progress" } },
+	{ UPDATER_PROPERTY_BYTES,
+	  { "BytesDone", "BytesTotal", "DownloadDone", "DownloadTotal", "BytesReused" } },
+	{ UPDATER_PROPERTY_CURRENT_TARGET, { "CurrentTarget" } },
+	{ UPDATER_PROPERTY_SOURCE, { "Source" } },
+	{ UPDATER_PROPERTY_NOTE, { "Note" } },
+	{ UPDATER_PROPERTY_INSTALLED_VERSION, { "InstalledVersion" } },
+	{ UPDATER_PROPERTY_AVAILABLE_VERSION, { "AvailableVersion" } },
+	{ UPDATER_PROPERTY_LAST_CHECK, { "LastCheck" } },
+	{ UPDATER_PROPERTY_NEXT_CHECK, { "NextCheck" } },
+	{ UPDATER_PROPERTY_PENDING_SLOT, { "PendingSlot" } },
+};
+
+/* The one place that emits PropertiesChanged. */
+static void on_changed(void *userdata, unsigned properties)
 {
-	if (u->bus)
-		(void)sd_bus_emit_signal(u->bus, OBJECT_PATH, INTERFACE, "Finished", "ss",
-					 updater_result_to_string(u->result), u->note);
+	UpdaterBus *b = userdata;
+	const char *names[32];
+	size_t n = 0;
+
+	if (!b->object)
+		return; /* not served yet */
+	for (size_t i = 0; i < ELEMENTSOF(property_names); i++)
+		if (properties & property_names[i].property)
+			for (size_t k = 0; k < 6 && property_names[i].names[k]; k++)
+				names[n++] = property_names[i].names[k];
+	if (n == 0)
+		return;
+	names[n] = NULL;
+	(void)sd_bus_emit_properties_changed_strv(b->bus, OBJECT_PATH, INTERFACE, (char **)names);
 }
 
-int updater_bus_register(Updater *u)
+static void on_finished(void *userdata)
+{
+	UpdaterBus *b = userdata;
+
+	if (b->object)
+		(void)sd_bus_emit_signal(b->bus, OBJECT_PATH, INTERFACE, "Finished", "ss",
+					 update_result_to_string(b->u->result), b->u->note);
+}
+
+static void on_checked(void *userdata, int r, const char *note)
+{
+	UpdaterBus *b = userdata;
+
+	answer(b->u, &b->pending_check, r, note);
+	answer(b->u, &b->pending_scheduled, r, note);
+}
+
+/* logind's answer: a refusal (no CAP_SYS_BOOT, polkit says no, no logind) is said plainly. */
+static int on_reboot_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	UpdaterBus *b = userdata;
+	const sd_bus_error *e = sd_bus_message_get_error(m);
+	_cleanup_free_ char *why = NULL;
+
+	if (!e) {
+		log_info("RebootPolicy=auto: systemd-logind is rebooting the system");
+		return 0;
+	}
+	if (asprintf(&why, "was refused: %s", e->message ?: e->name) < 0)
+		why = NULL;
+	updater_reboot_failed(b->u, why ?: "was refused");
+	return 0;
+}
+
+/*
+ * Reboot(interactive=false) through systemd-logind. Without polkit (a minimal image) logind
+ * allows it to a root caller holding CAP_SYS_BOOT, which the unit's bounding set keeps for this.
+ */
+static void on_reboot(void *userdata)
+{
+	UpdaterBus *b = userdata;
+	_cleanup_free_ char *why = NULL;
+	int r;
+
+	log_info("RebootPolicy=auto: asking systemd-logind to reboot");
+	r = sd_bus_call_method_async(b->bus, NULL, "org.freedesktop.login1",
+				     "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
+				     "Reboot", on_reboot_reply, b, "b", false);
+	if (r < 0) {
+		if (asprintf(&why, "could not be asked for: %s", strerror(-r)) < 0)
+			why = NULL;
+		updater_reboot_failed(b->u, why ?: "could not be asked for");
+	}
+}
+
+const UpdaterEvents updater_bus_events = {
+	.changed = on_changed,
+	.finished = on_finished,
+	.checked = on_checked,
+	.reboot = on_reboot,
+};
+
+int updater_bus_new(sd_bus *bus, UpdaterBus **ret)
+{
+	UpdaterBus *b;
+
+	assert_return(bus && ret, -EINVAL);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->bus = sd_bus_ref(bus);
+	*ret = b;
+	return 0;
+}
+
+int updater_bus_register(UpdaterBus *b, Updater *u)
 {
 	int r;
 
+	assert_return(b && u && !b->object, -EINVAL);
+	assert_return(u->userdata == b, -EINVAL);
 	r = sd_bus_error_add_map(updater_errors);
 	if (r < 0)
 		return r;
-	return sd_bus_add_object_vtable(u->bus, NULL, OBJECT_PATH, INTERFACE, updater_vtable, u);
+	b->u = u;
+	return sd_bus_add_object_vtable(b->bus, &b->object, OBJECT_PATH, INTERFACE, updater_vtable,
+					u);
+}
+
+UpdaterBus *updater_bus_free(UpdaterBus *b)
+{
+	if (!b)
+		return NULL;
+	if (b->u) {
+		answer(b->u, &b->pending_check, -ECANCELED, "swupdated is stopping");
+		answer(b->u, &b->pending_scheduled, -ECANCELED, "swupdated is stopping");
+	}
+	sd_bus_slot_unref(b->object);
+	sd_bus_unref(b->bus);
+	free(b);
+	return NULL;
 }

@@ -5,16 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
 #include "log.h"
 #include "macro.h"
 #include "state.h"
 #include "text.h"
-#include "transfer.h"
+#include "time-util.h"
 #include "updater.h"
 
-#define EMIT_INTERVAL_USEC (250 * 1000)
+#define EMIT_INTERVAL_USEC (250 * USEC_PER_MSEC)
+/* What Start()/Install() accept as a source: Source and status.json keep it whole. */
+#define SOURCE_MAX		  (sizeof_field(SwuStatusRecord, source) - 1)
+#define sizeof_field(type, field) sizeof(((type *)0)->field)
 
 static const char *const state_table[_UPDATER_STATE_MAX] = {
 	[UPDATER_INACTIVE] = "inactive",       [UPDATER_TRANSFERRING] = "transferring",
@@ -23,108 +25,90 @@ static const char *const state_table[_UPDATER_STATE_MAX] = {
 	[UPDATER_ABORTING] = "aborting",       [UPDATER_FINISHED] = "finished",
 };
 
-static const char *const result_table[_RESULT_MAX] = {
-	[RESULT_NONE] = "",
-	[RESULT_SUCCESS] = "success",
-	[RESULT_UNKNOWN_ERROR] = "unknown-error",
-	[RESULT_ABORTED] = "aborted",
-	[RESULT_TRANSFER_FAILED] = "transfer-failed",
-	[RESULT_VERIFY_FAILED] = "verify-failed",
-	[RESULT_APPLY_FAILED] = "apply-failed",
-};
-
 const char *updater_state_to_string(UpdaterState s)
 {
+	assert_return(s >= 0 && s < _UPDATER_STATE_MAX, NULL);
 	return state_table[s];
 }
 
-const char *updater_result_to_string(UpdaterResult r)
+static void changed(Updater *u, unsigned properties)
 {
-	return result_table[r];
+	if (u->events->changed)
+		u->events->changed(u->userdata, properties);
 }
 
-UpdaterResult updater_result_of(int r)
+/* Replaces *@field with a copy of @s (escaped by the caller where it must be); a copy that
+ * cannot be made leaves the old text, never a cut one. */
+static bool set_text(char **field, const char *s)
 {
-	switch (r) {
-	case -EBADMSG:
-	case -EKEYREJECTED:
-	case -EKEYEXPIRED:
-	case -ESTALE:
-	case -EMEDIUMTYPE:
-	case -EFBIG:
-		return RESULT_VERIFY_FAILED;
-	case -ECANCELED:
-		return RESULT_ABORTED;
-	default:
-		return RESULT_TRANSFER_FAILED;
-	}
+	char *copy;
+
+	if (streq(*field, s))
+		return false;
+	copy = strdup(s);
+	if (!copy)
+		return false;
+	free(*field);
+	*field = copy;
+	return true;
 }
 
-void updater_emit(Updater *u, const char *first, ...)
+/* Sets the Note (escaped: it may quote what a server sent) and tells it. */
+static void set_note(Updater *u, const char *fmt, ...) _printf_(2, 3);
+static void set_note(Updater *u, const char *fmt, ...)
 {
-	char *names[16];
-	size_t n = 0;
-	va_list ap;
-
-	if (!u->bus)
-		return;
-	va_start(ap, first);
-	for (const char *s = first; s && n < ELEMENTSOF(names) - 1; s = va_arg(ap, const char *))
-		names[n++] = (char *)s;
-	va_end(ap);
-	names[n] = NULL;
-	(void)sd_bus_emit_properties_changed_strv(u->bus, "/io/swupdated/Updater1",
-						  "io.swupdated.Updater1", names);
-}
-
-void updater_note(Updater *u, const char *fmt, ...)
-{
+	char *s;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(u->note, sizeof(u->note), fmt, ap);
+	s = strdup_escaped_vprintf(fmt, ap);
 	va_end(ap);
-	/* D-Bus strings must be UTF-8, and the Note is shown on terminals. */
-	swu_escape_inplace(u->note, sizeof(u->note));
-	updater_emit(u, "Note", NULL);
+	if (!s)
+		return;
+	free(u->note);
+	u->note = s;
+	changed(u, UPDATER_PROPERTY_NOTE);
 }
 
-void updater_op_begin(Updater *u)
+/* A new operation: its failure record and the Note start empty. */
+static void op_begin(Updater *u)
 {
 	u->error = 0;
 	if (u->note[0])
-		updater_note(u, "%s", "");
+		set_note(u, "%s", "");
 }
 
+/* The failure of the current operation: Note @sentence, logged once. Returns @r. */
 static int record_failure(Updater *u, int r, const char *sentence)
 {
 	u->error = r;
-	updater_note(u, "%s", sentence);
+	set_note(u, "%s", sentence);
 	log_error("%s", u->note);
 	return r;
 }
 
-int updater_fail(Updater *u, SwuContext *ctx, int r, const char *what, ...)
+/* A failure as "<what>: <reason>", the reason from @ctx when it explains @r. Returns @r. */
+static int fail(Updater *u, SwuContext *ctx, int r, const char *what)
 {
-	char buf[256], sentence[640];
-	va_list ap;
+	_cleanup_free_ char *sentence = NULL;
 
-	va_start(ap, what);
-	vsnprintf(buf, sizeof(buf), what, ap);
-	va_end(ap);
-	snprintf(sentence, sizeof(sentence), "%s: %s", buf, log_reason(ctx, r));
-	return record_failure(u, r, sentence);
+	if (asprintf(&sentence, "%s: %s", what, log_reason(ctx, r)) < 0)
+		sentence = NULL;
+	return record_failure(u, r, sentence ?: what);
 }
 
-int updater_refuse(Updater *u, int r, const char *fmt, ...)
+/* A refusal whose sentence says it all. Returns @r. */
+static int refuse(Updater *u, int r, const char *fmt, ...) _printf_(3, 4);
+static int refuse(Updater *u, int r, const char *fmt, ...)
 {
-	char sentence[512];
+	_cleanup_free_ char *sentence = NULL;
 	va_list ap;
+	int k;
 
 	va_start(ap, fmt);
-	vsnprintf(sentence, sizeof(sentence), fmt, ap);
+	k = vasprintf(&sentence, fmt, ap);
 	va_end(ap);
-	return record_failure(u, r, sentence);
+	return record_failure(u, r, k < 0 ? fmt : sentence);
 }
 
 /* An install runs: from the transfer to the bootloader switch. */
@@ -147,68 +131,637 @@ static void notify_status(Updater *u)
 	case UPDATER_INACTIVE:
 		sd_notifyf(0, "STATUS=Idle, installed version %u", u->installed_version);
 		break;
-	default:
+	case UPDATER_TRANSFERRED:
+	case UPDATER_VERIFYING:
+	case UPDATER_VERIFIED:
+	case UPDATER_APPLYING:
+	case UPDATER_ABORTING:
+	case UPDATER_FINISHED:
 		sd_notifyf(0, "STATUS=%s%s%s", state_table[u->state], u->result ? ": " : "",
-			   result_table[u->result]);
+			   update_result_to_string(u->result));
+		break;
+	case _UPDATER_STATE_MAX:
+	case _UPDATER_STATE_INVALID:
 		break;
 	}
 }
 
-void updater_set_state(Updater *u, UpdaterState s)
+static void set_current_target(Updater *u, const char *name)
+{
+	if (set_text(&u->current_target, name))
+		changed(u, UPDATER_PROPERTY_CURRENT_TARGET);
+}
+
+static void set_state(Updater *u, UpdaterState s)
 {
 	bool began = !installing(u) && s == UPDATER_TRANSFERRING;
 
 	u->state = s;
 	u->progress = 0;
 	log_info("State: %s", state_table[s]);
-	updater_emit(u, "State", "Progress", NULL);
+	changed(u, UPDATER_PROPERTY_STATE | UPDATER_PROPERTY_PROGRESS);
 	notify_status(u);
 	if (began)
 		updater_save_status(u);
 }
 
-void updater_set_progress(Updater *u, uint64_t done, uint64_t total, bool force)
-{
-	uint64_t now = now_realtime();
-
-	u->bytes_done = done;
-	u->bytes_total = total;
-	u->progress = total ? (uint32_t)(done * 10000 / total) : 10000;
-	if (!force && now - u->last_emit < EMIT_INTERVAL_USEC)
-		return;
-	u->last_emit = now;
-	updater_emit(u, "Progress", "BytesDone", "BytesTotal", "DownloadDone", "DownloadTotal",
-		     "BytesReused", "CurrentTarget", NULL);
-	notify_status(u);
-}
-
 void updater_save_status(Updater *u)
 {
-	SwuStatusRecord st = { .available_version = u->available_version,
-			       .last_check = u->last_check };
+	SwuStatusRecord st = {};
 	int r;
 
-	poller_record(u, &st);
-	snprintf(st.note, sizeof(st.note), "%s", u->note);
+	assert_return_void(u);
+	poller_record(u->poller, &st);
+	st.skipped_noted = u->skipped_noted;
+	/* The Note is a message: cut at a whole character when it is longer than the record. */
+	swu_escape(u->note, strlen(u->note), st.note, sizeof(st.note));
 	if (u->state == UPDATER_FINISHED) {
-		snprintf(st.result, sizeof(st.result), "%s", result_table[u->result]);
-		snprintf(st.source, sizeof(st.source), "%s", u->source);
+		strcpy(st.result, update_result_to_string(u->result));
+		/* Shown only (the Source of a finished install): cut at a whole character. */
+		swu_escape(u->source, strlen(u->source), st.source, sizeof(st.source));
 		st.bytes_done = u->bytes_done;
 		st.bytes_total = u->bytes_total;
 	}
 	/* Cleared when it finishes: still set at the next start means the daemon died in it. */
 	if (installing(u))
-		snprintf(st.running, sizeof(st.running), "%s", source_name(u));
+		swu_escape(source_name(u), strlen(source_name(u)), st.running, sizeof(st.running));
 	r = swu_state_save_status(u->m->ctx, u->m->config->state_dir, &st);
 	if (r < 0)
 		log_failure(LOG_WARNING, u->m->ctx, r, "Cannot keep the status");
 }
 
+static void history(Updater *u, SwuHistoryResult result, uint32_t from, uint32_t to)
+{
+	manager_history_install(u->m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(u->m),
+				result, u->note, u->downloaded);
+}
+
+/* Ends the install with @result: history, state finished, the Finished signal. */
+static void finish(Updater *u, UpdateResult result)
+{
+	Transfer *t = TAKE_PTR(u->transfer);
+	uint32_t from = t ? transfer_get_installed_version(t) : u->installed_version;
+	uint32_t to = t ? transfer_get_version(t) : 0;
+
+	history(u,
+		result == RESULT_SUCCESS   ? SWU_HISTORY_SUCCESS
+		: result == RESULT_ABORTED ? SWU_HISTORY_ABORTED
+					   : SWU_HISTORY_FAILED,
+		from, to);
+	transfer_free(t);
+	u->result = result;
+	set_current_target(u, "");
+	set_state(u, UPDATER_FINISHED);
+	changed(u, UPDATER_PROPERTY_RESULT | UPDATER_PROPERTY_PENDING_SLOT);
+	if (u->events->finished)
+		u->events->finished(u->userdata);
+	updater_save_status(u);
+}
+
+/* ---- the transfer's events ---- */
+
+static void on_transfer_progress(void *userdata, const TransferProgress *p, bool force)
+{
+	Updater *u = userdata;
+	uint64_t now = clock_now(u->clock, CLOCK_MONOTONIC);
+
+	set_current_target(u, p->target);
+	u->bytes_done = p->done;
+	u->bytes_total = p->total;
+	u->download_done = p->download_done;
+	u->download_total = p->download_total;
+	u->bytes_reused = p->reused;
+	u->downloaded = p->downloaded;
+	u->progress = p->total ? (uint32_t)(MIN(p->done, p->total) * 10000 / p->total) : 10000;
+	if (!force && now - u->last_emit < EMIT_INTERVAL_USEC)
+		return;
+	u->last_emit = now;
+	changed(u, UPDATER_PROPERTY_PROGRESS | UPDATER_PROPERTY_BYTES |
+			   UPDATER_PROPERTY_CURRENT_TARGET);
+	notify_status(u);
+}
+
+/* Reads every slot back on a worker (@reread), or takes the read-back of the write; then Apply
+ * when @apply. */
+static int verify(Updater *u, bool reread, bool apply)
+{
+	int r;
+
+	set_state(u, UPDATER_VERIFYING);
+	u->auto_apply = apply;
+	if (!reread) {
+		set_current_target(u, "");
+		set_state(u, UPDATER_VERIFIED);
+		return apply ? updater_apply(u) : 0;
+	}
+	r = transfer_verify(u->transfer);
+	if (r < 0) {
+		fail(u, NULL, r, "Cannot verify");
+		finish(u, RESULT_VERIFY_FAILED);
+	}
+	return r;
+}
+
+static void on_transfer_done(void *userdata, TransferStep step, int r, UpdateResult result,
+			     const char *sentence)
+{
+	Updater *u = userdata;
+
+	if (r < 0) {
+		record_failure(u, r, sentence);
+		return finish(u, result);
+	}
+	set_current_target(u, "");
+	switch (step) {
+	case TRANSFER_STEP_WRITE:
+		set_state(u, UPDATER_TRANSFERRED);
+		set_note(u, "Version %u transferred", transfer_get_version(u->transfer));
+		/* Every slot was read back and hashed while streaming: the automatic path does not
+		 * read it a third time. An explicit Verify() call (after Start) re-reads the slots. */
+		if (u->auto_verify)
+			(void)verify(u, false, u->auto_apply);
+		break;
+	case TRANSFER_STEP_VERIFY:
+		set_state(u, UPDATER_VERIFIED);
+		if (u->auto_apply)
+			(void)updater_apply(u);
+		break;
+	}
+}
+
+static const TransferEvents transfer_events = {
+	.progress = on_transfer_progress,
+	.done = on_transfer_done,
+};
+
+/* ---- beginning an install ---- */
+
+typedef int (*TransferNew)(const TransferSetup *setup, const void *what, Transfer **ret);
+
+/*
+ * Makes @t the install (state transferring) and starts it; @verify and @apply: it goes on by
+ * itself. A transfer that cannot begin ends the install as transfer-failed.
+ */
+static int run_transfer(Updater *u, Transfer *t, bool verify, bool apply)
+{
+	SwuContext *ctx = transfer_context(t);
+	int r;
+
+	u->transfer = t;
+	u->auto_verify = verify;
+	u->auto_apply = apply;
+	u->downloaded = u->download_done = u->download_total = u->bytes_reused = 0;
+	u->result = RESULT_NONE;
+	changed(u, UPDATER_PROPERTY_RESULT | UPDATER_PROPERTY_SOURCE);
+	set_state(u, UPDATER_TRANSFERRING);
+	r = transfer_start(t);
+	if (r < 0) {
+		fail(u, ctx, r, "Cannot install");
+		finish(u, RESULT_TRANSFER_FAILED);
+	}
+	return r;
+}
+
+static void transfer_setup(Updater *u, SwuContext *ctx, TransferSetup *ret)
+{
+	*ret = (TransferSetup){
+		.event = u->event,
+		.clock = u->clock,
+		.fetch = u->fetch,
+		.manager = u->m,
+		.ctx = ctx,
+		.events = &transfer_events,
+		.userdata = u,
+	};
+}
+
+/* The server's release the poller keeps. */
+static int begin_server(Updater *u, bool verify, bool apply)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	const Release *rel = poller_get_release(u->poller);
+	TransferSetup setup;
+	Transfer *t;
+	int r;
+
+	if (set_text(&u->source, u->m->config->server))
+		changed(u, UPDATER_PROPERTY_SOURCE);
+	r = manager_context_new(u->m, &ctx);
+	if (r < 0)
+		return fail(u, NULL, r, "Cannot install");
+	if (!rel)
+		return refuse(u, -ENOENT, "No release is available from %s", u->m->config->server);
+	r = manager_may_install(u->m, ctx);
+	if (r < 0)
+		return fail(u, ctx, r, "Refusing to install");
+	transfer_setup(u, ctx, &setup);
+	r = transfer_new_server(&setup, rel, &t);
+	if (r < 0)
+		return fail(u, ctx, r, "Release rejected");
+	return run_transfer(u, t, verify, apply);
+}
+
+static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, bool apply)
+{
+	const Config *c = u->m->config;
+	TransferSetup setup;
+	Transfer *t;
+	int r;
+
+	r = manager_reconcile(u->m, ctx);
+	if (r >= 0)
+		r = manager_may_install(u->m, ctx);
+	if (r < 0)
+		return fail(u, ctx, r, "Refusing to install");
+	if (!*source) {
+		/* The server's current release: poll first, then start from what verified. */
+		if (!c->server)
+			return refuse(u, -ENOMEDIUM,
+				      "No Server= is configured: give a bundle path or URL");
+		r = poller_poll(u->poller);
+		if (r < 0) {
+			/* The poller said why (and logged it). */
+			u->error = r;
+			set_note(u, "%s", poller_get_note(u->poller));
+			return r;
+		}
+		u->poll_then_install = true;
+		u->poll_then_apply = apply;
+		return 0;
+	}
+	transfer_setup(u, ctx, &setup);
+	if (source[0] == '/') {
+		r = transfer_new_file(&setup, source, &t);
+		if (r < 0)
+			return fail(u, ctx, r, "Bundle rejected");
+	} else if (strncmp(source, "http://", 7) == 0 || strncmp(source, "https://", 8) == 0) {
+		r = transfer_new_url(&setup, source, &t);
+		if (r < 0)
+			return fail(u, ctx, r, "Cannot install");
+	} else
+		return refuse(u, -EINVAL, "'%s' is neither an absolute path nor an http(s) URL",
+			      source);
+	return run_transfer(u, t, verify, apply);
+}
+
+int updater_begin(Updater *u, const char *source, bool verify, bool apply)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	int r;
+
+	assert_return(u && source, -EINVAL);
+	if (updater_allows(u, UPDATER_OP_START) < 0)
+		return -EBUSY;
+	op_begin(u);
+	/* Never cut: a cut URL is another URL, and half a character breaks the property. */
+	if (strlen(source) > SOURCE_MAX)
+		return refuse(u, -EINVAL, "The source is longer than %zu bytes", SOURCE_MAX);
+	if (set_text(&u->source, source))
+		changed(u, UPDATER_PROPERTY_SOURCE);
+	r = manager_context_new(u->m, &ctx);
+	if (r < 0)
+		return fail(u, NULL, r, "Cannot install");
+	r = begin(u, ctx, source, verify, apply);
+	if (r < 0 && u->state == UPDATER_INACTIVE)
+		/* Refused before any transfer began: the history says so too. */
+		history(u, SWU_HISTORY_FAILED, u->installed_version, 0);
+	return r;
+}
+
+/* ---- the poller's events ---- */
+
+/* The release whose slot did not boot: said once (Note, history), never installed by itself. */
+static bool skip_rolled_back(Updater *u, SwuContext *ctx, const Release *rel)
+{
+	uint32_t version = release_get_version(rel);
+
+	if (!manager_rolled_back(u->m, ctx, version, release_get_targets_sha256(rel)))
+		return false;
+	/* Also over a finished install's Note: this is what the automatic path decided now. */
+	set_note(u,
+		 "Release version %u rolled back on this device (its slot did not boot or was "
+		 "marked bad): not installed again automatically; a newer release or an explicit "
+		 "install is",
+		 version);
+	log_info("%s", u->note);
+	if (!u->skipped_noted)
+		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version, version,
+				manager_target_slot(u->m), SWU_HISTORY_SKIPPED, u->note);
+	u->skipped_noted = true;
+	return true;
+}
+
+/* After a poll: the automatic path installs what the server offers, when it may. */
+static void auto_install(Updater *u)
+{
+	const Config *c = u->m->config;
+	const Release *rel = poller_get_release(u->poller);
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	Status s;
+
+	if (!rel || c->auto_install == AUTO_INSTALL_NO ||
+	    release_get_version(rel) <= u->installed_version)
+		return;
+	/* A finished install (failed, or done and waiting for its reboot) does not stop the next
+	 * one: an automatic poll that finds an installable release starts over. */
+	if (u->state != UPDATER_INACTIVE && u->state != UPDATER_FINISHED)
+		return;
+	if (manager_context_new(u->m, &ctx) < 0)
+		return;
+	/* Never twice the same pending version, never over an unconfirmed update. */
+	if (manager_get_status(u->m, ctx, &s) >= 0 && s.state != UPDATE_IDLE &&
+	    s.pending_version >= release_get_version(rel))
+		return;
+	if (skip_rolled_back(u, ctx, rel))
+		return;
+	if (u->state == UPDATER_FINISHED)
+		(void)updater_reset(u);
+	op_begin(u);
+	(void)begin_server(u, true, c->auto_install == AUTO_INSTALL_YES);
+}
+
+/* After the poll that Start("")/Install("") began with: its failure is the install's. */
+static void install_polled(Updater *u, UpdateResult failed, bool apply)
+{
+	int r;
+
+	if (failed == RESULT_NONE && !poller_get_release(u->poller)) {
+		u->error = -ENOENT;
+		failed = RESULT_TRANSFER_FAILED;
+	}
+	if (failed != RESULT_NONE)
+		return finish(u, failed);
+	r = begin_server(u, apply, apply);
+	if (r < 0 && u->state == UPDATER_INACTIVE)
+		finish(u, update_result_of(r));
+}
+
+static void on_checked(void *userdata, const PollReport *report)
+{
+	Updater *u = userdata;
+	bool install = u->poll_then_install, apply = u->poll_then_apply;
+	UpdateResult failed = RESULT_NONE;
+
+	u->poll_then_install = u->poll_then_apply = false;
+	if (report->release_changed)
+		u->skipped_noted = false; /* a skip of this release is news */
+	if (report->outcome == POLL_RETRY || report->outcome == POLL_FAILED)
+		failed = RESULT_TRANSFER_FAILED;
+	else if (report->error < 0)
+		failed = RESULT_VERIFY_FAILED;
+	/* The Note tells what a poll found while no install runs or waits for Reset (then the Note
+	 * is about the install). */
+	if (report->note && u->state == UPDATER_INACTIVE) {
+		if (report->error < 0)
+			u->error = report->error;
+		set_note(u, "%s", report->note);
+	}
+	changed(u, UPDATER_PROPERTY_AVAILABLE_VERSION);
+	updater_save_status(u);
+	if (u->events->checked)
+		u->events->checked(u->userdata, report->error, poller_get_note(u->poller));
+	if (install)
+		return install_polled(u, failed, apply);
+	if (failed == RESULT_NONE)
+		auto_install(u);
+}
+
+static void on_schedule_changed(void *userdata)
+{
+	changed(userdata, UPDATER_PROPERTY_LAST_CHECK | UPDATER_PROPERTY_NEXT_CHECK);
+}
+
+static const PollerEvents poller_events = {
+	.checked = on_checked,
+	.schedule_changed = on_schedule_changed,
+};
+
+/* ---- the operations ---- */
+
+int updater_allows(const Updater *u, UpdaterOp op)
+{
+	bool ok = false;
+
+	assert_return(u, -EINVAL);
+	switch (op) {
+	case UPDATER_OP_START:
+		/* Start("") polls first: the transfer it begins when the poll ends owns the slot. */
+		ok = u->state == UPDATER_INACTIVE && !u->poll_then_install;
+		break;
+	case UPDATER_OP_VERIFY:
+		ok = u->state == UPDATER_TRANSFERRED;
+		break;
+	case UPDATER_OP_APPLY:
+		ok = u->state == UPDATER_TRANSFERRED || u->state == UPDATER_VERIFIED;
+		break;
+	case UPDATER_OP_ABORT:
+		ok = u->state >= UPDATER_TRANSFERRING && u->state <= UPDATER_VERIFIED;
+		break;
+	case UPDATER_OP_RESET:
+		ok = u->state == UPDATER_FINISHED;
+		break;
+	case UPDATER_OP_MARK:
+		ok = true;
+		break;
+	case _UPDATER_OP_MAX:
+		break;
+	}
+	return ok ? 0 : -EBUSY;
+}
+
+bool updater_waits_for_poll(const Updater *u)
+{
+	return u->state == UPDATER_INACTIVE && u->poll_then_install;
+}
+
+int updater_check(Updater *u)
+{
+	int r;
+
+	assert_return(u, -EINVAL);
+	r = poller_poll(u->poller);
+	if (r < 0 && u->state == UPDATER_INACTIVE) {
+		u->error = r;
+		set_note(u, "%s", poller_get_note(u->poller));
+	}
+	return r;
+}
+
+int updater_scheduled_check(Updater *u)
+{
+	int r;
+
+	assert_return(u, -EINVAL);
+	r = poller_scheduled_check(u->poller);
+	if (r < 0 && u->state == UPDATER_INACTIVE) {
+		u->error = r;
+		set_note(u, "%s", poller_get_note(u->poller));
+	}
+	return r;
+}
+
+int updater_verify(Updater *u)
+{
+	assert_return(u, -EINVAL);
+	if (updater_allows(u, UPDATER_OP_VERIFY) < 0)
+		return -EBUSY;
+	op_begin(u);
+	return verify(u, true, false);
+}
+
+int updater_apply(Updater *u)
+{
+	SwuContext *ctx;
+	int r;
+
+	assert_return(u, -EINVAL);
+	if (updater_allows(u, UPDATER_OP_APPLY) < 0)
+		return -EBUSY;
+	op_begin(u);
+	/* Not verified yet: read the slots back first (on the worker), then apply. */
+	if (u->state == UPDATER_TRANSFERRED)
+		return verify(u, true, true);
+	set_state(u, UPDATER_APPLYING);
+	ctx = transfer_context(u->transfer);
+	r = transfer_apply(u->transfer);
+	if (r < 0) {
+		fail(u, ctx, r, "Apply failed");
+		finish(u, RESULT_APPLY_FAILED);
+		return r;
+	}
+	u->pending_version = transfer_get_version(u->transfer);
+	set_note(u, "Version %u installed into slot %c; reboot to try it", u->pending_version,
+		 manager_target_slot(u->m));
+	log_info("%s", u->note);
+	finish(u, RESULT_SUCCESS);
+	if (u->m->config->reboot_auto && u->events->reboot)
+		u->events->reboot(u->userdata);
+	return 0;
+}
+
+void updater_reboot_failed(Updater *u, const char *why)
+{
+	assert_return_void(u && why);
+	set_note(u, "Version %u installed into slot %c, but the reboot %s; reboot to try it",
+		 u->pending_version, manager_target_slot(u->m), why);
+	log_error("%s", u->note);
+	updater_save_status(u);
+}
+
+int updater_abort(Updater *u)
+{
+	assert_return(u, -EINVAL);
+	if (updater_allows(u, UPDATER_OP_ABORT) < 0)
+		return -EBUSY;
+	op_begin(u);
+	set_state(u, UPDATER_ABORTING);
+	/* Freeing the transfer cancels downloads and abandons half-written slots; nothing was
+	 * recorded as pending, so the new slot is never activated. */
+	set_note(u, "Aborted");
+	finish(u, RESULT_ABORTED);
+	return 0;
+}
+
+int updater_reset(Updater *u)
+{
+	assert_return(u, -EINVAL);
+	if (updater_allows(u, UPDATER_OP_RESET) < 0)
+		return -EBUSY;
+	op_begin(u);
+	u->result = RESULT_NONE;
+	(void)set_text(&u->source, "");
+	u->bytes_done = u->bytes_total = 0;
+	u->download_done = u->download_total = u->bytes_reused = 0;
+	set_state(u, UPDATER_INACTIVE);
+	changed(u, UPDATER_PROPERTY_RESULT | UPDATER_PROPERTY_SOURCE | UPDATER_PROPERTY_BYTES);
+	updater_save_status(u);
+	return 0;
+}
+
+int updater_mark(Updater *u, bool good)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	char note[128]; /* the manager's sentences name a slot and a version */
+	Status s;
+	int r;
+
+	assert_return(u, -EINVAL);
+	op_begin(u);
+	r = manager_context_new(u->m, &ctx);
+	if (r >= 0)
+		r = manager_mark(u->m, ctx, good, note, sizeof(note));
+	if (r < 0)
+		return fail(u, ctx, r,
+			    good ? "Cannot mark the update good" : "Cannot mark the update bad");
+	set_note(u, "%s", note);
+	if (manager_get_status(u->m, ctx, &s) >= 0)
+		u->installed_version = s.installed_version;
+	changed(u, UPDATER_PROPERTY_PENDING_SLOT | UPDATER_PROPERTY_INSTALLED_VERSION);
+	return 0;
+}
+
+void updater_shutdown(Updater *u)
+{
+	if (!u)
+		return;
+	if (u->transfer) {
+		/* Told by the next activation (Result, Note, history), like an Abort. */
+		set_note(u,
+			 "Interrupted: swupdated was stopped during the install of %s; slot %c "
+			 "was not activated",
+			 source_name(u), manager_target_slot(u->m));
+		log_info("%s", u->note);
+		finish(u, RESULT_ABORTED);
+	}
+	poller_stop(u->poller);
+}
+
+bool updater_busy(const Updater *u)
+{
+	return u->transfer || installing(u) || u->poll_then_install || poller_busy(u->poller);
+}
+
+void updater_set_exiting(Updater *u)
+{
+	u->exiting = true;
+}
+
+uint32_t updater_get_available_version(const Updater *u)
+{
+	const Release *rel = poller_get_release(u->poller);
+
+	return rel ? release_get_version(rel) : 0;
+}
+
+uint64_t updater_get_last_check(const Updater *u)
+{
+	return poller_get_last_check(u->poller);
+}
+
+uint64_t updater_get_next_check(const Updater *u)
+{
+	return poller_get_next_check(u->poller);
+}
+
+char updater_get_pending_slot(const Updater *u)
+{
+	Status s;
+
+	return manager_get_status(u->m, u->m->ctx, &s) >= 0 ? s.pending_slot : 0;
+}
+
+const char *updater_get_poll_note(const Updater *u)
+{
+	return poller_get_note(u->poller);
+}
+
 void updater_load(Updater *u)
 {
 	SwuStatusRecord st;
+	UpdateResult result;
 	int r;
 
+	assert_return_void(u);
 	r = swu_state_load_status(u->m->ctx, u->m->config->state_dir, &st);
 	if (r == -ENOENT)
 		return;
@@ -216,21 +769,19 @@ void updater_load(Updater *u)
 		log_failure(LOG_WARNING, u->m->ctx, r, "Ignoring the kept status");
 		return;
 	}
-	u->available_version = st.available_version;
-	u->last_check = st.last_check;
-	poller_restore(u, &st);
-	snprintf(u->note, sizeof(u->note), "%s", st.note);
-	swu_escape_inplace(u->note, sizeof(u->note));
-	for (int i = RESULT_SUCCESS; i < _RESULT_MAX; i++)
-		if (streq(st.result, result_table[i])) {
-			/* A finished install is shown until Reset, restart or not. */
-			u->state = UPDATER_FINISHED;
-			u->result = (UpdaterResult)i;
-			snprintf(u->source, sizeof(u->source), "%s", st.source);
-			swu_escape_inplace(u->source, sizeof(u->source));
-			u->bytes_done = st.bytes_done;
-			u->bytes_total = st.bytes_total;
-		}
+	poller_restore(u->poller, &st);
+	u->skipped_noted = st.skipped_noted;
+	set_note(u, "%s", st.note);
+	result = update_result_from_string(st.result);
+	if (result > RESULT_NONE) {
+		/* A finished install is shown until Reset, restart or not. */
+		u->state = UPDATER_FINISHED;
+		u->result = result;
+		free(u->source);
+		u->source = strdup_escaped_printf("%s", st.source) ?: strdup("");
+		u->bytes_done = st.bytes_done;
+		u->bytes_total = st.bytes_total;
+	}
 	if (st.running[0]) {
 		/* Killed, crashed or powered off in the middle: nothing was activated unless the
 		 * pending record says so (PendingSlot); the next activation tells what happened. */
@@ -240,304 +791,81 @@ void updater_load(Updater *u)
 		if (manager_get_status(u->m, u->m->ctx, &s) >= 0 && s.pending_slot)
 			snprintf(pending, sizeof(pending), "; version %u is pending in slot %c",
 				 s.pending_version, s.pending_slot);
-		snprintf(u->source, sizeof(u->source), "%s", st.running);
-		swu_escape_inplace(u->source, sizeof(u->source));
+		free(u->source);
+		u->source = strdup_escaped_printf("%s", st.running) ?: strdup("");
 		u->state = UPDATER_FINISHED;
 		u->result = RESULT_UNKNOWN_ERROR;
-		updater_note(u,
-			     "Interrupted: swupdated stopped during the install of %s (killed, "
-			     "crashed or powered off)%s",
-			     st.running, pending[0] ? pending : "; install it again");
+		set_note(u,
+			 "Interrupted: swupdated stopped during the install of %s (killed, "
+			 "crashed or powered off)%s",
+			 st.running, pending[0] ? pending : "; install it again");
 		log_warning("%s", u->note);
-		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version, 0,
-				manager_target_slot(u->m), SWU_HISTORY_FAILED, u->note);
+		history(u, SWU_HISTORY_FAILED, u->installed_version, 0);
 		updater_save_status(u);
 	}
 }
 
-void updater_finish(Updater *u, UpdaterResult result)
+int updater_new(const UpdaterSetup *setup, Updater **ret)
 {
-	Transfer *t = u->transfer;
-	uint32_t from = t && t->v ? swu_verifier_get_installed_version(t->v) : u->installed_version;
-	uint32_t to = t && t->v ? swu_verifier_get_version(t->v) : 0;
-
-	manager_history_install(u->m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(u->m),
-				result == RESULT_SUCCESS   ? SWU_HISTORY_SUCCESS
-				: result == RESULT_ABORTED ? SWU_HISTORY_ABORTED
-							   : SWU_HISTORY_FAILED,
-				u->note, u->downloaded);
-	u->transfer = transfer_free(t);
-	u->result = result;
-	u->current_target[0] = 0;
-	updater_set_state(u, UPDATER_FINISHED);
-	updater_emit(u, "Result", "CurrentTarget", "PendingSlot", NULL);
-	updater_bus_finished(u);
-	updater_save_status(u);
-}
-
-void updater_abandon(Updater *u, UpdaterResult result, int r, const char *what, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	va_start(ap, what);
-	vsnprintf(buf, sizeof(buf), what, ap);
-	va_end(ap);
-	(void)updater_fail(u, u->transfer ? u->transfer->ctx : NULL, r, "%s", buf);
-	updater_finish(u, result);
-}
-
-int updater_allows(Updater *u, const char *method)
-{
-	bool ok = true;
-
-	/* Start("") polls first: the transfer it begins when the poll ends owns the slot. */
-	if (streq(method, "Start") || streq(method, "Install"))
-		ok = u->state == UPDATER_INACTIVE && !u->poller.start_after;
-	else if (streq(method, "Verify"))
-		ok = u->state == UPDATER_TRANSFERRED;
-	else if (streq(method, "Apply"))
-		ok = u->state == UPDATER_TRANSFERRED || u->state == UPDATER_VERIFIED;
-	else if (streq(method, "Abort"))
-		ok = u->state >= UPDATER_TRANSFERRING && u->state <= UPDATER_VERIFIED;
-	else if (streq(method, "Reset"))
-		ok = u->state == UPDATER_FINISHED;
-	return ok ? 0 : -EBUSY;
-}
-
-static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, bool apply)
-{
-	const Config *c = u->m->config;
-	int r;
-
-	r = manager_reconcile(u->m, ctx);
-	if (r >= 0)
-		r = manager_may_install(u->m, ctx);
-	if (r < 0)
-		return updater_fail(u, ctx, r, "Refusing to install");
-	if (!*source) {
-		/* The server's current release: poll first, then start from what verified. */
-		if (!c->server)
-			return updater_refuse(u, -ENOMEDIUM,
-					      "No Server= is configured: give a bundle path or "
-					      "URL");
-		r = poller_poll(u);
-		if (r >= 0) {
-			u->poller.start_after = true;
-			u->poller.apply_after = apply;
-		}
-		return r;
-	}
-	if (source[0] == '/')
-		return transfer_begin_file(u, source, verify, apply);
-	if (strncmp(source, "http://", 7) == 0 || strncmp(source, "https://", 8) == 0)
-		return transfer_begin_url(u, source, verify, apply);
-	return updater_refuse(u, -EINVAL, "'%s' is neither an absolute path nor an http(s) URL",
-			      source);
-}
-
-int updater_begin(Updater *u, const char *source, bool verify, bool apply)
-{
-	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
-	int r;
-
-	if (updater_allows(u, "Start") < 0)
-		return -EBUSY;
-	updater_op_begin(u);
-	/* Never cut: a cut URL is another URL, and half a character breaks the property. */
-	if (strlen(source) >= sizeof(u->source))
-		return updater_refuse(u, -EINVAL, "The source is longer than %zu bytes",
-				      sizeof(u->source) - 1);
-	snprintf(u->source, sizeof(u->source), "%s", source);
-	r = manager_context_new(u->m, &ctx);
-	if (r < 0)
-		return updater_fail(u, NULL, r, "Cannot install");
-	r = begin(u, ctx, source, verify, apply);
-	if (r < 0 && !u->transfer)
-		/* Refused before any transfer began: the history says so too. */
-		manager_history(u->m, SWU_HISTORY_INSTALL, u->installed_version, 0,
-				manager_target_slot(u->m), SWU_HISTORY_FAILED, u->note);
-	return r;
-}
-
-int updater_verify(Updater *u)
-{
-	if (updater_allows(u, "Verify") < 0)
-		return -EBUSY;
-	updater_op_begin(u);
-	return transfer_verify(u, true, false);
-}
-
-/* logind's answer: a refusal (no CAP_SYS_BOOT, polkit says no, no logind) is said plainly. */
-static int on_reboot_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
-{
-	Updater *u = userdata;
-	const sd_bus_error *e = sd_bus_message_get_error(m);
-
-	if (!e) {
-		log_info("RebootPolicy=auto: systemd-logind is rebooting the system");
-		return 0;
-	}
-	updater_note(u,
-		     "Version %u installed into slot %c, but the reboot was refused: %s; "
-		     "reboot to try it",
-		     u->pending_version, manager_target_slot(u->m), e->message ?: e->name);
-	log_error("%s", u->note);
-	updater_save_status(u);
-	return 0;
-}
-
-/*
- * Reboot(interactive=false) through systemd-logind. Without polkit (a minimal image) logind
- * allows it to a root caller holding CAP_SYS_BOOT, which the unit's bounding set keeps for this.
- */
-static void reboot(Updater *u)
-{
-	int r;
-
-	log_info("RebootPolicy=auto: asking systemd-logind to reboot");
-	r = sd_bus_call_method_async(u->bus, NULL, "org.freedesktop.login1",
-				     "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
-				     "Reboot", on_reboot_reply, u, "b", false);
-	if (r < 0) {
-		updater_note(u,
-			     "Version %u installed into slot %c, but the reboot could not be "
-			     "asked for: %s; reboot to try it",
-			     u->pending_version, manager_target_slot(u->m), strerror(-r));
-		log_error("%s", u->note);
-	}
-}
-
-int updater_apply(Updater *u)
-{
-	Transfer *t = u->transfer;
-	int r;
-
-	if (updater_allows(u, "Apply") < 0)
-		return -EBUSY;
-	updater_op_begin(u);
-	/* Not verified yet: read the slots back first (on the worker), then apply. */
-	if (u->state == UPDATER_TRANSFERRED)
-		return transfer_verify(u, true, true);
-	updater_set_state(u, UPDATER_APPLYING);
-	r = manager_apply(u->m, t->ctx, t->v);
-	if (r < 0) {
-		updater_abandon(u, RESULT_APPLY_FAILED, r, "Apply failed");
-		return r;
-	}
-	u->pending_version = swu_verifier_get_version(t->v);
-	updater_note(u, "Version %u installed into slot %c; reboot to try it", u->pending_version,
-		     manager_target_slot(u->m));
-	log_info("%s", u->note);
-	updater_finish(u, RESULT_SUCCESS);
-	if (u->m->config->reboot_auto)
-		reboot(u);
-	return 0;
-}
-
-int updater_abort(Updater *u)
-{
-	if (updater_allows(u, "Abort") < 0)
-		return -EBUSY;
-	updater_op_begin(u);
-	updater_set_state(u, UPDATER_ABORTING);
-	/* Freeing the transfer cancels downloads and abandons half-written slots; nothing was
-	 * recorded as pending, so the new slot is never activated. */
-	updater_note(u, "Aborted");
-	updater_finish(u, RESULT_ABORTED);
-	return 0;
-}
-
-int updater_reset(Updater *u)
-{
-	if (updater_allows(u, "Reset") < 0)
-		return -EBUSY;
-	updater_op_begin(u);
-	u->result = RESULT_NONE;
-	u->source[0] = 0;
-	u->bytes_done = u->bytes_total = 0;
-	u->download_done = u->download_total = u->bytes_reused = 0;
-	updater_set_state(u, UPDATER_INACTIVE);
-	updater_emit(u, "Result", "Source", "BytesDone", "BytesTotal", "DownloadDone",
-		     "DownloadTotal", "BytesReused", NULL);
-	updater_save_status(u);
-	return 0;
-}
-
-int updater_mark(Updater *u, bool good)
-{
-	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	_cleanup_(updater_freep) Updater *u = NULL;
+	PollerSetup ps;
 	Status s;
 	int r;
 
-	updater_op_begin(u);
-	r = manager_context_new(u->m, &ctx);
-	if (r >= 0)
-		r = manager_mark(u->m, ctx, good, u->note, sizeof(u->note));
-	if (r < 0)
-		return updater_fail(u, ctx, r, "Cannot mark the update %s", good ? "good" : "bad");
-	if (manager_get_status(u->m, ctx, &s) >= 0)
-		u->installed_version = s.installed_version;
-	updater_emit(u, "Note", "PendingSlot", "InstalledVersion", NULL);
-	return 0;
-}
-
-void updater_shutdown(Updater *u)
-{
-	if (u->transfer) {
-		/* Told by the next activation (Result, Note, history), like an Abort. */
-		updater_note(u,
-			     "Interrupted: swupdated was stopped during the install of %s; slot %c "
-			     "was not activated",
-			     source_name(u), manager_target_slot(u->m));
-		log_info("%s", u->note);
-		updater_finish(u, RESULT_ABORTED);
-	}
-	poller_stop(u);
-}
-
-bool updater_busy(Updater *u)
-{
-	return u->transfer || installing(u) || u->poller.start_after || poller_busy(u);
-}
-
-int updater_new(Manager *m, sd_event *event, sd_bus *bus, Updater **ret)
-{
-	Updater *u = calloc(1, sizeof(*u));
-	Status s;
-	int r;
-
+	assert_return(setup && ret, -EINVAL);
+	assert_return(setup->manager && setup->event && setup->clock && setup->fetch, -EINVAL);
+	assert_return(setup->events, -EINVAL);
+	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	u->m = m;
-	u->event = sd_event_ref(event);
-	u->bus = sd_bus_ref(bus);
-	r = fetch_new(event, m->config, &u->fetch);
-	if (r < 0) {
-		updater_free(u);
+	*u = (Updater){
+		.m = setup->manager,
+		.event = sd_event_ref(setup->event),
+		.clock = setup->clock,
+		.fetch = setup->fetch,
+		.events = setup->events,
+		.userdata = setup->userdata,
+		.note = strdup(""),
+		.current_target = strdup(""),
+		.source = strdup(""),
+	};
+	if (!u->note || !u->current_target || !u->source)
+		return -ENOMEM;
+	ps = (PollerSetup){
+		.manager = u->m,
+		.clock = u->clock,
+		.fetch = u->fetch,
+		.timer_mode = setup->timer_mode,
+		.bus = setup->bus,
+		.events = &poller_events,
+		.userdata = u,
+	};
+	r = poller_new(&ps, &u->poller);
+	if (r < 0)
 		return r;
-	}
-	if (manager_get_status(m, m->ctx, &s) >= 0)
+	if (manager_get_status(u->m, u->m->ctx, &s) >= 0)
 		u->installed_version = s.installed_version;
-	u->poller.timer_mode = bus && m->config->idle_exit_sec > 0;
-	*ret = u;
+	*ret = TAKE_PTR(u);
 	return 0;
 }
 
 int updater_start(Updater *u)
 {
-	return poller_start(u);
+	assert_return(u, -EINVAL);
+	return poller_start(u->poller);
 }
 
 Updater *updater_free(Updater *u)
 {
 	if (!u)
 		return NULL;
-	updater_shutdown(u);
-	poller_done(u);
-	fetch_free(u->fetch);
-	sd_bus_unref(u->bus);
+	if (u->poller)
+		updater_shutdown(u);
+	poller_free(u->poller);
 	sd_event_unref(u->event);
+	free(u->note);
+	free(u->current_target);
+	free(u->source);
 	free(u);
 	return NULL;
 }

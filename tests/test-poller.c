@@ -7,6 +7,7 @@
 #include "fetch.h"
 #include "poller.h"
 #include "reader.h"
+#include "time-util.h"
 #include "transfer.h"
 #include "testutil.h"
 

@@ -159,10 +159,18 @@ static int set_size(Parser *p, void *field, const char *value)
 	return 0;
 }
 
+/* An install from Server= shows it as its Source, and status.json keeps that whole. */
+#define URL_MAX 1023
+
 static int set_url(Parser *p, void *field, const char *value)
 {
 	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
 		parse_error(p, "'%s' is not an http:// or https:// URL", value);
+		return -EINVAL;
+	}
+	if (strlen(value) > URL_MAX) {
+		parse_error(p, "the URL is %zu bytes long, more than the %u allowed", strlen(value),
+			    URL_MAX);
 		return -EINVAL;
 	}
 	return set_string(p, field, value);
@@ -351,14 +359,26 @@ static int handler(void *user, const char *section, const char *key, const char 
 	return 1;
 }
 
+/*
+ * Lines for inih, counted. libinih reads into a buffer of its own size (INI_MAX_LINE, 200 bytes
+ * in Debian's build) and would take a longer line cut, and its rest as the next line: a cut
+ * value is another value (a URL, a path). Such a line is an error, and inih gets an empty one.
+ */
 static char *reader(char *str, int num, void *stream)
 {
 	Parser *p = stream;
 	char *s = fgets(str, num, p->file);
+	int c;
 
-	if (s && strchr(s, '\n'))
-		p->line++;
-	return s;
+	if (!s)
+		return NULL;
+	p->line++;
+	if (strchr(s, '\n') || (c = getc(p->file)) == EOF || c == '\n')
+		return s; /* whole (a line that just fit: its newline read here) */
+	parse_error(p, "the line is longer than %d bytes", num - 1);
+	while ((c = getc(p->file)) != EOF && c != '\n')
+		;
+	return strcpy(str, "\n");
 }
 
 static int set_default(char **field, const char *value)

@@ -152,6 +152,46 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A value is never taken cut: a line longer than libinih's buffer, a URL longer than Source. */
+START_TEST(test_long_lines)
+{
+	static const char *const tails[] = { "", "#fragment", "?a=b" };
+	char err[1024];
+	Config *c = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(tails); i++) {
+		_cleanup_free_ char *text = NULL, *url = malloc(1100);
+
+		/* long enough to be cut by any buffer up to 1 KiB, the cut landing on the tail */
+		memset(url, 'a', 1099);
+		url[1099] = 0;
+		memcpy(url, "http://gw.example/", 18);
+		memcpy(url + 1024 - strlen(tails[i]), tails[i], strlen(tails[i]));
+		url[1024 + (i ? 20 : 0)] = 0;
+		text = tu_path("%s[Update]\nServer=%s\n", base, url);
+		ck_assert_int_eq(load(text, &c, err, sizeof(err)), -EINVAL);
+		ck_assert_ptr_null(c);
+		ck_assert_msg(strstr(err, "swupdated.conf:8: the line is longer than") ||
+				      strstr(err, "swupdated.conf:8: the URL is"),
+			      "case %zu: '%s'", i, err);
+	}
+	/* a line that fills the buffer exactly is whole */
+	{
+		_cleanup_free_ char *text = NULL;
+		char dirv[183];
+
+		memset(dirv, 'd', sizeof(dirv) - 1);
+		dirv[0] = '/';
+		dirv[sizeof(dirv) - 1] = 0;
+		/* 17 bytes of "StagingDirectory=" and 182: 199, the most Debian's libinih reads */
+		text = tu_path("%s[Update]\nStagingDirectory=%s\n", base, dirv);
+		ck_assert_int_eq(load(text, &c, err, sizeof(err)), 0);
+		ck_assert_str_eq(c->staging_dir, dirv);
+		c = config_free(c);
+	}
+}
+END_TEST
+
 START_TEST(test_missing_required)
 {
 	char err[1024];
@@ -195,6 +235,7 @@ int main(void)
 		{ "all-keys", test_all_keys },
 		{ "errors", test_errors },
 		{ "sizes", test_sizes },
+		{ "long-lines", test_long_lines },
 		{ "missing-required", test_missing_required },
 	};
 

@@ -217,7 +217,12 @@ int swu_fail(SwuContext *ctx, int error, const char *role, const char *rule, con
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	/* Reasons quote names from bundles and servers: escaped once here, for every caller. */
+	/*
+	 * Reasons quote names from bundles and servers: escaped once here, for every caller. A
+	 * sentence longer than the record is cut by vsnprintf(), maybe inside a character; the
+	 * escape of that partial character never fits after the bytes before it, so swu_escape()
+	 * drops it: the record ends at a whole character.
+	 */
 	swu_escape(text, strlen(text), ctx->failure.message, sizeof(ctx->failure.message));
 	if (ctx->log_func)
 		ctx->log_func(ctx->log_userdata, LOG_DEBUG, ctx->failure.message);
@@ -239,6 +244,7 @@ int swu_fail_wrap(SwuContext *ctx, int error, const char *role, const char *rule
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* A cut @what fills the sentence alone: swu_fail() cuts it as its own. */
 	return swu_fail(ctx, error, role, rule, "%s: %s", what, reason);
 }
 
@@ -246,6 +252,7 @@ void swu_log_debug(SwuContext *ctx, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
+	int k;
 
 	assert_return_void(ctx);
 	assert_return_void(fmt);
@@ -253,8 +260,10 @@ void swu_log_debug(SwuContext *ctx, const char *fmt, ...)
 	if (!ctx->log_func)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	k = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (k >= (int)sizeof(buf))
+		buf[swu_utf8_cut(buf, strlen(buf))] = 0;
 	ctx->log_func(ctx->log_userdata, LOG_DEBUG, buf);
 }
 

@@ -17,6 +17,7 @@
 #include "metadata.h"
 #include "reader.h"
 #include "state.h"
+#include "text.h"
 #include "tuf.h"
 
 #define PENDING_MAX (4u * 1024u * 1024u)
@@ -302,6 +303,17 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 {
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	SwuStatusRecord st = {};
+	const struct {
+		const char *key;
+		char *buf;
+		size_t size;
+	} strings[] = {
+		{ "etag", st.etag, sizeof(st.etag) },
+		{ "result", st.result, sizeof(st.result) },
+		{ "note", st.note, sizeof(st.note) },
+		{ "source", st.source, sizeof(st.source) },
+		{ "running", st.running, sizeof(st.running) },
+	};
 	bool ok = true, optional = true;
 	int r;
 
@@ -326,11 +338,20 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 	st.bytes_total = (uint64_t)optional_int_of(o, "bytes_total", 0, INT64_MAX, &optional);
 	if (!optional)
 		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json has a bad value");
-	snprintf(st.etag, sizeof(st.etag), "%s", string_of(o, "etag"));
-	snprintf(st.result, sizeof(st.result), "%s", string_of(o, "result"));
-	snprintf(st.note, sizeof(st.note), "%s", string_of(o, "note"));
-	snprintf(st.source, sizeof(st.source), "%s", string_of(o, "source"));
-	snprintf(st.running, sizeof(st.running), "%s", string_of(o, "running"));
+	/*
+	 * Never cut: a cut ETag or source is another one. The record's fields held what was
+	 * saved, so a longer value is not what we wrote.
+	 */
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+		const char *s = string_of(o, strings[i].key);
+		size_t n = strlen(s);
+
+		if (n >= strings[i].size)
+			return swu_fail(ctx, -EBADMSG, "state", "status",
+					"status.json: '%s' is longer than %zu bytes",
+					strings[i].key, strings[i].size - 1);
+		memcpy(strings[i].buf, s, n + 1);
+	}
 	*ret = st;
 	return 0;
 }
@@ -611,12 +632,16 @@ static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
 {
 	char buf[768];
 	va_list ap;
+	int k;
 
 	if (!warn)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	k = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* A warning may be cut (a long state directory), at a whole character. */
+	if (k >= (int)sizeof(buf))
+		buf[swu_utf8_cut(buf, strlen(buf))] = 0;
 	warn(userdata, buf);
 }
 

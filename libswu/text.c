@@ -103,6 +103,25 @@ char *swu_escape(const char *s, size_t n, char *out, size_t size)
 	return out;
 }
 
+size_t swu_utf8_cut(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+
+	assert_return(s || n == 0, 0);
+
+	/* The lead byte of the last character, and whether all of its bytes are there. */
+	for (size_t k = 1; k <= MIN(n, (size_t)4); k++) {
+		uint8_t c = p[n - k];
+		size_t len;
+
+		if ((c & 0xc0) == 0x80)
+			continue;
+		len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		return len > k ? n - k : n;
+	}
+	return n;
+}
+
 char *swu_escape_inplace(char *s, size_t size)
 {
 	char *copy;

@@ -23,5 +23,12 @@ bool swu_utf8_valid(const uint8_t *p, size_t n);
  */
 char *swu_escape(const char *s, size_t n, char *out, size_t size);
 
+/*
+ * The length of @s (@n bytes) without a UTF-8 character cut short at its end. Where a fixed buffer
+ * cut a message (vsnprintf() reported more than fit), the partial character is dropped there, not
+ * turned into \xNN escapes or passed on as invalid UTF-8.
+ */
+size_t swu_utf8_cut(const char *s, size_t n);
+
 /* Escapes the NUL-terminated @s in place (it may grow up to @size bytes). */
 char *swu_escape_inplace(char *s, size_t size);

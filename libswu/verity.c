@@ -21,6 +21,7 @@ int swu_dm_target_type(void *userdata, unsigned major, unsigned minor, char *typ
 	} u = {};
 	_cleanup_close_ int fd = -EBADF;
 	const struct dm_target_spec *spec;
+	size_t n;
 
 	assert_return(type, -EINVAL);
 	assert_return(size > 0, -EINVAL);
@@ -40,7 +41,12 @@ int swu_dm_target_type(void *userdata, unsigned major, unsigned minor, char *typ
 	if (u.io.target_count != 1)
 		return -EMEDIUMTYPE; /* a verity device maps exactly one target */
 	spec = (const struct dm_target_spec *)(u.buf + u.io.data_start);
-	snprintf(type, size, "%.*s", (int)sizeof(spec->target_type), spec->target_type);
+	/* Never cut: the type is compared with "verity", and a cut one is another type. */
+	n = strnlen(spec->target_type, sizeof(spec->target_type));
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(type, spec->target_type, n);
+	type[n] = 0;
 	return 0;
 }
 

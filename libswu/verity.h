@@ -15,7 +15,10 @@
 typedef int (*SwuDmTargetFunc)(void *userdata, unsigned major, unsigned minor, char *type,
 			       size_t size);
 
-/* The DM_TABLE_STATUS ioctl on /dev/mapper/control (needs CAP_SYS_ADMIN). */
+/*
+ * The DM_TABLE_STATUS ioctl on /dev/mapper/control (needs CAP_SYS_ADMIN). -ENAMETOOLONG when the
+ * type does not fit in @size bytes with its NUL.
+ */
 int swu_dm_target_type(void *userdata, unsigned major, unsigned minor, char *type, size_t size);
 
 /*

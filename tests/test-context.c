@@ -16,6 +16,7 @@
 #include "context.h"
 #include "macro.h"
 #include "testutil.h"
+#include "text.h"
 
 static SwuContext *ctx;
 
@@ -132,6 +133,68 @@ START_TEST(test_environment)
 }
 END_TEST
 
+/*
+ * @n bytes: ASCII padding, then euro signs (3 bytes each) placed so that byte @at falls inside
+ * one: a buffer of @at bytes cut by vsnprintf() ends in the middle of a character.
+ */
+static char *euros(size_t n, size_t at)
+{
+	char *s = malloc(n + 1);
+	size_t i = 0;
+
+	ck_assert_ptr_nonnull(s);
+	while ((at - i) % 3 != 1)
+		s[i++] = 'x';
+	for (; i + 3 <= n; i += 3)
+		memcpy(s + i, "\xe2\x82\xac", 3);
+	while (i < n)
+		s[i++] = 'x';
+	s[n] = 0;
+	ck_assert_int_eq((uint8_t)s[at] & 0xc0, 0x80); /* a continuation byte */
+	return s;
+}
+
+static void keep_message(void *userdata, int priority, const char *message)
+{
+	snprintf(userdata, 1024, "%s", message);
+}
+
+/* Messages longer than their buffer are cut at a whole character, never inside one. */
+START_TEST(test_cut_whole_characters)
+{
+	const size_t size = sizeof(((SwuFailure *)NULL)->message);
+	_cleanup_free_ char *text = euros(2 * size, size - 1);
+	const SwuFailure *f = swu_context_get_failure(ctx);
+	char logged[1024] = "";
+
+	ck_assert_int_eq(swu_fail(ctx, -EBADMSG, "bundle", "name", "%s", text), -EBADMSG);
+	ck_assert_uint_ge(strlen(f->message), size - 3);
+	ck_assert(swu_utf8_valid((const uint8_t *)f->message, strlen(f->message)));
+	ck_assert_msg(!strstr(f->message, "\\x"), "%s", f->message);
+
+	/* The wrapped sentence: "<what>: <reason>", the what cut at a whole character too. */
+	swu_context_clear_failure(ctx);
+	ck_assert_int_eq(swu_fail_wrap(ctx, -EIO, "slot", "open", "%s", text), -EIO);
+	ck_assert(swu_utf8_valid((const uint8_t *)f->message, strlen(f->message)));
+	ck_assert_msg(!strstr(f->message, "\\x"), "%s", f->message);
+
+	/* The debug log line: 512 bytes at most, whole characters. */
+	swu_context_set_log(ctx, keep_message, logged);
+	swu_log_debug(ctx, "%s", text);
+	ck_assert_uint_ge(strlen(logged), 508);
+	ck_assert(swu_utf8_valid((const uint8_t *)logged, strlen(logged)));
+
+	/* What is not cut keeps its invalid bytes, escaped. */
+	ck_assert_int_eq(swu_fail(ctx, -EBADMSG, "bundle", "name", "end \xe2\x82"), -EBADMSG);
+	ck_assert_str_eq(f->message, "end \\xe2\\x82");
+	ck_assert_uint_eq(swu_utf8_cut("ab\xe2\x82", 4), 2);
+	ck_assert_uint_eq(swu_utf8_cut("ab\xe2\x82\xac", 5), 5);
+	ck_assert_uint_eq(swu_utf8_cut("\xf0\x9f\x98", 3), 0);
+	ck_assert_uint_eq(swu_utf8_cut("abc", 3), 3);
+	ck_assert_uint_eq(swu_utf8_cut("", 0), 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	const TuCase cases[] = {
@@ -139,6 +202,7 @@ int main(int argc, char **argv)
 		{ "critical-message", test_critical_message },
 		{ "quiet-returns", test_quiet_returns },
 		{ "environment", test_environment },
+		{ "cut-whole-characters", test_cut_whole_characters },
 	};
 
 	/* The child of test_environment: a misuse before anything set the mode. */

@@ -10,8 +10,10 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "metadata.h"
 #include "state.h"
 #include "testutil.h"
+#include "text.h"
 
 static SwuContext *ctx;
 static char *dir;
@@ -372,6 +374,116 @@ START_TEST(test_status)
 }
 END_TEST
 
+/* status.json with @key set to @n times 'u' (a URL, an ETag, a note longer than its field). */
+static void write_status_with(const char *path, const char *key, size_t n)
+{
+	_cleanup_free_ char *value = malloc(n + 1), *text = NULL;
+
+	ck_assert_ptr_nonnull(value);
+	memset(value, 'u', n);
+	value[n] = 0;
+	text = tu_path("{\"available_version\": 1, \"last_check\": 0, \"%s\": \"%s\"}", key, value);
+	tu_write_text(path, text);
+}
+
+/* A string that does not fit its field is refused, never cut: a cut URL or ETag is another. */
+START_TEST(test_status_no_cut)
+{
+	static const struct {
+		const char *key;
+		size_t size;
+	} fields[] = {
+		{ "etag", sizeof(((SwuStatusRecord *)NULL)->etag) },
+		{ "result", sizeof(((SwuStatusRecord *)NULL)->result) },
+		{ "note", sizeof(((SwuStatusRecord *)NULL)->note) },
+		{ "source", sizeof(((SwuStatusRecord *)NULL)->source) },
+		{ "running", sizeof(((SwuStatusRecord *)NULL)->running) },
+	};
+	_cleanup_free_ char *path = tu_path("%s/status.json", dir);
+
+	for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+		SwuStatusRecord b = {};
+
+		/* The longest that fits is read whole. */
+		write_status_with(path, fields[i].key, fields[i].size - 1);
+		ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), 0);
+		/* One byte more, or 4000: refused, with the key named. */
+		write_status_with(path, fields[i].key, fields[i].size);
+		ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, fields[i].key), "%s",
+			      swu_context_get_failure(ctx)->message);
+		write_status_with(path, fields[i].key, 4000);
+		ck_assert_int_eq(swu_state_load_status(ctx, dir, &b), -EBADMSG);
+	}
+}
+END_TEST
+
+static char warning[1024];
+
+static void keep_warning(void *userdata, const char *message)
+{
+	snprintf(warning, sizeof(warning), "%s", message);
+}
+
+/*
+ * A warning about a state directory with a long path is cut at a whole character: the euro signs
+ * of the directory's name are placed so that the cut falls inside one.
+ */
+START_TEST(test_warning_whole_characters)
+{
+	static const char prefix[] = "Ignoring rotated root '";
+	_cleanup_free_ char *deep = NULL, *link = NULL;
+	_cleanup_free_ uint8_t *root = NULL;
+	EVP_PKEY *k = tu_key(), *t = tu_key();
+	char first[256], part[256];
+	SwuBuf r1 = {};
+	size_t n, pad;
+
+	/* Three levels of euro signs (255 bytes), the first after @pad bytes of ASCII instead. */
+	for (size_t o = 0; o < 255; o += 3)
+		memcpy(part + o, "\xe2\x82\xac", 3);
+	part[255] = 0;
+	for (pad = 0;; pad++) {
+		_cleanup_free_ char *p = NULL;
+
+		ck_assert_uint_lt(pad, 4);
+		memset(first, 'p', pad);
+		memcpy(first + pad, part, 252);
+		first[pad + 252] = 0;
+		p = tu_path("%s%s/%s/%s/%s/roots/00000001.pb", prefix, dir, first, part, part);
+		ck_assert_uint_gt(strlen(p), 800);
+		if (((uint8_t)p[767] & 0xc0) == 0x80)
+			break; /* a 768-byte buffer cuts this path inside a character */
+	}
+	deep = tu_path("%s/%s", dir, first);
+	ck_assert_int_eq(mkdir(deep, 0755), 0);
+	for (int level = 0; level < 2; level++) {
+		char *next = tu_path("%s/%s", deep, part);
+
+		free(deep);
+		deep = next;
+		ck_assert_int_eq(mkdir(deep, 0755), 0);
+	}
+	link = tu_path("%s/roots", deep);
+	ck_assert_int_eq(mkdir(link, 0755), 0);
+	free(link);
+	link = tu_path("%s/roots/00000001.pb", deep);
+	tu_write_text(link, "not a root");
+
+	tu_root_simple(1, k, t, &k, 1, &r1);
+	warning[0] = 0;
+	ck_assert_int_eq(swu_state_trusted_root(ctx, deep, r1.data, r1.size, keep_warning, NULL,
+						&root, &n),
+			 0);
+	ck_assert_msg(strncmp(warning, prefix, strlen(prefix)) == 0, "%s", warning);
+	ck_assert_uint_ge(strlen(warning), 764);
+	ck_assert(swu_utf8_valid((const uint8_t *)warning, strlen(warning)));
+	swu_buf_done(&r1);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(t);
+}
+END_TEST
+
 /* The cached release: round trip, cleared, and bounded (a huge file is not read). */
 START_TEST(test_release)
 {
@@ -640,6 +752,8 @@ int main(void)
 		{ "history-round-trip", test_history_round_trip },
 		{ "history-unknown", test_history_unknown },
 		{ "status", test_status },
+		{ "status-no-cut", test_status_no_cut },
+		{ "warning-whole-characters", test_warning_whole_characters },
 		{ "release", test_release },
 		{ "rollback", test_rollback },
 		{ "root-chain", test_root_chain },

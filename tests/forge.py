@@ -16,6 +16,7 @@ tests do not trust libswu to build what libswu must reject.
       --targets-key NAME      renames the entry "targets" of targets_metadata
       --extra-targets NAME    adds a second targets_metadata entry called NAME
       --flood N:PUB           puts N bogus signatures claiming the key id of PUB first
+      --bogus-signature ID    adds a signature of random bytes claiming key id ID (any length)
       --sign KEY              signs the edited targets metadata (repeatable); when the signed
                               bytes change and no --sign is given, they stay unsigned
 Values take Python escapes (\\x00, \\n, \\xff) and are written as those bytes.
@@ -138,7 +139,7 @@ def edit_targets(tm, opts):
 def edit(args):
     src, dst, rest = args[0], args[1], args[2:]
     opts = {"rename": [], "rename_payload": [], "role": None, "spec": None, "compatible": None,
-            "sign": [], "flood": None, "targets_key": None, "extra": []}
+            "sign": [], "flood": None, "targets_key": None, "extra": [], "bogus": []}
     i = 0
     while i < len(rest):
         name, value = rest[i], rest[i + 1]
@@ -160,6 +161,8 @@ def edit(args):
         elif name == "--flood":
             count, pub = value.split(":", 1)
             opts["flood"] = (int(count), pub)
+        elif name == "--bogus-signature":
+            opts["bogus"].append(raw(value))
         elif name == "--targets-key":
             opts["targets_key"] = raw(value)
         elif name == "--extra-targets":
@@ -184,6 +187,7 @@ def edit(args):
                     kid = key_id(opts["flood"][1])
                     sigs = [build([(1, 2, kid), (2, 2, os.urandom(64))])
                             for _ in range(opts["flood"][0])] + sigs
+                sigs += [build([(1, 2, kid), (2, 2, os.urandom(64))]) for kid in opts["bogus"]]
                 signed = [(1, 2, new_tm)] + [(2, 2, s) for s in sigs]
                 if opts["targets_key"] is not None:
                     key = opts["targets_key"]

@@ -53,6 +53,27 @@ release stranger.pb 1 --compatible none --file rootfs=rootfs.img --key stranger
 expect_exit 1 "$SWU" verify-bundle --bundle stranger.pb --trusted-root-metadata root.pb
 expect_stderr "0 valid signatures by trusted targets keys, 1 required"
 
+# Key ids are shown whole, whatever their length: a cut one would name another key.
+long_id=$(printf 'k%.0s' $(seq 100))
+long_hex=$(printf '6b%.0s' $(seq 100))
+python3 "$SRCDIR/tests/forge.py" edit b1.pb longid.pb --bogus-signature "$long_id"
+expect_exit 0 "$SWU" inspect-bundle longid.pb --json
+json_check "$T/out" '"'"$long_hex"'" in d["targets_metadata"]["targets"]["signatures"]'
+python3 - "$SRCDIR/tests" root.pb longid-root.pb "$long_id" <<'EOF_PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import forge
+fields = forge.parse(open(sys.argv[2], "rb").read())
+fields.append((2, 2, forge.build([(1, 2, sys.argv[4].encode()), (2, 2, bytes(64))])))
+open(sys.argv[3], "wb").write(forge.build(fields))
+EOF_PY
+expect_exit 0 "$SWU" inspect-root-metadata longid-root.pb
+expect_stdout "by $long_hex\$"
+cp b1.pb longid-root-bundle.pb
+"$SWU" add-root-metadata-to-bundle --append-root-metadata longid-root.pb --bundle longid-root-bundle.pb
+expect_exit 0 "$SWU" inspect-bundle longid-root-bundle.pb --json
+json_check "$T/out" '"'"$long_hex"'" in d["root_metadata"]["signatures"]'
+
 # Expired metadata.
 release expired.pb 1 --root root.pb --compatible none "${files[@]}" --expires 2001-01-01T00:00:00Z
 expect_exit 1 "$SWU" verify-bundle --bundle expired.pb --trusted-root-metadata root.pb

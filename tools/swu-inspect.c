@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,11 +17,14 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
+/* All of @p in hex: a key id from a bundle may have any length, and a cut one names another key. */
 static json_object *json_hex(const uint8_t *p, size_t n)
 {
-	char hex[2 * 64 + 1];
+	_cleanup_free_ char *hex = NULL;
 
-	swu_hex(p, MIN(n, (size_t)64), hex);
+	if (n > (SIZE_MAX - 1) / 2 || !(hex = malloc(2 * n + 1)))
+		return NULL;
+	swu_hex(p, n, hex);
 	return json_object_new_string(hex);
 }
 

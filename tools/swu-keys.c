@@ -232,20 +232,24 @@ int verb_sign_root_metadata(int argc, char **argv)
 	return 0;
 }
 
+/* "<prefix><key id in hex>": all of it, whatever its length (a cut one names another key). */
+static void print_key_id(const char *prefix, const ProtobufCBinaryData *id)
+{
+	fputs(prefix, stdout);
+	for (size_t i = 0; i < id->len; i++)
+		printf("%02x", id->data[i]);
+	putchar('\n');
+}
+
 static void print_requirement(const char *role, const SwuRequirement *req)
 {
-	char hex[2 * SWU_KEY_ID_SIZE + 1];
-
 	if (!req) {
 		printf("  %s: no requirement\n", role);
 		return;
 	}
 	printf("  %s: threshold %u of %zu keys\n", role, req->threshold, req->n_key_ids);
-	for (size_t i = 0; i < req->n_key_ids; i++) {
-		swu_hex(req->key_ids[i].data, MIN(req->key_ids[i].len, (size_t)SWU_KEY_ID_SIZE),
-			hex);
-		printf("    key %s\n", hex);
-	}
+	for (size_t i = 0; i < req->n_key_ids; i++)
+		print_key_id("    key ", &req->key_ids[i]);
 }
 
 int verb_inspect_root_metadata(int argc, char **argv)
@@ -253,7 +257,6 @@ int verb_inspect_root_metadata(int argc, char **argv)
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
-	char hex[2 * SWU_KEY_ID_SIZE + 1];
 	unsigned valid = 0;
 	size_t size;
 	int r;
@@ -280,11 +283,8 @@ int verb_inspect_root_metadata(int argc, char **argv)
 				   s->serialized_root_metadata.len, s->signatures, s->n_signatures,
 				   &valid);
 	printf("  signatures: %zu (%u valid by its own root keys)\n", s->n_signatures, valid);
-	for (size_t i = 0; i < s->n_signatures; i++) {
-		swu_hex(s->signatures[i]->key_id.data,
-			MIN(s->signatures[i]->key_id.len, (size_t)SWU_KEY_ID_SIZE), hex);
-		printf("    by %s\n", hex);
-	}
+	for (size_t i = 0; i < s->n_signatures; i++)
+		print_key_id("    by ", &s->signatures[i]->key_id);
 	r = swu_root_check_sound(swu_ctx, rm, "root");
 	if (r < 0)
 		return log_error_errno(r, "Root metadata is not sound");

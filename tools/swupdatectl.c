@@ -242,16 +242,34 @@ typedef struct Watch {
 	sd_bus *bus;
 	bool until_finished, done, tty;
 	bool bar_open; /* a progress bar is on the terminal's current line */
-	char state[32];
-	char target[256]; /* the target of the progress shown */
+	/* Heap strings, escaped, never cut: a cut name would differ from the next signal's. */
+	char *state;  /* NULL: not known yet */
+	char *target; /* the target of the progress shown; NULL: none */
 	uint64_t bytes_done, bytes_total;
 	uint64_t download_done, bytes_reused; /* a delta: what came from the network, the slots */
 	uint64_t target_start;		      /* when this target's progress began, for its rate */
 	uint64_t last_line; /* without a terminal: when the last progress line was printed */
 	bool target_done;   /* its 100% line was printed */
 	bool lost;	    /* the daemon left the bus */
-	char owner[64];	    /* install: the daemon's unique name that took the call */
+	char *owner;	    /* install: the daemon's unique name that took the call */
 } Watch;
+
+static void watch_done(Watch *w)
+{
+	free(w->state);
+	free(w->target);
+	free(w->owner);
+}
+
+static bool isempty(const char *s)
+{
+	return !s || !s[0];
+}
+
+static bool streq_ptr(const char *a, const char *b)
+{
+	return a && b && streq(a, b);
+}
 
 static uint64_t now_usec(void)
 {
@@ -291,7 +309,7 @@ static void show_progress(Watch *w)
 	double secs, rate;
 	char eta[32];
 
-	if (!streq(w->state, "transferring") || total == 0 || !w->target[0])
+	if (!streq_ptr(w->state, "transferring") || total == 0 || isempty(w->target))
 		return;
 	done = MIN(done, total);
 	percent = (unsigned)(done * 100 / total);
@@ -329,10 +347,11 @@ static void set_target(Watch *w, const char *name)
 {
 	_cleanup_free_ char *target = safe_dup(name);
 
-	if (!target || streq(target, w->target))
+	if (!target || streq_ptr(target, w->target))
 		return;
 	end_bar(w);
-	snprintf(w->target, sizeof(w->target), "%s", target);
+	free(w->target);
+	w->target = TAKE_PTR(target);
 	w->target_start = now_usec();
 	w->last_line = 0;
 	w->target_done = false;
@@ -342,13 +361,14 @@ static void set_state(Watch *w, const char *name)
 {
 	_cleanup_free_ char *state = safe_dup(name);
 
-	if (!state || streq(state, w->state))
+	if (!state || streq_ptr(state, w->state))
 		return;
 	end_bar(w);
 	printf("%s\n", state);
 	fflush(stdout);
-	snprintf(w->state, sizeof(w->state), "%s", state);
-	w->target[0] = 0;
+	free(w->state);
+	w->state = TAKE_PTR(state);
+	w->target = mfree(w->target);
 }
 
 /* Every state change is shown, and progress comes with the values of the signal itself. */
@@ -419,7 +439,7 @@ static void resync(Watch *w)
 	if (!state || !state[0])
 		return;
 	set_state(w, state);
-	if (w->until_finished && streq(w->state, "finished")) {
+	if (w->until_finished && streq_ptr(w->state, "finished")) {
 		_cleanup_free_ char *result = get_string(w->bus, "Result");
 		_cleanup_free_ char *note = get_string(w->bus, "Note");
 
@@ -444,7 +464,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
 		return 0;
 	/* Install: an instance that exited before the one that took the call, or that one coming
 	 * up, is not news. */
-	if (w->owner[0] &&
+	if (!isempty(w->owner) &&
 	    (new_owner[0] ? streq(new_owner, w->owner) : !streq(old_owner, w->owner)))
 		return 0;
 	end_bar(w);
@@ -457,14 +477,14 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *err
 	if (!w->until_finished) {
 		printf("swupdated left the bus (idle exit or stop); waiting for it to come back\n");
 		fflush(stdout);
-		w->state[0] = 0;
+		w->state = mfree(w->state);
 		return 0;
 	}
 	fprintf(stderr, "swupdatectl: swupdated left the bus during the install; asking it what "
 			"happened\n");
-	w->state[0] = 0;
+	w->state = mfree(w->state);
 	resync(w);
-	if (!w->state[0]) {
+	if (isempty(w->state)) {
 		fprintf(stderr, "swupdatectl: swupdated did not come back\n");
 		w->lost = true;
 		w->done = true;
@@ -498,10 +518,10 @@ static int watch_loop(Watch *w)
 	_cleanup_free_ char *state = get_string(w->bus, "State");
 	int r;
 
-	if (!w->state[0] && state)
+	if (isempty(w->state) && state)
 		set_state(w, state);
 	/* Finished before we looked (a small local bundle): report it from the properties. */
-	if (w->until_finished && streq(w->state, "finished")) {
+	if (w->until_finished && streq_ptr(w->state, "finished")) {
 		_cleanup_free_ char *result = get_string(w->bus, "Result");
 		_cleanup_free_ char *note = get_string(w->bus, "Note");
 
@@ -523,7 +543,9 @@ static int watch_loop(Watch *w)
 
 static int watch(sd_bus *bus, bool until_finished)
 {
-	Watch w = { .bus = bus, .until_finished = until_finished, .tty = isatty(STDOUT_FILENO) };
+	_cleanup_(watch_done) Watch w = { .bus = bus,
+					  .until_finished = until_finished,
+					  .tty = isatty(STDOUT_FILENO) };
 	int r = watch_setup(&w);
 
 	return r != EXIT_OK ? r : watch_loop(&w);
@@ -531,7 +553,8 @@ static int watch(sd_bus *bus, bool until_finished)
 
 static int verb_install(sd_bus *bus, const char *source)
 {
-	Watch w = { .bus = bus, .until_finished = true, .tty = isatty(STDOUT_FILENO) };
+	_cleanup_(watch_done)
+		Watch w = { .bus = bus, .until_finished = true, .tty = isatty(STDOUT_FILENO) };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_free_ char *result = NULL;
@@ -552,7 +575,9 @@ static int verb_install(sd_bus *bus, const char *source)
 		return r;
 	}
 	/* The instance that answered: earlier ones leaving the bus are not news. */
-	snprintf(w.owner, sizeof(w.owner), "%s", sd_bus_message_get_sender(reply) ?: "");
+	w.owner = strdup(sd_bus_message_get_sender(reply) ?: "");
+	if (!w.owner)
+		return bus_error(NULL, -ENOMEM, "Install");
 	r = watch_loop(&w);
 	if (r != EXIT_OK)
 		return r;

@@ -1,22 +1,126 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The poller's pure helpers: saturating time sums, backoff, jitter, what an HTTP answer means. */
+/*
+ * The poller: its pure helpers (saturating time sums, backoff, jitter, what an HTTP answer means),
+ * then the Poller itself against a server in memory and a clock the test moves (tests/fake.c):
+ * the conditional GET and its 304, the release kept and dropped, backoff after failures, a
+ * server's Retry-After, the schedule kept across a restart, and timer mode.
+ */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "macro.h"
+#include "fake.h"
 #include "fetch.h"
+#include "macro.h"
 #include "poller.h"
 #include "reader.h"
+#include "testutil.h"
 #include "time-util.h"
 #include "transfer.h"
-#include "testutil.h"
+
+#define SERVER "http://updates.example/stable"
+#define T0     (UINT64_C(1796000000) * USEC_PER_SEC)
+#define HOUR   (3600 * USEC_PER_SEC)
+
+static sd_event *event;
+static FakeClock *fc;
+static FakeServer *srv;
+static FakeDevice dev;
+
+typedef struct Recorder {
+	unsigned polls;
+	PollReport last;
+	char note[512];
+	uint64_t at[16]; /* the clock at each report */
+	unsigned schedule_changes;
+} Recorder;
+
+static void on_checked(void *userdata, const PollReport *report)
+{
+	Recorder *rec = userdata;
+
+	if (rec->polls < ELEMENTSOF(rec->at))
+		rec->at[rec->polls] = fake_clock_now(fc);
+	rec->polls++;
+	rec->last = *report;
+	snprintf(rec->note, sizeof(rec->note), "%s", report->note ?: "");
+	rec->last.note = report->note ? rec->note : NULL;
+}
+
+static void on_schedule(void *userdata)
+{
+	((Recorder *)userdata)->schedule_changes++;
+}
+
+static const PollerEvents events = { .checked = on_checked, .schedule_changed = on_schedule };
 
 static void setup(void)
 {
+	ck_assert_int_eq(sd_event_new(&event), 0);
+	fc = fake_clock_new(T0);
+	srv = fake_server_new(event);
+	fake_device_init(&dev, SERVER, NULL);
 }
 
 static void teardown(void)
 {
+	fake_device_done(&dev);
+	fake_server_free(srv);
+	fake_clock_free(fc);
+	sd_event_unref(event);
+}
+
+static Poller *new_poller(Recorder *rec, bool timer_mode)
+{
+	PollerSetup ps = { .manager = dev.m,
+			   .clock = fake_clock(fc),
+			   .fetch = fake_server_fetch(srv),
+			   .timer_mode = timer_mode,
+			   .events = &events,
+			   .userdata = rec };
+	Poller *p = NULL;
+
+	ck_assert_int_eq(poller_new(&ps, &p), 0);
+	return p;
+}
+
+static const char appfs[] = "application, version 2";
+
+static void publish(uint32_t version, FakeRelease *rel)
+{
+	const TuFile files[] = { { "appfs", appfs, sizeof(appfs) } };
+
+	fake_release(&dev, version, files, ELEMENTSOF(files), rel);
+	fake_publish(srv, SERVER, rel, files, ELEMENTSOF(files), version);
+}
+
+typedef struct Wait {
+	Recorder *rec;
+	unsigned polls;
+} Wait;
+
+static bool polled(void *userdata)
+{
+	Wait *w = userdata;
+
+	return w->rec->polls >= w->polls;
+}
+
+/* Runs until @rec saw @n reports in all (time moves to each timer). */
+static void run_polls(Recorder *rec, unsigned n)
+{
+	Wait w = { rec, n };
+
+	ck_assert_msg(fake_run_until(event, fc, polled, &w), "only %u polls of %u", rec->polls, n);
+}
+
+static bool state_file(const char *name)
+{
+	_cleanup_free_ char *path = tu_path("%s/state/%s", dev.dir, name);
+
+	return access(path, F_OK) == 0;
 }
 
 START_TEST(test_usec_saturates)
@@ -110,6 +214,216 @@ START_TEST(test_retry_after)
 }
 END_TEST
 
+/* A poll is a conditional GET: a 304 keeps the release that verified, a 404 drops it. */
+START_TEST(test_conditional)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	size_t n;
+
+	publish(2, &rel);
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	ck_assert(poller_busy(p));
+	/* A second request while one runs is the same poll. */
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	ck_assert_uint_eq(fake_server_count(srv, url), 1);
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert(rec.last.release_changed);
+	ck_assert_str_eq(rec.note, "Release version 2 available (installed 0)");
+	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 2);
+	ck_assert_uint_eq(poller_get_last_check(p), T0);
+	ck_assert(state_file("release.pb"));
+
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 2);
+	n = fake_server_requests(srv, &req);
+	ck_assert_str_eq(req[n - 1].if_none_match, "\"v2\"");
+	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
+	ck_assert(!rec.last.release_changed);
+	ck_assert_ptr_null(rec.last.note);
+	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 2);
+
+	/* A release that does not verify: rejected, the one before stays, asked in full next. */
+	{
+		uint8_t junk[64] = { 0xff };
+
+		fake_server_put(srv, url, junk, sizeof(junk), "\"junk\"");
+	}
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 3);
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	ck_assert_int_lt(rec.last.error, 0);
+	ck_assert_msg(strstr(rec.note, "Release rejected: "), "%s", rec.note);
+	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 2);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 4);
+	n = fake_server_requests(srv, &req);
+	ck_assert_str_eq(req[n - 1].if_none_match, "");
+
+	fake_server_remove(srv, url);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 5);
+	ck_assert_int_eq(rec.last.outcome, POLL_NONE);
+	ck_assert(rec.last.release_changed);
+	ck_assert_ptr_null(poller_get_release(p));
+	ck_assert(!state_file("release.pb"));
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* Failed polls back off, 30 s doubling up to the interval; a good one ends the backoff. */
+START_TEST(test_backoff_schedule)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	static const uint64_t gaps[] = { 30, 60, 120, 240, 480, 960, 1920, 3600, 3600 };
+	FakeRelease rel;
+	Recorder rec = {};
+
+	publish(2, &rel);
+	for (size_t i = 0; i <= ELEMENTSOF(gaps); i++)
+		fake_server_fault(srv, url, &(FakeFault){ .status = 503 });
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_start(p), 0);
+	/* The first poll a second after the start (no jitter configured). */
+	ck_assert_uint_eq(poller_get_next_check(p), T0 + USEC_PER_SEC);
+	run_polls(&rec, 1);
+	ck_assert_uint_eq(rec.at[0], T0 + USEC_PER_SEC);
+	ck_assert_int_eq(rec.last.outcome, POLL_RETRY);
+	ck_assert_int_eq(rec.last.error, -EREMOTEIO);
+	ck_assert_str_eq(rec.note, "Checking " SERVER " failed: HTTP status 503");
+	run_polls(&rec, 1 + ELEMENTSOF(gaps));
+	for (size_t i = 0; i < ELEMENTSOF(gaps); i++)
+		ck_assert_msg(rec.at[i + 1] - rec.at[i] == gaps[i] * USEC_PER_SEC,
+			      "gap %zu: %llu s, expected %llu s", i,
+			      (unsigned long long)((rec.at[i + 1] - rec.at[i]) / USEC_PER_SEC),
+			      (unsigned long long)gaps[i]);
+	/* The server is back: the release, and the next poll an interval later. */
+	run_polls(&rec, 2 + ELEMENTSOF(gaps));
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	ck_assert_uint_eq(poller_get_next_check(p), fake_clock_now(fc) + HOUR);
+	ck_assert(!poller_busy(p));
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* Retry-After is honoured, but never beyond the poll interval. */
+START_TEST(test_retry_after_schedule)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	Recorder rec = {};
+
+	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .retry_after = 900 });
+	fake_server_fault(srv, url, &(FakeFault){ .status = 429, .retry_after = 86400 });
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_start(p), 0);
+	run_polls(&rec, 3);
+	ck_assert_uint_eq(rec.at[1] - rec.at[0], 900 * USEC_PER_SEC);
+	ck_assert_uint_eq(rec.at[2] - rec.at[1], HOUR);
+	ck_assert_int_eq(rec.last.outcome, POLL_NONE);
+}
+END_TEST
+
+/* Timer mode: swupdated-poll.timer polls; the poller retries on its own only sooner than it. */
+START_TEST(test_timer_mode)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	uint64_t at;
+
+	publish(2, &rel);
+	p = new_poller(&rec, true);
+	ck_assert_int_eq(poller_start(p), 0);
+	ck_assert(!fake_clock_next(fc, &at));
+	ck_assert(!poller_busy(p));
+	/* The timer's call polls. */
+	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .retry_after = 120 });
+	ck_assert_int_eq(poller_scheduled_check(p), 1);
+	run_polls(&rec, 1);
+	/* A retry of its own, sooner than the timer: it keeps the daemon up. */
+	ck_assert(poller_busy(p));
+	ck_assert(fake_clock_next(fc, &at));
+	ck_assert_uint_eq(at, rec.at[0] + 120 * USEC_PER_SEC);
+	/* The timer's next call before the Retry-After ends is answered from what there is. */
+	ck_assert_int_eq(poller_scheduled_check(p), 0);
+	ck_assert_uint_eq(fake_server_count(srv, url), 1);
+	run_polls(&rec, 2);
+	ck_assert_uint_eq(rec.at[1], rec.at[0] + 120 * USEC_PER_SEC);
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	/* Then it is the timer's again: nothing of its own is due. */
+	ck_assert(!poller_busy(p));
+	ck_assert(!fake_clock_next(fc, &at));
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* What status.json keeps: the backoff, the ETag, and the release, verified again. */
+START_TEST(test_restore)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL, *q = NULL;
+	SwuStatusRecord st = {};
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	size_t n;
+
+	publish(2, &rel);
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	fake_server_fault(srv, url, &(FakeFault){ .status = 500 });
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 2);
+	poller_record(p, &st);
+	ck_assert_uint_eq(st.failures, 1);
+	ck_assert_uint_eq(st.available_version, 2);
+	ck_assert_str_eq(st.etag, "\"v2\"");
+
+	q = new_poller(&rec, false);
+	poller_restore(q, &st);
+	ck_assert_uint_eq(release_get_version(poller_get_release(q)), 2);
+	/* The failures carry on: the next failure waits 60 s, not 30. */
+	fake_server_fault(srv, url, &(FakeFault){ .status = 500 });
+	ck_assert_int_eq(poller_start(q), 0);
+	run_polls(&rec, 3);
+	ck_assert_uint_eq(poller_get_next_check(q), fake_clock_now(fc) + 60 * USEC_PER_SEC);
+	run_polls(&rec, 4);
+	n = fake_server_requests(srv, &req);
+	ck_assert_str_eq(req[n - 1].if_none_match, "\"v2\"");
+	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
+	q = poller_free(q);
+
+	/* An ETag that is no header value is not sent; a damaged release is not used. */
+	strcpy(st.etag, "\"v2\"\r\nX-Evil: 1");
+	q = new_poller(&rec, false);
+	poller_restore(q, &st);
+	ck_assert_int_eq(poller_poll(q), 0);
+	run_polls(&rec, 5);
+	n = fake_server_requests(srv, &req);
+	ck_assert_str_eq(req[n - 1].if_none_match, "");
+	q = poller_free(q);
+	{
+		_cleanup_free_ char *path = tu_path("%s/state/release.pb", dev.dir);
+
+		tu_write_text(path, "not a release");
+	}
+	q = new_poller(&rec, false);
+	poller_restore(q, &st);
+	ck_assert_ptr_null(poller_get_release(q));
+	fake_release_done(&rel);
+}
+END_TEST
+
 START_TEST(test_bundle_cap)
 {
 	const uint64_t meta = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT;
@@ -136,6 +450,11 @@ int main(void)
 		{ "classify", test_classify },
 		{ "retry-after", test_retry_after },
 		{ "bundle-cap", test_bundle_cap },
+		{ "conditional", test_conditional },
+		{ "backoff-schedule", test_backoff_schedule },
+		{ "retry-after-schedule", test_retry_after_schedule },
+		{ "timer-mode", test_timer_mode },
+		{ "restore", test_restore },
 	};
 
 	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);

@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The transfer engine without a network or a bus: a release from a server in memory (tests/fake.c)
+ * written into file slots, through success, a dropped connection and its resume, a resume
+ * answered with the whole blob, a 404, retries and Retry-After on a clock the test moves, an
+ * abort in the middle, deltas from a chunk store and their fallback to the blob, and read-back
+ * failures. Each check names the rule it guards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "fake.h"
+#include "fileio.h"
+#include "macro.h"
+#include "state.h"
+#include "testutil.h"
+#include "time-util.h"
+#include "transfer.h"
+
+#define SERVER "http://updates.example/stable"
+#define IMG    (300u * 1024u + 17u) /* not a multiple of anything */
+#define T0     (UINT64_C(1796000000) * USEC_PER_SEC)
+
+static sd_event *event;
+static FakeClock *fc;
+static FakeServer *srv;
+static FakeDevice dev;
+static uint8_t *image, *image1;
+
+typedef struct Recorder {
+	int steps; /* done events */
+	TransferStep step;
+	int error;
+	UpdateResult result;
+	char sentence[1024];
+	TransferProgress last;
+	uint64_t progress_events;
+	char target[64];
+} Recorder;
+
+static void on_progress(void *userdata, const TransferProgress *p, bool force)
+{
+	Recorder *rec = userdata;
+
+	rec->last = *p;
+	snprintf(rec->target, sizeof(rec->target), "%s", p->target);
+	rec->last.target = rec->target;
+	rec->progress_events++;
+	ck_assert_uint_le(p->done, p->total);
+}
+
+static void on_done(void *userdata, TransferStep step, int r, UpdateResult result,
+		    const char *sentence)
+{
+	Recorder *rec = userdata;
+
+	rec->steps++;
+	rec->step = step;
+	rec->error = r;
+	rec->result = result;
+	snprintf(rec->sentence, sizeof(rec->sentence), "%s", sentence ?: "");
+}
+
+static const TransferEvents events = { .progress = on_progress, .done = on_done };
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245 + 12345;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(sd_event_new(&event), 0);
+	fc = fake_clock_new(T0);
+	srv = fake_server_new(event);
+	fake_device_init(&dev, SERVER, NULL);
+	image = malloc(IMG);
+	image1 = malloc(IMG);
+	fill(image, IMG, 2);
+	/* version 1 of the image: the same but for a few scattered blocks */
+	memcpy(image1, image, IMG);
+	for (size_t off = 4096; off < IMG; off += 64 * 1024)
+		fill(image1 + off, 512, (uint32_t)off);
+}
+
+static void teardown(void)
+{
+	fake_device_done(&dev);
+	fake_server_free(srv);
+	fake_clock_free(fc);
+	sd_event_unref(event);
+	free(image);
+	free(image1);
+}
+
+static const char appfs[] = "application partition, version 2";
+
+/* rootfs (the image) and appfs, version 2, published. */
+static void publish_release(FakeRelease *rel)
+{
+	const TuFile files[] = { { "rootfs", image, IMG }, { "appfs", appfs, sizeof(appfs) } };
+
+	fake_release(&dev, 2, files, ELEMENTSOF(files), rel);
+	fake_publish(srv, SERVER, rel, files, ELEMENTSOF(files), 2);
+}
+
+/* The transfer of the release the server offers, verified as the poller would. */
+static Transfer *server_transfer(FakeRelease *rel, Recorder *rec, SwuContext **ret_ctx)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	_cleanup_(release_freep) Release *release = NULL;
+	TransferSetup setup;
+	Transfer *t = NULL;
+	uint8_t *copy = malloc(rel->metadata.size);
+
+	memcpy(copy, rel->metadata.data, rel->metadata.size);
+	ck_assert_int_eq(manager_context_new(dev.m, &ctx), 0);
+	ck_assert_int_eq(release_new(dev.m, ctx, copy, rel->metadata.size, &release), 0);
+	setup = (TransferSetup){ .event = event,
+				 .clock = fake_clock(fc),
+				 .fetch = fake_server_fetch(srv),
+				 .manager = dev.m,
+				 .ctx = ctx,
+				 .events = &events,
+				 .userdata = rec };
+	ck_assert_int_eq(transfer_new_server(&setup, release, &t), 0);
+	if (ret_ctx)
+		*ret_ctx = swu_context_ref(ctx);
+	return t;
+}
+
+static bool done(void *userdata)
+{
+	return ((Recorder *)userdata)->steps > 0;
+}
+
+static void run_to_end(Recorder *rec)
+{
+	ck_assert_msg(fake_run_until(event, fc, done, rec), "the transfer never ended");
+}
+
+static void expect_slot(const char *target, char slot, const void *want, size_t n)
+{
+	_cleanup_free_ char *path = fake_device_slot(&dev, target, slot);
+	_cleanup_free_ uint8_t *got = malloc(n);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, got, n, 0), (ssize_t)n);
+	ck_assert_msg(memcmp(got, want, n) == 0, "slot %s.%c does not hold the target", target,
+		      slot);
+}
+
+static bool pending(void)
+{
+	Status s;
+
+	ck_assert_int_eq(manager_get_status(dev.m, dev.m->ctx, &s), 0);
+	return s.pending_slot != 0;
+}
+
+static char *blob_url(const FakeRelease *rel, size_t i)
+{
+	return tu_path("%s/blobs/%s", SERVER, rel->blob_hex[i]);
+}
+
+/* Every target into the inactive slot, read back; Verify reads it again; Apply records it. */
+START_TEST(test_success)
+{
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_uint_eq(transfer_get_version(t), 2);
+	ck_assert_int_eq(transfer_start(t), 0);
+	/* Never told from within the owner's own call. */
+	ck_assert_int_eq(rec.steps, 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.step, TRANSFER_STEP_WRITE);
+	ck_assert_int_eq(rec.error, 0);
+	expect_slot("rootfs", 'B', image, IMG);
+	expect_slot("appfs", 'B', appfs, sizeof(appfs));
+	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
+	ck_assert(!pending());
+
+	rec.steps = 0;
+	ck_assert_int_eq(transfer_verify(t), 0);
+	ck_assert_int_eq(rec.steps, 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.step, TRANSFER_STEP_VERIFY);
+	ck_assert_int_eq(rec.error, 0);
+	ck_assert_int_eq(transfer_apply(t), 0);
+	ck_assert(pending());
+	transfer_free(t);
+	ck_assert_uint_eq(fake_server_open(srv), 0);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A dropped connection resumes where it stopped, with Range and If-Range. */
+START_TEST(test_resume)
+{
+	_cleanup_free_ char *url = NULL;
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+	size_t n, first = SIZE_MAX, second = SIZE_MAX;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	ck_assert_uint_eq(fake_server_count(srv, url), 2);
+	n = fake_server_requests(srv, &req);
+	for (size_t i = 0; i < n; i++)
+		if (streq(req[i].url, url))
+			*(first == SIZE_MAX ? &first : &second) = i;
+	ck_assert_uint_eq(req[first].offset, 0);
+	ck_assert_uint_eq(req[second].offset, 100000);
+	ck_assert_str_eq(req[second].if_range, "\"blob\"");
+	/* Nothing was downloaded twice. */
+	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
+	/* The retry waited (1 s), on the clock. */
+	ck_assert_uint_ge(fake_clock_now(fc), T0 + USEC_PER_SEC);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A server that answers the resume with 200 and the whole blob: what the slot has is dropped. */
+START_TEST(test_resume_answered_whole)
+{
+	_cleanup_free_ char *url = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
+	fake_server_fault(srv, url, &(FakeFault){ .ignore_range = true });
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	ck_assert_uint_eq(fake_server_count(srv, url), 2);
+	/* The skipped bytes are not counted as downloaded for the slot twice. */
+	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A blob the server does not have: no retry, transfer-failed, the sentence says which. */
+START_TEST(test_not_found)
+{
+	_cleanup_free_ char *url = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_remove(srv, url);
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.error, -EREMOTEIO);
+	ck_assert_int_eq(rec.result, RESULT_TRANSFER_FAILED);
+	ck_assert_str_eq(rec.sentence, "Download of 'rootfs' failed: HTTP status 404");
+	ck_assert_uint_eq(fake_server_count(srv, url), 1);
+	ck_assert(!pending());
+	/* Once it failed, it does nothing more. */
+	fake_run_pending(event);
+	ck_assert_int_eq(rec.steps, 1);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A failure found within transfer_start() is told afterwards, from the loop: never from within
+ * the owner's own call, so the owner can free the transfer when it hears of it. */
+START_TEST(test_fail_in_start)
+{
+	_cleanup_free_ char *url = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_fault(srv, url, &(FakeFault){ .start_error = -ENOMEM });
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	ck_assert_int_eq(rec.steps, 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.error, -ENOMEM);
+	ck_assert_int_eq(rec.result, RESULT_TRANSFER_FAILED);
+	ck_assert_str_eq(rec.sentence, "Cannot start the download: Cannot allocate memory");
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* Server errors are retried Retries= times, waiting longer each time, Retry-After honoured. */
+START_TEST(test_retries)
+{
+	_cleanup_free_ char *url = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	for (int i = 0; i < 3; i++)
+		fake_server_fault(srv, url, &(FakeFault){ .status = 503 });
+	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .retry_after = 600 });
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	/* Retries=5 (the default): 1 + 2 + 4 s, then the server's 600 s, then it works. */
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	ck_assert_uint_eq(fake_server_count(srv, url), 5);
+	ck_assert_uint_ge(fake_clock_now(fc), T0 + 607 * USEC_PER_SEC);
+	ck_assert_uint_lt(fake_clock_now(fc), T0 + 620 * USEC_PER_SEC);
+	expect_slot("rootfs", 'B', image, IMG);
+	transfer_free(t);
+
+	/* More failures than Retries=: transfer-failed, with the count. */
+	rec = (Recorder){};
+	for (int i = 0; i < 6; i++)
+		fake_server_fault(srv, url, &(FakeFault){ .status = 500 });
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.error, -EREMOTEIO);
+	ck_assert_int_eq(rec.result, RESULT_TRANSFER_FAILED);
+	ck_assert_msg(strstr(rec.sentence, "failed after 6 attempts"), "%s", rec.sentence);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+static bool request_open(void *userdata)
+{
+	return fake_server_open(userdata) > 0;
+}
+
+/* An abort in the middle: the download is cancelled, nothing is told, nothing is pending. */
+START_TEST(test_abort)
+{
+	_cleanup_free_ char *url = NULL;
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+	size_t n;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_fault(srv, url, &(FakeFault){ .hold_forever = true });
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	ck_assert(fake_run_until(event, fc, request_open, srv));
+	transfer_free(t);
+	n = fake_server_requests(srv, &req);
+	ck_assert(req[n - 1].cancelled);
+	ck_assert_uint_eq(fake_server_open(srv), 0);
+	fake_run_pending(event);
+	ck_assert_int_eq(rec.steps, 0);
+	ck_assert(!pending());
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* The rootfs image with its chunk index, and the store of its chunks, published. */
+static void publish_delta_release(FakeRelease *rel, char **ret_store)
+{
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
+	_cleanup_free_ uint8_t *index = NULL, *store = NULL;
+	_cleanup_close_ int img = tu_memfd(image, IMG), out = tu_memfd("", 0);
+	SwuContext *ctx = dev.m->ctx;
+	SwuChunkParams params;
+	uint64_t size;
+	size_t n;
+
+	swu_chunk_params_default(false, &params);
+	ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
+	ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
+	ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, out, &size), 0);
+	store = malloc(size);
+	ck_assert_int_eq(pread(out, store, size, 0), (ssize_t)size);
+	{
+		const TuFile files[] = { { "rootfs", image, IMG },
+					 { "rootfs.chunks", index, n },
+					 { "appfs", appfs, sizeof(appfs) } };
+
+		fake_release(&dev, 2, files, ELEMENTSOF(files), rel);
+		fake_publish(srv, SERVER, rel, files, ELEMENTSOF(files), 2);
+		*ret_store = tu_path("%s/chunks/%s", SERVER, rel->blob_hex[1]);
+		fake_server_put(srv, *ret_store, store, size, "\"store\"");
+	}
+}
+
+/* Version 1 of the image in the active slot: what a delta takes instead of downloading. */
+static void install_version1(void)
+{
+	_cleanup_free_ char *path = fake_device_slot(&dev, "rootfs", 'A');
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(swu_pwrite_all(fd, image1, IMG, 0), 0);
+}
+
+static void clear_slot(const char *target, char slot)
+{
+	_cleanup_free_ char *path = fake_device_slot(&dev, target, slot);
+
+	ck_assert_int_eq(truncate(path, 0), 0);
+	ck_assert_int_eq(truncate(path, 1024 * 1024), 0);
+}
+
+/* A delta: most bytes come from the active slot, the rest from the store; never the blob. */
+START_TEST(test_delta)
+{
+	_cleanup_free_ char *store = NULL, *blob = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	install_version1();
+	publish_delta_release(&rel, &store);
+	blob = blob_url(&rel, 0);
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	expect_slot("appfs", 'B', appfs, sizeof(appfs));
+	ck_assert_uint_gt(fake_server_count(srv, store), 0);
+	ck_assert_uint_eq(fake_server_count(srv, blob), 0);
+	/* The index came first, whole, as a target of its own. */
+	ck_assert_uint_eq(fake_server_count(srv, SERVER "/blobs/"), 2);
+	ck_assert_uint_lt(fake_server_sent(srv), IMG / 2);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A delta whose store is missing, or served without Range: the rest comes from the blob. */
+START_TEST(test_delta_falls_back)
+{
+	for (int variant = 0; variant < 2; variant++) {
+		_cleanup_free_ char *store = NULL, *blob = NULL;
+		FakeRelease rel;
+		Recorder rec = {};
+		Transfer *t;
+
+		install_version1();
+		clear_slot("rootfs", 'B');
+		publish_delta_release(&rel, &store);
+		blob = blob_url(&rel, 0);
+		if (variant == 0)
+			fake_server_remove(srv, store);
+		else
+			for (int i = 0; i < 64; i++)
+				fake_server_fault(srv, store, &(FakeFault){ .ignore_range = true });
+		t = server_transfer(&rel, &rec, NULL);
+		ck_assert_int_eq(transfer_start(t), 0);
+		run_to_end(&rec);
+		ck_assert_msg(rec.error == 0, "variant %d: %s", variant, rec.sentence);
+		expect_slot("rootfs", 'B', image, IMG);
+		ck_assert_uint_eq(fake_server_count(srv, blob), 1);
+		transfer_free(t);
+		fake_release_done(&rel);
+		fake_server_free(srv);
+		srv = fake_server_new(event);
+	}
+}
+END_TEST
+
+static void corrupt_slot(void *userdata, const char *where)
+{
+	const char *path = userdata;
+	_cleanup_close_ int fd = -EBADF;
+
+	if (!streq(where, "read-back"))
+		return;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "X", 1, 7), 1);
+}
+
+/* The slot does not hold what was written: the read-back while writing, and Verify, say so. */
+START_TEST(test_read_back)
+{
+	_cleanup_free_ char *slot = fake_device_slot(&dev, "rootfs", 'B');
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	/* While writing: the slot changes under the read-back. */
+	t = server_transfer(&rel, &rec, &ctx);
+	swu_context_set_fault(ctx, corrupt_slot, slot);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.step, TRANSFER_STEP_WRITE);
+	ck_assert_int_eq(rec.result, RESULT_VERIFY_FAILED);
+	ck_assert_msg(strstr(rec.sentence, "Install failed: "), "%s", rec.sentence);
+	transfer_free(t);
+	ctx = swu_context_unref(ctx);
+
+	/* After writing: the slot changes before Verify reads it again. */
+	rec = (Recorder){};
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.error, 0);
+	corrupt_slot(slot, "read-back");
+	rec.steps = 0;
+	ck_assert_int_eq(transfer_verify(t), 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.step, TRANSFER_STEP_VERIFY);
+	ck_assert_int_eq(rec.result, RESULT_VERIFY_FAILED);
+	ck_assert_msg(strstr(rec.sentence, "Verification failed: "), "%s", rec.sentence);
+	ck_assert(!pending());
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A blob longer than its signed length is cut at it, and the install fails verify-failed. */
+START_TEST(test_oversize)
+{
+	_cleanup_free_ char *url = NULL, *big = malloc(IMG + 100);
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	memcpy(big, image, IMG);
+	memset(big + IMG, 'z', 100);
+	fake_server_put(srv, url, big, IMG + 100, "\"blob\"");
+	t = server_transfer(&rel, &rec, NULL);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_int_eq(rec.error, -EFBIG);
+	ck_assert_int_eq(rec.result, RESULT_VERIFY_FAILED);
+	ck_assert_uint_eq(fake_server_count(srv, url), 1);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A bundle file: its payloads into the slots, one chunk a turn. */
+START_TEST(test_file)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	_cleanup_free_ char *path = tu_path("%s/v2.swu", dev.dir);
+	FakeRelease rel;
+	Recorder rec = {};
+	TransferSetup setup;
+	Transfer *t;
+	int fd;
+
+	publish_release(&rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_eq(swu_write_all(fd, rel.bundle.data, rel.bundle.size), 0);
+	close(fd);
+	ck_assert_int_eq(manager_context_new(dev.m, &ctx), 0);
+	setup = (TransferSetup){ .event = event,
+				 .clock = fake_clock(fc),
+				 .fetch = fake_server_fetch(srv),
+				 .manager = dev.m,
+				 .ctx = ctx,
+				 .events = &events,
+				 .userdata = &rec };
+	ck_assert_int_eq(transfer_new_file(&setup, path, &t), 0);
+	ck_assert_int_eq(transfer_start(t), 0);
+	run_to_end(&rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	expect_slot("appfs", 'B', appfs, sizeof(appfs));
+	ck_assert_uint_eq(fake_server_open(srv) + fake_server_count(srv, ""), 0);
+	transfer_free(t);
+
+	/* A bundle signed by nobody the device trusts is refused before anything is written. */
+	ck_assert_int_eq(swu_pwrite_all(open(path, O_WRONLY | O_CLOEXEC), "\xff", 1, 0), 0);
+	ck_assert_int_lt(transfer_new_file(&setup, path, &t), 0);
+	fake_release_done(&rel);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "success", test_success },
+		{ "resume", test_resume },
+		{ "resume-answered-whole", test_resume_answered_whole },
+		{ "not-found", test_not_found },
+		{ "fail-in-start", test_fail_in_start },
+		{ "retries", test_retries },
+		{ "abort", test_abort },
+		{ "delta", test_delta },
+		{ "delta-falls-back", test_delta_falls_back },
+		{ "read-back", test_read_back },
+		{ "oversize", test_oversize },
+		{ "file", test_file },
+	};
+
+	return tu_run("transfer", cases, ELEMENTSOF(cases), setup, teardown);
+}

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The updater's decisions without a bus or a network (tests/fake.c): what the automatic path
+ * installs after a poll (and what it skips: a release that rolled back on this device), that a
+ * failed install does not stop the next one, Start("") polling first, Abort, SIGTERM in the
+ * middle and a daemon killed in the middle, each as state, Result, Note and history.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fake.h"
+#include "fileio.h"
+#include "macro.h"
+#include "state.h"
+#include "testutil.h"
+#include "time-util.h"
+#include "updater.h"
+
+#define SERVER "http://updates.example/stable"
+#define T0     (UINT64_C(1796000000) * USEC_PER_SEC)
+
+static sd_event *event;
+static FakeClock *fc;
+static FakeServer *srv;
+static FakeDevice dev;
+
+typedef struct Recorder {
+	Updater *u;
+	unsigned changed;
+	unsigned finished, checked, reboots;
+	int check_error;
+	uint64_t began[8]; /* the clock when each install began */
+	unsigned installs;
+} Recorder;
+
+static void on_changed(void *userdata, unsigned properties)
+{
+	Recorder *rec = userdata;
+
+	rec->changed |= properties;
+	if ((properties & UPDATER_PROPERTY_STATE) && rec->u &&
+	    rec->u->state == UPDATER_TRANSFERRING && rec->installs < ELEMENTSOF(rec->began))
+		rec->began[rec->installs++] = fake_clock_now(fc);
+}
+
+static void on_finished(void *userdata)
+{
+	((Recorder *)userdata)->finished++;
+}
+
+static void on_checked(void *userdata, int r, const char *note)
+{
+	Recorder *rec = userdata;
+
+	rec->checked++;
+	rec->check_error = r;
+	ck_assert_ptr_nonnull(note);
+}
+
+static void on_reboot(void *userdata)
+{
+	((Recorder *)userdata)->reboots++;
+}
+
+static const UpdaterEvents events = {
+	.changed = on_changed,
+	.finished = on_finished,
+	.checked = on_checked,
+	.reboot = on_reboot,
+};
+
+static void setup(void)
+{
+	ck_assert_int_eq(sd_event_new(&event), 0);
+	fc = fake_clock_new(T0);
+	srv = fake_server_new(event);
+}
+
+static void teardown(void)
+{
+	fake_device_done(&dev);
+	fake_server_free(srv);
+	fake_clock_free(fc);
+	sd_event_unref(event);
+}
+
+static Updater *new_updater(Recorder *rec)
+{
+	UpdaterSetup setup = { .manager = dev.m,
+			       .event = event,
+			       .clock = fake_clock(fc),
+			       .fetch = fake_server_fetch(srv),
+			       .events = &events,
+			       .userdata = rec };
+	Updater *u = NULL;
+
+	ck_assert_int_eq(updater_new(&setup, &u), 0);
+	rec->u = u;
+	updater_load(u);
+	return u;
+}
+
+static const char rootfs2[] = "root filesystem, version 2", appfs2[] = "application, version 2";
+static const char rootfs3[] = "root filesystem, version 3";
+
+static void publish(uint32_t version, FakeRelease *rel)
+{
+	const TuFile files[] = { { "rootfs", version == 3 ? rootfs3 : rootfs2,
+				   version == 3 ? sizeof(rootfs3) : sizeof(rootfs2) },
+				 { "appfs", appfs2, sizeof(appfs2) } };
+
+	fake_release(&dev, version, files, ELEMENTSOF(files), rel);
+	fake_publish(srv, SERVER, rel, files, ELEMENTSOF(files), version);
+}
+
+typedef struct Wait {
+	Updater *u;
+	Recorder *rec;
+	unsigned finished, checked;
+} Wait;
+
+static bool reached(void *userdata)
+{
+	Wait *w = userdata;
+
+	return w->rec->finished >= w->finished && w->rec->checked >= w->checked;
+}
+
+static void run_until(Updater *u, Recorder *rec, unsigned finished, unsigned checked)
+{
+	Wait w = { u, rec, finished, checked };
+
+	ck_assert_msg(fake_run_until(event, fc, reached, &w),
+		      "finished %u (want %u), checked %u (want %u); state %s, Note '%s'",
+		      rec->finished, finished, rec->checked, checked,
+		      updater_state_to_string(u->state), u->note);
+}
+
+typedef struct HistoryCount {
+	SwuHistoryAction action;
+	SwuHistoryResult result;
+	unsigned n;
+} HistoryCount;
+
+static int count_entry(void *userdata, const SwuHistoryEntry *e)
+{
+	HistoryCount *c = userdata;
+
+	c->n += e->action == c->action && e->result == c->result;
+	return 0;
+}
+
+static unsigned history(SwuHistoryAction action, SwuHistoryResult result)
+{
+	HistoryCount c = { action, result, 0 };
+	_cleanup_free_ char *dir = tu_path("%s/state", dev.dir);
+
+	ck_assert_int_eq(swu_state_read_history(dev.m->ctx, dir, 100, count_entry, &c), 0);
+	return c.n;
+}
+
+/* The release the updater's poller keeps. */
+static const Release *poller_release_of(Updater *u)
+{
+	return poller_get_release(u->poller);
+}
+
+/* AutoInstall=yes: a poll that finds a newer release installs it, all the way to Apply. */
+START_TEST(test_auto_install)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, "AutoInstall=yes");
+	publish(2, &rel);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_start(u), 0);
+	run_until(u, &rec, 1, 1);
+	ck_assert_int_eq(u->state, UPDATER_FINISHED);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_str_eq(u->note, "Version 2 installed into slot B; reboot to try it");
+	ck_assert_str_eq(u->source, SERVER);
+	ck_assert_int_eq(updater_get_pending_slot(u), 'B');
+	ck_assert_uint_eq(updater_get_available_version(u), 2);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SUCCESS), 1);
+	ck_assert(rec.changed & UPDATER_PROPERTY_STATE);
+	ck_assert(rec.changed & UPDATER_PROPERTY_PENDING_SLOT);
+	ck_assert_uint_eq(rec.reboots, 0); /* RebootPolicy=never */
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* AutoInstall=no only reports; Check answers; nothing is written. */
+START_TEST(test_no_auto_install)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, NULL);
+	publish(2, &rel);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_check(u), 0);
+	run_until(u, &rec, 0, 1);
+	ck_assert_int_eq(rec.check_error, 0);
+	ck_assert_uint_eq(updater_get_available_version(u), 2);
+	ck_assert_int_eq(u->state, UPDATER_INACTIVE);
+	ck_assert_str_eq(u->note, "Release version 2 available (installed 0)");
+	ck_assert_uint_eq(fake_server_count(srv, SERVER "/blobs/"), 0);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A failed automatic install does not stop the next poll from installing again. */
+START_TEST(test_auto_install_after_failure)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *blob = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, "AutoInstall=yes\nPollIntervalSec=600");
+	publish(2, &rel);
+	blob = tu_path("%s/blobs/%s", SERVER, rel.blob_hex[0]);
+	fake_server_fault(srv, blob, &(FakeFault){ .status = 404 });
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_start(u), 0);
+	run_until(u, &rec, 1, 1);
+	ck_assert_int_eq(u->result, RESULT_TRANSFER_FAILED);
+	ck_assert_str_eq(u->note, "Download of 'rootfs' failed: HTTP status 404");
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_FAILED), 1);
+	/* The next poll (a 304: the release is the same) starts over. */
+	run_until(u, &rec, 2, 2);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_uint_eq(rec.installs, 2);
+	ck_assert_uint_eq(rec.began[0], T0 + USEC_PER_SEC);
+	ck_assert_uint_eq(rec.began[1], T0 + USEC_PER_SEC + 600 * USEC_PER_SEC);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SUCCESS), 1);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* A release whose slot did not boot is not installed again by the automatic path. */
+START_TEST(test_rolled_back_skipped)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_(release_freep) Release *r = NULL;
+	SwuRollback rb = { .version = 2, .time = 1 };
+	FakeRelease rel, rel3;
+	Recorder rec = {};
+	uint8_t *copy;
+
+	fake_device_init(&dev, SERVER, "AutoInstall=yes\nPollIntervalSec=600");
+	dir = tu_path("%s/state", dev.dir);
+	publish(2, &rel);
+	copy = malloc(rel.metadata.size);
+	memcpy(copy, rel.metadata.data, rel.metadata.size);
+	ck_assert_int_eq(release_new(dev.m, dev.m->ctx, copy, rel.metadata.size, &r), 0);
+	memcpy(rb.targets_sha256, release_get_targets_sha256(r), sizeof(rb.targets_sha256));
+	ck_assert_int_eq(swu_state_save_rollback(dev.m->ctx, dir, &rb), 0);
+
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_start(u), 0);
+	run_until(u, &rec, 0, 3); /* three polls */
+	ck_assert_int_eq(u->state, UPDATER_INACTIVE);
+	ck_assert_msg(strstr(u->note, "Release version 2 rolled back on this device"), "%s",
+		      u->note);
+	ck_assert_uint_eq(fake_server_count(srv, SERVER "/blobs/"), 0);
+	/* Said once in the history, not at every poll. */
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SKIPPED), 1);
+	/* An explicit install still installs it. */
+	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	run_until(u, &rec, 1, 4);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_int_eq(updater_get_pending_slot(u), 'B');
+
+	/* A newer release is installed by itself, over the finished install. */
+	{
+		_cleanup_free_ char *pending = tu_path("%s/pending.json", dir);
+
+		ck_assert_int_eq(unlink(pending), 0);
+	}
+	publish(3, &rel3);
+	run_until(u, &rec, 2, 5);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_str_eq(u->note, "Version 3 installed into slot B; reboot to try it");
+
+	/* Version 3 is rejected too: its skip is news again, once. */
+	{
+		_cleanup_free_ char *pending = tu_path("%s/pending.json", dir);
+
+		ck_assert_int_eq(unlink(pending), 0);
+	}
+	memcpy(rb.targets_sha256, release_get_targets_sha256(poller_release_of(u)),
+	       sizeof(rb.targets_sha256));
+	rb.version = 3;
+	ck_assert_int_eq(swu_state_save_rollback(dev.m->ctx, dir, &rb), 0);
+	run_until(u, &rec, 2, 7);
+	ck_assert_msg(strstr(u->note, "Release version 3 rolled back on this device"), "%s",
+		      u->note);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SKIPPED), 2);
+	fake_release_done(&rel);
+	fake_release_done(&rel3);
+}
+END_TEST
+
+/* Start(""): a poll first, the install of what it found after; no second install meanwhile. */
+START_TEST(test_start_polls_first)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, NULL);
+	publish(2, &rel);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_begin(u, "", false, false), 0);
+	ck_assert(updater_waits_for_poll(u));
+	ck_assert_int_eq(updater_allows(u, UPDATER_OP_START), -EBUSY);
+	ck_assert(updater_busy(u));
+	ck_assert_int_eq(updater_begin(u, "/some/other.swu", true, true), -EBUSY);
+	run_until(u, &rec, 0, 1);
+	ck_assert_int_eq(u->state, UPDATER_TRANSFERRING);
+	/* Start without Verify: it stops at transferred, waiting for Verify or Apply. */
+	while (u->state == UPDATER_TRANSFERRING)
+		ck_assert_int_ge(sd_event_run(event, 100 * USEC_PER_MSEC), 0);
+	ck_assert_int_eq(u->state, UPDATER_TRANSFERRED);
+	ck_assert_str_eq(u->note, "Version 2 transferred");
+	ck_assert_int_eq(updater_apply(u), 0);
+	ck_assert_int_eq(u->state, UPDATER_VERIFYING);
+	run_until(u, &rec, 1, 1);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* Start("") when nothing is published: the install fails with the poll's sentence. */
+START_TEST(test_start_nothing_published)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, NULL);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	run_until(u, &rec, 1, 1);
+	ck_assert_int_eq(u->result, RESULT_TRANSFER_FAILED);
+	ck_assert_int_eq(u->error, -ENOENT);
+	ck_assert_str_eq(u->note, "No release published at " SERVER);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_FAILED), 1);
+}
+END_TEST
+
+/* Without Server=: Check and Start("") refuse with a sentence naming what is missing. */
+START_TEST(test_no_server)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	Recorder rec = {};
+
+	fake_device_init(&dev, NULL, NULL);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_check(u), -ENOMEDIUM);
+	ck_assert_msg(strstr(updater_get_poll_note(u), "No Server= is configured"), "%s",
+		      updater_get_poll_note(u));
+	ck_assert_int_eq(updater_begin(u, "", true, true), -ENOMEDIUM);
+	ck_assert_str_eq(u->note, "No Server= is configured: give a bundle path or URL");
+	ck_assert_int_eq(updater_begin(u, "ftp://x", true, true), -EINVAL);
+	ck_assert_int_eq(u->state, UPDATER_INACTIVE);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_FAILED), 2);
+}
+END_TEST
+
+static bool transferring_with_request(void *userdata)
+{
+	Updater *u = userdata;
+
+	return u->state == UPDATER_TRANSFERRING && fake_server_open(srv) > 0;
+}
+
+/* Abort, and SIGTERM, in the middle of a download: nothing activated, the history says so. */
+START_TEST(test_abort_and_shutdown)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *blob = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, NULL);
+	publish(2, &rel);
+	blob = tu_path("%s/blobs/%s", SERVER, rel.blob_hex[0]);
+	fake_server_fault(srv, blob, &(FakeFault){ .hold_forever = true });
+	fake_server_fault(srv, blob, &(FakeFault){ .hold_forever = true });
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
+	ck_assert_int_eq(updater_abort(u), 0);
+	ck_assert_int_eq(u->result, RESULT_ABORTED);
+	ck_assert_uint_eq(fake_server_open(srv), 0);
+	ck_assert_int_eq(updater_get_pending_slot(u), 0);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_ABORTED), 1);
+
+	ck_assert_int_eq(updater_reset(u), 0);
+	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
+	updater_shutdown(u);
+	ck_assert_int_eq(u->result, RESULT_ABORTED);
+	ck_assert_msg(strstr(u->note, "Interrupted: swupdated was stopped during the install "
+				      "of " SERVER "; slot B was not activated"),
+		      "%s", u->note);
+	ck_assert_uint_eq(fake_server_open(srv), 0);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_ABORTED), 2);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* Killed in the middle: the next instance says so (unknown-error), from status.json. */
+START_TEST(test_killed)
+{
+	_cleanup_(updater_freep) Updater *u = NULL, *next = NULL;
+	_cleanup_free_ char *blob = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, NULL);
+	publish(2, &rel);
+	blob = tu_path("%s/blobs/%s", SERVER, rel.blob_hex[0]);
+	fake_server_fault(srv, blob, &(FakeFault){ .hold_forever = true });
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
+	/* What a kill leaves: status.json as it was written when the install began. */
+	next = new_updater(&rec);
+	ck_assert_int_eq(next->state, UPDATER_FINISHED);
+	ck_assert_int_eq(next->result, RESULT_UNKNOWN_ERROR);
+	ck_assert_msg(strstr(next->note, "Interrupted: swupdated stopped during the install "
+					 "of " SERVER " (killed, crashed or powered off); install "
+					 "it again"),
+		      "%s", next->note);
+	ck_assert_str_eq(next->source, SERVER);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_FAILED), 1);
+	fake_release_done(&rel);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "auto-install", test_auto_install },
+		{ "no-auto-install", test_no_auto_install },
+		{ "auto-install-after-failure", test_auto_install_after_failure },
+		{ "rolled-back-skipped", test_rolled_back_skipped },
+		{ "start-polls-first", test_start_polls_first },
+		{ "start-nothing-published", test_start_nothing_published },
+		{ "no-server", test_no_server },
+		{ "abort-and-shutdown", test_abort_and_shutdown },
+		{ "killed", test_killed },
+	};
+
+	return tu_run("updater", cases, ELEMENTSOF(cases), setup, teardown);
+}

@@ -1,47 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "bundle.h"
-#include "context.h"
-#include "crypto.h"
-
-/* Exit codes of every subcommand. */
-enum {
-	EXIT_OK = 0,
-	EXIT_REJECTED = 1, /* verification or format failure */
-	EXIT_USAGE = 2,	   /* usage, configuration or I/O error */
-};
-
-extern SwuContext *swu_ctx;
-
-/* Prints "swu: <message>: <reason>" where the reason is the failure record or strerror. */
-int log_error_errno(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int log_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* EXIT_REJECTED for the verification/format errnos (swu_error_is_rejection()), else EXIT_USAGE. */
-int exit_status(int r);
-
-int parse_u32(const char *s, uint32_t *ret);
-/* RFC 3339 ("2027-01-31T00:00:00Z", offsets allowed) or "@<seconds>". */
-int parse_time(const char *s, int64_t *ret);
-
-/*
- * Reads a metadata file (root metadata, a manifest) under the metadata cap; logs errors. -EFBIG
- * (a rejection) when it is larger than the cap.
- */
-int read_metadata(const char *path, uint8_t **ret, size_t *ret_size);
-/* Opens and indexes a bundle file; logs errors. */
-int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
-/*
- * Atomically replaces @path by a bundle with @root (NULL: none), @targets_data as the "targets"
- * entry (NULL: keep), all payloads of @old except one named @drop, plus @extra (optional).
- */
-int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, size_t root_size,
-		   const uint8_t *targets_data, size_t targets_size, const char *drop,
-		   const void *extra);
+/* The commands of swu, one function each (their files are named after their concern). */
+#include "swu-util.h"
 
 int verb_generate_key(int argc, char **argv);
 int verb_create_root_metadata(int argc, char **argv);

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "swu-util.h"
+#include "writer.h"
+
+SwuContext *swu_ctx;
+
+int exit_status(int r)
+{
+	if (r >= 0)
+		return EXIT_OK;
+	return swu_error_is_rejection(r) ? EXIT_REJECTED : EXIT_USAGE;
+}
+
+int log_error_errno(int r, const char *fmt, ...)
+{
+	const SwuFailure *f = swu_context_get_failure(swu_ctx);
+	va_list ap;
+
+	fputs("swu: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (f->error == r && f->message[0])
+		fprintf(stderr, ": %s\n", f->message);
+	else
+		fprintf(stderr, ": %s\n", strerror(-r));
+	return r;
+}
+
+int log_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("swu: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see 'swu --help')\n", stderr);
+	return -EINVAL;
+}
+
+int parse_u32(const char *s, uint32_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int parse_time(const char *s, int64_t *ret)
+{
+	struct tm tm = {};
+	const char *rest;
+	long long off = 0;
+	char *end;
+
+	if (s[0] == '@') {
+		errno = 0;
+		long long v = strtoll(s + 1, &end, 10);
+
+		if (errno || !*(s + 1) || *end)
+			return -EINVAL;
+		*ret = v;
+		return 0;
+	}
+	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -EINVAL;
+	if (*rest == '.') /* fractions of a second are dropped */
+		while (*++rest >= '0' && *rest <= '9')
+			;
+	if (streq(rest, "Z") || streq(rest, "z"))
+		off = 0;
+	else if ((rest[0] == '+' || rest[0] == '-') && strlen(rest) == 6 && rest[3] == ':') {
+		int h, m;
+
+		if (sscanf(rest + 1, "%2d:%2d", &h, &m) != 2 || h > 23 || m > 59)
+			return -EINVAL;
+		off = (rest[0] == '-' ? -1 : 1) * (h * 3600LL + m * 60LL);
+	} else
+		return -EINVAL;
+	*ret = (int64_t)timegm(&tm) - off;
+	return 0;
+}
+
+int read_metadata(const char *path, uint8_t **ret, size_t *ret_size)
+{
+	size_t max = swu_context_get_metadata_max(swu_ctx);
+	int r;
+
+	r = swu_read_file(path, max, ret, ret_size);
+	/* Devices refuse metadata over the cap: a verdict on the file (-EFBIG), not an I/O error. */
+	if (r == -EFBIG)
+		return log_error_errno(r, "'%s' is larger than the metadata size cap of %zu bytes",
+				       path, max);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
+	return 0;
+}
+
+int bundle_open(const char *path, int *ret_fd, SwuBundle **ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open bundle '%s'", path);
+	r = swu_bundle_open_fd(swu_ctx, fd, ret);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read bundle '%s'", path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, size_t root_size,
+		   const uint8_t *targets_data, size_t targets_size, const char *drop,
+		   const void *extra)
+{
+	const SwuPayloadSource *add = extra;
+	_cleanup_free_ SwuPayloadSource *payloads = NULL;
+	_cleanup_free_ SwuMetadataEntry *targets = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	size_t n_payloads = 0, n_targets = 0;
+	int r;
+
+	payloads = calloc(old->n_payloads + 1, sizeof(*payloads));
+	targets = calloc(old->n_targets + 1, sizeof(*targets));
+	if (!payloads || !targets)
+		return log_error_errno(-ENOMEM, "Cannot rewrite bundle");
+	for (size_t i = 0; i < old->n_targets; i++) {
+		targets[n_targets] = old->targets[i];
+		if (targets_data && streq(old->targets[i].name, "targets")) {
+			targets[n_targets].data = (uint8_t *)targets_data;
+			targets[n_targets].size = targets_size;
+		}
+		n_targets++;
+	}
+	for (size_t i = 0; i < old->n_payloads; i++) {
+		const SwuPayload *p = &old->payloads[i];
+
+		if (drop && streq(p->name, drop))
+			continue;
+		payloads[n_payloads++] =
+			(SwuPayloadSource){ p->name, old->fd, p->offset, p->size, NULL };
+	}
+	if (add)
+		payloads[n_payloads++] = *add;
+
+	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create a temporary file next to '%s'", path);
+	r = swu_bundle_write(swu_ctx, fd, root, root_size, targets, n_targets, payloads,
+			     n_payloads);
+	if (r < 0) {
+		unlink(tmp);
+		return log_error_errno(r, "Cannot write bundle '%s'", path);
+	}
+	r = swu_tmpfile_commit(fd, tmp, path);
+	if (r < 0)
+		return log_error_errno(r, "Cannot replace bundle '%s'", path);
+	return 0;
+}

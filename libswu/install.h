@@ -24,7 +24,7 @@ typedef struct SwuInstallTarget {
 
 /*
  * Whether a target is installed into a slot. "user_manifest" is kept with the manifest and
- * "<name>.chunks" is a chunk index for delta updates (DESIGN.md): both are verified like any
+ * "<name>.chunks" is a chunk index for delta updates (docs/bundle-format.md): both are verified like any
  * payload, and a device without a slot for them ignores them otherwise.
  */
 bool swu_target_needs_slot(const char *name);

@@ -60,7 +60,7 @@ int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTar
 		       SwuTargetsMetadata **ret_targets);
 
 /*
- * Root content soundness (DESIGN.md rule 2): role "root"; each key an ECDSA P-256 key of 65
+ * Root content soundness (docs/bundle-format.md, rule 2): role "root"; each key an ECDSA P-256 key of 65
  * bytes with key_id derived from it and listed once; root and targets thresholds >= 1 and <= the
  * number of distinct keys listed; every required key registered; no key in both roles.
  * @which names the root in the failure ("trusted root", "incoming root"). -EBADMSG.

@@ -98,7 +98,7 @@ static int fail(SwuBundleReader *r, const char *rule, const char *what)
 			(unsigned long long)r->offset);
 }
 
-/* Adds @name to @names unless present: -EBADMSG for a duplicate (DESIGN.md rule 5). */
+/* Adds @name to @names unless present: -EBADMSG for a duplicate (docs/bundle-format.md, rule 5). */
 static int remember_name(SwuBundleReader *r, char ***names, size_t *n, size_t max, const char *name,
 			 const char *what)
 {

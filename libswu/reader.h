@@ -5,7 +5,7 @@
  * Push parser for UpdateBundle: fed with chunks as they arrive (from a file or
  * a download), it hands out complete metadata messages (bounded by the
  * context's metadata cap) and streams payload bytes through callbacks without
- * ever holding a payload in memory. It enforces the wire rules of DESIGN.md:
+ * ever holding a payload in memory. It enforces the wire rules of docs/bundle-format.md:
  * malformed or over-long varints, lengths past the end, wrong wire types for
  * known fields, a singular field given twice, duplicate map keys, and
  * truncation are all -EBADMSG with a reason in the context's failure record.

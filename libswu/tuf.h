@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The device-side verifier: DESIGN.md §Verification rules, in order, split in
+ * The device-side verifier: docs/bundle-format.md, "Verification rules", in order, split in
  * the phases a streaming installer needs.
  *
  *   swu_verifier_new()            trusted root (rule 1 anchor), flags

@@ -6,7 +6,7 @@
  * protobuf-c decode. protobuf-c (like most parsers) silently merges a singular
  * field given twice and truncates oversized integers; different parsers keep
  * different copies, so an attacker could show each one another message.
- * swu_wire_check() rejects those inputs first (DESIGN.md rule 5).
+ * swu_wire_check() rejects those inputs first (docs/bundle-format.md, rule 5).
  */
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
@@ -54,8 +54,8 @@ int swu_wire_check(SwuContext *ctx, const ProtobufCMessageDescriptor *desc, cons
 
 /*
  * A string field's raw bytes: -EBADMSG (naming @what and @field) when they hold a NUL byte or are
- * not valid UTF-8, as DESIGN.md rule 5 asks of every string (names, role, compatible, spec
- * version, map keys). swu_wire_check() applies it to every string field it meets.
+ * not valid UTF-8, as rule 5 of docs/bundle-format.md asks of every string (names, role,
+ * compatible, spec version, map keys). swu_wire_check() applies it to every string field it meets.
  */
 int swu_wire_check_string(SwuContext *ctx, const uint8_t *p, size_t n, const char *what,
 			  const char *field);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Targets that need no slot: "user_manifest" is verified and kept with the installed manifest,
-# and a chunk index "<name>.chunks" (delta updates, DESIGN.md) is verified like any payload and
+# and a chunk index "<name>.chunks" (delta updates, docs/bundle-format.md) is verified like any payload and
 # otherwise ignored by a device without a slot for it. A bundle file through the one-shot
 # command, and a release from the server through the daemon.
 . "${SRCDIR:-.}/tests/daemon-lib.sh"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * DESIGN.md verification rules 2-6: for each rule the good case passes and the bad case fails
+ * The verification rules 2-6 of docs/bundle-format.md: for each rule the good case passes and the bad case fails
  * with the documented errno. Every bundle is built here with libswu.
  */
 #include <errno.h>

@@ -234,7 +234,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 		v++, vlen--;
 	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
 		vlen--;
-	snprintf(buf, sizeof(buf), "%.*s", (int)MIN(vlen, sizeof(buf) - 1), v);
+	/* A value is taken whole or not at all: a cut one is another value (a date without its
+	 * trailing junk parses). ETags, Retry-After and Content-Range are short. */
+	if (vlen >= sizeof(buf))
+		return len;
+	memcpy(buf, v, vlen);
+	buf[vlen] = 0;
 	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(j->result.etag)) {
 		memcpy(j->result.etag, v, vlen);
 		j->result.etag[vlen] = 0;
@@ -413,7 +418,8 @@ static void setup_easy(CurlJob *j)
 		curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_certificate);
 	if (c->client_key)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key);
-	/* Range, not RESUME_FROM: a server that answers 200 with the whole blob is no error. */
+	/* Range, not RESUME_FROM: a server that answers 200 with the whole blob is no error. Two
+	 * 64-bit numbers and a dash always fit j->range. */
 	if (j->req.length > 0) {
 		snprintf(j->range, sizeof(j->range), "%llu-%llu", (unsigned long long)j->req.offset,
 			 (unsigned long long)(j->req.offset + j->req.length - 1));

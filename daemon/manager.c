@@ -161,7 +161,14 @@ int manager_new(Config *config, Manager **ret)
 		return r;
 	}
 	boot_id[strcspn(boot_id, "\n")] = 0;
-	snprintf(m->boot_id, sizeof(m->boot_id), "%s", boot_id);
+	/* Compared with the pending install's to tell a reboot: a cut one could match another. */
+	if (strlen(boot_id) >= sizeof(m->boot_id)) {
+		log_error("The boot ID in '%s' is longer than %zu bytes", config->boot_id_file,
+			  sizeof(m->boot_id) - 1);
+		manager_free(m);
+		return -ENAMETOOLONG;
+	}
+	strcpy(m->boot_id, boot_id);
 
 	r = read_text(config->kernel_cmdline, 64 * 1024, &cmdline);
 	if (r < 0)
@@ -513,7 +520,7 @@ int manager_install(Manager *m, const char *path)
 {
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	SwuContext *ctx = m->ctx;
-	char note[640];
+	_cleanup_free_ char *note = NULL;
 	uint32_t from, to;
 	int r;
 
@@ -524,16 +531,17 @@ int manager_install(Manager *m, const char *path)
 	from = v ? swu_verifier_get_installed_version(v) : installed_version(m);
 	to = v ? swu_verifier_get_version(v) : 0;
 	if (r < 0) {
-		snprintf(note, sizeof(note), "Installing '%s' failed: %s", path,
-			 log_reason(ctx, r));
-		log_error("%s", note);
+		if (asprintf(&note, "Installing '%s' failed: %s", path, log_reason(ctx, r)) < 0)
+			note = NULL;
+		log_error("%s", note ?: "Installing failed: out of memory");
 		manager_history(m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(m),
 				SWU_HISTORY_FAILED, note);
 		return r;
 	}
-	snprintf(note, sizeof(note), "Version %u installed into slot %c; reboot to try it", to,
-		 manager_target_slot(m));
-	log_info("%s", note);
+	if (asprintf(&note, "Version %u installed into slot %c; reboot to try it", to,
+		     manager_target_slot(m)) < 0)
+		note = NULL;
+	log_info("%s", note ?: "Installed");
 	manager_history(m, SWU_HISTORY_INSTALL, from, to, manager_target_slot(m),
 			SWU_HISTORY_SUCCESS, note);
 	return 0;

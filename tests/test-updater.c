@@ -446,6 +446,31 @@ START_TEST(test_killed)
 }
 END_TEST
 
+/* A boot ID is compared whole to tell a reboot: one too long to keep whole is refused. */
+START_TEST(test_long_boot_id)
+{
+	_cleanup_free_ char *path = NULL;
+	Manager *m = NULL;
+	Config *c = NULL;
+	char id[100];
+
+	fake_device_init(&dev, NULL, NULL);
+	path = tu_path("%s/boot_id", dev.dir);
+	memset(id, 'b', sizeof(id) - 1);
+	id[sizeof(id) - 1] = 0;
+	tu_write_text(path, id);
+	ck_assert_int_eq(config_load(dev.conf, &c), 0);
+	ck_assert_int_eq(manager_new(c, &m), -ENAMETOOLONG);
+	/* 63 bytes are whole */
+	id[63] = 0;
+	tu_write_text(path, id);
+	ck_assert_int_eq(config_load(dev.conf, &c), 0);
+	ck_assert_int_eq(manager_new(c, &m), 0);
+	ck_assert_str_eq(m->boot_id, id);
+	manager_free(m);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -458,6 +483,7 @@ int main(void)
 		{ "no-server", test_no_server },
 		{ "abort-and-shutdown", test_abort_and_shutdown },
 		{ "killed", test_killed },
+		{ "long-boot-id", test_long_boot_id },
 	};
 
 	return tu_run("updater", cases, ELEMENTSOF(cases), setup, teardown);

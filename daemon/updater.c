@@ -361,6 +361,17 @@ static int begin_server(Updater *u, bool verify, bool apply)
 	return run_transfer(u, t, verify, apply);
 }
 
+/* A poll that could not start: the poller said why (and logged it); it is the Note unless an
+ * install shows its own. Returns @r. */
+static int poll_refused(Updater *u, int r)
+{
+	if (r < 0 && u->state == UPDATER_INACTIVE) {
+		u->error = r;
+		set_note(u, "%s", poller_get_note(u->poller));
+	}
+	return r;
+}
+
 static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, bool apply)
 {
 	const Config *c = u->m->config;
@@ -379,12 +390,8 @@ static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, b
 			return refuse(u, -ENOMEDIUM,
 				      "No Server= is configured: give a bundle path or URL");
 		r = poller_poll(u->poller);
-		if (r < 0) {
-			/* The poller said why (and logged it). */
-			u->error = r;
-			set_note(u, "%s", poller_get_note(u->poller));
-			return r;
-		}
+		if (r < 0)
+			return poll_refused(u, r);
 		u->poll_then_install = true;
 		u->poll_then_apply = apply;
 		return 0;
@@ -576,28 +583,14 @@ bool updater_waits_for_poll(const Updater *u)
 
 int updater_check(Updater *u)
 {
-	int r;
-
 	assert_return(u, -EINVAL);
-	r = poller_poll(u->poller);
-	if (r < 0 && u->state == UPDATER_INACTIVE) {
-		u->error = r;
-		set_note(u, "%s", poller_get_note(u->poller));
-	}
-	return r;
+	return poll_refused(u, poller_poll(u->poller));
 }
 
 int updater_scheduled_check(Updater *u)
 {
-	int r;
-
 	assert_return(u, -EINVAL);
-	r = poller_scheduled_check(u->poller);
-	if (r < 0 && u->state == UPDATER_INACTIVE) {
-		u->error = r;
-		set_note(u, "%s", poller_get_note(u->poller));
-	}
-	return r;
+	return poll_refused(u, poller_scheduled_check(u->poller));
 }
 
 int updater_verify(Updater *u)

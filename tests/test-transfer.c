@@ -146,6 +146,19 @@ static void run_to_end(Recorder *rec)
 	ck_assert_msg(fake_run_until(event, fc, done, rec), "the transfer never ended");
 }
 
+/* A server transfer of @rel, started and run to the end of its write step. */
+static Transfer *run_release(FakeRelease *rel, Recorder *rec)
+{
+	Transfer *t = server_transfer(rel, rec, NULL);
+
+	ck_assert_int_eq(transfer_start(t), 0);
+	/* Never told from within the owner's own call. */
+	ck_assert_int_eq(rec->steps, 0);
+	run_to_end(rec);
+	ck_assert_int_eq(rec->step, TRANSFER_STEP_WRITE);
+	return t;
+}
+
 static void expect_slot(const char *target, char slot, const void *want, size_t n)
 {
 	_cleanup_free_ char *path = fake_device_slot(&dev, target, slot);
@@ -179,13 +192,8 @@ START_TEST(test_success)
 	Transfer *t;
 
 	publish_release(&rel);
-	t = server_transfer(&rel, &rec, NULL);
+	t = run_release(&rel, &rec);
 	ck_assert_uint_eq(transfer_get_version(t), 2);
-	ck_assert_int_eq(transfer_start(t), 0);
-	/* Never told from within the owner's own call. */
-	ck_assert_int_eq(rec.steps, 0);
-	run_to_end(&rec);
-	ck_assert_int_eq(rec.step, TRANSFER_STEP_WRITE);
 	ck_assert_int_eq(rec.error, 0);
 	expect_slot("rootfs", 'B', image, IMG);
 	expect_slot("appfs", 'B', appfs, sizeof(appfs));
@@ -219,9 +227,7 @@ START_TEST(test_resume)
 	publish_release(&rel);
 	url = blob_url(&rel, 0);
 	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	expect_slot("rootfs", 'B', image, IMG);
 	ck_assert_uint_eq(fake_server_count(srv, url), 2);
@@ -253,9 +259,7 @@ START_TEST(test_resume_answered_whole)
 	url = blob_url(&rel, 0);
 	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
 	fake_server_fault(srv, url, &(FakeFault){ .ignore_range = true });
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	expect_slot("rootfs", 'B', image, IMG);
 	ck_assert_uint_eq(fake_server_count(srv, url), 2);
@@ -277,9 +281,7 @@ START_TEST(test_not_found)
 	publish_release(&rel);
 	url = blob_url(&rel, 0);
 	fake_server_remove(srv, url);
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_int_eq(rec.error, -EREMOTEIO);
 	ck_assert_int_eq(rec.result, RESULT_TRANSFER_FAILED);
 	ck_assert_str_eq(rec.sentence, "Download of 'rootfs' failed: HTTP status 404");
@@ -330,9 +332,7 @@ START_TEST(test_retries)
 	for (int i = 0; i < 3; i++)
 		fake_server_fault(srv, url, &(FakeFault){ .status = 503 });
 	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .retry_after = 600 });
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	/* Retries=5 (the default): 1 + 2 + 4 s, then the server's 600 s, then it works. */
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	ck_assert_uint_eq(fake_server_count(srv, url), 5);
@@ -345,9 +345,7 @@ START_TEST(test_retries)
 	rec = (Recorder){};
 	for (int i = 0; i < 6; i++)
 		fake_server_fault(srv, url, &(FakeFault){ .status = 500 });
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_int_eq(rec.error, -EREMOTEIO);
 	ck_assert_int_eq(rec.result, RESULT_TRANSFER_FAILED);
 	ck_assert_msg(strstr(rec.sentence, "failed after 6 attempts"), "%s", rec.sentence);
@@ -446,9 +444,7 @@ START_TEST(test_delta)
 	install_version1();
 	publish_delta_release(&rel, &store);
 	blob = blob_url(&rel, 0);
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	expect_slot("rootfs", 'B', image, IMG);
 	expect_slot("appfs", 'B', appfs, sizeof(appfs));
@@ -480,9 +476,7 @@ START_TEST(test_delta_falls_back)
 		else
 			for (int i = 0; i < 64; i++)
 				fake_server_fault(srv, store, &(FakeFault){ .ignore_range = true });
-		t = server_transfer(&rel, &rec, NULL);
-		ck_assert_int_eq(transfer_start(t), 0);
-		run_to_end(&rec);
+		t = run_release(&rel, &rec);
 		ck_assert_msg(rec.error == 0, "variant %d: %s", variant, rec.sentence);
 		expect_slot("rootfs", 'B', image, IMG);
 		ck_assert_uint_eq(fake_server_count(srv, blob), 1);
@@ -529,9 +523,7 @@ START_TEST(test_read_back)
 
 	/* After writing: the slot changes before Verify reads it again. */
 	rec = (Recorder){};
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_int_eq(rec.error, 0);
 	corrupt_slot(slot, "read-back");
 	rec.steps = 0;
@@ -559,9 +551,7 @@ START_TEST(test_oversize)
 	memcpy(big, image, IMG);
 	memset(big + IMG, 'z', 100);
 	fake_server_put(srv, url, big, IMG + 100, "\"blob\"");
-	t = server_transfer(&rel, &rec, NULL);
-	ck_assert_int_eq(transfer_start(t), 0);
-	run_to_end(&rec);
+	t = run_release(&rel, &rec);
 	ck_assert_int_eq(rec.error, -EFBIG);
 	ck_assert_int_eq(rec.result, RESULT_VERIFY_FAILED);
 	ck_assert_uint_eq(fake_server_count(srv, url), 1);

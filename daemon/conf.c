@@ -443,10 +443,12 @@ static void validate(Parser *p)
 
 int config_load(const char *path, Config **ret)
 {
-	Config *c = calloc(1, sizeof(*c));
-	Parser p = { .config = c };
+	Parser p = {};
+	Config *c;
 	int r;
 
+	assert_return(path && ret, -EINVAL);
+	c = p.config = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->path = strdup(path);
@@ -520,6 +522,7 @@ Config *config_free(Config *c)
 
 const ConfigSlot *config_find_slot(const Config *c, const char *target, char name)
 {
+	assert_return(c && target, NULL);
 	for (size_t i = 0; i < c->n_slots; i++)
 		if (c->slots[i].name == name && streq(c->slots[i].target, target))
 			return &c->slots[i];

@@ -130,11 +130,13 @@ static void root_committed(void *userdata, uint32_t version)
 int manager_new(Config *config, Manager **ret)
 {
 	_cleanup_free_ char *cmdline = NULL, *boot_id = NULL;
-	Manager *m = calloc(1, sizeof(*m));
 	_cleanup_free_ SwuSlot *slots = NULL;
 	struct stat root;
+	Manager *m;
 	int r;
 
+	assert_return(config && ret, -EINVAL);
+	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->config = config;
@@ -197,6 +199,7 @@ int manager_new(Config *config, Manager **ret)
 
 int manager_context_new(Manager *m, SwuContext **ret)
 {
+	assert_return(m && ret, -EINVAL);
 	return swu_context_new_like(m->ctx, ret);
 }
 
@@ -267,9 +270,12 @@ static bool switch_interrupted(Manager *m, SwuContext *ctx, const SwuBootConfig 
 
 int manager_reconcile(Manager *m, SwuContext *ctx)
 {
-	SwuBootConfig boot = config_boot(m->config);
+	SwuBootConfig boot;
 	SwuPending p = {};
 	int r;
+
+	assert_return(m && ctx, -EINVAL);
+	boot = config_boot(m->config);
 
 	r = load_pending(m, ctx, &p);
 	if (r == -ENOENT)
@@ -323,8 +329,11 @@ static uint32_t installed_version(Manager *m)
 int manager_get_status(Manager *m, SwuContext *ctx, Status *ret)
 {
 	SwuPending p = {};
-	Status s = { .booted_slot = m->booted };
+	Status s = {};
 	int r;
+
+	assert_return(m && ctx && ret, -EINVAL);
+	s.booted_slot = m->booted;
 
 	s.installed_version = installed_version(m);
 	r = load_pending(m, ctx, &p);
@@ -385,10 +394,13 @@ static int retire_target_slot(Manager *m, SwuContext *ctx)
 int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, Slots *ret)
 {
 	const SwuTarget *list;
-	size_t n = swu_verifier_get_targets(v, &list);
 	Slots slots = {};
 	struct stat st;
+	size_t n;
 	int r;
+
+	assert_return(m && ctx && v && ret, -EINVAL);
+	n = swu_verifier_get_targets(v, &list);
 
 	slots.targets = calloc(n + 1, sizeof(*slots.targets));
 	if (!slots.targets)
@@ -431,12 +443,16 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 
 int manager_apply(Manager *m, SwuContext *ctx, SwuVerifier *v)
 {
-	const Config *c = m->config;
 	_cleanup_free_ uint8_t *manifest = NULL;
-	SwuBootConfig boot = config_boot(c);
+	SwuBootConfig boot;
+	const Config *c;
 	SwuPending p;
 	size_t size;
 	int r;
+
+	assert_return(m && ctx && v, -EINVAL);
+	c = m->config;
+	boot = config_boot(c);
 
 	/* Every target is written and read back: record the pending install, then switch. */
 	r = swu_verifier_build_manifest(v, &manifest, &size);
@@ -470,6 +486,7 @@ int manager_may_install(Manager *m, SwuContext *ctx)
 	Status s;
 	int r;
 
+	assert_return(m && ctx, -EINVAL);
 	if (!m->booted)
 		return swu_fail(ctx, -ENXIO, "slot", "booted", "%s", m->booted_error);
 	r = manager_get_status(m, ctx, &s);
@@ -519,10 +536,13 @@ static int install_file(Manager *m, SwuContext *ctx, const char *path, SwuVerifi
 int manager_install(Manager *m, const char *path)
 {
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-	SwuContext *ctx = m->ctx;
 	_cleanup_free_ char *note = NULL;
 	uint32_t from, to;
+	SwuContext *ctx;
 	int r;
+
+	assert_return(m && path, -EINVAL);
+	ctx = m->ctx;
 
 	swu_context_clear_failure(ctx);
 	r = manager_reconcile(m, ctx);
@@ -623,6 +643,8 @@ int manager_mark(Manager *m, SwuContext *ctx, bool good, char *ret_note, size_t 
 	size_t size = ret_note ? note_size : sizeof(buf);
 	SwuPending p = {};
 	int r;
+
+	assert_return(m && ctx && (!ret_note || note_size > 0), -EINVAL);
 
 	r = current_pending(m, ctx, &p);
 	if (r == -ENOENT && good)

@@ -33,8 +33,8 @@ typedef struct UrlSource {
 
 static int stream_payload_begin(void *userdata, const SwuTarget *target)
 {
-	UrlSource *u = userdata;
-	Transfer *t = u->t;
+	UrlSource *src = userdata;
+	Transfer *t = src->t;
 	int r;
 
 	/* The metadata verified (and a rotated root is kept) before the first payload byte. */
@@ -50,16 +50,16 @@ static int stream_payload_begin(void *userdata, const SwuTarget *target)
 
 static int stream_payload_data(void *userdata, const uint8_t *p, size_t n)
 {
-	UrlSource *u = userdata;
+	UrlSource *src = userdata;
 
-	return transfer_write(u->t, p, n);
+	return transfer_write(src->t, p, n);
 }
 
 static int stream_payload_end(void *userdata, const SwuTarget *target)
 {
-	UrlSource *u = userdata;
+	UrlSource *src = userdata;
 
-	return transfer_end_writer(u->t);
+	return transfer_end_writer(src->t);
 }
 
 static const SwuStreamSink stream_sink = {
@@ -70,20 +70,20 @@ static const SwuStreamSink stream_sink = {
 
 static int stream_data(void *userdata, long status, const void *p, size_t n)
 {
-	UrlSource *u = userdata;
+	UrlSource *src = userdata;
 	int r;
 
-	r = swu_stream_feed(u->stream, p, n);
+	r = swu_stream_feed(src->stream, p, n);
 	if (r == -ESPIPE)
-		u->restage = true;
+		src->restage = true;
 	return r;
 }
 
 static int staging_data(void *userdata, long status, const void *p, size_t n)
 {
-	UrlSource *u = userdata;
+	UrlSource *src = userdata;
 
-	return swu_write_all(u->staging_fd, p, n);
+	return swu_write_all(src->staging_fd, p, n);
 }
 
 uint64_t transfer_bundle_cap(const uint64_t *slot_sizes, size_t n, uint64_t max_bundle_size)
@@ -121,9 +121,9 @@ static int bundle_cap(Manager *m, SwuContext *ctx, uint64_t *ret)
 }
 
 /* A download that ended without a verdict of ours: the server or the network failed. */
-static int download_failed(UrlSource *u, const FetchResult *res)
+static int download_failed(UrlSource *src, const FetchResult *res)
 {
-	SwuContext *ctx = transfer_context(u->t);
+	SwuContext *ctx = transfer_context(src->t);
 
 	if (res->error < 0)
 		return swu_fail(ctx, res->error, "server", "download", "%s", res->message);
@@ -131,98 +131,98 @@ static int download_failed(UrlSource *u, const FetchResult *res)
 }
 
 /* The staged bundle, opened and verified like a file, then read into the slots. */
-static void install_staged(UrlSource *u)
+static void install_staged(UrlSource *src)
 {
-	Transfer *t = u->t;
+	Transfer *t = src->t;
 	SwuContext *ctx = transfer_context(t);
 	Manager *m = transfer_manager(t);
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	int r;
 
-	r = swu_bundle_open_path(ctx, u->staging_path, &u->fd, &u->b);
-	(void)unlink(u->staging_path); /* open or not, it is not needed any more */
-	u->staging_path = mfree(u->staging_path);
+	r = swu_bundle_open_path(ctx, src->staging_path, &src->fd, &src->b);
+	(void)unlink(src->staging_path); /* open or not, it is not needed any more */
+	src->staging_path = mfree(src->staging_path);
 	if (r >= 0)
 		r = swu_device_verifier(ctx, &m->device, &v);
 	if (r >= 0)
-		r = swu_device_check_metadata(ctx, &m->device, v, u->b);
+		r = swu_device_check_metadata(ctx, &m->device, v, src->b);
 	if (r < 0)
 		return transfer_fail(t, update_result_of(r), r, "Bundle rejected");
 	transfer_set_verifier(t, TAKE_PTR(v));
-	r = transfer_open_slots(t, u->b);
+	r = transfer_open_slots(t, src->b);
 	if (r < 0)
 		return transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot install");
-	r = bundle_reader_new(t, u->b, &u->reader);
+	r = bundle_reader_new(t, src->b, &src->reader);
 	if (r < 0)
 		transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot schedule the install");
 }
 
 static void staging_done(void *userdata, const FetchResult *res)
 {
-	UrlSource *u = userdata;
+	UrlSource *src = userdata;
 
-	u->job = NULL;
-	u->staging_fd = safe_close(u->staging_fd);
+	src->job = NULL;
+	src->staging_fd = safe_close(src->staging_fd);
 	if (res->error < 0 || res->status != 200)
-		return transfer_fail(u->t, update_result_of(res->error), download_failed(u, res),
-				     "Install from %s failed", u->url);
-	install_staged(u);
+		return transfer_fail(src->t, update_result_of(res->error),
+				     download_failed(src, res), "Install from %s failed", src->url);
+	install_staged(src);
 }
 
-static int start_staging(UrlSource *u)
+static int start_staging(UrlSource *src)
 {
-	Transfer *t = u->t;
+	Transfer *t = src->t;
 	const Config *c = transfer_config(t);
 	SwuContext *ctx = transfer_context(t);
-	FetchRequest req = { .url = u->url,
-			     .max_bytes = u->cap,
+	FetchRequest req = { .url = src->url,
+			     .max_bytes = src->cap,
 			     .on_data = staging_data,
 			     .on_done = staging_done,
-			     .userdata = u };
+			     .userdata = src };
 	int r;
 
 	r = swu_mkdir_p(c->staging_dir, 0700);
-	if (r >= 0 && asprintf(&u->staging_path, "%s/bundle.XXXXXX", c->staging_dir) < 0) {
-		u->staging_path = NULL;
+	if (r >= 0 && asprintf(&src->staging_path, "%s/bundle.XXXXXX", c->staging_dir) < 0) {
+		src->staging_path = NULL;
 		r = -ENOMEM;
 	}
 	if (r >= 0) {
-		u->staging_fd = mkostemp(u->staging_path, O_CLOEXEC);
-		if (u->staging_fd < 0) {
+		src->staging_fd = mkostemp(src->staging_path, O_CLOEXEC);
+		if (src->staging_fd < 0) {
 			r = -errno;
-			u->staging_path = mfree(u->staging_path);
+			src->staging_path = mfree(src->staging_path);
 		}
 	}
 	if (r < 0)
 		return swu_fail(ctx, r, "staging", "file", "cannot stage the download in '%s': %s",
 				c->staging_dir, strerror(-r));
-	log_info("The bundle at %s cannot be verified while it streams: staging it in '%s'", u->url,
-		 c->staging_dir);
-	return fetch_start(transfer_fetch(t), &req, &u->job);
+	log_info("The bundle at %s cannot be verified while it streams: staging it in '%s'",
+		 src->url, c->staging_dir);
+	return fetch_start(transfer_fetch(t), &req, &src->job);
 }
 
 static void stream_done(void *userdata, const FetchResult *res)
 {
-	UrlSource *u = userdata;
-	Transfer *t = u->t;
+	UrlSource *src = userdata;
+	Transfer *t = src->t;
 	SwuContext *ctx = transfer_context(t);
 	Manager *m = transfer_manager(t);
 	int r = res->error;
 
-	u->job = NULL;
-	if (u->restage) {
+	src->job = NULL;
+	if (src->restage) {
 		/* Not verifiable in order: start over through StagingDirectory=. */
-		u->stream = swu_stream_free(u->stream);
-		r = start_staging(u);
+		src->stream = swu_stream_free(src->stream);
+		r = start_staging(src);
 		if (r < 0)
 			transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot stage the bundle");
 		return;
 	}
 	if (r == 0 && res->status != 200)
-		return transfer_fail(t, RESULT_TRANSFER_FAILED, download_failed(u, res),
-				     "Install from %s failed", u->url);
+		return transfer_fail(t, RESULT_TRANSFER_FAILED, download_failed(src, res),
+				     "Install from %s failed", src->url);
 	if (r == 0)
-		r = swu_stream_finish(u->stream);
+		r = swu_stream_finish(src->stream);
 	if (r == 0)
 		r = swu_device_commit_root(ctx, &m->device, transfer_verifier(t));
 	if (r == 0)
@@ -235,40 +235,40 @@ static void stream_done(void *userdata, const FetchResult *res)
 		if (k < 0)
 			r = k;
 		else if (!ours) /* no verdict of ours: the server or the network failed */
-			r = download_failed(u, res);
-		return transfer_fail(t, update_result_of(r), r, "Install from %s failed", u->url);
+			r = download_failed(src, res);
+		return transfer_fail(t, update_result_of(r), r, "Install from %s failed", src->url);
 	}
 	transfer_written(t);
 }
 
 static int url_start(Transfer *t, void *userdata)
 {
-	UrlSource *u = userdata;
-	FetchRequest req = { .url = u->url,
-			     .max_bytes = u->cap,
+	UrlSource *src = userdata;
+	FetchRequest req = { .url = src->url,
+			     .max_bytes = src->cap,
 			     .on_data = stream_data,
 			     .on_done = stream_done,
-			     .userdata = u };
+			     .userdata = src };
 
 	transfer_show_target(t, "bundle");
-	return fetch_start(transfer_fetch(t), &req, &u->job);
+	return fetch_start(transfer_fetch(t), &req, &src->job);
 }
 
 static void url_free(void *userdata)
 {
-	UrlSource *u = userdata;
+	UrlSource *src = userdata;
 
-	fetch_cancel(u->job);
-	swu_stream_free(u->stream);
-	bundle_reader_free(u->reader);
-	swu_bundle_free(u->b);
-	safe_close(u->fd);
-	safe_close(u->staging_fd);
-	if (u->staging_path)
-		(void)unlink(u->staging_path);
-	free(u->staging_path);
-	free(u->url);
-	free(u);
+	fetch_cancel(src->job);
+	swu_stream_free(src->stream);
+	bundle_reader_free(src->reader);
+	swu_bundle_free(src->b);
+	safe_close(src->fd);
+	safe_close(src->staging_fd);
+	if (src->staging_path)
+		(void)unlink(src->staging_path);
+	free(src->staging_path);
+	free(src->url);
+	free(src);
 }
 
 static const TransferSourceOps url_ops = {
@@ -280,7 +280,7 @@ int transfer_new_url(const TransferSetup *setup, const char *url, Transfer **ret
 {
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	_cleanup_(transfer_freep) Transfer *t = NULL;
-	UrlSource *u;
+	UrlSource *src;
 	uint64_t cap;
 	int r;
 
@@ -293,16 +293,16 @@ int transfer_new_url(const TransferSetup *setup, const char *url, Transfer **ret
 	r = transfer_new(setup, url, &url_ops, TAKE_PTR(v), &t);
 	if (r < 0)
 		return r;
-	u = calloc(1, sizeof(*u));
-	if (!u)
+	src = calloc(1, sizeof(*src));
+	if (!src)
 		return -ENOMEM;
-	*u = (UrlSource){
+	*src = (UrlSource){
 		.t = t, .cap = cap, .staging_fd = -EBADF, .fd = -EBADF, .url = strdup(url)
 	};
-	transfer_set_source(t, u);
-	if (!u->url)
+	transfer_set_source(t, src);
+	if (!src->url)
 		return -ENOMEM;
-	r = swu_stream_new(setup->ctx, transfer_verifier(t), &stream_sink, u, &u->stream);
+	r = swu_stream_new(setup->ctx, transfer_verifier(t), &stream_sink, src, &src->stream);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(t);

@@ -50,9 +50,11 @@ static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 int worker_new(sd_event *event, WorkFunc work, WorkDone done, void *userdata, Worker **ret)
 {
-	Worker *w = calloc(1, sizeof(*w));
+	Worker *w;
 	int r;
 
+	assert_return(event && work && done && ret, -EINVAL);
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	*w = (Worker){ .joined = true, .work = work, .done = done, .userdata = userdata };

@@ -22,8 +22,7 @@ restart_daemon
 t0=$(date +%s%N)
 expect_exit 0 ctl install
 secs=$((($(date +%s%N) - t0) / 1000000000 + 1))
-checks=$((checks + 1))
-python3 - "$T/out" "$secs" <<'PY' || fail "progress without a terminal: $(cat "$T/out")"
+check "progress without a terminal: $(cat "$T/out")" python3 - "$T/out" "$secs" <<'PY'
 import re, sys
 sizes = {"rootfs": 4 * 1024 * 1024, "appfs": 1024 * 1024}
 lines = [l for l in open(sys.argv[1]).read().splitlines() if l.startswith("  ")]
@@ -44,8 +43,7 @@ PY
 
 expect_exit 0 ctl reset
 expect_exit 0 script -qfec "$SWUPDATECTL --address $DBUS_SYSTEM_BUS_ADDRESS install" "$T/typescript"
-checks=$((checks + 1))
-python3 - "$T/out" <<'PY' || fail "progress on a terminal: $(cat -v "$T/out")"
+check "progress on a terminal: $(cat -v "$T/out")" python3 - "$T/out" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8", newline="").read()
 bars = [s for s in re.split(r"[\r\n]", text) if "[" in s and "MiB/s" in s]

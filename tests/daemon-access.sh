@@ -50,10 +50,7 @@ pid=$!
 sleep 0.5 # until it runs as nobody: a mount before its exec would not stay
 sed "s/^Groups:.*/Groups:\t$gid/" "/proc/$pid/status" >"$T/status"
 mount --bind "$T/status" "/proc/$pid/status"
-checks=$((checks + 1))
-grep -q "^Groups:.$gid\$" "/proc/$pid/status" || fail "the lying status is not in place"
+check "the lying status is not in place" grep -q "^Groups:.$gid\$" "/proc/$pid/status"
 wait "$pid" || true
-checks=$((checks + 1))
-grep -q "Access denied" "$T/lie.err" ||
-	fail "a lying /proc let the caller in: $(cat "$T/lie.out" "$T/lie.err")"
+check "a lying /proc let the caller in: $(cat "$T/lie.out" "$T/lie.err")" grep -q "Access denied" "$T/lie.err"
 finish

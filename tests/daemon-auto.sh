@@ -13,12 +13,10 @@ AUTO_INSTALL=yes POLL_INTERVAL=2 start_daemon
 
 # The first download is corrupt: verify-failed. Two seconds later the next poll starts over.
 for _ in $(seq 200); do grep -q '"result":"failed"' "$DEV/state/history.jsonl" 2>/dev/null && break; sleep 0.1; done
-checks=$((checks + 1))
-grep -q '"result":"failed"' "$DEV/state/history.jsonl" || fail "the corrupt download did not fail"
+check "the corrupt download did not fail" grep -q '"result":"failed"' "$DEV/state/history.jsonl"
 for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && break; sleep 0.1; done
 expect_eq "after a failure, the next poll installs" "$(prop Result)" success
 expect_eq "pending" "$(prop PendingSlot)" B
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2"
+check "slot B does not hold release 2" slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img"
 
 finish

@@ -23,15 +23,12 @@ stop_daemon
 launch_daemon
 sleep 5 # two polls and more
 expect_eq "primary after the rollback" "$(primary)" A
-checks=$((checks + 1))
-bootenv | grep -qx B_OK=0 || fail "the slot that did not boot is bootable again: $(bootenv)"
+check "the slot that did not boot is bootable again" bootenv_has B_OK=0
 expect_eq "nothing pending after the rollback" "$(prop PendingSlot)" ""
-checks=$((checks + 1))
-prop Note | grep -q "rolled back on this device" || fail "the Note does not say why: $(prop Note)"
-checks=$((checks + 1))
-[ "$(grep -c '"action":"rollback"' "$DEV/state/history.jsonl")" = 1 ] || fail "no rollback in the history"
-checks=$((checks + 1))
-[ "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 1 ] || fail "the skip is not in the history once: $(cat "$DEV/state/history.jsonl")"
+check "the Note does not say why" note_has "rolled back on this device"
+check "no rollback in the history" test "$(grep -c '"action":"rollback"' "$DEV/state/history.jsonl")" = 1
+check "the skip is not in the history once: $(cat "$DEV/state/history.jsonl")" \
+	test "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 1
 
 # An explicit install still installs it.
 [ "$(prop State)" != finished ] || ctl reset >/dev/null
@@ -46,8 +43,7 @@ stop_daemon
 launch_daemon
 for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && [ "$(prop Result)" = success ] && break; sleep 0.1; done
 expect_eq "a newer release after a rollback" "$(prop PendingSlot)" B
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-B" "$T/rootfs-3.img" || fail "slot B does not hold release 3"
+check "slot B does not hold release 3" slot_holds "$DEV/rootfs-B" "$T/rootfs-3.img"
 
 # Version 3 boots, but its health check fails: MarkBad. It is not installed again by itself.
 reboot_into B
@@ -59,8 +55,7 @@ stop_daemon
 launch_daemon
 sleep 5 # two polls and more
 expect_eq "nothing pending after MarkBad" "$(prop PendingSlot)" ""
-checks=$((checks + 1))
-prop Note | grep -q "version 3 rolled back on this device" || fail "the Note does not say why: $(prop Note)"
-checks=$((checks + 1))
-[ "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 2 ] || fail "the skip of version 3 is not in the history: $(cat "$DEV/state/history.jsonl")"
+check "the Note does not say why" note_has "version 3 rolled back on this device"
+check "the skip of version 3 is not in the history: $(cat "$DEV/state/history.jsonl")" \
+	test "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 2
 finish

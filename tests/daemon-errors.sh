@@ -16,14 +16,12 @@ restart_daemon
 
 expect_exit 0 ctl install "$T/v2.swu"
 expect_stdout "Finished: success"
-checks=$((checks + 1))
-prop Note | grep -q "installed into slot B" || fail "no install sentence: $(prop Note)"
+check "no install sentence" note_has "installed into slot B"
 
 # Check() without Server= answers that, not with the install's sentence.
 expect_exit 1 ctl check
 expect_stderr "No Server= is configured"
-checks=$((checks + 1))
-! grep -q "installed into slot" "$T/err" || fail "Check() answered with the install's sentence: $(cat "$T/err")"
+check_not "Check() answered with the install's sentence: $(cat "$T/err")" grep -q "installed into slot" "$T/err"
 
 # A bundle signed by a key the device does not trust: refused, logged once, the same sentence as
 # the Note and the D-Bus error.
@@ -35,12 +33,9 @@ expect_exit 1 call Install 'sa{sv}' "$T/rogue.swu" 0
 expect_stderr "valid signatures"
 note=$(prop Note)
 expect_eq "log lines about the rejection" "$(grep -c "valid signatures" "$T/daemon.log")" 1
-checks=$((checks + 1))
-grep -qF "$note" "$T/daemon.log" || fail "the log does not carry the Note '$note': $(cat "$T/daemon.log")"
-checks=$((checks + 1))
-grep -qF "$note" "$T/err" || fail "the D-Bus error is not the Note '$note': $(cat "$T/err")"
+check "the log does not carry the Note '$note': $(cat "$T/daemon.log")" grep -qF "$note" "$T/daemon.log"
+check "the D-Bus error is not the Note '$note': $(cat "$T/err")" grep -qF "$note" "$T/err"
 # The next operation starts with an empty Note.
 expect_exit 0 ctl install "$T/v2.swu"
-checks=$((checks + 1))
-! prop Note | grep -q "valid signatures" || fail "the rejection's Note outlived it: $(prop Note)"
+check_not "the rejection's Note outlived it" note_has "valid signatures"
 finish

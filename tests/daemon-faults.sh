@@ -19,8 +19,7 @@ sed -i 's/^LowSpeedTimeoutSec=5/LowSpeedTimeoutSec=2/; s/^Retries=3/Retries=1/' 
 untouched() { # untouched WHAT: booted slot, bootloader and pending record as at the start
 	expect_eq "$1: primary" "$(primary)" A
 	expect_eq "$1: booted slot hash" "$(sha256sum <"$DEV/rootfs-A")" "$booted_hash"
-	checks=$((checks + 1))
-	[ ! -e "$DEV/state/pending.json" ] || fail "$1: an install is pending"
+	check "$1: an install is pending" test ! -e "$DEV/state/pending.json"
 	[ "${2:-}" = stopped ] || expect_eq "$1: daemon still answers" "$(prop BootedSlot)" A
 }
 booted_hash=$(sha256sum <"$DEV/rootfs-A")
@@ -33,8 +32,7 @@ scenario() {
 	restart_daemon
 	expect_exit 1 ctl install
 	expect_eq "$1: result" "$(prop Result)" "$2"
-	checks=$((checks + 1))
-	prop Note | grep -q "$3" || fail "$1: note '$(prop Note)' lacks '$3'"
+	check "$1: the Note lacks '$3'" note_has "$3"
 	untouched "$1"
 	ctl reset >/dev/null || true
 }
@@ -57,8 +55,7 @@ start_fake_server error500
 use_server "$SERVER"
 restart_daemon
 expect_exit 1 ctl check
-checks=$((checks + 1))
-[ "$(prop NextCheck)" -gt "$(prop LastCheck)" ] || fail "no retry scheduled after a 500"
+check "no retry scheduled after a 500" test "$(prop NextCheck)" -gt "$(prop LastCheck)"
 untouched error500
 
 # Abort and SIGTERM during a slow transfer: nothing is activated.
@@ -82,8 +79,7 @@ untouched sigterm stopped
 # The next start says what became of it (until Reset).
 launch_daemon
 expect_eq "result after SIGTERM" "$(prop Result)" aborted
-checks=$((checks + 1))
-prop Note | grep -q "Interrupted: swupdated was stopped during the install" || fail "note after SIGTERM: $(prop Note)"
+check "note after SIGTERM" note_has "Interrupted: swupdated was stopped during the install"
 expect_exit 0 ctl reset
 # swupdatectl install does not wait forever for a daemon that went away (here: killed, and this
 # bus cannot start it again).
@@ -95,15 +91,15 @@ rc=0
 timeout 10 tail --pid="$ctl_pid" -f /dev/null || rc=$?
 wait "$ctl_pid" || rc=$?
 expect_eq "swupdatectl after the daemon died" "$rc" 2
-checks=$((checks + 1))
-grep -q "swupdated left the bus during the install" "$T/ctl.err" &&
-	grep -q "swupdated did not come back" "$T/ctl.err" || fail "swupdatectl said: $(cat "$T/ctl.err")"
+check "swupdatectl did not say the daemon left: $(cat "$T/ctl.err")" \
+	grep -q "swupdated left the bus during the install" "$T/ctl.err"
+check "swupdatectl did not say the daemon stayed away: $(cat "$T/ctl.err")" \
+	grep -q "swupdated did not come back" "$T/ctl.err"
 untouched killed stopped
 # Started again, it reports the install it died in.
 launch_daemon
 expect_eq "result after SIGKILL" "$(prop Result)" unknown-error
-checks=$((checks + 1))
-prop Note | grep -q "Interrupted: swupdated stopped during the install" || fail "note after SIGKILL: $(prop Note)"
+check "note after SIGKILL" note_has "Interrupted: swupdated stopped during the install"
 expect_exit 0 ctl reset
 stop_daemon
 
@@ -116,10 +112,8 @@ resumed() {
 	launch_daemon
 	expect_exit 0 ctl install
 	expect_eq "result after $2" "$(prop Result)" success
-	checks=$((checks + 1))
-	grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log" || fail "no Range request after $2: $(cat "$T/fake.log")"
-	checks=$((checks + 1))
-	slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img" || fail "slot B does not hold release 2 after $2"
+	check "no Range request after $2: $(cat "$T/fake.log")" grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log"
+	check "slot B does not hold release 2 after $2" slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img"
 }
 
 # A connection dropped mid-blob resumes with Range and succeeds.
@@ -150,9 +144,9 @@ for mode in retry-huge retry-wrap retry-date; do
 	expect_exit 1 ctl check
 	now=$(date +%s%6N)
 	next=$(prop NextCheck)
-	checks=$((checks + 1))
-	[ "$next" -gt "$now" ] && [ "$next" -le $((now + 3601 * 1000000)) ] ||
-		fail "$mode: next check in $(((next - now) / 1000000)) s, not within the poll interval"
+	check "$mode: next check in $(((next - now) / 1000000)) s, not in the future" test "$next" -gt "$now"
+	check "$mode: next check in $(((next - now) / 1000000)) s, not within the poll interval" \
+		test "$next" -le $((now + 3601 * 1000000))
 	before=$(grep -c "GET /stable/metadata.pb" "$T/fake.log")
 	sleep 2
 	expect_eq "$mode: polls in the next 2 s" "$(grep -c "GET /stable/metadata.pb" "$T/fake.log")" "$before"
@@ -167,10 +161,9 @@ use_server "$SERVER"
 launch_daemon
 call Start 'sa{sv}' "" 0 >/dev/null || fail "Start(\"\") was refused"
 expect_exit 1 call Start 'sa{sv}' "$T/v2.swu" 0
-checks=$((checks + 1))
 call Install 'sa{sv}' "$T/v2.swu" 0 >"$T/out" 2>&1 || true
-grep -q "a poll of the server ends" "$T/out" ||
-	fail "Install during Start(\"\")'s poll was not refused as such: $(cat "$T/out")"
+check "Install during Start(\"\")'s poll was not refused as such: $(cat "$T/out")" \
+	grep -q "a poll of the server ends" "$T/out"
 wait_state transferred
 expect_eq "source of the one transfer" "$(prop Source)" "$SERVER"
 expect_exit 0 call Verify
@@ -193,9 +186,7 @@ for mode in drip-metadata error-drip; do
 	drip-metadata) expect_stderr "Timeout was reached" ;;
 	error-drip) expect_stderr "HTTP status 503" ;;
 	esac
-	checks=$((checks + 1))
-	[ "$elapsed" -le 10 ] || fail "$mode: Check() took $elapsed s"
-	checks=$((checks + 1))
-	[ "$(prop NextCheck)" -gt "$(date +%s%6N)" ] || fail "$mode: no next poll planned"
+	check "$mode: Check() took $elapsed s" test "$elapsed" -le 10
+	check "$mode: no next poll planned" test "$(prop NextCheck)" -gt "$(date +%s%6N)"
 done
 finish

@@ -8,8 +8,8 @@ start_bus
 SERVER=http://127.0.0.1:1/unused
 start_daemon
 busctl "$BUS" introspect --xml-interface io.swupdated.Updater1 /io/swupdated/Updater1 >"$T/live.xml"
-checks=$((checks + 1))
-python3 - "$SRCDIR/dbus/io.swupdated.Updater1.xml" "$T/live.xml" <<'PY' || fail "introspection differs from dbus/io.swupdated.Updater1.xml"
+check "introspection differs from dbus/io.swupdated.Updater1.xml" \
+	python3 - "$SRCDIR/dbus/io.swupdated.Updater1.xml" "$T/live.xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
 

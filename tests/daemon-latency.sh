@@ -33,10 +33,8 @@ sample_latency "$T/copy.lat"
 read -r worst reads secs <"$T/copy.lat"
 echo "install with a 1 GiB copy: $reads reads in $secs s, the slowest $worst s"
 expect_eq "result" "$(prop Result)" success
-checks=$((checks + 1))
-cmp -s -n $((1024 * 1024 * 1024)) "$DEV/appfs-A" "$T/appfs.img" || fail "slot A does not hold appfs"
-checks=$((checks + 1))
-awk -v w="$worst" 'BEGIN { exit !(w < 1.0) }' || fail "a property read took $worst s during the copy"
+check "slot A does not hold appfs" cmp -s -n $((1024 * 1024 * 1024)) "$DEV/appfs-A" "$T/appfs.img"
+check "a property read took $worst s during the copy" awk -v w="$worst" 'BEGIN { exit !(w < 1.0) }'
 
 # Verify() after Start() re-reads 1 GiB on the worker too.
 expect_exit 0 ctl reset
@@ -47,6 +45,5 @@ sample_latency "$T/verify.lat"
 read -r worst reads secs <"$T/verify.lat"
 echo "Verify() re-reading the slots: $reads reads in $secs s, the slowest $worst s"
 expect_eq "state after Verify" "$(prop State)" verified
-checks=$((checks + 1))
-awk -v w="$worst" 'BEGIN { exit !(w < 1.0) }' || fail "a property read took $worst s during Verify()"
+check "a property read took $worst s during Verify()" awk -v w="$worst" 'BEGIN { exit !(w < 1.0) }'
 finish

@@ -31,6 +31,15 @@ prop() { # prop NAME: the property's value, unquoted
 		sed 's/^[a-z] //; s/^"//; s/"$//'
 }
 
+# note_has PATTERN: the Note property matches PATTERN (grep). It prints the Note, which a failed
+# check shows.
+note_has() {
+	local note
+	note=$(prop Note)
+	printf '%s\n' "$note"
+	grep -q -- "$1" <<<"$note"
+}
+
 call() { # call METHOD [SIGNATURE ARGS...]
 	busctl "$BUS" call io.swupdated.Updater1 /io/swupdated/Updater1 io.swupdated.Updater1 "$@"
 }

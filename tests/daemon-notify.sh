@@ -22,18 +22,13 @@ for _ in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
 export NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000
 start_daemon
 unset NOTIFY_SOCKET WATCHDOG_USEC
-checks=$((checks + 1))
-grep -q "READY=1" "$T/notify.log" || fail "no READY=1: $(cat "$T/notify.log")"
+check "no READY=1: $(cat "$T/notify.log")" grep -q "READY=1" "$T/notify.log"
 expect_exit 0 ctl install
 sleep 2.2
 stop_daemon
 sleep 0.3
-checks=$((checks + 1))
-[ "$(grep -c "WATCHDOG=1" "$T/notify.log")" -ge 3 ] || fail "too few watchdog pings: $(cat "$T/notify.log")"
-checks=$((checks + 1))
-grep -q "STATUS=Downloading rootfs" "$T/notify.log" || fail "no download status: $(cat "$T/notify.log")"
-checks=$((checks + 1))
-grep -q "STATUS=finished: success" "$T/notify.log" || fail "no finished status"
-checks=$((checks + 1))
-grep -q "STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
+check "too few watchdog pings: $(cat "$T/notify.log")" test "$(grep -c "WATCHDOG=1" "$T/notify.log")" -ge 3
+check "no download status: $(cat "$T/notify.log")" grep -q "STATUS=Downloading rootfs" "$T/notify.log"
+check "no finished status" grep -q "STATUS=finished: success" "$T/notify.log"
+check "no STOPPING=1" grep -q "STOPPING=1" "$T/notify.log"
 finish

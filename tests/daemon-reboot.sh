@@ -33,8 +33,7 @@ expect_exit 0 ctl install "$T/v2.swu"
 expect_stdout "Finished: success"
 for _ in $(seq 50); do [ -s "$T/logind.calls" ] && break; sleep 0.1; done
 expect_eq "logind was asked" "$(cat "$T/logind.calls")" "Reboot interactive=False"
-checks=$((checks + 1))
-grep -q "systemd-logind is rebooting the system" "$T/daemon.log" || fail "no log line about the reboot"
+check "no log line about the reboot" grep -q "systemd-logind is rebooting the system" "$T/daemon.log"
 
 # logind refuses (no privilege, no polkit): the Note says so, and what to do.
 kill "$LOGIND_PID"
@@ -48,8 +47,7 @@ expect_exit 0 ctl mark-good
 release "$T/v3.swu" 3
 expect_exit 0 ctl install "$T/v3.swu"
 for _ in $(seq 50); do prop Note | grep -q "refused" && break; sleep 0.1; done
-checks=$((checks + 1))
-prop Note | grep -q "Version 3 installed into slot A, but the reboot was refused: Interactive authentication required.; reboot to try it" ||
-	fail "the refusal is not in the Note: $(prop Note)"
+check "the refusal is not in the Note" \
+	note_has "Version 3 installed into slot A, but the reboot was refused: Interactive authentication required.; reboot to try it"
 expect_eq "logind was asked again" "$(cat "$T/logind.calls")" "Reboot interactive=False"
 finish

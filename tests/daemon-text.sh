@@ -27,10 +27,8 @@ readable() { # the Note, every property at once, and the introspection still ans
 forge 'evil\nSlot B (version 99) marked good'
 expect_exit 1 timeout 20 "$SWUPDATECTL" --address "$DBUS_SYSTEM_BUS_ADDRESS" check
 expect_stderr 'evil\\x0aSlot B (version 99) marked good'
-checks=$((checks + 1))
-! grep -q '^Slot B (version 99) marked good' "$T/daemon.log" || fail "a journal line was forged: $(cat "$T/daemon.log")"
-checks=$((checks + 1))
-grep -q "evil\\\\x0aSlot B" "$T/daemon.log" || fail "the name is not in the log, escaped: $(cat "$T/daemon.log")"
+check_not "a journal line was forged: $(cat "$T/daemon.log")" grep -q '^Slot B (version 99) marked good' "$T/daemon.log"
+check "the name is not in the log, escaped: $(cat "$T/daemon.log")" grep -q "evil\\\\x0aSlot B" "$T/daemon.log"
 readable
 expect_eq "Note" "$(prop Note | grep -c 'x0aSlot B')" 1
 
@@ -39,17 +37,14 @@ forge 'evil\xff\xfe'
 expect_exit 1 timeout 20 "$SWUPDATECTL" --address "$DBUS_SYSTEM_BUS_ADDRESS" check
 expect_stderr "Release rejected"
 readable
-checks=$((checks + 1))
-prop Note | iconv -f UTF-8 -t UTF-8 >/dev/null || fail "the Note is not UTF-8"
+check "the Note is not UTF-8" iconv -f UTF-8 -t UTF-8 <<<"$(prop Note)"
 
 # swupdatectl never prints a terminal control byte the daemon quotes (here from the caller).
 esc=$(printf '\033')
 expect_exit 1 ctl install "/tmp/${esc}[2J${esc}]0;owned${esc}\\"
 expect_exit 0 ctl status
-checks=$((checks + 1))
-! grep -q "$esc" "$T/out" "$T/err" || fail "swupdatectl printed an escape character: $(cat -v "$T/out" "$T/err")"
+check_not "swupdatectl printed an escape character: $(cat -v "$T/out" "$T/err")" grep -q "$esc" "$T/out" "$T/err"
 expect_stdout '\\x1b\[2J'
 expect_exit 0 ctl history
-checks=$((checks + 1))
-! grep -q "$esc" "$T/out" || fail "swupdatectl history printed an escape character"
+check_not "swupdatectl history printed an escape character" grep -q "$esc" "$T/out"
 finish

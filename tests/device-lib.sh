@@ -88,6 +88,15 @@ bootenv() {
 	esac
 }
 
+# bootenv_has LINE: the bootloader environment has exactly this line. It prints the environment,
+# which a failed check shows.
+bootenv_has() {
+	local env
+	env=$(bootenv)
+	printf '%s\n' "$env"
+	grep -qx -- "$1" <<<"$env"
+}
+
 # A fingerprint of everything a refused install must leave alone.
 fingerprint() {
 	sha256sum "$DEV/rootfs-A" "$DEV/appfs-A"

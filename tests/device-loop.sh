@@ -25,9 +25,8 @@ done
 release "$T/v2.swu" 2
 
 expect_exit 0 swupdated install "$T/v2.swu"
-checks=$((checks + 1))
-slot_holds "${loops[1]}" "$T/rootfs-2.img" && slot_holds "${loops[3]}" "$T/appfs-2.img" ||
-	fail "the loop devices of slot B do not hold release 2"
+check "the loop device of rootfs B does not hold release 2" slot_holds "${loops[1]}" "$T/rootfs-2.img"
+check "the loop device of appfs B does not hold release 2" slot_holds "${loops[3]}" "$T/appfs-2.img"
 reboot_into B
 expect_exit 0 swupdated mark-good
 expect_eq "installed" "$(status_field installed_version)" 2

@@ -16,22 +16,27 @@ new_written() {
 	slot_holds "$DEV/rootfs-B" "$T/rootfs.img" && slot_holds "$DEV/appfs-B" "$T/appfs.img"
 }
 
+# slot_b_whole: slot B is as it was before the install, or completely written.
+slot_b_whole() {
+	[ "$(sha256sum "$DEV/rootfs-B" "$DEV/appfs-B" | cut -d' ' -f1)" = "$untouched" ] || new_written
+}
+
 # after_cut N: a slot the bootloader tries first always has its pending record (else it would
 # run unconfirmed, the installed manifest behind it). A record whose switch never ran is no
 # rollback: after a reboot into A it is dropped, and the release is not marked as rolled back.
 after_cut() {
-	checks=$((checks + 1))
-	if [ "$(primary)" = B ] && bootenv | grep -qx B_OK=1; then
-		[ -e "$DEV/state/pending.json" ] || fail "cut $1: slot B boots next without a pending record"
+	if [ "$(primary)" = B ] && bootenv_has B_OK=1 >/dev/null; then
+		check "cut $1: slot B boots next without a pending record" test -e "$DEV/state/pending.json"
 	fi
 	if [ -e "$DEV/state/pending.json" ] && [ "$(primary)" = A ]; then
 		interrupted=$((interrupted + 1))
 		reboot_into A
 		expect_exit 0 swupdated status --json
 		expect_eq "cut $1: pending after a reboot" "$(status_field pending_slot)" ""
-		checks=$((checks + 1))
-		[ ! -e "$DEV/state/rollback.json" ] && ! grep -q '"action":"rollback"' "$DEV/state/history.jsonl" ||
-			fail "cut $1: an install interrupted before its switch was taken for a rollback"
+		check "cut $1: an install interrupted before its switch was taken for a rollback (rollback.json)" \
+			test ! -e "$DEV/state/rollback.json"
+		check_not "cut $1: an install interrupted before its switch was taken for a rollback (history)" \
+			grep '"action":"rollback"' "$DEV/state/history.jsonl"
 	fi
 }
 
@@ -49,31 +54,25 @@ for ((n = 1; n < 200; n++)); do
 	points=$n
 	expect_eq "install killed at point $n" "$got" 137
 	expect_eq "booted slot after cut $n" "$(sha256sum <"$DEV/rootfs-A")" "$booted"
-	checks=$((checks + 1))
-	bootenv >/dev/null || fail "cut $n: bootloader environment does not parse"
+	check "cut $n: bootloader environment does not parse" bootenv
 	case $(primary) in
 	A) ;;
-	B) checks=$((checks + 1)); new_written || fail "cut $n: bootloader points at a half-written slot B" ;;
+	B) check "cut $n: bootloader points at a half-written slot B" new_written ;;
 	*) fail "cut $n: bootloader points nowhere: $(bootenv)" ;;
 	esac
 	# The fallback: a bootable slot B is either as it was or completely written.
-	checks=$((checks + 1))
-	if bootenv | grep -qx B_OK=1; then
-		[ "$(sha256sum "$DEV/rootfs-B" "$DEV/appfs-B" | cut -d' ' -f1)" = "$untouched" ] || new_written ||
-			fail "cut $n: slot B is half-written and still bootable: $(bootenv | tr '\n' ' ')"
+	if bootenv_has B_OK=1 >/dev/null; then
+		check "cut $n: slot B is half-written and still bootable: $(bootenv | tr '\n' ' ')" slot_b_whole
 	fi
 	after_cut "$n"
 	expect_exit 0 swupdated status --json
 	expect_exit 0 swupdated install "$T/r.swu"
 	expect_eq "primary after the retry at $n" "$(primary)" B
-	checks=$((checks + 1))
-	new_written || fail "cut $n: the retried install did not write slot B"
+	check "cut $n: the retried install did not write slot B" new_written
 done
 echo "install: $points fault points, $interrupted with a record before the switch"
-checks=$((checks + 1))
-[ "$points" -ge 30 ] || fail "only $points fault points exercised"
-checks=$((checks + 1))
-[ "$interrupted" -ge 1 ] || fail "no cut fell between the pending record and the switch"
+check "only $points fault points exercised" test "$points" -ge 30
+check "no cut fell between the pending record and the switch" test "$interrupted" -ge 1
 
 # An install over one still waiting for its reboot (slot B complete, tried first): cut at each
 # point, the superseded record never goes before slot B leaves the boot order.

@@ -20,18 +20,17 @@ refuse() {
 	expect_stderr "$reason"
 	after=$(fingerprint | grep -v history.jsonl | grep -v '^B_OK=')
 	lines_after=$(wc -l <"$DEV/state/history.jsonl")
-	checks=$((checks + 1))
 	if [ -n "$written" ]; then
-		bootenv | grep -qx B_OK=0 || fail "$name: the partly written slot B is bootable"
+		check "$name: the partly written slot B is bootable" bootenv_has B_OK=0
 	else
-		[ "$(bootenv | grep '^B_OK=' || :)" = "$b_ok" ] || fail "$name: the boot order of slot B changed though nothing was written"
+		check "$name: the boot order of slot B changed though nothing was written" \
+			test "$(bootenv | grep '^B_OK=' || :)" = "$b_ok"
 	fi
-	checks=$((checks + 1))
-	[ "$before" = "$after" ] || fail "$name changed the device: $(diff <(echo "$before") <(echo "$after"))"
+	check "$name changed the device" diff <(echo "$before") <(echo "$after")
 	expect_eq "$name: history lines" "$lines_after" $((lines_before + 1))
-	checks=$((checks + 1))
-	tail -n1 "$DEV/state/history.jsonl" | python3 -c 'import json,sys; e=json.load(sys.stdin); assert e["result"]=="failed" and e["reason"]' ||
-		fail "$name: history line"
+	check "$name: history line" python3 -c \
+		'import json,sys; e=json.load(sys.stdin); assert e["result"]=="failed" and e["reason"]' \
+		<<<"$(tail -n1 "$DEV/state/history.jsonl")"
 }
 
 # A target the device has no slot for.
@@ -43,8 +42,7 @@ refuse "no slot" "target 'kernel' has no slot on this device" "$T/noslot.swu"
 head -c $((SLOT_SIZE + 1)) /dev/zero >"$T/big.img"
 release "$T/big.swu" 5 --file rootfs="$T/big.img"
 refuse "too big" "its slot only $SLOT_SIZE" "$T/big.swu"
-checks=$((checks + 1))
-[ "$(head -c 4096 "$DEV/rootfs-B" | tr -d '\0' | wc -c)" = 0 ] || fail "the oversize payload was written"
+check "the oversize payload was written" test "$(head -c 4096 "$DEV/rootfs-B" | tr -d '\0' | wc -c)" = 0
 
 # A byte changed in the middle of a payload: caught by the hash while streaming.
 cp "$T/good.swu" "$T/flipped.swu"
@@ -93,8 +91,7 @@ bad_config() { # bad_config MESSAGE SED-EXPRESSION|APPEND-TEXT
 	before=$(fingerprint)
 	expect_exit 2 swupdated install "$T/next.swu"
 	expect_stderr "$msg"
-	checks=$((checks + 1))
-	[ "$before" = "$(fingerprint)" ] || fail "config error '$msg' changed the device"
+	check "config error '$msg' changed the device" diff <(echo "$before") <(fingerprint)
 }
 bad_config "swupdated.conf:[0-9]*: unknown section \[Bogus\]" "[Bogus]
 X=1"

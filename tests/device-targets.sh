@@ -15,13 +15,11 @@ release "$T/v2.swu" 2 --file rootfs="$T/rootfs.img" --file user_manifest="$T/use
 
 # A bundle file: installs, and the user manifest is kept with the manifest.
 expect_exit 0 swupdated install "$T/v2.swu"
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-B" "$T/rootfs.img" || fail "slot B does not hold rootfs"
+check "slot B does not hold rootfs" slot_holds "$DEV/rootfs-B" "$T/rootfs.img"
 reboot_into B
 expect_exit 0 swupdated mark-good
-checks=$((checks + 1))
-grep -q "$(sed -n 's/.*"marker": "\([^"]*\)".*/\1/p' "$T/user_manifest")" "$DEV/state/manifest.pb" ||
-	fail "the user manifest is not kept with the manifest"
+check "the user manifest is not kept with the manifest" \
+	grep -q "$(sed -n 's/.*"marker": "\([^"]*\)".*/\1/p' "$T/user_manifest")" "$DEV/state/manifest.pb"
 
 # Each is verified like any payload: a changed byte in either is refused; the booted slot B, the
 # bootloader and the state stay as they were.
@@ -35,11 +33,9 @@ for name in user_manifest rootfs.chunks; do
 	expect_exit 1 swupdated install "$T/v3.swu"
 	expect_stderr "payload '$name' has SHA-256"
 	expect_eq "device after a bad $name" "$(booted)" "$before"
-	checks=$((checks + 1))
-	[ ! -e "$DEV/state/pending.json" ] || fail "an install is pending after a bad $name"
+	check "an install is pending after a bad $name" test ! -e "$DEV/state/pending.json"
 	# slot A was partly written: it is not bootable
-	checks=$((checks + 1))
-	bootenv | grep -qx A_OK=0 || fail "the partly written slot A is bootable: $(bootenv)"
+	check "the partly written slot A is bootable" bootenv_has A_OK=0
 done
 # A user manifest that does not fit in the installed manifest beside the targets metadata (under
 # the 1 MiB cap on its own) is refused before anything is written: once installed, the manifest
@@ -64,6 +60,5 @@ publish "$T/v4.swu"
 start_daemon
 expect_exit 0 ctl install
 expect_stdout "Finished: success"
-checks=$((checks + 1))
-slot_holds "$DEV/rootfs-A" "$T/rootfs-4.img" || fail "slot A does not hold rootfs 4"
+check "slot A does not hold rootfs 4" slot_holds "$DEV/rootfs-A" "$T/rootfs-4.img"
 finish

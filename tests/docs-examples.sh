@@ -6,14 +6,12 @@ SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 . "$SRCDIR/tests/lib.sh"
 for f in grub.cfg boot.cmd initramfs-tools/hooks/swupdated-verity \
 	initramfs-tools/scripts/local-top/swupdated-verity; do
-	checks=$((checks + 1))
-	python3 -c 'import sys; sys.exit(0 if open(sys.argv[1]).read() in open(sys.argv[2]).read() else 1)' \
-		"$SRCDIR/docs/examples/$f" "$SRCDIR/docs/boot-integration.md" ||
-		fail "docs/boot-integration.md does not include docs/examples/$f verbatim"
+	check "docs/boot-integration.md does not include docs/examples/$f verbatim" python3 -c \
+		'import sys; sys.exit(0 if open(sys.argv[1]).read() in open(sys.argv[2]).read() else 1)' \
+		"$SRCDIR/docs/examples/$f" "$SRCDIR/docs/boot-integration.md"
 done
 # The initramfs script is POSIX sh (initramfs-tools runs it with busybox or klibc sh).
 for f in initramfs-tools/hooks/swupdated-verity initramfs-tools/scripts/local-top/swupdated-verity; do
-	checks=$((checks + 1))
-	sh -n "$SRCDIR/docs/examples/$f" || fail "docs/examples/$f: sh syntax"
+	check "docs/examples/$f: sh syntax" sh -n "$SRCDIR/docs/examples/$f"
 done
 finish

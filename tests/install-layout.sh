@@ -38,24 +38,22 @@ LIST
 fi
 sed 's|//*|/|g' "$T/expected.in" | sort >"$T/expected"
 (cd "$dest" && find . -type f -o -type l) | sed 's|^\.||' | sort >"$T/installed"
-checks=$((checks + 1))
-diff -u "$T/expected" "$T/installed" >"$T/diff" || fail "installed files differ from the list: $(cat "$T/diff")"
+check "installed files differ from the list" diff -u "$T/expected" "$T/installed"
 
 if [ "$daemon" = yes ]; then
 	# Activation: the bus file names the daemon and the systemd unit, with the configured paths.
 	svc=$dest$dbussystemservicedir/io.swupdated.Updater1.service
-	checks=$((checks + 1))
-	grep -qx "Exec=$sbindir/swupdated --config $sysconfdir/swupdated.conf" "$svc" &&
-		grep -qx 'SystemdService=swupdated.service' "$svc" && grep -qx 'Name=io.swupdated.Updater1' "$svc" ||
-		fail "the activation file is wrong: $(cat "$svc")"
+	for line in "Exec=$sbindir/swupdated --config $sysconfdir/swupdated.conf" \
+		'SystemdService=swupdated.service' 'Name=io.swupdated.Updater1'; do
+		check "the activation file lacks '$line': $(cat "$svc")" grep -qx -- "$line" "$svc"
+	done
 	# sysusers creates the group the bus policy names.
-	checks=$((checks + 1))
-	grep -qx 'g swupdate - -' "$dest$sysusersdir/swupdated.conf" &&
-		grep -q 'group="swupdate"' "$dest$dbuspolicydir/io.swupdated.Updater1.conf" ||
-		fail "the sysusers snippet does not create the policy's group"
+	check "the sysusers snippet does not create the policy's group" \
+		grep -qx 'g swupdate - -' "$dest$sysusersdir/swupdated.conf"
+	check "the bus policy does not name the group the sysusers snippet creates" \
+		grep -q 'group="swupdate"' "$dest$dbuspolicydir/io.swupdated.Updater1.conf"
 	# Nothing in /etc: the product's own swupdated.conf is never installed over.
-	checks=$((checks + 1))
-	[ ! -e "$dest$sysconfdir/swupdated.conf" ] || fail "make install wrote $sysconfdir/swupdated.conf"
+	check "make install wrote $sysconfdir/swupdated.conf" test ! -e "$dest$sysconfdir/swupdated.conf"
 
 	# The installed units, with the generator's drop-in, load without a complaint (ExecStart=
 	# pointed at the installed programs in DESTDIR, which is all systemd-analyze verify needs).
@@ -67,16 +65,14 @@ if [ "$daemon" = yes ]; then
 	done
 	# The generator runs on the build machine here: skipped when it is another architecture's.
 	if "$dest$systemdsystemgeneratordir/swupdated-generator" --config "$SRCDIR/conf/swupdated.conf" "$units" "$units" "$units" 2>"$T/err"; then
-		checks=$((checks + 1))
-		[ -f "$units/swupdated-poll.timer.d/50-swupdated-conf.conf" ] || fail "the generator wrote no timer drop-in"
+		check "the generator wrote no timer drop-in" test -f "$units/swupdated-poll.timer.d/50-swupdated-conf.conf"
 	elif [ -z "${CROSS:-}" ]; then
 		fail "the generator failed: $(cat "$T/err")"
 	fi
 	command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (Debian: systemd)"
 	SYSTEMD_UNIT_PATH=$units: systemd-analyze verify --man=no "$units"/*.service "$units"/*.timer >"$T/verify" 2>&1 ||
 		fail "systemd-analyze verify failed: $(cat "$T/verify")"
-	checks=$((checks + 1))
-	[ ! -s "$T/verify" ] || fail "systemd-analyze verify complains: $(cat "$T/verify")"
+	check "systemd-analyze verify complains: $(cat "$T/verify")" test ! -s "$T/verify"
 fi
 
 make -s -C "$BUILDDIR" --no-print-directory uninstall DESTDIR="$dest" >"$T/uninstall.log" 2>&1 ||

@@ -17,38 +17,65 @@ fail() {
 	failures=$((failures + 1))
 }
 
+# check WHAT CMD...: one check. CMD (a command and its arguments, run as they are: no string is
+# evaluated) must exit 0; otherwise the failure WHAT, followed by the last lines CMD printed
+# (stdout and stderr, kept in $T/check.out). Every check of the tests is counted here.
+check() {
+	local what=$1 rc=0
+	shift
+	checks=$((checks + 1))
+	"$@" >"$T/check.out" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || fail "$what$([ -s "$T/check.out" ] && printf ': %s' "$(tail -n 20 "$T/check.out")")"
+	return 0
+}
+
+# check_not WHAT CMD...: one check that CMD exits non-zero (a grep that must find nothing).
+check_not() {
+	check "$1" not "${@:2}"
+}
+
+# not CMD...: CMD's exit status negated; its output stays (check shows it when it matters).
+not() {
+	! "$@"
+}
+
 # expect_exit CODE CMD...: runs CMD, checks its exit status, keeps its stderr in $T/err.
 expect_exit() {
 	local want=$1 got=0
 	shift
 	"$@" >"$T/out" 2>"$T/err" || got=$?
-	checks=$((checks + 1))
-	if [ "$got" != "$want" ]; then
-		fail "'$*' exited $got, expected $want: $(cat "$T/err")"
-		return 0
-	fi
+	check "'$*' exited $got, expected $want: $(cat "$T/err")" test "$got" = "$want"
 }
 
 expect_eq() { # expect_eq WHAT GOT WANT
-	checks=$((checks + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"
+	check "$1: got '$2', expected '$3'" test "$2" = "$3"
 }
 
 expect_stderr() {
-	checks=$((checks + 1))
-	grep -q -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"
+	check "stderr lacks '$1': $(cat "$T/err")" grep -q -- "$1" "$T/err"
 }
 
 expect_stdout() {
-	checks=$((checks + 1))
-	grep -q -- "$1" "$T/out" || fail "stdout lacks '$1': $(cat "$T/out")"
+	check "stdout lacks '$1': $(cat "$T/out")" grep -q -- "$1" "$T/out"
 }
 
 # json_check FILE EXPR: EXPR (Python, over the parsed document d) must be true.
 json_check() {
-	checks=$((checks + 1))
-	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" ||
-		fail "JSON check '$2' on $1: $(cat "$1")"
+	check "JSON check '$2' on $1: $(cat "$1")" python3 -c \
+		'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+}
+
+# wait_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds (0) or SECONDS (tenths
+# allowed) passed (1): a test waits for the event it checks, not for a time it guessed.
+wait_until() {
+	local n
+	n=$(awk -v s="$1" 'BEGIN { print int(s * 10 + 0.5) }')
+	shift
+	for _ in $(seq "$n"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
 }
 
 # flip_byte FILE OFFSET: inverts one byte (writing a fixed value would change nothing 1 time in 256).

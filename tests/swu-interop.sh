@@ -19,11 +19,9 @@ expect_exit 0 "$SWU" verify-bundle --bundle b.pb --trusted-root-metadata root.pb
 
 # swu's own keys are plain PEM that openssl reads.
 "$SWU" generate-key mine >/dev/null
-checks=$((checks + 1))
-openssl pkey -in mine -noout 2>/dev/null && openssl pkey -pubin -in mine.pub -noout 2>/dev/null ||
-	fail "openssl cannot read swu's keys"
-checks=$((checks + 1))
-grep -q "BEGIN PRIVATE KEY" mine || fail "private key is not PKCS#8"
+check "openssl cannot read swu's private key" openssl pkey -in mine -noout
+check "openssl cannot read swu's public key" openssl pkey -pubin -in mine.pub -noout
+check "private key is not PKCS#8" grep -q "BEGIN PRIVATE KEY" mine
 
 # A key on another curve is refused with a clear reason, exit 2 (usage), nothing written.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out p384 2>/dev/null

@@ -10,37 +10,31 @@ unit="$BUILDDIR/systemd/swupdated.service"
 expect_exit 0 systemd-analyze security --offline=true --no-pager "$unit"
 level=$(sed -n 's/.*Overall exposure level for swupdated.service: \([0-9.]*\).*/\1/p' "$T/out")
 echo "exposure level: $level"
-checks=$((checks + 1))
-awk -v l="$level" 'BEGIN { exit !(l != "" && l <= 4.0) }' || fail "exposure level '$level' is above 4.0"
-checks=$((checks + 1))
-grep -q '^Type=notify' "$unit" && grep -q '^WatchdogSec=' "$unit" && grep -q '^Restart=on-failure' "$unit" ||
-	fail "the unit lacks Type=notify, WatchdogSec= or Restart=on-failure"
-checks=$((checks + 1))
-grep -q "ExecStart=.*/swupdatectl mark-good" "$BUILDDIR/systemd/swupdated-mark-good.service" ||
-	fail "swupdated-mark-good.service does not run swupdatectl mark-good"
+check "exposure level '$level' is above 4.0" awk -v l="$level" 'BEGIN { exit !(l != "" && l <= 4.0) }'
+for key in Type=notify WatchdogSec= Restart=on-failure; do
+	check "the unit lacks $key" grep -q "^$key" "$unit"
+done
+check "swupdated-mark-good.service does not run swupdatectl mark-good" \
+	grep -q "ExecStart=.*/swupdatectl mark-good" "$BUILDDIR/systemd/swupdated-mark-good.service"
 
 # Activation: the service is started by the bus (its alias), never pulled in at boot by the
 # unit itself, and never waits for the network (a bus call would wait with it).
-checks=$((checks + 1))
-grep -qx 'Alias=dbus-io.swupdated.Updater1.service' "$unit" || fail "no Alias=dbus-io.swupdated.Updater1.service"
-checks=$((checks + 1))
-! grep -v '^#' "$unit" | grep -q '^WantedBy=\|network-online' ||
-	fail "the unit is wanted at boot or waits for the network: $(grep -v '^#' "$unit" | grep '^WantedBy=\|network-online')"
-checks=$((checks + 1))
-! grep -v '^#' "$BUILDDIR/systemd/swupdated-mark-good.service" | grep -q 'swupdated.service' ||
-	fail "swupdated-mark-good.service depends on swupdated.service, whose idle exit would stop it"
+check "no Alias=dbus-io.swupdated.Updater1.service" grep -qx 'Alias=dbus-io.swupdated.Updater1.service' "$unit"
+check_not "the unit is wanted at boot or waits for the network" \
+	grep '^WantedBy=\|network-online' <(grep -v '^#' "$unit")
+check_not "swupdated-mark-good.service depends on swupdated.service, whose idle exit would stop it" \
+	grep 'swupdated.service' <(grep -v '^#' "$BUILDDIR/systemd/swupdated-mark-good.service")
 # The poll timer starts the oneshot poll service (never swupdated.service), in timers.target.
 timer=$SRCDIR/systemd/swupdated-poll.timer
-checks=$((checks + 1))
-grep -qx 'OnBootSec=2min' "$timer" || fail "the shipped timer's OnBootSec= is not the generator's (2min)"
-checks=$((checks + 1))
-grep -qx 'WantedBy=timers.target' "$timer" && grep -q '^OnUnitActiveSec=' "$timer" &&
-	grep -q '^RandomizedDelaySec=' "$timer" && ! grep -q '^Unit=' "$timer" ||
-	fail "swupdated-poll.timer is not an OnUnitActiveSec= timer of swupdated-poll.service in timers.target"
-checks=$((checks + 1))
-grep -qx 'Type=oneshot' "$BUILDDIR/systemd/swupdated-poll.service" &&
-	grep -q '^ExecStart=.*/swupdatectl poll$' "$BUILDDIR/systemd/swupdated-poll.service" ||
-	fail "swupdated-poll.service does not run swupdatectl poll as a oneshot"
+check "the shipped timer's OnBootSec= is not the generator's (2min)" grep -qx 'OnBootSec=2min' "$timer"
+not_timer="swupdated-poll.timer is not an OnUnitActiveSec= timer of swupdated-poll.service in timers.target"
+check "$not_timer (WantedBy=)" grep -qx 'WantedBy=timers.target' "$timer"
+check "$not_timer (OnUnitActiveSec=)" grep -q '^OnUnitActiveSec=' "$timer"
+check "$not_timer (RandomizedDelaySec=)" grep -q '^RandomizedDelaySec=' "$timer"
+check_not "$not_timer (Unit=)" grep '^Unit=' "$timer"
+check "swupdated-poll.service is not a oneshot" grep -qx 'Type=oneshot' "$BUILDDIR/systemd/swupdated-poll.service"
+check "swupdated-poll.service does not run swupdatectl poll" \
+	grep -q '^ExecStart=.*/swupdatectl poll$' "$BUILDDIR/systemd/swupdated-poll.service"
 
 # The generator: the timer's schedule from the configuration file; IdleExitSec=0 pulls the
 # daemon in at boot instead; nothing for a missing file; exit 1 and nothing for a broken one.
@@ -54,13 +48,12 @@ gen '[Update]\nCompatible=x\nPollIntervalSec=1200\nPollJitterSec=60\n'
 # (An empty OnUnitActiveSec= resets every trigger of the timer, OnBootSec= too: without it
 # again, a timer whose service never ran would never elapse.)
 dropin=$T/gen/swupdated-poll.timer.d/50-swupdated-conf.conf
-checks=$((checks + 1))
-[ "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = "[Timer] OnUnitActiveSec= OnBootSec=2min OnUnitActiveSec=1200s RandomizedDelaySec=60s " ] ||
-	fail "generator drop-in: $(cat "$dropin" 2>&1)"
+check "generator drop-in: $(cat "$dropin" 2>&1)" test "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = \
+	"[Timer] OnUnitActiveSec= OnBootSec=2min OnUnitActiveSec=1200s RandomizedDelaySec=60s "
 gen '[Update]\nCompatible=x\nIdleExitSec=0\n'
-checks=$((checks + 1))
-[ -L "$T/gen/multi-user.target.wants/swupdated.service" ] && [ ! -e "$T/gen/swupdated-poll.timer.d" ] ||
-	fail "IdleExitSec=0: swupdated.service is not pulled in by multi-user.target: $(find "$T/gen")"
+check "IdleExitSec=0: swupdated.service is not pulled in by multi-user.target: $(find "$T/gen")" \
+	test -L "$T/gen/multi-user.target.wants/swupdated.service"
+check "IdleExitSec=0: the poll timer still gets a drop-in: $(find "$T/gen")" test ! -e "$T/gen/swupdated-poll.timer.d"
 expect_exit 0 "$SWUPDATED_GENERATOR" --config "$T/missing.conf" "$T/gen2"
 expect_eq "files written for a missing configuration" "$(find "$T/gen2" 2>/dev/null | wc -l)" 0
 rc=0

@@ -42,15 +42,19 @@ expect_stderr "Reset is not possible in state 'inactive'"
 expect_exit 1 as "" busctl "$BUS" call io.swupdated.Updater1 /io/swupdated/Updater1 io.swupdated.Updater1 Reset
 expect_stderr "Access denied"
 
-# A caller whose /proc/<pid>/status claims the group: still not.
+# A caller whose /proc/<pid>/status claims the group: still not. It calls once the lie is in
+# place, told so through a FIFO.
+mkfifo -m 666 "$T/go"
 setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c \
-	'sleep 2; exec busctl "$0" call io.swupdated.Updater1 /io/swupdated/Updater1 io.swupdated.Updater1 Reset' \
-	"$BUS" >"$T/lie.out" 2>"$T/lie.err" &
+	'read -r _ <"$1"; exec busctl "$0" call io.swupdated.Updater1 /io/swupdated/Updater1 io.swupdated.Updater1 Reset' \
+	"$BUS" "$T/go" >"$T/lie.out" 2>"$T/lie.err" &
 pid=$!
-sleep 0.5 # until it runs as nobody: a mount before its exec would not stay
+# Until it runs as nobody (setpriv has executed sh): a mount before its exec would not stay.
+wait_until 10 grep -qx sh "/proc/$pid/comm" || fail "the caller did not start"
 sed "s/^Groups:.*/Groups:\t$gid/" "/proc/$pid/status" >"$T/status"
 mount --bind "$T/status" "/proc/$pid/status"
 check "the lying status is not in place" grep -q "^Groups:.$gid\$" "/proc/$pid/status"
+echo go 1<>"$T/go" # read-write: never blocks, even if the caller is gone
 wait "$pid" || true
 check "a lying /proc let the caller in: $(cat "$T/lie.out" "$T/lie.err")" grep -q "Access denied" "$T/lie.err"
 finish

@@ -12,6 +12,17 @@ start_nginx
 release "$T/v2.swu" 2
 publish "$T/v2.swu"
 AUTO_INSTALL=yes POLL_INTERVAL=2 start_daemon
+polls() { grep -c "GET /stable/metadata.pb" "$T/access.log" || true; }
+polled_twice_since() { [ "$(polls)" -ge $(($1 + 2)) ]; }
+# relaunch_and_poll: the daemon starts again and makes two of its own polls (2 s apart), each of
+# which would install the release if the daemon did not hold it back.
+relaunch_and_poll() {
+	local before
+	stop_daemon
+	before=$(polls)
+	launch_daemon
+	wait_until 20 polled_twice_since "$before" || fail "the daemon did not poll twice: $(polls) polls, $before before"
+}
 for _ in $(seq 200); do [ "$(prop PendingSlot)" = B ] && [ "$(prop Result)" = success ] && break; sleep 0.1; done
 expect_eq "pending after the automatic install" "$(prop PendingSlot)" B
 
@@ -19,9 +30,7 @@ expect_eq "pending after the automatic install" "$(prop PendingSlot)" B
 # grub.cfg of docs/boot-integration.md does) and fell back to A. Polls go on every 2 s.
 reboot_into A
 grub-editenv "$DEV/grubenv" set B_TRY=1
-stop_daemon
-launch_daemon
-sleep 5 # two polls and more
+relaunch_and_poll
 expect_eq "primary after the rollback" "$(primary)" A
 check "the slot that did not boot is bootable again" bootenv_has B_OK=0
 expect_eq "nothing pending after the rollback" "$(prop PendingSlot)" ""
@@ -51,9 +60,7 @@ stop_daemon
 launch_daemon
 expect_exit 0 call MarkBad
 reboot_into A
-stop_daemon
-launch_daemon
-sleep 5 # two polls and more
+relaunch_and_poll
 expect_eq "nothing pending after MarkBad" "$(prop PendingSlot)" ""
 check "the Note does not say why" note_has "version 3 rolled back on this device"
 check "the skip of version 3 is not in the history: $(cat "$DEV/state/history.jsonl")" \

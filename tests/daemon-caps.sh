@@ -26,12 +26,9 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && losetup -f >/dev/null 
 fi
 echo "slots on ${#loops[@]} loop devices"
 start_bus
-start_nginx
-sed -i 's|access_log .*;|log_format bytes "$bytes_sent $request"; access_log '"$T"'/access.log bytes;|' "$T/nginx.conf"
-nginx -c "$T/nginx.conf" -s reload
-sleep 0.5
+start_nginx "" "log_format bytes '\$bytes_sent \$request'; access_log $T/bytes.log bytes;"
 start_daemon
-served() { awk -v u="$1" '$3 == u { s += $1 } END { print s + 0 }' "$T/access.log"; }
+served() { awk -v u="$1" '$3 == u { s += $1 } END { print s + 0 }' "$T/bytes.log"; }
 
 # 40 MiB of payloads before the metadata: it must be staged, and the staging stops at the cap:
 # two 8 MiB slots of slot B, plus 4 MiB of metadata.

@@ -64,16 +64,14 @@ start_fake_server slow
 use_server "$SERVER"
 restart_daemon
 call Install 'sa{sv}' "" 0 >/dev/null
-wait_state transferring
-sleep 1
+wait_downloaded 1 # in the middle of writing slot B
 expect_exit 0 ctl abort
 wait_state finished
 expect_eq "result after abort" "$(prop Result)" aborted
 untouched abort
 expect_exit 0 ctl reset
 call Install 'sa{sv}' "" 0 >/dev/null
-wait_state transferring
-sleep 1
+wait_downloaded 1 # in the middle of writing slot B
 stop_daemon
 untouched sigterm stopped
 # The next start says what became of it (until Reset).

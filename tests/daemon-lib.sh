@@ -55,6 +55,19 @@ wait_state() {
 	return 1
 }
 
+# downloaded BYTES [TARGET]: the daemon is transferring (TARGET), DownloadDone at least BYTES.
+downloaded() {
+	[ "$(prop State)" = transferring ] && { [ -z "${2:-}" ] || [ "$(prop CurrentTarget)" = "$2" ]; } &&
+		[ "$(prop DownloadDone)" -ge "$1" ]
+}
+
+# wait_downloaded BYTES [TARGET]: waits (30 s at most) until the install in progress has
+# downloaded at least BYTES (of TARGET): it is writing the slot. 1 when it did not.
+wait_downloaded() {
+	wait_until 30 downloaded "$@" ||
+		{ fail "DownloadDone stayed at $(prop DownloadDone) < $1 (state $(prop State))"; return 1; }
+}
+
 # stop_daemon: SIGTERM, and the daemon must exit 0.
 stop_daemon() {
 	local rc=0

@@ -15,8 +15,7 @@ start_nginx "ssl_certificate $pki/server.crt; ssl_certificate_key $pki/server.ke
 # nginx offers HTTP/2 as well: the daemon must still speak HTTP/1.1 (fetch.c), where a paused
 # transfer leaves its bytes in the socket rather than in libcurl's memory.
 sed -i "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$PORT ssl http2;|" "$T/nginx.conf"
-nginx -c "$T/nginx.conf" -s reload
-sleep 0.5
+nginx_reload || fail "nginx did not reload"
 expect_eq "ALPN offered by nginx" "$(python3 - "$PORT" "$pki" <<'PY'
 import socket, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2] + "/ca.crt")
@@ -62,8 +61,7 @@ conf = conf.replace("    root %s/repo;" % t, "    root %s/repo;\n    location /d
 conf = conf.rstrip().rstrip("}") + "  server { listen 127.0.0.1:%s; root %s/repo; access_log %s/http.log; }\n}\n" % (port, t, t)
 open(path, "w").write(conf)
 PY
-nginx -c "$T/nginx.conf" -s reload
-sleep 0.5
+nginx_reload || fail "nginx did not reload"
 sed -i "s|^CAFile=.*|CAFile=$pki/ca.crt\nClientCertificate=$pki/device.crt\nClientKey=$pki/device.key|" "$DEV/swupdated.conf"
 use_server "https://127.0.0.1:$PORT/downgrade"
 restart_daemon

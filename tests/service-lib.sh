@@ -109,8 +109,9 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_nginx [extra server directives]: serves $T/repo on 127.0.0.1:$PORT, logs to
-# $T/access.log; sets SERVER to the channel URL .../stable.
+# start_nginx [SERVER-DIRECTIVES [HTTP-DIRECTIVES]]: serves $T/repo on 127.0.0.1:$PORT, logs to
+# $T/access.log (HTTP-DIRECTIVES may add logs: a log_format is only allowed there); sets SERVER
+# to the channel URL .../stable.
 start_nginx() {
 	PORT=$(free_port)
 	mkdir -p "$T/repo" "$T/nginx-tmp"
@@ -122,6 +123,7 @@ error_log $T/nginx-error.log;
 events { worker_connections 64; }
 http {
   access_log $T/access.log;
+  ${2:-}
   client_body_temp_path $T/nginx-tmp;
   proxy_temp_path $T/nginx-tmp;
   fastcgi_temp_path $T/nginx-tmp;
@@ -137,6 +139,33 @@ CONF
 	nginx -c "$T/nginx.conf" -e "$T/nginx-error.log"
 	for _ in $(seq 50); do [ -f "$T/nginx.pid" ] && break; sleep 0.1; done
 	SERVER="http://127.0.0.1:$PORT/stable"
+}
+
+# nginx_workers: the PIDs of the nginx master's worker processes, from /proc.
+nginx_workers() {
+	local master file stat fields
+	read -r master <"$T/nginx.pid"
+	for file in /proc/[0-9]*/stat; do
+		read -r stat 2>/dev/null <"$file" || continue
+		read -ra fields <<<"${stat##*) }" # after "PID (COMM) ": state, parent PID, ...
+		[ "${fields[1]}" != "$master" ] || echo "${stat%% *}"
+	done
+}
+
+# nginx_reloaded OLD-WORKERS: workers run, and none of OLD-WORKERS is among them any more.
+nginx_reloaded() {
+	local now
+	now=$(nginx_workers)
+	[ -n "$now" ] && [ -z "$(comm -12 <(sort <<<"$1") <(sort <<<"$now"))" ]
+}
+
+# nginx_reload: nginx reads $T/nginx.conf again; returns once workers with the new configuration
+# serve (the old ones are gone), 1 after 10 s.
+nginx_reload() {
+	local old
+	old=$(nginx_workers)
+	nginx -c "$T/nginx.conf" -s reload
+	wait_until 10 nginx_reloaded "$old"
 }
 
 # daemon_ready: the daemon answers a property read on the bus. Only the bus is needed: no

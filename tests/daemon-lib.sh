@@ -15,10 +15,37 @@ daemon_cleanup() {
 trap daemon_cleanup EXIT
 chmod 755 "$T" # unprivileged callers reach the bus socket
 
-# start_daemon [extra [Update] lines]: swupdated on the device with Server=$SERVER.
-start_daemon() {
+# daemon_config: the device's swupdated.conf polls Server=$SERVER (every $POLL_INTERVAL s, default
+# 3600, no jitter), with IdleExitSec=$IDLE_EXIT (default 0), AutoInstall=$AUTO_INSTALL (default
+# no), a staging directory and short network timeouts.
+daemon_config() {
 	sed -i "s|^Compatible=.*|Compatible=acme-gw-v2\nServer=$SERVER\nPollIntervalSec=${POLL_INTERVAL:-3600}\nPollJitterSec=0\nIdleExitSec=${IDLE_EXIT:-0}\nAutoInstall=${AUTO_INSTALL:-no}\nStagingDirectory=$DEV/staging\n[Network]\nRetries=3\nConnectTimeoutSec=5\nLowSpeedTimeoutSec=5|" "$DEV/swupdated.conf"
+}
+
+# start_daemon: swupdated on the device, configured by daemon_config.
+start_daemon() {
+	daemon_config
 	launch_daemon
+}
+
+# conf_add SECTION LINE: adds LINE to [SECTION] of the device's swupdated.conf (the section is
+# appended when there is none); a running daemon reads it at its next start.
+conf_add() {
+	if grep -q "^\[$1\]\$" "$DEV/swupdated.conf"; then
+		sed -i "s|^\[$1\]\$|&\n$2|" "$DEV/swupdated.conf"
+	else
+		printf '[%s]\n%s\n' "$1" "$2" >>"$DEV/swupdated.conf"
+	fi
+}
+
+# served_release: a device booted from slot A, the bus, and nginx serving release 2 ($T/v2.swu,
+# images $T/rootfs-2.img and $T/appfs-2.img). The daemon is not started yet.
+served_release() {
+	device_setup grub
+	start_bus
+	start_nginx
+	release "$T/v2.swu" 2
+	publish "$T/v2.swu"
 }
 
 # launch_daemon: starts swupdated on the device and waits until it answers on the bus.

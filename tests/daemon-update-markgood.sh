@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Reboot into the installed slot and MarkGood: what a client reads survives the daemon's restart
+# (the release seen, when it was checked); MarkGood installs the release, and with nothing
+# pending confirms the booted slot again (health checks on every boot); MarkBad has nothing to
+# reject; the history lists the confirmation.
+. "${SRCDIR:-.}/tests/daemon-lib.sh"
+
+served_release
+start_daemon
+expect_exit 0 ctl check
+expect_exit 0 ctl install
+expect_exit 0 ctl reset
+
+last_check=$(prop LastCheck)
+reboot_into B
+restart_daemon
+expect_eq "booted" "$(prop BootedSlot)" B
+expect_eq "available after a restart" "$(prop AvailableVersion)" 2
+expect_eq "last check after a restart" "$(prop LastCheck)" "$last_check"
+expect_exit 0 ctl mark-good
+expect_eq "installed" "$(prop InstalledVersion)" 2
+expect_eq "pending after mark-good" "$(prop PendingSlot)" ""
+expect_exit 0 ctl mark-good # nothing pending: confirms the booted slot again (health checks)
+expect_exit 1 ctl mark-bad
+expect_stderr "no update is pending"
+expect_exit 0 ctl history
+expect_stdout "mark-good"
+finish

@@ -1,0 +1,14 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# A server that ignores Range on the chunk store (nginx max_ranges 0: every answer is the whole
+# store, 200): the daemon downloads the image whole, and the install succeeds.
+. "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
+
+delta_device
+delta_nginx "location /stable/chunks/ { max_ranges 0; }"
+booted_release 1
+start_daemon
+
+fallback 5 "Range ignored"
+check "nginx did not ignore the Range" grep -q "^200 .*GET /stable/chunks/" <(tail -n +"$since" "$T/bytes.log")
+finish

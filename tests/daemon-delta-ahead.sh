@@ -6,9 +6,7 @@
 # next one is asked for while the one before still streams, so its round trip overlaps it.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx
-booted_release 1
+delta_setup
 SEED=6 image 6
 in_slot A "$T/rootfs-6.img"
 rewrite_regions 6 7 256

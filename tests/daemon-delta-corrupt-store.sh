@@ -4,9 +4,7 @@
 # image whole, and the install succeeds.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx
-booted_release 1
+delta_setup
 start_daemon
 
 corrupt_store() { # a byte of every frame in the middle of the store

@@ -21,6 +21,14 @@ delta_nginx() {
   access_log $T/bytes.log bytes;"
 }
 
+# delta_setup [SERVER-DIRECTIVES]: the device running release 1 from slot B (booted_release),
+# and nginx (delta_nginx).
+delta_setup() {
+	delta_device
+	delta_nginx "${1:-}"
+	booted_release 1
+}
+
 # start_daemon_1mbs: the daemon with MaxBytesPerSec=1000000, so a transfer lasts long enough to
 # be cut, or to have ranges wait for their turn.
 start_daemon_1mbs() {

@@ -4,9 +4,7 @@
 # store, 200): the daemon downloads the image whole, and the install succeeds.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx "location /stable/chunks/ { max_ranges 0; }"
-booted_release 1
+delta_setup "location /stable/chunks/ { max_ranges 0; }"
 start_daemon
 
 fallback 5 "Range ignored"

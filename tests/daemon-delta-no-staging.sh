@@ -3,9 +3,7 @@
 # No staging directory to keep the chunk index in: the image comes whole, and installs.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx
-booted_release 1
+delta_setup
 printf 'a file\n' >"$T/not-a-directory"
 daemon_config
 sed -i "s|^StagingDirectory=.*|StagingDirectory=$T/not-a-directory/staging|" "$DEV/swupdated.conf"

@@ -4,9 +4,7 @@
 # and the install succeeds.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx
-booted_release 1
+delta_setup
 start_daemon
 
 no_store() { rm -f "$T"/repo/stable/chunks/*; }

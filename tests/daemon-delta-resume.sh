@@ -6,9 +6,7 @@
 # fetched side by side together.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx
-booted_release 1
+delta_setup
 SEED=6 delta_release 6 block
 start_daemon_1mbs
 

@@ -5,9 +5,7 @@
 # history say how much was reused and downloaded.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
-delta_device
-delta_nginx
-booted_release 1
+delta_setup
 delta_release 2 block
 start_daemon
 

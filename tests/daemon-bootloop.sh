@@ -6,11 +6,7 @@
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 : "${SWUPDATECTL:?}"
 
-device_setup grub
-start_bus
-start_nginx
-release "$T/v2.swu" 2
-publish "$T/v2.swu"
+served_release
 AUTO_INSTALL=yes POLL_INTERVAL=2 start_daemon
 polls() { grep -c "GET /stable/metadata.pb" "$T/access.log" || true; }
 polled_twice_since() { [ "$(polls)" -ge $(($1 + 2)) ]; }

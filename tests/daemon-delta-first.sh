@@ -14,8 +14,5 @@ expect_eq "result of v1" "$(prop Result)" success
 check "slot B does not hold version 1" slot_holds "$DEV/rootfs-B" "$T/rootfs-1.img"
 check "no chunk store request for version 1" grep -q "GET /stable/chunks/" "$T/bytes.log"
 echo "v1: fetched $(fetched) bytes, DownloadDone $(prop DownloadDone)"
-expect_exit 0 ctl reset
-reboot_into B
-restart_daemon
-expect_exit 0 ctl mark-good
+boot_and_confirm B
 finish

@@ -109,6 +109,14 @@ restart_daemon() {
 	launch_daemon
 }
 
+# boot_and_confirm SLOT: after an install into SLOT: Reset, reboot into SLOT, MarkGood.
+boot_and_confirm() {
+	expect_exit 0 ctl reset
+	reboot_into "$1"
+	restart_daemon
+	expect_exit 0 ctl mark-good
+}
+
 ctl() {
 	"$SWUPDATECTL" --address "$DBUS_SYSTEM_BUS_ADDRESS" "$@"
 }

@@ -5,11 +5,7 @@
 # STOPPING=1 on SIGTERM.
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 
-device_setup grub
-start_bus
-start_nginx
-release "$T/v2.swu" 2
-publish "$T/v2.swu"
+served_release
 python3 - "$T/notify.sock" >"$T/notify.log" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

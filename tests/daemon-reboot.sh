@@ -40,10 +40,7 @@ kill "$LOGIND_PID"
 wait "$LOGIND_PID" 2>/dev/null || true
 : >"$T/logind.calls"
 start_logind deny
-expect_exit 0 ctl reset
-reboot_into B
-restart_daemon
-expect_exit 0 ctl mark-good
+boot_and_confirm B
 release "$T/v3.swu" 3
 expect_exit 0 ctl install "$T/v3.swu"
 for _ in $(seq 50); do prop Note | grep -q "refused" && break; sleep 0.1; done

@@ -6,11 +6,7 @@
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 : "${SWUPDATECTL:?}"
 
-device_setup grub
-start_bus
-start_nginx
-release "$T/v2.swu" 2
-publish "$T/v2.swu"
+served_release
 start_daemon
 forge() { # forge NAME: metadata.pb with two targets_metadata entries called NAME
 	python3 "$SRCDIR/tests/forge.py" edit "$T/v2.swu" "$T/repo/stable/metadata.pb" \

@@ -8,10 +8,7 @@ served_release
 start_daemon
 # Release 2 installed and confirmed in slot B.
 expect_exit 0 ctl install
-expect_exit 0 ctl reset
-reboot_into B
-restart_daemon
-expect_exit 0 ctl mark-good
+boot_and_confirm B
 
 # Release 3: a new rootfs, the same appfs.
 head -c $((1024 * 1024 + 3)) /dev/urandom >"$T/rootfs-3.img"
@@ -23,9 +20,6 @@ expect_exit 0 ctl install
 expect_eq "appfs blob requests" "$(blob_requests "$app_hex")" "$before"
 check "slot A does not hold release 3 (appfs)" slot_holds "$DEV/appfs-A" "$T/appfs-2.img"
 check "slot A does not hold release 3 (rootfs)" slot_holds "$DEV/rootfs-A" "$T/rootfs-3.img"
-expect_exit 0 ctl reset
-reboot_into A
-restart_daemon
-expect_exit 0 ctl mark-good
+boot_and_confirm A
 expect_eq "installed" "$(prop InstalledVersion)" 3
 finish

@@ -149,6 +149,19 @@ for mode in retry-huge retry-wrap retry-date; do
 	sleep 2
 	expect_eq "$mode: polls in the next 2 s" "$(grep -c "GET /stable/metadata.pb" "$T/fake.log")" "$before"
 done
+# A Retry-After that is no valid value as a whole (a date, then junk past what the daemon reads)
+# is no Retry-After: the first backoff (30 s) holds, never the date a cut value would give.
+stop_daemon
+stop_fake_server
+start_fake_server retry-padded
+use_server "$SERVER"
+rm -f "$DEV/state/status.json" # the failures so far would double the backoff
+launch_daemon
+expect_exit 1 ctl check
+now=$(date +%s%6N)
+next=$(prop NextCheck)
+check "retry-padded: next check in $(((next - now) / 1000000)) s, not the backoff's 30 s" \
+	test "$next" -le $((now + 31 * 1000000))
 
 # Start("") polls first: until that poll ends and its transfer begins, no other Start or Install
 # may begin one (two transfers would share the inactive slot).

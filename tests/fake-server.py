@@ -15,6 +15,8 @@ except as MODE says:
   retry-huge  every request fails with 503 and Retry-After: 4000000000 (the year 2153)
   retry-wrap  every request fails with 503 and Retry-After: 18446744073709 (wraps as usec)
   retry-date  every request fails with 503 and Retry-After: an HTTP-date two hours ahead
+  retry-padded  as retry-date, the date followed by 120 spaces and junk: longer than the
+              daemon reads, and no valid value as a whole
   stall       blobs send a few bytes, then nothing
   slow        blobs trickle at about 100 KiB/s
   slow-metadata  metadata.pb is answered after 1.5 s (under LowSpeedTimeoutSec=2)
@@ -51,7 +53,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = os.path.join(ROOT, self.path.lstrip("/"))
         retry = {"error500": "1", "retry-huge": "4000000000", "retry-wrap": "18446744073709",
                  "retry-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT",
-                                             time.gmtime(time.time() + 7200))}.get(MODE)
+                                             time.gmtime(time.time() + 7200)),
+                 "retry-padded": time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                               time.gmtime(time.time() + 7200)) + " " * 120 + "junk"
+                 }.get(MODE)
         if MODE in ("drip-metadata", "error-drip") and (MODE == "error-drip" or "/blobs/" not in self.path):
             self.send_response(503 if MODE == "error-drip" else 200)
             self.send_header("Content-Length", "1000000")

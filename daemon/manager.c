@@ -650,12 +650,12 @@ int manager_mark(Manager *m, SwuContext *ctx, bool good, char *ret_note, size_t 
 	if (r == -ENOENT && good)
 		return confirm_booted(m, ctx, note, size);
 	if (r == -ENOENT)
-		return swu_fail(ctx, -EBUSY, "update", "pending",
+		return swu_fail(ctx, -EAGAIN, "update", "pending",
 				"nothing to reject: no update is pending");
 	if (r < 0)
 		return r;
 	if (good && state_of(m, &p) != UPDATE_PENDING_CONFIRMATION)
-		r = swu_fail(ctx, -EBUSY, "update", "pending",
+		r = swu_fail(ctx, -EAGAIN, "update", "pending",
 			     "nothing to confirm yet: slot %c is installed but not booted yet "
 			     "(reboot first)",
 			     p.slot);

@@ -73,8 +73,8 @@ int manager_install(Manager *m, const char *path);
  * Confirms (@good) or rejects the pending update. The rule of when each is possible lives here:
  * MarkGood needs the device booted into the pending slot, or nothing pending (then the booted
  * slot is confirmed again, which resets its boot counter); MarkBad needs a pending update.
- * -EBUSY with the reason recorded otherwise. @ret_note (optional) receives the sentence saying what
- * was done, as logged and kept in the history.
+ * -EAGAIN (nothing pending to act on) with the reason recorded otherwise. @ret_note (optional)
+ * receives the sentence saying what was done, as logged and kept in the history.
  */
 int manager_mark(Manager *m, SwuContext *ctx, bool good, char *ret_note, size_t note_size);
 

@@ -50,6 +50,20 @@ struct UpdaterBus {
 	sd_bus_message *pending_scheduled; /* the same for ScheduledCheck() */
 };
 
+/*
+ * The D-Bus error for -@r with @message: its name from updater_errors, else sd-bus's own for
+ * the errno. sd_bus_error_add_map() makes the table known for name -> errno (what a client's
+ * sd_bus_error_get_errno() answers, and what sd_bus_error_set() returns); errno -> name, which
+ * sd_bus_error_set_errno() does from a fixed list of its own, is done here.
+ */
+static int set_error(sd_bus_error *error, int r, const char *message)
+{
+	for (const sd_bus_error_map *m = updater_errors; m->name; m++)
+		if (m->code == -r)
+			return sd_bus_error_set(error, m->name, message);
+	return sd_bus_error_set_errnof(error, r, "%s", message);
+}
+
 /* The listener the updater was given: this object (updater_bus_events' userdata). */
 static UpdaterBus *bus_of(Updater *u)
 {
@@ -84,7 +98,7 @@ static int refuse_exiting(Updater *u, sd_bus_error *error, const char *method)
 /* The operation's one record: its errno names the error, its Note is the message. */
 static int method_error(Updater *u, sd_bus_error *error, int r)
 {
-	return sd_bus_error_set_errnof(error, r, "%s", u->note[0] ? u->note : strerror(-r));
+	return set_error(error, r, u->note[0] ? u->note : strerror(-r));
 }
 
 /*
@@ -207,9 +221,12 @@ static void answer(Updater *u, sd_bus_message **slot, int r, const char *note)
 
 	if (!call)
 		return;
-	if (r < 0)
-		(void)sd_bus_reply_method_errnof(call, r, "%s", note);
-	else
+	if (r < 0) {
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+		(void)set_error(&e, r, note);
+		(void)sd_bus_reply_method_error(call, &e);
+	} else
 		(void)reply_check(u, call);
 }
 
@@ -229,7 +246,7 @@ static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
 					 "Check is already running");
 	r = updater_check(u);
 	if (r < 0) /* the poll's own sentence, never an earlier operation's */
-		return sd_bus_error_set_errnof(error, r, "%s", updater_get_poll_note(u));
+		return set_error(error, r, updater_get_poll_note(u));
 	b->pending_check = sd_bus_message_ref(m);
 	return 1; /* answered when the poll ends */
 }
@@ -250,7 +267,7 @@ static int method_scheduled_check(sd_bus_message *m, void *userdata, sd_bus_erro
 		return reply_check(u, m);
 	r = updater_scheduled_check(u);
 	if (r < 0)
-		return sd_bus_error_set_errnof(error, r, "%s", updater_get_poll_note(u));
+		return set_error(error, r, updater_get_poll_note(u));
 	if (r == 0)
 		return reply_check(u, m);
 	b->pending_scheduled = sd_bus_message_ref(m);
@@ -386,7 +403,7 @@ static int method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *e
 		r = swu_state_read_history(ctx, u->m->config->state_dir, max, append_history,
 					   reply);
 		if (r < 0)
-			return sd_bus_error_set_errnof(error, r, "%s", log_reason(ctx, r));
+			return set_error(error, r, log_reason(ctx, r));
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);

@@ -419,6 +419,8 @@ int updater_begin(Updater *u, const char *source, bool verify, bool apply)
 	assert_return(u && source, -EINVAL);
 	if (updater_allows(u, UPDATER_OP_START) < 0)
 		return -EBUSY;
+	if (u->state == UPDATER_FINISHED)
+		(void)updater_reset(u);
 	op_begin(u);
 	/* Never cut: a cut URL is another URL, and half a character breaks the property. */
 	if (strlen(source) > SOURCE_MAX)
@@ -552,8 +554,10 @@ int updater_allows(const Updater *u, UpdaterOp op)
 	assert_return(u, -EINVAL);
 	switch (op) {
 	case UPDATER_OP_START:
-		/* Start("") polls first: the transfer it begins when the poll ends owns the slot. */
-		ok = u->state == UPDATER_INACTIVE && !u->poll_then_install;
+		/* A finished install is over: a new one starts over (Reset only clears it). Start("")
+		 * polls first: the transfer it begins when the poll ends owns the slot. */
+		ok = (u->state == UPDATER_INACTIVE || u->state == UPDATER_FINISHED) &&
+		     !u->poll_then_install;
 		break;
 	case UPDATER_OP_VERIFY:
 		ok = u->state == UPDATER_TRANSFERRED;

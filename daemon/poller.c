@@ -311,10 +311,16 @@ static void poll_done(void *userdata, const FetchResult *res)
 		log_info("No new release (not modified)");
 		break;
 	case POLL_NONE:
+		/* A channel that does not exist looks like one without a release: both are worth an
+		 * error, or a typo in Server= would look healthy for good. */
 		p->release = release_free(p->release);
 		p->etag[0] = 0;
 		(void)release_clear(p->m, p->ctx);
-		poll_note(p, 0, "No release published at %s", c->server);
+		report.error = -ENOENT;
+		poll_note(p, report.error,
+			  "No release published at %s (HTTP status %ld): check Server= and the "
+			  "channel",
+			  p->url, res->status);
 		report.release_changed = true;
 		break;
 	case POLL_NEW:

@@ -38,7 +38,7 @@ uint64_t poll_jitter(unsigned jitter_sec, uint32_t random);
 typedef enum PollOutcome {
 	POLL_NEW,	   /* 200: a release to verify */
 	POLL_NOT_MODIFIED, /* 304 */
-	POLL_NONE,	   /* 404: nothing published */
+	POLL_NONE,	   /* 404, 410: nothing published (an error: -ENOENT) */
 	POLL_RETRY,	   /* network error, 5xx, 429: back off and try again */
 	POLL_FAILED,	   /* any other answer */
 } PollOutcome;
@@ -49,8 +49,9 @@ typedef struct Poller Poller;
 
 typedef struct PollReport {
 	PollOutcome outcome;
-	/* 0, or why the poll failed: the server or the network (POLL_RETRY, POLL_FAILED), or the
-	 * release it sent did not verify (POLL_NEW); the release before it stays */
+	/* 0, or why the poll failed: the server or the network (POLL_RETRY, POLL_FAILED), nothing
+	 * published (POLL_NONE, -ENOENT), or the release it sent did not verify (POLL_NEW; the
+	 * release before it stays) */
 	int error;
 	/* what the poll found, as one sentence (logged already); NULL when it found nothing new */
 	const char *note;

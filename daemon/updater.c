@@ -494,10 +494,6 @@ static void install_polled(Updater *u, UpdateResult failed, bool apply)
 {
 	int r;
 
-	if (failed == RESULT_NONE && !poller_get_release(u->poller)) {
-		u->error = -ENOENT;
-		failed = RESULT_TRANSFER_FAILED;
-	}
 	if (failed != RESULT_NONE)
 		return finish(u, failed);
 	r = begin_server(u, apply, apply);
@@ -514,7 +510,8 @@ static void on_checked(void *userdata, const PollReport *report)
 	u->poll_then_install = u->poll_then_apply = false;
 	if (report->release_changed)
 		u->skipped_noted = false; /* a skip of this release is news */
-	if (report->outcome == POLL_RETRY || report->outcome == POLL_FAILED)
+	if (report->outcome == POLL_RETRY || report->outcome == POLL_FAILED ||
+	    report->outcome == POLL_NONE)
 		failed = RESULT_TRANSFER_FAILED;
 	else if (report->error < 0)
 		failed = RESULT_VERIFY_FAILED;

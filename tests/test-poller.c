@@ -270,6 +270,9 @@ START_TEST(test_conditional)
 	ck_assert_int_eq(poller_poll(p), 0);
 	run_polls(&rec, 5);
 	ck_assert_int_eq(rec.last.outcome, POLL_NONE);
+	/* A missing channel is an error (a typo in Server= must not look healthy). */
+	ck_assert_int_eq(rec.last.error, -ENOENT);
+	ck_assert_msg(strstr(rec.note, SERVER "/metadata.pb (HTTP status 404)"), "%s", rec.note);
 	ck_assert(rec.last.release_changed);
 	ck_assert_ptr_null(poller_get_release(p));
 	ck_assert(!state_file("release.pb"));

@@ -350,7 +350,8 @@ START_TEST(test_start_nothing_published)
 	run_until(u, &rec, 1, 1);
 	ck_assert_int_eq(u->result, RESULT_TRANSFER_FAILED);
 	ck_assert_int_eq(u->error, -ENOENT);
-	ck_assert_str_eq(u->note, "No release published at " SERVER);
+	ck_assert_str_eq(u->note, "No release published at " SERVER "/metadata.pb (HTTP status "
+				  "404): check Server= and the channel");
 	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_FAILED), 1);
 }
 END_TEST

@@ -234,7 +234,7 @@ static int verb_check(sd_bus *bus, const char *method)
 	if (available)
 		printf("Version %u is available\n", version);
 	else
-		printf("Up to date%s\n", version ? "" : " (no release published)");
+		printf("Up to date (version %u is published)\n", version);
 	return EXIT_OK;
 }
 

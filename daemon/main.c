@@ -142,7 +142,7 @@ static int run(Manager *m, int argc, char **argv)
 
 		if (argc > 2 || (argc == 2 && !json))
 			return log_error_errno(-EINVAL, "status takes only --json"), EXIT_USAGE;
-		r = manager_reconcile(m, m->ctx);
+		r = manager_reconcile(m, m->ctx, NULL);
 		if (r >= 0)
 			r = print_status(m, json);
 		if (r < 0)
@@ -324,9 +324,6 @@ static int run_daemon(Manager *m)
 				       r == -EEXIST ? ": another swupdated runs" : "");
 	/* Calls wait in the bus's queue until the loop runs: none sees the state half-loaded. */
 	updater_load(u);
-	r = manager_reconcile(m, m->ctx);
-	if (r < 0)
-		log_failure(LOG_WARNING, m->ctx, r, "Cannot reconcile the pending install");
 	r = updater_start(u);
 	if (r >= 0 && idle.timeout) {
 		idle.u = u;

@@ -268,15 +268,17 @@ static bool switch_interrupted(Manager *m, SwuContext *ctx, const SwuBootConfig 
 	return swu_boot_get_primary(ctx, boot, &primary) >= 0 && primary == m->booted;
 }
 
-int manager_reconcile(Manager *m, SwuContext *ctx)
+int manager_reconcile(Manager *m, SwuContext *ctx, Reconciled *ret)
 {
+	Reconciled done = { RECONCILED_NOTHING };
 	SwuBootConfig boot;
 	SwuPending p = {};
 	int r;
 
 	assert_return(m && ctx, -EINVAL);
 	boot = config_boot(m->config);
-
+	if (ret)
+		*ret = done;
 	r = load_pending(m, ctx, &p);
 	if (r == -ENOENT)
 		return 0;
@@ -290,6 +292,7 @@ int manager_reconcile(Manager *m, SwuContext *ctx)
 		manager_history(m, SWU_HISTORY_INSTALL, p.from_version, p.version, p.slot,
 				SWU_HISTORY_INTERRUPTED,
 				"Interrupted before the bootloader switch; slot not tried");
+		done = (Reconciled){ RECONCILED_INTERRUPTED, p.slot, p.version };
 		r = swu_state_clear_pending(ctx, m->config->state_dir);
 	} else if (m->booted && state_of(m, &p) == UPDATE_IDLE) {
 		/* Rebooted, but not into the new slot: the bootloader fell back. */
@@ -303,9 +306,12 @@ int manager_reconcile(Manager *m, SwuContext *ctx)
 		r = swu_boot_mark_bad(ctx, &boot, p.slot, m->booted);
 		if (r < 0)
 			log_failure(LOG_WARNING, ctx, r, "Cannot mark slot %c bad", p.slot);
+		done = (Reconciled){ RECONCILED_ROLLBACK, p.slot, p.version };
 		r = swu_state_clear_pending(ctx, m->config->state_dir);
 	}
 	swu_pending_done(&p);
+	if (r >= 0 && ret)
+		*ret = done;
 	return r;
 }
 
@@ -545,7 +551,7 @@ int manager_install(Manager *m, const char *path)
 	ctx = m->ctx;
 
 	swu_context_clear_failure(ctx);
-	r = manager_reconcile(m, ctx);
+	r = manager_reconcile(m, ctx, NULL);
 	if (r >= 0)
 		r = install_file(m, ctx, path, &v);
 	from = v ? swu_verifier_get_installed_version(v) : installed_version(m);
@@ -572,7 +578,7 @@ static int current_pending(Manager *m, SwuContext *ctx, SwuPending *ret)
 {
 	int r;
 
-	r = manager_reconcile(m, ctx);
+	r = manager_reconcile(m, ctx, NULL);
 	if (r < 0)
 		return r;
 	return load_pending(m, ctx, ret);

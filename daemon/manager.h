@@ -54,11 +54,24 @@ Manager *manager_free(Manager *m);
 /* A context for one operation: the manager's settings and fault hook, its own failure record. */
 int manager_context_new(Manager *m, SwuContext **ret);
 
+typedef enum ReconcileWhat {
+	RECONCILED_NOTHING,
+	RECONCILED_ROLLBACK,	/* the new slot did not boot: the bootloader fell back */
+	RECONCILED_INTERRUPTED, /* the switch to the new slot never ran (a power cut) */
+} ReconcileWhat;
+
+typedef struct Reconciled {
+	ReconcileWhat what;
+	char slot;	  /* of the install that was pending */
+	uint32_t version; /* its version */
+} Reconciled;
+
 /*
  * Records a rollback when the bootloader fell back after a reboot, remembers that release, and
- * clears its pending install.
+ * clears its pending install; drops a pending install whose switch never ran. @ret (optional)
+ * says which, if any.
  */
-int manager_reconcile(Manager *m, SwuContext *ctx);
+int manager_reconcile(Manager *m, SwuContext *ctx, Reconciled *ret);
 int manager_get_status(Manager *m, SwuContext *ctx, Status *ret);
 /* Whether this release (version, SHA-256 of its targets metadata) is the one that rolled back. */
 bool manager_rolled_back(Manager *m, SwuContext *ctx, uint32_t version,

@@ -379,7 +379,7 @@ static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, b
 	Transfer *t;
 	int r;
 
-	r = manager_reconcile(u->m, ctx);
+	r = manager_reconcile(u->m, ctx, NULL);
 	if (r >= 0)
 		r = manager_may_install(u->m, ctx);
 	if (r < 0)
@@ -749,13 +749,58 @@ const char *updater_get_poll_note(const Updater *u)
 	return poller_get_note(u->poller);
 }
 
-void updater_load(Updater *u)
+/*
+ * What this boot is, told once the kept status is loaded (its Note may be about the boot before):
+ * the new slot did not boot (a rollback), its switch never ran, or it booted and waits for its
+ * confirmation.
+ */
+static void note_boot(Updater *u)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	Reconciled rc;
+	Status s;
+	int r;
+
+	r = manager_context_new(u->m, &ctx);
+	if (r >= 0)
+		r = manager_reconcile(u->m, ctx, &rc);
+	if (r < 0) {
+		log_failure(LOG_WARNING, ctx, r, "Cannot reconcile the pending install");
+		return;
+	}
+	switch (rc.what) {
+	case RECONCILED_ROLLBACK:
+		set_note(u,
+			 "Rollback: version %u in slot %c did not boot; slot %c runs version %u "
+			 "again",
+			 rc.version, rc.slot, u->m->booted, u->installed_version);
+		break;
+	case RECONCILED_INTERRUPTED:
+		set_note(u,
+			 "The install of version %u into slot %c was cut before the bootloader "
+			 "switch; slot %c runs as before: install it again",
+			 rc.version, rc.slot, u->m->booted);
+		break;
+	case RECONCILED_NOTHING:
+		if (manager_get_status(u->m, ctx, &s) < 0 || s.state != UPDATE_PENDING_CONFIRMATION)
+			return;
+		set_note(u,
+			 "Version %u runs from slot %c and waits for its confirmation (MarkGood; "
+			 "MarkBad goes back to slot %c)",
+			 s.pending_version, s.pending_slot, s.pending_slot == 'A' ? 'B' : 'A');
+		break;
+	}
+	changed(u, UPDATER_PROPERTY_PENDING_SLOT);
+	updater_save_status(u);
+}
+
+/* What the last instance kept: status.json, and the release it names. */
+static void load_status(Updater *u)
 {
 	SwuStatusRecord st;
 	UpdateResult result;
 	int r;
 
-	assert_return_void(u);
 	r = swu_state_load_status(u->m->ctx, u->m->config->state_dir, &st);
 	if (r == -ENOENT)
 		return;
@@ -797,6 +842,13 @@ void updater_load(Updater *u)
 		history(u, SWU_HISTORY_FAILED, u->installed_version, 0);
 		updater_save_status(u);
 	}
+}
+
+void updater_load(Updater *u)
+{
+	assert_return_void(u);
+	load_status(u);
+	note_boot(u);
 }
 
 int updater_new(const UpdaterSetup *setup, Updater **ret)

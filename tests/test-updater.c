@@ -447,6 +447,59 @@ START_TEST(test_killed)
 }
 END_TEST
 
+/* The device boots again, into @slot: a new boot ID, and the manager reads both. */
+static void reboot_into(char slot)
+{
+	_cleanup_free_ char *cmdline = tu_path("%s/cmdline", dev.dir);
+	_cleanup_free_ char *boot_id = tu_path("%s/boot_id", dev.dir);
+	_cleanup_free_ char *text = tu_path("quiet swupdated.slot=%c\n", slot);
+	static unsigned boots = 1;
+	_cleanup_free_ char *id = tu_path("0b6f2d9c-boot-%u\n", ++boots);
+	Config *c = NULL;
+
+	tu_write_text(cmdline, text);
+	tu_write_text(boot_id, id);
+	dev.m = manager_free(dev.m);
+	ck_assert_int_eq(config_load(dev.conf, &c), 0);
+	ck_assert_int_eq(manager_new(c, &dev.m), 0);
+}
+
+/* After the reboot the Note tells what this boot is, not the install before it. */
+START_TEST(test_boot_notes)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+
+	fake_device_init(&dev, SERVER, "AutoInstall=yes");
+	publish(2, &rel);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_start(u), 0);
+	run_until(u, &rec, 1, 1);
+	ck_assert_str_eq(u->note, "Version 2 installed into slot B; reboot to try it");
+	u = updater_free(u);
+
+	/* Into the new slot: it waits for its confirmation. */
+	reboot_into('B');
+	rec = (Recorder){};
+	u = new_updater(&rec);
+	ck_assert_str_eq(u->note, "Version 2 runs from slot B and waits for its confirmation "
+				  "(MarkGood; MarkBad goes back to slot A)");
+	ck_assert_int_eq(updater_get_pending_slot(u), 'B');
+	u = updater_free(u);
+
+	/* The bootloader fell back: a rollback, said so. */
+	reboot_into('A');
+	rec = (Recorder){};
+	u = new_updater(&rec);
+	ck_assert_str_eq(u->note, "Rollback: version 2 in slot B did not boot; slot A runs version "
+				  "0 again");
+	ck_assert_int_eq(updater_get_pending_slot(u), 0);
+	ck_assert_uint_eq(history(SWU_HISTORY_ROLLBACK, SWU_HISTORY_ROLLED_BACK), 1);
+	fake_release_done(&rel);
+}
+END_TEST
+
 /* A boot ID is compared whole to tell a reboot: one too long to keep whole is refused. */
 START_TEST(test_long_boot_id)
 {
@@ -485,6 +538,7 @@ int main(void)
 		{ "abort-and-shutdown", test_abort_and_shutdown },
 		{ "killed", test_killed },
 		{ "long-boot-id", test_long_boot_id },
+		{ "boot-notes", test_boot_notes },
 	};
 
 	return tu_run("updater", cases, ELEMENTSOF(cases), setup, teardown);

@@ -136,7 +136,13 @@ static int verb_status(sd_bus *bus)
 			       EXIT_USAGE;
 		printf("       State: %s%s%s\n", state, result[0] ? ", " : "", result);
 		printf(" Booted slot: %s\n", booted);
-		printf("Pending slot: %s\n", pending[0] ? pending : "none");
+		/* Installed, then booted: it waits for MarkGood; not booted yet: for a reboot. */
+		if (pending[0])
+			printf("Pending slot: %s (%s)\n", pending,
+			       streq(pending, booted) ? "booted, waiting for mark-good or mark-bad"
+						      : "waiting for a reboot into it");
+		else
+			printf("Pending slot: none\n");
 		printf("   Installed: version %" PRIu64 "\n",
 		       get_number(bus, "InstalledVersion", 'u'));
 		printf("   Available: version %" PRIu64 "\n",

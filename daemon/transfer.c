@@ -33,7 +33,8 @@ struct Transfer {
 	const char *shown; /* the target shown when no payload is being written */
 	uint64_t length;
 	uint64_t download_done, download_total, reused;
-	uint64_t downloaded; /* by the whole transfer */
+	/* by the whole transfer: downloaded; written and reused by the payloads before this one */
+	uint64_t downloaded, written_before, reused_before;
 
 	/* writers closed whose read-back and fsync run on: settled before the transfer ends */
 	SwuSlotWriter **closing;
@@ -223,16 +224,25 @@ bool transfer_failed(const Transfer *t)
 	return t->failed;
 }
 
+/* Whether the current payload goes into a slot (a chunk index, for one, goes nowhere). */
+static bool in_slot(const Transfer *t)
+{
+	return t->target && t->target->fd >= 0;
+}
+
 static void tell_progress(Transfer *t, bool force)
 {
+	uint64_t done = t->writer ? swu_slot_writer_offset(t->writer) : t->length;
 	TransferProgress p = {
 		.target = t->target ? t->target->name : t->shown,
-		.done = t->writer ? swu_slot_writer_offset(t->writer) : t->length,
+		.done = done,
 		.total = t->length,
 		.download_done = t->download_done,
 		.download_total = t->download_total,
 		.reused = t->reused,
+		.written = t->written_before + (t->writer && in_slot(t) ? done : 0),
 		.downloaded = t->downloaded,
+		.reused_total = t->reused_before + (t->writer ? t->reused : 0),
 	};
 
 	if (t->events->progress)
@@ -368,6 +378,9 @@ int transfer_end_writer(Transfer *t)
 		return r;
 	}
 	t->closing[t->n_closing++] = TAKE_PTR(t->writer);
+	if (in_slot(t))
+		t->written_before += t->length;
+	t->reused_before += t->reused;
 	tell_progress(t, true);
 	t->target = NULL;
 	return 0;

@@ -36,7 +36,9 @@ typedef struct TransferProgress {
 	const char *target;   /* the payload being written, "" when none */
 	uint64_t done, total; /* of that payload: bytes in its slot, its length */
 	uint64_t download_done, download_total, reused; /* of that payload */
-	uint64_t downloaded;				/* by the whole transfer */
+	/* by the whole transfer so far: bytes written into the slots, downloaded, taken from the
+	 * slots instead (a delta's savings) */
+	uint64_t written, downloaded, reused_total;
 } TransferProgress;
 
 typedef struct TransferEvents {

@@ -497,6 +497,9 @@ static const sd_bus_vtable updater_vtable[] = {
 	SD_BUS_PROPERTY("DownloadDone", "t", NULL, offsetof(Updater, download_done), CHANGING),
 	SD_BUS_PROPERTY("DownloadTotal", "t", NULL, offsetof(Updater, download_total), CHANGING),
 	SD_BUS_PROPERTY("BytesReused", "t", NULL, offsetof(Updater, bytes_reused), CHANGING),
+	SD_BUS_PROPERTY("TotalWritten", "t", NULL, offsetof(Updater, total_written), CHANGING),
+	SD_BUS_PROPERTY("TotalDownloaded", "t", NULL, offsetof(Updater, downloaded), CHANGING),
+	SD_BUS_PROPERTY("TotalReused", "t", NULL, offsetof(Updater, total_reused), CHANGING),
 	SD_BUS_PROPERTY("CurrentTarget", "s", NULL, offsetof(Updater, current_target), CHANGING),
 	SD_BUS_PROPERTY("Source", "s", property_get_source, 0, CHANGING),
 	SD_BUS_PROPERTY("Note", "s", NULL, offsetof(Updater, note), CHANGING),
@@ -543,13 +546,14 @@ static const sd_bus_vtable updater_vtable[] = {
 
 static const struct {
 	UpdaterProperty property;
-	const char *names[6];
+	const char *names[8];
 } property_names[] = {
 	{ UPDATER_PROPERTY_STATE, { "State" } },
 	{ UPDATER_PROPERTY_RESULT, { "Result" } },
 	{ UPDATER_PROPERTY_PROGRESS, { "Progress" } },
 	{ UPDATER_PROPERTY_BYTES,
-	  { "BytesDone", "BytesTotal", "DownloadDone", "DownloadTotal", "BytesReused" } },
+	  { "BytesDone", "BytesTotal", "DownloadDone", "DownloadTotal", "BytesReused",
+	    "TotalWritten", "TotalDownloaded", "TotalReused" } },
 	{ UPDATER_PROPERTY_CURRENT_TARGET, { "CurrentTarget" } },
 	{ UPDATER_PROPERTY_SOURCE, { "Source" } },
 	{ UPDATER_PROPERTY_NOTE, { "Note" } },
@@ -571,7 +575,9 @@ static void on_changed(void *userdata, unsigned properties)
 		return; /* not served yet */
 	for (size_t i = 0; i < ELEMENTSOF(property_names); i++)
 		if (properties & property_names[i].property)
-			for (size_t k = 0; k < 6 && property_names[i].names[k]; k++)
+			for (size_t k = 0;
+			     k < ELEMENTSOF(property_names[i].names) && property_names[i].names[k];
+			     k++)
 				names[n++] = property_names[i].names[k];
 	if (n == 0)
 		return;

@@ -181,6 +181,9 @@ void updater_save_status(Updater *u)
 		swu_escape(u->source, strlen(u->source), st.source, sizeof(st.source));
 		st.bytes_done = u->bytes_done;
 		st.bytes_total = u->bytes_total;
+		st.total_written = u->total_written;
+		st.total_downloaded = u->downloaded;
+		st.total_reused = u->total_reused;
 	}
 	/* Cleared when it finishes: still set at the next start means the daemon died in it. */
 	if (installing(u))
@@ -231,7 +234,9 @@ static void on_transfer_progress(void *userdata, const TransferProgress *p, bool
 	u->download_done = p->download_done;
 	u->download_total = p->download_total;
 	u->bytes_reused = p->reused;
+	u->total_written = p->written;
 	u->downloaded = p->downloaded;
+	u->total_reused = p->reused_total;
 	u->progress = p->total ? (uint32_t)(MIN(p->done, p->total) * 10000 / p->total) : 10000;
 	if (!force && now - u->last_emit < EMIT_INTERVAL_USEC)
 		return;
@@ -310,7 +315,8 @@ static int run_transfer(Updater *u, Transfer *t, bool verify, bool apply)
 	u->transfer = t;
 	u->auto_verify = verify;
 	u->auto_apply = apply;
-	u->downloaded = u->download_done = u->download_total = u->bytes_reused = 0;
+	u->download_done = u->download_total = u->bytes_reused = 0;
+	u->total_written = u->downloaded = u->total_reused = 0;
 	u->result = RESULT_NONE;
 	changed(u, UPDATER_PROPERTY_RESULT | UPDATER_PROPERTY_SOURCE);
 	set_state(u, UPDATER_TRANSFERRING);
@@ -666,6 +672,7 @@ int updater_reset(Updater *u)
 	(void)set_text(&u->source, "");
 	u->bytes_done = u->bytes_total = 0;
 	u->download_done = u->download_total = u->bytes_reused = 0;
+	u->total_written = u->downloaded = u->total_reused = 0;
 	set_state(u, UPDATER_INACTIVE);
 	changed(u, UPDATER_PROPERTY_RESULT | UPDATER_PROPERTY_SOURCE | UPDATER_PROPERTY_BYTES);
 	updater_save_status(u);
@@ -820,6 +827,9 @@ static void load_status(Updater *u)
 		u->source = strdup_escaped_printf("%s", st.source) ?: strdup("");
 		u->bytes_done = st.bytes_done;
 		u->bytes_total = st.bytes_total;
+		u->total_written = st.total_written;
+		u->downloaded = st.total_downloaded;
+		u->total_reused = st.total_reused;
 	}
 	if (st.running[0]) {
 		/* Killed, crashed or powered off in the middle: nothing was activated unless the

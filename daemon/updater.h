@@ -62,7 +62,7 @@ typedef enum UpdaterProperty {
 	UPDATER_PROPERTY_RESULT = 1u << 1,
 	UPDATER_PROPERTY_PROGRESS = 1u << 2,
 	UPDATER_PROPERTY_BYTES = 1u << 3, /* BytesDone, BytesTotal, DownloadDone, DownloadTotal,
-					     BytesReused */
+					     BytesReused, TotalWritten, TotalDownloaded, TotalReused */
 	UPDATER_PROPERTY_CURRENT_TARGET = 1u << 4,
 	UPDATER_PROPERTY_SOURCE = 1u << 5,
 	UPDATER_PROPERTY_NOTE = 1u << 6,
@@ -117,7 +117,9 @@ typedef struct Updater {
 	uint64_t bytes_done, bytes_total;
 	/* of the current target: bytes downloaded, to download, and taken from the slots */
 	uint64_t download_done, download_total, bytes_reused;
-	uint64_t downloaded;  /* by the whole install, for the history */
+	/* by the whole install: written into the slots, downloaded (also for the history), and
+	 * taken from the slots instead of the network */
+	uint64_t total_written, downloaded, total_reused;
 	char *current_target; /* never NULL */
 	char *source;	      /* of the install, never NULL */
 	uint32_t installed_version;

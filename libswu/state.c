@@ -336,6 +336,10 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 	st.skipped_noted = optional_int_of(o, "skipped_noted", 0, 1, &optional) == 1;
 	st.bytes_done = (uint64_t)optional_int_of(o, "bytes_done", 0, INT64_MAX, &optional);
 	st.bytes_total = (uint64_t)optional_int_of(o, "bytes_total", 0, INT64_MAX, &optional);
+	st.total_written = (uint64_t)optional_int_of(o, "total_written", 0, INT64_MAX, &optional);
+	st.total_downloaded =
+		(uint64_t)optional_int_of(o, "total_downloaded", 0, INT64_MAX, &optional);
+	st.total_reused = (uint64_t)optional_int_of(o, "total_reused", 0, INT64_MAX, &optional);
 	if (!optional)
 		return swu_fail(ctx, -EBADMSG, "state", "status", "status.json has a bad value");
 	/*
@@ -380,6 +384,11 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 	json_object_object_add(o, "source", json_object_new_string(st->source));
 	json_object_object_add(o, "bytes_done", json_object_new_int64((int64_t)st->bytes_done));
 	json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t)st->bytes_total));
+	json_object_object_add(o, "total_written",
+			       json_object_new_int64((int64_t)st->total_written));
+	json_object_object_add(o, "total_downloaded",
+			       json_object_new_int64((int64_t)st->total_downloaded));
+	json_object_object_add(o, "total_reused", json_object_new_int64((int64_t)st->total_reused));
 	json_object_object_add(o, "running", json_object_new_string(st->running));
 	return save_object(ctx, dir, "status.json", o);
 }

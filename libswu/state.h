@@ -62,6 +62,8 @@ typedef struct SwuStatusRecord {
 	char note[512];	     /* the Note: a finished install's, or what the last poll found */
 	char source[1024];   /* a finished install's Source */
 	uint64_t bytes_done, bytes_total; /* a finished install's BytesDone and BytesTotal */
+	/* a finished install's TotalWritten, TotalDownloaded and TotalReused */
+	uint64_t total_written, total_downloaded, total_reused;
 	char running[1024]; /* the source of an install in progress: set when it begins */
 } SwuStatusRecord;
 

@@ -24,8 +24,16 @@ check "BytesReused $reused" test "$reused" -gt $((size * 9 / 10))
 check "DownloadDone $dl, nginx sent $got" test "$dl" -gt 0
 check "DownloadDone $dl, nginx sent $got" test "$dl" -le "$got"
 expect_eq "DownloadTotal" "$(prop DownloadTotal)" "$dl"
+# The whole install's totals, also after a restart (the last target alone says little).
+total=$(prop TotalWritten)
+check "TotalWritten $total, the image is $size bytes" test "$total" -ge "$size"
+check "TotalReused $(prop TotalReused)" test "$(prop TotalReused)" -ge "$reused"
+check "TotalDownloaded $(prop TotalDownloaded), nginx sent $got" test "$(prop TotalDownloaded)" -le "$got"
+restart_daemon
+expect_eq "TotalWritten after a restart" "$(prop TotalWritten)" "$total"
 expect_exit 0 ctl status
-expect_stdout "reused"
+expect_stdout "Install: .* written into the slots, .* downloaded, .* reused from the slots"
+check_not "status shows a whole install of nothing reused" grep -q " 0 B reused" "$T/out"
 expect_exit 0 ctl history
 expect_stdout "downloaded"
 expect_exit 0 ctl reset

@@ -198,6 +198,9 @@ START_TEST(test_success)
 	expect_slot("rootfs", 'B', image, IMG);
 	expect_slot("appfs", 'B', appfs, sizeof(appfs));
 	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
+	/* The whole transfer's totals, not the last target's. */
+	ck_assert_uint_eq(rec.last.written, IMG + sizeof(appfs));
+	ck_assert_uint_eq(rec.last.reused_total, 0);
 	ck_assert(!pending());
 
 	rec.steps = 0;
@@ -453,6 +456,10 @@ START_TEST(test_delta)
 	/* The index came first, whole, as a target of its own. */
 	ck_assert_uint_eq(fake_server_count(srv, SERVER "/blobs/"), 2);
 	ck_assert_uint_lt(fake_server_sent(srv), IMG / 2);
+	/* What the delta saved, for the whole transfer. */
+	ck_assert_uint_eq(rec.last.written, IMG + sizeof(appfs));
+	ck_assert_uint_gt(rec.last.reused_total, IMG / 2);
+	ck_assert_uint_lt(rec.last.downloaded, IMG / 2);
 	transfer_free(t);
 	fake_release_done(&rel);
 }

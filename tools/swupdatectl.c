@@ -115,12 +115,29 @@ static const char *format_time(uint64_t usec, char *buf, size_t n)
 	return buf;
 }
 
+/* 1536 bytes as "1.5 KiB", up to GiB; plain bytes below 1 KiB. */
+static const char *format_size(uint64_t bytes, char *buf, size_t n)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, n, "%" PRIu64 " B", bytes);
+		return buf;
+	}
+	while ((v /= 1024) >= 1024 && u + 1 < ELEMENTSOF(units))
+		u++;
+	snprintf(buf, n, "%.1f %s", v, units[u]);
+	return buf;
+}
+
 static int verb_status(sd_bus *bus)
 {
 	static const char *const strings[] = { "State",	      "Result",	    "CurrentTarget",
 					       "Source",      "Note",	    "BootedSlot",
 					       "PendingSlot", "Compatible", "Version" };
-	char a[64], b[64];
+	char a[64], b[64], c[32], d[32], e[32];
 	json_object *o;
 
 	if (!arg_json) {
@@ -151,14 +168,26 @@ static int verb_status(sd_bus *bus)
 		printf("  Last check: %s, next %s\n",
 		       format_time(get_number(bus, "LastCheck", 't'), a, sizeof(a)),
 		       format_time(get_number(bus, "NextCheck", 't'), b, sizeof(b)));
-		if (get_number(bus, "BytesTotal", 't') > 0)
-			printf("    Transfer: %" PRIu64 " of %" PRIu64 " bytes; %" PRIu64
-			       " of %" PRIu64 " downloaded, %" PRIu64 " reused from the slots\n",
-			       get_number(bus, "BytesDone", 't'),
-			       get_number(bus, "BytesTotal", 't'),
-			       get_number(bus, "DownloadDone", 't'),
-			       get_number(bus, "DownloadTotal", 't'),
-			       get_number(bus, "BytesReused", 't'));
+		/* The target being written, while one is. */
+		if (streq(state, "transferring") && get_number(bus, "BytesTotal", 't') > 0) {
+			_cleanup_free_ char *target = get_string(bus, "CurrentTarget");
+
+			printf("    Transfer: %s: %s of %s; %s of %s downloaded, %s reused from "
+			       "the "
+			       "slots\n",
+			       target, format_size(get_number(bus, "BytesDone", 't'), a, sizeof(a)),
+			       format_size(get_number(bus, "BytesTotal", 't'), b, sizeof(b)),
+			       format_size(get_number(bus, "DownloadDone", 't'), c, sizeof(c)),
+			       format_size(get_number(bus, "DownloadTotal", 't'), d, sizeof(d)),
+			       format_size(get_number(bus, "BytesReused", 't'), e, sizeof(e)));
+		}
+		/* The whole install (or the last one): what a delta saved shows here. */
+		if (get_number(bus, "TotalWritten", 't') > 0)
+			printf("     Install: %s written into the slots, %s downloaded, %s reused "
+			       "from the slots\n",
+			       format_size(get_number(bus, "TotalWritten", 't'), a, sizeof(a)),
+			       format_size(get_number(bus, "TotalDownloaded", 't'), b, sizeof(b)),
+			       format_size(get_number(bus, "TotalReused", 't'), c, sizeof(c)));
 		if (note[0])
 			printf("        Note: %s\n", note);
 		return EXIT_OK;
@@ -181,9 +210,10 @@ static int verb_status(sd_bus *bus)
 			       json_object_new_int64((int64_t)get_number(bus, "BytesDone", 't')));
 	json_object_object_add(o, "BytesTotal",
 			       json_object_new_int64((int64_t)get_number(bus, "BytesTotal", 't')));
-	for (size_t i = 0; i < 3; i++) {
-		const char *name =
-			(const char *[]){ "DownloadDone", "DownloadTotal", "BytesReused" }[i];
+	for (size_t i = 0; i < 6; i++) {
+		const char *name = (const char *[]){ "DownloadDone",	"DownloadTotal",
+						     "BytesReused",	"TotalWritten",
+						     "TotalDownloaded", "TotalReused" }[i];
 
 		json_object_object_add(o, name,
 				       json_object_new_int64((int64_t)get_number(bus, name, 't')));
@@ -328,6 +358,11 @@ static void show_progress(Watch *w)
 		       w->target, bar, "==============================", 30 - bar, "", percent,
 		       (double)done / 1048576, (double)total / 1048576, rate / 1048576,
 		       format_eta(rate > 0 ? (double)(total - done) / rate : -1, eta, sizeof(eta)));
+		/* A delta: where the bytes come from, as the lines without a terminal say. */
+		if (w->bytes_reused > 0)
+			printf(" (%.1f MiB downloaded, %.1f MiB reused)",
+			       (double)w->download_done / 1048576,
+			       (double)w->bytes_reused / 1048576);
 		fflush(stdout);
 		w->bar_open = true;
 		return;

@@ -18,6 +18,7 @@ typedef struct Parser {
 	bool failed;
 	char *seen[64]; /* "section\nkey" pairs already given */
 	size_t n_seen;
+	char *why; /* the first error, as logged */
 } Parser;
 
 typedef int (*Setter)(Parser *p, void *field, const char *value);
@@ -32,6 +33,8 @@ static void parse_error(Parser *p, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_error("%s:%u: %s", p->config->path, p->line, buf);
+	if (!p->why && asprintf(&p->why, "%s:%u: %s", p->config->path, p->line, buf) < 0)
+		p->why = NULL;
 	p->failed = true;
 }
 
@@ -132,11 +135,6 @@ static int set_retries(Parser *p, void *field, const char *value)
 	return r;
 }
 
-static int set_u64(Parser *p, void *field, const char *value)
-{
-	return set_number(p, value, 0, INT64_MAX, field);
-}
-
 /* A size in bytes, or with a K, M, G or T suffix (powers of 1024), as systemd writes them. */
 static int set_size(Parser *p, void *field, const char *value)
 {
@@ -227,7 +225,7 @@ static const struct {
 	{ "Network", "CAFile", set_path, FIELD(ca_file) },
 	{ "Network", "ClientCertificate", set_path, FIELD(client_certificate) },
 	{ "Network", "ClientKey", set_path, FIELD(client_key) },
-	{ "Network", "MaxBytesPerSec", set_u64, FIELD(max_bytes_per_sec) },
+	{ "Network", "MaxBytesPerSec", set_size, FIELD(max_bytes_per_sec) },
 	{ "Network", "ConnectTimeoutSec", set_seconds, FIELD(connect_timeout_sec) },
 	{ "Network", "PollTimeoutSec", set_seconds, FIELD(poll_timeout_sec) },
 	{ "Network", "LowSpeedTimeoutSec", set_seconds, FIELD(low_speed_timeout_sec) },
@@ -443,11 +441,18 @@ static void validate(Parser *p)
 
 int config_load(const char *path, Config **ret)
 {
+	return config_load_why(path, ret, NULL);
+}
+
+int config_load_why(const char *path, Config **ret, char **ret_why)
+{
 	Parser p = {};
 	Config *c;
 	int r;
 
 	assert_return(path && ret, -EINVAL);
+	if (ret_why)
+		*ret_why = NULL;
 	c = p.config = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -467,10 +472,13 @@ int config_load(const char *path, Config **ret)
 	c->delta_coalesce = 32 * 1024;
 	p.file = fopen(path, "re");
 	if (!c->path || !p.file) {
-		r = -errno;
-		log_error("Cannot read configuration '%s': %s", path, strerror(errno));
+		r = -errno ?: -ENOMEM;
+		log_error("Cannot read configuration '%s': %s", path, strerror(-r));
+		if (ret_why &&
+		    asprintf(ret_why, "Cannot read configuration '%s': %s", path, strerror(-r)) < 0)
+			*ret_why = NULL;
 		config_free(c);
-		return r ?: -ENOMEM;
+		return r;
 	}
 	r = ini_parse_stream(reader, &p, handler, &p);
 	fclose(p.file);
@@ -485,8 +493,12 @@ int config_load(const char *path, Config **ret)
 		free(p.seen[i]);
 	if (p.failed || apply_defaults(c) < 0) {
 		config_free(c);
+		if (ret_why)
+			*ret_why = TAKE_PTR(p.why);
+		free(p.why);
 		return -EINVAL;
 	}
+	free(p.why);
 	*ret = c;
 	return 0;
 }

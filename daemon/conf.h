@@ -72,6 +72,9 @@ typedef struct Config {
  * and are printed; returns -EINVAL (configuration), -errno (cannot read) or 0.
  */
 int config_load(const char *path, Config **ret);
+/* The same, with the first error's sentence ("swupdated.conf:12: ...") in @ret_why (NULL when
+ * none could be kept; caller frees) when it fails. */
+int config_load_why(const char *path, Config **ret, char **ret_why);
 Config *config_free(Config *c);
 
 /* The slot of @target named @name ('A'/'B'), or NULL. */

@@ -61,7 +61,8 @@ static void help(FILE *f)
 		"  install BUNDLE   verify BUNDLE and install it into the inactive slots\n"
 		"  status [--json]  booted slot, pending update, installed version\n"
 		"  mark-good        confirm the booted update\n"
-		"  mark-bad         reject the pending update and switch back\n\n"
+		"  mark-bad         reject the pending update and switch back\n"
+		"  check-config     check the configuration: each error with its file and line\n\n"
 		"\nOptions:\n"
 		"  -c, --config FILE  the configuration (default: %s/swupdated.conf)\n"
 		"  -h, --help         this text\n"
@@ -345,6 +346,58 @@ static int run_daemon(Manager *m)
 	return r;
 }
 
+/* Any call while the configuration does not load: its first error, file and line. */
+static int on_call_refused(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	return sd_bus_error_setf(ret_error, "io.swupdated.Error.BadConfiguration",
+				 "swupdated cannot run: %s", (const char *)userdata);
+}
+
+static int on_refusing_done(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/*
+ * The service with a configuration that does not load: a client activating it (swupdatectl,
+ * an agent) learns why instead of "not running". It owns the name and answers every call with
+ * io.swupdated.Error.BadConfiguration for 30 s, then exits 2, which the unit does not restart
+ * (RestartPreventExitStatus=2: no restart mends a configuration).
+ */
+static int serve_config_error(const char *why)
+{
+	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	sigset_t mask;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	r = sd_event_default(&event);
+	if (r >= 0)
+		r = sd_bus_open_system(&bus);
+	if (r >= 0)
+		r = sd_bus_add_object(bus, NULL, "/io/swupdated/Updater1", on_call_refused,
+				      (void *)why);
+	if (r >= 0)
+		r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+	if (r >= 0)
+		r = sd_bus_request_name(bus, BUS_NAME, 0);
+	if (r >= 0)
+		r = sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, 30 * 1000000, 0,
+					       on_refusing_done, NULL);
+	if (r < 0)
+		return EXIT_USAGE; /* the error is logged already; the bus cannot tell it */
+	(void)sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+	(void)sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+	sd_notifyf(0, "READY=1\nSTATUS=Configuration error: %s", why);
+	(void)sd_event_loop(event);
+	sd_notify(0, "STOPPING=1");
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
@@ -353,6 +406,7 @@ int main(int argc, char **argv)
 						 {} };
 	const char *config_path = SYSCONFDIR "/swupdated.conf";
 	unsigned long fault_at = 0;
+	_cleanup_free_ char *why = NULL;
 	Manager *m = NULL;
 	Config *c = NULL;
 	const char *env;
@@ -387,8 +441,18 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (config_load(config_path, &c) < 0)
+	r = config_load_why(config_path, &c, &why);
+	if (r < 0 && optind >= argc)
+		return serve_config_error(why ?: "the configuration does not load");
+	if (r < 0)
 		return EXIT_USAGE;
+	if (optind + 1 == argc && streq(argv[optind], "check-config")) {
+		printf("%s: valid (%zu slots, Bootloader=%s, %s)\n", c->path, c->n_slots,
+		       swu_bootloader_to_string(c->bootloader),
+		       c->server ? c->server : "no Server=");
+		config_free(c);
+		return EXIT_OK;
+	}
 	if (manager_new(c, &m) < 0)
 		return EXIT_USAGE;
 	/* State left by earlier versions: obsolete rotated roots go (each one is logged). */

@@ -68,6 +68,7 @@ provoke() {
 	Network) with_server "http://127.0.0.1:$(free_port)/stable" bus_error Check ;;
 	TooLarge) with_server "http://127.0.0.1:$PORT/huge" bus_error Check ;;
 	NoServer) with_server "" bus_error Check ;;
+	BadConfiguration) with_broken_config bus_error Check ;;
 	Exiting) echo "not provoked: a call in the milliseconds between the idle exit and the" \
 		"release of the name (tests/daemon-activation-*.sh time it)" >&2
 		echo io.swupdated.Error.Exiting ;;
@@ -83,6 +84,21 @@ with_server() {
 	[ -z "$url" ] || conf_add Update "Server=$url"
 	restart_daemon
 	"$@"
+}
+
+# with_broken_config CMD...: CMD while the service runs with a configuration that does not load.
+with_broken_config() {
+	local rc=0
+	stop_daemon
+	printf '[Bogus]\nX=1\n' >"$T/broken.conf"
+	"$SWUPDATED" --config "$T/broken.conf" >>"$T/daemon.log" 2>&1 &
+	wait_until 10 busctl "$BUS" call org.freedesktop.DBus /org/freedesktop/DBus \
+		org.freedesktop.DBus GetNameOwner s io.swupdated.Updater1 >/dev/null 2>&1 ||
+		fail "the service with a broken configuration did not take its name"
+	"$@" || rc=$?
+	kill -TERM $! && wait $! || true
+	launch_daemon
+	return "$rc"
 }
 
 documented=$(awk -F'|' '$2 ~ /io\.swupdated\.Error\./ { gsub(/ /, "", $2); print $2 }' "$doc")

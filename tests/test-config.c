@@ -219,10 +219,15 @@ START_TEST(test_sizes)
 		char text[1024];
 		Config *c = NULL;
 
-		snprintf(text, sizeof(text), "%s[Update]\nMaxBundleSize=%s\n", base,
-			 cases[i].value);
+		/* Every size key takes the same suffixes. */
+		snprintf(text, sizeof(text),
+			 "%s[Update]\nMaxBundleSize=%s\n[Network]\nMaxBytesPerSec=%s\n"
+			 "DeltaCoalesceBytes=%s\n",
+			 base, cases[i].value, cases[i].value, cases[i].value);
 		ck_assert_int_eq(load(text, &c, NULL, 0), 0);
 		ck_assert_uint_eq(c->max_bundle_size, cases[i].bytes);
+		ck_assert_uint_eq(c->max_bytes_per_sec, cases[i].bytes);
+		ck_assert_uint_eq(c->delta_coalesce, cases[i].bytes);
 		config_free(c);
 	}
 }

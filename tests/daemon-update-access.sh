@@ -14,6 +14,9 @@ for m in Check Abort Reset MarkGood MarkBad Verify Apply; do
 	expect_exit 1 runuser -u nobody -- busctl "$BUS" call "${object[@]}" $m
 	expect_stderr "Access denied"
 done
+# swupdatectl says who may call, not the bus policy's rule dump.
 expect_exit 1 runuser -u nobody -- "$SWUPDATECTL" --address "$DBUS_SYSTEM_BUS_ADDRESS" install
+expect_stderr "only root and members of the group 'swupdate' may do this"
+check_not "the bus policy's rules on stderr: $(cat "$T/err")" grep -q "Rejected send message\|matched rules" "$T/err"
 expect_exit 0 ctl history
 finish

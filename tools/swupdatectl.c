@@ -44,6 +44,15 @@ static int bus_error(const sd_bus_error *e, int r, const char *what)
 {
 	_cleanup_free_ char *message = safe_dup(e && e->message ? e->message : strerror(-r));
 
+	/* The bus policy's refusal lists its rules: the person needs to know who may call. */
+	if (e && sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED) && message &&
+	    strncmp(message, "Only root", 9) != 0) {
+		fprintf(stderr,
+			"swupdatectl: %s: only root and members of the group 'swupdate' may do "
+			"this (the bus policy refused the call)\n",
+			what);
+		return EXIT_FAILED;
+	}
 	fprintf(stderr, "swupdatectl: %s: %s\n", what, message ?: "");
 	/* The daemon answered with a refusal: the operation failed (1). Not reaching the daemon
 	 * at all is a usage or bus error (2). */
@@ -137,20 +146,31 @@ static int verb_status(sd_bus *bus)
 	static const char *const strings[] = { "State",	      "Result",	    "CurrentTarget",
 					       "Source",      "Note",	    "BootedSlot",
 					       "PendingSlot", "Compatible", "Version" };
-	char a[64], b[64], c[32], d[32], e[32];
+	char a[64], b[64], c[32], d[32], f[32];
+	sd_bus_error e = SD_BUS_ERROR_NULL;
 	json_object *o;
+	int r;
 
 	if (!arg_json) {
-		_cleanup_free_ char *state = get_string(bus, "State");
-		_cleanup_free_ char *result = get_string(bus, "Result");
-		_cleanup_free_ char *note = get_string(bus, "Note");
-		_cleanup_free_ char *booted = get_string(bus, "BootedSlot");
-		_cleanup_free_ char *pending = get_string(bus, "PendingSlot");
-		_cleanup_free_ char *compatible = get_string(bus, "Compatible");
+		_cleanup_free_ char *state = NULL, *result = NULL, *note = NULL, *booted = NULL;
+		_cleanup_free_ char *pending = NULL, *compatible = NULL, *raw = NULL;
 
-		if (!state[0])
-			return fprintf(stderr, "swupdatectl: swupdated is not running\n"),
-			       EXIT_USAGE;
+		/* Why swupdated does not answer (not activatable, a configuration error) is the
+		 * answer to give. */
+		r = sd_bus_get_property_string(bus, SERVICE, OBJECT, INTERFACE, "State", &e, &raw);
+		if (r < 0) {
+			r = bus_error(&e, r, "Cannot read the status");
+			sd_bus_error_free(&e);
+			return r;
+		}
+		state = safe_dup(raw);
+		result = get_string(bus, "Result");
+		note = get_string(bus, "Note");
+		booted = get_string(bus, "BootedSlot");
+		pending = get_string(bus, "PendingSlot");
+		compatible = get_string(bus, "Compatible");
+		if (!state || !result || !note || !booted || !pending || !compatible)
+			return bus_error(NULL, -ENOMEM, "Cannot read the status");
 		printf("       State: %s%s%s\n", state, result[0] ? ", " : "", result);
 		printf(" Booted slot: %s\n", booted);
 		/* Installed, then booted: it waits for MarkGood; not booted yet: for a reboot. */
@@ -179,7 +199,7 @@ static int verb_status(sd_bus *bus)
 			       format_size(get_number(bus, "BytesTotal", 't'), b, sizeof(b)),
 			       format_size(get_number(bus, "DownloadDone", 't'), c, sizeof(c)),
 			       format_size(get_number(bus, "DownloadTotal", 't'), d, sizeof(d)),
-			       format_size(get_number(bus, "BytesReused", 't'), e, sizeof(e)));
+			       format_size(get_number(bus, "BytesReused", 't'), f, sizeof(f)));
 		}
 		/* The whole install (or the last one): what a delta saved shows here. */
 		if (get_number(bus, "TotalWritten", 't') > 0)
@@ -626,7 +646,7 @@ static int verb_install(sd_bus *bus, const char *source)
 	return streq(result, "success") ? EXIT_OK : EXIT_FAILED;
 }
 
-static int verb_history(sd_bus *bus)
+static int verb_history(sd_bus *bus, uint32_t max)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -636,7 +656,7 @@ static int verb_history(sd_bus *bus)
 	char buf[64];
 	int r;
 
-	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "GetHistory", &e, &reply, "u", 50);
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "GetHistory", &e, &reply, "u", max);
 	if (r < 0) {
 		r = bus_error(&e, r, "GetHistory");
 		sd_bus_error_free(&e);
@@ -654,19 +674,77 @@ static int verb_history(sd_bus *bus)
 	return r < 0 ? bus_error(NULL, r, "GetHistory") : EXIT_OK;
 }
 
+typedef struct Verb {
+	const char *name;
+	const char *args; /* for the usage line */
+	const char *help;
+} Verb;
+
+static const Verb verbs[] = {
+	{ "status", "", "state, slots, versions, the install's totals" },
+	{ "check", "", "ask the server for a new release now (exit 1 when the poll fails)" },
+	{ "poll", "",
+	  "the scheduled check (swupdated-poll.timer): skipped while the server's Retry-After "
+	  "runs" },
+	{ "install", "[SOURCE]", "install the server's release, a URL or a local bundle" },
+	{ "abort", "", "stop a transfer; the new slot is never activated" },
+	{ "reset", "", "clear a finished install (a new install starts over by itself)" },
+	{ "mark-good", "", "confirm the booted update" },
+	{ "mark-bad", "", "reject the pending update; the other slot boots next" },
+	{ "history", "[-n N]", "what happened, newest first (50 entries unless -n says)" },
+	{ "watch", "", "follow the daemon's progress" },
+};
+
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: swupdatectl [--address ADDRESS] [--json] COMMAND\n\n"
-		   "  status            state, slots, versions\n"
-		   "  check             ask the server for a new release now\n"
-		   "  poll              the scheduled check (swupdated-poll.timer): skipped while\n"
-		   "                    the server's Retry-After runs\n"
-		   "  install [SOURCE]  install the server's release, a URL or a local bundle\n"
-		   "  abort | reset     stop a transfer / clear a finished one\n"
-		   "  mark-good | mark-bad  confirm or reject the booted update\n"
-		   "  history           what happened, newest first\n"
-		   "  watch             follow the daemon's progress\n\n"
-		   "See swupdatectl(1).\n");
+	fprintf(f, "Usage: swupdatectl [--address ADDRESS] [--json] COMMAND [--help]\n\n");
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		fprintf(f, "  %-9s %-9s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
+	fprintf(f, "\nSee swupdatectl(1).\n");
+}
+
+static const Verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+		if (streq(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+/* What a command takes: nothing, [SOURCE] (install), [-n N] (history). */
+static int parse_verb_args(const Verb *v, int argc, char **argv, const char **ret_source,
+			   uint32_t *ret_max)
+{
+	for (int i = 0; i < argc; i++) {
+		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+			printf("Usage: swupdatectl %s %s\n  %s\n", v->name, v->args, v->help);
+			return 0;
+		}
+	}
+	if (streq(v->name, "history") && argc == 2 && streq(argv[0], "-n")) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(argv[1], &end, 10);
+		if (errno || end == argv[1] || *end || argv[1][0] == '-' || n == 0 ||
+		    n > UINT32_MAX) {
+			fprintf(stderr, "swupdatectl: history -n takes a count, not '%s'\n",
+				argv[1]);
+			return -EINVAL;
+		}
+		*ret_max = (uint32_t)n;
+		return 1;
+	}
+	if (streq(v->name, "install") && argc == 1 && argv[0][0] != '-') {
+		*ret_source = argv[0];
+		return 1;
+	}
+	if (argc == 0)
+		return 1;
+	fprintf(stderr, "swupdatectl: %s takes %s, not '%s' (see 'swupdatectl %s --help')\n",
+		v->name, v->args[0] ? v->args : "no arguments", argv[0], v->name);
+	return -EINVAL;
 }
 
 int main(int argc, char **argv)
@@ -676,10 +754,13 @@ int main(int argc, char **argv)
 						 { "help", no_argument, NULL, 'h' },
 						 {} };
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	const char *verb;
+	const char *source = "";
+	uint32_t max = 50;
+	const Verb *v;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	/* "+": options after the command are the command's (install --help). */
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
 		if (c == 'a')
 			arg_address = optarg;
 		else if (c == 'j')
@@ -691,7 +772,16 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return help(stderr), EXIT_USAGE;
-	verb = argv[optind];
+	/* A command that does not exist is said as such, before the bus is even asked. */
+	v = find_verb(argv[optind]);
+	if (!v) {
+		fprintf(stderr, "swupdatectl: unknown command '%s' (see 'swupdatectl --help')\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	r = parse_verb_args(v, argc - optind - 1, argv + optind + 1, &source, &max);
+	if (r <= 0)
+		return r < 0 ? EXIT_USAGE : EXIT_OK;
 	if (arg_address) {
 		r = sd_bus_new(&bus);
 		if (r >= 0)
@@ -705,26 +795,23 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return bus_error(NULL, r, "Cannot connect to the bus");
 
-	if (streq(verb, "status") && optind + 1 == argc)
+	if (streq(v->name, "status"))
 		return verb_status(bus);
-	if (streq(verb, "check") && optind + 1 == argc)
+	if (streq(v->name, "check"))
 		return verb_check(bus, "Check");
-	if (streq(verb, "poll") && optind + 1 == argc)
+	if (streq(v->name, "poll"))
 		return verb_check(bus, "ScheduledCheck");
-	if (streq(verb, "install") && optind + 2 >= argc)
-		return verb_install(bus, optind + 1 < argc ? argv[optind + 1] : "");
-	if (streq(verb, "abort") && optind + 1 == argc)
+	if (streq(v->name, "install"))
+		return verb_install(bus, source);
+	if (streq(v->name, "abort"))
 		return call_simple(bus, "Abort");
-	if (streq(verb, "reset") && optind + 1 == argc)
+	if (streq(v->name, "reset"))
 		return call_simple(bus, "Reset");
-	if (streq(verb, "mark-good") && optind + 1 == argc)
+	if (streq(v->name, "mark-good"))
 		return call_simple(bus, "MarkGood");
-	if (streq(verb, "mark-bad") && optind + 1 == argc)
+	if (streq(v->name, "mark-bad"))
 		return call_simple(bus, "MarkBad");
-	if (streq(verb, "history") && optind + 1 == argc)
-		return verb_history(bus);
-	if (streq(verb, "watch") && optind + 1 == argc)
-		return watch(bus, false);
-	fprintf(stderr, "swupdatectl: unknown command or arguments: '%s'\n", verb);
-	return EXIT_USAGE;
+	if (streq(v->name, "history"))
+		return verb_history(bus, max);
+	return watch(bus, false);
 }

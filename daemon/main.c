@@ -105,6 +105,9 @@ static int print_status(Manager *m, bool json)
 		json_object_object_add(o, "pending_slot", json_object_new_string(pending));
 		json_object_object_add(o, "installed_version",
 				       json_object_new_int64(s.installed_version));
+		if (s.installed_error[0])
+			json_object_object_add(o, "installed_error",
+					       json_object_new_string(s.installed_error));
 		json_object_object_add(o, "pending_version",
 				       json_object_new_int64(s.pending_version));
 		json_object_object_add(o, "state",
@@ -123,7 +126,10 @@ static int print_status(Manager *m, bool json)
 							: "waiting for mark-good");
 	else
 		printf("Pending slot:      none\n");
-	printf("Installed version: %u\n", s.installed_version);
+	if (s.installed_error[0])
+		printf("Installed version: unknown: %s\n", s.installed_error);
+	else
+		printf("Installed version: %u\n", s.installed_version);
 	printf("Compatible:        %s\n", m->config->compatible);
 	return 0;
 }

@@ -316,20 +316,39 @@ int manager_reconcile(Manager *m, SwuContext *ctx, Reconciled *ret)
 }
 
 /* Reads through a context of its own: the caller's may hold the failure it is about to report. */
-static uint32_t installed_version(Manager *m)
+/*
+ * The installed version, 0 when nothing is installed; when it cannot be told (RequireVerity= and
+ * no dm-verity under the root metadata, a damaged manifest), 0 with the reason in @why (optional).
+ */
+static uint32_t installed_version_why(Manager *m, char *why, size_t why_size)
 {
 	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
 	_cleanup_(swu_manifest_freep) SwuManifest *manifest = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
 	const SwuTargetsMetadata *t;
 	size_t size;
+	int r;
 
-	if (swu_context_new_like(m->ctx, &ctx) < 0 ||
-	    swu_device_manifest(ctx, &m->device, &data, &size) < 0 ||
-	    swu_manifest_decode(ctx, data, size, &manifest) < 0)
+	if (why)
+		why[0] = 0;
+	r = swu_context_new_like(m->ctx, &ctx);
+	if (r >= 0)
+		r = swu_device_manifest(ctx, &m->device, &data, &size);
+	if (r >= 0)
+		r = swu_manifest_decode(ctx, data, size, &manifest);
+	if (r < 0) {
+		/* Nothing installed yet is no failure (a device without a factory manifest). */
+		if (r != -ENOENT && why)
+			snprintf(why, why_size, "%s", log_reason(ctx, r));
 		return 0;
+	}
 	t = swu_manifest_get_targets(manifest);
 	return t && t->common_metadata ? t->common_metadata->version : 0;
+}
+
+static uint32_t installed_version(Manager *m)
+{
+	return installed_version_why(m, NULL, 0);
 }
 
 int manager_get_status(Manager *m, SwuContext *ctx, Status *ret)
@@ -341,7 +360,8 @@ int manager_get_status(Manager *m, SwuContext *ctx, Status *ret)
 	assert_return(m && ctx && ret, -EINVAL);
 	s.booted_slot = m->booted;
 
-	s.installed_version = installed_version(m);
+	s.installed_version =
+		installed_version_why(m, s.installed_error, sizeof(s.installed_error));
 	r = load_pending(m, ctx, &p);
 	if (r < 0 && r != -ENOENT)
 		return r;

@@ -46,6 +46,8 @@ typedef struct Status {
 	UpdateState state;
 	uint32_t installed_version;
 	uint32_t pending_version;
+	/* why the installed version cannot be told (it is 0 then), "" when it can; a message */
+	char installed_error[256];
 } Status;
 
 /* Takes ownership of @config. Reads the kernel command line and boot ID; errors are logged. */

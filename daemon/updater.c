@@ -856,9 +856,17 @@ static void load_status(Updater *u)
 
 void updater_load(Updater *u)
 {
+	Status s;
+
 	assert_return_void(u);
 	load_status(u);
 	note_boot(u);
+	/* InstalledVersion 0 alone would hide why (RequireVerity= without dm-verity, say). */
+	if (u->state == UPDATER_INACTIVE && manager_get_status(u->m, u->m->ctx, &s) >= 0 &&
+	    s.installed_error[0]) {
+		set_note(u, "The installed version cannot be told: %s", s.installed_error);
+		log_warning("%s", u->note);
+	}
 }
 
 int updater_new(const UpdaterSetup *setup, Updater **ret)

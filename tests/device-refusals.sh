@@ -116,4 +116,16 @@ cp "$T/good.conf" "$DEV/swupdated.conf"
 # RequireVerity=yes: the root metadata here is on no dm-verity device.
 sed -i 's/^RequireVerity=no/RequireVerity=yes/' "$DEV/swupdated.conf"
 refuse "verity" "not a device-mapper device" "$T/next.swu"
+# A fresh device whose installed version is its factory manifest: with RequireVerity=yes and no
+# dm-verity, status says why it cannot tell the version, not "0".
+"$SWU" export-manifest --bundle "$T/good.swu" --trusted-root-metadata "$T/root.pb" -o "$T/factory.pb"
+rm -f "$DEV/state/manifest.pb"
+sed -i "s|^\[Trust\]\$|[Trust]\nFactoryManifest=$T/factory.pb|" "$DEV/swupdated.conf"
+expect_exit 0 swupdated status
+expect_stdout "Installed version: unknown: .*not a device-mapper device"
+expect_exit 0 swupdated status --json
+json_check "$T/out" '"not a device-mapper device" in d["installed_error"] and d["installed_version"] == 0'
+sed -i 's/^RequireVerity=yes/RequireVerity=no/' "$DEV/swupdated.conf"
+expect_exit 0 swupdated status
+expect_stdout "Installed version: 5"
 finish

@@ -185,25 +185,34 @@ static int check_caller(sd_bus_message *m, sd_bus_error *error)
 				 sd_bus_message_get_member(m));
 }
 
-/* No option is defined yet: any key is refused rather than silently ignored. */
-static int read_options(sd_bus_message *m, sd_bus_error *error)
+/* The options of Start and Install: "reinstall" (b); any other key is refused, never ignored. */
+static int read_options(sd_bus_message *m, sd_bus_error *error, unsigned *flags)
 {
 	const char *key;
-	int r;
+	int b, r;
 
 	r = sd_bus_message_enter_container(m, 'a', "{sv}");
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(m, 'e', "sv");
-	if (r < 0)
-		return r;
-	if (r > 0) {
+	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
 		r = sd_bus_message_read(m, "s", &key);
 		if (r < 0)
 			return r;
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'",
-					 key);
+		if (!streq(key, "reinstall"))
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Unknown option '%s'", key);
+		r = sd_bus_message_read(m, "v", "b", &b);
+		if (r < 0)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Option 'reinstall' takes a boolean");
+		if (b)
+			*flags |= UPDATER_REINSTALL;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
 	}
+	if (r < 0)
+		return r;
 	return sd_bus_message_exit_container(m);
 }
 
@@ -277,13 +286,14 @@ static int method_scheduled_check(sd_bus_message *m, void *userdata, sd_bus_erro
 static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 {
 	const char *method = all ? "Install" : "Start";
+	unsigned flags = all ? UPDATER_VERIFY | UPDATER_APPLY : 0;
 	const char *source;
 	int r;
 
 	r = sd_bus_message_read(m, "s", &source);
 	if (r < 0)
 		return r;
-	r = read_options(m, error);
+	r = read_options(m, error, &flags);
 	if (r < 0)
 		return r;
 	r = check_caller(m, error);
@@ -293,7 +303,7 @@ static int begin(sd_bus_message *m, Updater *u, sd_bus_error *error, bool all)
 		return r;
 	if (updater_allows(u, UPDATER_OP_START) < 0)
 		return invalid_state(u, error, method);
-	r = updater_begin(u, source, all, all);
+	r = updater_begin(u, source, flags);
 	if (r < 0)
 		return method_error(u, error, r);
 	return sd_bus_reply_method_return(m, NULL);

@@ -378,8 +378,9 @@ static int poll_refused(Updater *u, int r)
 	return r;
 }
 
-static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, bool apply)
+static int begin(Updater *u, SwuContext *ctx, const char *source, unsigned flags)
 {
+	bool verify = flags & UPDATER_VERIFY, apply = flags & UPDATER_APPLY;
 	const Config *c = u->m->config;
 	TransferSetup setup;
 	Transfer *t;
@@ -400,6 +401,7 @@ static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, b
 			return poll_refused(u, r);
 		u->poll_then_install = true;
 		u->poll_then_apply = apply;
+		u->poll_then_reinstall = flags & UPDATER_REINSTALL;
 		return 0;
 	}
 	transfer_setup(u, ctx, &setup);
@@ -417,7 +419,7 @@ static int begin(Updater *u, SwuContext *ctx, const char *source, bool verify, b
 	return run_transfer(u, t, verify, apply);
 }
 
-int updater_begin(Updater *u, const char *source, bool verify, bool apply)
+int updater_begin(Updater *u, const char *source, unsigned flags)
 {
 	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
 	int r;
@@ -436,7 +438,7 @@ int updater_begin(Updater *u, const char *source, bool verify, bool apply)
 	r = manager_context_new(u->m, &ctx);
 	if (r < 0)
 		return fail(u, NULL, r, "Cannot install");
-	r = begin(u, ctx, source, verify, apply);
+	r = begin(u, ctx, source, flags);
 	if (r < 0 && u->state == UPDATER_INACTIVE)
 		/* Refused before any transfer began: the history says so too. */
 		history(u, SWU_HISTORY_FAILED, u->installed_version, 0);
@@ -496,12 +498,63 @@ static void auto_install(Updater *u)
 }
 
 /* After the poll that Start("")/Install("") began with: its failure is the install's. */
-static void install_polled(Updater *u, UpdateResult failed, bool apply)
+/*
+ * Start("") found nothing to install: a success, with nothing written, no history line, and the
+ * Finished signal for whoever waits for the install.
+ */
+static void up_to_date(Updater *u, const char *fmt, ...) _printf_(2, 3);
+static void up_to_date(Updater *u, const char *fmt, ...)
 {
+	_cleanup_free_ char *sentence = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&sentence, fmt, ap) < 0)
+		sentence = NULL;
+	va_end(ap);
+	set_note(u, "%s", sentence ?: "Up to date");
+	log_info("%s", u->note);
+	u->result = RESULT_SUCCESS;
+	set_state(u, UPDATER_FINISHED);
+	changed(u, UPDATER_PROPERTY_RESULT);
+	if (u->events->finished)
+		u->events->finished(u->userdata);
+	updater_save_status(u);
+}
+
+/* Whether the server's release is worth installing: newer than what is installed and pending. */
+static bool newer_than_installed(Updater *u, const Release *rel)
+{
+	uint32_t version = release_get_version(rel);
+	Status s;
+
+	if (version <= u->installed_version) {
+		up_to_date(u,
+			   "Up to date: version %u is installed and the server offers version %u "
+			   "(nothing installed; the option 'reinstall' installs it again)",
+			   u->installed_version, version);
+		return false;
+	}
+	if (manager_get_status(u->m, u->m->ctx, &s) >= 0 && s.state != UPDATE_IDLE &&
+	    s.pending_version >= version) {
+		up_to_date(u, "Version %u is installed already and waits in slot %c for %s",
+			   s.pending_version, s.pending_slot,
+			   s.state == UPDATE_PENDING_REBOOT ? "a reboot" : "its confirmation");
+		return false;
+	}
+	return true;
+}
+
+static void install_polled(Updater *u, UpdateResult failed, bool apply, bool reinstall)
+{
+	const Release *rel = poller_get_release(u->poller);
 	int r;
 
 	if (failed != RESULT_NONE)
 		return finish(u, failed);
+	/* A CDN still serving the release before, or an older one: not installed by itself. */
+	if (rel && !reinstall && !newer_than_installed(u, rel))
+		return;
 	r = begin_server(u, apply, apply);
 	if (r < 0 && u->state == UPDATER_INACTIVE)
 		finish(u, update_result_of(r));
@@ -511,9 +564,10 @@ static void on_checked(void *userdata, const PollReport *report)
 {
 	Updater *u = userdata;
 	bool install = u->poll_then_install, apply = u->poll_then_apply;
+	bool reinstall = u->poll_then_reinstall;
 	UpdateResult failed = RESULT_NONE;
 
-	u->poll_then_install = u->poll_then_apply = false;
+	u->poll_then_install = u->poll_then_apply = u->poll_then_reinstall = false;
 	if (report->release_changed)
 		u->skipped_noted = false; /* a skip of this release is news */
 	if (report->outcome == POLL_RETRY || report->outcome == POLL_FAILED ||
@@ -533,7 +587,7 @@ static void on_checked(void *userdata, const PollReport *report)
 	if (u->events->checked)
 		u->events->checked(u->userdata, report->error, poller_get_note(u->poller));
 	if (install)
-		return install_polled(u, failed, apply);
+		return install_polled(u, failed, apply, reinstall);
 	if (failed == RESULT_NONE)
 		auto_install(u);
 }

@@ -127,7 +127,7 @@ typedef struct Updater {
 	uint64_t last_emit;	      /* CLOCK_MONOTONIC usec of the last progress shown */
 	bool auto_verify, auto_apply; /* the install goes on to Verify and Apply by itself */
 	bool poll_then_install;	      /* Start("")/Install(""): install what the poll finds */
-	bool poll_then_apply;
+	bool poll_then_apply, poll_then_reinstall;
 	bool skipped_noted; /* the rolled-back release's skip is in the history */
 	bool exiting;	    /* idle exit under way: no new work (the next instance takes it) */
 } Updater;
@@ -156,7 +156,13 @@ int updater_check(Updater *u);
 /* What swupdated-poll.timer asks for: 1 when a poll started (told when it ends), 0 to answer at
  * once, or -errno. */
 int updater_scheduled_check(Updater *u);
-int updater_begin(Updater *u, const char *source, bool verify, bool apply);
+/* What an install does by itself (updater_begin()): Install is Start with Verify and Apply. */
+typedef enum UpdaterFlags {
+	UPDATER_VERIFY = 1u << 0,    /* go on to Verify */
+	UPDATER_APPLY = 1u << 1,     /* and to Apply */
+	UPDATER_REINSTALL = 1u << 2, /* the server's release even when it is not newer */
+} UpdaterFlags;
+int updater_begin(Updater *u, const char *source, unsigned flags);
 int updater_verify(Updater *u);
 int updater_apply(Updater *u);
 int updater_abort(Updater *u);

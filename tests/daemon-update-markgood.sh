@@ -32,4 +32,10 @@ expect_exit 1 ctl mark-bad
 expect_stderr "no update is pending"
 expect_exit 0 ctl history
 expect_stdout "mark-good"
+# The server still offers version 2: install says so and writes nothing; --reinstall installs.
+expect_exit 0 ctl install
+expect_stdout "Up to date: version 2 is installed and the server offers version 2"
+expect_eq "pending after an install that found nothing newer" "$(prop PendingSlot)" ""
+expect_exit 0 ctl install --reinstall
+expect_stdout "Version 2 installed into slot A"
 finish

@@ -273,7 +273,7 @@ START_TEST(test_rolled_back_skipped)
 	/* Said once in the history, not at every poll. */
 	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SKIPPED), 1);
 	/* An explicit install still installs it. */
-	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
 	run_until(u, &rec, 1, 4);
 	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
 	ck_assert_int_eq(updater_get_pending_slot(u), 'B');
@@ -318,11 +318,12 @@ START_TEST(test_start_polls_first)
 	fake_device_init(&dev, SERVER, NULL);
 	publish(2, &rel);
 	u = new_updater(&rec);
-	ck_assert_int_eq(updater_begin(u, "", false, false), 0);
+	ck_assert_int_eq(updater_begin(u, "", 0), 0);
 	ck_assert(updater_waits_for_poll(u));
 	ck_assert_int_eq(updater_allows(u, UPDATER_OP_START), -EBUSY);
 	ck_assert(updater_busy(u));
-	ck_assert_int_eq(updater_begin(u, "/some/other.swu", true, true), -EBUSY);
+	ck_assert_int_eq(updater_begin(u, "/some/other.swu", UPDATER_VERIFY | UPDATER_APPLY),
+			 -EBUSY);
 	run_until(u, &rec, 0, 1);
 	ck_assert_int_eq(u->state, UPDATER_TRANSFERRING);
 	/* Start without Verify: it stops at transferred, waiting for Verify or Apply. */
@@ -346,7 +347,7 @@ START_TEST(test_start_nothing_published)
 
 	fake_device_init(&dev, SERVER, NULL);
 	u = new_updater(&rec);
-	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
 	run_until(u, &rec, 1, 1);
 	ck_assert_int_eq(u->result, RESULT_TRANSFER_FAILED);
 	ck_assert_int_eq(u->error, -ENOENT);
@@ -367,9 +368,9 @@ START_TEST(test_no_server)
 	ck_assert_int_eq(updater_check(u), -ENOMEDIUM);
 	ck_assert_msg(strstr(updater_get_poll_note(u), "No Server= is configured"), "%s",
 		      updater_get_poll_note(u));
-	ck_assert_int_eq(updater_begin(u, "", true, true), -ENOMEDIUM);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), -ENOMEDIUM);
 	ck_assert_str_eq(u->note, "No Server= is configured: give a bundle path or URL");
-	ck_assert_int_eq(updater_begin(u, "ftp://x", true, true), -EINVAL);
+	ck_assert_int_eq(updater_begin(u, "ftp://x", UPDATER_VERIFY | UPDATER_APPLY), -EINVAL);
 	ck_assert_int_eq(u->state, UPDATER_INACTIVE);
 	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_FAILED), 2);
 }
@@ -396,7 +397,7 @@ START_TEST(test_abort_and_shutdown)
 	fake_server_fault(srv, blob, &(FakeFault){ .hold_forever = true });
 	fake_server_fault(srv, blob, &(FakeFault){ .hold_forever = true });
 	u = new_updater(&rec);
-	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
 	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
 	ck_assert_int_eq(updater_abort(u), 0);
 	ck_assert_int_eq(u->result, RESULT_ABORTED);
@@ -405,7 +406,7 @@ START_TEST(test_abort_and_shutdown)
 	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_ABORTED), 1);
 
 	ck_assert_int_eq(updater_reset(u), 0);
-	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
 	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
 	updater_shutdown(u);
 	ck_assert_int_eq(u->result, RESULT_ABORTED);
@@ -431,7 +432,7 @@ START_TEST(test_killed)
 	blob = tu_path("%s/blobs/%s", SERVER, rel.blob_hex[0]);
 	fake_server_fault(srv, blob, &(FakeFault){ .hold_forever = true });
 	u = new_updater(&rec);
-	ck_assert_int_eq(updater_begin(u, "", true, true), 0);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
 	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
 	/* What a kill leaves: status.json as it was written when the install began. */
 	next = new_updater(&rec);
@@ -500,6 +501,60 @@ START_TEST(test_boot_notes)
 }
 END_TEST
 
+/* Install(""): the server offering what is installed (a CDN's stale metadata.pb) is "up to
+ * date", not a reinstall; the option "reinstall" says otherwise. */
+START_TEST(test_up_to_date)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *blobs = tu_path("%s/blobs/", SERVER);
+	FakeRelease rel;
+	Recorder rec = {};
+	char note[128];
+	size_t fetched;
+
+	fake_device_init(&dev, SERVER, NULL);
+	publish(2, &rel);
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
+	run_until(u, &rec, 1, 1);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	fetched = fake_server_count(srv, blobs);
+
+	/* Installed, not rebooted yet: it waits for that. */
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
+	run_until(u, &rec, 2, 2);
+	ck_assert_str_eq(u->note, "Version 2 is installed already and waits in slot B for a "
+				  "reboot");
+	ck_assert_uint_eq(fake_server_count(srv, blobs), fetched);
+
+	/* Rebooted and confirmed: version 2 is the installed one, and the server still offers it. */
+	u = updater_free(u);
+	reboot_into('B');
+	ck_assert_int_eq(manager_mark(dev.m, dev.m->ctx, true, note, sizeof(note)), 0);
+	rec = (Recorder){};
+	u = new_updater(&rec);
+	ck_assert_uint_eq(u->installed_version, 2);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
+	run_until(u, &rec, 1, 1);
+	ck_assert_int_eq(u->state, UPDATER_FINISHED);
+	ck_assert_int_eq(u->result, RESULT_SUCCESS);
+	ck_assert_str_eq(u->note, "Up to date: version 2 is installed and the server offers "
+				  "version 2 (nothing installed; the option 'reinstall' installs "
+				  "it "
+				  "again)");
+	ck_assert_uint_eq(fake_server_count(srv, blobs), fetched);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SUCCESS), 1);
+
+	/* Asked to, it installs it again, into slot A now (copied from slot B, which holds it). */
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY | UPDATER_REINSTALL),
+			 0);
+	run_until(u, &rec, 2, 2);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_str_eq(u->note, "Version 2 installed into slot A; reboot to try it");
+	fake_release_done(&rel);
+}
+END_TEST
+
 /* A boot ID is compared whole to tell a reboot: one too long to keep whole is refused. */
 START_TEST(test_long_boot_id)
 {
@@ -539,6 +594,7 @@ int main(void)
 		{ "killed", test_killed },
 		{ "long-boot-id", test_long_boot_id },
 		{ "boot-notes", test_boot_notes },
+		{ "up-to-date", test_up_to_date },
 	};
 
 	return tu_run("updater", cases, ELEMENTSOF(cases), setup, teardown);

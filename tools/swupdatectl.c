@@ -612,7 +612,7 @@ static int watch(sd_bus *bus, bool until_finished)
 	return r != EXIT_OK ? r : watch_loop(&w);
 }
 
-static int verb_install(sd_bus *bus, const char *source)
+static int verb_install(sd_bus *bus, const char *source, bool reinstall)
 {
 	_cleanup_(watch_done)
 		Watch w = { .bus = bus, .until_finished = true, .tty = isatty(STDOUT_FILENO) };
@@ -627,8 +627,11 @@ static int verb_install(sd_bus *bus, const char *source)
 	if (r != EXIT_OK)
 		return r;
 	do
-		r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Install", &e, &reply,
-				       "sa{sv}", source, 0);
+		r = reinstall ? sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Install", &e,
+						   &reply, "sa{sv}", source, 1, "reinstall", "b",
+						   true)
+			      : sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "Install", &e,
+						   &reply, "sa{sv}", source, 0);
 	while (r < 0 && retry_after_exit(bus, &e, &attempts));
 	if (r < 0) {
 		r = bus_error(&e, r, "Install");
@@ -686,7 +689,9 @@ static const Verb verbs[] = {
 	{ "poll", "",
 	  "the scheduled check (swupdated-poll.timer): skipped while the server's Retry-After "
 	  "runs" },
-	{ "install", "[SOURCE]", "install the server's release, a URL or a local bundle" },
+	{ "install", "[--reinstall] [SOURCE]",
+	  "install the server's release (when newer than the installed one, or with "
+	  "--reinstall), a URL or a local bundle" },
 	{ "abort", "", "stop a transfer; the new slot is never activated" },
 	{ "reset", "", "clear a finished install (a new install starts over by itself)" },
 	{ "mark-good", "", "confirm the booted update" },
@@ -713,7 +718,7 @@ static const Verb *find_verb(const char *name)
 
 /* What a command takes: nothing, [SOURCE] (install), [-n N] (history). */
 static int parse_verb_args(const Verb *v, int argc, char **argv, const char **ret_source,
-			   uint32_t *ret_max)
+			   uint32_t *ret_max, bool *ret_reinstall)
 {
 	for (int i = 0; i < argc; i++) {
 		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
@@ -736,6 +741,10 @@ static int parse_verb_args(const Verb *v, int argc, char **argv, const char **re
 		*ret_max = (uint32_t)n;
 		return 1;
 	}
+	if (streq(v->name, "install") && argc > 0 && streq(argv[0], "--reinstall")) {
+		*ret_reinstall = true;
+		argc--, argv++;
+	}
 	if (streq(v->name, "install") && argc == 1 && argv[0][0] != '-') {
 		*ret_source = argv[0];
 		return 1;
@@ -755,6 +764,7 @@ int main(int argc, char **argv)
 						 {} };
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	const char *source = "";
+	bool reinstall = false;
 	uint32_t max = 50;
 	const Verb *v;
 	int c, r;
@@ -779,7 +789,7 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
-	r = parse_verb_args(v, argc - optind - 1, argv + optind + 1, &source, &max);
+	r = parse_verb_args(v, argc - optind - 1, argv + optind + 1, &source, &max, &reinstall);
 	if (r <= 0)
 		return r < 0 ? EXIT_USAGE : EXIT_OK;
 	if (arg_address) {
@@ -802,7 +812,7 @@ int main(int argc, char **argv)
 	if (streq(v->name, "poll"))
 		return verb_check(bus, "ScheduledCheck");
 	if (streq(v->name, "install"))
-		return verb_install(bus, source);
+		return verb_install(bus, source, reinstall);
 	if (streq(v->name, "abort"))
 		return call_simple(bus, "Abort");
 	if (streq(v->name, "reset"))

@@ -322,13 +322,15 @@ static void range_done(void *userdata, const FetchResult *res)
 		return job_complete(j);
 	if (res->error == -EPROTO && swu_delta_why(td->d)[0])
 		return fall_back(td, "%s", swu_delta_why(td->d));
+	/*
+	 * Range ignored (a whole store on its way, cut at once): the blob is the better download.
+	 * Told before the size cap, which a whole store also trips (its Content-Length alone).
+	 */
+	if (res->error == -ERANGE || res->status == 200)
+		return fall_back(td, "the server ignored the Range request (HTTP status 200)");
 	/* More than asked for, or a range that starts elsewhere: the store is not to be trusted. */
 	if (res->error == -EFBIG || (res->error == -EPROTO && res->status == 206))
 		return fall_back(td, "the chunk store answered out of range: %s", res->message);
-	/* Range ignored (a whole store on its way, cut at once): the blob is the better download. */
-	if (res->error == -ERANGE || res->status == 200)
-		return fall_back(td, "the server answered a Range request with status %ld",
-				 res->status);
 	/* No store, or none for us (404, 403, 416 ...): the blob. Server trouble (5xx) is retried. */
 	if (res->status >= 400 && res->status < 500)
 		return fall_back(td, "the chunk store answered HTTP status %ld", res->status);

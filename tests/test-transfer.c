@@ -468,6 +468,8 @@ END_TEST
 /* A delta whose store is missing, or served without Range: the rest comes from the blob. */
 START_TEST(test_delta_falls_back)
 {
+	_cleanup_free_ char *log = tu_path("%s/stderr", dev.dir);
+
 	for (int variant = 0; variant < 2; variant++) {
 		_cleanup_free_ char *store = NULL, *blob = NULL;
 		FakeRelease rel;
@@ -483,10 +485,26 @@ START_TEST(test_delta_falls_back)
 		else
 			for (int i = 0; i < 64; i++)
 				fake_server_fault(srv, store, &(FakeFault){ .ignore_range = true });
+		/* What the log says why (stderr, into a file for the run). */
+		ck_assert_int_ge(fflush(stderr), 0);
+		ck_assert_ptr_nonnull(freopen(log, "w", stderr));
 		t = run_release(&rel, &rec);
+		ck_assert_int_ge(fflush(stderr), 0);
 		ck_assert_msg(rec.error == 0, "variant %d: %s", variant, rec.sentence);
 		expect_slot("rootfs", 'B', image, IMG);
 		ck_assert_uint_eq(fake_server_count(srv, blob), 1);
+		{
+			_cleanup_free_ uint8_t *text = NULL;
+			size_t n;
+
+			ck_assert_int_eq(swu_read_file(log, 1 << 20, &text, &n), 0);
+			text[n] = 0;
+			ck_assert_msg(strstr((char *)text, variant == 0 ? "HTTP status 404"
+									: "ignored the Range "
+									  "request"),
+				      "variant %d: %s", variant, text);
+			ck_assert_msg(!strstr((char *)text, "sent more than"), "%s", text);
+		}
 		transfer_free(t);
 		fake_release_done(&rel);
 		fake_server_free(srv);

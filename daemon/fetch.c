@@ -220,6 +220,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* A new response (after a redirect): forget the previous one's headers. */
 		j->result.etag[0] = 0;
+		j->result.last_modified[0] = 0;
 		j->result.retry_after = 0;
 		j->result.status = 0;
 		j->have_range = false;
@@ -243,6 +244,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(j->result.etag)) {
 		memcpy(j->result.etag, v, vlen);
 		j->result.etag[vlen] = 0;
+	} else if (strncasecmp(p, "Last-Modified:", 14) == 0 &&
+		   vlen < sizeof(j->result.last_modified)) {
+		memcpy(j->result.last_modified, v, vlen);
+		j->result.last_modified[vlen] = 0;
 	} else if (strncasecmp(p, "Retry-After:", 12) == 0) {
 		j->result.retry_after = fetch_parse_retry_after(buf, time(NULL));
 	} else if (strncasecmp(p, "Content-Range:", 14) == 0) {
@@ -445,6 +450,7 @@ static int multi_start(Fetch *base, const FetchRequest *req, FetchJob **ret)
 	/* A header cut short is another header: ETags are bounded (FetchResult.etag), not cut. */
 	assert_return(!req->if_none_match || strlen(req->if_none_match) < 128, -EINVAL);
 	assert_return(!req->if_range || strlen(req->if_range) < 128, -EINVAL);
+	assert_return(!req->if_modified_since || strlen(req->if_modified_since) < 64, -EINVAL);
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
@@ -460,6 +466,11 @@ static int multi_start(Fetch *base, const FetchRequest *req, FetchJob **ret)
 	}
 	if (req->if_none_match && *req->if_none_match) {
 		snprintf(header, sizeof(header), "If-None-Match: %s", req->if_none_match);
+		j->headers = curl_slist_append(j->headers, header);
+	}
+	if ((!req->if_none_match || !*req->if_none_match) && req->if_modified_since &&
+	    *req->if_modified_since) {
+		snprintf(header, sizeof(header), "If-Modified-Since: %s", req->if_modified_since);
 		j->headers = curl_slist_append(j->headers, header);
 	}
 	if (req->offset > 0 && req->if_range && *req->if_range) {

@@ -16,12 +16,13 @@ typedef struct Fetch Fetch;
 typedef struct FetchJob FetchJob;
 
 typedef struct FetchResult {
-	int error;	      /* 0, or -errno (network failures mapped once from curl codes) */
-	long status;	      /* HTTP status, 0 when none arrived */
-	char etag[128];	      /* the response's ETag, "" when none */
-	uint64_t retry_after; /* seconds from Retry-After, 0 when none */
-	uint64_t received;    /* body bytes delivered */
-	char message[256];    /* what went wrong, for operators */
+	int error;		/* 0, or -errno (network failures mapped once from curl codes) */
+	long status;		/* HTTP status, 0 when none arrived */
+	char etag[128];		/* the response's ETag, "" when none */
+	char last_modified[64]; /* the response's Last-Modified, "" when none */
+	uint64_t retry_after;	/* seconds from Retry-After, 0 when none */
+	uint64_t received;	/* body bytes delivered */
+	char message[256];	/* what went wrong, for operators */
 } FetchResult;
 
 #define FETCH_HOLD 1
@@ -29,11 +30,13 @@ typedef struct FetchResult {
 typedef struct FetchRequest {
 	const char *url;
 	const char *if_none_match; /* ETag of what we have, or NULL */
-	uint64_t offset;	   /* resume at this byte (Range), 0: from the start */
-	uint64_t length;	   /* with offset: only this many bytes (Range: offset-end) */
-	const char *if_range;	   /* with offset: the ETag the partial bytes came from */
-	uint64_t max_bytes;	   /* the whole resource may not exceed this (0: unlimited) */
-	unsigned timeout_sec;	   /* the whole request may not take longer (0: no limit) */
+	/* Last-Modified of what we have, or NULL: for servers without ETags (sent with no ETag) */
+	const char *if_modified_since;
+	uint64_t offset;      /* resume at this byte (Range), 0: from the start */
+	uint64_t length;      /* with offset: only this many bytes (Range: offset-end) */
+	const char *if_range; /* with offset: the ETag the partial bytes came from */
+	uint64_t max_bytes;   /* the whole resource may not exceed this (0: unlimited) */
+	unsigned timeout_sec; /* the whole request may not take longer (0: no limit) */
 	/* libcurl's receive buffer: 0 is 64 KiB (one slot write per 64 KiB of a long stream) */
 	unsigned buffer_size;
 	/*

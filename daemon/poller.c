@@ -34,6 +34,8 @@ struct Poller {
 	SwuContext *ctx; /* the running poll's own failure record */
 	SwuBuf body;
 	char etag[128]; /* of the kept release's answer; "" asks in full */
+	/* its Last-Modified: asked with If-Modified-Since of a server without ETags */
+	char last_modified[64];
 	unsigned failures;
 	uint64_t retry_at;   /* CLOCK_REALTIME usec of the daemon's own retry, 0: none */
 	uint64_t not_before; /* the server's Retry-After: no scheduled check before this */
@@ -251,7 +253,7 @@ static int take_release(Poller *p, const FetchResult *res)
 	p->body.size = 0;
 	if (r < 0) {
 		/* Keep the release that verified before; the next poll asks again in full. */
-		p->etag[0] = 0;
+		p->etag[0] = p->last_modified[0] = 0;
 		poll_note(p, r, "Release rejected: %s", log_reason(p->ctx, r));
 		return r;
 	}
@@ -262,11 +264,13 @@ static int take_release(Poller *p, const FetchResult *res)
 		strcpy(p->etag, res->etag);
 	else
 		p->etag[0] = 0;
+	_Static_assert(sizeof(p->last_modified) == sizeof(res->last_modified), "kept whole");
+	strcpy(p->last_modified, res->last_modified);
 	/* Kept for the next start: its first poll is still a 304 when nothing changed. */
 	r = release_save(rel, p->m, p->ctx);
 	if (r < 0) {
 		log_failure(LOG_WARNING, p->ctx, r, "Cannot keep the release");
-		p->etag[0] = 0;
+		p->etag[0] = p->last_modified[0] = 0;
 	}
 	if (manager_get_status(p->m, p->ctx, &st) < 0)
 		st.installed_version = 0;
@@ -314,7 +318,7 @@ static void poll_done(void *userdata, const FetchResult *res)
 		/* A channel that does not exist looks like one without a release: both are worth an
 		 * error, or a typo in Server= would look healthy for good. */
 		p->release = release_free(p->release);
-		p->etag[0] = 0;
+		p->etag[0] = p->last_modified[0] = 0;
 		(void)release_clear(p->m, p->ctx);
 		report.error = -ENOENT;
 		poll_note(p, report.error,
@@ -371,7 +375,9 @@ int poller_poll(Poller *p)
 		return r;
 	}
 	req.url = p->url;
+	/* What we have, by ETag; by date only from a server without ETags. */
 	req.if_none_match = p->release ? p->etag : NULL;
+	req.if_modified_since = p->release ? p->last_modified : NULL;
 	/* A server dripping a byte now and then must not hold polling (and Check) for good. */
 	req.timeout_sec = c->poll_timeout_sec;
 	swu_buf_done(&p->body);
@@ -482,6 +488,15 @@ uint64_t poller_get_next_check(const Poller *p)
 	return p->next_check;
 }
 
+/* Printable ASCII, nothing that could end a header line. */
+static bool header_value(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
 void poller_restore(Poller *p, const SwuStatusRecord *st)
 {
 	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
@@ -508,19 +523,23 @@ void poller_restore(Poller *p, const SwuStatusRecord *st)
 			    "Not using the kept release; the next poll asks in full");
 		return;
 	}
-	/* It goes into a request header: printable ASCII only, else ask in full. */
-	for (const char *c = st->etag; *c; c++)
-		if (*c < 0x20 || *c > 0x7e)
-			return;
-	if (strlen(st->etag) < sizeof(p->etag))
+	/* They go into request headers: printable ASCII only, else ask in full. */
+	if (!header_value(st->etag) || !header_value(st->last_modified))
+		return;
+	if (strlen(st->etag) < sizeof(p->etag) &&
+	    strlen(st->last_modified) < sizeof(p->last_modified)) {
 		strcpy(p->etag, st->etag);
+		strcpy(p->last_modified, st->last_modified);
+	}
 }
 
 void poller_record(const Poller *p, SwuStatusRecord *st)
 {
 	assert_return_void(p && st);
 	_Static_assert(sizeof(st->etag) >= sizeof(p->etag), "an ETag fits status.json");
+	_Static_assert(sizeof(st->last_modified) >= sizeof(p->last_modified), "a date fits too");
 	strcpy(st->etag, p->release ? p->etag : "");
+	strcpy(st->last_modified, p->release ? p->last_modified : "");
 	st->available_version = p->release ? release_get_version(p->release) : 0;
 	st->failures = p->failures;
 	st->retry_at = p->retry_at;

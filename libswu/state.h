@@ -53,8 +53,9 @@ typedef struct SwuStatusRecord {
 	uint32_t available_version;
 	uint64_t last_check;
 	uint64_t next_check;
-	char etag[128];	   /* of the release.pb answer; "" asks in full next time */
-	uint32_t failures; /* failed polls in a row */
+	char etag[128];		/* of the release.pb answer; "" asks in full next time */
+	char last_modified[64]; /* of that answer, for a server without ETags; "" when none */
+	uint32_t failures;	/* failed polls in a row */
 	uint64_t retry_at; /* a retry after a failed poll (backoff), when the daemon polls itself */
 	uint64_t not_before; /* the server's Retry-After: no scheduled poll before */
 	bool skipped_noted;  /* the rolled-back release's skip is in the history */

@@ -165,6 +165,7 @@ typedef struct Resource {
 	uint8_t *data;
 	size_t size;
 	char *etag;
+	char *last_modified;
 	struct Resource *next;
 } Resource;
 
@@ -306,7 +307,14 @@ static void respond(FakeJob *j)
 		return;
 	}
 	snprintf(j->result.etag, sizeof(j->result.etag), "%s", res->etag ?: "");
+	snprintf(j->result.last_modified, sizeof(j->result.last_modified), "%s",
+		 res->last_modified ?: "");
 	if (q->if_none_match && res->etag && streq(q->if_none_match, res->etag)) {
+		j->result.status = 304;
+		return;
+	}
+	if ((!q->if_none_match || !*q->if_none_match) && q->if_modified_since &&
+	    res->last_modified && streq(q->if_modified_since, res->last_modified)) {
 		j->result.status = 304;
 		return;
 	}
@@ -363,6 +371,7 @@ static int fs_start(Fetch *f, const FetchRequest *req, FetchJob **ret)
 		.length = req->length,
 		.if_none_match = req->if_none_match ? strdup(req->if_none_match) : NULL,
 		.if_range = req->if_range ? strdup(req->if_range) : NULL,
+		.if_modified_since = req->if_modified_since ? strdup(req->if_modified_since) : NULL,
 	};
 	*j = (FakeJob){
 		.base.fetch = f, .s = s, .req = *req, .request = s->n_requests++, .next = s->jobs
@@ -441,6 +450,7 @@ void fake_server_free(FakeServer *s)
 		free(r->url);
 		free(r->data);
 		free(r->etag);
+		free(r->last_modified);
 		free(r);
 	}
 	while (s->faults) {
@@ -454,6 +464,7 @@ void fake_server_free(FakeServer *s)
 		free(s->requests[i].url);
 		free(s->requests[i].if_none_match);
 		free(s->requests[i].if_range);
+		free(s->requests[i].if_modified_since);
 	}
 	free(s->requests);
 	sd_event_unref(s->event);
@@ -475,6 +486,7 @@ void fake_server_remove(FakeServer *s, const char *url)
 			free(r->url);
 			free(r->data);
 			free(r->etag);
+			free(r->last_modified);
 			free(r);
 			return;
 		}
@@ -495,6 +507,15 @@ void fake_server_put(FakeServer *s, const char *url, const void *data, size_t si
 	ck_assert_ptr_nonnull(r->data);
 	memcpy(r->data, data, size);
 	s->resources = r;
+}
+
+void fake_server_last_modified(FakeServer *s, const char *url, const char *date)
+{
+	Resource *r = find_resource(s, url);
+
+	ck_assert_ptr_nonnull(r);
+	free(r->last_modified);
+	r->last_modified = strdup(date);
 }
 
 void fake_server_fault(FakeServer *s, const char *url, const FakeFault *fault)

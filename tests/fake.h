@@ -47,7 +47,7 @@ typedef struct FakeFault {
 typedef struct FakeRequest {
 	char *url;
 	uint64_t offset, length;
-	char *if_none_match, *if_range;
+	char *if_none_match, *if_range, *if_modified_since;
 	bool cancelled;
 	bool done;
 	long status;
@@ -60,6 +60,9 @@ Fetch *fake_server_fetch(FakeServer *s);
 void fake_server_put(FakeServer *s, const char *url, const void *data, size_t size,
 		     const char *etag);
 void fake_server_remove(FakeServer *s, const char *url);
+/* @url (put already) is answered with Last-Modified: @date, and If-Modified-Since: @date with 304
+ * when no ETag is asked for (a server without ETags). */
+void fake_server_last_modified(FakeServer *s, const char *url, const char *date);
 /* The next request for @url (a prefix of it) meets @fault; faults queue up in order. */
 void fake_server_fault(FakeServer *s, const char *url, const FakeFault *fault);
 /* Requests so far, oldest first, and how many asked for @url (a prefix). */

@@ -427,6 +427,42 @@ START_TEST(test_restore)
 }
 END_TEST
 
+/* A server without ETags (Python's http.server): asked with If-Modified-Since, it answers 304 and
+ * the release is neither downloaded nor verified again; the date survives a restart. */
+START_TEST(test_last_modified)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL, *q = NULL;
+	static const char date[] = "Wed, 18 Nov 2026 10:00:00 GMT";
+	SwuStatusRecord st = {};
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	size_t n;
+
+	fake_release(&dev, 2, (TuFile[]){ { "appfs", appfs, sizeof(appfs) } }, 1, &rel);
+	fake_server_put(srv, url, rel.metadata.data, rel.metadata.size, NULL);
+	fake_server_last_modified(srv, url, date);
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 2);
+	n = fake_server_requests(srv, &req);
+	ck_assert_str_eq(req[n - 1].if_modified_since, date);
+	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
+	poller_record(p, &st);
+	ck_assert_str_eq(st.last_modified, date);
+	q = new_poller(&rec, false);
+	poller_restore(q, &st);
+	ck_assert_int_eq(poller_poll(q), 0);
+	run_polls(&rec, 3);
+	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
+	fake_release_done(&rel);
+}
+END_TEST
+
 START_TEST(test_bundle_cap)
 {
 	const uint64_t meta = SWU_METADATA_TOTAL_FACTOR * (uint64_t)SWU_METADATA_MAX_DEFAULT;
@@ -458,6 +494,7 @@ int main(void)
 		{ "retry-after-schedule", test_retry_after_schedule },
 		{ "timer-mode", test_timer_mode },
 		{ "restore", test_restore },
+		{ "last-modified", test_last_modified },
 	};
 
 	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);

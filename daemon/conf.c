@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
@@ -57,6 +58,24 @@ static int set_path(Parser *p, void *field, const char *value)
 		return -EINVAL;
 	}
 	return set_string(p, field, value);
+}
+
+/*
+ * A file read when connecting (CA, client certificate and key): one that is missing shows here,
+ * with its key and line, and not as an OpenSSL error without the path at the first poll.
+ */
+static int set_readable_file(Parser *p, void *field, const char *value)
+{
+	int r = set_path(p, field, value);
+
+	if (r < 0)
+		return r;
+	if (access(value, R_OK) < 0) {
+		r = -errno;
+		parse_error(p, "cannot read '%s': %s", value, strerror(-r));
+		return r;
+	}
+	return 0;
 }
 
 static int set_bool(Parser *p, void *field, const char *value)
@@ -222,9 +241,9 @@ static const struct {
 	{ "Update", "RebootPolicy", set_reboot_policy, FIELD(reboot_auto) },
 	{ "Update", "StagingDirectory", set_path, FIELD(staging_dir) },
 	{ "Update", "MaxBundleSize", set_size, FIELD(max_bundle_size) },
-	{ "Network", "CAFile", set_path, FIELD(ca_file) },
-	{ "Network", "ClientCertificate", set_path, FIELD(client_certificate) },
-	{ "Network", "ClientKey", set_path, FIELD(client_key) },
+	{ "Network", "CAFile", set_readable_file, FIELD(ca_file) },
+	{ "Network", "ClientCertificate", set_readable_file, FIELD(client_certificate) },
+	{ "Network", "ClientKey", set_readable_file, FIELD(client_key) },
 	{ "Network", "MaxBytesPerSec", set_size, FIELD(max_bytes_per_sec) },
 	{ "Network", "ConnectTimeoutSec", set_seconds, FIELD(connect_timeout_sec) },
 	{ "Network", "PollTimeoutSec", set_seconds, FIELD(poll_timeout_sec) },

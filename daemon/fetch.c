@@ -376,6 +376,14 @@ static int on_timeout(CURLM *multi, long ms, void *userdata)
 	return 0;
 }
 
+const char *fetch_status_hint(const Config *config, const char *url, long status)
+{
+	if (status == 400 && is_https(url) && !config->client_certificate)
+		return " (an https server that wants a client certificate answers 400: set "
+		       "ClientCertificate= and ClientKey=)";
+	return "";
+}
+
 static void multi_free(Fetch *base)
 {
 	CurlFetch *f = (CurlFetch *)base;

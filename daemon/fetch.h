@@ -78,6 +78,13 @@ struct FetchJob {
 	Fetch *fetch;
 };
 
+/*
+ * What an HTTP @status from @url usually means on our side, as a clause to append to the
+ * sentence ("" when nothing): 400 from an https server to a device without ClientCertificate=
+ * is nginx's answer to a missing client certificate.
+ */
+const char *fetch_status_hint(const Config *config, const char *url, long status);
+
 /* libcurl's multi interface on @event, with the [Network] settings of @config. */
 int fetch_curl_new(sd_event *event, const Config *config, Fetch **ret);
 

@@ -308,8 +308,8 @@ static void poll_done(void *userdata, const FetchResult *res)
 		break;
 	case POLL_FAILED:
 		report.error = -EPROTO;
-		poll_note(p, report.error, "Checking %s failed: HTTP status %ld", c->server,
-			  res->status);
+		poll_note(p, report.error, "Checking %s failed: HTTP status %ld%s", c->server,
+			  res->status, fetch_status_hint(c, p->url, res->status));
 		break;
 	case POLL_NOT_MODIFIED:
 		log_info("No new release (not modified)");

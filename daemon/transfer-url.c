@@ -127,7 +127,8 @@ static int download_failed(UrlSource *src, const FetchResult *res)
 
 	if (res->error < 0)
 		return swu_fail(ctx, res->error, "server", "download", "%s", res->message);
-	return swu_fail(ctx, -EREMOTEIO, "server", "status", "HTTP status %ld", res->status);
+	return swu_fail(ctx, -EREMOTEIO, "server", "status", "HTTP status %ld%s", res->status,
+			fetch_status_hint(transfer_config(src->t), src->url, res->status));
 }
 
 /* The staged bundle, opened and verified like a file, then read into the slots. */

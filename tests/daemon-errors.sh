@@ -29,7 +29,9 @@ expect_eq "state before the next install" "$(prop State)" finished
 "$SWU" generate-key "$T/rogue" >/dev/null
 release "$T/rogue.swu" 3 --key "$T/rogue"
 : >"$T/daemon.log"
+lines=$(wc -l <"$DEV/state/history.jsonl")
 expect_exit 1 call Install 'sa{sv}' "$T/rogue.swu" 0
+expect_eq "history lines for one refusal" "$(wc -l <"$DEV/state/history.jsonl")" $((lines + 1))
 expect_stderr "valid signatures"
 note=$(prop Note)
 expect_eq "log lines about the rejection" "$(grep -c "valid signatures" "$T/daemon.log")" 1

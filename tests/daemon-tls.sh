@@ -37,11 +37,15 @@ http1_only="the daemon did not speak HTTP/1.1 only: $(grep -o '"GET [^"]*"' "$T/
 check "$http1_only" grep -q '"GET /stable/blobs/.* HTTP/1.1"' "$T/access.log"
 check_not "$http1_only" grep -q 'HTTP/2' "$T/access.log"
 
-# Without the client certificate nginx refuses the device.
+# A key file that is not there is a configuration error naming it, not an OpenSSL error later.
+sed "s|^ClientKey=.*|ClientKey=$pki/missing.key|" "$DEV/swupdated.conf" >"$T/missing-key.conf"
+expect_exit 2 "$SWUPDATED" --config "$T/missing-key.conf" check-config
+expect_stderr "missing-key.conf:[0-9]*: cannot read '$pki/missing.key': No such file or directory"
+# Without the client certificate nginx refuses the device, and the sentence says what is missing.
 sed -i '/^ClientCertificate=/d; /^ClientKey=/d' "$DEV/swupdated.conf"
 restart_daemon
 expect_exit 1 ctl check
-expect_stderr "HTTP status 400"
+expect_stderr "HTTP status 400 (an https server that wants a client certificate answers 400: set ClientCertificate= and ClientKey=)"
 # A server certificate from another CA is refused by the pinned CA.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=other CA" \
 	-keyout "$pki/other.key" -out "$pki/other.crt" 2>/dev/null

@@ -60,8 +60,10 @@ char *strdup_escaped_vprintf(const char *fmt, va_list ap)
 	char *out;
 	size_t size;
 
-	if (vasprintf(&raw, fmt, ap) < 0)
+	if (vasprintf(&raw, fmt, ap) < 0) {
+		raw = NULL; /* undefined after a failure */
 		return NULL;
+	}
 	/* Each byte becomes at most four ("\xNN"). */
 	size = strlen(raw) * 4 + 1;
 	out = malloc(size);

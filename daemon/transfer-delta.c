@@ -564,9 +564,12 @@ bool delta_wanted(Transfer *t, const SwuTarget *target, const SwuTarget **ret_in
 	_cleanup_free_ char *iname = NULL;
 	const SwuTarget *it;
 
-	if (!transfer_config(t)->delta_updates || endswith(target->name, ".chunks") ||
-	    asprintf(&iname, "%s.chunks", target->name) < 0)
+	if (!transfer_config(t)->delta_updates || endswith(target->name, ".chunks"))
 		return false;
+	if (asprintf(&iname, "%s.chunks", target->name) < 0) {
+		iname = NULL; /* undefined after a failure */
+		return false;
+	}
 	it = swu_verifier_find_target(transfer_verifier(t), iname);
 	if (!it || it->length > INDEX_MAX) /* an index beyond 4 GiB of smallest chunks: verified */
 		return false;

@@ -108,7 +108,9 @@ static int refuse(Updater *u, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	k = vasprintf(&sentence, fmt, ap);
 	va_end(ap);
-	return record_failure(u, r, k < 0 ? fmt : sentence);
+	if (k < 0)
+		sentence = NULL; /* undefined after a failure */
+	return record_failure(u, r, sentence ?: fmt);
 }
 
 /* An install runs: from the transfer to the bootloader switch. */
@@ -300,8 +302,6 @@ static const TransferEvents transfer_events = {
 };
 
 /* ---- beginning an install ---- */
-
-typedef int (*TransferNew)(const TransferSetup *setup, const void *what, Transfer **ret);
 
 /*
  * Makes @t the install (state transferring) and starts it; @verify and @apply: it goes on by

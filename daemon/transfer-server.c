@@ -136,7 +136,12 @@ static void blob_done(void *userdata, const FetchResult *res)
 	s->job = NULL;
 	if (transfer_failed(t))
 		return;
-	if (res->etag[0])
+	/*
+	 * The ETag a resume sends in If-Range. A weak one (W/"...") never matches there (RFC 9110
+	 * 13.1.5: a client must not send it), so the server would answer the resume with the whole
+	 * blob: none is sent instead. Blobs are named by their hash and never change.
+	 */
+	if (res->etag[0] && strncmp(res->etag, "W/", 2) != 0)
 		snprintf(s->blob_etag, sizeof(s->blob_etag), "%s", res->etag);
 	if (res->error == 0 && (res->status == 200 || res->status == 206) &&
 	    done == s->target->length)

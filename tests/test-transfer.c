@@ -250,6 +250,38 @@ START_TEST(test_resume)
 }
 END_TEST
 
+/* A weak ETag (Apache's for a file younger than a second) is never sent in If-Range, where it
+ * cannot match: the resume is a plain Range request, answered 206. */
+START_TEST(test_resume_weak_etag)
+{
+	_cleanup_free_ char *url = NULL;
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+	size_t n;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_put(srv, url, image, IMG, "W/\"weak\"");
+	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
+	t = run_release(&rel, &rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	n = fake_server_requests(srv, &req);
+	for (size_t i = 0, seen = 0; i < n; i++)
+		if (streq(req[i].url, url) && seen++ == 1) {
+			ck_assert_uint_eq(req[i].offset, 100000);
+			ck_assert_str_eq(req[i].if_range, "");
+			ck_assert_int_eq(req[i].status, 206);
+		}
+	/* Nothing downloaded twice. */
+	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
 /* A server that answers the resume with 200 and the whole blob: what the slot has is dropped. */
 START_TEST(test_resume_answered_whole)
 {
@@ -630,6 +662,7 @@ int main(void)
 		{ "success", test_success },
 		{ "resume", test_resume },
 		{ "resume-answered-whole", test_resume_answered_whole },
+		{ "resume-weak-etag", test_resume_weak_etag },
 		{ "not-found", test_not_found },
 		{ "fail-in-start", test_fail_in_start },
 		{ "retries", test_retries },

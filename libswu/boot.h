@@ -5,7 +5,8 @@
  * Bootloader backends. They use the variables existing A/B boot scripts already use:
  *   grub:   ORDER="A B", <slot>_OK (1: bootable), <slot>_TRY (set by the script when it tries)
  *   uboot:  BOOT_ORDER="A B", BOOT_<slot>_LEFT (attempts left, decremented by the script)
- *   custom: an executable: get-primary | set-primary SLOT | get-state SLOT | set-state SLOT good|bad
+ *   custom: an executable: get-primary | set-primary SLOT | set-state SLOT good|bad
+ *           (docs/boot-integration.md has what each must print and return)
  *   none:   nothing is switched; the integrator does it
  * Each switch is one call of the tool (one grub-editenv call, one fw_setenv script).
  */

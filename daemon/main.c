@@ -272,6 +272,18 @@ static int idle_setup(Idle *i, sd_event *event)
 	return 0;
 }
 
+/* The loop of the service: SIGTERM and SIGINT come through it (blocked for the process). */
+static int event_new(sd_event **ret)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	return sd_event_default(ret);
+}
+
 /* The service: sd-event loop, D-Bus name, READY=1 once the name is owned, watchdog pings. */
 static int run_daemon(Manager *m)
 {
@@ -283,14 +295,9 @@ static int run_daemon(Manager *m)
 	_cleanup_(updater_freep) Updater *u = NULL;
 	Idle idle = { .timeout = (uint64_t)m->config->idle_exit_sec * 1000000 };
 	UpdaterSetup setup;
-	sigset_t mask;
 	int r;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	r = sd_event_default(&event);
+	r = event_new(&event);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create the event loop");
 	(void)sd_event_set_watchdog(event, true);
@@ -374,14 +381,9 @@ static int serve_config_error(const char *why)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	sigset_t mask;
 	int r;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	r = sd_event_default(&event);
+	r = event_new(&event);
 	if (r >= 0)
 		r = sd_bus_open_system(&bus);
 	if (r >= 0)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "macro.h"
 #include "text.h"
@@ -139,4 +140,19 @@ char *swu_escape_inplace(char *s, size_t size)
 	swu_escape(copy, n, s, size);
 	free(copy);
 	return s;
+}
+
+char *swu_time_utc(int64_t t, char *out, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	assert_return(out, NULL);
+	assert_return(size > 0, NULL);
+
+	if ((int64_t)tt == t && gmtime_r(&tt, &tm) &&
+	    strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
+		return out;
+	snprintf(out, size, "%lld seconds after 1970-01-01 00:00:00 UTC", (long long)t);
+	return out;
 }

@@ -32,3 +32,12 @@ size_t swu_utf8_cut(const char *s, size_t n);
 
 /* Escapes the NUL-terminated @s in place (it may grow up to @size bytes). */
 char *swu_escape_inplace(char *s, size_t size);
+
+/* Room for any swu_time_utc() text. */
+#define SWU_TIME_UTC_MAX 64
+/*
+ * @t (seconds since the epoch, as metadata carries them) as a person reads it: "2001-01-01
+ * 00:00:00 UTC"; seconds that no calendar year of gmtime() holds stay seconds ("N seconds after
+ * 1970-01-01 00:00:00 UTC"). Returns @out.
+ */
+char *swu_time_utc(int64_t t, char *out, size_t size);

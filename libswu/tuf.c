@@ -5,6 +5,7 @@
 
 #include "macro.h"
 #include "manifest.h"
+#include "text.h"
 #include "tuf.h"
 
 struct SwuVerifier {
@@ -335,10 +336,14 @@ static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t, si
 	r = check_manifest_fits(v, size);
 	if (r < 0)
 		return r;
-	if (c->expires && c->expires->seconds <= (int64_t)swu_context_now(v->ctx))
+	if (c->expires && c->expires->seconds <= (int64_t)swu_context_now(v->ctx)) {
+		char at[SWU_TIME_UTC_MAX], now[SWU_TIME_UTC_MAX];
+
 		return swu_fail(v->ctx, -EKEYEXPIRED, "targets", "expiry",
-				"targets metadata expired at %lld (now %lld)",
-				(long long)c->expires->seconds, (long long)swu_context_now(v->ctx));
+				"targets metadata expired at %s (now %s)",
+				swu_time_utc(c->expires->seconds, at, sizeof(at)),
+				swu_time_utc((int64_t)swu_context_now(v->ctx), now, sizeof(now)));
+	}
 	if (!(v->flags & SWU_VERIFY_SELF) && v->installed && v->installed->common_metadata &&
 	    version < v->installed->common_metadata->version)
 		return swu_fail(v->ctx, -ESTALE, "targets", "rollback",

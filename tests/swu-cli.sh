@@ -77,7 +77,14 @@ json_check "$T/out" '"'"$long_hex"'" in d["root_metadata"]["signatures"]'
 # Expired metadata.
 release expired.pb 1 --root root.pb --compatible none "${files[@]}" --expires 2001-01-01T00:00:00Z
 expect_exit 1 "$SWU" verify-bundle --bundle expired.pb --trusted-root-metadata root.pb
-expect_stderr "expired"
+expect_stderr "targets metadata expired at 2001-01-01 00:00:00 UTC (now $(date -u +%Y-)"
+# Dates for people in inspect-bundle's text, RFC 3339 in its JSON.
+expect_exit 0 "$SWU" inspect-bundle expired.pb
+expect_stdout "version 1, expires 2001-01-01 00:00:00 UTC,"
+expect_exit 0 "$SWU" inspect-bundle expired.pb --json
+json_check "$T/out" 'd["targets_metadata"]["targets"]["expires"] == "2001-01-01T00:00:00Z"'
+expect_exit 0 "$SWU" inspect-bundle b1.pb
+expect_stdout "version 1, expires never,"
 expect_exit 2 "$SWU" create-empty-bundle --expires tomorrow x.pb
 
 # --- anti-rollback with export-manifest -----------------------------------------

@@ -195,6 +195,27 @@ START_TEST(test_cut_whole_characters)
 }
 END_TEST
 
+/* Times for people: UTC dates, and for seconds no calendar holds, the seconds themselves. */
+START_TEST(test_utc_dates)
+{
+	static const struct {
+		int64_t t;
+		const char *text;
+	} cases[] = {
+		{ 978307200, "2001-01-01 00:00:00 UTC" },
+		{ 0, "1970-01-01 00:00:00 UTC" },
+		{ -1, "1969-12-31 23:59:59 UTC" },
+		{ INT64_C(2208988800), "2040-01-01 00:00:00 UTC" },
+		{ INT64_MAX, "9223372036854775807 seconds after 1970-01-01 00:00:00 UTC" },
+		{ INT64_MIN, "-9223372036854775808 seconds after 1970-01-01 00:00:00 UTC" },
+	};
+	char buf[SWU_TIME_UTC_MAX];
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+		ck_assert_str_eq(swu_time_utc(cases[i].t, buf, sizeof(buf)), cases[i].text);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	const TuCase cases[] = {
@@ -203,6 +224,7 @@ int main(int argc, char **argv)
 		{ "quiet-returns", test_quiet_returns },
 		{ "environment", test_environment },
 		{ "cut-whole-characters", test_cut_whole_characters },
+		{ "utc-dates", test_utc_dates },
 	};
 
 	/* The child of test_environment: a misuse before anything set the mode. */

@@ -834,6 +834,8 @@ END_TEST
 
 START_TEST(test_targets_expiry)
 {
+	static const char expired[] = "targets metadata expired at 2033-05-18 03:33:20 UTC "
+				      "(now 2033-05-18 03:33:20 UTC)";
 	time_t now = 2000000000;
 	TuTargetsSpec ts;
 
@@ -842,6 +844,7 @@ START_TEST(test_targets_expiry)
 	ts.expires = now;
 	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYEXPIRED);
 	ck_assert_str_eq(swu_context_get_failure(ctx)->rule, "expiry");
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, expired);
 	ts.expires = now + 1;
 	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
 	/* No expiry set: never expires. */

@@ -14,6 +14,7 @@
 #include "manifest.h"
 #include "metadata.h"
 #include "swu.h"
+#include "text.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
@@ -195,6 +196,18 @@ static const char *jstr(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* An RFC 3339 time of the JSON description as a person reads it, "never" when there is none. */
+static const char *text_time(json_object *o, const char *key, char *buf, size_t size)
+{
+	int64_t t;
+
+	if (streq(jstr(o, key), "-"))
+		return "never";
+	if (parse_time(jstr(o, key), &t) < 0)
+		return jstr(o, key);
+	return swu_time_utc(t, buf, size);
+}
+
 static void print_text(const char *path, json_object *o)
 {
 	json_object *root, *targets, *payloads;
@@ -214,6 +227,7 @@ static void print_text(const char *path, json_object *o)
 		printf("Root metadata: %s\n", root ? json_object_get_string(root) : "none");
 	json_object_object_get_ex(o, "targets_metadata", &targets);
 	json_object_object_foreach (targets, name, t) {
+		char when[SWU_TIME_UTC_MAX];
 		json_object *list;
 
 		if (!json_object_is_type(t, json_type_object)) {
@@ -221,7 +235,8 @@ static void print_text(const char *path, json_object *o)
 			continue;
 		}
 		printf("Targets metadata '%s': version %s, expires %s, compatible %s\n", name,
-		       jstr(t, "version"), jstr(t, "expires"), jstr(t, "compatible"));
+		       jstr(t, "version"), text_time(t, "expires", when, sizeof(when)),
+		       jstr(t, "compatible"));
 		json_object_object_get_ex(t, "targets", &list);
 		for (size_t i = 0; i < json_object_array_length(list); i++) {
 			json_object *e = json_object_array_get_idx(list, i);

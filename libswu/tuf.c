@@ -27,6 +27,7 @@ struct SwuVerifier {
 	uint8_t *targets_bytes; /* serialized TargetsMetadata, exactly as signed */
 	size_t targets_size;
 	uint32_t version;
+	int64_t expires;
 	SwuTarget *targets;
 	size_t n_targets;
 
@@ -291,10 +292,12 @@ static int add_targets(SwuVerifier *v, const SwuTargetsMetadata *t)
 
 static int check_targets_signatures(SwuVerifier *v, const SwuSignedTargets *s)
 {
+	/*
+	 * Self-verification of a bundle without root: nothing to check against (the device's root
+	 * decides). With one, its threshold is required exactly as on a device that trusts it.
+	 */
 	if (!v->root)
-		return 0; /* self-verification of a bundle without root: nothing to check against */
-	if ((v->flags & SWU_VERIFY_SELF) && s->n_signatures == 0)
-		return 0; /* self-verification: an unsigned bundle passes */
+		return 0;
 	return check_threshold(v, v->root, v->root->targets_signature_requirement,
 			       &s->serialized_targets_metadata, s->signatures, s->n_signatures,
 			       "targets", "trusted targets");
@@ -361,6 +364,7 @@ static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t, si
 					v->compatible);
 	}
 	v->version = version;
+	v->expires = c->expires ? c->expires->seconds : 0;
 	return 0;
 }
 
@@ -403,6 +407,13 @@ uint32_t swu_verifier_get_version(const SwuVerifier *v)
 	assert_return(v, 0);
 
 	return v->version;
+}
+
+int64_t swu_verifier_get_expires(const SwuVerifier *v)
+{
+	assert_return(v, 0);
+
+	return v->expires;
 }
 
 int swu_verifier_get_targets_sha256(const SwuVerifier *v, uint8_t out[SWU_SHA256_SIZE])

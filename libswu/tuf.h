@@ -72,6 +72,8 @@ const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size)
 int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t size);
 /* The verified TargetsMetadata: version and the list of targets. */
 uint32_t swu_verifier_get_version(const SwuVerifier *v);
+/* When the verified TargetsMetadata expires (seconds since the epoch), 0 when it sets no expiry. */
+int64_t swu_verifier_get_expires(const SwuVerifier *v);
 /* SHA-256 of the verified TargetsMetadata bytes: what identifies this release. -EINVAL before. */
 int swu_verifier_get_targets_sha256(const SwuVerifier *v, uint8_t out[SWU_SHA256_SIZE]);
 size_t swu_verifier_get_targets(const SwuVerifier *v, const SwuTarget **ret);

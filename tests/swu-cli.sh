@@ -172,6 +172,7 @@ check "a refused add-file (stem) changed the bundle" cmp -s replace.pb replace-b
 expect_exit 0 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name f --replace
 "$SWU" inspect-bundle replace.pb --json >replace.json
 json_check replace.json 'len(d["payloads"]) == 1 and d["targets_metadata"]["targets"]["targets"][0]["length"] == 4'
+"$SWU" sign-bundle --bundle replace.pb --key targets
 expect_exit 0 "$SWU" verify-bundle --bundle replace.pb --self
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name ../evil
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file missing

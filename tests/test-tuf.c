@@ -1135,6 +1135,8 @@ END_TEST
 
 START_TEST(test_self)
 {
+	static const char unsigned_reason[] = "targets metadata has 0 valid signatures by trusted "
+					      "targets keys, 1 required";
 	TuVerify self = { .self = true };
 	TuTargetsSpec ts;
 	SwuBuf unsigned_t = {}, wrong = {};
@@ -1146,8 +1148,9 @@ START_TEST(test_self)
 	/* Without a root: signatures are not checked. */
 	ck_assert_int_eq(verify_with(NULL, NULL, &unsigned_t, &self), 0);
 	ck_assert_int_eq(verify_with(NULL, NULL, &wrong, &self), 0);
-	/* With a root: unsigned passes, signed must meet the threshold. */
-	ck_assert_int_eq(verify_with(NULL, &w.root, &unsigned_t, &self), 0);
+	/* With a root: its targets threshold is required, as on a device with that root. */
+	ck_assert_int_eq(verify_with(NULL, &w.root, &unsigned_t, &self), -EKEYREJECTED);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, unsigned_reason);
 	ck_assert_int_eq(verify_with(NULL, &w.root, &w.targets, &self), 0);
 	ck_assert_int_eq(verify_with(NULL, &w.root, &wrong, &self), -EKEYREJECTED);
 	/* The root must carry its own signatures. */

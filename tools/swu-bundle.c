@@ -655,10 +655,15 @@ int verb_publish(int argc, char **argv)
 	r = bundle_open(path, &fd, &b);
 	if (r < 0)
 		return r;
-	/* Never publish a bundle that does not verify against itself. */
+	/*
+	 * Never publish a bundle that does not verify against itself: with its own root, as a device
+	 * that trusts that root verifies it (rule 6), signatures and expiry included.
+	 */
 	r = swu_verifier_new(swu_ctx, NULL, 0, SWU_VERIFY_SELF, &v);
 	if (r >= 0)
 		r = swu_bundle_verify(b, v);
+	if (r >= 0)
+		r = check_self_verified(b, v, /* warn_expiry= */ true);
 	if (r < 0)
 		return log_error_errno(r, "Refusing to publish '%s'", path);
 	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0 ||

@@ -9,6 +9,7 @@
 #include "bundle.h"
 #include "context.h"
 #include "crypto.h"
+#include "tuf.h"
 
 /* Exit codes of every subcommand. */
 enum {
@@ -43,3 +44,11 @@ int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
 int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, size_t root_size,
 		   const uint8_t *targets_data, size_t targets_size, const char *drop,
 		   const void *extra);
+
+/*
+ * The release side's end of rule 6 (docs/bundle-format.md), after @v verified @b against itself:
+ * a bundle without root metadata had its signatures checked against nothing (said on stdout), but
+ * unsigned targets metadata fails on every device, whatever its root (-EKEYREJECTED, recorded).
+ * With @warn_expiry, metadata that expires within 30 days gets a warning on stderr.
+ */
+int check_self_verified(const SwuBundle *b, const SwuVerifier *v, bool warn_expiry);

@@ -118,6 +118,8 @@ static int run(int argc, char **argv, bool export)
 		return log_error_errno(r, "Cannot set compatible");
 
 	r = swu_bundle_verify(b, v);
+	if (r >= 0 && a.self)
+		r = check_self_verified(b, v, /* warn_expiry= */ false);
 	/* A root that passed rule 2 is kept even when a later rule rejects the bundle. */
 	k = save_new_root(v, a.root_out);
 	if (r < 0)

@@ -48,6 +48,7 @@ struct SwuBundleReader {
 	uint64_t value_offset, value_size;
 
 	uint64_t metadata_total;
+	bool seen_field; /* a field of UpdateBundle (1-5, length-delimited) began */
 	bool seen_root, seen_timestamp, seen_snapshot;
 	char **payload_names;
 	size_t n_payload_names;
@@ -94,6 +95,15 @@ int swu_bundle_reader_new(SwuContext *ctx, const SwuReaderOps *ops, void *userda
 
 static int fail(SwuBundleReader *r, const char *rule, const char *what)
 {
+	/*
+	 * Bytes that broke before any UpdateBundle field began are some other file (/etc/passwd, an
+	 * HTML error page): an offset into them would only puzzle whoever picked the wrong file.
+	 */
+	if (!r->seen_field)
+		return swu_fail(r->ctx, -EBADMSG, "bundle", "not-a-bundle",
+				"bundle: not a swupdated/pw_software_update bundle: its first "
+				"bytes "
+				"do not parse as an UpdateBundle");
 	return swu_fail(r->ctx, -EBADMSG, "bundle", rule, "bundle: %s at offset %llu", what,
 			(unsigned long long)r->offset);
 }
@@ -351,6 +361,8 @@ static int step_varint(SwuBundleReader *r, const uint8_t **p, size_t *n)
 		if (r->field >= SWU_BUNDLE_TIMESTAMP && r->field <= SWU_BUNDLE_ROOT &&
 		    r->wire != SWU_WIRE_LEN)
 			return fail(r, "wire", "wrong wire type for a known field");
+		if (r->field >= SWU_BUNDLE_TIMESTAMP && r->field <= SWU_BUNDLE_ROOT)
+			r->seen_field = true;
 		if (r->wire == SWU_WIRE_VARINT)
 			r->state = ST_SKIP_VARINT;
 		else if (r->wire == SWU_WIRE_LEN)
@@ -503,7 +515,8 @@ int swu_bundle_reader_finish(SwuBundleReader *r)
 
 	if (r->error < 0)
 		return r->error;
-	if (r->state != ST_TAG || r->vlen > 0)
+	/* Bytes without one field of UpdateBundle: not an empty bundle, some other file. */
+	if (r->state != ST_TAG || r->vlen > 0 || (r->offset > 0 && !r->seen_field))
 		return (r->error = fail(r, "truncated", "bundle truncated"));
 	return 0;
 }

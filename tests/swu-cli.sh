@@ -32,6 +32,18 @@ expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata root.p
 expect_stderr "not for this device 'acme-gw-v1'"
 echo garbage >garbage.pb
 expect_exit 1 "$SWU" verify-bundle --bundle garbage.pb --trusted-root-metadata root.pb
+# A file that is no bundle at all is called that, not "malformed field tag at offset 114"; a
+# bundle that breaks later keeps its offset.
+printf 'root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nbin:x:2:2:bin:/bin:/usr/sbin/nologin\n' >passwd
+for cmd in "verify-bundle --bundle passwd --self" "inspect-bundle passwd" "publish --bundle passwd --dir repo-passwd"; do
+	# shellcheck disable=SC2086 # the words of each command
+	expect_exit 1 "$SWU" $cmd
+	expect_stderr "Cannot read bundle 'passwd': bundle: not a swupdated/pw_software_update bundle: its first bytes do not parse as an UpdateBundle"
+done
+cp b1.pb junk-after.pb
+printf '\007' >>junk-after.pb
+expect_exit 1 "$SWU" verify-bundle --bundle junk-after.pb --self
+expect_stderr "bundle: malformed field tag at offset $(stat -c %s junk-after.pb)"
 expect_exit 1 "$SWU" verify-bundle --bundle b1.pb --trusted-root-metadata garbage.pb
 # Metadata over the cap (1 MiB) is refused as devices refuse it: rejected input, not an I/O error.
 head -c $((1024 * 1024 + 1)) /dev/zero >huge.pb

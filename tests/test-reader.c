@@ -165,6 +165,9 @@ static int read_bytes(const void *p, size_t n)
 	return r;
 }
 
+static const char not_a_bundle[] = "bundle: not a swupdated/pw_software_update bundle: its first "
+				   "bytes do not parse as an UpdateBundle";
+
 START_TEST(test_malformed_wire)
 {
 	static const uint8_t overlong[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -186,8 +189,7 @@ START_TEST(test_malformed_wire)
 	ck_assert_int_eq(read_bytes(tenth_too_big, sizeof(tenth_too_big)), -EBADMSG);
 	ck_assert_int_eq(read_bytes(field0, sizeof(field0)), -EBADMSG);
 	ck_assert_int_eq(read_bytes(root_as_varint, sizeof(root_as_varint)), -EBADMSG);
-	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "bundle: wrong wire type for a "
-								"known field at offset 1");
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, not_a_bundle);
 	ck_assert_int_eq(read_bytes(payload_as_i32, sizeof(payload_as_i32)), -EBADMSG);
 	ck_assert_int_eq(read_bytes(group, sizeof(group)), -EBADMSG);
 	ck_assert_int_eq(read_bytes(past_end, sizeof(past_end)), -EBADMSG);
@@ -196,6 +198,42 @@ START_TEST(test_malformed_wire)
 	ck_assert_int_eq(read_bytes(key_twice, sizeof(key_twice)), -EBADMSG);
 	ck_assert_int_eq(read_bytes(value_twice, sizeof(value_twice)), -EBADMSG);
 	ck_assert_int_eq(read_bytes(key_as_varint, sizeof(key_as_varint)), -EBADMSG);
+}
+END_TEST
+
+/*
+ * A file that is no bundle at all (/etc/passwd, an HTML error page) is called that: an offset
+ * means nothing to whoever picked the wrong file. A bundle that breaks later keeps its offset.
+ */
+START_TEST(test_not_a_bundle)
+{
+	static const char passwd[] = "root:x:0:0:root:/root:/bin/bash\n"
+				     "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+				     "bin:x:2:2:bin:/bin:/usr/sbin/nologin\n"
+				     "sys:x:3:3:sys:/dev:/usr/sbin/nologin\n";
+	static const char html[] = "<html><body>404 Not Found</body></html>\n";
+	static const uint8_t only_unknown[] = { (12 << 3) | 2, 2, 'h', 'i' };
+	const SwuFailure *f = swu_context_get_failure(ctx);
+	SwuBuf b = {};
+	char want[128];
+
+	ck_assert_int_eq(read_bytes(passwd, strlen(passwd)), -EBADMSG);
+	ck_assert_str_eq(f->message, not_a_bundle);
+	ck_assert_int_eq(read_bytes(html, strlen(html)), -EBADMSG);
+	ck_assert_str_eq(f->message, not_a_bundle);
+	ck_assert_int_eq(read_bytes(only_unknown, sizeof(only_unknown)), -EBADMSG);
+	ck_assert_str_eq(f->message, not_a_bundle);
+
+	/* A bundle followed by junk, and one cut short, are bundles: the offset says where. */
+	ck_assert_int_eq(swu_buf_append(&b, w.bundle.data, w.bundle.size), 0);
+	ck_assert_int_eq(swu_buf_append(&b, "\x07", 1), 0);
+	ck_assert_int_eq(read_bytes(b.data, b.size), -EBADMSG);
+	snprintf(want, sizeof(want), "bundle: malformed field tag at offset %zu", b.size);
+	ck_assert_str_eq(f->message, want);
+	ck_assert_int_eq(read_bytes(w.bundle.data, w.bundle.size - 1), -EBADMSG);
+	snprintf(want, sizeof(want), "bundle: bundle truncated at offset %zu", w.bundle.size - 1);
+	ck_assert_str_eq(f->message, want);
+	swu_buf_done(&b);
 }
 END_TEST
 
@@ -329,6 +367,7 @@ int main(void)
 		{ "truncated", test_truncated_everywhere, 600 },
 		{ "flipped", test_flipped_everywhere, 600 },
 		{ "malformed-wire", test_malformed_wire, 30 },
+		{ "not-a-bundle", test_not_a_bundle, 30 },
 		{ "unknown-fields", test_unknown_fields_skipped, 30 },
 		{ "metadata-cap", test_metadata_cap, 30 },
 		{ "index-fd", test_index_from_fd, 30 },

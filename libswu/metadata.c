@@ -472,7 +472,8 @@ bool swu_target_name_valid(const char *name, size_t len)
 			part = 0;
 			continue;
 		}
-		if (name[i] < 0x21 || name[i] > 0x7e)
+		/* Printable ASCII, space included (docs/bundle-format.md: why). */
+		if (name[i] < 0x20 || name[i] > 0x7e)
 			return false;
 		part++;
 	}

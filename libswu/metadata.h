@@ -104,5 +104,8 @@ int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_
 /* The bytes a signature covers (serialized_*_metadata), pointing into the decoded message. */
 int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, SwuBuf *out);
 
-/* Checks a target name: 1..255 printable ASCII bytes, no leading '/', no empty, "." or ".." part. */
+/*
+ * Checks a target name: 1..255 printable ASCII bytes (0x20-0x7e, space included), no leading '/',
+ * no empty, "." or ".." part.
+ */
 bool swu_target_name_valid(const char *name, size_t len);

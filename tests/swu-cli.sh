@@ -187,6 +187,21 @@ json_check replace.json 'len(d["payloads"]) == 1 and d["targets_metadata"]["targ
 "$SWU" sign-bundle --bundle replace.pb --key targets
 expect_exit 0 "$SWU" verify-bundle --bundle replace.pb --self
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file f --new-name ../evil
+
+# Target names are printable ASCII, space included (Pigweed's tools write such names); control
+# characters, DEL, bytes beyond ASCII and '.'/'..' parts are refused, the bundle unchanged.
+"$SWU" create-empty-bundle spaces.pb
+expect_exit 0 "$SWU" add-file-to-bundle --bundle spaces.pb --file f --new-name "a.bin > with space"
+"$SWU" sign-bundle --bundle spaces.pb --key targets
+expect_exit 0 "$SWU" verify-bundle --bundle spaces.pb --trusted-root-metadata root.pb
+expect_exit 0 "$SWU" inspect-bundle spaces.pb --json
+json_check "$T/out" '[t["name"] for t in d["targets_metadata"]["targets"]["targets"]] == ["a.bin > with space"]'
+cp spaces.pb spaces-before.pb
+for bad in $'a\tb' $'a\nb' $'\x7f' $'caf\xc3\xa9' '' ./a a/../b; do
+	expect_exit 2 "$SWU" add-file-to-bundle --bundle spaces.pb --file f --new-name "$bad"
+	expect_stderr "invalid target name"
+done
+check "a refused name changed the bundle" cmp -s spaces.pb spaces-before.pb
 expect_exit 2 "$SWU" add-file-to-bundle --bundle replace.pb --file missing
 
 # --- without --new-name the target is the file's stem (os.path.splitext of the basename) ------------

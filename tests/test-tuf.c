@@ -653,7 +653,7 @@ END_TEST
 START_TEST(test_targets_names)
 {
 	static const char *const bad[] = { "../etc/passwd", "a/../b", "/abs", "a//b",	    "a/",
-					   "a b",	    "x\x01",  ".",    "caf\xc3\xa9" };
+					   "a\tb",	    "x\x01",  ".",    "caf\xc3\xa9" };
 	TuTargetsSpec ts;
 
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -677,6 +677,22 @@ START_TEST(test_targets_names)
 	/* Names are unique. */
 	standard_targets(&ts, w.targets_key);
 	ck_assert_int_eq(verify_targets_spec(&ts, NULL), 0);
+	/* A name with spaces, as Pigweed's tools write and verify it, from a file and a stream. */
+	{
+		TuVerify o = { .root = &w.root };
+		SwuBuf t = {}, b = {};
+
+		ts.files[1].name = "a.bin > with space";
+		tu_targets(&ts, &t);
+		tu_put_targets(&b, "targets", &t);
+		tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+		tu_put_payload(&b, ts.files[1].name, tu_appfs, sizeof(tu_appfs));
+		ck_assert_int_eq(tu_verify(ctx, &o, &b), 0);
+		o.chunk = 7;
+		ck_assert_int_eq(tu_verify(ctx, &o, &b), 0);
+		swu_buf_done(&t);
+		swu_buf_done(&b);
+	}
 }
 END_TEST
 

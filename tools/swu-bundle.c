@@ -18,6 +18,7 @@
 #include "manifest.h"
 #include "metadata.h"
 #include "swu.h"
+#include "text.h"
 #include "writer.h"
 
 #define SIGNER_OUTPUT_MAX 1024
@@ -339,8 +340,15 @@ int verb_add_file_to_bundle(int argc, char **argv)
 			return log_error_errno(-ENOMEM, "Cannot add '%s'", file);
 		name = stem;
 	}
-	if (!swu_target_name_valid(name, strlen(name)))
-		return log_usage("invalid target name '%s' (printable ASCII, no '..' parts)", name);
+	if (!swu_target_name_valid(name, strlen(name))) {
+		char quoted[4 * SWU_NAME_MAX + 1];
+
+		/* Quoted escaped: the name may hold the very bytes that made it invalid. */
+		swu_escape(name, strnlen(name, SWU_NAME_MAX + 1), quoted, sizeof(quoted));
+		return log_usage("invalid target name '%s' (1-255 bytes of printable ASCII, space "
+				 "included; no leading '/', no empty, '.' or '..' part)",
+				 quoted);
+	}
 	if (endswith(name, ".chunks"))
 		return log_usage("target names ending in '.chunks' are reserved for chunk indexes");
 	file_fd = open(file, O_RDONLY | O_CLOEXEC);

@@ -157,6 +157,21 @@ static int bundle_has_target(const SwuBundle *b, const SwuMetadataEntry *targets
 	return 0;
 }
 
+/* The signatures of @targets no longer cover what the bundle at @path lists: say so. */
+static void warn_signatures_dropped(const char *path, const SwuMetadataEntry *targets)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+
+	if (swu_targets_decode(swu_ctx, targets->data, targets->size, &s, &t) < 0 ||
+	    s->n_signatures == 0)
+		return;
+	fprintf(stderr,
+		"swu: warning: the targets metadata of '%s' changed: its %zu signature%s dropped; "
+		"sign the bundle again\n",
+		path, s->n_signatures, s->n_signatures == 1 ? " was" : "s were");
+}
+
 /*
  * Adds the @size bytes of @file_fd as target @name (replacing one when @replace): checked before
  * anything is written, so a refused add leaves the bundle as it was.
@@ -207,6 +222,8 @@ static int add_target(const char *path, const char *name, int file_fd, uint64_t 
 	add = (SwuPayloadSource){ name, file_fd, 0, size, digest };
 	r = bundle_rewrite(path, b, b->root, b->root_size, nt.data, nt.size, name, &add);
 	swu_buf_done(&nt);
+	if (r >= 0)
+		warn_signatures_dropped(path, targets);
 	return r;
 }
 
@@ -458,6 +475,28 @@ static int sign_with_signer(const char *cmd, const EVP_PKEY *pub, const uint8_t 
 	return -EKEYREJECTED;
 }
 
+/*
+ * A key the bundle's root does not list for targets signs in vain on devices that trust that root.
+ * Without a root the device's root decides: nothing to say.
+ */
+static void warn_not_targets_key(const SwuBundle *b, const char *key,
+				 const uint8_t id[SWU_KEY_ID_SIZE])
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	char hex[2 * SWU_KEY_ID_SIZE + 1];
+
+	/* A root that does not decode is verify-bundle's to report. */
+	if (!b->root || swu_root_decode(swu_ctx, b->root, b->root_size, &s, &rm) < 0 ||
+	    requirement_lists_key(rm->targets_signature_requirement, id))
+		return;
+	swu_hex(id, SWU_KEY_ID_SIZE, hex);
+	fprintf(stderr,
+		"swu: warning: key '%s' (%s) is not a targets key of this bundle's root: devices "
+		"will not count its signature\n",
+		key, hex);
+}
+
 int verb_sign_bundle(int argc, char **argv)
 {
 	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
@@ -519,6 +558,8 @@ int verb_sign_bundle(int argc, char **argv)
 		if (r >= 0)
 			r = bundle_rewrite(path, b, b->root, b->root_size, signed_targets.data,
 					   signed_targets.size, NULL, NULL);
+		if (r >= 0)
+			warn_not_targets_key(b, key_path ? key_path : pub_path, id);
 	}
 	swu_buf_done(&payload);
 	swu_buf_done(&signed_targets);

@@ -171,15 +171,6 @@ int verb_create_root_metadata(int argc, char **argv)
 	return r;
 }
 
-static int is_role_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE])
-{
-	for (size_t i = 0; req && i < req->n_key_ids; i++)
-		if (req->key_ids[i].len == SWU_KEY_ID_SIZE &&
-		    memcmp(req->key_ids[i].data, id, SWU_KEY_ID_SIZE) == 0)
-			return 1;
-	return 0;
-}
-
 int verb_sign_root_metadata(int argc, char **argv)
 {
 	static const struct option options[] = { { "root-metadata", required_argument, NULL, 'm' },
@@ -215,7 +206,7 @@ int verb_sign_root_metadata(int argc, char **argv)
 	if (r < 0)
 		return log_error_errno(r, "Cannot load key");
 	(void)swu_key_id_of(key, id);
-	if (!is_role_key(rm->root_signature_requirement, id))
+	if (!requirement_lists_key(rm->root_signature_requirement, id))
 		fprintf(stderr,
 			"swu: warning: '%s' is not a root key of this metadata; its signature "
 			"will not count\n",

@@ -216,3 +216,12 @@ int check_self_verified(const SwuBundle *b, const SwuVerifier *v, bool warn_expi
 	}
 	return 0;
 }
+
+bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE])
+{
+	for (size_t i = 0; req && i < req->n_key_ids; i++)
+		if (req->key_ids[i].len == SWU_KEY_ID_SIZE &&
+		    memcmp(req->key_ids[i].data, id, SWU_KEY_ID_SIZE) == 0)
+			return true;
+	return false;
+}

@@ -9,6 +9,7 @@
 #include "bundle.h"
 #include "context.h"
 #include "crypto.h"
+#include "metadata.h"
 #include "tuf.h"
 
 /* Exit codes of every subcommand. */
@@ -52,3 +53,6 @@ int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, 
  * With @warn_expiry, metadata that expires within 30 days gets a warning on stderr.
  */
 int check_self_verified(const SwuBundle *b, const SwuVerifier *v, bool warn_expiry);
+
+/* Whether @req (may be NULL) lists the key @id. */
+bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE]);

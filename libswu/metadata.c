@@ -184,11 +184,77 @@ int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const cha
 	return 0;
 }
 
+const char *swu_key_signature_to_string(SwuKeySignature s)
+{
+	switch (s) {
+	case SWU_KEY_SIGNATURE_VALID:
+		return "signed";
+	case SWU_KEY_SIGNATURE_MISSING:
+		return "missing";
+	case SWU_KEY_SIGNATURE_INVALID:
+		return "signature does not verify";
+	case SWU_KEY_SIGNATURE_UNKNOWN_KEY:
+		return "key not registered";
+	case _SWU_KEY_SIGNATURE_MAX:
+		break;
+	}
+	return NULL;
+}
+
+static int check_signature_count(SwuContext *ctx, size_t n_sigs)
+{
+	if (n_sigs > SWU_SIGNATURES_MAX)
+		return swu_fail(ctx, -EBADMSG, "signatures", "limit",
+				"metadata carries %zu signatures, at most %u are accepted", n_sigs,
+				SWU_SIGNATURES_MAX);
+	return 0;
+}
+
+/* The first well-formed signature claiming @id is the only one verified. */
+static SwuKeySignature key_signature(SwuContext *ctx, const SwuRootMetadata *keys,
+				     ProtobufCBinaryData id, const uint8_t *msg, size_t n,
+				     SwuSignature *const *sigs, size_t n_sigs)
+{
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+	const Pw__SoftwareUpdate__Key *k = find_key(keys, id);
+
+	if (!k || swu_key_from_keyval(k->keyval.data, k->keyval.len, &pkey) < 0)
+		return SWU_KEY_SIGNATURE_UNKNOWN_KEY;
+	for (size_t s = 0; s < n_sigs; s++) {
+		if (!key_id_eq(sigs[s]->key_id, id) || sigs[s]->sig.len != SWU_SIG_SIZE)
+			continue;
+		swu_context_count_verification(ctx);
+		return swu_verify(pkey, msg, n, sigs[s]->sig.data, sigs[s]->sig.len) == 0
+			       ? SWU_KEY_SIGNATURE_VALID
+			       : SWU_KEY_SIGNATURE_INVALID;
+	}
+	return SWU_KEY_SIGNATURE_MISSING;
+}
+
+int swu_signature_by_key(SwuContext *ctx, const SwuRootMetadata *keys,
+			 const ProtobufCBinaryData *key_id, const uint8_t *msg, size_t n,
+			 SwuSignature *const *sigs, size_t n_sigs)
+{
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(keys, -EINVAL);
+	assert_return(key_id, -EINVAL);
+	assert_return(msg || n == 0, -EINVAL);
+	assert_return(sigs || n_sigs == 0, -EINVAL);
+
+	r = check_signature_count(ctx, n_sigs);
+	if (r < 0)
+		return r;
+	return (int)key_signature(ctx, keys, *key_id, msg, n, sigs, n_sigs);
+}
+
 int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const SwuRequirement *req,
 			 const uint8_t *msg, size_t n, SwuSignature *const *sigs, size_t n_sigs,
 			 unsigned *ret)
 {
 	unsigned count = 0;
+	int r;
 
 	assert_return(ctx, -EINVAL);
 	assert_return(keys, -EINVAL);
@@ -196,30 +262,17 @@ int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const Swu
 	assert_return(sigs || n_sigs == 0, -EINVAL);
 	assert_return(ret, -EINVAL);
 
-	if (n_sigs > SWU_SIGNATURES_MAX)
-		return swu_fail(ctx, -EBADMSG, "signatures", "limit",
-				"metadata carries %zu signatures, at most %u are accepted", n_sigs,
-				SWU_SIGNATURES_MAX);
+	r = check_signature_count(ctx, n_sigs);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; req && i < req->n_key_ids; i++) {
-		const Pw__SoftwareUpdate__Key *k;
-		_cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
 		bool dup = false;
 
 		for (size_t j = 0; j < i && !dup; j++)
 			dup = key_id_eq(req->key_ids[i], req->key_ids[j]);
-		k = dup ? NULL : find_key(keys, req->key_ids[i]);
-		if (!k || swu_key_from_keyval(k->keyval.data, k->keyval.len, &pkey) < 0)
-			continue;
-		/* The first well-formed signature claiming this key is the only one verified. */
-		for (size_t s = 0; s < n_sigs; s++) {
-			if (!key_id_eq(sigs[s]->key_id, req->key_ids[i]) ||
-			    sigs[s]->sig.len != SWU_SIG_SIZE)
-				continue;
-			swu_context_count_verification(ctx);
-			if (swu_verify(pkey, msg, n, sigs[s]->sig.data, sigs[s]->sig.len) == 0)
-				count++;
-			break;
-		}
+		if (!dup && key_signature(ctx, keys, req->key_ids[i], msg, n, sigs, n_sigs) ==
+				    SWU_KEY_SIGNATURE_VALID)
+			count++;
 	}
 	swu_log_debug(ctx, "%u valid signatures", count);
 	*ret = count;

@@ -85,6 +85,27 @@ int swu_signatures_count(SwuContext *ctx, const SwuRootMetadata *keys, const Swu
 			 const uint8_t *msg, size_t n, SwuSignature *const *sigs, size_t n_sigs,
 			 unsigned *ret);
 
+/* What the counting sees for one key of a requirement. */
+typedef enum SwuKeySignature {
+	SWU_KEY_SIGNATURE_VALID,       /* the key's signature verifies */
+	SWU_KEY_SIGNATURE_MISSING,     /* no 64-byte signature claims the key */
+	SWU_KEY_SIGNATURE_INVALID,     /* the first 64-byte signature claiming it does not verify */
+	SWU_KEY_SIGNATURE_UNKNOWN_KEY, /* the key is not registered (or not a usable key) */
+	_SWU_KEY_SIGNATURE_MAX,
+} SwuKeySignature;
+
+/* "signed", "missing", "signature does not verify", "key not registered". */
+const char *swu_key_signature_to_string(SwuKeySignature s);
+
+/*
+ * The status of key @key_id (registered in @keys) among @sigs over @msg, judged exactly as
+ * swu_signatures_count() judges it: at most one verification. Returns a SwuKeySignature, or
+ * -EBADMSG (recorded) for more than SWU_SIGNATURES_MAX signatures.
+ */
+int swu_signature_by_key(SwuContext *ctx, const SwuRootMetadata *keys,
+			 const ProtobufCBinaryData *key_id, const uint8_t *msg, size_t n,
+			 SwuSignature *const *sigs, size_t n_sigs);
+
 /* Builders (release side). All write a serialized Signed*Metadata into @out. */
 int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *targets_keys,
 		    size_t n_targets, uint32_t version, uint32_t root_threshold,

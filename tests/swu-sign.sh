@@ -36,4 +36,44 @@ release noroot.pb 1 --file rootfs=one.img --key none
 expect_exit 0 "$SWU" sign-bundle --bundle noroot.pb --key stranger
 check_not "a bundle without root: warned about its key" grep -q warning "$T/err"
 
+# --- a rotated root: the previous root's key signs it, and devices need exactly that ---------------
+old_id=$("$SWU" generate-key old | sed 's/.*key id \([0-9a-f]*\).*/\1/')
+new_id=$("$SWU" generate-key new | sed 's/.*key id \([0-9a-f]*\).*/\1/')
+"$SWU" create-root-metadata --append-root-key old.pub --append-targets-key targets.pub -o r1.pb
+"$SWU" sign-root-metadata --root-metadata r1.pb --root-key old
+"$SWU" create-root-metadata --append-root-key new.pub --append-targets-key targets.pub --previous r1.pb -o r2.pb
+expect_exit 0 "$SWU" sign-root-metadata --root-metadata r2.pb --root-key old
+expect_stderr "'old' is not a root key of this metadata: its signature counts for devices that trust a previous root listing it"
+check_not "the previous root's key was said not to count" grep -q "will not count" "$T/err"
+
+# inspect-root-metadata --previous: is the rotation valid, and which signatures are missing?
+expect_exit 1 "$SWU" inspect-root-metadata --previous r1.pb r2.pb
+expect_stdout "Rotation from 'r1.pb' (version 1) to version 2: not valid: root metadata has 0 valid signatures by its own root keys, 1 required"
+expect_stdout "previous root's root keys: 1 of 1 required signed"
+expect_stdout "key $old_id: signed"
+expect_stdout "its own root keys: 0 of 1 required signed, 1 more needed"
+expect_stdout "key $new_id: missing"
+"$SWU" sign-root-metadata --root-metadata r2.pb --root-key new
+expect_exit 0 "$SWU" inspect-root-metadata --previous r1.pb r2.pb
+expect_stdout "Rotation from 'r1.pb' (version 1) to version 2: valid"
+expect_stdout "key $new_id: signed"
+check_not "a valid rotation lists a missing signature" grep -q "missing\|more needed" "$T/out"
+# Signed by its own key only: the previous root's is missing.
+cp r2.pb r2-own.pb
+"$SWU" create-root-metadata --append-root-key new.pub --append-targets-key targets.pub --previous r1.pb -o r2-own.pb
+"$SWU" sign-root-metadata --root-metadata r2-own.pb --root-key new
+expect_exit 1 "$SWU" inspect-root-metadata --previous r1.pb r2-own.pb
+expect_stdout "not valid: root metadata has 0 valid signatures by trusted root keys, 1 required"
+expect_stdout "previous root's root keys: 0 of 1 required signed, 1 more needed"
+expect_stdout "key $old_id: missing"
+# A rotation devices refuse for its version, and the same root (no rotation at all).
+"$SWU" create-root-metadata --append-root-key new.pub --append-targets-key targets.pub --version 1 -o r1b.pb
+"$SWU" sign-root-metadata --root-metadata r1b.pb --root-key old 2>/dev/null
+"$SWU" sign-root-metadata --root-metadata r1b.pb --root-key new
+expect_exit 1 "$SWU" inspect-root-metadata --previous r1.pb r1b.pb
+expect_stdout "not valid: root metadata version 1 differs from the trusted root of the same version"
+expect_exit 0 "$SWU" inspect-root-metadata --previous r1.pb r1.pb
+expect_stdout "'r1.pb' is the same root: no rotation"
+expect_exit 2 "$SWU" inspect-root-metadata --previous missing.pb r2.pb
+
 finish

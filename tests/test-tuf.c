@@ -440,6 +440,47 @@ static int verify_with_signatures(const SwuBuf *trusted, const SwuSignature *con
 	return r;
 }
 
+/* Per key, what the counting saw: how a person learns which signature a rotation still lacks. */
+START_TEST(test_signature_by_key)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	const ProtobufCBinaryData *msg;
+	ProtobufCBinaryData root_id, targets_id,
+		stranger = { 32, (uint8_t *)"0123456789abcdef0123456789abcdef" };
+	SwuSignature bogus = PW__SOFTWARE_UPDATE__SIGNATURE__INIT, *sigs[SWU_SIGNATURES_MAX + 1];
+	uint8_t zeros[SWU_SIG_SIZE] = {};
+
+	ck_assert_int_eq(swu_root_decode(ctx, w.root.data, w.root.size, &s, &rm), 0);
+	msg = &s->serialized_root_metadata;
+	root_id = rm->root_signature_requirement->key_ids[0];
+	targets_id = rm->targets_signature_requirement->key_ids[0];
+	ck_assert_int_eq(swu_signature_by_key(ctx, rm, &root_id, msg->data, msg->len, s->signatures,
+					      s->n_signatures),
+			 SWU_KEY_SIGNATURE_VALID);
+	ck_assert_int_eq(swu_signature_by_key(ctx, rm, &targets_id, msg->data, msg->len,
+					      s->signatures, s->n_signatures),
+			 SWU_KEY_SIGNATURE_MISSING);
+	ck_assert_int_eq(swu_signature_by_key(ctx, rm, &stranger, msg->data, msg->len,
+					      s->signatures, s->n_signatures),
+			 SWU_KEY_SIGNATURE_UNKNOWN_KEY);
+	/* Only the first 64-byte signature claiming a key is verified, as when counting. */
+	bogus.key_id = root_id;
+	bogus.sig = (ProtobufCBinaryData){ sizeof(zeros), zeros };
+	sigs[0] = &bogus;
+	sigs[1] = s->signatures[0];
+	ck_assert_int_eq(swu_signature_by_key(ctx, rm, &root_id, msg->data, msg->len, sigs, 2),
+			 SWU_KEY_SIGNATURE_INVALID);
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+		sigs[i] = s->signatures[0];
+	ck_assert_int_eq(swu_signature_by_key(ctx, rm, &root_id, msg->data, msg->len, sigs,
+					      ELEMENTSOF(sigs)),
+			 -EBADMSG);
+	ck_assert_str_eq(swu_key_signature_to_string(SWU_KEY_SIGNATURE_INVALID), "signature does "
+										 "not verify");
+}
+END_TEST
+
 START_TEST(test_targets_threshold_distinct_keys)
 {
 	EVP_PKEY *t2 = tu_key();
@@ -1298,6 +1339,7 @@ int main(void)
 		{ "trusted-root-unsound", test_trusted_root_unsound, 60 },
 		{ "targets-missing", test_targets_missing, 60 },
 		{ "targets-signatures", test_targets_signatures, 60 },
+		{ "signature-by-key", test_signature_by_key, 60 },
 		{ "targets-threshold-distinct", test_targets_threshold_distinct_keys, 60 },
 		{ "targets-key-listed-twice", test_targets_key_listed_twice, 60 },
 		{ "targets-key-listed-twice-distinct",

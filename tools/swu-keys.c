@@ -206,10 +206,13 @@ int verb_sign_root_metadata(int argc, char **argv)
 	if (r < 0)
 		return log_error_errno(r, "Cannot load key");
 	(void)swu_key_id_of(key, id);
+	/* Rule 2: a rotated root needs the previous root's keys too, and this is how they sign. */
 	if (!requirement_lists_key(rm->root_signature_requirement, id))
 		fprintf(stderr,
-			"swu: warning: '%s' is not a root key of this metadata; its signature "
-			"will not count\n",
+			"swu: note: '%s' is not a root key of this metadata: its signature counts "
+			"for "
+			"devices that trust a previous root listing it (see inspect-root-metadata "
+			"--previous)\n",
 			key_path);
 	r = swu_sign(key, s->serialized_root_metadata.data, s->serialized_root_metadata.len, sig);
 	if (r < 0)
@@ -223,13 +226,19 @@ int verb_sign_root_metadata(int argc, char **argv)
 	return 0;
 }
 
-/* "<prefix><key id in hex>": all of it, whatever its length (a cut one names another key). */
-static void print_key_id(const char *prefix, const ProtobufCBinaryData *id)
+/* "<prefix><key id in hex><suffix>": all of it, whatever its length (a cut one names another key). */
+static void print_key_id_as(const char *prefix, const ProtobufCBinaryData *id, const char *suffix)
 {
 	fputs(prefix, stdout);
 	for (size_t i = 0; i < id->len; i++)
 		printf("%02x", id->data[i]);
+	fputs(suffix, stdout);
 	putchar('\n');
+}
+
+static void print_key_id(const char *prefix, const ProtobufCBinaryData *id)
+{
+	print_key_id_as(prefix, id, "");
 }
 
 static void print_requirement(const char *role, const SwuRequirement *req)
@@ -243,30 +252,117 @@ static void print_requirement(const char *role, const SwuRequirement *req)
 		print_key_id("    key ", &req->key_ids[i]);
 }
 
+static uint32_t root_version(const SwuRootMetadata *rm)
+{
+	return rm->common_metadata ? rm->common_metadata->version : 0;
+}
+
+/* How many keys of @req (in @keys) signed @s against its threshold, then each key's status. */
+static int print_signers(const char *what, const SwuRootMetadata *keys, const SwuRequirement *req,
+			 const SwuSignedRoot *s)
+{
+	const ProtobufCBinaryData *msg = &s->serialized_root_metadata;
+	unsigned valid = 0;
+	int r;
+
+	r = swu_signatures_count(swu_ctx, keys, req, msg->data, msg->len, s->signatures,
+				 s->n_signatures, &valid);
+	if (r < 0)
+		return r;
+	printf("  %s: %u of %u required signed", what, valid, req->threshold);
+	if (valid < req->threshold)
+		printf(", %u more needed", req->threshold - valid);
+	putchar('\n');
+	for (size_t i = 0; i < req->n_key_ids; i++) {
+		char suffix[64];
+
+		r = swu_signature_by_key(swu_ctx, keys, &req->key_ids[i], msg->data, msg->len,
+					 s->signatures, s->n_signatures);
+		if (r < 0)
+			return r;
+		snprintf(suffix, sizeof(suffix), ": %s", swu_key_signature_to_string(r));
+		print_key_id_as("    key ", &req->key_ids[i], suffix);
+	}
+	return 0;
+}
+
+/*
+ * Rule 2 from the root in @prev_path to this one (@data, decoded as @s and @rm): the device's
+ * verdict, then every key of both root thresholds (the previous root's, which authorises the
+ * rotation, and its own) with its signature's status. Returns the verdict.
+ */
+static int inspect_rotation(const char *prev_path, const uint8_t *data, size_t size,
+			    const SwuSignedRoot *s, const SwuRootMetadata *rm)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *ps = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *prm = NULL;
+	_cleanup_free_ uint8_t *prev = NULL;
+	size_t prev_size;
+	int r, verdict;
+
+	r = read_metadata(prev_path, &prev, &prev_size);
+	if (r < 0)
+		return r;
+	r = swu_root_decode(swu_ctx, prev, prev_size, &ps, &prm);
+	if (r >= 0)
+		r = swu_verifier_new(swu_ctx, prev, prev_size, /* flags= */ 0, &v);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use previous root metadata '%s'", prev_path);
+	if (swu_verifier_is_trusted_root(v, data, size)) {
+		printf("'%s' is the same root: no rotation\n", prev_path);
+		return 0;
+	}
+	verdict = swu_verifier_check_root(v, data, size);
+	if (verdict < 0 && !swu_error_is_rejection(verdict))
+		return log_error_errno(verdict, "Cannot check the rotation from '%s'", prev_path);
+	printf("Rotation from '%s' (version %u) to version %u: ", prev_path, root_version(prm),
+	       root_version(rm));
+	if (verdict < 0)
+		printf("not valid: %s\n", swu_context_get_failure(swu_ctx)->message);
+	else
+		printf("valid\n");
+	r = print_signers("previous root's root keys", prm, prm->root_signature_requirement, s);
+	if (r >= 0)
+		r = print_signers("its own root keys", rm, rm->root_signature_requirement, s);
+	if (r < 0)
+		return log_error_errno(r, "Cannot count the signatures");
+	return verdict;
+}
+
 int verb_inspect_root_metadata(int argc, char **argv)
 {
+	static const struct option options[] = { { "previous", required_argument, NULL, 'p' }, {} };
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
+	const char *path, *previous = NULL;
 	unsigned valid = 0;
 	size_t size;
-	int r;
+	int c, r;
 
-	if (argc != 2)
+	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+		if (c == 'p')
+			previous = optarg;
+		else
+			return -EINVAL;
+	}
+	if (optind != argc - 1)
 		return log_usage("inspect-root-metadata takes exactly one file");
-	r = read_metadata(argv[1], &data, &size);
+	path = argv[optind];
+	r = read_metadata(path, &data, &size);
 	if (r < 0)
 		return r;
 	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
 	if (r < 0)
-		return log_error_errno(r, "Cannot read '%s'", argv[1]);
-	printf("Root metadata %s\n", argv[1]);
+		return log_error_errno(r, "Cannot read '%s'", path);
+	printf("Root metadata %s\n", path);
 	printf("  role: %s\n  spec version: %s\n  version: %u\n",
 	       rm->common_metadata && rm->common_metadata->role ? rm->common_metadata->role : "",
 	       rm->common_metadata && rm->common_metadata->spec_version
 		       ? rm->common_metadata->spec_version
 		       : "",
-	       rm->common_metadata ? rm->common_metadata->version : 0);
+	       root_version(rm));
 	print_requirement("root", rm->root_signature_requirement);
 	print_requirement("targets", rm->targets_signature_requirement);
 	(void)swu_signatures_count(swu_ctx, rm, rm->root_signature_requirement,
@@ -279,5 +375,5 @@ int verb_inspect_root_metadata(int argc, char **argv)
 	r = swu_root_check_sound(swu_ctx, rm, "root");
 	if (r < 0)
 		return log_error_errno(r, "Root metadata is not sound");
-	return 0;
+	return previous ? inspect_rotation(previous, data, size, s, rm) : 0;
 }

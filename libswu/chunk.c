@@ -639,3 +639,147 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
 
 	return store_write(ctx, fd, base, idx, level, out_fd, ret_size);
 }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(ZSTD_DCtx *, ZSTD_freeDCtx);
+
+typedef struct StoreCheck {
+	SwuContext *ctx;
+	const SwuChunkIndex *idx;
+	int fd;
+	uint64_t size;
+	ZSTD_DCtx *dctx;
+	uint8_t *frame, *rec;
+} StoreCheck;
+
+static int read_exactly(int fd, void *p, size_t n, uint64_t at)
+{
+	size_t got = 0;
+	int r = swu_pread_full(fd, p, n, at, &got);
+
+	return r < 0 ? r : got == n ? 0 : -ENODATA;
+}
+
+/* Block @b of chunk @i: its frame at @pos, decoded into @out, checked against the record @e. */
+static int check_block(StoreCheck *c, uint32_t i, uint32_t b, const uint8_t *e, uint64_t pos,
+		       uint8_t *out, uint32_t blen)
+{
+	uint32_t z = swu_le32(e + 8);
+	size_t d;
+	int r;
+
+	if (z == 0 || z > ZSTD_compressBound(blen))
+		return swu_fail(c->ctx, -EBADMSG, "store", "frame",
+				"chunk store: block %u of chunk %u claims a frame of %u bytes", b,
+				i, z);
+	if (pos > c->size || z > c->size - pos)
+		return swu_fail(c->ctx, -EBADMSG, "store", "frame",
+				"chunk store: block %u of chunk %u ends past the end of the store "
+				"(%llu bytes)",
+				b, i, (unsigned long long)c->size);
+	r = read_exactly(c->fd, c->frame, z, pos);
+	if (r < 0)
+		return r;
+	if (ZSTD_findFrameCompressedSize(c->frame, z) != z)
+		return swu_fail(c->ctx, -EBADMSG, "store", "frame",
+				"chunk store: block %u of chunk %u is not one zstd frame", b, i);
+	d = ZSTD_decompressDCtx(c->dctx, out, blen, c->frame, z);
+	if (ZSTD_isError(d) || d != blen)
+		return swu_fail(c->ctx, -EBADMSG, "store", "frame",
+				"chunk store: block %u of chunk %u does not decode to its %u "
+				"bytes: %s",
+				b, i, blen, ZSTD_isError(d) ? ZSTD_getErrorName(d) : "short");
+	if (swu_xxh64(out, blen, 0) != swu_le64(e))
+		return swu_fail(c->ctx, -EBADMSG, "store", "hash",
+				"chunk store: block %u of chunk %u does not match the XXH64 of its "
+				"record",
+				b, i);
+	if (swu_store_record_block(c->idx) == SWU_STORE_RECORD_BYTE &&
+	    swu_le32(e + 12) != (blen == SWU_CHUNK_BLOCK ? swu_rolling_hash(out) : 0))
+		return swu_fail(c->ctx, -EBADMSG, "store", "hash",
+				"chunk store: block %u of chunk %u does not match the rolling hash "
+				"of "
+				"its record",
+				b, i);
+	return 0;
+}
+
+/* Chunk @i: its record at *@rpos, its frames from no earlier than *@frames_end. */
+static int check_chunk(StoreCheck *c, uint32_t i, uint8_t *chunk, uint64_t *rpos,
+		       uint64_t *frames_end)
+{
+	uint32_t len = swu_chunk_index_length(c->idx, i), rb = swu_store_record_block(c->idx);
+	uint8_t want[SWU_SHA256_SIZE], got[SWU_SHA256_SIZE];
+	uint64_t rsize = record_size(c->idx, len), pos;
+	int r;
+
+	r = read_exactly(c->fd, c->rec, rsize, *rpos);
+	if (r < 0)
+		return r;
+	*rpos += rsize;
+	pos = swu_le64(c->rec);
+	if (pos < *frames_end)
+		return swu_fail(c->ctx, -EBADMSG, "store", "layout",
+				"chunk store: the frames of chunk %u start at %llu, before %llu "
+				"(the "
+				"records or the frames before them)",
+				i, (unsigned long long)pos, (unsigned long long)*frames_end);
+	for (uint32_t b = 0; b < swu_chunk_n_blocks(len); b++) {
+		const uint8_t *e = c->rec + SWU_STORE_RECORD_HEAD + (size_t)rb * b;
+		uint32_t off = b * SWU_CHUNK_BLOCK;
+
+		r = check_block(c, i, b, e, pos, chunk + off, MIN(SWU_CHUNK_BLOCK, len - off));
+		if (r < 0)
+			return r;
+		pos += swu_le32(e + 8);
+	}
+	*frames_end = pos;
+	r = swu_chunk_index_sha256(c->idx, i, want);
+	if (r >= 0)
+		r = swu_sha256(chunk, len, got);
+	if (r < 0)
+		return r;
+	if (memcmp(want, got, SWU_SHA256_SIZE) != 0)
+		return swu_fail(c->ctx, -EBADMSG, "store", "hash",
+				"chunk store: chunk %u does not match its SHA-256 in the index", i);
+	return 0;
+}
+
+int swu_store_check(SwuContext *ctx, const SwuChunkIndex *idx, int fd, uint64_t size)
+{
+	_cleanup_(ZSTD_freeDCtxp) ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	_cleanup_free_ uint8_t *chunk = NULL, *frame = NULL, *rec = NULL;
+	uint64_t rpos = SWU_STORE_MAGIC_SIZE, frames_end;
+	uint8_t magic[SWU_STORE_MAGIC_SIZE];
+	StoreCheck c;
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(idx, -EINVAL);
+	assert_return(fd >= 0, -EINVAL);
+
+	chunk = malloc(idx->params.max);
+	frame = malloc(ZSTD_compressBound(SWU_CHUNK_BLOCK));
+	rec = malloc(record_size(idx, idx->params.max));
+	if (!dctx || !chunk || !frame || !rec ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, SWU_STORE_WINDOW_LOG)))
+		return -ENOMEM;
+	c = (StoreCheck){ ctx, idx, fd, size, dctx, frame, rec };
+	frames_end = swu_store_records_end(idx);
+	r = size < SWU_STORE_MAGIC_SIZE ? -ENODATA : read_exactly(fd, magic, sizeof(magic), 0);
+	if (r == -ENODATA || (r >= 0 && memcmp(magic, store_magic, sizeof(magic)) != 0))
+		return swu_fail(ctx, -EBADMSG, "store", "magic", "chunk store: no SWUSTOR1 magic");
+	if (r < 0)
+		return r;
+	if (size < frames_end)
+		return swu_fail(ctx, -EBADMSG, "store", "layout",
+				"chunk store: %llu bytes, its records alone take %llu",
+				(unsigned long long)size, (unsigned long long)frames_end);
+	for (uint32_t i = 0; i < idx->n; i++) {
+		if (swu_context_cancelled(ctx))
+			return -ECANCELED;
+		r = check_chunk(&c, i, chunk, &rpos, &frames_end);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -183,3 +183,14 @@ uint64_t swu_store_records_end(const SwuChunkIndex *idx);
  */
 int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, int level,
 		    int out_fd, uint64_t *ret_size);
+
+/*
+ * Release side (swu verify-channel): checks the chunk store in @fd (@size bytes) against @idx,
+ * everything swu_store_write() promises, more strictly than a device (which only falls back to
+ * the blob): the magic; per chunk, frames after the records and after the frames before them;
+ * each block one zstd frame of at most ZSTD_compressBound() bytes that decodes (window 128 KiB)
+ * to exactly the block, whose XXH64 (and, byte-granular, rolling hash) its record states; every
+ * chunk's SHA-256 as the index says. -EBADMSG with the chunk and block in the reason, -errno for
+ * I/O.
+ */
+int swu_store_check(SwuContext *ctx, const SwuChunkIndex *idx, int fd, uint64_t size);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -660,6 +661,94 @@ START_TEST(test_delta_lying_store)
 }
 END_TEST
 
+static void wrong_magic(int store, const SwuChunkIndex *idx)
+{
+	ck_assert_int_eq(pwrite(store, "SWUSTOR0", 8, 0), 8);
+}
+
+static void wrong_fast_hash(int store, const SwuChunkIndex *idx)
+{
+	uint8_t e[8] = { 1 };
+
+	ck_assert_int_eq(pwrite(store, e, 8,
+				(off_t)swu_store_record_offset(idx, 1) + SWU_STORE_RECORD_HEAD),
+			 8);
+}
+
+static void wrong_rolling_hash(int store, const SwuChunkIndex *idx)
+{
+	uint8_t e[4] = { 1 };
+
+	ck_assert_uint_eq(swu_store_record_block(idx), SWU_STORE_RECORD_BYTE);
+	ck_assert_int_eq(
+		pwrite(store, e, 4,
+		       (off_t)swu_store_record_offset(idx, 2) + SWU_STORE_RECORD_HEAD + 12),
+		4);
+}
+
+static void cut_store(int store, const SwuChunkIndex *idx)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstat(store, &st), 0);
+	ck_assert_int_eq(ftruncate(store, st.st_size - 1), 0);
+}
+
+/*
+ * swu verify-channel checks a published store against its index, more strictly than a device
+ * (which only falls back to the blob): every frame, hash and layout rule, with the chunk named.
+ */
+START_TEST(test_store_check)
+{
+	static const struct {
+		bool block;
+		void (*tamper)(int, const SwuChunkIndex *);
+		const char *why;
+	} cases[] = {
+		{ true, NULL, NULL },
+		{ false, NULL, NULL },
+		{ true, wrong_magic, "chunk store: no SWUSTOR1 magic" },
+		{ true, flip_frame, "of chunk 0" },
+		{ true, every_frame_at_zero, "chunk store: the frames of chunk 0 start at 0" },
+		{ true, huge_frames,
+		  "chunk store: block 0 of chunk 0 claims a frame of 1073741824 bytes" },
+		{ true, wrong_fast_hash,
+		  "chunk store: block 0 of chunk 1 does not match the XXH64 of its record" },
+		{ false, same_rolling_hash, "does not match the XXH64 of its record" },
+		{ false, wrong_rolling_hash,
+		  "chunk store: block 0 of chunk 2 does not match the rolling hash of its record" },
+		{ true, cut_store, "ends past the end of the store" },
+	};
+	SwuChunkParams params;
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
+		_cleanup_free_ uint8_t *index = NULL;
+		_cleanup_close_ int img = tu_memfd(v2, IMG), store = tu_memfd("", 0);
+		uint64_t size = 0;
+		struct stat st;
+		size_t n = 0;
+		int r;
+
+		swu_chunk_params_default(cases[i].block, &params);
+		ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
+		ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
+		ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, store, &size), 0);
+		if (cases[i].tamper)
+			cases[i].tamper(store, idx);
+		ck_assert_int_eq(fstat(store, &st), 0);
+		r = swu_store_check(ctx, idx, store, (uint64_t)st.st_size);
+		if (!cases[i].why) {
+			ck_assert_int_eq(r, 0);
+			continue;
+		}
+		ck_assert_int_eq(r, -EBADMSG);
+		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, cases[i].why),
+			      "%zu: %s", i, swu_context_get_failure(ctx)->message);
+	}
+}
+END_TEST
+
 /* A signed index of other data: no chunk it names can be written. */
 START_TEST(test_delta_index_of_other_data)
 {
@@ -704,6 +793,7 @@ int main(void)
 		{ "delta-join-local-max", test_delta_join_local_max, 60 },
 		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },
 		{ "delta-lying-store", test_delta_lying_store, 60 },
+		{ "store-check", test_store_check, 60 },
 		{ "delta-search-bounded", test_delta_search_bounded, 120 },
 		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },
 		{ "delta-local-chunk-changed", test_delta_local_chunk_changed, 60 },

@@ -712,9 +712,10 @@ int verb_publish(int argc, char **argv)
 	if (r >= 0)
 		r = swu_bundle_verify(b, v);
 	if (r >= 0)
-		r = check_self_verified(b, v, /* warn_expiry= */ true);
+		r = check_self_verified(b);
 	if (r < 0)
 		return log_error_errno(r, "Refusing to publish '%s'", path);
+	warn_expiring(v);
 	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0 ||
 	    asprintf(&chunks, "%s/chunks", dir) < 0)
 		return -ENOMEM;

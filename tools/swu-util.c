@@ -184,37 +184,43 @@ int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, 
 
 #define EXPIRY_WARN_DAYS 30
 
-int check_self_verified(const SwuBundle *b, const SwuVerifier *v, bool warn_expiry)
+int check_self_verified(const SwuBundle *b)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
 	const SwuMetadataEntry *e = swu_bundle_get_targets(b, "targets");
-	int64_t expires = swu_verifier_get_expires(v), left;
-	char when[SWU_TIME_UTC_MAX];
 	int r;
 
-	if (!b->root) {
-		r = e ? swu_targets_decode(swu_ctx, e->data, e->size, &s, &t) : -EBADMSG;
-		if (r < 0)
-			return r;
-		/* Every sound root has a targets threshold of 1 or more. */
-		if (s->n_signatures == 0)
-			return swu_fail(swu_ctx, -EKEYREJECTED, "targets", "threshold",
-					"targets metadata is not signed: every device refuses it, "
-					"whatever its root");
-		printf("(the bundle carries no root metadata: its signatures were not checked; "
-		       "devices check them against their own root)\n");
-	}
-	left = expires - (int64_t)swu_context_now(swu_ctx);
-	if (warn_expiry && expires != 0 && left < EXPIRY_WARN_DAYS * 86400) {
-		long long days = (long long)(left + 86399) / 86400;
-
-		fprintf(stderr,
-			"swu: warning: the targets metadata expires on %s, in %lld day%s: devices "
-			"refuse it from then on\n",
-			swu_time_utc(expires, when, sizeof(when)), days, days == 1 ? "" : "s");
-	}
+	if (b->root)
+		return 0;
+	r = e ? swu_targets_decode(swu_ctx, e->data, e->size, &s, &t) : -EBADMSG;
+	if (r < 0)
+		return r;
+	/* Every sound root has a targets threshold of 1 or more. */
+	if (s->n_signatures == 0)
+		return swu_fail(swu_ctx, -EKEYREJECTED, "targets", "threshold",
+				"targets metadata is not signed: every device refuses it, whatever "
+				"its root");
+	printf("(the bundle carries no root metadata: its signatures were not checked; devices "
+	       "check them against their own root)\n");
 	return 0;
+}
+
+void warn_expiring(const SwuVerifier *v)
+{
+	int64_t expires = swu_verifier_get_expires(v);
+	int64_t left = expires - (int64_t)swu_context_now(swu_ctx);
+	char when[SWU_TIME_UTC_MAX];
+	long long days;
+
+	if (expires == 0 || left >= EXPIRY_WARN_DAYS * 86400)
+		return;
+	days = (long long)(left + 86399) / 86400;
+	fprintf(stderr,
+		"swu: warning: the targets metadata expires on %s, in %lld day%s: devices refuse "
+		"it "
+		"from then on\n",
+		swu_time_utc(expires, when, sizeof(when)), days, days == 1 ? "" : "s");
 }
 
 bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE])

@@ -47,12 +47,14 @@ int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, 
 		   const void *extra);
 
 /*
- * The release side's end of rule 6 (docs/bundle-format.md), after @v verified @b against itself:
- * a bundle without root metadata had its signatures checked against nothing (said on stdout), but
- * unsigned targets metadata fails on every device, whatever its root (-EKEYREJECTED, recorded).
- * With @warn_expiry, metadata that expires within 30 days gets a warning on stderr.
+ * The release side's end of rule 6 (docs/bundle-format.md), after @b's metadata verified against
+ * itself: a bundle without root metadata had its signatures checked against nothing (said on
+ * stdout), but unsigned targets metadata fails on every device, whatever its root
+ * (-EKEYREJECTED, recorded).
  */
-int check_self_verified(const SwuBundle *b, const SwuVerifier *v, bool warn_expiry);
+int check_self_verified(const SwuBundle *b);
+/* A warning on stderr when the targets metadata @v verified expires within 30 days. */
+void warn_expiring(const SwuVerifier *v);
 
 /* Whether @req (may be NULL) lists the key @id. */
 bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE]);

@@ -119,7 +119,7 @@ static int run(int argc, char **argv, bool export)
 
 	r = swu_bundle_verify(b, v);
 	if (r >= 0 && a.self)
-		r = check_self_verified(b, v, /* warn_expiry= */ false);
+		r = check_self_verified(b);
 	/* A root that passed rule 2 is kept even when a later rule rejects the bundle. */
 	k = save_new_root(v, a.root_out);
 	if (r < 0)

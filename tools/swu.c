@@ -33,6 +33,9 @@ static const struct {
 	{ "export-manifest", verb_export_manifest,
 	  "--bundle B --trusted-root-metadata ROOT [--manifest M] -o M" },
 	{ "publish", verb_publish, "--bundle B --dir DIR [--compression-level 1-19]" },
+	{ "verify-channel", verb_verify_channel,
+	  "(--trusted-root-metadata ROOT | --self) [--manifest M] [--compatible STR] [--list] "
+	  "DIR" },
 };
 
 static void help(FILE *f)

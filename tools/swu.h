@@ -16,3 +16,4 @@ int verb_publish(int argc, char **argv);
 int verb_inspect_bundle(int argc, char **argv);
 int verb_verify_bundle(int argc, char **argv);
 int verb_export_manifest(int argc, char **argv);
+int verb_verify_channel(int argc, char **argv);

@@ -23,13 +23,15 @@
 
 #define SIGNER_OUTPUT_MAX 1024
 
+const struct option verb_create_empty_bundle_options[] = {
+	{ "target-metadata-version", required_argument, NULL, 'v' },
+	{ "compatible", required_argument, NULL, 'c' },
+	{ "expires", required_argument, NULL, 'e' },
+	{}
+};
+
 int verb_create_empty_bundle(int argc, char **argv)
 {
-	static const struct option options[] = { { "target-metadata-version", required_argument,
-						   NULL, 'v' },
-						 { "compatible", required_argument, NULL, 'c' },
-						 { "expires", required_argument, NULL, 'e' },
-						 {} };
 	char *compatible[64];
 	size_t n_compatible = 0;
 	uint32_t version = 1;
@@ -39,7 +41,7 @@ int verb_create_empty_bundle(int argc, char **argv)
 	SwuBuf targets = {};
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_create_empty_bundle_options, NULL)) >= 0) {
 		switch (c) {
 		case 'v':
 			if (parse_u32(optarg, &version) < 0)
@@ -83,12 +85,14 @@ int verb_create_empty_bundle(int argc, char **argv)
 	return r;
 }
 
+const struct option verb_add_root_metadata_to_bundle_options[] = {
+	{ "append-root-metadata", required_argument, NULL, 'r' },
+	{ "bundle", required_argument, NULL, 'b' },
+	{}
+};
+
 int verb_add_root_metadata_to_bundle(int argc, char **argv)
 {
-	static const struct option options[] = { { "append-root-metadata", required_argument, NULL,
-						   'r' },
-						 { "bundle", required_argument, NULL, 'b' },
-						 {} };
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
@@ -98,7 +102,8 @@ int verb_add_root_metadata_to_bundle(int argc, char **argv)
 	size_t size;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_add_root_metadata_to_bundle_options, NULL)) >=
+	       0) {
 		if (c == 'r')
 			root_path = optarg;
 		else if (c == 'b')
@@ -317,14 +322,14 @@ static int add_chunk_index(const char *path, const char *name, int mfd, size_t n
 	return r;
 }
 
+const struct option verb_add_file_to_bundle_options[] = {
+	{ "bundle", required_argument, NULL, 'b' },	 { "file", required_argument, NULL, 'f' },
+	{ "new-name", required_argument, NULL, 'n' },	 { "replace", no_argument, NULL, 'r' },
+	{ "chunk-index", optional_argument, NULL, 'c' }, {}
+};
+
 int verb_add_file_to_bundle(int argc, char **argv)
 {
-	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
-						 { "file", required_argument, NULL, 'f' },
-						 { "new-name", required_argument, NULL, 'n' },
-						 { "replace", no_argument, NULL, 'r' },
-						 { "chunk-index", optional_argument, NULL, 'c' },
-						 {} };
 	_cleanup_close_ int file_fd = -EBADF, index_fd = -EBADF;
 	_cleanup_free_ char *stem = NULL;
 	const char *path = NULL, *file = NULL, *name = NULL, *chunking = NULL;
@@ -334,7 +339,7 @@ int verb_add_file_to_bundle(int argc, char **argv)
 	struct stat st;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_add_file_to_bundle_options, NULL)) >= 0) {
 		if (c == 'b')
 			path = optarg;
 		else if (c == 'f')
@@ -497,13 +502,14 @@ static void warn_not_targets_key(const SwuBundle *b, const char *key,
 		key, hex);
 }
 
+const struct option verb_sign_bundle_options[] = { { "bundle", required_argument, NULL, 'b' },
+						   { "key", required_argument, NULL, 'k' },
+						   { "signer", required_argument, NULL, 's' },
+						   { "public-key", required_argument, NULL, 'p' },
+						   {} };
+
 int verb_sign_bundle(int argc, char **argv)
 {
-	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
-						 { "key", required_argument, NULL, 'k' },
-						 { "signer", required_argument, NULL, 's' },
-						 { "public-key", required_argument, NULL, 'p' },
-						 {} };
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
 	_cleanup_close_ int fd = -EBADF;
@@ -513,7 +519,7 @@ int verb_sign_bundle(int argc, char **argv)
 	SwuBuf payload = {}, signed_targets = {};
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_sign_bundle_options, NULL)) >= 0) {
 		switch (c) {
 		case 'b':
 			path = optarg;
@@ -668,13 +674,14 @@ static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *i
 	return 0;
 }
 
+const struct option verb_publish_options[] = { { "bundle", required_argument, NULL, 'b' },
+					       { "dir", required_argument, NULL, 'd' },
+					       { "compression-level", required_argument, NULL,
+						 'l' },
+					       {} };
+
 int verb_publish(int argc, char **argv)
 {
-	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
-						 { "dir", required_argument, NULL, 'd' },
-						 { "compression-level", required_argument, NULL,
-						   'l' },
-						 {} };
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	int level = 19;
@@ -685,7 +692,7 @@ int verb_publish(int argc, char **argv)
 	struct stat st;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_publish_options, NULL)) >= 0) {
 		if (c == 'b')
 			path = optarg;
 		else if (c == 'd')

@@ -47,18 +47,20 @@ typedef struct RootLink {
 	uint32_t version;
 } RootLink;
 
+const struct option verb_verify_channel_options[] = {
+	{ "trusted-root-metadata", required_argument, NULL, 't' },
+	{ "self", no_argument, NULL, 's' },
+	{ "manifest", required_argument, NULL, 'm' },
+	{ "compatible", required_argument, NULL, 'c' },
+	{ "list", no_argument, NULL, 'l' },
+	{}
+};
+
 static int parse_args(int argc, char **argv, ChannelArgs *a)
 {
-	static const struct option options[] = { { "trusted-root-metadata", required_argument, NULL,
-						   't' },
-						 { "self", no_argument, NULL, 's' },
-						 { "manifest", required_argument, NULL, 'm' },
-						 { "compatible", required_argument, NULL, 'c' },
-						 { "list", no_argument, NULL, 'l' },
-						 {} };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_verify_channel_options, NULL)) >= 0) {
 		if (c == 't')
 			a->root = optarg;
 		else if (c == 's')

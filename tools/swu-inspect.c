@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <getopt.h>
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -271,25 +272,26 @@ static void print_text(const char *path, json_object *o)
 	}
 }
 
+const struct option verb_inspect_bundle_options[] = { { "json", no_argument, NULL, 'j' }, {} };
+
 int verb_inspect_bundle(int argc, char **argv)
 {
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(json_object_putp) json_object *o = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	const char *path = NULL;
+	const char *path;
 	bool json = false;
-	int r;
+	int c, r;
 
-	for (int i = 1; i < argc; i++) {
-		if (streq(argv[i], "--json"))
+	while ((c = getopt_long(argc, argv, "", verb_inspect_bundle_options, NULL)) >= 0) {
+		if (c == 'j')
 			json = true;
-		else if (!path && argv[i][0] != '-')
-			path = argv[i];
 		else
-			return log_usage("inspect-bundle: unexpected argument '%s'", argv[i]);
+			return -EINVAL;
 	}
-	if (!path)
-		return log_usage("inspect-bundle needs a BUNDLE");
+	if (optind != argc - 1)
+		return log_usage("inspect-bundle takes exactly one BUNDLE");
+	path = argv[optind];
 	r = bundle_open(path, &fd, &b);
 	if (r < 0)
 		return r;

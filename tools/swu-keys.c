@@ -10,6 +10,8 @@
 #include "metadata.h"
 #include "swu.h"
 
+const struct option verb_generate_key_options[] = { {} };
+
 int verb_generate_key(int argc, char **argv)
 {
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
@@ -81,18 +83,19 @@ static int next_version(const char *previous, bool explicit_version, uint32_t *v
 	return 0;
 }
 
+const struct option verb_create_root_metadata_options[] = {
+	{ "append-root-key", required_argument, NULL, 'r' },
+	{ "append-targets-key", required_argument, NULL, 't' },
+	{ "version", required_argument, NULL, 'v' },
+	{ "root-threshold", required_argument, NULL, 'R' },
+	{ "targets-threshold", required_argument, NULL, 'T' },
+	{ "previous", required_argument, NULL, 'p' },
+	{ "out", required_argument, NULL, 'o' },
+	{}
+};
+
 int verb_create_root_metadata(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "append-root-key", required_argument, NULL, 'r' },
-		{ "append-targets-key", required_argument, NULL, 't' },
-		{ "version", required_argument, NULL, 'v' },
-		{ "root-threshold", required_argument, NULL, 'R' },
-		{ "targets-threshold", required_argument, NULL, 'T' },
-		{ "previous", required_argument, NULL, 'p' },
-		{ "out", required_argument, NULL, 'o' },
-		{}
-	};
 	char *root_paths[64], *targets_paths[64];
 	EVP_PKEY *root_keys[64] = {}, *targets_keys[64] = {};
 	size_t n_root = 0, n_targets = 0;
@@ -104,7 +107,7 @@ int verb_create_root_metadata(int argc, char **argv)
 	SwuBuf buf = {};
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "o:", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "o:", verb_create_root_metadata_options, NULL)) >= 0) {
 		switch (c) {
 		case 'r':
 		case 't':
@@ -171,11 +174,14 @@ int verb_create_root_metadata(int argc, char **argv)
 	return r;
 }
 
+const struct option verb_sign_root_metadata_options[] = {
+	{ "root-metadata", required_argument, NULL, 'm' },
+	{ "root-key", required_argument, NULL, 'k' },
+	{}
+};
+
 int verb_sign_root_metadata(int argc, char **argv)
 {
-	static const struct option options[] = { { "root-metadata", required_argument, NULL, 'm' },
-						 { "root-key", required_argument, NULL, 'k' },
-						 {} };
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
@@ -186,7 +192,7 @@ int verb_sign_root_metadata(int argc, char **argv)
 	size_t size;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_sign_root_metadata_options, NULL)) >= 0) {
 		if (c == 'm')
 			path = optarg;
 		else if (c == 'k')
@@ -330,9 +336,12 @@ static int inspect_rotation(const char *prev_path, const uint8_t *data, size_t s
 	return verdict;
 }
 
+const struct option verb_inspect_root_metadata_options[] = {
+	{ "previous", required_argument, NULL, 'p' }, {}
+};
+
 int verb_inspect_root_metadata(int argc, char **argv)
 {
-	static const struct option options[] = { { "previous", required_argument, NULL, 'p' }, {} };
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
@@ -341,7 +350,7 @@ int verb_inspect_root_metadata(int argc, char **argv)
 	size_t size;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "", verb_inspect_root_metadata_options, NULL)) >= 0) {
 		if (c == 'p')
 			previous = optarg;
 		else

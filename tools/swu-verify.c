@@ -19,20 +19,31 @@ typedef struct VerifyArgs {
 	bool self;
 } VerifyArgs;
 
+const struct option verb_verify_bundle_options[] = { { "bundle", required_argument, NULL, 'b' },
+						     { "trusted-root-metadata", required_argument,
+						       NULL, 't' },
+						     { "self", no_argument, NULL, 's' },
+						     { "manifest", required_argument, NULL, 'm' },
+						     { "compatible", required_argument, NULL, 'c' },
+						     { "root-out", required_argument, NULL, 'r' },
+						     {} };
+
+const struct option verb_export_manifest_options[] = {
+	{ "bundle", required_argument, NULL, 'b' },
+	{ "trusted-root-metadata", required_argument, NULL, 't' },
+	{ "manifest", required_argument, NULL, 'm' },
+	{ "compatible", required_argument, NULL, 'c' },
+	{ "out", required_argument, NULL, 'o' },
+	{}
+};
+
 static int parse_args(int argc, char **argv, bool export, VerifyArgs *a)
 {
-	static const struct option options[] = { { "bundle", required_argument, NULL, 'b' },
-						 { "trusted-root-metadata", required_argument, NULL,
-						   't' },
-						 { "self", no_argument, NULL, 's' },
-						 { "manifest", required_argument, NULL, 'm' },
-						 { "compatible", required_argument, NULL, 'c' },
-						 { "root-out", required_argument, NULL, 'r' },
-						 { "out", required_argument, NULL, 'o' },
-						 {} };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "o:", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, export ? "o:" : "",
+				export ? verb_export_manifest_options : verb_verify_bundle_options,
+				NULL)) >= 0) {
 		switch (c) {
 		case 'b':
 			a->bundle = optarg;
@@ -64,10 +75,8 @@ static int parse_args(int argc, char **argv, bool export, VerifyArgs *a)
 	/* Self-verification is never a default: the caller says which anchor to trust. */
 	if (!!a->root == a->self)
 		return log_usage("give exactly one of --trusted-root-metadata ROOT and --self");
-	if (export && (!a->out || a->self || a->root_out))
+	if (export && !a->out)
 		return log_usage("export-manifest needs --trusted-root-metadata and -o");
-	if (!export && a->out)
-		return log_usage("-o is for export-manifest");
 	if (a->self && a->root_out)
 		return log_usage("--root-out needs --trusted-root-metadata");
 	return 0;

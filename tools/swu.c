@@ -1,80 +1,210 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* swu: the release tool's commands, each in the file of its concern (swu-keys.c, swu-bundle.c,
- * swu-inspect.c, swu-verify.c), on the helpers of swu-util.c. */
+ * swu-inspect.c, swu-verify.c, swu-channel.c), on the helpers of swu-util.c. */
+#include <ctype.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "macro.h"
 #include "swu.h"
 
-static const struct {
+typedef struct Verb {
 	const char *name;
 	int (*run)(int argc, char **argv);
-	const char *help;
-} verbs[] = {
-	{ "generate-key", verb_generate_key, "PATH" },
-	{ "create-root-metadata", verb_create_root_metadata,
-	  "--append-root-key PUB... --append-targets-key PUB... [--version N | --previous ROOT]\n"
-	  "\t\t[--root-threshold N] [--targets-threshold N] -o OUT" },
-	{ "sign-root-metadata", verb_sign_root_metadata, "--root-metadata F --root-key KEY" },
-	{ "inspect-root-metadata", verb_inspect_root_metadata, "F" },
-	{ "create-empty-bundle", verb_create_empty_bundle,
-	  "[--target-metadata-version N] [--compatible STR]... [--expires RFC3339] BUNDLE" },
+	const struct option *options; /* what run() parses: the usage names each of them */
+	const char *usage;
+	const char *summary;
+} Verb;
+
+static const Verb verbs[] = {
+	{ "generate-key", verb_generate_key, verb_generate_key_options, "PATH",
+	  "Write a new ECDSA P-256 key: PATH (PKCS#8 PEM) and PATH.pub." },
+	{ "create-root-metadata", verb_create_root_metadata, verb_create_root_metadata_options,
+	  "--append-root-key PUB... --append-targets-key PUB...\n"
+	  "[--version N | --previous ROOT] [--root-threshold N] [--targets-threshold N] -o OUT",
+	  "Write unsigned root metadata (version and thresholds default to 1). --previous ROOT:\n"
+	  "the root this one replaces; the version is ROOT's + 1, and an explicit --version must\n"
+	  "be greater (devices refuse a different root at the same version)." },
+	{ "sign-root-metadata", verb_sign_root_metadata, verb_sign_root_metadata_options,
+	  "--root-metadata F --root-key KEY",
+	  "Add KEY's signature. A rotated root needs the previous root's threshold and its own." },
+	{ "inspect-root-metadata", verb_inspect_root_metadata, verb_inspect_root_metadata_options,
+	  "[--previous ROOT] F",
+	  "Print root metadata; with --previous, whether the rotation from ROOT is valid and\n"
+	  "which signatures it still lacks." },
+	{ "create-empty-bundle", verb_create_empty_bundle, verb_create_empty_bundle_options,
+	  "[--target-metadata-version N] [--compatible STR]...\n"
+	  "[--expires RFC3339] BUNDLE",
+	  "Write a bundle with empty targets metadata (--expires also takes @SECONDS)." },
 	{ "add-root-metadata-to-bundle", verb_add_root_metadata_to_bundle,
-	  "--append-root-metadata F --bundle B" },
-	{ "add-file-to-bundle", verb_add_file_to_bundle,
-	  "--bundle B --file F [--new-name NAME] [--replace]" },
-	{ "sign-bundle", verb_sign_bundle,
-	  "--bundle B (--key KEY | --signer CMD --public-key PUB)" },
-	{ "inspect-bundle", verb_inspect_bundle, "B [--json]" },
-	{ "verify-bundle", verb_verify_bundle,
+	  verb_add_root_metadata_to_bundle_options, "--append-root-metadata F --bundle B",
+	  "Put root metadata (a rotation, or the same root) into the bundle." },
+	{ "add-file-to-bundle", verb_add_file_to_bundle, verb_add_file_to_bundle_options,
+	  "--bundle B --file F [--new-name NAME] [--replace]\n"
+	  "[--chunk-index[=auto|block|byte]]",
+	  "Add F as target NAME (default: its stem). --chunk-index adds NAME.chunks for delta\n"
+	  "updates. The targets metadata changes: its signatures are dropped." },
+	{ "sign-bundle", verb_sign_bundle, verb_sign_bundle_options,
+	  "--bundle B (--key KEY | --signer CMD --public-key PUB)",
+	  "Sign the targets metadata with KEY, or with CMD, which reads the bytes to sign and\n"
+	  "prints a signature by PUB (DER or raw)." },
+	{ "inspect-bundle", verb_inspect_bundle, verb_inspect_bundle_options, "B [--json]",
+	  "Print root and targets metadata, signatures and payloads." },
+	{ "verify-bundle", verb_verify_bundle, verb_verify_bundle_options,
 	  "--bundle B (--trusted-root-metadata ROOT | --self) [--manifest M]\n"
-	  "\t\t[--compatible STR] [--root-out F]" },
-	{ "export-manifest", verb_export_manifest,
-	  "--bundle B --trusted-root-metadata ROOT [--manifest M] -o M" },
-	{ "publish", verb_publish, "--bundle B --dir DIR [--compression-level 1-19]" },
-	{ "verify-channel", verb_verify_channel,
-	  "(--trusted-root-metadata ROOT | --self) [--manifest M] [--compatible STR] [--list] "
-	  "DIR" },
+	  "[--compatible STR] [--root-out F]",
+	  "Verify as a device with ROOT would; --self: as one with the bundle's own root." },
+	{ "export-manifest", verb_export_manifest, verb_export_manifest_options,
+	  "--bundle B --trusted-root-metadata ROOT [--manifest M]\n"
+	  "[--compatible STR] -o M",
+	  "Verify, then write the manifest a device keeps after installing B." },
+	{ "publish", verb_publish, verb_publish_options,
+	  "--bundle B --dir DIR [--compression-level 1-19]",
+	  "Lay out B for a static HTTP server, if it verifies against itself." },
+	{ "verify-channel", verb_verify_channel, verb_verify_channel_options,
+	  "(--trusted-root-metadata ROOT | --self) [--manifest M] [--compatible STR]\n"
+	  "[--list] DIR",
+	  "Check a published channel as a device would (a directory: mirror a server's first)." },
 };
 
-static void help(FILE *f)
+/* Whether @usage holds @token as a whole word ("--self", not part of "--self-test"). */
+static bool usage_names(const char *usage, const char *token)
 {
+	size_t n = strlen(token);
+
+	for (const char *p = strstr(usage, token); p; p = strstr(p + 1, token)) {
+		bool start = p == usage || !(isalnum((unsigned char)p[-1]) || p[-1] == '-');
+		bool end = !(isalnum((unsigned char)p[n]) || p[n] == '-');
+
+		if (start && end)
+			return true;
+	}
+	return false;
+}
+
+static const struct option *find_option(const Verb *v, const char *name, size_t n)
+{
+	for (const struct option *o = v->options; o->name; o++)
+		if (strlen(o->name) == n && strncmp(o->name, name, n) == 0)
+			return o;
+	return NULL;
+}
+
+/*
+ * The usage is the list of what the command takes: every option run() parses is in it (as --NAME,
+ * or -C for a short form), and every --NAME in it is parsed. A mismatch is a bug of swu, said on
+ * stderr so that tests catch it.
+ */
+static bool usage_complete(const Verb *v)
+{
+	bool ok = true;
+
+	for (const struct option *o = v->options; o->name; o++) {
+		char lng[64], shrt[3] = { '-', (char)o->val, 0 };
+
+		snprintf(lng, sizeof(lng), "--%s", o->name);
+		if (usage_names(v->usage, lng) || (isalpha(o->val) && usage_names(v->usage, shrt)))
+			continue;
+		fprintf(stderr, "swu: the usage of '%s' does not list %s, which it takes\n",
+			v->name, lng);
+		ok = false;
+	}
+	for (const char *p = strstr(v->usage, "--"); p; p = strstr(p + 2, "--")) {
+		size_t n = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz0123456789-");
+
+		if (find_option(v, p + 2, n))
+			continue;
+		fprintf(stderr, "swu: the usage of '%s' lists --%.*s, which it does not take\n",
+			v->name, (int)n, p + 2);
+		ok = false;
+	}
+	return ok;
+}
+
+/* The lines of @text, the first indented by @first, the others by @indent. */
+static void print_lines(FILE *f, const char *text, const char *first, const char *indent)
+{
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+
+		fprintf(f, "%s%.*s\n", p == text ? first : indent, (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+}
+
+/* "swu NAME USAGE", the usage's later lines indented by @indent. */
+static void print_usage(FILE *f, const Verb *v, const char *prefix, const char *indent)
+{
+	fprintf(f, "%s%s ", prefix, v->name);
+	print_lines(f, v->usage, "", indent);
+}
+
+static int help(FILE *f)
+{
+	bool ok = true;
+
 	fprintf(f, "Usage: swu COMMAND [OPTIONS]\n\n"
 		   "Make keys, root metadata and signed update bundles for swupdated.\n\n"
 		   "Commands:\n");
-	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		fprintf(f, "  %s %s\n", verbs[i].name, verbs[i].help);
-	fprintf(f, "\nExit status: 0 success, 1 rejected (verification or format), 2 usage or I/O "
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+		print_usage(f, &verbs[i], "  ", "          ");
+		print_lines(f, verbs[i].summary, "      ", "      ");
+		ok = usage_complete(&verbs[i]) && ok;
+	}
+	fprintf(f, "\nEvery command takes --help (or -h): its own usage.\n"
+		   "Exit status: 0 success, 1 rejected (verification or format), 2 usage or I/O "
 		   "error.\nSee swu(1).\n");
+	return ok ? EXIT_OK : EXIT_USAGE;
+}
+
+static int verb_help(const Verb *v)
+{
+	print_usage(stdout, v, "Usage: swu ", "        ");
+	putchar('\n');
+	print_lines(stdout, v->summary, "", "");
+	printf("\nSee swu(1).\n");
+	return usage_complete(v) ? EXIT_OK : EXIT_USAGE;
+}
+
+/* --help or -h among the command's arguments (before a "--"). */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc && !streq(argv[i], "--"); i++)
+		if (streq(argv[i], "--help") || streq(argv[i], "-h"))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
 {
+	const Verb *v = NULL;
 	int r;
 
 	if (argc < 2) {
-		help(stderr);
+		(void)help(stderr);
 		return EXIT_USAGE;
 	}
-	if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
-		help(stdout);
-		return EXIT_OK;
-	}
+	if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help"))
+		return help(stdout);
 	if (streq(argv[1], "--version")) {
 		printf("swu %s\n", PACKAGE_VERSION);
 		return EXIT_OK;
 	}
+	for (size_t i = 0; i < ELEMENTSOF(verbs) && !v; i++)
+		if (streq(argv[1], verbs[i].name))
+			v = &verbs[i];
+	if (!v) {
+		fprintf(stderr, "swu: unknown command '%s' (see 'swu --help')\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (wants_help(argc, argv))
+		return verb_help(v);
 	r = swu_context_new(&swu_ctx);
 	if (r < 0)
 		return EXIT_USAGE;
-	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		if (streq(argv[1], verbs[i].name)) {
-			r = verbs[i].run(argc - 1, argv + 1);
-			swu_context_unref(swu_ctx);
-			return exit_status(r);
-		}
+	r = v->run(argc - 1, argv + 1);
 	swu_context_unref(swu_ctx);
-	fprintf(stderr, "swu: unknown command '%s' (see 'swu --help')\n", argv[1]);
-	return EXIT_USAGE;
+	return exit_status(r);
 }

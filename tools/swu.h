@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* The commands of swu, one function each (their files are named after their concern). */
+/*
+ * The commands of swu, one function each (their files are named after their concern), with the
+ * options each parses: the command table's usage must name every one (swu.c checks).
+ */
+#include <getopt.h>
+
 #include "swu-util.h"
 
 int verb_generate_key(int argc, char **argv);
@@ -17,3 +22,17 @@ int verb_inspect_bundle(int argc, char **argv);
 int verb_verify_bundle(int argc, char **argv);
 int verb_export_manifest(int argc, char **argv);
 int verb_verify_channel(int argc, char **argv);
+
+extern const struct option verb_generate_key_options[];
+extern const struct option verb_create_root_metadata_options[];
+extern const struct option verb_sign_root_metadata_options[];
+extern const struct option verb_inspect_root_metadata_options[];
+extern const struct option verb_create_empty_bundle_options[];
+extern const struct option verb_add_root_metadata_to_bundle_options[];
+extern const struct option verb_add_file_to_bundle_options[];
+extern const struct option verb_sign_bundle_options[];
+extern const struct option verb_publish_options[];
+extern const struct option verb_inspect_bundle_options[];
+extern const struct option verb_verify_bundle_options[];
+extern const struct option verb_export_manifest_options[];
+extern const struct option verb_verify_channel_options[];

@@ -18,6 +18,21 @@ expect_exit 0 "$SWU" inspect-bundle b1.pb --json
 json_check "$T/out" '[p["name"] for p in d["payloads"]] == ["rootfs", "appfs"] and d["targets_metadata"]["targets"]["compatible"] == ["acme-gw-v2"]' 
 expect_exit 0 "$SWU" inspect-root-metadata root.pb
 expect_stdout "1 valid"
+check_not "a root without expiry shows one" grep -q expires "$T/out"
+# A root metadata's expiry (devices do not act on it) is shown as a date too.
+python3 - "$SRCDIR/tests" root.pb expiring-root.pb <<'EOF_PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import forge
+signed = forge.parse(open(sys.argv[2], "rb").read())
+root = forge.parse(signed[0][2])
+common = forge.parse(root[0][2]) + [(3, 2, forge.build([(1, 0, 978307200)]))]
+root[0] = (1, 2, forge.build(common))
+signed[0] = (1, 2, forge.build(root))
+open(sys.argv[3], "wb").write(forge.build(signed))
+EOF_PY
+expect_exit 0 "$SWU" inspect-root-metadata expiring-root.pb
+expect_stdout "expires: 2001-01-01 00:00:00 UTC"
 
 # --- exit codes ---------------------------------------------------------------
 expect_exit 2 "$SWU" verify-bundle --bundle b1.pb

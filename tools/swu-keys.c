@@ -9,6 +9,7 @@
 #include "macro.h"
 #include "metadata.h"
 #include "swu.h"
+#include "text.h"
 
 const struct option verb_generate_key_options[] = { {} };
 
@@ -346,6 +347,7 @@ int verb_inspect_root_metadata(int argc, char **argv)
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
 	const char *path, *previous = NULL;
+	char when[SWU_TIME_UTC_MAX];
 	unsigned valid = 0;
 	size_t size;
 	int c, r;
@@ -372,6 +374,9 @@ int verb_inspect_root_metadata(int argc, char **argv)
 		       ? rm->common_metadata->spec_version
 		       : "",
 	       root_version(rm));
+	if (rm->common_metadata && rm->common_metadata->expires)
+		printf("  expires: %s\n",
+		       swu_time_utc(rm->common_metadata->expires->seconds, when, sizeof(when)));
 	print_requirement("root", rm->root_signature_requirement);
 	print_requirement("targets", rm->targets_signature_requirement);
 	(void)swu_signatures_count(swu_ctx, rm, rm->root_signature_requirement,

@@ -176,8 +176,7 @@ expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --signer "false" --public-ke
 # A signer that prints too much failed: an I/O error (2), not a rejected bundle.
 expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --signer "cat >/dev/null; head -c 5000 /dev/zero" --public-key targets.pub
 expect_stderr "printed 1024 bytes or more"
-checks=$((checks + 1))
-cmp -s signer.pb before.pb || fail "a signer that printed too much changed the bundle"
+check "a signer that printed too much changed the bundle" cmp -s signer.pb before.pb
 expect_exit 2 "$SWU" sign-bundle --bundle signer.pb --key targets --signer x --public-key targets.pub
 
 # --- add-file refuses a target name the bundle has, unless --replace -------------------------------

@@ -42,7 +42,7 @@ assert len(lines) <= int(sys.argv[2]) + 2 * len(sizes), "%d lines in %s s" % (le
 PY
 
 expect_exit 0 ctl reset
-expect_exit 0 script -qfec "$SWUPDATECTL --address $DBUS_SYSTEM_BUS_ADDRESS install" "$T/typescript"
+expect_exit 0 script -qfec "$SWUPDATECTL --address $DBUS_SYSTEM_BUS_ADDRESS install --reinstall" "$T/typescript"
 check "progress on a terminal: $(cat -v "$T/out")" python3 - "$T/out" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8", newline="").read()

@@ -108,7 +108,7 @@ resumed() {
 	start_fake_server "$1"
 	use_server "$SERVER"
 	launch_daemon
-	expect_exit 0 ctl install
+	expect_exit 0 ctl install --reinstall
 	expect_eq "result after $2" "$(prop Result)" success
 	check "no Range request after $2: $(cat "$T/fake.log")" grep -q "GET /stable/blobs/.* bytes=" "$T/fake.log"
 	check "slot B does not hold release 2 after $2" slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img"
@@ -164,13 +164,14 @@ check "retry-padded: next check in $(((next - now) / 1000000)) s, not the backof
 	test "$next" -le $((now + 31 * 1000000))
 
 # Start("") polls first: until that poll ends and its transfer begins, no other Start or Install
-# may begin one (two transfers would share the inactive slot).
+# may begin one (two transfers would share the inactive slot). Release 2 waits in slot B already,
+# so the Start asks to reinstall it.
 stop_daemon
 stop_fake_server
 start_fake_server slow-metadata
 use_server "$SERVER"
 launch_daemon
-call Start 'sa{sv}' "" 0 >/dev/null || fail "Start(\"\") was refused"
+call Start 'sa{sv}' "" 1 reinstall b true >/dev/null || fail "Start(\"\") was refused"
 expect_exit 1 call Start 'sa{sv}' "$T/v2.swu" 0
 call Install 'sa{sv}' "$T/v2.swu" 0 >"$T/out" 2>&1 || true
 check "Install during Start(\"\")'s poll was not refused as such: $(cat "$T/out")" \

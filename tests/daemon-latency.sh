@@ -38,7 +38,7 @@ check "a property read took $worst s during the copy" awk -v w="$worst" 'BEGIN {
 
 # Verify() after Start() re-reads 1 GiB on the worker too.
 expect_exit 0 ctl reset
-call Start 'sa{sv}' "" 0 >/dev/null
+call Start 'sa{sv}' "" 1 reinstall b true >/dev/null
 wait_state transferred 120
 call Verify >/dev/null
 sample_latency "$T/verify.lat"

@@ -23,8 +23,10 @@ How the programs called are found:
 - What runs in the VM guest is the guest's: the scripts given to g, gcheck, gexpect, guntil and
   gwait, commands run by chroot into the image, and tests/vm/agent. Those are listed by
   --guest-programs, which tests/vm/run checks against the image, never required of the host.
-- A program a script first looks for (command -v NAME) is optional there: the script says what
-  to install. A command named only at run time ("$cmd") cannot be checked: --verbose lists them.
+- A program a script or benchmark looks for first (command -v NAME as a condition) is optional
+  there: it goes without, or says what to install. Not in a test: a test that skips for want of
+  a program hides the same hole. A command named only at run time ("$cmd") cannot be checked:
+  --verbose lists them.
 """
 import ast
 import concurrent.futures
@@ -322,9 +324,10 @@ class Walker:
                 self.sub(texts[0] if name == "trap" else " ".join(texts), line, context, function)
             return
         if name in ("command", "type", "hash") and (name != "command" or (texts and texts[0] in ("-v", "-V"))):
-            # A look-up. As a condition in a benchmark, it makes the program optional there (the
-            # benchmark says what to install); a test that skips without it hides the same hole.
-            for a in rest if condition and self.rel.startswith("bench/") else []:
+            # A look-up. As a condition in a script or benchmark, it makes the program optional
+            # there (it goes without, or says what to install); a test that skips without it
+            # hides the same hole.
+            for a in rest if condition and self.rel.startswith(("bench/", "scripts/")) else []:
                 var = single_param(a)
                 for p in self.loops.get(var, []) if var else [word_text(a)[0]]:
                     found.probed.setdefault(self.rel, set()).add(p)
@@ -738,7 +741,7 @@ def main():
 
     print(f"install-list: {len(host)} programs and {len(modules)} Python modules run on the build "
           f"machine, from {len(used)} packages; {len(guest_progs)} programs run in the VM guest; "
-          f"{len(optional)} optional in a benchmark, {len(unlisted)} of them not listed "
+          f"{len(optional)} optional in a script or benchmark, {len(unlisted)} of them not listed "
           f"({' '.join(sorted(n.split()[0] for n in unlisted))})")
     if verbose:
         for pkg in sorted(used):

@@ -54,6 +54,8 @@ PROJECT_WRAPPERS = {
     "fallback": ("tests/daemon-delta-lib.sh", 2), "as": ("tests/daemon-access.sh", 1),
     "retry": ("scripts/cross-check", 0), "measure": ("bench/lib.sh", 0),
     "measure_fail": ("bench/verify", 0),
+    "with_server": ("tests/daemon-contract.sh", 1),
+    "with_broken_config": ("tests/daemon-contract.sh", 0),
 }
 GUEST_SCRIPT_WRAPPERS = {
     "g": ("tests/vm/vm.sh", 0), "gcheck": ("tests/vm/run", 1), "gexpect": ("tests/vm/run", 2),

@@ -497,7 +497,6 @@ static void auto_install(Updater *u)
 	(void)begin_server(u, true, c->auto_install == AUTO_INSTALL_YES);
 }
 
-/* After the poll that Start("")/Install("") began with: its failure is the install's. */
 /*
  * Start("") found nothing to install: a success, with nothing written, no history line, and the
  * Finished signal for whoever waits for the install.
@@ -545,6 +544,7 @@ static bool newer_than_installed(Updater *u, const Release *rel)
 	return true;
 }
 
+/* After the poll that Start("")/Install("") began with: its failure is the install's. */
 static void install_polled(Updater *u, UpdateResult failed, bool apply, bool reinstall)
 {
 	const Release *rel = poller_get_release(u->poller);

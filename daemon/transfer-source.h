@@ -43,8 +43,12 @@ Fetch *transfer_fetch(Transfer *t);
 Manager *transfer_manager(Transfer *t);
 const Config *transfer_config(Transfer *t);
 SwuVerifier *transfer_verifier(Transfer *t);
-/* Before the slots are open only (a bundle that could not stream, staged and opened again). */
-void transfer_set_verifier(Transfer *t, SwuVerifier *v);
+/*
+ * Starts over under @v (taken, also on failure): a stream that could not be verified in order,
+ * staged and opened again. Whatever the slots got from the stream is dropped with its writers;
+ * the slots are opened again by transfer_open_slots().
+ */
+int transfer_restart(Transfer *t, SwuVerifier *v);
 
 /* Opens the slots of the verified targets and checks the install fits, once (@b: its payloads
  * come from a bundle file, NULL: from a server or a stream). */

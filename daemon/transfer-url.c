@@ -149,8 +149,10 @@ static void install_staged(UrlSource *src)
 		r = swu_device_check_metadata(ctx, &m->device, v, src->b);
 	if (r < 0)
 		return transfer_fail(t, update_result_of(r), r, "Bundle rejected");
-	transfer_set_verifier(t, TAKE_PTR(v));
-	r = transfer_open_slots(t, src->b);
+	/* The stream may have written payloads before it met what it could not verify in order. */
+	r = transfer_restart(t, TAKE_PTR(v));
+	if (r >= 0)
+		r = transfer_open_slots(t, src->b);
 	if (r < 0)
 		return transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Cannot install");
 	r = bundle_reader_new(t, src->b, &src->reader);

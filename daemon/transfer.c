@@ -168,11 +168,26 @@ SwuVerifier *transfer_verifier(Transfer *t)
 	return t->v;
 }
 
-void transfer_set_verifier(Transfer *t, SwuVerifier *v)
+int transfer_restart(Transfer *t, SwuVerifier *v)
 {
-	assert_return_void(t && v && !t->slots_open);
+	_cleanup_(swu_verifier_freep) SwuVerifier *owned = v;
+
+	assert_return(t && v && !t->worker && !t->failed, -EINVAL);
+	/* The writers go before the verifier they hash for; a read-back running is joined. */
+	t->writer = swu_slot_writer_free(t->writer);
+	t->target = NULL;
+	for (size_t i = 0; i < t->n_closing; i++)
+		swu_slot_writer_free(t->closing[i]);
+	t->closing = mfree(t->closing);
+	t->n_closing = 0;
+	t->settle = sd_event_source_disable_unref(t->settle);
+	slots_done(&t->slots);
+	t->slots_open = false;
+	t->length = t->written_before = t->reused_before = 0;
+	t->download_done = t->download_total = t->reused = 0;
 	swu_verifier_free(t->v);
-	t->v = v;
+	t->v = TAKE_PTR(owned);
+	return 0;
 }
 
 uint32_t transfer_get_version(const Transfer *t)
@@ -375,6 +390,7 @@ int transfer_end_writer(Transfer *t)
 	}
 	if (r < 0) {
 		t->writer = swu_slot_writer_free(t->writer);
+		t->target = NULL;
 		return r;
 	}
 	t->closing[t->n_closing++] = TAKE_PTR(t->writer);

@@ -44,4 +44,22 @@ pigweed "$T/v4.swu" v4-pigweed.swu
 expect_exit 1 ctl install "http://127.0.0.1:$PORT/v4-pigweed.swu"
 expect_stdout "0 valid signatures by trusted targets keys"
 expect_eq "primary" "$(primary)" B
+
+# A rotation of the root key alone: the targets verify under the trusted root, the payloads
+# stream into slot B, and only then does the new root arrive. What was written is dropped and
+# the staged bundle installs from the start.
+expect_exit 0 ctl reset
+"$SWU" generate-key "$T/root3" >/dev/null
+"$SWU" create-root-metadata --append-root-key "$T/root3.pub" --append-targets-key "$T/targets2.pub" \
+	--previous "$T/root2.pb" -o "$T/root3.pb"
+"$SWU" sign-root-metadata --root-metadata "$T/root3.pb" --root-key "$T/root" >/dev/null 2>&1
+"$SWU" sign-root-metadata --root-metadata "$T/root3.pb" --root-key "$T/root3" >/dev/null 2>&1
+release "$T/v5.swu" 5 --root "$T/root3.pb" --key "$T/targets2"
+pigweed "$T/v5.swu" v5-pigweed.swu
+before=$(staged)
+expect_exit 0 ctl install "http://127.0.0.1:$PORT/v5-pigweed.swu"
+expect_stdout "Finished: success"
+expect_eq "staged" "$(staged)" $((before + 1))
+check "slot B does not hold release 5" slot_holds "$DEV/rootfs-B" "$T/rootfs-5.img"
+expect_eq "rotated roots kept" "$(find "$DEV/state/roots" -type f | wc -l)" 2
 finish

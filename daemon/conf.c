@@ -60,24 +60,6 @@ static int set_path(Parser *p, void *field, const char *value)
 	return set_string(p, field, value);
 }
 
-/*
- * A file read when connecting (CA, client certificate and key): one that is missing shows here,
- * with its key and line, and not as an OpenSSL error without the path at the first poll.
- */
-static int set_readable_file(Parser *p, void *field, const char *value)
-{
-	int r = set_path(p, field, value);
-
-	if (r < 0)
-		return r;
-	if (access(value, R_OK) < 0) {
-		r = -errno;
-		parse_error(p, "cannot read '%s': %s", value, strerror(-r));
-		return r;
-	}
-	return 0;
-}
-
 static int set_bool(Parser *p, void *field, const char *value)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
@@ -241,9 +223,9 @@ static const struct {
 	{ "Update", "RebootPolicy", set_reboot_policy, FIELD(reboot_auto) },
 	{ "Update", "StagingDirectory", set_path, FIELD(staging_dir) },
 	{ "Update", "MaxBundleSize", set_size, FIELD(max_bundle_size) },
-	{ "Network", "CAFile", set_readable_file, FIELD(ca_file) },
-	{ "Network", "ClientCertificate", set_readable_file, FIELD(client_certificate) },
-	{ "Network", "ClientKey", set_readable_file, FIELD(client_key) },
+	{ "Network", "CAFile", set_path, FIELD(ca_file) },
+	{ "Network", "ClientCertificate", set_path, FIELD(client_certificate) },
+	{ "Network", "ClientKey", set_path, FIELD(client_key) },
 	{ "Network", "MaxBytesPerSec", set_size, FIELD(max_bytes_per_sec) },
 	{ "Network", "ConnectTimeoutSec", set_seconds, FIELD(connect_timeout_sec) },
 	{ "Network", "PollTimeoutSec", set_seconds, FIELD(poll_timeout_sec) },
@@ -558,6 +540,26 @@ const ConfigSlot *config_find_slot(const Config *c, const char *target, char nam
 		if (c->slots[i].name == name && streq(c->slots[i].target, target))
 			return &c->slots[i];
 	return NULL;
+}
+
+int config_unreadable_file(const Config *c, const char **ret_key, const char **ret_path)
+{
+	const struct {
+		const char *key, *path;
+	} files[] = {
+		{ "CAFile", c->ca_file },
+		{ "ClientCertificate", c->client_certificate },
+		{ "ClientKey", c->client_key },
+	};
+
+	assert_return(c && ret_key && ret_path, -EINVAL);
+	for (size_t i = 0; i < ELEMENTSOF(files); i++)
+		if (files[i].path && access(files[i].path, R_OK) < 0) {
+			*ret_key = files[i].key;
+			*ret_path = files[i].path;
+			return -errno;
+		}
+	return 0;
 }
 
 SwuBootConfig config_boot(const Config *c)

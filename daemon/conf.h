@@ -79,5 +79,11 @@ Config *config_free(Config *c);
 
 /* The slot of @target named @name ('A'/'B'), or NULL. */
 const ConfigSlot *config_find_slot(const Config *c, const char *target, char name);
+/*
+ * The first file read when connecting (CAFile=, ClientCertificate=, ClientKey=) that cannot be
+ * read now: -errno, with its key and path. Never a configuration error: it may live on a
+ * partition mounted later (the generator and mark-good run before), and only polls need it.
+ */
+int config_unreadable_file(const Config *c, const char **ret_key, const char **ret_path);
 /* The boot configuration for the libswu backends. */
 SwuBootConfig config_boot(const Config *c);

@@ -276,6 +276,32 @@ static void job_free(CurlJob *j)
 	free(j);
 }
 
+/*
+ * A TLS file OpenSSL could not use: the message names it. Unreadable (a partition not mounted, a
+ * mode), or read and refused (a key that does not match the certificate, a wrong format).
+ */
+static void tls_file_hint(CurlJob *j, CURLcode code)
+{
+	const Config *c = j->fetch->config;
+	const char *key, *path;
+	int r;
+
+	if (code != CURLE_SSL_CERTPROBLEM && code != CURLE_SSL_CACERT_BADFILE)
+		return;
+	r = config_unreadable_file(c, &key, &path);
+	if (r < 0)
+		snprintf(j->result.message, sizeof(j->result.message), "%s: cannot read %s= '%s': %s",
+			 j->url, key, path, strerror(-r));
+	else if (code == CURLE_SSL_CERTPROBLEM)
+		snprintf(j->result.message, sizeof(j->result.message),
+			 "%s: %s (ClientCertificate= '%s', ClientKey= '%s')", j->url,
+			 curl_easy_strerror(code), c->client_certificate ?: "none",
+			 c->client_key ?: "none");
+	else
+		snprintf(j->result.message, sizeof(j->result.message), "%s: %s (CAFile= '%s')",
+			 j->url, curl_easy_strerror(code), c->ca_file ?: "none");
+}
+
 static void check_done(CurlFetch *f)
 {
 	CURLMsg *msg;
@@ -305,6 +331,7 @@ static void check_done(CurlFetch *f)
 			j->result.error = curl_errno(msg->data.result);
 			snprintf(j->result.message, sizeof(j->result.message), "%s: %s", j->url,
 				 curl_easy_strerror(msg->data.result));
+			tls_file_hint(j, msg->data.result);
 		}
 		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->result.status);
 		if (!j->cancelled && j->req.on_done)

@@ -455,9 +455,16 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return EXIT_USAGE;
 	if (optind + 1 == argc && streq(argv[optind], "check-config")) {
+		const char *key, *path;
+
 		printf("%s: valid (%zu slots, Bootloader=%s, %s)\n", c->path, c->n_slots,
 		       swu_bootloader_to_string(c->bootloader),
 		       c->server ? c->server : "no Server=");
+		/* Not an error: the file may be on a partition mounted later. */
+		r = config_unreadable_file(c, &key, &path);
+		if (r < 0)
+			fprintf(stderr, "%s: warning: %s= '%s' cannot be read now: %s (polls need it)\n",
+				c->path, key, path, strerror(-r));
 		config_free(c);
 		return EXIT_OK;
 	}

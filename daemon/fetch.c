@@ -210,6 +210,14 @@ uint64_t fetch_parse_retry_after(const char *value, time_t now)
 	return t > now ? (uint64_t)(t - now) : 0;
 }
 
+static bool printable(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 {
 	CurlJob *j = userdata;
@@ -241,6 +249,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 		return len;
 	memcpy(buf, v, vlen);
 	buf[vlen] = 0;
+	/* What goes back into a request (If-None-Match, If-Range, If-Modified-Since) is printable
+	 * ASCII only: a control byte could end or add a header line. Else it is not kept at all. */
+	if ((strncasecmp(p, "ETag:", 5) == 0 || strncasecmp(p, "Last-Modified:", 14) == 0) &&
+	    !printable(v, vlen))
+		return len;
 	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(j->result.etag)) {
 		memcpy(j->result.etag, v, vlen);
 		j->result.etag[vlen] = 0;

@@ -523,8 +523,10 @@ void poller_restore(Poller *p, const SwuStatusRecord *st)
 			    "Not using the kept release; the next poll asks in full");
 		return;
 	}
-	/* They go into request headers: printable ASCII only, else ask in full. */
-	if (!header_value(st->etag) || !header_value(st->last_modified))
+	/* They go into request headers: printable ASCII only, else ask in full. They are another
+	 * server's after Server= changed: a date of that server could hide this one's release. */
+	if (!header_value(st->etag) || !header_value(st->last_modified) ||
+	    !streq(st->polled, config_of(p)->server ?: ""))
 		return;
 	if (strlen(st->etag) < sizeof(p->etag) &&
 	    strlen(st->last_modified) < sizeof(p->last_modified)) {
@@ -540,6 +542,8 @@ void poller_record(const Poller *p, SwuStatusRecord *st)
 	_Static_assert(sizeof(st->last_modified) >= sizeof(p->last_modified), "a date fits too");
 	strcpy(st->etag, p->release ? p->etag : "");
 	strcpy(st->last_modified, p->release ? p->last_modified : "");
+	/* Server= is at most 1023 bytes (conf.c): it fits whole. */
+	snprintf(st->polled, sizeof(st->polled), "%s", config_of(p)->server ?: "");
 	st->available_version = p->release ? release_get_version(p->release) : 0;
 	st->failures = p->failures;
 	st->retry_at = p->retry_at;
@@ -548,13 +552,17 @@ void poller_record(const Poller *p, SwuStatusRecord *st)
 	st->next_check = p->next_check;
 }
 
-void poller_stop(Poller *p)
+bool poller_stop(Poller *p)
 {
+	bool polling;
+
 	if (!p)
-		return;
+		return false;
+	polling = p->job;
 	fetch_cancel(p->job);
 	p->job = NULL;
 	p->ctx = swu_context_unref(p->ctx);
+	return polling;
 }
 
 int poller_new(const PollerSetup *setup, Poller **ret)

@@ -101,8 +101,8 @@ int poller_poll(Poller *p);
  * server's Retry-After not over: then a retry of its own is kept), or -errno.
  */
 int poller_scheduled_check(Poller *p);
-/* Cancels a running poll without reporting it (SIGTERM). */
-void poller_stop(Poller *p);
+/* Cancels a running poll without reporting it (SIGTERM); returns whether one ran. */
+bool poller_stop(Poller *p);
 
 /* A poll is running, or a retry of the daemon's own is due: the daemon must stay up. */
 bool poller_busy(const Poller *p);

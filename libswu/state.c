@@ -310,6 +310,7 @@ int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret
 	} strings[] = {
 		{ "etag", st.etag, sizeof(st.etag) },
 		{ "last_modified", st.last_modified, sizeof(st.last_modified) },
+		{ "polled", st.polled, sizeof(st.polled) },
 		{ "result", st.result, sizeof(st.result) },
 		{ "note", st.note, sizeof(st.note) },
 		{ "source", st.source, sizeof(st.source) },
@@ -377,6 +378,7 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 	json_object_object_add(o, "next_check", json_object_new_int64((int64_t)st->next_check));
 	json_object_object_add(o, "etag", json_object_new_string(st->etag));
 	json_object_object_add(o, "last_modified", json_object_new_string(st->last_modified));
+	json_object_object_add(o, "polled", json_object_new_string(st->polled));
 	json_object_object_add(o, "failures", json_object_new_int64(st->failures));
 	json_object_object_add(o, "retry_at", json_object_new_int64((int64_t)st->retry_at));
 	json_object_object_add(o, "not_before", json_object_new_int64((int64_t)st->not_before));

@@ -55,6 +55,7 @@ typedef struct SwuStatusRecord {
 	uint64_t next_check;
 	char etag[128];		/* of the release.pb answer; "" asks in full next time */
 	char last_modified[64]; /* of that answer, for a server without ETags; "" when none */
+	char polled[1024]; /* the Server= that answered with them: another one is asked in full */
 	uint32_t failures;	/* failed polls in a row */
 	uint64_t retry_at; /* a retry after a failed poll (backoff), when the daemon polls itself */
 	uint64_t not_before; /* the server's Retry-After: no scheduled poll before */

@@ -406,12 +406,25 @@ START_TEST(test_restore)
 	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
 	q = poller_free(q);
 
+	/* What another Server= answered is not sent to this one. */
+	ck_assert_str_eq(st.polled, SERVER);
+	strcpy(st.polled, "http://old.example/stable");
+	q = new_poller(&rec, false);
+	poller_restore(q, &st);
+	ck_assert_int_eq(poller_poll(q), 0);
+	run_polls(&rec, 5);
+	n = fake_server_requests(srv, &req);
+	ck_assert_str_eq(req[n - 1].if_none_match, "");
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	q = poller_free(q);
+	strcpy(st.polled, SERVER);
+
 	/* An ETag that is no header value is not sent; a damaged release is not used. */
 	strcpy(st.etag, "\"v2\"\r\nX-Evil: 1");
 	q = new_poller(&rec, false);
 	poller_restore(q, &st);
 	ck_assert_int_eq(poller_poll(q), 0);
-	run_polls(&rec, 5);
+	run_polls(&rec, 6);
 	n = fake_server_requests(srv, &req);
 	ck_assert_str_eq(req[n - 1].if_none_match, "");
 	q = poller_free(q);

@@ -139,13 +139,12 @@ static void blob_done(void *userdata, const FetchResult *res)
 	/*
 	 * The ETag a resume sends in If-Range. A weak one (W/"...") never matches there (RFC 9110
 	 * 13.1.5: a client must not send it), so the server would answer the resume with the whole
-	 * blob: none is sent instead. Blobs are named by their hash and never change.
+	 * blob: none is sent instead. Blobs are named by their hash and never change. Only a
+	 * response with the blob's bytes names it (an error page's ETag is the page's).
 	 */
-	if (res->etag[0] && strncmp(res->etag, "W/", 2) != 0)
+	if ((res->status == 200 || res->status == 206) && res->etag[0] &&
+	    strncmp(res->etag, "W/", 2) != 0)
 		snprintf(s->blob_etag, sizeof(s->blob_etag), "%s", res->etag);
-	if (res->error == 0 && (res->status == 200 || res->status == 206) &&
-	    done == s->target->length)
-		return blob_complete(s);
 	/* Bytes that fail verification or exceed the signed length are never retried. */
 	if (res->error == -EBADMSG || res->error == -EFBIG) {
 		if (res->error == -EFBIG)
@@ -153,6 +152,10 @@ static void blob_done(void *userdata, const FetchResult *res)
 		return transfer_fail(t, RESULT_VERIFY_FAILED, res->error,
 				     "Download of '%s' rejected", s->target->name);
 	}
+	/* Every byte is there, even when the connection failed only after the last one (a resume
+	 * would be answered 416): the writer's hash has the last word. */
+	if (done == s->target->length)
+		return blob_complete(s);
 	if (res->status == 404 || res->status == 403 || res->status == 410) {
 		r = swu_fail(ctx, -EREMOTEIO, "server", "status", "HTTP status %ld", res->status);
 		return transfer_fail(t, RESULT_TRANSFER_FAILED, r, "Download of '%s' failed",

@@ -183,6 +183,7 @@ typedef struct FakeJob {
 	FetchResult result;
 	uint8_t *body; /* what the response carries, copied at the start */
 	uint64_t size, pos, cut;
+	bool fail_at_end;
 	sd_event_source *defer;
 	bool held;
 	struct FakeJob *next;
@@ -263,6 +264,11 @@ static int on_deliver(sd_event_source *es, void *userdata)
 		snprintf(j->result.message, sizeof(j->result.message), "%s: connection reset",
 			 j->req.url);
 	}
+	if (j->result.error == 0 && j->fail_at_end) {
+		j->result.error = -ETIMEDOUT;
+		snprintf(j->result.message, sizeof(j->result.message),
+			 "%s: timed out after the last byte", j->req.url);
+	}
 	job_end(j);
 	return 0;
 }
@@ -301,9 +307,11 @@ static void respond(FakeJob *j)
 
 	(void)take_fault(s, q->url, &f);
 	j->cut = f.cut;
+	j->fail_at_end = f.fail_at_end;
 	if (f.status || !res) {
 		j->result.status = f.status ?: 404;
 		j->result.retry_after = f.retry_after;
+		snprintf(j->result.etag, sizeof(j->result.etag), "%s", f.etag ?: "");
 		return;
 	}
 	snprintf(j->result.etag, sizeof(j->result.etag), "%s", res->etag ?: "");

@@ -38,8 +38,10 @@ typedef struct FakeServer FakeServer;
 typedef struct FakeFault {
 	long status;	      /* answer with this status (no body), 0: serve the resource */
 	uint64_t retry_after; /* with a status: Retry-After in seconds */
+	const char *etag;     /* with a status: the error page's ETag */
 	uint64_t cut;	      /* drop the connection after this many body bytes (0: don't) */
 	bool ignore_range;    /* answer a Range request with 200 and the whole resource */
+	bool fail_at_end;     /* the connection fails after the last body byte */
 	bool hold_forever;    /* never answer (a request that hangs until cancelled) */
 	int start_error;      /* fetch_start() itself fails with this */
 } FakeFault;

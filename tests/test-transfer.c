@@ -282,6 +282,36 @@ START_TEST(test_resume_weak_etag)
 }
 END_TEST
 
+/* An error page's ETag is the page's: the resume after it asks If-Range with the blob's. */
+START_TEST(test_resume_after_error_page)
+{
+	_cleanup_free_ char *url = NULL;
+	const FakeRequest *req;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+	size_t n;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_put(srv, url, image, IMG, "\"blob\"");
+	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
+	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .etag = "\"page\"" });
+	t = run_release(&rel, &rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	n = fake_server_requests(srv, &req);
+	for (size_t i = 0, seen = 0; i < n; i++)
+		if (streq(req[i].url, url) && seen++ == 2) {
+			ck_assert_str_eq(req[i].if_range, "\"blob\"");
+			ck_assert_int_eq(req[i].status, 206);
+		}
+	ck_assert_uint_eq(fake_server_count(srv, url), 3);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
 /* A server that answers the resume with 200 and the whole blob: what the slot has is dropped. */
 START_TEST(test_resume_answered_whole)
 {
@@ -325,6 +355,27 @@ START_TEST(test_not_found)
 	/* Once it failed, it does nothing more. */
 	fake_run_pending(event);
 	ck_assert_int_eq(rec.steps, 1);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/* Every byte arrived, then the connection failed (a timeout waiting for its end): the blob is
+ * complete and its hash has the last word; a resume would only be answered 416. */
+START_TEST(test_failed_after_last_byte)
+{
+	_cleanup_free_ char *url = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	Transfer *t;
+
+	publish_release(&rel);
+	url = blob_url(&rel, 0);
+	fake_server_fault(srv, url, &(FakeFault){ .fail_at_end = true });
+	t = run_release(&rel, &rec);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	ck_assert_uint_eq(fake_server_count(srv, url), 1);
 	transfer_free(t);
 	fake_release_done(&rel);
 }
@@ -663,7 +714,9 @@ int main(void)
 		{ "resume", test_resume },
 		{ "resume-answered-whole", test_resume_answered_whole },
 		{ "resume-weak-etag", test_resume_weak_etag },
+		{ "resume-after-error-page", test_resume_after_error_page },
 		{ "not-found", test_not_found },
+		{ "failed-after-last-byte", test_failed_after_last_byte },
 		{ "fail-in-start", test_fail_in_start },
 		{ "retries", test_retries },
 		{ "abort", test_abort },

@@ -48,6 +48,7 @@ struct UpdaterBus {
 	sd_bus_slot *object;
 	sd_bus_message *pending_check;	   /* a Check() call answered when its poll ends */
 	sd_bus_message *pending_scheduled; /* the same for ScheduledCheck() */
+	sd_bus_slot *reboot;		   /* logind's Reboot() call, until this object goes */
 };
 
 /*
@@ -224,7 +225,8 @@ static int reply_check(Updater *u, sd_bus_message *call)
 	return sd_bus_reply_method_return(call, "bu", available > u->installed_version, available);
 }
 
-static void answer(Updater *u, sd_bus_message **slot, int r, const char *note)
+/* Answers the waiting call in @slot, if any: its error, or the check's result. */
+static void answer(UpdaterBus *b, sd_bus_message **slot, int r, const char *note)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(*slot);
 
@@ -236,7 +238,7 @@ static void answer(Updater *u, sd_bus_message **slot, int r, const char *note)
 		(void)set_error(&e, r, note);
 		(void)sd_bus_reply_method_error(call, &e);
 	} else
-		(void)reply_check(u, call);
+		(void)reply_check(b->u, call);
 }
 
 static int method_check(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -608,8 +610,8 @@ static void on_checked(void *userdata, int r, const char *note)
 {
 	UpdaterBus *b = userdata;
 
-	answer(b->u, &b->pending_check, r, note);
-	answer(b->u, &b->pending_scheduled, r, note);
+	answer(b, &b->pending_check, r, note);
+	answer(b, &b->pending_scheduled, r, note);
 }
 
 /* logind's answer: a refusal (no CAP_SYS_BOOT, polkit says no, no logind) is said plainly. */
@@ -640,7 +642,8 @@ static void on_reboot(void *userdata)
 	int r;
 
 	log_info("RebootPolicy=auto: asking systemd-logind to reboot");
-	r = sd_bus_call_method_async(b->bus, NULL, "org.freedesktop.login1",
+	b->reboot = sd_bus_slot_unref(b->reboot);
+	r = sd_bus_call_method_async(b->bus, &b->reboot, "org.freedesktop.login1",
 				     "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
 				     "Reboot", on_reboot_reply, b, "b", false);
 	if (r < 0) {
@@ -688,10 +691,11 @@ UpdaterBus *updater_bus_free(UpdaterBus *b)
 {
 	if (!b)
 		return NULL;
-	if (b->u) {
-		answer(b->u, &b->pending_check, -ECANCELED, "swupdated is stopping");
-		answer(b->u, &b->pending_scheduled, -ECANCELED, "swupdated is stopping");
-	}
+	/* Answered when the updater stopped their poll (the bus closes with the loop: nothing can
+	 * be sent from here); one left over gets the bus's NoReply when the connection goes. */
+	sd_bus_message_unref(b->pending_check);
+	sd_bus_message_unref(b->pending_scheduled);
+	sd_bus_slot_unref(b->reboot); /* its answer never reaches a freed object */
 	sd_bus_slot_unref(b->object);
 	sd_bus_unref(b->bus);
 	free(b);

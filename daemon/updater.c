@@ -82,7 +82,7 @@ static void op_begin(Updater *u)
 static int record_failure(Updater *u, int r, const char *sentence)
 {
 	u->error = r;
-	set_note(u, "%s", sentence);
+	set_note(u, "%s", sentence ?: strerror(-r)); /* none: no memory to make one */
 	log_error("%s", u->note);
 	return r;
 }
@@ -768,7 +768,10 @@ void updater_shutdown(Updater *u)
 		log_info("%s", u->note);
 		finish(u, RESULT_ABORTED);
 	}
-	poller_stop(u->poller);
+	/* Whoever waits for the poll's answer hears that it will not come. */
+	if (poller_stop(u->poller) && u->events->checked)
+		u->events->checked(u->userdata, -ESHUTDOWN, "swupdated is stopping");
+	u->poll_then_install = false;
 }
 
 bool updater_busy(const Updater *u)
@@ -855,6 +858,17 @@ static void note_boot(Updater *u)
 	updater_save_status(u);
 }
 
+/* The Source status.json kept (escaped: the file may be damaged); the old one without memory. */
+static void set_kept_source(Updater *u, const char *kept)
+{
+	char *s = strdup_escaped_printf("%s", kept);
+
+	if (s) {
+		free(u->source);
+		u->source = s;
+	}
+}
+
 /* What the last instance kept: status.json, and the release it names. */
 static void load_status(Updater *u)
 {
@@ -877,8 +891,7 @@ static void load_status(Updater *u)
 		/* A finished install is shown until Reset, restart or not. */
 		u->state = UPDATER_FINISHED;
 		u->result = result;
-		free(u->source);
-		u->source = strdup_escaped_printf("%s", st.source) ?: strdup("");
+		set_kept_source(u, st.source);
 		u->bytes_done = st.bytes_done;
 		u->bytes_total = st.bytes_total;
 		u->total_written = st.total_written;
@@ -894,8 +907,7 @@ static void load_status(Updater *u)
 		if (manager_get_status(u->m, u->m->ctx, &s) >= 0 && s.pending_slot)
 			snprintf(pending, sizeof(pending), "; version %u is pending in slot %c",
 				 s.pending_version, s.pending_slot);
-		free(u->source);
-		u->source = strdup_escaped_printf("%s", st.running) ?: strdup("");
+		set_kept_source(u, st.running);
 		u->state = UPDATER_FINISHED;
 		u->result = RESULT_UNKNOWN_ERROR;
 		set_note(u,

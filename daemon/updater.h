@@ -78,7 +78,8 @@ typedef struct UpdaterEvents {
 	void (*changed)(void *userdata, unsigned properties);
 	/* An install ended: Result and Note say how (the Finished signal). */
 	void (*finished)(void *userdata);
-	/* A poll ended (Check, ScheduledCheck): @r 0, or -errno and @note, the poll's sentence. */
+	/* A poll ended (Check, ScheduledCheck): @r 0, or -errno and @note, the poll's sentence;
+	 * -ESHUTDOWN when updater_shutdown() stopped it. */
 	void (*checked)(void *userdata, int r, const char *note);
 	/* An install was applied and RebootPolicy=auto: reboot now (updater_reboot_failed()). */
 	void (*reboot)(void *userdata);
@@ -170,7 +171,8 @@ int updater_reset(Updater *u);
 int updater_mark(Updater *u, bool good);
 /* The reboot RebootPolicy=auto asked for was refused or could not be asked for. */
 void updater_reboot_failed(Updater *u, const char *why);
-/* Stops any transfer without activating anything (SIGTERM): it ends as aborted, with a Note. */
+/* Stops any transfer without activating anything (SIGTERM): it ends as aborted, with a Note.
+ * A running poll is stopped and told as ended with -ESHUTDOWN. */
 void updater_shutdown(Updater *u);
 /* Something is in progress that an exit would lose: a transfer or an install not finished, a
  * poll, a retry due before the next timer run. */

@@ -69,9 +69,9 @@ provoke() {
 	TooLarge) with_server "http://127.0.0.1:$PORT/huge" bus_error Check ;;
 	NoServer) with_server "" bus_error Check ;;
 	BadConfiguration) with_broken_config bus_error Check ;;
-	Exiting) echo "not provoked: a call in the milliseconds between the idle exit and the" \
-		"release of the name (tests/daemon-activation-*.sh time it)" >&2
-		echo io.swupdated.Error.Exiting ;;
+	# (Also the answer in the milliseconds between the idle exit and the release of the name,
+	# which tests/daemon-activation-*.sh time.)
+	Exiting) while_stopping ;;
 	*) echo "none" ;;
 	esac
 }
@@ -84,6 +84,52 @@ with_server() {
 	[ -z "$url" ] || conf_add Update "Server=$url"
 	restart_daemon
 	"$@"
+}
+
+# while_stopping: a Check waits for a poll of a server that never answers, and the daemon is
+# stopped: the waiting call is answered all the same. Prints the error name of that answer.
+while_stopping() {
+	local port hold caller
+	port=$(free_port)
+	rm -f "$T/listening" "$T/check-sent"
+	# Connections are queued by the kernel and never accepted: a request without an answer.
+	/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+open(sys.argv[2], "w").close()
+time.sleep(600)' "$port" "$T/listening" &
+	hold=$!
+	wait_until 10 test -e "$T/listening" || fail "the silent server did not listen"
+	with_server "http://127.0.0.1:$port/stable" true
+	/usr/bin/python3 - "$DBUS_SYSTEM_BUS_ADDRESS" "$T/check-sent" >"$T/exiting" <<'PY' &
+import sys
+import dbus
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+
+DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+obj = bus.get_object("io.swupdated.Updater1", "/io/swupdated/Updater1")
+loop, answer = GLib.MainLoop(), []
+obj.Check(dbus_interface="io.swupdated.Updater1", timeout=120,
+          reply_handler=lambda *a: (answer.append(""), loop.quit()),
+          error_handler=lambda e: (answer.append(e.get_dbus_name()), loop.quit()))
+# The daemon handles one connection's calls in order: once this answers, Check waits for its poll.
+obj.Get("io.swupdated.Updater1", "State", dbus_interface="org.freedesktop.DBus.Properties")
+open(sys.argv[2], "w").close()
+loop.run()
+print(answer[0])
+PY
+	caller=$!
+	wait_until 30 test -e "$T/check-sent" || fail "Check was not sent"
+	stop_daemon
+	wait "$caller" || fail "the waiting Check got no answer"
+	kill "$hold" && wait "$hold" 2>/dev/null || true
+	use_server "$SERVER"
+	launch_daemon
+	cat "$T/exiting"
 }
 
 # with_broken_config CMD...: CMD while the service runs with a configuration that does not load.

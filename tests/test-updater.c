@@ -415,6 +415,20 @@ START_TEST(test_abort_and_shutdown)
 		      "%s", u->note);
 	ck_assert_uint_eq(fake_server_open(srv), 0);
 	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_ABORTED), 2);
+
+	/* A poll stopped by the shutdown is told as ended: a Check waiting for it is answered. */
+	fake_server_fault(srv, SERVER "/metadata.pb", &(FakeFault){ .hold_forever = true });
+	ck_assert_int_eq(updater_check(u), 0);
+	fake_run_pending(event);
+	ck_assert_uint_eq(fake_server_open(srv), 1);
+	rec.checked = 0;
+	updater_shutdown(u);
+	ck_assert_uint_eq(rec.checked, 1);
+	ck_assert_int_eq(rec.check_error, -ESHUTDOWN);
+	ck_assert_uint_eq(fake_server_open(srv), 0);
+	/* Nothing ran the second time. */
+	updater_shutdown(u);
+	ck_assert_uint_eq(rec.checked, 1);
 	fake_release_done(&rel);
 }
 END_TEST

@@ -303,8 +303,8 @@ static void tls_file_hint(CurlJob *j, CURLcode code)
 		return;
 	r = config_unreadable_file(c, &key, &path);
 	if (r < 0)
-		snprintf(j->result.message, sizeof(j->result.message), "%s: cannot read %s= '%s': %s",
-			 j->url, key, path, strerror(-r));
+		snprintf(j->result.message, sizeof(j->result.message),
+			 "%s: cannot read %s= '%s': %s", j->url, key, path, strerror(-r));
 	else if (code == CURLE_SSL_CERTPROBLEM)
 		snprintf(j->result.message, sizeof(j->result.message),
 			 "%s: %s (ClientCertificate= '%s', ClientKey= '%s')", j->url,

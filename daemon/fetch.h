@@ -18,9 +18,8 @@ typedef struct FetchJob FetchJob;
 typedef struct FetchResult {
 	int error;		/* 0, or -errno (network failures mapped once from curl codes) */
 	long status;		/* HTTP status, 0 when none arrived */
-	/* printable ASCII, taken whole; "" when none (or not printable, or too long) */
-	char etag[128];		/* the response's ETag */
-	char last_modified[64]; /* the response's Last-Modified */
+	char etag[128];		/* the response's ETag: printable ASCII, whole, or "" */
+	char last_modified[64]; /* its Last-Modified: the same */
 	uint64_t retry_after;	/* seconds from Retry-After, 0 when none */
 	uint64_t received;	/* body bytes delivered */
 	char message[256];	/* what went wrong, for operators */

@@ -463,7 +463,8 @@ int main(int argc, char **argv)
 		/* Not an error: the file may be on a partition mounted later. */
 		r = config_unreadable_file(c, &key, &path);
 		if (r < 0)
-			fprintf(stderr, "%s: warning: %s= '%s' cannot be read now: %s (polls need it)\n",
+			fprintf(stderr,
+				"%s: warning: %s= '%s' cannot be read now: %s (polls need it)\n",
 				c->path, key, path, strerror(-r));
 		config_free(c);
 		return EXIT_OK;

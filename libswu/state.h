@@ -55,7 +55,6 @@ typedef struct SwuStatusRecord {
 	uint64_t next_check;
 	char etag[128];		/* of the release.pb answer; "" asks in full next time */
 	char last_modified[64]; /* of that answer, for a server without ETags; "" when none */
-	char polled[1024]; /* the Server= that answered with them: another one is asked in full */
 	uint32_t failures;	/* failed polls in a row */
 	uint64_t retry_at; /* a retry after a failed poll (backoff), when the daemon polls itself */
 	uint64_t not_before; /* the server's Retry-After: no scheduled poll before */
@@ -67,6 +66,8 @@ typedef struct SwuStatusRecord {
 	/* a finished install's TotalWritten, TotalDownloaded and TotalReused */
 	uint64_t total_written, total_downloaded, total_reused;
 	char running[1024]; /* the source of an install in progress: set when it begins */
+	/* The Server= that answered with etag and last_modified: another one is asked in full. */
+	char polled[1024];
 } SwuStatusRecord;
 
 /*

@@ -184,6 +184,19 @@ static char *blob_url(const FakeRelease *rel, size_t i)
 	return tu_path("%s/blobs/%s", SERVER, rel->blob_hex[i]);
 }
 
+/* The @k-th request (from 0) the server got for @url. */
+static const FakeRequest *nth_request(const char *url, size_t k)
+{
+	const FakeRequest *req;
+	size_t n = fake_server_requests(srv, &req);
+
+	for (size_t i = 0; i < n; i++)
+		if (streq(req[i].url, url) && k-- == 0)
+			return &req[i];
+	ck_abort_msg("fewer requests for %s", url);
+	return NULL;
+}
+
 /* Every target into the inactive slot, read back; Verify reads it again; Apply records it. */
 START_TEST(test_success)
 {
@@ -221,11 +234,9 @@ END_TEST
 START_TEST(test_resume)
 {
 	_cleanup_free_ char *url = NULL;
-	const FakeRequest *req;
 	FakeRelease rel;
 	Recorder rec = {};
 	Transfer *t;
-	size_t n, first = SIZE_MAX, second = SIZE_MAX;
 
 	publish_release(&rel);
 	url = blob_url(&rel, 0);
@@ -234,13 +245,9 @@ START_TEST(test_resume)
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	expect_slot("rootfs", 'B', image, IMG);
 	ck_assert_uint_eq(fake_server_count(srv, url), 2);
-	n = fake_server_requests(srv, &req);
-	for (size_t i = 0; i < n; i++)
-		if (streq(req[i].url, url))
-			*(first == SIZE_MAX ? &first : &second) = i;
-	ck_assert_uint_eq(req[first].offset, 0);
-	ck_assert_uint_eq(req[second].offset, 100000);
-	ck_assert_str_eq(req[second].if_range, "\"blob\"");
+	ck_assert_uint_eq(nth_request(url, 0)->offset, 0);
+	ck_assert_uint_eq(nth_request(url, 1)->offset, 100000);
+	ck_assert_str_eq(nth_request(url, 1)->if_range, "\"blob\"");
 	/* Nothing was downloaded twice. */
 	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
 	/* The retry waited (1 s), on the clock. */
@@ -259,7 +266,6 @@ START_TEST(test_resume_weak_etag)
 	FakeRelease rel;
 	Recorder rec = {};
 	Transfer *t;
-	size_t n;
 
 	publish_release(&rel);
 	url = blob_url(&rel, 0);
@@ -268,13 +274,10 @@ START_TEST(test_resume_weak_etag)
 	t = run_release(&rel, &rec);
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	expect_slot("rootfs", 'B', image, IMG);
-	n = fake_server_requests(srv, &req);
-	for (size_t i = 0, seen = 0; i < n; i++)
-		if (streq(req[i].url, url) && seen++ == 1) {
-			ck_assert_uint_eq(req[i].offset, 100000);
-			ck_assert_str_eq(req[i].if_range, "");
-			ck_assert_int_eq(req[i].status, 206);
-		}
+	req = nth_request(url, 1);
+	ck_assert_uint_eq(req->offset, 100000);
+	ck_assert_str_eq(req->if_range, "");
+	ck_assert_int_eq(req->status, 206);
 	/* Nothing downloaded twice. */
 	ck_assert_uint_eq(rec.last.downloaded, IMG + sizeof(appfs));
 	transfer_free(t);
@@ -290,23 +293,18 @@ START_TEST(test_resume_after_error_page)
 	FakeRelease rel;
 	Recorder rec = {};
 	Transfer *t;
-	size_t n;
 
 	publish_release(&rel);
 	url = blob_url(&rel, 0);
-	fake_server_put(srv, url, image, IMG, "\"blob\"");
 	fake_server_fault(srv, url, &(FakeFault){ .cut = 100000 });
 	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .etag = "\"page\"" });
 	t = run_release(&rel, &rec);
 	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
 	expect_slot("rootfs", 'B', image, IMG);
-	n = fake_server_requests(srv, &req);
-	for (size_t i = 0, seen = 0; i < n; i++)
-		if (streq(req[i].url, url) && seen++ == 2) {
-			ck_assert_str_eq(req[i].if_range, "\"blob\"");
-			ck_assert_int_eq(req[i].status, 206);
-		}
 	ck_assert_uint_eq(fake_server_count(srv, url), 3);
+	req = nth_request(url, 2);
+	ck_assert_str_eq(req->if_range, "\"blob\"");
+	ck_assert_int_eq(req->status, 206);
 	transfer_free(t);
 	fake_release_done(&rel);
 }

@@ -116,6 +116,20 @@ static void run_polls(Recorder *rec, unsigned n)
 	ck_assert_msg(fake_run_until(event, fc, polled, &w), "only %u polls of %u", rec->polls, n);
 }
 
+/* A new poller restored from @st polls once: the If-None-Match it sent. */
+static const char *poll_restored(Recorder *rec, const SwuStatusRecord *st)
+{
+	_cleanup_(poller_freep) Poller *q = new_poller(rec, false);
+	const FakeRequest *req;
+	size_t n;
+
+	poller_restore(q, st);
+	ck_assert_int_eq(poller_poll(q), 0);
+	run_polls(rec, rec->polls + 1);
+	n = fake_server_requests(srv, &req);
+	return req[n - 1].if_none_match;
+}
+
 static bool state_file(const char *name)
 {
 	_cleanup_free_ char *path = tu_path("%s/state/%s", dev.dir, name);
@@ -409,25 +423,13 @@ START_TEST(test_restore)
 	/* What another Server= answered is not sent to this one. */
 	ck_assert_str_eq(st.polled, SERVER);
 	strcpy(st.polled, "http://old.example/stable");
-	q = new_poller(&rec, false);
-	poller_restore(q, &st);
-	ck_assert_int_eq(poller_poll(q), 0);
-	run_polls(&rec, 5);
-	n = fake_server_requests(srv, &req);
-	ck_assert_str_eq(req[n - 1].if_none_match, "");
+	ck_assert_str_eq(poll_restored(&rec, &st), "");
 	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
-	q = poller_free(q);
 	strcpy(st.polled, SERVER);
 
 	/* An ETag that is no header value is not sent; a damaged release is not used. */
 	strcpy(st.etag, "\"v2\"\r\nX-Evil: 1");
-	q = new_poller(&rec, false);
-	poller_restore(q, &st);
-	ck_assert_int_eq(poller_poll(q), 0);
-	run_polls(&rec, 6);
-	n = fake_server_requests(srv, &req);
-	ck_assert_str_eq(req[n - 1].if_none_match, "");
-	q = poller_free(q);
+	ck_assert_str_eq(poll_restored(&rec, &st), "");
 	{
 		_cleanup_free_ char *path = tu_path("%s/state/release.pb", dev.dir);
 

@@ -439,7 +439,7 @@ START_TEST(test_killed)
 	_cleanup_(updater_freep) Updater *u = NULL, *next = NULL;
 	_cleanup_free_ char *blob = NULL;
 	FakeRelease rel;
-	Recorder rec = {};
+	Recorder rec = {}, next_rec = {}; /* one each: the events of an updater reach its own */
 
 	fake_device_init(&dev, SERVER, NULL);
 	publish(2, &rel);
@@ -449,7 +449,7 @@ START_TEST(test_killed)
 	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
 	ck_assert(fake_run_until(event, fc, transferring_with_request, u));
 	/* What a kill leaves: status.json as it was written when the install began. */
-	next = new_updater(&rec);
+	next = new_updater(&next_rec);
 	ck_assert_int_eq(next->state, UPDATER_FINISHED);
 	ck_assert_int_eq(next->result, RESULT_UNKNOWN_ERROR);
 	ck_assert_msg(strstr(next->note, "Interrupted: swupdated stopped during the install "

@@ -113,3 +113,143 @@ status_field() { # status_field KEY
 	swupdated status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
 
+
+# --- the reference boot scripts, run as the bootloader runs them ------------------------------
+# power_on: the boot script of the reference design (docs/examples/grub.cfg or boot.cmd) runs
+# against the device's environment as GRUB or U-Boot run it at power-on, and the device then
+# runs the slot it booted (reboot_into). Prints that slot, or "reset" when the script restarted
+# the board without booting. What the script prints goes to $T/boot.log. Both scripts run in
+# bash, unchanged but for GRUB's device names "(hd0,gptN)" and the closing brace of its menu
+# entry, which bash cannot parse: the bootloader's commands are functions over the real
+# grub-editenv and fw_printenv/fw_setenv, and every slot has its verity.env/verity.cfg.
+power_on() {
+	local slot
+	slot=$("${BOOT}_power_on" 3>&1 >>"$T/boot.log" 2>&1) || true
+	case $slot in
+	A | B) reboot_into "$slot" ;;
+	esac
+	echo "${slot:-nothing}"
+}
+
+# power_on_times N: N power-ons without a confirmation in between (a failing health check, the
+# watchdog, power cuts during boot); prints what each booted, on one line.
+power_on_times() {
+	local i seq=()
+	for ((i = 0; i < $1; i++)); do
+		seq+=("$(power_on)")
+	done
+	echo "${seq[@]}"
+}
+
+# The commands of U-Boot that boot.cmd uses. The environment file is the device's (redundant)
+# U-Boot environment: "env import -c" reads it with fw_printenv, which fails on a bad checksum as
+# the import does, and "env export" + "fatwrite" replace it with exactly the exported variables.
+uboot_power_on() (
+	set +euo pipefail
+	exported=
+	setenv() {
+		if [ $# -ge 2 ]; then
+			printf -v "$1" '%s' "${*:2}"
+		else
+			unset "$1"
+		fi
+	}
+	load() { # load INTERFACE DEVICE:PART ADDRESS FILE
+		case $4 in
+		uboot.env) test -e "$DEV/uboot.env" ;;
+		verity.env) filesize=128 ;;
+		*) false ;;
+		esac
+	}
+	env() {
+		local text v
+		case "$1 $2" in
+		"import -c") # env import -c ADDRESS SIZE VARIABLE...
+			shift 4
+			text=$(fw_printenv -c "$DEV/fw_env.config" 2>/dev/null) || return 1
+			for v; do
+				if grep -q "^$v=" <<<"$text"; then
+					printf -v "$v" '%s' "$(sed -n "s/^$v=//p" <<<"$text")"
+				fi
+			done
+			;;
+		"import -t") roothash=0123abcd hashoffset=4096 ;;
+		"export -c") # env export -c -s SIZE ADDRESS VARIABLE...
+			shift 5
+			exported=$(for v; do [ -z "${!v+set}" ] || printf '%s=%s\n' "$v" "${!v}"; done)
+			;;
+		*) echo "env $*: not simulated" && return 1 ;;
+		esac
+	}
+	fatwrite() {
+		printf '%s\n' "$exported" >"$T/uboot-exported"
+		{
+			fw_printenv -c "$DEV/fw_env.config" 2>/dev/null | sed 's/=.*/=/'
+			cat "$T/uboot-exported"
+		} >"$T/uboot-fatwrite"
+		fw_setenv -c "$DEV/fw_env.config" -f "$T/uboot-exported" -s "$T/uboot-fatwrite"
+	}
+	reset() {
+		echo reset >&3
+		exit 0
+	}
+	zboot() {
+		sed -n 's/.*swupdated\.slot=\([AB]\).*/\1/p' <<<"$bootargs" >&3
+		exit 0
+	}
+	. "$SRCDIR/docs/examples/boot.cmd"
+	echo "boot.cmd ended without booting"
+	exit 1
+)
+
+# The commands of GRUB that grub.cfg uses, over the device's grubenv. GRUB's save_env writes into
+# the existing block: a missing or damaged grubenv stays as it is.
+grub_power_on() (
+	set +euo pipefail
+	serial() { :; }
+	terminal_input() { :; }
+	terminal_output() { :; }
+	set() {
+		local a
+		for a; do
+			printf -v "${a%%=*}" '%s' "${a#*=}"
+		done
+	}
+	load_env() {
+		local text v
+		text=$(grub-editenv "$DEV/grubenv" list 2>/dev/null) || {
+			echo "error: cannot load grubenv"
+			return 1
+		}
+		for v; do
+			if grep -q "^$v=" <<<"$text"; then
+				printf -v "$v" '%s' "$(sed -n "s/^$v=//p" <<<"$text")"
+			fi
+		done
+	}
+	save_env() {
+		local a=() v
+		grub-editenv "$DEV/grubenv" list >/dev/null 2>&1 || {
+			echo "error: cannot save grubenv"
+			return 1
+		}
+		for v; do
+			a+=("$v=${!v}")
+		done
+		grub-editenv "$DEV/grubenv" set "${a[@]}"
+	}
+	source() { # verity.cfg
+		roothash=0123abcd hashoffset=4096
+	}
+	menuentry() { :; }
+	linux() {
+		local a
+		for a; do
+			case $a in
+			swupdated.slot=*) echo "${a#*=}" >&3 ;;
+			esac
+		done
+	}
+	initrd() { :; }
+	. <(sed -e 's/(\(hd0,gpt\$bootpart\))/\1/g' -e 's/^}$/:/' "$SRCDIR/docs/examples/grub.cfg")
+)

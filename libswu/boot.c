@@ -136,8 +136,10 @@ static int boot_set(SwuContext *ctx, const SwuBootConfig *c, char first, char se
 		return grub_set(ctx, c, assign, ELEMENTSOF(assign));
 	}
 	case SWU_BOOT_UBOOT:
-		snprintf(script, sizeof(script), "BOOT_ORDER=%c %c\nBOOT_%c_LEFT=%u\n", first,
-			 second, slot, good ? c->attempts : 0);
+		/* LEFT=0 too: boot scripts older than the BOOT_<slot>_OK flag skip the slot */
+		snprintf(script, sizeof(script),
+			 "BOOT_ORDER=%c %c\nBOOT_%c_OK=%d\nBOOT_%c_LEFT=%u\n", first, second, slot,
+			 good, slot, good ? c->attempts : 0);
 		return uboot_set(ctx, c, script);
 	case SWU_BOOT_CUSTOM:
 		if (slot == first) {

@@ -4,7 +4,8 @@
 /*
  * Bootloader backends. They use the variables existing A/B boot scripts already use:
  *   grub:   ORDER="A B", <slot>_OK (1: bootable), <slot>_TRY (set by the script when it tries)
- *   uboot:  BOOT_ORDER="A B", BOOT_<slot>_LEFT (attempts left, decremented by the script)
+ *   uboot:  BOOT_ORDER="A B", BOOT_<slot>_OK (1: bootable), BOOT_<slot>_LEFT (attempts left,
+ *           decremented by the script, which re-arms only slots whose flag is 1)
  *   custom: an executable: get-primary | set-primary SLOT | set-state SLOT good|bad
  *           (docs/boot-integration.md has what each must print and return)
  *   none:   nothing is switched; the integrator does it

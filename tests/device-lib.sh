@@ -30,7 +30,7 @@ device_setup() {
 		head -c 16384 /dev/zero >"$DEV/uboot.env"
 		head -c 16384 /dev/zero >"$DEV/uboot-redund.env"
 		printf '%s 0x0 0x4000\n%s 0x0 0x4000\n' "$DEV/uboot.env" "$DEV/uboot-redund.env" >"$DEV/fw_env.config"
-		printf 'BOOT_ORDER=A B\nBOOT_A_LEFT=3\nBOOT_B_LEFT=3\n' >"$DEV/defenv"
+		printf 'BOOT_ORDER=A B\nBOOT_A_OK=1\nBOOT_A_LEFT=3\nBOOT_B_OK=1\nBOOT_B_LEFT=3\n' >"$DEV/defenv"
 		fw_setenv -c "$DEV/fw_env.config" -f "$DEV/defenv" -s "$DEV/defenv" 2>/dev/null
 		;;
 	esac
@@ -112,7 +112,6 @@ slot_holds() {
 status_field() { # status_field KEY
 	swupdated status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
-
 
 # --- the reference boot scripts, run as the bootloader runs them ------------------------------
 # power_on: the boot script of the reference design (docs/examples/grub.cfg or boot.cmd) runs

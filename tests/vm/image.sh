@@ -246,7 +246,7 @@ make_disk() {
 	uboot)
 		mkimage -A x86 -O linux -T script -C none -n "swupdated A/B" \
 			-d "$SRCDIR/docs/examples/boot.cmd" "$W/boot.scr" >/dev/null
-		printf 'BOOT_ORDER=A B\nBOOT_A_LEFT=3\nBOOT_B_LEFT=0\n' >"$W/uboot.env.txt"
+		printf 'BOOT_ORDER=A B\nBOOT_A_OK=1\nBOOT_A_LEFT=3\nBOOT_B_OK=0\nBOOT_B_LEFT=0\n' >"$W/uboot.env.txt"
 		mkenvimage -s 0x4000 -o "$W/uboot.env" "$W/uboot.env.txt"
 		mcopy -i "$W/bootpart.img" "$W/boot.scr" "$W/uboot.env" ::/
 		;;

@@ -1,0 +1,4 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+BOOTLOADER=grub
+. "${SRCDIR:-.}/tests/device-bootscript.inc"

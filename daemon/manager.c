@@ -604,15 +604,35 @@ static int current_pending(Manager *m, SwuContext *ctx, SwuPending *ret)
 	return load_pending(m, ctx, ret);
 }
 
-/* MarkGood with nothing pending: health checks run it on every boot to reset the counter. */
+/*
+ * MarkGood with nothing pending: health checks run it on every boot to reset the counter. Only
+ * for the slot the bootloader boots first: another one booted as the fallback (the primary did
+ * not come up), and may be one swupdated took out of service that a boot script revived; making
+ * it primary would keep it.
+ */
 static int confirm_booted(Manager *m, SwuContext *ctx, char *note, size_t note_size)
 {
 	SwuBootConfig boot = config_boot(m->config);
+	char primary = 0;
 	int r;
 
 	if (!m->booted) {
 		snprintf(note, note_size, "No update pending");
 		return 0;
+	}
+	if (boot.type != SWU_BOOT_NONE) {
+		r = swu_boot_get_primary(ctx, &boot, &primary);
+		if (r < 0)
+			return swu_fail_wrap(ctx, r, "boot", "primary",
+					     "nothing pending, and the slot the bootloader boots "
+					     "first cannot be read; slot %c not marked good",
+					     m->booted);
+		if (primary != m->booted)
+			return swu_fail(ctx, -EAGAIN, "boot", "primary",
+					"nothing to confirm: no update is pending, and slot %c "
+					"booted, but the bootloader boots slot %c first "
+					"(slot %c is only the fallback)",
+					m->booted, primary, m->booted);
 	}
 	swu_fault_point(ctx, "bootloader");
 	r = swu_boot_mark_good(ctx, &boot, m->booted, other_slot(m->booted));

@@ -3,7 +3,8 @@
 # Bootloader=custom: the backend executable gets get-primary / set-primary SLOT /
 # set-state SLOT good|bad, and a failing backend fails the install without a pending record.
 # Before the first byte is written the target slot is taken out of the boot order; a backend
-# that cannot do that stops the install before anything is written.
+# that cannot do that stops the install before anything is written. mark-good with nothing
+# pending confirms only the slot the backend boots first.
 . "${SRCDIR:-.}/tests/device-lib.sh"
 
 device_setup grub
@@ -54,4 +55,19 @@ expect_exit 1 swupdated install "$T/v3.swu"
 expect_stderr "cannot take slot A out of the boot order before writing it"
 check "slot A was written without leaving the boot order" test "$(tr -d '\0' <"$DEV/rootfs-A" | wc -c)" = 0
 rm "$DEV/fail"
+
+# Nothing pending, and the backend boots slot A first: B booted only as the fallback. mark-good
+# asks for the primary slot and changes nothing.
+echo A >"$DEV/primary"
+: >"$DEV/calls"
+expect_exit 1 swupdated mark-good
+expect_stderr "slot B booted, but the bootloader boots slot A first"
+expect_eq "calls of a refused mark-good" "$(cat "$DEV/calls")" "get-primary"
+# The primary slot booted: confirmed again (the counter reset of every boot's health check).
+echo B >"$DEV/primary"
+: >"$DEV/calls"
+expect_exit 0 swupdated mark-good
+expect_eq "calls of mark-good with nothing pending" "$(cat "$DEV/calls")" "get-primary
+set-primary B
+set-state B good"
 finish

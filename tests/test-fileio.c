@@ -4,7 +4,8 @@
  * -Wl,--wrap=fsync,--wrap=rename,--wrap=renameat, so libswu's calls land in the wrappers below,
  * which record them in order and then make the real call. A write survives a power cut only if
  * the temporary file is fsync'ed (with all its bytes) before it is renamed over the target, and
- * the directory is fsync'ed after the rename.
+ * the directory is fsync'ed after the rename. A file written in place (the GRUB environment)
+ * counts once an fsync of it saw its new bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "crypto.h"
+#include "exec.h"
 #include "fileio.h"
 #include "macro.h"
 #include "slot.h"
@@ -36,6 +39,8 @@ typedef struct Event {
 	bool dir;	   /* fsync of a directory */
 	off_t size;	   /* fsync: the file's size when it was synced */
 	char to[PATH_MAX]; /* rename: the destination, resolved against its directory fd */
+	char data[2048];   /* fsync of a small regular file: what it held then */
+	ssize_t data_size; /* -1: not read */
 } Event;
 
 #define EVENTS_MAX 64
@@ -61,8 +66,22 @@ static Event *event_new(EventKind kind)
 	if (!recording || n_events >= EVENTS_MAX)
 		return NULL;
 	e = &events[n_events++];
-	*e = (Event){ .kind = kind };
+	*e = (Event){ .kind = kind, .data_size = -1 };
 	return e;
+}
+
+/* What the file open at @fd holds, read through a descriptor of its own (@fd may be O_WRONLY). */
+static void record_data(Event *e, int fd)
+{
+	char proc[64];
+	int rfd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rfd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (rfd < 0)
+		return;
+	e->data_size = pread(rfd, e->data, sizeof(e->data), 0);
+	close(rfd);
 }
 
 int __wrap_fsync(int fd)
@@ -76,6 +95,8 @@ int __wrap_fsync(int fd)
 		e->ino = st.st_ino;
 		e->dir = S_ISDIR(st.st_mode);
 		e->size = st.st_size;
+		if (S_ISREG(st.st_mode) && st.st_size <= (off_t)sizeof(e->data))
+			record_data(e, fd);
 	}
 	return __real_fsync(fd);
 }
@@ -223,6 +244,52 @@ START_TEST(test_state_save_manifest)
 }
 END_TEST
 
+/*
+ * The GRUB environment is written over its old block in place (a truncation would leave no
+ * environment at all after a power cut): the file keeps its inode, is never renamed over, and an
+ * fsync of it, after the write, saw the new variables.
+ */
+START_TEST(test_grub_env_in_place)
+{
+	_cleanup_free_ char *env = tu_path("%s/grubenv", dir);
+	_cleanup_free_ uint8_t *final = NULL;
+	const SwuBootConfig boot = { .type = SWU_BOOT_GRUB, .grub_env = env };
+	char *create[] = { (char *)"grub-editenv", env, (char *)"create", NULL };
+	struct stat before, after;
+	size_t size = 0, synced = SIZE_MAX;
+
+	ck_assert_int_eq(swu_exec(ctx, create, NULL), 0);
+	ck_assert_int_eq(swu_boot_mark_bad(ctx, &boot, 'B', 'A'), 0);
+	ck_assert_int_eq(stat(env, &before), 0);
+
+	recording = true;
+	ck_assert_int_eq(swu_boot_mark_good(ctx, &boot, 'B', 'A'), 0);
+	recording = false;
+
+	ck_assert_uint_lt(n_events, EVENTS_MAX);
+	ck_assert_int_eq(stat(env, &after), 0);
+	ck_assert_msg(after.st_ino == before.st_ino && after.st_dev == before.st_dev,
+		      "'%s' was replaced, not written in place", env);
+	ck_assert_int_eq(swu_read_file(env, 64 * 1024, &final, &size), 0);
+	ck_assert_uint_eq(size, (size_t)before.st_size);
+	ck_assert_ptr_nonnull(memmem(final, size, "\nORDER=B A\n", 11));
+	ck_assert_ptr_nonnull(memmem(final, size, "\nB_OK=1\n", 8));
+	for (size_t i = 0; i < n_events; i++) {
+		const Event *e = &events[i];
+
+		ck_assert_msg(!(e->kind == EVENT_RENAME && streq(e->to, env)),
+			      "a file was renamed over '%s'", env);
+		if (e->kind == EVENT_FSYNC && e->known && e->dev == after.st_dev &&
+		    e->ino == after.st_ino && e->data_size == (ssize_t)size &&
+		    memcmp(e->data, final, size) == 0)
+			synced = i;
+	}
+	ck_assert_msg(synced != SIZE_MAX, "'%s' was not fsync'ed with its new %zu bytes", env,
+		      size);
+	ck_assert_int_eq(tu_count_files(dir), 1); /* grub-editenv's copy is gone */
+}
+END_TEST
+
 /* The wrappers themselves: a test that sees no calls would pass for the wrong reason. */
 START_TEST(test_wrappers_record)
 {
@@ -367,6 +434,7 @@ int main(void)
 		{ "wrappers-record", test_wrappers_record },
 		{ "write-file-atomic", test_write_file_atomic },
 		{ "state-save-manifest", test_state_save_manifest },
+		{ "grub-env-in-place", test_grub_env_in_place },
 		{ "past-4gib", test_past_4gib },
 		{ "read-file", test_read_file },
 		{ "anon-file", test_anon_file },

@@ -21,7 +21,7 @@
 #define FETCH	      UINT64_MAX /* a block of a missing chunk that the active slot does not hold */
 /*
  * Missing chunks are handled in batches of about this many blocks (records, sources and the
- * level-2 table take some 40 bytes a block), so memory stays flat however much changed: each
+ * level-2 table take some 48 bytes a block), so memory stays flat however much changed: each
  * batch costs one more read of the active slot.
  */
 #define BATCH_BLOCKS (32u * 1024u)
@@ -577,62 +577,124 @@ static uint32_t missing_at_block(const SwuDelta *d, uint32_t b)
 }
 
 /*
- * A bucket holds about one entry; records are unsigned, so a store could fill one bucket with
- * blocks that never match and make every lookup walk all of them. A walk gives up after this
- * many entries that do not match.
+ * Level 2 looks the missing blocks up by the exact value of their hash (the fast hash of block
+ * images, the rolling hash of byte-granular ones), not by a bucket of it. Records are unsigned:
+ * a store may give any values, so that a hash table would put them all in the bucket of the
+ * all-zero window and make every offset of a zero run walk them. Here the blocks are sorted by
+ * value, those of one value side by side, and a lookup is a binary search, whatever the values.
+ * Each block a lookup meets is either found or (byte-granular) refuted by its fast hash; it
+ * leaves the search once found or after ROLL_MISSES refutations, so a batch makes at most
+ * ROLL_MISSES probes a block, however long the slot and however the store lies.
  */
-#define WALK_MAX 64
+typedef struct Wanted {
+	uint64_t key;  /* the hash value */
+	uint32_t blk;  /* the block (of all missing blocks of the batch) */
+	uint32_t live; /* the first entry of a value: how many of its entries are still looked for */
+} Wanted;
 
-/* Missing blocks in the bucket of @key whose fast hash is @hash are at @offset. */
-static void take_block(SwuDelta *d, Table *t, uint64_t key, uint64_t hash, uint64_t offset)
-{
-	uint32_t *link = &t->head[key & t->mask], misses = 0;
-
-	/* Found blocks leave their bucket, as in found_active(). */
-	while (*link != UINT32_MAX && misses < WALK_MAX) {
-		uint32_t i = *link, j = missing_at_block(d, i);
-
-		d->stats.probes++;
-		if (record_block_hash(d, j, i - d->blk_at[j]) == hash) {
-			d->bsrc[i] = offset;
-			*link = t->next[i];
-		} else {
-			link = &t->next[i];
-			misses++;
-		}
-	}
-}
-
-/* Block images: every 4 KiB boundary of the active slot, by fast hash. */
-static int scan_aligned(SwuDelta *d, Table *t, const uint8_t *buf, size_t got, uint64_t off)
-{
-	for (size_t b = 0; b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
-		uint64_t h = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
-
-		take_block(d, t, h, h, off + b);
-	}
-	return 0;
-}
-
-/*
- * The wanted rolling hashes: a bitmap that rules out most offsets. Each block's own is kept in
- * its source while it is wanted (WANTED | hash; offsets are below 2^62), FETCH after the scan.
- */
-typedef struct Rolling {
-	uint8_t *bits;
-	uint8_t *misses; /* rolling matches that the fast hash refuted, per block */
-} Rolling;
-#define WANTED	     (UINT64_C(0xffffffff) << 32)
-#define IS_WANTED(s) (((s)&WANTED) == WANTED)
+typedef struct Lookup {
+	Wanted *e;
+	uint32_t n;
+	uint8_t *bits;	 /* byte-granular: a bitmap of the wanted values rules out most offsets */
+	uint8_t *misses; /* byte-granular: rolling matches that the fast hash refuted, per block */
+} Lookup;
 
 /* A block whose rolling hash matched this often without its fast hash: a lying record. */
 #define ROLL_MISSES 8
 
-static inline bool rolling_maybe(const Rolling *rl, uint32_t h)
+static int wanted_cmp(const void *a, const void *b)
 {
-	uint32_t bit = h >> (32 - ROLL_BITS);
+	const Wanted *x = a, *y = b;
 
-	return rl->bits[bit >> 3] & (1u << (bit & 7));
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->blk < y->blk ? -1 : x->blk > y->blk;
+}
+
+static void lookup_done(Lookup *l)
+{
+	free(l->e);
+	free(l->bits);
+	free(l->misses);
+}
+
+static inline uint32_t roll_bit(uint64_t h)
+{
+	return (uint32_t)h >> (32 - ROLL_BITS);
+}
+
+/* Every whole block of the batch's missing chunks, by value (a short last block never matches). */
+static int lookup_init(SwuDelta *d, Lookup *l, bool rolling)
+{
+	uint32_t total = d->blk_at[d->m];
+
+	l->e = malloc(MAX(total, 1u) * sizeof(Wanted));
+	if (!l->e)
+		return -ENOMEM;
+	if (rolling) {
+		l->bits = calloc(1, (size_t)1 << (ROLL_BITS - 3));
+		l->misses = calloc(1, MAX(total, 1u));
+		if (!l->bits || !l->misses)
+			return -ENOMEM;
+	}
+	for (uint32_t j = 0; j < d->m; j++) {
+		uint32_t nb = d->blk_at[j + 1] - d->blk_at[j];
+		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
+
+		for (uint32_t k = 0; k < nb && (k + 1) * SWU_CHUNK_BLOCK <= len; k++) {
+			uint64_t key = rolling ? record_block_rolling(d, j, k)
+					       : record_block_hash(d, j, k);
+
+			l->e[l->n++] = (Wanted){ key, d->blk_at[j] + k, 0 };
+			if (rolling)
+				l->bits[roll_bit(key) >> 3] |= 1u << (roll_bit(key) & 7);
+		}
+	}
+	qsort(l->e, l->n, sizeof(Wanted), wanted_cmp);
+	for (uint32_t s = 0, p; s < l->n; s = p) {
+		for (p = s + 1; p < l->n && l->e[p].key == l->e[s].key; p++)
+			;
+		l->e[s].live = p - s;
+	}
+	return 0;
+}
+
+/* The first entry of @key, or NULL: a binary search. */
+static Wanted *lookup_find(const Lookup *l, uint64_t key)
+{
+	uint32_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (l->e[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < l->n && l->e[lo].key == key ? &l->e[lo] : NULL;
+}
+
+/* Entry @p of the value starting at @first leaves the search: the last live one takes its place. */
+static void lookup_drop(Wanted *first, uint32_t p)
+{
+	first[p].blk = first[first->live - 1].blk;
+	first->live--;
+}
+
+/* Block images: every 4 KiB boundary of the active slot, by fast hash. */
+static int scan_aligned(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, uint64_t off)
+{
+	for (size_t b = 0; b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
+		Wanted *w = lookup_find(l, swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0));
+
+		/* The value is the fast hash: every block of it is found (and leaves the search). */
+		for (; w && w->live > 0; lookup_drop(w, 0)) {
+			d->stats.probes++;
+			d->bsrc[w[0].blk] = off + b;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -640,8 +702,7 @@ static inline bool rolling_maybe(const Rolling *rl, uint32_t h)
  * a rolling match is confirmed by the fast hash before it counts. @buf holds @got bytes from
  * @off; windows starting in the first @got - 4095 bytes are looked at.
  */
-static int scan_rolling(SwuDelta *d, Table *t, const Rolling *rl, const uint8_t *buf, size_t got,
-			uint64_t off)
+static int scan_rolling(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, uint64_t off)
 {
 	uint32_t pow = swu_rolling_pow(), h;
 
@@ -649,32 +710,25 @@ static int scan_rolling(SwuDelta *d, Table *t, const Rolling *rl, const uint8_t 
 		return 0;
 	h = swu_rolling_hash(buf);
 	for (size_t b = 0;; b++) {
-		uint32_t *link = &t->head[h & t->mask], misses = 0;
-		uint64_t x = 0;
-		bool hashed = false;
+		Wanted *w = NULL;
 
-		/* Like take_block(), with the rolling hash first and the fast hash to confirm. */
-		while (rolling_maybe(rl, h) && *link != UINT32_MAX && misses < WALK_MAX) {
-			uint32_t i = *link, j;
+		if (l->bits[roll_bit(h) >> 3] & (1u << (roll_bit(h) & 7)))
+			w = lookup_find(l, h);
+		if (w && w->live > 0) {
+			uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
 
-			d->stats.probes++;
-			if (d->bsrc[i] != (WANTED | h)) {
-				link = &t->next[i];
-				misses++;
-				continue;
+			for (uint32_t p = 0; p < w->live;) {
+				uint32_t i = w[p].blk, j = missing_at_block(d, i);
+
+				d->stats.probes++;
+				if (record_block_hash(d, j, i - d->blk_at[j]) == x)
+					d->bsrc[i] = off + b;
+				else if (++l->misses[i] < ROLL_MISSES) {
+					p++;
+					continue;
+				}
+				lookup_drop(w, p); /* found, or refuted too often */
 			}
-			if (!hashed)
-				x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
-			hashed = true;
-			j = missing_at_block(d, i);
-			if (record_block_hash(d, j, i - d->blk_at[j]) == x)
-				d->bsrc[i] = off + b;
-			else if (++rl->misses[i] < ROLL_MISSES) {
-				link = &t->next[i];
-				misses++;
-				continue;
-			}
-			*link = t->next[i]; /* found, or refuted too often: out of the bucket */
 		}
 		if (b + SWU_CHUNK_BLOCK >= got)
 			break;
@@ -687,47 +741,17 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 {
 	_cleanup_free_ uint8_t *buf = malloc(SCAN_BUFFER);
 	bool rolling = d->idx->params.align == 1;
-	uint32_t total = d->blk_at[d->m];
 	/* Rolling windows overlap the next buffer: it starts 4095 bytes before this one ends. */
 	size_t step = rolling ? SCAN_BUFFER - SWU_CHUNK_BLOCK + 1 : SCAN_BUFFER;
-	_cleanup_free_ uint8_t *bits = NULL, *misses = NULL;
-	Rolling rl = {};
-	Table t = {};
+	Lookup l = {};
 	int r;
 
 	if (!buf)
 		return -ENOMEM;
-	if (total == 0)
+	if (d->blk_at[d->m] == 0)
 		return 0; /* nothing missing in this batch to look for */
-	if (rolling) {
-		rl.bits = bits = calloc(1, (size_t)1 << (ROLL_BITS - 3));
-		rl.misses = misses = calloc(1, MAX(total, 1u));
-		if (!bits || !misses)
-			return -ENOMEM;
-	}
-	r = table_init(&t, total);
-	for (uint32_t j = 0; r >= 0 && j < d->m; j++) {
-		uint32_t nb = d->blk_at[j + 1] - d->blk_at[j];
-		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
-
-		/* A short last block cannot match a whole one: never looked up. */
-		for (uint32_t k = 0; k < nb; k++) {
-			uint32_t i = d->blk_at[j] + k, h;
-
-			if ((k + 1) * SWU_CHUNK_BLOCK > len)
-				continue;
-			if (!rolling) {
-				table_add(&t, record_block_hash(d, j, k), i);
-				continue;
-			}
-			h = record_block_rolling(d, j, k);
-			d->bsrc[i] = WANTED | h;
-			rl.bits[(h >> (32 - ROLL_BITS)) >> 3] |= 1u
-								 << ((h >> (32 - ROLL_BITS)) & 7);
-			table_add(&t, h, i);
-		}
-	}
-	for (uint64_t off = 0; r >= 0 && off < length; off += step) {
+	r = lookup_init(d, &l, rolling);
+	for (uint64_t off = 0; r >= 0 && l.n > 0 && off < length; off += step) {
 		size_t want = (size_t)MIN((uint64_t)SCAN_BUFFER, length - off), got;
 
 		if (swu_context_cancelled(d->ctx)) {
@@ -736,15 +760,12 @@ static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 		}
 		r = swu_pread_full(fd, buf, want, off, &got);
 		if (r >= 0)
-			r = rolling ? scan_rolling(d, &t, &rl, buf, got, off)
-				    : scan_aligned(d, &t, buf, got, off);
+			r = rolling ? scan_rolling(d, &l, buf, got, off)
+				    : scan_aligned(d, &l, buf, got, off);
 		if (r >= 0 && (got < want || off + got >= length))
 			break;
 	}
-	for (uint32_t i = 0; rolling && i < total; i++)
-		if (IS_WANTED(d->bsrc[i]))
-			d->bsrc[i] = FETCH; /* not found */
-	table_done(&t);
+	lookup_done(&l);
 	return r;
 }
 
@@ -764,9 +785,30 @@ static void seek_frame(SwuDelta *d, uint32_t j, uint32_t k)
 	d->fvalid = false;
 }
 
+/*
+ * The records steer which bytes are fetched, and they are not signed: frames spread out so that
+ * every range brings gaps (up to the coalescing gap each) could cost more than the blob. The
+ * delta never does: the frames of a batch may cost no more than the blob from the writer's
+ * offset (what falling back now costs), and all of the delta's downloads together (records and
+ * frames, @spent before this batch's @planned frames) no more than the whole blob.
+ */
+static int check_cost(SwuDelta *d, uint64_t spent, uint64_t planned)
+{
+	uint64_t length = d->idx->length, written = d->idx->offsets[d->cur];
+	uint64_t rest = length - MAX(written, MIN(spent, length));
+
+	if (planned > rest)
+		return stop(d,
+			    "chunk store: its frames would cost %llu bytes, more than the %llu "
+			    "bytes left before the delta costs more than the blob",
+			    (unsigned long long)planned, (unsigned long long)rest);
+	return 0;
+}
+
 int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t gap,
 		   const SwuRange **ret, size_t *ret_n)
 {
+	uint64_t planned = 0;
 	uint32_t prev = UINT32_MAX;
 	size_t cap = 0;
 	int r;
@@ -815,8 +857,12 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 			}
 	}
 	for (size_t i = 0; i < d->n_ranges; i++)
-		d->stats.download += d->ranges[i].length;
+		planned += d->ranges[i].length;
+	d->stats.download += planned;
 	d->stats.requests += (uint32_t)d->n_ranges;
+	r = check_cost(d, d->stats.download - planned, planned);
+	if (r < 0)
+		return r;
 	seek_frame(d, 0, 0);
 	d->planned = true;
 	*ret = d->ranges;
@@ -966,7 +1012,9 @@ static int decode_frame(SwuDelta *d, SwuSlotWriter *w)
 {
 	uint32_t j = d->fj, i = d->missing[j], len = swu_chunk_index_length(d->idx, i);
 	uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - d->fk * SWU_CHUNK_BLOCK);
-	size_t z;
+	ZSTD_inBuffer in = { d->fbuf, d->fhave, 0 };
+	ZSTD_outBuffer out = { d->cbuf + d->fk * SWU_CHUNK_BLOCK, blen, 0 };
+	size_t left, z;
 	int r;
 
 	/* Every chunk before this one is complete: write them, and load this one. */
@@ -978,11 +1026,20 @@ static int decode_frame(SwuDelta *d, SwuSlotWriter *w)
 	/* One frame, decoded into exactly the block: never more than its signed length. */
 	if (ZSTD_findFrameCompressedSize(d->fbuf, d->fhave) != d->fhave)
 		return stop(d, "chunk store: block %u of chunk %u is not one zstd frame", d->fk, i);
-	z = ZSTD_decompressDCtx(d->dctx, d->cbuf + d->fk * SWU_CHUNK_BLOCK, blen, d->fbuf,
-				d->fhave);
-	if (ZSTD_isError(z) || z != blen)
+	/*
+	 * The streaming decoder, as it alone refuses a frame that declares a window above
+	 * ZSTD_d_windowLogMax (ZSTD_decompressDCtx() ignores it); a frame whose length it states
+	 * is decoded straight into the block, without a window buffer.
+	 */
+	(void)ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+	left = ZSTD_decompressStream(d->dctx, &out, &in);
+	z = out.pos;
+	if (ZSTD_isError(left) || left != 0 || z != blen)
 		return stop(d, "chunk store: block %u of chunk %u does not decode to %u bytes: %s",
-			    d->fk, i, blen, ZSTD_isError(z) ? ZSTD_getErrorName(z) : "short");
+			    d->fk, i, blen,
+			    ZSTD_isError(left) ? ZSTD_getErrorName(left)
+			    : left != 0	       ? "longer"
+					       : "short");
 	d->fhave = 0;
 	if (--d->pending == 0) {
 		r = finish_chunk(d, w);

@@ -68,7 +68,7 @@ int swu_delta_feed_records(SwuDelta *d, uint64_t offset, const void *p, size_t n
  * swu_delta_write_local() stops at the next batch's first chunk (swu_delta_batch_done()).
  */
 bool swu_delta_batch_done(const SwuDelta *d);
-/* Batches of about @blocks blocks (default 32 Ki: 128 MiB of missing chunks, about 1.3 MiB). */
+/* Batches of about @blocks blocks (default 32 Ki: 128 MiB of missing chunks, about 1.6 MiB). */
 void swu_delta_set_batch_blocks(SwuDelta *d, uint32_t blocks);
 /*
  * Local bytes between two frames that one range may span (default 4 MiB): they are written while

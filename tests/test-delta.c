@@ -292,6 +292,9 @@ typedef struct Run {
 	uint64_t gap;	       /* frames joined over gaps this long (0: 16 KiB) */
 	uint64_t join_local;   /* 0: the default */
 	size_t frame_ranges;   /* of the last batch */
+	/* feeds frame range @rg (default: all of it, in pieces); its bytes fed are counted */
+	int (*feed_frames)(SwuDelta *d, SwuSlotWriter *wr, int store, const SwuRange *rg);
+	uint64_t frame_bytes;
 	SwuDeltaStats stats;
 	char why[256];
 	unsigned writes, batches;
@@ -348,8 +351,10 @@ batch:
 		}
 		ck_assert_uint_lt(next, n);
 		r = swu_delta_begin_range(d, next);
+		run->frame_bytes += ranges[next].length;
 		if (r >= 0)
-			r = feed_range(d, wr, store, &ranges[next], true);
+			r = run->feed_frames ? run->feed_frames(d, wr, store, &ranges[next])
+					     : feed_range(d, wr, store, &ranges[next], true);
 		if (r >= 0)
 			r = swu_delta_end_range(d);
 		next++;
@@ -582,23 +587,28 @@ static void huge_frames(int store, const SwuChunkIndex *idx)
 }
 
 /*
- * Records whose blocks all claim the rolling hash of a zero block (@spread 0), or hashes in the
- * same table bucket as it (@spread 1: the first block claims it, the others differ in their top
- * bits only), each with a fast hash no block has.
+ * Records whose blocks claim what a zero window hashes to, each with a fast hash no block has.
+ * Byte-granular: every block the rolling hash of a zero block (@spread false), or values in the
+ * hash-table bucket of it (@spread true: the first block claims it, the others differ in their
+ * top bits only). Block images: fast hashes in the bucket of a zero block's, none of them its own.
  */
 static void claim_zero_blocks(int store, const SwuChunkIndex *idx, bool spread)
 {
 	uint8_t zero[SWU_CHUNK_BLOCK] = {}, e[8];
+	bool rolling = swu_store_record_block(idx) == SWU_STORE_RECORD_BYTE;
 	uint32_t h0 = swu_rolling_hash(zero), k = 0;
+	uint64_t x0 = swu_xxh64(zero, sizeof(zero), 0);
 
-	ck_assert_uint_eq(swu_store_record_block(idx), SWU_STORE_RECORD_BYTE);
 	for (uint32_t i = 0; i < idx->n; i++) {
 		uint32_t nb = swu_chunk_n_blocks(swu_chunk_index_length(idx, i));
 		off_t at = (off_t)swu_store_record_offset(idx, i) + SWU_STORE_RECORD_HEAD;
 
-		for (uint32_t b = 0; b < nb; b++, k++, at += SWU_STORE_RECORD_BYTE) {
-			put64(e, UINT64_C(0x0123456789abcdef) + k);
+		for (uint32_t b = 0; b < nb; b++, k++, at += swu_store_record_block(idx)) {
+			put64(e, rolling ? UINT64_C(0x0123456789abcdef) + k
+					 : x0 + ((uint64_t)(k + 1) << 40));
 			ck_assert_int_eq(pwrite(store, e, 8, at), 8);
+			if (!rolling)
+				continue;
 			put32(e, spread ? h0 + (k << 21) : h0);
 			ck_assert_int_eq(pwrite(store, e, 4, at + 12), 4);
 		}
@@ -617,24 +627,29 @@ static void same_bucket(int store, const SwuChunkIndex *idx)
 
 /*
  * The level-2 search stays bounded when unsigned records lie, over an active slot of zeros (a
- * rolling match at every offset): a block whose rolling hash matched eight times without its
- * fast hash leaves the search, and a walk of one bucket gives up after 64 entries. Removing
- * either rule makes the probes grow with the slot (and the test slow, then failing).
+ * rolling match at every offset): blocks are looked up by the exact value of their hash, so
+ * values that share the zero window's bucket cost nothing, and a block whose rolling hash
+ * matched eight times without its fast hash leaves the search. A batch makes at most eight
+ * probes a block, however long the slot: a lookup by bucket made 64 at every byte of it.
  */
 START_TEST(test_delta_search_bounded)
 {
 	_cleanup_free_ uint8_t *zeros = calloc(1, IMG);
 	Run same = { .active = zeros, .tamper_store = same_rolling_hash };
 	Run bucket = { .active = zeros, .tamper_store = same_bucket };
+	Run block = { .active = zeros, .block = true, .tamper_store = same_bucket };
+	Run all = { .block = true };
 
-	/* The frames are true: both install the image, every block fetched. */
+	/* The frames are true: each installs the image, every block fetched. */
 	install_both(&same, &bucket);
+	install_both(&block, &all);
 	ck_assert_uint_eq(same.stats.blocks_active, 0);
 	ck_assert_uint_gt(same.stats.probes, 0);
-	ck_assert_uint_le(same.stats.probes, 8 * same.stats.blocks_missing + 64);
+	ck_assert_uint_le(same.stats.probes, 8 * same.stats.blocks_missing);
 	ck_assert_uint_gt(bucket.stats.blocks_missing, 64);
-	ck_assert_uint_le(bucket.stats.probes, 64 * (uint64_t)IMG);
-	ck_assert_uint_gt(bucket.stats.probes, 64 * (uint64_t)IMG / 2);
+	ck_assert_uint_le(bucket.stats.probes, 8 * bucket.stats.blocks_missing);
+	ck_assert_uint_eq(block.stats.blocks_active, 0);
+	ck_assert_uint_le(block.stats.probes, block.stats.blocks_missing);
 }
 END_TEST
 
@@ -658,6 +673,189 @@ START_TEST(test_delta_lying_store)
 		ck_assert_int_eq(delta_install(&run, slot), -EPROTO);
 		ck_assert_msg(strstr(run.why, lies[i].why), "%s", run.why);
 	}
+}
+END_TEST
+
+/* --- stores whose frames lie ---------------------------------------------------------------- */
+
+typedef size_t (*FrameFunc)(const uint8_t *block, uint32_t blen, uint8_t *out);
+
+/* A raw zstd frame of @blen bytes that declares a window of 2^@window_log and no content size. */
+static size_t raw_frame(const uint8_t *block, uint32_t blen, int window_log, uint8_t *out)
+{
+	uint32_t bh = 1u | blen << 3; /* the last block, raw, of blen bytes */
+
+	memcpy(out, "\x28\xb5\x2f\xfd", 4);
+	out[4] = 0; /* not single-segment: a window descriptor follows */
+	out[5] = (uint8_t)((window_log - 10) << 3);
+	out[6] = (uint8_t)bh;
+	out[7] = (uint8_t)(bh >> 8);
+	out[8] = (uint8_t)(bh >> 16);
+	memcpy(out + 9, block, blen);
+	return 9 + (size_t)blen;
+}
+
+static size_t frame_ok(const uint8_t *block, uint32_t blen, uint8_t *out)
+{
+	return raw_frame(block, blen, 17, out);
+}
+
+/* The block, then an empty frame: two frames that decode to exactly the block. */
+static size_t frame_twice(const uint8_t *block, uint32_t blen, uint8_t *out)
+{
+	size_t z = raw_frame(block, blen, 17, out);
+
+	return z + raw_frame(block, 0, 17, out + z);
+}
+
+static size_t frame_short(const uint8_t *block, uint32_t blen, uint8_t *out)
+{
+	return raw_frame(block, blen - 1, 17, out);
+}
+
+/* The block, whole, in a frame that declares a 256 KiB window. */
+static size_t frame_wide(const uint8_t *block, uint32_t blen, uint8_t *out)
+{
+	return raw_frame(block, blen, 18, out);
+}
+
+/*
+ * Writes the store of v2 again: each frame from @frame (NULL: the one it has), @pad bytes after
+ * the frames of each chunk (the frames of one chunk follow each other), the records saying so.
+ */
+static void relayout(int store, const SwuChunkIndex *idx, FrameFunc frame, uint64_t pad)
+{
+	_cleanup_free_ uint8_t *old = NULL, *rec = malloc(SWU_STORE_RECORD_HEAD + 16 * 256);
+	uint8_t out[2 * SWU_CHUNK_BLOCK];
+	uint64_t rpos = SWU_STORE_MAGIC_SIZE, fpos = swu_store_records_end(idx);
+	uint32_t rb = swu_store_record_block(idx);
+	struct stat st;
+
+	ck_assert_int_eq(fstat(store, &st), 0);
+	old = malloc((size_t)st.st_size);
+	ck_assert_ptr_nonnull(old);
+	ck_assert_int_eq(pread(store, old, (size_t)st.st_size, 0), st.st_size);
+	ck_assert_int_eq(ftruncate(store, SWU_STORE_MAGIC_SIZE), 0);
+	for (uint32_t i = 0; i < idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(idx, i);
+		uint64_t size = swu_store_record_size(idx, i), opos = swu_le64(old + rpos);
+
+		memcpy(rec, old + rpos, size);
+		swu_put_le64(rec, fpos);
+		for (uint32_t b = 0; b < swu_chunk_n_blocks(len); b++) {
+			uint8_t *e = rec + SWU_STORE_RECORD_HEAD + (size_t)rb * b;
+			uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - b * SWU_CHUNK_BLOCK);
+			uint32_t z = swu_le32(e + 8);
+			size_t nz = z;
+
+			if (frame)
+				nz = frame(v2 + idx->offsets[i] + b * SWU_CHUNK_BLOCK, blen, out);
+			else
+				memcpy(out, old + opos, z);
+			ck_assert_int_eq(pwrite(store, out, nz, (off_t)fpos), (ssize_t)nz);
+			swu_put_le32(e + 8, (uint32_t)nz);
+			opos += z;
+			fpos += nz;
+		}
+		fpos += pad;
+		ck_assert_int_eq(pwrite(store, rec, size, (off_t)rpos), (ssize_t)size);
+		rpos += size;
+	}
+}
+
+static void frames_ok(int store, const SwuChunkIndex *idx)
+{
+	relayout(store, idx, frame_ok, 0);
+}
+
+static void frames_twice(int store, const SwuChunkIndex *idx)
+{
+	relayout(store, idx, frame_twice, 0);
+}
+
+static void frames_short(int store, const SwuChunkIndex *idx)
+{
+	relayout(store, idx, frame_short, 0);
+}
+
+static void frames_wide(int store, const SwuChunkIndex *idx)
+{
+	relayout(store, idx, frame_wide, 0);
+}
+
+/*
+ * A block of the store is exactly one zstd frame, decoded with a window of at most 128 KiB into
+ * exactly the block's length: two frames that together make the block, a frame one byte short,
+ * a frame that declares a window of 256 KiB are each refused by name (raw frames that follow the
+ * rules install the image).
+ */
+START_TEST(test_delta_lying_frames)
+{
+	static const struct {
+		void (*tamper)(int, const SwuChunkIndex *);
+		const char *why;
+	} cases[] = {
+		{ frames_ok, NULL },
+		{ frames_twice, "is not one zstd frame" },
+		{ frames_short, "does not decode to 4096 bytes: short" },
+		{ frames_wide, "does not decode to 4096 bytes: Frame requires too much memory" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_close_ int slot = tu_memfd("", 0);
+		Run run = { .active = v1, .block = true, .tamper_store = cases[i].tamper };
+
+		ck_assert_int_eq(ftruncate(slot, IMG), 0);
+		if (!cases[i].why) {
+			ck_assert_int_eq(delta_install(&run, slot), 0);
+			expect_slot(slot, v2);
+			ck_assert_uint_gt(run.stats.blocks_missing, run.stats.blocks_active);
+			continue;
+		}
+		ck_assert_int_eq(delta_install(&run, slot), -EPROTO);
+		ck_assert_msg(strstr(run.why, cases[i].why), "%zu: %s", i, run.why);
+	}
+}
+END_TEST
+
+/*
+ * The frames of each chunk followed by as many bytes as a range joins over, and as large as they
+ * may be (raw, not compressed).
+ */
+static void spaced_frames(int store, const SwuChunkIndex *idx)
+{
+	relayout(store, idx, frame_ok, 16384);
+}
+
+/* The same gaps after compressed frames. */
+static void spaced_small_frames(int store, const SwuChunkIndex *idx)
+{
+	relayout(store, idx, NULL, 16384);
+}
+
+/*
+ * The unsigned records steer which bytes are fetched: frames spaced by the coalescing gap bring
+ * the gaps with them, and raw frames as large as they may be make that more than the blob. The
+ * plan says so, and the delta stops before a byte of frames is fetched (the caller downloads the
+ * blob). The same gaps after compressed frames still cost less than the blob: installed.
+ */
+START_TEST(test_delta_costs_more_than_blob)
+{
+	_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
+	Run spaced = { .block = true, .tamper_store = spaced_frames };
+	Run apart = { .block = true, .tamper_store = spaced_small_frames };
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	ck_assert_int_eq(delta_install(&spaced, slot), -EPROTO);
+	ck_assert_msg(strstr(spaced.why, "bytes left before the delta costs more than the blob"),
+		      "%s", spaced.why);
+	ck_assert_uint_gt(spaced.stats.download, IMG);
+	ck_assert_uint_eq(spaced.frame_bytes, 0);
+	ck_assert_int_eq(ftruncate(slot2, IMG), 0);
+	ck_assert_int_eq(delta_install(&apart, slot2), 0);
+	expect_slot(slot2, v2);
+	ck_assert_uint_lt(apart.stats.download, IMG);
+	ck_assert_uint_gt(apart.frame_bytes, IMG / 4);
 }
 END_TEST
 
@@ -795,6 +993,8 @@ int main(void)
 		{ "delta-lying-store", test_delta_lying_store, 60 },
 		{ "store-check", test_store_check, 60 },
 		{ "delta-search-bounded", test_delta_search_bounded, 120 },
+		{ "delta-costs-more-than-blob", test_delta_costs_more_than_blob, 60 },
+		{ "delta-lying-frames", test_delta_lying_frames, 60 },
 		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },
 		{ "delta-local-chunk-changed", test_delta_local_chunk_changed, 60 },
 	};

@@ -263,6 +263,42 @@ START_TEST(test_index_lies)
 	/* Off the block grid in a block-aligned index. */
 	put32(bad + SWU_CHUNK_HEADER_SIZE, 16 * 1024 + 1);
 	REFUSED("chunk 0 of the index");
+	/* max above SWU_CHUNK_MAX_MAX (the chunker's arrays hold that many blocks): refused. */
+	put32(bad + 40, 2 * SWU_CHUNK_MAX_MAX);
+	REFUSED("parameters");
+	/* The last chunk one byte short of the image's end (the lengths no longer tile it). */
+	{
+		uint32_t last = swu_le32(idx + 44) - 1;
+		uint8_t *e = bad + SWU_CHUNK_HEADER_SIZE + (size_t)last * SWU_CHUNK_ENTRY_SIZE;
+
+		put32(e, swu_le32(e) - 1);
+		REFUSED("of the index: length");
+	}
+	/*
+	 * The first chunks as one entry longer than max, the lengths still tiling the image: the
+	 * device's chunk buffer holds max bytes.
+	 */
+	{
+		uint32_t len = 0, k = 0;
+		size_t m;
+
+		while (len <= 256 * 1024)
+			len += swu_le32(idx + SWU_CHUNK_HEADER_SIZE +
+					(size_t)k++ * SWU_CHUNK_ENTRY_SIZE);
+		put32(bad + SWU_CHUNK_HEADER_SIZE, len);
+		m = n - (size_t)(k - 1) * SWU_CHUNK_ENTRY_SIZE;
+		memmove(bad + SWU_CHUNK_HEADER_SIZE + SWU_CHUNK_ENTRY_SIZE,
+			bad + SWU_CHUNK_HEADER_SIZE + (size_t)k * SWU_CHUNK_ENTRY_SIZE,
+			n - SWU_CHUNK_HEADER_SIZE - (size_t)k * SWU_CHUNK_ENTRY_SIZE);
+		put32(bad + 44, swu_le32(idx + 44) - (k - 1));
+		ck_assert_int_eq(swu_chunk_index_parse(ctx, bad, m, IMG, &parsed), -EBADMSG);
+		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, "chunk 0 of the index"),
+			      "%s", swu_context_get_failure(ctx)->message);
+		fd = tu_memfd(bad, m);
+		ck_assert_int_eq(swu_chunk_index_open(ctx, fd, m, IMG, &parsed), -EBADMSG);
+		fd = safe_close(fd);
+		memcpy(bad, idx, n);
+	}
 	/* Overlapping or out of order cannot be said (offsets are sums); not covering can. */
 	ck_assert_int_eq(swu_chunk_index_parse(ctx, bad, n - SWU_CHUNK_ENTRY_SIZE, IMG, &parsed),
 			 -EBADMSG);
@@ -818,6 +854,47 @@ START_TEST(test_delta_lying_frames)
 }
 END_TEST
 
+/* The range and one byte of the store after it, at once. */
+static int feed_one_more(SwuDelta *d, SwuSlotWriter *wr, int store, const SwuRange *rg)
+{
+	_cleanup_free_ uint8_t *buf = calloc(1, rg->length + 1);
+
+	ck_assert_int_ge(pread(store, buf, rg->length + 1, (off_t)rg->offset), (ssize_t)rg->length);
+	return swu_delta_feed(d, wr, buf, rg->length + 1);
+}
+
+/* Only the first frame of the range (raw frames of whole blocks: 4105 bytes), then its end. */
+static int feed_first_frame(SwuDelta *d, SwuSlotWriter *wr, int store, const SwuRange *rg)
+{
+	size_t n = (size_t)MIN(rg->length, (uint64_t)(9 + SWU_CHUNK_BLOCK));
+	_cleanup_free_ uint8_t *buf = malloc(n);
+
+	ck_assert_int_eq(pread(store, buf, n, (off_t)rg->offset), (ssize_t)n);
+	return swu_delta_feed(d, wr, buf, n);
+}
+
+/*
+ * A range brings exactly its bytes: one byte more is refused before any of it is used, and a
+ * range that ends before its last byte (at a frame's end) is refused when it ends.
+ */
+START_TEST(test_delta_lying_ranges)
+{
+	_cleanup_close_ int slot = tu_memfd("", 0), slot2 = tu_memfd("", 0);
+	Run more = { .active = v1, .block = true, .feed_frames = feed_one_more };
+	Run early = { .active = v1,
+		      .block = true,
+		      .tamper_store = frames_ok,
+		      .feed_frames = feed_first_frame };
+
+	ck_assert_int_eq(ftruncate(slot, IMG), 0);
+	ck_assert_int_eq(delta_install(&more, slot), -EPROTO);
+	ck_assert_msg(strstr(more.why, "more bytes than the range asked for"), "%s", more.why);
+	ck_assert_int_eq(ftruncate(slot2, IMG), 0);
+	ck_assert_int_eq(delta_install(&early, slot2), -EPROTO);
+	ck_assert_msg(strstr(early.why, "a range ended at byte"), "%s", early.why);
+}
+END_TEST
+
 /*
  * The frames of each chunk followed by as many bytes as a range joins over, and as large as they
  * may be (raw, not compressed).
@@ -995,6 +1072,7 @@ int main(void)
 		{ "delta-search-bounded", test_delta_search_bounded, 120 },
 		{ "delta-costs-more-than-blob", test_delta_costs_more_than_blob, 60 },
 		{ "delta-lying-frames", test_delta_lying_frames, 60 },
+		{ "delta-lying-ranges", test_delta_lying_ranges, 60 },
 		{ "delta-index-of-other-data", test_delta_index_of_other_data, 60 },
 		{ "delta-local-chunk-changed", test_delta_local_chunk_changed, 60 },
 	};

@@ -218,7 +218,10 @@ static int range_data(void *userdata, long status, const void *p, size_t n)
 	const SwuRange *rg = &td->ranges[j->range];
 	int r = 0;
 
-	/* A server that ignores Range would send the whole store: stop at its first byte. */
+	/*
+	 * A server that ignores Range would send the whole store, and bytes under any other status
+	 * are not the range's: stop at the first byte.
+	 */
 	if (status != 206)
 		return -ERANGE;
 	if (n > rg->offset + rg->length - j->pos)
@@ -327,7 +330,8 @@ static void range_done(void *userdata, const FetchResult *res)
 	 * Told before the size cap, which a whole store also trips (its Content-Length alone).
 	 */
 	if (res->error == -ERANGE || res->status == 200)
-		return fall_back(td, "the server ignored the Range request (HTTP status 200)");
+		return fall_back(td, "the server ignored the Range request (HTTP status %ld)",
+				 res->status);
 	/* More than asked for, or a range that starts elsewhere: the store is not to be trusted. */
 	if (res->error == -EFBIG || (res->error == -EPROTO && res->status == 206))
 		return fall_back(td, "the chunk store answered out of range: %s", res->message);

@@ -254,6 +254,7 @@ static int on_deliver(sd_event_source *es, void *userdata)
 		} else {
 			j->pos += n;
 			j->result.received += n;
+			j->s->requests[j->request].received += n;
 			j->s->sent += n;
 			if (j->pos < end)
 				return 0;
@@ -335,12 +336,16 @@ static void respond(FakeJob *j)
 			return;
 		}
 		start = q->offset;
-		if (q->length)
-			end = MIN(res->size, q->offset + q->length);
-		j->result.status = 206;
+		if (q->length && q->length < res->size - start && f.extra < res->size - start)
+			end = MIN(res->size, start + q->length + f.extra);
+		j->result.status = f.range_status ?: 206;
 	}
-	/* curl's CURLOPT_MAXFILESIZE: the announced length alone is too much. */
-	if (q->max_bytes && end - start > q->max_bytes - (j->result.status == 206 ? start : 0)) {
+	/*
+	 * curl's CURLOPT_MAXFILESIZE: the announced length alone is too much (extra bytes are not
+	 * announced: a chunked body).
+	 */
+	if (q->max_bytes && !f.extra &&
+	    end - start > q->max_bytes - (j->result.status == 206 ? start : 0)) {
 		j->result.error = -EFBIG;
 		snprintf(j->result.message, sizeof(j->result.message),
 			 "the server sent more than the %llu bytes expected",

@@ -41,6 +41,8 @@ typedef struct FakeFault {
 	const char *etag;     /* with a status: the error page's ETag */
 	uint64_t cut;	      /* drop the connection after this many body bytes (0: don't) */
 	bool ignore_range;    /* answer a Range request with 200 and the whole resource */
+	long range_status;    /* answer a Range request with the bytes asked for, but this status */
+	uint64_t extra;	      /* the body brings this many bytes more than asked for, unannounced */
 	bool fail_at_end;     /* the connection fails after the last body byte */
 	bool hold_forever;    /* never answer (a request that hangs until cancelled) */
 	int start_error;      /* fetch_start() itself fails with this */
@@ -53,6 +55,7 @@ typedef struct FakeRequest {
 	bool cancelled;
 	bool done;
 	long status;
+	uint64_t received; /* body bytes the caller took */
 } FakeRequest;
 
 FakeServer *fake_server_new(sd_event *event);

@@ -470,8 +470,52 @@ START_TEST(test_abort)
 }
 END_TEST
 
-/* The rootfs image with its chunk index, and the store of its chunks, published. */
-static void publish_delta_release(FakeRelease *rel, char **ret_store)
+/*
+ * A chunk store that lies in where its frames are: each block a raw zstd frame (as large as a
+ * frame may be), @pad bytes after the frames of each chunk.
+ */
+static uint8_t *spaced_store(const SwuChunkIndex *idx, uint64_t pad, uint64_t *ret_size)
+{
+	uint64_t rpos = SWU_STORE_MAGIC_SIZE, fpos = swu_store_records_end(idx);
+	uint32_t rb = swu_store_record_block(idx);
+	uint8_t *s = calloc(1, fpos + (uint64_t)idx->n * pad + IMG + 9 * (uint64_t)idx->n_blocks);
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, "SWUSTOR1", SWU_STORE_MAGIC_SIZE);
+	for (uint32_t i = 0; i < idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(idx, i);
+
+		swu_put_le64(s + rpos, fpos);
+		for (uint32_t b = 0; b < swu_chunk_n_blocks(len); b++) {
+			const uint8_t *blk = image + idx->offsets[i] + b * SWU_CHUNK_BLOCK;
+			uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - b * SWU_CHUNK_BLOCK);
+			uint32_t bh = 1u | blen << 3; /* the last block, raw */
+			uint8_t *e = s + rpos + SWU_STORE_RECORD_HEAD + (size_t)rb * b,
+				*f = s + fpos;
+
+			swu_put_le64(e, swu_xxh64(blk, blen, 0));
+			swu_put_le32(e + 8, 9 + blen);
+			swu_put_le32(e + 12, blen == SWU_CHUNK_BLOCK ? swu_rolling_hash(blk) : 0);
+			/* magic, no content size, a 128 KiB window */
+			memcpy(f, "\x28\xb5\x2f\xfd\x00\x38", 6);
+			f[6] = (uint8_t)bh;
+			f[7] = (uint8_t)(bh >> 8);
+			f[8] = (uint8_t)(bh >> 16);
+			memcpy(f + 9, blk, blen);
+			fpos += 9 + blen;
+		}
+		fpos += pad;
+		rpos += swu_store_record_size(idx, i);
+	}
+	*ret_size = fpos;
+	return s;
+}
+
+/*
+ * The rootfs image with its chunk index, and the store of its chunks (spaced_store() with @pad
+ * when it is not UINT64_MAX), published; the records end where @ret_records says.
+ */
+static void publish_delta(FakeRelease *rel, char **ret_store, uint64_t pad, uint64_t *ret_records)
 {
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
 	_cleanup_free_ uint8_t *index = NULL, *store = NULL;
@@ -484,9 +528,15 @@ static void publish_delta_release(FakeRelease *rel, char **ret_store)
 	swu_chunk_params_default(false, &params);
 	ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
 	ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
-	ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, out, &size), 0);
-	store = malloc(size);
-	ck_assert_int_eq(pread(out, store, size, 0), (ssize_t)size);
+	if (ret_records)
+		*ret_records = swu_store_records_end(idx);
+	if (pad != UINT64_MAX)
+		store = spaced_store(idx, pad, &size);
+	else {
+		ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, out, &size), 0);
+		store = malloc(size);
+		ck_assert_int_eq(pread(out, store, size, 0), (ssize_t)size);
+	}
 	{
 		const TuFile files[] = { { "rootfs", image, IMG },
 					 { "rootfs.chunks", index, n },
@@ -497,6 +547,12 @@ static void publish_delta_release(FakeRelease *rel, char **ret_store)
 		*ret_store = tu_path("%s/chunks/%s", SERVER, rel->blob_hex[1]);
 		fake_server_put(srv, *ret_store, store, size, "\"store\"");
 	}
+}
+
+/* The rootfs image with its chunk index, and the store of its chunks, published. */
+static void publish_delta_release(FakeRelease *rel, char **ret_store)
+{
+	publish_delta(rel, ret_store, UINT64_MAX, NULL);
 }
 
 /* Version 1 of the image in the active slot: what a delta takes instead of downloading. */
@@ -586,6 +642,120 @@ START_TEST(test_delta_falls_back)
 				      "variant %d: %s", variant, text);
 			ck_assert_msg(!strstr((char *)text, "sent more than"), "%s", text);
 		}
+		transfer_free(t);
+		fake_release_done(&rel);
+		fake_server_free(srv);
+		srv = fake_server_new(event);
+	}
+}
+END_TEST
+
+/* Runs the release with what the daemon logs (stderr) kept in *@ret_log. */
+static Transfer *run_logged(FakeRelease *rel, Recorder *rec, char **ret_log)
+{
+	_cleanup_free_ char *log = tu_path("%s/stderr", dev.dir);
+	_cleanup_free_ uint8_t *text = NULL;
+	Transfer *t;
+	size_t n;
+
+	ck_assert_int_ge(fflush(stderr), 0);
+	ck_assert_ptr_nonnull(freopen(log, "w", stderr));
+	t = run_release(rel, rec);
+	ck_assert_int_ge(fflush(stderr), 0);
+	ck_assert_int_eq(swu_read_file(log, 1 << 20, &text, &n), 0);
+	text[n] = 0;
+	*ret_log = (char *)TAKE_PTR(text);
+	return t;
+}
+
+/* The bytes the device took from @url, and whether any request for it started at or past @at. */
+static uint64_t taken_from(const char *url, uint64_t at, bool *ret_past)
+{
+	const FakeRequest *req;
+	size_t n = fake_server_requests(srv, &req);
+	uint64_t sum = 0;
+
+	*ret_past = false;
+	for (size_t i = 0; i < n; i++)
+		if (streq(req[i].url, url)) {
+			sum += req[i].received;
+			*ret_past |= req[i].offset >= at;
+		}
+	return sum;
+}
+
+/*
+ * A store whose (unsigned) records space the frames of each chunk by DeltaCoalesceBytes, and
+ * make them raw: every range would bring the gaps, more than the blob. Nothing local (slot A
+ * holds none of it): the plan says so before a frame is asked for, and the image comes from the
+ * blob. The store gave its records and nothing more.
+ */
+START_TEST(test_delta_costs_more_than_blob)
+{
+	_cleanup_free_ char *store = NULL, *blob = NULL, *log = NULL;
+	FakeRelease rel;
+	Recorder rec = {};
+	uint64_t records = 0;
+	bool frames;
+	Transfer *t;
+
+	clear_slot("rootfs", 'A');
+	publish_delta(&rel, &store, 32 * 1024, &records);
+	blob = blob_url(&rel, 0);
+	t = run_logged(&rel, &rec, &log);
+	ck_assert_msg(rec.error == 0, "%s", rec.sentence);
+	expect_slot("rootfs", 'B', image, IMG);
+	ck_assert_msg(strstr(log, "more than the blob"), "%s", log);
+	ck_assert_uint_eq(fake_server_count(srv, blob), 1);
+	ck_assert_uint_eq(taken_from(blob, IMG, &frames), IMG);
+	ck_assert_uint_gt(taken_from(store, records, &frames), 0);
+	ck_assert_uint_le(taken_from(store, records, &frames), records);
+	ck_assert(!frames);
+	transfer_free(t);
+	fake_release_done(&rel);
+}
+END_TEST
+
+/*
+ * A Range request answered with the bytes asked for but status 200 or 203 (not 206), or with 206
+ * and bytes past the range (a body without a length): each is cut at its first byte, nothing of
+ * it taken, and the rest of the image comes from the blob.
+ */
+START_TEST(test_delta_range_answers)
+{
+	static const struct {
+		FakeFault fault;
+		const char *why;
+	} cases[] = {
+		{ { .range_status = 200 }, "ignored the Range request (HTTP status 200)" },
+		{ { .range_status = 203 }, "ignored the Range request (HTTP status 203)" },
+		{ { .extra = 100 }, "the chunk store answered out of range" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *store = NULL, *blob = NULL, *log = NULL;
+		const FakeRequest *req;
+		FakeRelease rel;
+		Recorder rec = {};
+		bool past;
+		Transfer *t;
+
+		install_version1();
+		clear_slot("rootfs", 'B');
+		publish_delta_release(&rel, &store);
+		blob = blob_url(&rel, 0);
+		fake_server_fault(srv, store, &cases[i].fault);
+		t = run_logged(&rel, &rec, &log);
+		ck_assert_msg(rec.error == 0, "%zu: %s", i, rec.sentence);
+		expect_slot("rootfs", 'B', image, IMG);
+		ck_assert_msg(strstr(log, cases[i].why), "%zu: %s", i, log);
+		ck_assert_uint_eq(fake_server_count(srv, blob), 1);
+		/* The store's one answer, cut at its first byte. */
+		ck_assert_uint_eq(fake_server_count(srv, store), 1);
+		ck_assert_uint_eq(taken_from(store, 0, &past), 0);
+		for (size_t k = 0; k < fake_server_requests(srv, &req); k++)
+			if (streq(req[k].url, store))
+				ck_assert_int_eq(req[k].status, cases[i].fault.range_status ?: 206);
 		transfer_free(t);
 		fake_release_done(&rel);
 		fake_server_free(srv);
@@ -720,6 +890,8 @@ int main(void)
 		{ "abort", test_abort },
 		{ "delta", test_delta },
 		{ "delta-falls-back", test_delta_falls_back },
+		{ "delta-costs-more-than-blob", test_delta_costs_more_than_blob },
+		{ "delta-range-answers", test_delta_range_answers },
 		{ "read-back", test_read_back },
 		{ "oversize", test_oversize },
 		{ "file", test_file },

@@ -2,10 +2,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Writes a seed corpus for fuzz-bundle into DIR, made with swu (no committed blobs):
 # signed bundles with and without root, metadata files, a manifest, cut-down variants, and a
-# chunk index and chunk store.
+# chunk index; with DELTA_DIR, one for fuzz-delta too: the chunk stores of its image (block and
+# byte-granular indexes) behind flags and range answers that reach batches, in-place and active
+# chunks, level 2 at block boundaries and at any byte, and ranges answered short, long or
+# elsewhere.
+#   make-corpus.sh DIR [DELTA_DIR]
 set -euo pipefail
 SWU=${SWU:?}
 out=$(realpath -m "$1")
+delta_out=${2:+$(realpath -m "$2")}
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -31,21 +36,41 @@ size=$(stat -c %s with-root.pb)
 for cut in 1 2 5 17 $((size / 2)) $((size - 1)); do
 	head -c "$cut" with-root.pb >"$out/cut-$cut.pb"
 done
-# The fuzz target's delta image (the same generator as fuzz-bundle.c), its chunk index and its
-# chunk store: the store is what the target feeds into a delta install.
+# fuzz-delta's image (the generator of fuzz-delta.c), its chunk indexes (block-aligned and
+# byte-granular, several chunks each: fuzz-bundle's seeds too) and its chunk stores.
 python3 - fuzz.img <<'PY'
 import sys
 x, out = 1, bytearray()
-for i in range(96 * 1024):
-    kind = (i // 4096) % 3
+for i in range(192 * 1024):
+    kind = (i // 4096) % 4
     x = (x * 1103515245 + 12345) & 0xFFFFFFFF
-    out.append(0 if kind == 0 else (x >> 24) % (8 if kind == 1 else 255))
+    out.append(0 if kind == 0 else (x >> 24) % (255 if kind == 3 else 8))
 open(sys.argv[1], "wb").write(out)
 PY
-"$SWU" create-empty-bundle delta.pb
-"$SWU" add-file-to-bundle --bundle delta.pb --file fuzz.img --new-name img --chunk-index=block >/dev/null
-"$SWU" sign-bundle --bundle delta.pb --key targets # publish refuses what every device refuses
-"$SWU" publish --bundle delta.pb --dir delta-repo >/dev/null
-store=$(ls delta-repo/chunks/)
-cp "delta-repo/chunks/$store" "$out/store"
-cp "delta-repo/blobs/$store" "$out/chunk-index" # the store is named by its index
+for chunking in block byte; do
+	"$SWU" create-empty-bundle "$chunking.pb"
+	"$SWU" add-file-to-bundle --bundle "$chunking.pb" --file fuzz.img --new-name img \
+		--chunk-index=$chunking >/dev/null
+	"$SWU" sign-bundle --bundle "$chunking.pb" --key targets # publish refuses what devices refuse
+	"$SWU" publish --bundle "$chunking.pb" --dir "$chunking-repo" >/dev/null
+	store=$(ls "$chunking-repo/chunks/")
+	cp "$chunking-repo/chunks/$store" "$chunking.store"
+	cp "$chunking-repo/blobs/$store" "$out/chunk-index-$chunking" # a store is named by its index
+done
+[ -n "$delta_out" ] || exit 0
+
+# fuzz-delta's inputs: a flags byte, eight range answers, the store (see fuzz-delta.c).
+mkdir -p "$delta_out"
+# seed NAME FLAGS SCRIPT STORE: FLAGS (one byte) and SCRIPT (eight) in hex.
+seed() {
+	printf "$(echo "$2$3" | sed 's/../\\x&/g')" | cat - "$4" >"$delta_out/$1"
+}
+exact=0000000000000000
+seed block-batch-8 00 $exact block.store            # batches of 8 blocks: a chunk each
+seed block-whole 06 $exact block.store              # one batch
+seed block-gap-join-local 70 $exact block.store     # 32 KiB gaps, 8 KiB of local bytes at most
+seed block-nothing-local 88 $exact block.store      # no active slot, nothing in place
+seed byte-batch-8 81 $exact byte.store              # rolling hashes, nothing in place
+seed byte-pieces a3 04f0a8fc104c8c18 byte.store     # answers in pieces of 1 to 4096 bytes
+seed byte-short-long 01 0005020a00030906 byte.store # answers short, long and from elsewhere
+seed block-short-long 00 0105020a0d030906 block.store

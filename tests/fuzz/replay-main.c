@@ -4,6 +4,7 @@
  * so `make check` replays the seed corpus under the normal build and the sanitizers.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +23,8 @@ static int replay(const char *path, unsigned *count)
 
 	r = swu_read_file(path, 64 * 1024 * 1024, &data, &size);
 	if (r < 0) {
-		fprintf(stderr, "fuzz-bundle: cannot read '%s': %s\n", path, strerror(-r));
+		fprintf(stderr, "%s: cannot read '%s': %s\n", program_invocation_short_name, path,
+			strerror(-r));
 		return r;
 	}
 	LLVMFuzzerTestOneInput(data, size);
@@ -60,6 +62,6 @@ int main(int argc, char **argv)
 		}
 		closedir(d);
 	}
-	printf("fuzz-bundle: replayed %u inputs\n", count);
+	printf("%s: replayed %u inputs\n", program_invocation_short_name, count);
 	return count > 0 ? 0 : 1;
 }

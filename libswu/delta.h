@@ -79,8 +79,11 @@ int swu_delta_next_batch(SwuDelta *d);
 
 /*
  * Level 2, after every record arrived: checks them (bounded, in order), finds missing blocks that
- * the active slot holds at any block boundary (block images only), and plans the frame ranges to
- * fetch, coalesced over gaps up to @gap bytes. @ret points into @d.
+ * the active slot holds (at block boundaries for block images, at any offset for byte-granular
+ * ones; at most eight probes a block, however the records lie), and plans the frame ranges to
+ * fetch, coalesced over gaps up to @gap bytes. @ret points into @d. -EPROTO when the records lie,
+ * or when the frames would cost more than the blob from the writer's offset, or bring the
+ * delta's downloads beyond the target's length (the caller downloads the blob).
  */
 int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t gap,
 		   const SwuRange **ret, size_t *ret_n);

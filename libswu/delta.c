@@ -602,13 +602,38 @@ typedef struct Lookup {
 /* A block whose rolling hash matched this often without its fast hash: a lying record. */
 #define ROLL_MISSES 8
 
-static int wanted_cmp(const void *a, const void *b)
+static bool wanted_less(const Wanted *x, const Wanted *y)
 {
-	const Wanted *x = a, *y = b;
+	return x->key != y->key ? x->key < y->key : x->blk < y->blk;
+}
 
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->blk < y->blk ? -1 : x->blk > y->blk;
+static void wanted_sift(Wanted *e, uint32_t root, uint32_t n)
+{
+	for (uint32_t c; (c = 2 * root + 1) < n; root = c) {
+		Wanted t;
+
+		if (c + 1 < n && wanted_less(&e[c], &e[c + 1]))
+			c++;
+		if (!wanted_less(&e[root], &e[c]))
+			return;
+		t = e[root], e[root] = e[c], e[c] = t;
+	}
+}
+
+/*
+ * Sorts in place: glibc's qsort() merges through a copy of the whole array (another 16 bytes a
+ * block, half a MiB for a batch), which the 16 MiB peak of a large delta has no room for.
+ */
+static void wanted_sort(Wanted *e, uint32_t n)
+{
+	for (uint32_t i = n / 2; i-- > 0;)
+		wanted_sift(e, i, n);
+	for (uint32_t i = n; i-- > 1;) {
+		Wanted t = e[0];
+
+		e[0] = e[i], e[i] = t;
+		wanted_sift(e, 0, i);
+	}
 }
 
 static void lookup_done(Lookup *l)
@@ -650,7 +675,7 @@ static int lookup_init(SwuDelta *d, Lookup *l, bool rolling)
 				l->bits[roll_bit(key) >> 3] |= 1u << (roll_bit(key) & 7);
 		}
 	}
-	qsort(l->e, l->n, sizeof(Wanted), wanted_cmp);
+	wanted_sort(l->e, l->n);
 	for (uint32_t s = 0, p; s < l->n; s = p) {
 		for (p = s + 1; p < l->n && l->e[p].key == l->e[s].key; p++)
 			;

@@ -192,10 +192,49 @@ int swu_key_generate(EVP_PKEY **ret)
 	return 0;
 }
 
-int swu_key_load_pem(SwuContext *ctx, const char *path, bool private, EVP_PKEY **ret)
+/* The passphrase callback of PEM_read: records that the key wanted one, hands over @u's. */
+typedef struct PassphraseRequest {
+	const char *passphrase;
+	bool asked;
+} PassphraseRequest;
+
+static int passphrase_cb(char *buf, int size, int rwflag, void *u)
+{
+	PassphraseRequest *req = u;
+	size_t n;
+
+	req->asked = true;
+	if (!req->passphrase || size <= 0)
+		return -1;
+	n = strlen(req->passphrase);
+	if (n > (size_t)size)
+		return -1;
+	memcpy(buf, req->passphrase, n);
+	return (int)n;
+}
+
+/* A private key file group or others may read was readable by others: its key is no secret. */
+static int check_private_mode(SwuContext *ctx, FILE *f, const char *path)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st) < 0)
+		return swu_fail(ctx, -errno, "key", "file", "Cannot stat key '%s': %s", path,
+				strerror(errno));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return swu_fail(ctx, -EPERM, "key", "mode",
+				"key '%s' is readable by group or others (mode %o): chmod 600 it",
+				path, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+static int key_load(SwuContext *ctx, const char *path, bool private, const char *passphrase,
+		    EVP_PKEY **ret)
 {
 	_cleanup_(fclosep) FILE *f = NULL;
+	PassphraseRequest req = { passphrase, false };
 	EVP_PKEY *k;
+	int r;
 
 	assert_return(ctx, -EINVAL);
 	assert_return(path, -EINVAL);
@@ -205,9 +244,20 @@ int swu_key_load_pem(SwuContext *ctx, const char *path, bool private, EVP_PKEY *
 	if (!f)
 		return swu_fail(ctx, -errno, "key", "file", "Cannot open key '%s': %s", path,
 				strerror(errno));
-	k = private ? PEM_read_PrivateKey(f, NULL, NULL, NULL)
+	if (private) {
+		r = check_private_mode(ctx, f, path);
+		if (r < 0)
+			return r;
+	}
+	k = private ? PEM_read_PrivateKey(f, NULL, passphrase_cb, &req)
 		    : PEM_read_PUBKEY(f, NULL, NULL, NULL);
 	ERR_clear_error();
+	if (!k && req.asked && !passphrase)
+		return swu_fail(ctx, -ENOKEY, "key", "passphrase",
+				"key '%s' is encrypted and no passphrase was given", path);
+	if (!k && req.asked)
+		return swu_fail(ctx, -EACCES, "key", "passphrase",
+				"Cannot decrypt key '%s': wrong passphrase", path);
 	if (!k)
 		return swu_fail(ctx, -EBADMSG, "key", "format", "'%s' is not a PEM %s key", path,
 				private ? "PKCS#8 private" : "SubjectPublicKeyInfo public");
@@ -220,7 +270,17 @@ int swu_key_load_pem(SwuContext *ctx, const char *path, bool private, EVP_PKEY *
 	return 0;
 }
 
-static int write_pem(const EVP_PKEY *key, const char *path, bool private)
+int swu_key_load_pem(SwuContext *ctx, const char *path, bool private, EVP_PKEY **ret)
+{
+	return key_load(ctx, path, private, NULL, ret);
+}
+
+int swu_key_load_private(SwuContext *ctx, const char *path, const char *passphrase, EVP_PKEY **ret)
+{
+	return key_load(ctx, path, true, passphrase, ret);
+}
+
+static int write_pem(const EVP_PKEY *key, const char *path, bool private, const char *passphrase)
 {
 	_cleanup_(BIO_free_allp) BIO *bio = NULL;
 	_cleanup_close_ int fd = -EBADF;
@@ -229,6 +289,9 @@ static int write_pem(const EVP_PKEY *key, const char *path, bool private)
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, private ? 0600 : 0644);
 	if (fd < 0)
+		return -errno;
+	/* An existing file keeps its mode through O_TRUNC: a private key must not. */
+	if (private && fchmod(fd, 0600) < 0)
 		return -errno;
 	f = fdopen(fd, "w");
 	if (!f)
@@ -239,27 +302,34 @@ static int write_pem(const EVP_PKEY *key, const char *path, bool private)
 		fclose(f);
 		return -ENOMEM;
 	}
-	ok = private ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)
-		     : PEM_write_bio_PUBKEY(bio, key);
+	/* Encrypted: PKCS#8 with PBES2 (PBKDF2, AES-256-CBC), which openssl(1) and Pigweed read. */
+	if (private && passphrase)
+		ok = PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
+						   (int)strlen(passphrase), NULL, NULL);
+	else
+		ok = private ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)
+			     : PEM_write_bio_PUBKEY(bio, key);
+	ERR_clear_error();
 	if (ok != 1 || BIO_flush(bio) != 1 || fsync(fileno(f)) < 0)
 		return -EIO;
 	return 0;
 }
 
-int swu_key_save_pem(const EVP_PKEY *key, const char *path)
+int swu_key_save_pem(const EVP_PKEY *key, const char *path, const char *passphrase)
 {
 	_cleanup_free_ char *pub = NULL;
 	int r;
 
 	assert_return(key, -EINVAL);
 	assert_return(path, -EINVAL);
+	assert_return(!passphrase || strlen(passphrase) <= INT_MAX, -EINVAL);
 
 	if (asprintf(&pub, "%s.pub", path) < 0)
 		return -ENOMEM;
-	r = write_pem(key, path, true);
+	r = write_pem(key, path, true, passphrase);
 	if (r < 0)
 		return r;
-	return write_pem(key, pub, false);
+	return write_pem(key, pub, false, NULL);
 }
 
 int swu_key_get_keyval(const EVP_PKEY *key, uint8_t out[SWU_KEYVAL_SIZE])

@@ -59,11 +59,24 @@ void swu_hex(const uint8_t *p, size_t n, char *out);
 
 /* A new ECDSA P-256 key pair. */
 int swu_key_generate(EVP_PKEY **ret);
-/* Loads a PEM key file: a SubjectPublicKeyInfo public key, or (private=true) a PKCS#8 private key.
- * Returns -ENOENT/-EACCES for file errors, -EBADMSG when the content is not a P-256 key. */
+/*
+ * Loads a PEM key file: a SubjectPublicKeyInfo public key, or (private=true) an unencrypted PKCS#8
+ * private key. Returns -ENOENT/-EACCES for file errors, -EBADMSG when the content is not a P-256
+ * key, and for a private key -EPERM when group or others may read the file and -ENOKEY when it is
+ * encrypted (all recorded).
+ */
 int swu_key_load_pem(SwuContext *ctx, const char *path, bool private, EVP_PKEY **ret);
-/* Writes PATH (PKCS#8 PEM, mode 0600) and PATH.pub (SubjectPublicKeyInfo PEM). */
-int swu_key_save_pem(const EVP_PKEY *key, const char *path);
+/*
+ * Loads a private key file as swu_key_load_pem() does, decrypting an encrypted PKCS#8 key with
+ * @passphrase (NULL: none given; a plain key needs none). -ENOKEY (recorded) when the key is
+ * encrypted and @passphrase is NULL, -EACCES (recorded) when it does not decrypt it.
+ */
+int swu_key_load_private(SwuContext *ctx, const char *path, const char *passphrase, EVP_PKEY **ret);
+/*
+ * Writes PATH (PKCS#8 PEM, mode 0600 even over an existing file; encrypted with AES-256-CBC under
+ * PBKDF2 when @passphrase is not NULL) and PATH.pub (SubjectPublicKeyInfo PEM, 0644).
+ */
+int swu_key_save_pem(const EVP_PKEY *key, const char *path, const char *passphrase);
 /* The 65-byte uncompressed point of a P-256 key. -EBADMSG for other keys. */
 int swu_key_get_keyval(const EVP_PKEY *key, uint8_t out[SWU_KEYVAL_SIZE]);
 /* Builds a public key from a 65-byte point; -EBADMSG when it is not on P-256. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -128,7 +129,7 @@ START_TEST(test_signature_forms)
 	/* openssl signs with DER; the raw r||s form derived from it verifies. */
 	ck_assert_int_eq(sh("cd %s && openssl genpkey -algorithm EC -pkeyopt "
 			    "ec_paramgen_curve:P-256 "
-			    "-out k.pem 2>/dev/null && printf hello > msg && "
+			    "-out k.pem 2>/dev/null && chmod 600 k.pem && printf hello > msg && "
 			    "openssl dgst -sha256 -sign k.pem -out sig.der msg",
 			    dir),
 			 0);
@@ -158,7 +159,8 @@ START_TEST(test_pem_interop)
 	/* PKCS#8 and SubjectPublicKeyInfo from openssl(1), as `pw update generate-key` writes. */
 	ck_assert_int_eq(sh("cd %s && openssl genpkey -algorithm EC -pkeyopt "
 			    "ec_paramgen_curve:P-256 "
-			    "-out p8 2>/dev/null && openssl pkey -in p8 -pubout -out p8.pub "
+			    "-out p8 2>/dev/null && chmod 600 p8 && "
+			    "openssl pkey -in p8 -pubout -out p8.pub "
 			    "2>/dev/null && "
 			    "grep -q 'BEGIN PRIVATE KEY' p8 && grep -q 'BEGIN PUBLIC KEY' p8.pub",
 			    dir),
@@ -173,7 +175,7 @@ START_TEST(test_pem_interop)
 
 	/* Our files read back with openssl(1). */
 	snprintf(path, sizeof(path), "%s/mine", dir);
-	ck_assert_int_eq(swu_key_save_pem(mine, path), 0);
+	ck_assert_int_eq(swu_key_save_pem(mine, path, NULL), 0);
 	ck_assert_int_eq(sh("cd %s && grep -q 'BEGIN PRIVATE KEY' mine && "
 			    "openssl pkey -in mine -noout 2>/dev/null && "
 			    "openssl pkey -pubin -in mine.pub -noout 2>/dev/null && "
@@ -185,7 +187,7 @@ START_TEST(test_pem_interop)
 	ck_assert_int_eq(sh("cd %s && openssl genpkey -algorithm EC -pkeyopt "
 			    "ec_paramgen_curve:P-384 "
 			    "-out p384 2>/dev/null && openssl genpkey -algorithm ED25519 -out ed "
-			    "2>/dev/null",
+			    "2>/dev/null && chmod 600 p384 ed",
 			    dir),
 			 0);
 	snprintf(path, sizeof(path), "%s/p384", dir);
@@ -193,10 +195,88 @@ START_TEST(test_pem_interop)
 	snprintf(path, sizeof(path), "%s/ed", dir);
 	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -EBADMSG);
 	snprintf(path, sizeof(path), "%s/p8.pub", dir);
+	ck_assert_int_eq(chmod(path, 0600), 0);
 	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -EBADMSG); /* public as private */
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -ENOENT);
 	ck_assert_ptr_null(k);
+}
+END_TEST
+
+/* A private key file group or others may read is refused, whatever else is right with it. */
+START_TEST(test_key_file_mode)
+{
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *mine = tu_key();
+	EVP_PKEY *k = NULL;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/mode", dir);
+	ck_assert_int_eq(swu_key_save_pem(mine, path, NULL), 0);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -EPERM);
+	ck_assert_ptr_null(k);
+	ck_assert_ptr_nonnull(strstr(swu_context_get_failure(ctx)->message, "(mode 644)"));
+	ck_assert_int_eq(chmod(path, 0604), 0);
+	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -EPERM);
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -EPERM);
+	/* Public keys are public. */
+	strcat(path, ".pub");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(swu_key_load_pem(ctx, path, false, &k), 0);
+	k = (EVP_PKEY_free(k), NULL);
+	/* Saving over a readable file leaves it 0600. */
+	snprintf(path, sizeof(path), "%s/mode", dir);
+	ck_assert_int_eq(swu_key_save_pem(mine, path, NULL), 0);
+	ck_assert_int_eq(sh("[ \"$(stat -c %%a %s)\" = 600 ]", path), 0);
+	ck_assert_int_eq(chmod(path, 0400), 0);
+	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), 0);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* Encrypted PKCS#8 (AES-256) both ways with openssl(1); missing and wrong passphrases say so. */
+START_TEST(test_key_passphrase)
+{
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *mine = tu_key();
+	EVP_PKEY *k = NULL;
+	uint8_t a[32], b[32];
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/enc", dir);
+	ck_assert_int_eq(swu_key_save_pem(mine, path, "s3cret"), 0);
+	ck_assert_int_eq(sh("cd %s && grep -q 'BEGIN ENCRYPTED PRIVATE KEY' enc && "
+			    "openssl asn1parse -in enc | grep -q aes-256-cbc && "
+			    "openssl pkey -in enc -passin pass:s3cret -noout 2>/dev/null && "
+			    "[ \"$(stat -c %%a enc)\" = 600 ]",
+			    dir),
+			 0);
+	ck_assert_int_eq(swu_key_load_private(ctx, path, NULL, &k), -ENOKEY);
+	ck_assert_ptr_null(k);
+	ck_assert_int_eq(swu_key_load_pem(ctx, path, true, &k), -ENOKEY);
+	ck_assert_int_eq(swu_key_load_private(ctx, path, "wrong", &k), -EACCES);
+	ck_assert_ptr_null(k);
+	ck_assert_ptr_nonnull(strstr(swu_context_get_failure(ctx)->message, "wrong passphrase"));
+	ck_assert_int_eq(swu_key_load_private(ctx, path, "s3cret", &k), 0);
+	ck_assert_int_eq(swu_key_id_of(k, a), 0);
+	ck_assert_int_eq(swu_key_id_of(mine, b), 0);
+	ck_assert_mem_eq(a, b, 32);
+	k = (EVP_PKEY_free(k), NULL);
+
+	/* openssl's encrypted keys read back; a passphrase for a plain key is not needed. */
+	ck_assert_int_eq(sh("cd %s && openssl genpkey -algorithm EC -pkeyopt "
+			    "ec_paramgen_curve:P-256 -aes-256-cbc -pass pass:other -out o "
+			    "2>/dev/null "
+			    "&& chmod 600 o",
+			    dir),
+			 0);
+	snprintf(path, sizeof(path), "%s/o", dir);
+	ck_assert_int_eq(swu_key_load_private(ctx, path, "other", &k), 0);
+	k = (EVP_PKEY_free(k), NULL);
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	ck_assert_int_eq(swu_key_save_pem(mine, path, NULL), 0);
+	ck_assert_int_eq(swu_key_load_private(ctx, path, "unused", &k), 0);
+	EVP_PKEY_free(k);
 }
 END_TEST
 
@@ -220,6 +300,8 @@ int main(void)
 		{ "keyval-key-id", test_keyval_and_key_id },
 		{ "signature-forms", test_signature_forms },
 		{ "pem-interop", test_pem_interop },
+		{ "key-file-mode", test_key_file_mode },
+		{ "key-passphrase", test_key_passphrase },
 		{ "sha256-fd", test_sha256_fd },
 	};
 

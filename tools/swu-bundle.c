@@ -21,8 +21,6 @@
 #include "text.h"
 #include "writer.h"
 
-#define SIGNER_OUTPUT_MAX 1024
-
 const struct option verb_create_empty_bundle_options[] = {
 	{ "target-metadata-version", required_argument, NULL, 'v' },
 	{ "compatible", required_argument, NULL, 'c' },
@@ -396,90 +394,6 @@ int verb_add_file_to_bundle(int argc, char **argv)
 	return r;
 }
 
-/* Pipes @data into `sh -c CMD` and reads what it prints (a signature). */
-static int run_signer(const char *cmd, const uint8_t *data, size_t n, uint8_t *out,
-		      size_t *out_size)
-{
-	int in[2], outp[2], status;
-	size_t got = 0;
-	pid_t pid;
-	int r = 0;
-
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(outp, O_CLOEXEC) < 0) {
-		r = -errno;
-		close(in[0]);
-		close(in[1]);
-		return r;
-	}
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0)
-			_exit(127);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(outp[1]);
-	signal(SIGPIPE, SIG_IGN);
-	r = swu_write_all(in[1], data, n);
-	close(in[1]);
-	while (r >= 0) {
-		ssize_t k = read(outp[0], out + got, SIGNER_OUTPUT_MAX - got);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			r = -errno;
-		else if (k == 0)
-			break;
-		else if ((got += (size_t)k) >= SIGNER_OUTPUT_MAX)
-			r = -EMSGSIZE; /* the signer misbehaved: not a verdict on the bundle */
-	}
-	close(outp[0]);
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
-	if (r < 0)
-		return r;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "swu: signer '%s' failed\n", cmd);
-		return -EIO;
-	}
-	*out_size = got;
-	return 0;
-}
-
-static int sign_with_signer(const char *cmd, const EVP_PKEY *pub, const uint8_t *data, size_t n,
-			    uint8_t sig[SWU_SIG_SIZE])
-{
-	uint8_t out[SIGNER_OUTPUT_MAX];
-	size_t size = 0;
-	int r;
-
-	r = run_signer(cmd, data, n, out, &size);
-	if (r == -EMSGSIZE)
-		return log_error_errno(r, "Signer '%s' printed %u bytes or more, no signature", cmd,
-				       SIGNER_OUTPUT_MAX);
-	if (r < 0)
-		return log_error_errno(r, "Signer '%s' failed", cmd);
-	/* DER or raw r||s; a raw signature may start like DER, so try both before giving up. */
-	if (swu_signature_to_raw(out, size, sig) == 0 &&
-	    swu_verify(pub, data, n, sig, SWU_SIG_SIZE) == 0)
-		return 0;
-	if (size == SWU_SIG_SIZE && swu_verify(pub, data, n, out, size) == 0) {
-		memcpy(sig, out, SWU_SIG_SIZE);
-		return 0;
-	}
-	fprintf(stderr,
-		"swu: the signer's output (%zu bytes) is not a valid signature by the "
-		"given public key\n",
-		size);
-	return -EKEYREJECTED;
-}
-
 /*
  * A key the bundle's root does not list for targets signs in vain on devices that trust that root.
  * Without a root the device's root decides: nothing to say.
@@ -502,74 +416,79 @@ static void warn_not_targets_key(const SwuBundle *b, const char *key,
 		key, hex);
 }
 
-const struct option verb_sign_bundle_options[] = { { "bundle", required_argument, NULL, 'b' },
-						   { "key", required_argument, NULL, 'k' },
-						   { "signer", required_argument, NULL, 's' },
-						   { "public-key", required_argument, NULL, 'p' },
-						   {} };
+/*
+ * Signs @targets (the bundle's targets metadata, or a new one for it) with @signer and writes the
+ * bundle at @path with the signed result; @b's payloads are copied as they are.
+ */
+static int sign_targets(const char *path, const SwuBundle *b, const uint8_t *targets, size_t size,
+			Signer *signer)
+{
+	uint8_t id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
+	SwuBuf payload = {}, signed_targets = {};
+	int r;
+
+	r = swu_signed_payload(swu_ctx, false, targets, size, &payload);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
+	signer_key_id(signer, id);
+	r = signer_sign(signer, payload.data, payload.size, sig);
+	if (r >= 0) {
+		r = swu_signed_add_signature(swu_ctx, false, targets, size, id, sig,
+					     &signed_targets);
+		if (r < 0)
+			log_error_errno(r, "Cannot sign the targets metadata of '%s'", path);
+	}
+	if (r >= 0)
+		r = bundle_rewrite(path, b, b->root, b->root_size, signed_targets.data,
+				   signed_targets.size, NULL, NULL);
+	if (r >= 0)
+		warn_not_targets_key(b, signer_name(signer), id);
+	swu_buf_done(&payload);
+	swu_buf_done(&signed_targets);
+	return r;
+}
+
+const struct option verb_sign_bundle_options[] = {
+	{ "bundle", required_argument, NULL, 'b' },
+	SIGNER_OPTIONS("key"),
+	{},
+};
 
 int verb_sign_bundle(int argc, char **argv)
 {
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
-	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_(signer_freep) Signer *signer = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	const char *path = NULL, *key_path = NULL, *signer = NULL, *pub_path = NULL;
+	SignerArgs a = SIGNER_ARGS_INIT;
+	const char *path = NULL;
 	const SwuMetadataEntry *targets;
-	uint8_t id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
-	SwuBuf payload = {}, signed_targets = {};
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", verb_sign_bundle_options, NULL)) >= 0) {
-		switch (c) {
-		case 'b':
+		if (c == 'b') {
 			path = optarg;
-			break;
-		case 'k':
-			key_path = optarg;
-			break;
-		case 's':
-			signer = optarg;
-			break;
-		case 'p':
-			pub_path = optarg;
-			break;
-		default:
-			return -EINVAL;
+			continue;
 		}
+		r = signer_args_parse(&a, c, optarg);
+		if (r <= 0)
+			return r < 0 ? r : -EINVAL;
 	}
-	if (!path || optind != argc || !!key_path == !!signer || (signer && !pub_path) ||
-	    (key_path && pub_path))
+	if (!path || optind != argc)
 		return log_usage("sign-bundle needs --bundle and either --key or --signer with "
 				 "--public-key");
-	r = swu_key_load_pem(swu_ctx, key_path ? key_path : pub_path, !!key_path, &key);
+	r = signer_args_check(&a, "sign-bundle", "key", /* required= */ true);
 	if (r < 0)
-		return log_error_errno(r, "Cannot load key");
+		return r;
+	r = signer_open(&a, &signer);
+	if (r < 0)
+		return r;
 	r = bundle_open(path, &fd, &b);
 	if (r < 0)
 		return r;
 	targets = swu_bundle_get_targets(b, "targets");
 	if (!targets)
 		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
-	r = swu_signed_payload(swu_ctx, false, targets->data, targets->size, &payload);
-	if (r < 0)
-		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
-	(void)swu_key_id_of(key, id);
-	if (signer)
-		r = sign_with_signer(signer, key, payload.data, payload.size, sig);
-	else if ((r = swu_sign(key, payload.data, payload.size, sig)) < 0)
-		log_error_errno(r, "Cannot sign");
-	if (r >= 0) {
-		r = swu_signed_add_signature(swu_ctx, false, targets->data, targets->size, id, sig,
-					     &signed_targets);
-		if (r >= 0)
-			r = bundle_rewrite(path, b, b->root, b->root_size, signed_targets.data,
-					   signed_targets.size, NULL, NULL);
-		if (r >= 0)
-			warn_not_targets_key(b, key_path ? key_path : pub_path, id);
-	}
-	swu_buf_done(&payload);
-	swu_buf_done(&signed_targets);
-	return r;
+	return sign_targets(path, b, targets->data, targets->size, signer);
 }
 
 static int publish_blob(const SwuBundle *b, const SwuPayload *p, const SwuTarget *t,

@@ -11,26 +11,41 @@
 #include "swu.h"
 #include "text.h"
 
-const struct option verb_generate_key_options[] = { {} };
+const struct option verb_generate_key_options[] = { PASSPHRASE_OPTIONS, {} };
 
 int verb_generate_key(int argc, char **argv)
 {
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_(secret_freep) char *passphrase = NULL;
+	SignerArgs a = SIGNER_ARGS_INIT;
 	uint8_t id[SWU_KEY_ID_SIZE];
 	char hex[2 * SWU_KEY_ID_SIZE + 1];
-	int r;
+	int c, r;
 
-	if (argc != 2)
+	while ((c = getopt_long(argc, argv, "", verb_generate_key_options, NULL)) >= 0) {
+		r = signer_args_parse(&a, c, optarg);
+		if (r <= 0)
+			return r < 0 ? r : -EINVAL;
+	}
+	if (optind != argc - 1)
 		return log_usage("generate-key takes exactly one PATH");
+	if (a.passphrase_file && a.passphrase_fd >= 0)
+		return log_usage("give one of --passphrase-file and --passphrase-fd");
+	if (a.passphrase_file || a.passphrase_fd >= 0) {
+		r = secret_read(a.passphrase_file, a.passphrase_fd, "passphrase", &passphrase);
+		if (r < 0)
+			return r;
+	}
 	r = swu_key_generate(&key);
 	if (r < 0)
 		return log_error_errno(r, "Cannot generate a key");
-	r = swu_key_save_pem(key, argv[1]);
+	r = swu_key_save_pem(key, argv[optind], passphrase);
 	if (r < 0)
-		return log_error_errno(r, "Cannot write key '%s'", argv[1]);
+		return log_error_errno(r, "Cannot write key '%s'", argv[optind]);
 	(void)swu_key_id_of(key, id);
 	swu_hex(id, sizeof(id), hex);
-	printf("Wrote %s and %s.pub (key id %s)\n", argv[1], argv[1], hex);
+	printf("Wrote %s%s and %s.pub (key id %s)\n", argv[optind],
+	       passphrase ? " (encrypted)" : "", argv[optind], hex);
 	return 0;
 }
 
@@ -177,42 +192,48 @@ int verb_create_root_metadata(int argc, char **argv)
 
 const struct option verb_sign_root_metadata_options[] = {
 	{ "root-metadata", required_argument, NULL, 'm' },
-	{ "root-key", required_argument, NULL, 'k' },
-	{}
+	SIGNER_OPTIONS("root-key"),
+	{},
 };
 
 int verb_sign_root_metadata(int argc, char **argv)
 {
-	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_(signer_freep) Signer *signer = NULL;
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
-	const char *path = NULL, *key_path = NULL;
+	SignerArgs a = SIGNER_ARGS_INIT;
+	const char *path = NULL;
 	uint8_t id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
 	SwuBuf out = {};
 	size_t size;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", verb_sign_root_metadata_options, NULL)) >= 0) {
-		if (c == 'm')
+		if (c == 'm') {
 			path = optarg;
-		else if (c == 'k')
-			key_path = optarg;
-		else
-			return -EINVAL;
+			continue;
+		}
+		r = signer_args_parse(&a, c, optarg);
+		if (r <= 0)
+			return r < 0 ? r : -EINVAL;
 	}
-	if (!path || !key_path || optind != argc)
-		return log_usage("sign-root-metadata needs --root-metadata and --root-key");
+	if (!path || optind != argc)
+		return log_usage("sign-root-metadata needs --root-metadata and --root-key or "
+				 "--signer");
+	r = signer_args_check(&a, "sign-root-metadata", "root-key", /* required= */ true);
+	if (r < 0)
+		return r;
 	r = read_metadata(path, &data, &size);
 	if (r < 0)
 		return r;
 	r = swu_root_decode(swu_ctx, data, size, &s, &rm);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", path);
-	r = swu_key_load_pem(swu_ctx, key_path, true, &key);
+	r = signer_open(&a, &signer);
 	if (r < 0)
-		return log_error_errno(r, "Cannot load key");
-	(void)swu_key_id_of(key, id);
+		return r;
+	signer_key_id(signer, id);
 	/* Rule 2: a rotated root needs the previous root's keys too, and this is how they sign. */
 	if (!requirement_lists_key(rm->root_signature_requirement, id))
 		fprintf(stderr,
@@ -220,10 +241,11 @@ int verb_sign_root_metadata(int argc, char **argv)
 			"for "
 			"devices that trust a previous root listing it (see inspect-root-metadata "
 			"--previous)\n",
-			key_path);
-	r = swu_sign(key, s->serialized_root_metadata.data, s->serialized_root_metadata.len, sig);
+			signer_name(signer));
+	r = signer_sign(signer, s->serialized_root_metadata.data, s->serialized_root_metadata.len,
+			sig);
 	if (r < 0)
-		return log_error_errno(r, "Cannot sign");
+		return r;
 	r = swu_signed_add_signature(swu_ctx, true, data, size, id, sig, &out);
 	if (r >= 0)
 		r = swu_write_file_atomic(path, out.data, out.size, 0644);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "writer.h"
 
 SwuContext *swu_ctx;
+
+#define SECRET_MAX 4096
 
 int exit_status(int r)
 {
@@ -230,4 +233,58 @@ bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_I
 		    memcmp(req->key_ids[i].data, id, SWU_KEY_ID_SIZE) == 0)
 			return true;
 	return false;
+}
+
+char *secret_free(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+	return NULL;
+}
+
+int secret_read(const char *path, int fd, const char *what, char **ret)
+{
+	_cleanup_close_ int own = -EBADF;
+	char buf[SECRET_MAX];
+	size_t got = 0;
+	int r = 0;
+
+	if (path) {
+		own = open(path, O_RDONLY | O_CLOEXEC);
+		if (own < 0)
+			return log_error_errno(-errno, "Cannot read %s file '%s'", what, path);
+		fd = own;
+	}
+	while (got < sizeof(buf) - 1) {
+		ssize_t k = read(fd, buf + got, sizeof(buf) - 1 - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			break;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	buf[got] = 0;
+	/* The first line, as openssl's -passin file: takes it. */
+	buf[strcspn(buf, "\r\n")] = 0;
+	if (r >= 0 && !buf[0])
+		r = -ENODATA;
+	if (r >= 0 && !(*ret = strdup(buf)))
+		r = -ENOMEM;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (r == -ENODATA && path)
+		return log_error_errno(-EINVAL, "%s file '%s' is empty", what, path);
+	if (r == -ENODATA)
+		return log_error_errno(-EINVAL, "no %s on file descriptor %d", what, fd);
+	if (r < 0 && path)
+		return log_error_errno(r, "Cannot read %s file '%s'", what, path);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the %s from file descriptor %d", what, fd);
+	return 0;
 }

@@ -58,3 +58,12 @@ void warn_expiring(const SwuVerifier *v);
 
 /* Whether @req (may be NULL) lists the key @id. */
 bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE]);
+
+/*
+ * A secret from @path or @fd (one of them; -1 for no fd): its first line, without the newline.
+ * Empty, unreadable or missing is an error, said naming @what ("passphrase", "PIN"). The caller
+ * frees it with secret_free().
+ */
+int secret_read(const char *path, int fd, const char *what, char **ret);
+char *secret_free(char *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char *, secret_free);

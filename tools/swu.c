@@ -19,8 +19,10 @@ typedef struct Verb {
 } Verb;
 
 static const Verb verbs[] = {
-	{ "generate-key", verb_generate_key, verb_generate_key_options, "PATH",
-	  "Write a new ECDSA P-256 key: PATH (PKCS#8 PEM) and PATH.pub." },
+	{ "generate-key", verb_generate_key, verb_generate_key_options,
+	  "[--passphrase-file F | --passphrase-fd N] PATH",
+	  "Write a new ECDSA P-256 key: PATH (PKCS#8 PEM, mode 0600; encrypted with AES-256 under\n"
+	  "the passphrase, the first line of F or of what descriptor N reads) and PATH.pub." },
 	{ "create-root-metadata", verb_create_root_metadata, verb_create_root_metadata_options,
 	  "--append-root-key PUB... --append-targets-key PUB...\n"
 	  "[--version N | --previous ROOT] [--root-threshold N] [--targets-threshold N] -o OUT",
@@ -28,8 +30,10 @@ static const Verb verbs[] = {
 	  "the root this one replaces; the version is ROOT's + 1, and an explicit --version must\n"
 	  "be greater (devices refuse a different root at the same version)." },
 	{ "sign-root-metadata", verb_sign_root_metadata, verb_sign_root_metadata_options,
-	  "--root-metadata F --root-key KEY",
-	  "Add KEY's signature. A rotated root needs the previous root's threshold and its own." },
+	  "--root-metadata F (--root-key KEY | --signer CMD --public-key PUB)\n"
+	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
+	  "Add KEY's signature (KEY: a key file, or a PKCS#11 URI pkcs11:token=...;object=...).\n"
+	  "A rotated root needs the previous root's threshold and its own." },
 	{ "inspect-root-metadata", verb_inspect_root_metadata, verb_inspect_root_metadata_options,
 	  "[--previous ROOT] F",
 	  "Print root metadata; with --previous, whether the rotation from ROOT is valid and\n"
@@ -47,9 +51,10 @@ static const Verb verbs[] = {
 	  "Add F as target NAME (default: its stem). --chunk-index adds NAME.chunks for delta\n"
 	  "updates. The targets metadata changes: its signatures are dropped." },
 	{ "sign-bundle", verb_sign_bundle, verb_sign_bundle_options,
-	  "--bundle B (--key KEY | --signer CMD --public-key PUB)",
-	  "Sign the targets metadata with KEY, or with CMD, which reads the bytes to sign and\n"
-	  "prints a signature by PUB (DER or raw)." },
+	  "--bundle B (--key KEY | --signer CMD --public-key PUB)\n"
+	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
+	  "Sign the targets metadata with KEY (a key file, or a PKCS#11 URI), or with CMD, which\n"
+	  "reads the bytes to sign and prints a signature by PUB (DER or raw)." },
 	{ "inspect-bundle", verb_inspect_bundle, verb_inspect_bundle_options, "B [--json]",
 	  "Print root and targets metadata, signatures and payloads." },
 	{ "verify-bundle", verb_verify_bundle, verb_verify_bundle_options,

@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 
+#include "swu-signer.h"
 #include "swu-util.h"
 
 int verb_generate_key(int argc, char **argv);

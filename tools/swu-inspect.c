@@ -76,7 +76,42 @@ static json_object *describe_root(const uint8_t *p, size_t n)
 	return o;
 }
 
-static json_object *describe_targets(const uint8_t *p, size_t n)
+/*
+ * The targets threshold of the bundle's root @rm over @s, as devices that trust that root count it:
+ * how many signed, and each targets key's status.
+ */
+static json_object *describe_threshold(const SwuRootMetadata *rm, const SwuSignedTargets *s)
+{
+	const SwuRequirement *req = rm->targets_signature_requirement;
+	const ProtobufCBinaryData *msg = &s->serialized_targets_metadata;
+	json_object *o, *keys;
+	unsigned valid = 0;
+
+	if (!req || swu_signatures_count(swu_ctx, rm, req, msg->data, msg->len, s->signatures,
+					 s->n_signatures, &valid) < 0)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "required", json_object_new_int64(req->threshold));
+	json_object_object_add(o, "signed", json_object_new_int64(valid));
+	keys = json_object_new_array();
+	for (size_t i = 0; i < req->n_key_ids; i++) {
+		json_object *k = json_object_new_object();
+		int r = swu_signature_by_key(swu_ctx, rm, &req->key_ids[i], msg->data, msg->len,
+					     s->signatures, s->n_signatures);
+
+		json_object_object_add(k, "key_id",
+				       json_hex(req->key_ids[i].data, req->key_ids[i].len));
+		json_object_object_add(
+			k, "status",
+			json_object_new_string(r < 0 ? strerror(-r)
+						     : swu_key_signature_to_string(r)));
+		json_object_array_add(keys, k);
+	}
+	json_object_object_add(o, "keys", keys);
+	return o;
+}
+
+static json_object *describe_targets(const uint8_t *p, size_t n, const SwuRootMetadata *rm)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
@@ -114,6 +149,8 @@ static json_object *describe_targets(const uint8_t *p, size_t n)
 		json_object_array_add(a, json_hex(s->signatures[i]->key_id.data,
 						  s->signatures[i]->key_id.len));
 	json_object_object_add(o, "signatures", a);
+	if (rm)
+		json_object_object_add(o, "threshold", describe_threshold(rm, s));
 	return o;
 }
 
@@ -160,15 +197,23 @@ static json_object *describe_chunk_index(const SwuBundle *b, const SwuPayload *p
 
 static json_object *describe(const SwuBundle *b)
 {
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *rs = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	json_object *o = json_object_new_object(), *a;
+
+	/* A root that does not decode is described as such below; its thresholds count nothing. */
+	if (b->root && swu_root_decode(swu_ctx, b->root, b->root_size, &rs, &rm) < 0)
+		rm = NULL;
 
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)b->size));
 	json_object_object_add(o, "root_metadata",
 			       b->root ? describe_root(b->root, b->root_size) : NULL);
 	a = json_object_new_object();
 	for (size_t i = 0; i < b->n_targets; i++)
-		json_object_object_add(a, b->targets[i].name,
-				       describe_targets(b->targets[i].data, b->targets[i].size));
+		json_object_object_add(
+			a, b->targets[i].name,
+			describe_targets(b->targets[i].data, b->targets[i].size,
+					 streq(b->targets[i].name, "targets") ? rm : NULL));
 	json_object_object_add(o, "targets_metadata", a);
 	a = json_object_new_array();
 	for (size_t i = 0; i < b->n_payloads; i++) {
@@ -207,6 +252,28 @@ static const char *text_time(json_object *o, const char *key, char *buf, size_t 
 	if (parse_time(jstr(o, key), &t) < 0)
 		return jstr(o, key);
 	return swu_time_utc(t, buf, size);
+}
+
+/* The targets threshold of the bundle's root, as inspect-root-metadata prints a root's. */
+static void print_threshold_text(json_object *t)
+{
+	json_object *th = NULL, *keys = NULL;
+	long long required, valid;
+
+	if (!json_object_object_get_ex(t, "threshold", &th) || !th)
+		return;
+	required = atoll(jstr(th, "required"));
+	valid = atoll(jstr(th, "signed"));
+	printf("  targets keys of its root: %lld of %lld required signed", valid, required);
+	if (valid < required)
+		printf(", %lld more needed", required - valid);
+	putchar('\n');
+	json_object_object_get_ex(th, "keys", &keys);
+	for (size_t i = 0; i < json_object_array_length(keys); i++) {
+		json_object *k = json_object_array_get_idx(keys, i);
+
+		printf("    targets key %s: %s\n", jstr(k, "key_id"), jstr(k, "status"));
+	}
 }
 
 static void print_text(const char *path, json_object *o)
@@ -250,6 +317,7 @@ static void print_text(const char *path, json_object *o)
 		for (size_t i = 0; i < json_object_array_length(list); i++)
 			printf("    by %s\n",
 			       json_object_get_string(json_object_array_get_idx(list, i)));
+		print_threshold_text(t);
 	}
 	json_object_object_get_ex(o, "payloads", &payloads);
 	for (size_t i = 0; i < json_object_array_length(payloads); i++) {

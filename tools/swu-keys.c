@@ -291,28 +291,9 @@ static int print_signers(const char *what, const SwuRootMetadata *keys, const Sw
 			 const SwuSignedRoot *s)
 {
 	const ProtobufCBinaryData *msg = &s->serialized_root_metadata;
-	unsigned valid = 0;
-	int r;
 
-	r = swu_signatures_count(swu_ctx, keys, req, msg->data, msg->len, s->signatures,
-				 s->n_signatures, &valid);
-	if (r < 0)
-		return r;
-	printf("  %s: %u of %u required signed", what, valid, req->threshold);
-	if (valid < req->threshold)
-		printf(", %u more needed", req->threshold - valid);
-	putchar('\n');
-	for (size_t i = 0; i < req->n_key_ids; i++) {
-		char suffix[64];
-
-		r = swu_signature_by_key(swu_ctx, keys, &req->key_ids[i], msg->data, msg->len,
-					 s->signatures, s->n_signatures);
-		if (r < 0)
-			return r;
-		snprintf(suffix, sizeof(suffix), ": %s", swu_key_signature_to_string(r));
-		print_key_id_as("    key ", &req->key_ids[i], suffix);
-	}
-	return 0;
+	return print_threshold(what, "root key", keys, req, msg->data, msg->len, s->signatures,
+			       s->n_signatures);
 }
 
 /*
@@ -411,5 +392,11 @@ int verb_inspect_root_metadata(int argc, char **argv)
 	r = swu_root_check_sound(swu_ctx, rm, "root");
 	if (r < 0)
 		return log_error_errno(r, "Root metadata is not sound");
-	return previous ? inspect_rotation(previous, data, size, s, rm) : 0;
+	if (previous)
+		return inspect_rotation(previous, data, size, s, rm);
+	/* A root made in a ceremony: which of its own root keys signed, which it still lacks. */
+	r = print_signers("its own root keys", rm, rm->root_signature_requirement, s);
+	if (r < 0)
+		return log_error_errno(r, "Cannot count the signatures");
+	return 0;
 }

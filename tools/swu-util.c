@@ -235,6 +235,36 @@ bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_I
 	return false;
 }
 
+int print_threshold(const char *what, const char *role, const SwuRootMetadata *keys,
+		    const SwuRequirement *req, const uint8_t *msg, size_t n,
+		    SwuSignature *const *sigs, size_t n_sigs)
+{
+	unsigned valid = 0;
+	int r;
+
+	if (!req)
+		return 0;
+	r = swu_signatures_count(swu_ctx, keys, req, msg, n, sigs, n_sigs, &valid);
+	if (r < 0)
+		return r;
+	printf("  %s: %u of %u required signed", what, valid, req->threshold);
+	if (valid < req->threshold)
+		printf(", %u more needed", req->threshold - valid);
+	putchar('\n');
+	for (size_t i = 0; i < req->n_key_ids; i++) {
+		_cleanup_free_ char *hex = malloc(2 * req->key_ids[i].len + 1);
+
+		if (!hex)
+			return -ENOMEM;
+		r = swu_signature_by_key(swu_ctx, keys, &req->key_ids[i], msg, n, sigs, n_sigs);
+		if (r < 0)
+			return r;
+		swu_hex(req->key_ids[i].data, req->key_ids[i].len, hex);
+		printf("    %s %s: %s\n", role, hex, swu_key_signature_to_string(r));
+	}
+	return 0;
+}
+
 char *secret_free(char *s)
 {
 	if (s) {

@@ -60,6 +60,15 @@ void warn_expiring(const SwuVerifier *v);
 bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE]);
 
 /*
+ * "  WHAT: V of T required signed[, N more needed]", then per key of @req (registered in @keys)
+ * "    ROLE <key id>: signed|missing|..." for the signatures @sigs over @msg, counted as devices
+ * count them. Nothing for a NULL @req; -EBADMSG (recorded) for too many signatures.
+ */
+int print_threshold(const char *what, const char *role, const SwuRootMetadata *keys,
+		    const SwuRequirement *req, const uint8_t *msg, size_t n,
+		    SwuSignature *const *sigs, size_t n_sigs);
+
+/*
  * A secret from @path or @fd (one of them; -1 for no fd): its first line, without the newline.
  * Empty, unreadable or missing is an error, said naming @what ("passphrase", "PIN"). The caller
  * frees it with secret_free().

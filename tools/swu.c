@@ -38,6 +38,10 @@ static const Verb verbs[] = {
 	  "[--previous ROOT] F",
 	  "Print root metadata; with --previous, whether the rotation from ROOT is valid and\n"
 	  "which signatures it still lacks." },
+	{ "merge-signatures", verb_merge_signatures, verb_merge_signatures_options,
+	  "-o OUT COPY...",
+	  "Merge the signatures of copies of one root metadata, or of one bundle, each signed on\n"
+	  "its own (a threshold ceremony). Copies of other content are refused." },
 	{ "create-empty-bundle", verb_create_empty_bundle, verb_create_empty_bundle_options,
 	  "[--target-metadata-version N] [--compatible STR]...\n"
 	  "[--expires RFC3339] BUNDLE",

@@ -23,6 +23,7 @@ int verb_inspect_bundle(int argc, char **argv);
 int verb_verify_bundle(int argc, char **argv);
 int verb_export_manifest(int argc, char **argv);
 int verb_verify_channel(int argc, char **argv);
+int verb_merge_signatures(int argc, char **argv);
 
 extern const struct option verb_generate_key_options[];
 extern const struct option verb_create_root_metadata_options[];
@@ -37,3 +38,4 @@ extern const struct option verb_inspect_bundle_options[];
 extern const struct option verb_verify_bundle_options[];
 extern const struct option verb_export_manifest_options[];
 extern const struct option verb_verify_channel_options[];
+extern const struct option verb_merge_signatures_options[];

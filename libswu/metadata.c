@@ -436,6 +436,37 @@ int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t 
 	return r;
 }
 
+int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, uint32_t version,
+		      int64_t expires, SwuBuf *out)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT, *orig_expires;
+	uint32_t orig_version;
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(signed_targets || n == 0, -EINVAL);
+	assert_return(out, -EINVAL);
+
+	r = swu_targets_decode(ctx, signed_targets, n, &s, &t);
+	if (r < 0)
+		return r;
+	if (!t->common_metadata)
+		return swu_fail(ctx, -EBADMSG, "targets", "common",
+				"targets metadata has no common metadata");
+	/* Pack with the new values, then put the originals back so free_unpacked frees its own. */
+	orig_version = t->common_metadata->version;
+	orig_expires = t->common_metadata->expires;
+	ts.seconds = expires;
+	t->common_metadata->version = version;
+	t->common_metadata->expires = expires != 0 ? &ts : NULL;
+	r = pack_signed(&t->base, out);
+	t->common_metadata->version = orig_version;
+	t->common_metadata->expires = orig_expires;
+	return r;
+}
+
 static const ProtobufCMessageDescriptor *signed_descriptor(bool root)
 {
 	return root ? &pw__software_update__signed_root_metadata__descriptor

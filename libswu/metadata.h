@@ -117,6 +117,14 @@ int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compa
 int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t n, const char *name,
 			 uint64_t length, const uint8_t sha256[32], SwuBuf *out);
 /*
+ * The targets metadata @signed_targets with @version and @expires (0: never) in its common
+ * metadata, every other field as it was (targets, compatible, unknown fields): a release renewed
+ * without rebuilding it. The result carries no signatures (the content changed). -EBADMSG
+ * (recorded) when it does not decode or has no common metadata.
+ */
+int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, uint32_t version,
+		      int64_t expires, SwuBuf *out);
+/*
  * Adds a signature by @key_id to a SignedRootMetadata (@root true) or SignedTargetsMetadata,
  * replacing an earlier one by the same key.
  */

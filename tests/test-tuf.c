@@ -910,6 +910,55 @@ START_TEST(test_targets_expiry)
 }
 END_TEST
 
+/* A renewed release: a new version and expiry, the same targets and compatible, no signatures. */
+START_TEST(test_targets_renew)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s0 = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t0 = NULL;
+	time_t now = 2000000000;
+	TuTargetsSpec ts;
+	SwuBuf old = {}, renewed = {};
+
+	swu_context_set_clock(ctx, tu_clock, &now);
+	standard_targets(&ts, w.targets_key);
+	ts.version = 3;
+	ts.expires = now - 1;
+	ts.compatible[0] = "acme-gw-v2";
+	tu_targets(&ts, &old);
+	ck_assert_int_eq(swu_targets_renew(ctx, old.data, old.size, 3, now + 86400, &renewed), 0);
+	ck_assert_int_eq(swu_targets_decode(ctx, old.data, old.size, &s0, &t0), 0);
+	ck_assert_int_eq(swu_targets_decode(ctx, renewed.data, renewed.size, &s, &t), 0);
+	ck_assert_uint_eq(s0->n_signatures, 1);
+	ck_assert_uint_eq(s->n_signatures, 0);
+	ck_assert_uint_eq(t->common_metadata->version, 3);
+	ck_assert_int_eq(t->common_metadata->expires->seconds, now + 86400);
+	ck_assert_str_eq(t->common_metadata->role, "targets");
+	ck_assert_uint_eq(t->n_compatible, 1);
+	ck_assert_str_eq(t->compatible[0], "acme-gw-v2");
+	ck_assert_uint_eq(t->n_target_files, t0->n_target_files);
+	for (size_t i = 0; i < t->n_target_files; i++) {
+		ck_assert_str_eq(t->target_files[i]->file_name, t0->target_files[i]->file_name);
+		ck_assert_mem_eq(swu_target_file_sha256(t->target_files[i]),
+				 swu_target_file_sha256(t0->target_files[i]), 32);
+	}
+	/* The original had expired; a renewal may also drop the expiry. */
+	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYEXPIRED);
+	swu_buf_done(&renewed);
+	ck_assert_int_eq(swu_targets_renew(ctx, old.data, old.size, 4, 0, &renewed), 0);
+	s = (swu_signed_targets_freep(&s), NULL);
+	t = (swu_targets_metadata_freep(&t), NULL);
+	ck_assert_int_eq(swu_targets_decode(ctx, renewed.data, renewed.size, &s, &t), 0);
+	ck_assert_uint_eq(t->common_metadata->version, 4);
+	ck_assert_ptr_null(t->common_metadata->expires);
+	swu_buf_done(&old);
+	swu_buf_done(&renewed);
+	ck_assert_int_eq(swu_targets_renew(ctx, (const uint8_t *)"\x0a\x00", 2, 1, 0, &renewed),
+			 -EBADMSG);
+}
+END_TEST
+
 /*
  * After 2038, both ways: metadata that expired in 2040 is refused in 2041, and metadata that
  * expires in 2040 is accepted before 2038. A 32-bit time_t wraps 2040 to 1904 and gets both
@@ -1354,6 +1403,7 @@ int main(void)
 		{ "targets-hash", test_targets_hash, 60 },
 		{ "targets-expiry", test_targets_expiry, 60 },
 		{ "targets-expiry-2038", test_targets_expiry_2038, 60 },
+		{ "targets-renew", test_targets_renew, 60 },
 		{ "targets-rollback", test_targets_rollback, 60 },
 		{ "targets-compatible", test_targets_compatible, 60 },
 		{ "payload-hash-length", test_payload_hash_and_length, 60 },

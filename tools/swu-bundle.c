@@ -491,6 +491,116 @@ int verb_sign_bundle(int argc, char **argv)
 	return sign_targets(path, b, targets->data, targets->size, signer);
 }
 
+/* The version of the targets metadata @data, refusing a renewal to a lower one. */
+static int renewed_version(const uint8_t *data, size_t size, bool explicit_version,
+			   uint32_t *version)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	uint32_t current;
+	int r;
+
+	r = swu_targets_decode(swu_ctx, data, size, &s, &t);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the targets metadata");
+	current = t->common_metadata ? t->common_metadata->version : 0;
+	if (!explicit_version) {
+		*version = current;
+		return 0;
+	}
+	/* The floor refuses lower versions only: the same version reaches every device. */
+	if (*version < current)
+		return log_usage("--target-metadata-version %u is lower than the release's version "
+				 "%u: devices that installed it would refuse the renewed one",
+				 *version, current);
+	return 0;
+}
+
+const struct option verb_renew_bundle_options[] = {
+	{ "bundle", required_argument, NULL, 'b' },
+	{ "expires", required_argument, NULL, 'e' },
+	{ "target-metadata-version", required_argument, NULL, 'v' },
+	SIGNER_OPTIONS("key"),
+	{},
+};
+
+int verb_renew_bundle(int argc, char **argv)
+{
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(signer_freep) Signer *signer = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	SignerArgs a = SIGNER_ARGS_INIT;
+	const char *path = NULL;
+	const SwuMetadataEntry *targets;
+	char when[SWU_TIME_UTC_MAX];
+	bool explicit_version = false;
+	uint32_t version = 0;
+	int64_t expires = 0;
+	SwuBuf renewed = {};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", verb_renew_bundle_options, NULL)) >= 0) {
+		switch (c) {
+		case 'b':
+			path = optarg;
+			break;
+		case 'e':
+			if (parse_time(optarg, &expires) < 0 || expires == 0)
+				return log_usage("invalid time '%s' (want RFC 3339, e.g. "
+						 "2030-01-01T00:00:00Z)",
+						 optarg);
+			break;
+		case 'v':
+			if (parse_u32(optarg, &version) < 0)
+				return log_usage("invalid version '%s'", optarg);
+			explicit_version = true;
+			break;
+		default:
+			r = signer_args_parse(&a, c, optarg);
+			if (r <= 0)
+				return r < 0 ? r : -EINVAL;
+		}
+	}
+	if (!path || !expires || optind != argc)
+		return log_usage("renew-bundle needs --bundle and --expires");
+	if (expires <= (int64_t)swu_context_now(swu_ctx))
+		return log_usage("--expires %s is not in the future: devices would refuse the "
+				 "release at once",
+				 swu_time_utc(expires, when, sizeof(when)));
+	r = signer_args_check(&a, "renew-bundle", "key", /* required= */ false);
+	if (r < 0)
+		return r;
+	/* The key first: a refused key or passphrase leaves the bundle as it was. */
+	if (signer_args_given(&a) && (r = signer_open(&a, &signer)) < 0)
+		return r;
+	r = bundle_open(path, &fd, &b);
+	if (r < 0)
+		return r;
+	targets = swu_bundle_get_targets(b, "targets");
+	if (!targets)
+		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
+	r = renewed_version(targets->data, targets->size, explicit_version, &version);
+	if (r < 0)
+		return r;
+	r = swu_targets_renew(swu_ctx, targets->data, targets->size, version, expires, &renewed);
+	if (r < 0)
+		log_error_errno(r, "Cannot renew the targets metadata of '%s'", path);
+	else if (signer)
+		r = sign_targets(path, b, renewed.data, renewed.size, signer);
+	else {
+		r = bundle_rewrite(path, b, b->root, b->root_size, renewed.data, renewed.size, NULL,
+				   NULL);
+		if (r >= 0)
+			warn_signatures_dropped(path, targets);
+	}
+	swu_buf_done(&renewed);
+	if (r < 0)
+		return r;
+	printf("Renewed %s: targets version %u, expires %s\n", path, version,
+	       swu_time_utc(expires, when, sizeof(when)));
+	return 0;
+}
+
 static int publish_blob(const SwuBundle *b, const SwuPayload *p, const SwuTarget *t,
 			const char *dir)
 {

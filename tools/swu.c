@@ -59,6 +59,13 @@ static const Verb verbs[] = {
 	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
 	  "Sign the targets metadata with KEY (a key file, or a PKCS#11 URI), or with CMD, which\n"
 	  "reads the bytes to sign and prints a signature by PUB (DER or raw)." },
+	{ "renew-bundle", verb_renew_bundle, verb_renew_bundle_options,
+	  "--bundle B --expires RFC3339 [--target-metadata-version N]\n"
+	  "[--key KEY | --signer CMD --public-key PUB]\n"
+	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
+	  "Give a release a new expiry without rebuilding it: the targets metadata gets --expires\n"
+	  "(and a higher version only if asked), its payloads stay, and it is signed with KEY\n"
+	  "(without one, its signatures are dropped: sign it, or merge a ceremony's copies)." },
 	{ "inspect-bundle", verb_inspect_bundle, verb_inspect_bundle_options, "B [--json]",
 	  "Print root and targets metadata, signatures and payloads." },
 	{ "verify-bundle", verb_verify_bundle, verb_verify_bundle_options,

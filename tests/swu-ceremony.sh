@@ -104,7 +104,24 @@ expect_exit 1 "$SWU" merge-signatures -o bad.pb rel-t1.pb rel-other.pb
 expect_stderr "'rel-other.pb' signs other content than 'rel-t1.pb'"
 expect_exit 1 "$SWU" merge-signatures -o bad.pb rel-t1.pb root.pb
 expect_stderr "'root.pb' is root metadata, 'rel-t1.pb' a bundle"
+cp rel-t3.pb rel-root2.pb
+"$SWU" add-root-metadata-to-bundle --append-root-metadata other.pb --bundle rel-root2.pb
+expect_exit 1 "$SWU" merge-signatures -o bad.pb rel-t1.pb rel-root2.pb
+expect_stderr "'rel-root2.pb' carries other root metadata than 'rel-t1.pb'"
 check "a refused merge of bundles wrote its output" test ! -e bad.pb
+
+# More signatures than devices accept (32) are not merged.
+copies=()
+for i in $(seq 33); do
+	"$SWU" generate-key "s$i" >/dev/null
+	cp unsigned.pb "many-$i.pb"
+	"$SWU" sign-root-metadata --root-metadata "many-$i.pb" --root-key "s$i" 2>/dev/null
+	copies+=("many-$i.pb")
+done
+expect_exit 0 "$SWU" merge-signatures -o many.pb "${copies[@]:0:32}"
+expect_exit 1 "$SWU" merge-signatures -o too-many.pb "${copies[@]}"
+expect_stderr "The merged metadata would carry more than 32 signatures, which devices refuse"
+check "a merge over the cap wrote its output" test ! -e too-many.pb
 
 # --- a rotation by threshold: the previous root's 2 of 3 and the new root's own ----------------
 d=$("$SWU" generate-key dave | sed 's/.*key id \([0-9a-f]*\).*/\1/')

@@ -91,7 +91,18 @@ chmod 0644 etargets
 expect_exit 2 "$SWU" sign-bundle --bundle eb.pb --key etargets --passphrase-file pass
 expect_stderr "key 'etargets' is readable by group or others (mode 644)"
 # The options say what they need: a passphrase with --signer, or two sources, are mistakes.
+cp eb.pb eb.signed
 expect_exit 2 "$SWU" sign-bundle --bundle eb.pb --key etargets --passphrase-file pass --passphrase-fd 0
+expect_stderr "give one of --passphrase-file and --passphrase-fd"
+expect_exit 2 "$SWU" sign-bundle --bundle eb.pb --signer cat --public-key etargets.pub --passphrase-file pass
+expect_stderr "are for a key file"
+expect_exit 2 "$SWU" sign-bundle --bundle eb.pb --key etargets --pin-file pass
+expect_stderr "--pin-file is for a key in a token (a pkcs11: URI)"
+expect_exit 2 "$SWU" sign-bundle --bundle eb.pb --key etargets --passphrase-fd x
+expect_stderr "--passphrase-fd takes a file descriptor number, not 'x'"
+expect_exit 2 "$SWU" sign-bundle --bundle eb.pb --key etargets --passphrase-fd 9
+expect_stderr "Cannot read the passphrase from file descriptor 9"
+check "a refused option changed the bundle" cmp -s eb.pb eb.signed
 
 # --- sign-root-metadata takes a signer command too, like sign-bundle -----------------------------
 "$SWU" create-root-metadata --append-root-key k.pub --append-targets-key etargets.pub -o s.pb

@@ -73,6 +73,10 @@ expect_exit 2 "$SWU" sign-bundle --bundle b2.pb --key "$(uri targets pin-source=
 expect_stderr "give the PIN once"
 expect_exit 2 "$SWU" sign-bundle --bundle b2.pb --key "$(uri targets)" --passphrase-file pin
 expect_stderr "a PKCS#11 token takes --pin-file"
+expect_exit 2 "$SWU" sign-bundle --bundle b2.pb --key "$(uri targets 'pin-source=|cat pin')"
+expect_stderr "pin-source takes a file, not a command"
+expect_exit 2 "$SWU" sign-bundle --bundle b2.pb --key "$(uri targets pin-source=file:no-such-pin)"
+expect_stderr "Cannot read PIN file 'no-such-pin'"
 expect_exit 2 "$SWU" sign-bundle --bundle b2.pb --key "$(uri targets pin-sorce=file:pin)"
 expect_stderr "unsupported attribute 'pin-sorce=file:pin'"
 check "a refused URI changed the bundle" cmp -s b2.pb b.orig

@@ -20,9 +20,9 @@ typedef struct Verb {
 
 static const Verb verbs[] = {
 	{ "generate-key", verb_generate_key, verb_generate_key_options,
-	  "[--passphrase-file F | --passphrase-fd N] PATH",
+	  "[--passphrase-file FILE | --passphrase-fd FD] PATH",
 	  "Write a new ECDSA P-256 key: PATH (PKCS#8 PEM, mode 0600; encrypted with AES-256 under\n"
-	  "the passphrase, the first line of F or of what descriptor N reads) and PATH.pub." },
+	  "the passphrase, the first line of FILE or of what FD reads) and PATH.pub." },
 	{ "create-root-metadata", verb_create_root_metadata, verb_create_root_metadata_options,
 	  "--append-root-key PUB... --append-targets-key PUB...\n"
 	  "[--version N | --previous ROOT] [--root-threshold N] [--targets-threshold N] -o OUT",
@@ -31,13 +31,13 @@ static const Verb verbs[] = {
 	  "be greater (devices refuse a different root at the same version)." },
 	{ "sign-root-metadata", verb_sign_root_metadata, verb_sign_root_metadata_options,
 	  "--root-metadata F (--root-key KEY | --signer CMD --public-key PUB)\n"
-	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
+	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
 	  "Add KEY's signature (KEY: a key file, or a PKCS#11 URI pkcs11:token=...;object=...).\n"
 	  "A rotated root needs the previous root's threshold and its own." },
 	{ "inspect-root-metadata", verb_inspect_root_metadata, verb_inspect_root_metadata_options,
 	  "[--previous ROOT] F",
-	  "Print root metadata; with --previous, whether the rotation from ROOT is valid and\n"
-	  "which signatures it still lacks." },
+	  "Print root metadata and which of its root keys signed it, how many more it needs; with\n"
+	  "--previous, whether the rotation from ROOT is valid and which signatures it lacks." },
 	{ "merge-signatures", verb_merge_signatures, verb_merge_signatures_options,
 	  "-o OUT COPY...",
 	  "Merge the signatures of copies of one root metadata, or of one bundle, each signed on\n"
@@ -56,18 +56,19 @@ static const Verb verbs[] = {
 	  "updates. The targets metadata changes: its signatures are dropped." },
 	{ "sign-bundle", verb_sign_bundle, verb_sign_bundle_options,
 	  "--bundle B (--key KEY | --signer CMD --public-key PUB)\n"
-	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
+	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
 	  "Sign the targets metadata with KEY (a key file, or a PKCS#11 URI), or with CMD, which\n"
 	  "reads the bytes to sign and prints a signature by PUB (DER or raw)." },
 	{ "renew-bundle", verb_renew_bundle, verb_renew_bundle_options,
 	  "--bundle B --expires RFC3339 [--target-metadata-version N]\n"
 	  "[--key KEY | --signer CMD --public-key PUB]\n"
-	  "[--passphrase-file F | --passphrase-fd N] [--pin-file F]",
+	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
 	  "Give a release a new expiry without rebuilding it: the targets metadata gets --expires\n"
 	  "(and a higher version only if asked), its payloads stay, and it is signed with KEY\n"
 	  "(without one, its signatures are dropped: sign it, or merge a ceremony's copies)." },
 	{ "inspect-bundle", verb_inspect_bundle, verb_inspect_bundle_options, "B [--json]",
-	  "Print root and targets metadata, signatures and payloads." },
+	  "Print root and targets metadata, signatures and payloads; with a root, which targets\n"
+	  "keys signed and how many more its targets threshold needs." },
 	{ "verify-bundle", verb_verify_bundle, verb_verify_bundle_options,
 	  "--bundle B (--trusted-root-metadata ROOT | --self) [--manifest M]\n"
 	  "[--compatible STR] [--root-out F]",

@@ -56,6 +56,11 @@ check_not "openssl reads the key with a wrong passphrase" \
 expect_exit 0 "$SWU" generate-key --passphrase-fd 3 enc-fd 3<pass
 check "a key whose passphrase came from a descriptor does not open with it" \
 	openssl pkey -in enc-fd -passin file:pass -noout
+# The first line is the passphrase: a pipe (a password manager) that stays open is not waited on.
+expect_exit 0 timeout 10 "$SWU" generate-key --passphrase-fd 3 enc-pipe \
+	3< <(printf 'correct horse\n'; exec sleep 20 2>/dev/null)
+check "a key whose passphrase came through a pipe does not open with it" \
+	openssl pkey -in enc-pipe -passin file:pass -noout
 # The passphrase never comes from the command line.
 expect_exit 2 "$SWU" generate-key --passphrase 'correct horse' nope
 check "generate-key wrote a key with a passphrase from the command line" test ! -e nope

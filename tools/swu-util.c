@@ -299,6 +299,9 @@ int secret_read(const char *path, int fd, const char *what, char **ret)
 		if (k == 0)
 			break;
 		got += (size_t)k;
+		/* The first line is all that counts: a terminal or a pipe kept open ends it there. */
+		if (memchr(buf, '\n', got))
+			break;
 	}
 	buf[got] = 0;
 	/* The first line, as openssl's -passin file: takes it. */

@@ -165,6 +165,13 @@ START_TEST(test_backoff)
 	ck_assert_uint_eq(poll_backoff(1, hour, 4000000000ULL), hour * USEC_PER_SEC);
 	ck_assert_uint_eq(poll_backoff(1, hour, 18446744073709ULL), hour * USEC_PER_SEC);
 	ck_assert_uint_eq(poll_backoff(1, hour, UINT64_MAX), hour * USEC_PER_SEC);
+	/* The exponent is capped: a shift by 64 or more is undefined (x86 takes it modulo 64, and
+	 * 65 failures would wait 30 s again). status.json may claim any number of failures. */
+	for (unsigned f = 17; f < 300; f++)
+		ck_assert_msg(poll_backoff(f, hour, 0) == hour * USEC_PER_SEC, "%u failures: %llu s",
+			      f, (unsigned long long)(poll_backoff(f, hour, 0) / USEC_PER_SEC));
+	ck_assert_uint_eq(poll_backoff(UINT32_MAX, hour, 0), hour * USEC_PER_SEC);
+	ck_assert_uint_eq(poll_backoff(65, UINT32_MAX, 0), usec_from_sec(30) << 16);
 }
 END_TEST
 
@@ -348,6 +355,41 @@ START_TEST(test_retry_after_schedule)
 }
 END_TEST
 
+/*
+ * A Retry-After beyond the poll interval is kept as "not before" for one interval only: the
+ * timer's next check after that polls, and status.json keeps no later date.
+ */
+START_TEST(test_retry_after_clamped)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	SwuStatusRecord st = {};
+	FakeRelease rel;
+	Recorder rec = {};
+
+	publish(2, &rel);
+	p = new_poller(&rec, true);
+	ck_assert_int_eq(poller_start(p), 0);
+	fake_server_fault(srv, url, &(FakeFault){ .status = 503, .retry_after = 30 * 86400 });
+	ck_assert_int_eq(poller_scheduled_check(p), 1);
+	run_polls(&rec, 1);
+	ck_assert_int_eq(rec.last.outcome, POLL_RETRY);
+	poller_record(p, &st);
+	ck_assert_msg(st.not_before == rec.at[0] + HOUR, "not before %llu s after the poll",
+		      (unsigned long long)((st.not_before - rec.at[0]) / USEC_PER_SEC));
+	/* Within the interval the timer's check is answered from what there is... */
+	fake_clock_set(fc, rec.at[0] + HOUR - USEC_PER_SEC);
+	ck_assert_int_eq(poller_scheduled_check(p), 0);
+	ck_assert_uint_eq(fake_server_count(srv, url), 1);
+	/* ...after it, it polls (on its own timer, set then), whatever the server asked for. */
+	fake_clock_set(fc, rec.at[0] + HOUR + USEC_PER_SEC);
+	ck_assert(poller_polling(p) || poller_scheduled_check(p) == 1);
+	run_polls(&rec, 2);
+	ck_assert_int_eq(rec.last.outcome, POLL_NEW);
+	fake_release_done(&rel);
+}
+END_TEST
+
 /* Timer mode: swupdated-poll.timer polls; the poller retries on its own only sooner than it. */
 START_TEST(test_timer_mode)
 {
@@ -419,6 +461,44 @@ START_TEST(test_restore)
 	ck_assert_str_eq(req[n - 1].if_none_match, "\"v2\"");
 	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
 	q = poller_free(q);
+
+	/*
+	 * A retry (timer mode) or a Retry-After kept from far ahead (a damaged file, a clock set
+	 * back since) waits one interval at most; a failure count from far beyond waits one
+	 * interval, not the 30 s a wrapped shift would give.
+	 */
+	{
+		SwuStatusRecord far = st;
+		uint64_t now = fake_clock_now(fc);
+
+		p = poller_free(p); /* its retry timer would poll meanwhile */
+		far.retry_at = now + 1000 * HOUR;
+		far.not_before = now + 1000 * HOUR;
+		far.failures = 64;
+		q = new_poller(&rec, true);
+		poller_restore(q, &far);
+		ck_assert_int_eq(poller_start(q), 0);
+		ck_assert_msg(poller_get_next_check(q) == now + HOUR, "next check in %llu s",
+			      (unsigned long long)((poller_get_next_check(q) - now) / USEC_PER_SEC));
+		poller_record(q, &far);
+		ck_assert_uint_eq(far.retry_at, now + HOUR);
+		ck_assert_uint_eq(far.not_before, now + HOUR);
+		q = poller_free(q);
+
+		far = st;
+		far.failures = 64;
+		q = new_poller(&rec, false);
+		poller_restore(q, &far);
+		fake_server_fault(srv, url, &(FakeFault){ .status = 500 });
+		ck_assert_int_eq(poller_start(q), 0);
+		run_polls(&rec, rec.polls + 1);
+		ck_assert_int_eq(rec.last.outcome, POLL_RETRY);
+		ck_assert_msg(poller_get_next_check(q) == fake_clock_now(fc) + HOUR,
+			      "after 65 failures the next check in %llu s",
+			      (unsigned long long)((poller_get_next_check(q) - fake_clock_now(fc)) /
+						   USEC_PER_SEC));
+		q = poller_free(q);
+	}
 
 	/* What another Server= answered is not sent to this one. */
 	ck_assert_str_eq(st.polled, SERVER);
@@ -507,6 +587,7 @@ int main(void)
 		{ "conditional", test_conditional },
 		{ "backoff-schedule", test_backoff_schedule },
 		{ "retry-after-schedule", test_retry_after_schedule },
+		{ "retry-after-clamped", test_retry_after_clamped },
 		{ "timer-mode", test_timer_mode },
 		{ "restore", test_restore },
 		{ "last-modified", test_last_modified },

@@ -308,6 +308,55 @@ START_TEST(test_rolled_back_skipped)
 }
 END_TEST
 
+/*
+ * The skip is for the exact release that rolled back (its targets hash), not for its version: a
+ * release re-signed with the same version and other content is installed by itself.
+ */
+START_TEST(test_rolled_back_resigned)
+{
+	static const char fixed[] = "root filesystem, version 2, fixed";
+	const TuFile files[] = { { "rootfs", fixed, sizeof(fixed) },
+				 { "appfs", appfs2, sizeof(appfs2) } };
+	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_(release_freep) Release *r = NULL;
+	SwuRollback rb = { .version = 2, .time = 1 };
+	FakeRelease rel, resigned;
+	Recorder rec = {};
+	uint8_t *copy;
+
+	fake_device_init(&dev, SERVER, "AutoInstall=yes\nPollIntervalSec=600");
+	dir = tu_path("%s/state", dev.dir);
+	/* Version 2 rolled back on this device... */
+	fake_release(&dev, 2, (TuFile[]){ { "rootfs", rootfs2, sizeof(rootfs2) },
+					  { "appfs", appfs2, sizeof(appfs2) } },
+		     2, &rel);
+	copy = malloc(rel.metadata.size);
+	memcpy(copy, rel.metadata.data, rel.metadata.size);
+	ck_assert_int_eq(release_new(dev.m, dev.m->ctx, copy, rel.metadata.size, &r), 0);
+	memcpy(rb.targets_sha256, release_get_targets_sha256(r), sizeof(rb.targets_sha256));
+	ck_assert_int_eq(swu_state_save_rollback(dev.m->ctx, dir, &rb), 0);
+	/* ...and the server offers version 2 again, re-signed with a fixed root filesystem. */
+	fake_release(&dev, 2, files, ELEMENTSOF(files), &resigned);
+	fake_publish(srv, SERVER, &resigned, files, ELEMENTSOF(files), 2);
+
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_start(u), 0);
+	run_until(u, &rec, 0, 1);
+	ck_assert_msg(u->state != UPDATER_INACTIVE, "not installed: %s", u->note);
+	run_until(u, &rec, 1, 1);
+	ck_assert_msg(memcmp(release_get_targets_sha256(poller_release_of(u)), rb.targets_sha256,
+			     SWU_SHA256_SIZE) != 0,
+		      "the re-signed release has the rolled-back one's targets hash");
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_str_eq(u->note, "Version 2 installed into slot B; reboot to try it");
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SKIPPED), 0);
+	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SUCCESS), 1);
+	fake_release_done(&rel);
+	fake_release_done(&resigned);
+}
+END_TEST
+
 /* Start(""): a poll first, the install of what it found after; no second install meanwhile. */
 START_TEST(test_start_polls_first)
 {
@@ -601,6 +650,7 @@ int main(void)
 		{ "no-auto-install", test_no_auto_install },
 		{ "auto-install-after-failure", test_auto_install_after_failure },
 		{ "rolled-back-skipped", test_rolled_back_skipped },
+		{ "rolled-back-resigned", test_rolled_back_resigned },
 		{ "start-polls-first", test_start_polls_first },
 		{ "start-nothing-published", test_start_nothing_published },
 		{ "no-server", test_no_server },

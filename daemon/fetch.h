@@ -34,7 +34,9 @@ typedef struct FetchRequest {
 	const char *if_modified_since;
 	uint64_t offset;      /* resume at this byte (Range), 0: from the start */
 	uint64_t length;      /* with offset: only this many bytes (Range: offset-end) */
-	const char *if_range; /* with offset: the ETag the partial bytes came from */
+	/* with offset: the ETag the partial bytes came from, where a URL's content may change (not
+	 * for blobs and chunk stores: named by their hash, resumed with a plain Range) */
+	const char *if_range;
 	uint64_t max_bytes;   /* the whole resource may not exceed this (0: unlimited) */
 	unsigned timeout_sec; /* the whole request may not take longer (0: no limit) */
 	/* libcurl's receive buffer: 0 is 64 KiB (one slot write per 64 KiB of a long stream) */

@@ -24,7 +24,6 @@ typedef struct ServerSource {
 	/* the blob being downloaded */
 	const SwuTarget *target;
 	char *blob_url;
-	char blob_etag[128];
 	FetchJob *job;
 	unsigned attempts;
 	ClockTimer *retry;
@@ -96,7 +95,12 @@ static void blob_complete(ServerSource *s)
 
 static void blob_done(void *userdata, const FetchResult *res);
 
-/* Downloads the current target's blob from the writer's offset on. */
+/*
+ * Downloads the current target's blob from the writer's offset on. A resume is a plain Range,
+ * without If-Range: blobs are named by their hash and never change (the writer's hash decides
+ * anyway), while their ETag may (published again, another mirror, Apache's weak ETag for a file
+ * younger than a second): an If-Range that no longer matches gets the whole blob again.
+ */
 static void fetch_blob(ServerSource *s)
 {
 	Transfer *t = s->t;
@@ -104,7 +108,6 @@ static void fetch_blob(ServerSource *s)
 	FetchRequest req = {
 		.url = s->blob_url,
 		.offset = done,
-		.if_range = s->blob_etag,
 		.max_bytes = s->target->length,
 		.on_data = blob_data,
 		.on_done = blob_done,
@@ -136,15 +139,6 @@ static void blob_done(void *userdata, const FetchResult *res)
 	s->job = NULL;
 	if (transfer_failed(t))
 		return;
-	/*
-	 * The ETag a resume sends in If-Range. A weak one (W/"...") never matches there (RFC 9110
-	 * 13.1.5: a client must not send it), so the server would answer the resume with the whole
-	 * blob: none is sent instead. Blobs are named by their hash and never change. Only a
-	 * response with the blob's bytes names it (an error page's ETag is the page's).
-	 */
-	if ((res->status == 200 || res->status == 206) && res->etag[0] &&
-	    strncmp(res->etag, "W/", 2) != 0)
-		snprintf(s->blob_etag, sizeof(s->blob_etag), "%s", res->etag);
 	/* Bytes that fail verification or exceed the signed length are never retried. */
 	if (res->error == -EBADMSG || res->error == -EFBIG) {
 		if (res->error == -EFBIG)
@@ -200,7 +194,6 @@ static int begin_blob(ServerSource *s, const SwuTarget *target)
 		s->blob_url = NULL;
 		return -ENOMEM;
 	}
-	s->blob_etag[0] = 0;
 	s->attempts = 0;
 	return 0;
 }

@@ -318,6 +318,11 @@ static void respond(FakeJob *j)
 	snprintf(j->result.etag, sizeof(j->result.etag), "%s", res->etag ?: "");
 	snprintf(j->result.last_modified, sizeof(j->result.last_modified), "%s",
 		 res->last_modified ?: "");
+	if (f.new_etag) {
+		free(res->etag);
+		res->etag = strdup(f.new_etag);
+		ck_assert_ptr_nonnull(res->etag);
+	}
 	if (q->if_none_match && res->etag && streq(q->if_none_match, res->etag)) {
 		j->result.status = 304;
 		return;
@@ -330,7 +335,8 @@ static void respond(FakeJob *j)
 	end = res->size;
 	j->result.status = 200;
 	if ((q->offset > 0 || q->length > 0) && !f.ignore_range &&
-	    !(q->if_range && *q->if_range && res->etag && !streq(q->if_range, res->etag))) {
+	    !(q->if_range && *q->if_range &&
+	      (!res->etag || !streq(q->if_range, res->etag) || strncmp(res->etag, "W/", 2) == 0))) {
 		if (q->offset >= res->size) {
 			j->result.status = 416;
 			return;

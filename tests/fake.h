@@ -46,6 +46,8 @@ typedef struct FakeFault {
 	bool fail_at_end;     /* the connection fails after the last body byte */
 	bool hold_forever;    /* never answer (a request that hangs until cancelled) */
 	int start_error;      /* fetch_start() itself fails with this */
+	/* after this answer the resource has this ETag (published again, another mirror) */
+	const char *new_etag;
 } FakeFault;
 
 typedef struct FakeRequest {

@@ -10,6 +10,7 @@
 
 #include "fetch.h"
 #include "macro.h"
+#include "url.h"
 
 typedef struct CurlFetch {
 	Fetch base;
@@ -30,6 +31,7 @@ typedef struct CurlJob {
 	FetchRequest req;
 	sd_event_source *unpause; /* wakes a transfer paused by the rate limit */
 	char *url;
+	char *shown; /* the URL as messages show it (url_redact()) */
 	struct curl_slist *headers;
 	char range[48];
 	FetchResult result;
@@ -141,7 +143,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 	if (j->result.status == 206 && (!j->have_range || j->range_start != j->req.offset)) {
 		j->result.error = -EPROTO;
 		snprintf(j->result.message, sizeof(j->result.message),
-			 "%s: asked for byte %llu on, the server sent another range", j->url,
+			 "%s: asked for byte %llu on, the server sent another range", j->shown,
 			 (unsigned long long)j->req.offset);
 		return 0;
 	}
@@ -285,6 +287,7 @@ static void job_free(CurlJob *j)
 		j->fetch->rate_started = j->fetch->rate_bytes = 0;
 	sd_event_source_disable_unref(j->unpause);
 	curl_slist_free_all(j->headers);
+	free(j->shown);
 	free(j->url);
 	free(j);
 }
@@ -304,15 +307,15 @@ static void tls_file_hint(CurlJob *j, CURLcode code)
 	r = config_unreadable_file(c, &key, &path);
 	if (r < 0)
 		snprintf(j->result.message, sizeof(j->result.message),
-			 "%s: cannot read %s= '%s': %s", j->url, key, path, strerror(-r));
+			 "%s: cannot read %s= '%s': %s", j->shown, key, path, strerror(-r));
 	else if (code == CURLE_SSL_CERTPROBLEM)
 		snprintf(j->result.message, sizeof(j->result.message),
-			 "%s: %s (ClientCertificate= '%s', ClientKey= '%s')", j->url,
+			 "%s: %s (ClientCertificate= '%s', ClientKey= '%s')", j->shown,
 			 curl_easy_strerror(code), c->client_certificate ?: "none",
 			 c->client_key ?: "none");
 	else
 		snprintf(j->result.message, sizeof(j->result.message), "%s: %s (CAFile= '%s')",
-			 j->url, curl_easy_strerror(code), c->ca_file ?: "none");
+			 j->shown, curl_easy_strerror(code), c->ca_file ?: "none");
 }
 
 static void check_done(CurlFetch *f)
@@ -336,13 +339,13 @@ static void check_done(CurlFetch *f)
 			   is_https(j->url)) {
 			j->result.error = -EPROTO;
 			snprintf(j->result.message, sizeof(j->result.message),
-				 "%s: refusing a redirect away from https", j->url);
+				 "%s: refusing a redirect away from https", j->shown);
 		} else if (!j->result.error && msg->data.result == CURLE_WRITE_ERROR &&
 			   j->error_page) {
 			/* The error page we stopped reading: the status is the answer. */
 		} else if (!j->result.error && msg->data.result != CURLE_OK) {
 			j->result.error = curl_errno(msg->data.result);
-			snprintf(j->result.message, sizeof(j->result.message), "%s: %s", j->url,
+			snprintf(j->result.message, sizeof(j->result.message), "%s: %s", j->shown,
 				 curl_easy_strerror(msg->data.result));
 			tls_file_hint(j, msg->data.result);
 		}
@@ -508,7 +511,7 @@ static int multi_start(Fetch *base, const FetchRequest *req, FetchJob **ret)
 	j->req = *req;
 	j->url = strdup(req->url);
 	j->curl = curl_easy_init();
-	if (!j->url || !j->curl) {
+	if (!j->url || !j->curl || url_redact(req->url, &j->shown) < 0) {
 		job_free(j);
 		return -ENOMEM;
 	}

@@ -32,8 +32,8 @@ typedef struct FetchRequest {
 	const char *if_none_match; /* ETag of what we have, or NULL */
 	/* Last-Modified of what we have, or NULL: for servers without ETags (sent with no ETag) */
 	const char *if_modified_since;
-	uint64_t offset;      /* resume at this byte (Range), 0: from the start */
-	uint64_t length;      /* with offset: only this many bytes (Range: offset-end) */
+	uint64_t offset; /* resume at this byte (Range), 0: from the start */
+	uint64_t length; /* with offset: only this many bytes (Range: offset-end) */
 	/* with offset: the ETag the partial bytes came from, where a URL's content may change (not
 	 * for blobs and chunk stores: named by their hash, resumed with a plain Range) */
 	const char *if_range;

@@ -37,6 +37,7 @@
 #include "manager.h"
 #include "updater-bus.h"
 #include "updater.h"
+#include "url.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -293,6 +294,7 @@ static int run_daemon(Manager *m)
 	_cleanup_(fetch_freep) Fetch *fetch = NULL;
 	_cleanup_(updater_bus_freep) UpdaterBus *b = NULL;
 	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *server = NULL;
 	Idle idle = { .timeout = (uint64_t)m->config->idle_exit_sec * 1000000 };
 	UpdaterSetup setup;
 	int r;
@@ -347,9 +349,11 @@ static int run_daemon(Manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Cannot schedule polling");
 	sd_notifyf(0, "READY=1\nSTATUS=Idle, installed version %u", u->installed_version);
+	/* The log is for every local user: Server= without its user information (url_redact()). */
+	if (m->config->server && url_redact(m->config->server, &server) < 0)
+		return log_error_errno(-ENOMEM, "Cannot start");
 	log_info("Running: booted slot %c, installed version %u, server %s",
-		 m->booted ? m->booted : '?', u->installed_version,
-		 m->config->server ? m->config->server : "(none)");
+		 m->booted ? m->booted : '?', u->installed_version, server ?: "(none)");
 	r = sd_event_loop(event);
 	sd_notify(0, "STOPPING=1");
 	/* What clients read is the same when the daemon starts again. */

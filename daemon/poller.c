@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "poller.h"
 #include "time-util.h"
+#include "url.h"
 #include "wire.h"
 
 #define BACKOFF_FIRST_SEC 30
@@ -28,6 +29,8 @@ struct Poller {
 	void *userdata;
 
 	char *url; /* Server=/metadata.pb */
+	/* Server= and the URL as notes and the log show them (url_redact(): no secrets) */
+	char *shown_server, *shown_url;
 	ClockTimer *timer;
 	sd_bus_slot *timer_match; /* the poll timer's NextElapse properties, for NextCheck */
 	FetchJob *job;
@@ -293,11 +296,11 @@ static void poll_done(void *userdata, const FetchResult *res)
 	case POLL_RETRY:
 		report.error = res->error < 0 ? res->error : -EREMOTEIO;
 		if (res->error < 0)
-			poll_note(p, report.error, "Checking %s failed: %s", c->server,
+			poll_note(p, report.error, "Checking %s failed: %s", p->shown_server,
 				  res->message);
 		else
-			poll_note(p, report.error, "Checking %s failed: HTTP status %ld", c->server,
-				  res->status);
+			poll_note(p, report.error, "Checking %s failed: HTTP status %ld",
+				  p->shown_server, res->status);
 		next = poll_backoff(++p->failures, c->poll_interval_sec, res->retry_after);
 		/* Honoured by scheduled checks too, even after an exit and a timer run. */
 		p->not_before =
@@ -308,7 +311,7 @@ static void poll_done(void *userdata, const FetchResult *res)
 		break;
 	case POLL_FAILED:
 		report.error = -EPROTO;
-		poll_note(p, report.error, "Checking %s failed: HTTP status %ld%s", c->server,
+		poll_note(p, report.error, "Checking %s failed: HTTP status %ld%s", p->shown_server,
 			  res->status, fetch_status_hint(c, p->url, res->status));
 		break;
 	case POLL_NOT_MODIFIED:
@@ -324,7 +327,7 @@ static void poll_done(void *userdata, const FetchResult *res)
 		poll_note(p, report.error,
 			  "No release published at %s (HTTP status %ld): check Server= and the "
 			  "channel",
-			  p->url, res->status);
+			  p->shown_url, res->status);
 		report.release_changed = true;
 		break;
 	case POLL_NEW:
@@ -371,7 +374,7 @@ int poller_poll(Poller *p)
 	}
 	r = manager_context_new(p->m, &p->ctx);
 	if (r < 0) {
-		poll_note(p, r, "Cannot start a poll of %s: %s", p->url, strerror(-r));
+		poll_note(p, r, "Cannot start a poll of %s: %s", p->shown_url, strerror(-r));
 		return r;
 	}
 	req.url = p->url;
@@ -384,7 +387,7 @@ int poller_poll(Poller *p)
 	r = fetch_start(p->fetch, &req, &p->job);
 	if (r < 0) {
 		p->ctx = swu_context_unref(p->ctx);
-		poll_note(p, r, "Cannot start a poll of %s: %s", p->url, strerror(-r));
+		poll_note(p, r, "Cannot start a poll of %s: %s", p->shown_url, strerror(-r));
 	}
 	return r;
 }
@@ -590,6 +593,9 @@ int poller_new(const PollerSetup *setup, Poller **ret)
 		p->url = NULL;
 		return -ENOMEM;
 	}
+	if (server &&
+	    (url_redact(server, &p->shown_server) < 0 || url_redact(p->url, &p->shown_url) < 0))
+		return -ENOMEM;
 	*ret = TAKE_PTR(p);
 	return 0;
 }
@@ -605,6 +611,8 @@ Poller *poller_free(Poller *p)
 	swu_buf_done(&p->body);
 	release_free(p->release);
 	free(p->note);
+	free(p->shown_server);
+	free(p->shown_url);
 	free(p->url);
 	free(p);
 	return NULL;

@@ -31,7 +31,8 @@ typedef struct TransferSourceOps {
 	void (*free)(void *source);
 } TransferSourceOps;
 
-/* A transfer of @name (a path, a URL, Server=) fed by @ops, with @v verifying it (taken). */
+/* A transfer of @name (a path, a URL, Server=; shown without its secrets: url_redact()) fed by
+ * @ops, with @v verifying it (taken). */
 int transfer_new(const TransferSetup *setup, const char *name, const TransferSourceOps *ops,
 		 SwuVerifier *v, Transfer **ret);
 /* The source's state, freed with the transfer by @ops->free. */

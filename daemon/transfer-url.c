@@ -16,10 +16,12 @@
 #include "macro.h"
 #include "transfer-source.h"
 #include "transfer.h"
+#include "url.h"
 
 typedef struct UrlSource {
 	Transfer *t;
-	char *url;
+	char *url;   /* for the request */
+	char *shown; /* for messages: url_redact() */
 	FetchJob *job;
 	SwuStream *stream;
 	bool restage; /* the stream cannot be verified in order: stage it */
@@ -168,7 +170,8 @@ static void staging_done(void *userdata, const FetchResult *res)
 	src->staging_fd = safe_close(src->staging_fd);
 	if (res->error < 0 || res->status != 200)
 		return transfer_fail(src->t, update_result_of(res->error),
-				     download_failed(src, res), "Install from %s failed", src->url);
+				     download_failed(src, res), "Install from %s failed",
+				     src->shown);
 	install_staged(src);
 }
 
@@ -200,7 +203,7 @@ static int start_staging(UrlSource *src)
 		return swu_fail(ctx, r, "staging", "file", "cannot stage the download in '%s': %s",
 				c->staging_dir, strerror(-r));
 	log_info("The bundle at %s cannot be verified while it streams: staging it in '%s'",
-		 src->url, c->staging_dir);
+		 src->shown, c->staging_dir);
 	return fetch_start(transfer_fetch(t), &req, &src->job);
 }
 
@@ -223,7 +226,7 @@ static void stream_done(void *userdata, const FetchResult *res)
 	}
 	if (r == 0 && res->status != 200)
 		return transfer_fail(t, RESULT_TRANSFER_FAILED, download_failed(src, res),
-				     "Install from %s failed", src->url);
+				     "Install from %s failed", src->shown);
 	if (r == 0)
 		r = swu_stream_finish(src->stream);
 	if (r == 0)
@@ -239,7 +242,8 @@ static void stream_done(void *userdata, const FetchResult *res)
 			r = k;
 		else if (!ours) /* no verdict of ours: the server or the network failed */
 			r = download_failed(src, res);
-		return transfer_fail(t, update_result_of(r), r, "Install from %s failed", src->url);
+		return transfer_fail(t, update_result_of(r), r, "Install from %s failed",
+				     src->shown);
 	}
 	transfer_written(t);
 }
@@ -270,6 +274,7 @@ static void url_free(void *userdata)
 	if (src->staging_path)
 		(void)unlink(src->staging_path);
 	free(src->staging_path);
+	free(src->shown);
 	free(src->url);
 	free(src);
 }
@@ -303,7 +308,7 @@ int transfer_new_url(const TransferSetup *setup, const char *url, Transfer **ret
 		.t = t, .cap = cap, .staging_fd = -EBADF, .fd = -EBADF, .url = strdup(url)
 	};
 	transfer_set_source(t, src);
-	if (!src->url)
+	if (!src->url || url_redact(url, &src->shown) < 0)
 		return -ENOMEM;
 	r = swu_stream_new(setup->ctx, transfer_verifier(t), &stream_sink, src, &src->stream);
 	if (r < 0)

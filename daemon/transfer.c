@@ -10,6 +10,7 @@
 #include "macro.h"
 #include "transfer-source.h"
 #include "transfer.h"
+#include "url.h"
 #include "worker.h"
 
 struct Transfer {
@@ -22,7 +23,7 @@ struct Transfer {
 	void *userdata;
 	const TransferSourceOps *ops;
 	void *source;
-	char *name; /* where the bundle comes from */
+	char *name; /* where the bundle comes from, as shown (url_redact()) */
 	SwuVerifier *v;
 	Slots slots;
 	bool slots_open;
@@ -85,9 +86,8 @@ int transfer_new(const TransferSetup *setup, const char *name, const TransferSou
 		.ops = ops,
 		.v = TAKE_PTR(owned),
 		.shown = "",
-		.name = strdup(name),
 	};
-	r = t->name ? 0 : -ENOMEM;
+	r = url_redact(name, &t->name);
 	if (r >= 0)
 		r = sd_event_add_defer(t->event, &t->report, on_report, t);
 	if (r >= 0)

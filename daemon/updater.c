@@ -12,9 +12,11 @@
 #include "text.h"
 #include "time-util.h"
 #include "updater.h"
+#include "url.h"
 
 #define EMIT_INTERVAL_USEC (250 * USEC_PER_MSEC)
-/* What Start()/Install() accept as a source: Source and status.json keep it whole. */
+/* What Start()/Install() accept as a source: Source and status.json keep what is shown of it
+ * (url_redact()) whole. */
 #define SOURCE_MAX		  (sizeof_field(SwuStatusRecord, source) - 1)
 #define sizeof_field(type, field) sizeof(((type *)0)->field)
 
@@ -51,6 +53,18 @@ static bool set_text(char **field, const char *s)
 	free(*field);
 	*field = copy;
 	return true;
+}
+
+/*
+ * Source: where the install comes from, as every local user may read it (url_redact(): without
+ * user information, query string and fragment). The transfer gets the URL whole.
+ */
+static void set_source(Updater *u, const char *url)
+{
+	_cleanup_free_ char *shown = NULL;
+
+	if (url_redact(url, &shown) >= 0 && set_text(&u->source, shown))
+		changed(u, UPDATER_PROPERTY_SOURCE);
 }
 
 /* Sets the Note (escaped: it may quote what a server sent) and tells it. */
@@ -350,13 +364,12 @@ static int begin_server(Updater *u, bool verify, bool apply)
 	Transfer *t;
 	int r;
 
-	if (set_text(&u->source, u->m->config->server))
-		changed(u, UPDATER_PROPERTY_SOURCE);
+	set_source(u, u->m->config->server);
 	r = manager_context_new(u->m, &ctx);
 	if (r < 0)
 		return fail(u, NULL, r, "Cannot install");
 	if (!rel)
-		return refuse(u, -ENOENT, "No release is available from %s", u->m->config->server);
+		return refuse(u, -ENOENT, "No release is available from %s", u->source);
 	r = manager_may_install(u->m, ctx);
 	if (r < 0)
 		return fail(u, ctx, r, "Refusing to install");
@@ -415,7 +428,7 @@ static int begin(Updater *u, SwuContext *ctx, const char *source, unsigned flags
 			return fail(u, ctx, r, "Cannot install");
 	} else
 		return refuse(u, -EINVAL, "'%s' is neither an absolute path nor an http(s) URL",
-			      source);
+			      u->source);
 	return run_transfer(u, t, verify, apply);
 }
 
@@ -433,8 +446,7 @@ int updater_begin(Updater *u, const char *source, unsigned flags)
 	/* Never cut: a cut URL is another URL, and half a character breaks the property. */
 	if (strlen(source) > SOURCE_MAX)
 		return refuse(u, -EINVAL, "The source is longer than %zu bytes", SOURCE_MAX);
-	if (set_text(&u->source, source))
-		changed(u, UPDATER_PROPERTY_SOURCE);
+	set_source(u, source);
 	r = manager_context_new(u->m, &ctx);
 	if (r < 0)
 		return fail(u, NULL, r, "Cannot install");

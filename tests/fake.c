@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "time-util.h"
+#include "url.h"
 
 /* ---- the clock ---- */
 
@@ -237,6 +238,7 @@ static void job_end(FakeJob *j)
 static int on_deliver(sd_event_source *es, void *userdata)
 {
 	FakeJob *j = userdata;
+	_cleanup_free_ char *shown = NULL; /* as fetch.c shows the URL in its messages */
 	uint64_t end = j->cut ? MIN(j->cut, j->size) : j->size;
 	size_t n = (size_t)MIN((uint64_t)CHUNK, end - j->pos);
 	int r;
@@ -260,15 +262,16 @@ static int on_deliver(sd_event_source *es, void *userdata)
 				return 0;
 		}
 	}
+	ck_assert_int_eq(url_redact(j->req.url, &shown), 0);
 	if (j->result.error == 0 && j->cut && j->pos < j->size) {
 		j->result.error = -ECONNRESET;
 		snprintf(j->result.message, sizeof(j->result.message), "%s: connection reset",
-			 j->req.url);
+			 shown);
 	}
 	if (j->result.error == 0 && j->fail_at_end) {
 		j->result.error = -ETIMEDOUT;
 		snprintf(j->result.message, sizeof(j->result.message),
-			 "%s: timed out after the last byte", j->req.url);
+			 "%s: timed out after the last byte", shown);
 	}
 	job_end(j);
 	return 0;

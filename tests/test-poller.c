@@ -168,8 +168,9 @@ START_TEST(test_backoff)
 	/* The exponent is capped: a shift by 64 or more is undefined (x86 takes it modulo 64, and
 	 * 65 failures would wait 30 s again). status.json may claim any number of failures. */
 	for (unsigned f = 17; f < 300; f++)
-		ck_assert_msg(poll_backoff(f, hour, 0) == hour * USEC_PER_SEC, "%u failures: %llu s",
-			      f, (unsigned long long)(poll_backoff(f, hour, 0) / USEC_PER_SEC));
+		ck_assert_msg(poll_backoff(f, hour, 0) == hour * USEC_PER_SEC,
+			      "%u failures: %llu s", f,
+			      (unsigned long long)(poll_backoff(f, hour, 0) / USEC_PER_SEC));
 	ck_assert_uint_eq(poll_backoff(UINT32_MAX, hour, 0), hour * USEC_PER_SEC);
 	ck_assert_uint_eq(poll_backoff(65, UINT32_MAX, 0), usec_from_sec(30) << 16);
 }
@@ -478,8 +479,9 @@ START_TEST(test_restore)
 		q = new_poller(&rec, true);
 		poller_restore(q, &far);
 		ck_assert_int_eq(poller_start(q), 0);
-		ck_assert_msg(poller_get_next_check(q) == now + HOUR, "next check in %llu s",
-			      (unsigned long long)((poller_get_next_check(q) - now) / USEC_PER_SEC));
+		ck_assert_msg(
+			poller_get_next_check(q) == now + HOUR, "next check in %llu s",
+			(unsigned long long)((poller_get_next_check(q) - now) / USEC_PER_SEC));
 		poller_record(q, &far);
 		ck_assert_uint_eq(far.retry_at, now + HOUR);
 		ck_assert_uint_eq(far.not_before, now + HOUR);

@@ -20,6 +20,7 @@
 #include "testutil.h"
 #include "time-util.h"
 #include "transfer.h"
+#include "url.h"
 
 #define SERVER "http://updates.example/stable"
 #define IMG    (300u * 1024u + 17u) /* not a multiple of anything */
@@ -196,6 +197,47 @@ static const FakeRequest *nth_request(const char *url, size_t k)
 	ck_abort_msg("fewer requests for %s", url);
 	return NULL;
 }
+
+static void expect_redacted(const char *url, const char *want)
+{
+	_cleanup_free_ char *got = NULL;
+
+	ck_assert_int_eq(url_redact(url, &got), 0);
+	ck_assert_msg(streq(got, want), "'%s' shown as '%s', expected '%s'", url, got, want);
+}
+
+/* What is shown of a URL: no user information, query string or fragment; paths as they are. */
+START_TEST(test_url_redact)
+{
+	expect_redacted("http://updates.example/stable", "http://updates.example/stable");
+	expect_redacted("http://user:pass@updates.example/v2.swu", "http://updates.example/v2.swu");
+	expect_redacted("https://user@updates.example/v2.swu", "https://updates.example/v2.swu");
+	expect_redacted("https://:pass@updates.example/v2.swu", "https://updates.example/v2.swu");
+	expect_redacted("https://bucket.s3.example/v2.swu?X-Amz-Signature=abc&X-Amz-Date=1",
+			"https://bucket.s3.example/v2.swu");
+	expect_redacted("https://updates.example/v2.swu?token=abc#frag", "https://updates.example/"
+									 "v2.swu");
+	expect_redacted("https://updates.example/v2.swu#frag", "https://updates.example/v2.swu");
+	/* a port, an IPv6 host (with a zone), and both with user information */
+	expect_redacted("http://127.0.0.1:8080/stable", "http://127.0.0.1:8080/stable");
+	expect_redacted("http://u:p@[2001:db8::1]:8443/stable?k=v", "http://[2001:db8::1]:8443/"
+								    "stable");
+	expect_redacted("http://[fe80::1%25eth0]/stable", "http://[fe80::1%25eth0]/stable");
+	/* the path as it is (no "/../" resolved), percent-encoding kept */
+	expect_redacted("http://h/a/../b%20c", "http://h/a/../b%20c");
+	/* an '@' in the password, encoded or not */
+	expect_redacted("http://user:p%40ss@updates.example/x", "http://updates.example/x");
+	/* not a URL: a path (which may hold '?' and '@') or nothing at all, unchanged */
+	expect_redacted("/media/usb/v2.swu", "/media/usb/v2.swu");
+	expect_redacted("/srv/a?b@c#d", "/srv/a?b@c#d");
+	expect_redacted("", "");
+	/* a URL that does not parse shows its scheme only: whatever follows may be a secret */
+	expect_redacted("http://user:pa ss@bad host/x?sig=1", "http:// (a URL that does not "
+							      "parse)");
+	expect_redacted("user:secret@host http://x y", "(a URL that does not parse)");
+	expect_redacted("ftp://user:pass@files.example/v2.swu", "ftp://files.example/v2.swu");
+}
+END_TEST
 
 /* Every target into the inactive slot, read back; Verify reads it again; Apply records it. */
 START_TEST(test_success)
@@ -913,6 +955,7 @@ END_TEST
 int main(void)
 {
 	const TuCase cases[] = {
+		{ "url-redact", test_url_redact },
 		{ "success", test_success },
 		{ "resume", test_resume },
 		{ "resume-answered-whole", test_resume_answered_whole },

@@ -6,6 +6,7 @@
  * middle and a daemon killed in the middle, each as state, Result, Note and history.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -328,8 +329,9 @@ START_TEST(test_rolled_back_resigned)
 	fake_device_init(&dev, SERVER, "AutoInstall=yes\nPollIntervalSec=600");
 	dir = tu_path("%s/state", dev.dir);
 	/* Version 2 rolled back on this device... */
-	fake_release(&dev, 2, (TuFile[]){ { "rootfs", rootfs2, sizeof(rootfs2) },
-					  { "appfs", appfs2, sizeof(appfs2) } },
+	fake_release(&dev, 2,
+		     (TuFile[]){ { "rootfs", rootfs2, sizeof(rootfs2) },
+				 { "appfs", appfs2, sizeof(appfs2) } },
 		     2, &rel);
 	copy = malloc(rel.metadata.size);
 	memcpy(copy, rel.metadata.data, rel.metadata.size);
@@ -354,6 +356,135 @@ START_TEST(test_rolled_back_resigned)
 	ck_assert_uint_eq(history(SWU_HISTORY_INSTALL, SWU_HISTORY_SUCCESS), 1);
 	fake_release_done(&rel);
 	fake_release_done(&resigned);
+}
+END_TEST
+
+#define SECRETS_SERVER "http://svc:pollpass@updates.example/stable"
+#define SECRET_URL                                                                                 \
+	"http://user:hunter2@updates.example/v2.swu?X-Amz-Signature=deadbeef&X-Amz-Credential="    \
+	"AKIAEXAMPLE#fragsecret"
+
+/* @what (a property, a file) shows none of the secrets of SECRET_URL and SECRETS_SERVER. */
+static void expect_no_secret(const char *what, const char *text)
+{
+	static const char *const secrets[] = { "hunter2",  "deadbeef", "AKIAEXAMPLE", "fragsecret",
+					       "pollpass", "X-Amz",    "user:",	      "svc:" };
+
+	for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
+		ck_assert_msg(!strstr(text, secrets[i]), "%s shows '%s': %s", what, secrets[i],
+			      text);
+}
+
+/* @path shows none of the secrets, and has @want (it is not empty by mistake). */
+static void expect_no_secret_in_file(const char *path, const char *want)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	_cleanup_free_ char *text = NULL;
+	size_t size = 0;
+
+	ck_assert_int_eq(swu_read_file(path, 1 << 20, &data, &size), 0);
+	text = strndup((const char *)data, size);
+	ck_assert_ptr_nonnull(text);
+	expect_no_secret(path, text);
+	ck_assert_msg(strstr(text, want), "%s lacks '%s': %s", path, want, text);
+}
+
+/*
+ * User information, a signed query string and a fragment of an install URL or of Server= are
+ * for the request only: Source, the Note, status.json, the history and the log (all readable by
+ * every local user) show the URL without them.
+ */
+START_TEST(test_url_secrets)
+{
+	_cleanup_(updater_freep) Updater *u = NULL;
+	_cleanup_free_ char *log = NULL, *hist = NULL;
+	_cleanup_close_ int saved_stderr = -EBADF;
+	FakeRelease rel;
+	Recorder rec = {};
+	int fd;
+
+	fake_device_init(&dev, SECRETS_SERVER, NULL);
+	log = tu_path("%s/log", dev.dir);
+	hist = tu_path("%s/state/history.jsonl", dev.dir);
+	/* The log: what the daemon writes to stderr. */
+	fflush(stderr);
+	saved_stderr = dup(STDERR_FILENO);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+
+	fake_release(&dev, 2,
+		     (TuFile[]){ { "rootfs", rootfs2, sizeof(rootfs2) },
+				 { "appfs", appfs2, sizeof(appfs2) } },
+		     2, &rel);
+	fake_server_put(srv, SECRET_URL, rel.bundle.data, rel.bundle.size, "\"bundle\"");
+	u = new_updater(&rec);
+	ck_assert_int_eq(updater_begin(u, SECRET_URL, UPDATER_VERIFY | UPDATER_APPLY), 0);
+	/* The request itself has the whole URL. */
+	ck_assert_uint_eq(fake_server_count(srv, SECRET_URL), 1);
+	ck_assert_str_eq(u->source, "http://updates.example/v2.swu");
+	run_until(u, &rec, 1, 0);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_str_eq(u->source, "http://updates.example/v2.swu");
+	ck_assert_int_eq(updater_reset(u), 0);
+	{
+		_cleanup_free_ char *pending = tu_path("%s/state/pending.json", dev.dir);
+
+		ck_assert_int_eq(unlink(pending), 0);
+	}
+
+	/* A failed install names the URL in its Note (and the history). */
+	fake_server_remove(srv, SECRET_URL);
+	ck_assert_int_eq(updater_begin(u, SECRET_URL, UPDATER_VERIFY | UPDATER_APPLY), 0);
+	run_until(u, &rec, 2, 0);
+	ck_assert_int_eq(u->result, RESULT_TRANSFER_FAILED);
+	ck_assert_str_eq(u->note, "Install from http://updates.example/v2.swu failed: HTTP status "
+				  "404");
+	ck_assert_int_eq(updater_reset(u), 0);
+
+	/* Server= with user information: the poll's failure, and an install from it. */
+	fake_server_fault(srv, SECRETS_SERVER "/metadata.pb", &(FakeFault){ .status = 503 });
+	ck_assert_int_eq(updater_check(u), 0);
+	run_until(u, &rec, 2, 1);
+	ck_assert_str_eq(updater_get_poll_note(u), "Checking http://updates.example/stable failed: "
+						   "HTTP status 503");
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
+	run_until(u, &rec, 3, 2);
+	ck_assert_str_eq(u->note, "No release published at "
+				  "http://updates.example/stable/metadata.pb "
+				  "(HTTP status 404): check Server= and the channel");
+	ck_assert_int_eq(updater_reset(u), 0);
+	fake_publish(srv, SECRETS_SERVER, &rel,
+		     (TuFile[]){ { "rootfs", rootfs2, sizeof(rootfs2) },
+				 { "appfs", appfs2, sizeof(appfs2) } },
+		     2, 2);
+	ck_assert_int_eq(updater_begin(u, "", UPDATER_VERIFY | UPDATER_APPLY), 0);
+	run_until(u, &rec, 4, 3);
+	ck_assert_msg(u->result == RESULT_SUCCESS, "%s", u->note);
+	ck_assert_str_eq(u->source, "http://updates.example/stable");
+	ck_assert_uint_eq(fake_server_count(srv, SECRETS_SERVER "/blobs/"), 2);
+	updater_save_status(u);
+
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
+	expect_no_secret("Source", u->source);
+	expect_no_secret("the Note", u->note);
+	/* What status.json keeps for display; "polled" (Server=, to compare at the next start) is
+	 * not shown: the state directory is root's alone. */
+	{
+		_cleanup_free_ char *dir = tu_path("%s/state", dev.dir);
+		SwuStatusRecord st;
+
+		ck_assert_int_eq(swu_state_load_status(dev.m->ctx, dir, &st), 0);
+		expect_no_secret("status.json note", st.note);
+		expect_no_secret("status.json source", st.source);
+		expect_no_secret("status.json running", st.running);
+	}
+	/* JSON escapes "/" as "\/" */
+	expect_no_secret_in_file(hist, "updates.example\\/v2.swu failed: HTTP status 404");
+	expect_no_secret_in_file(log, "Installing version 2 from http://updates.example/v2.swu");
+	fake_release_done(&rel);
 }
 END_TEST
 
@@ -651,6 +782,7 @@ int main(void)
 		{ "auto-install-after-failure", test_auto_install_after_failure },
 		{ "rolled-back-skipped", test_rolled_back_skipped },
 		{ "rolled-back-resigned", test_rolled_back_resigned },
+		{ "url-secrets", test_url_secrets },
 		{ "start-polls-first", test_start_polls_first },
 		{ "start-nothing-published", test_start_nothing_published },
 		{ "no-server", test_no_server },

@@ -24,6 +24,11 @@ except as MODE says:
   error-drip  every request fails with 503 and a body that trickles at 2 bytes/s, for ever
   drop-parked  chunk store ranges longer than 128 KiB (those a delta asks for ahead of their
               turn) get 64 KiB, then the connection drops, once for each range's end
+  endless-metadata  metadata.pb is a 200 without Content-Length (the connection closes at its
+              end), and it never ends: TUF's endless data attack
+  endless-blob  blobs are a 200 without Content-Length: their bytes, then bytes for ever
+  long-206    as drop-once, and the resume is a 206 from the byte asked for without
+              Content-Length, whose body runs 4 KiB past the blob's end
   plain       none of the above: a well-behaved server
 The chosen port is written to PORTFILE. Requests are logged to stdout, one per line: method,
 path, Range, bytes sent, If-None-Match (quoted).
@@ -68,6 +73,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     time.sleep(0.5)
             except OSError:
                 return
+        if MODE == "endless-metadata" and self.path.endswith("/metadata.pb") or \
+                MODE == "endless-blob" and "/blobs/" in self.path and os.path.isfile(path):
+            # No Content-Length: nothing announced to refuse before the bytes come.
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            sent = 0
+            try:
+                if MODE == "endless-blob":
+                    data = open(path, "rb").read()
+                    self.wfile.write(data)
+                    sent += len(data)
+                while True:  # about 12 MiB/s: the 4 MiB cap is reached in a third of a second
+                    self.wfile.write(b"e" * 65536)
+                    self.wfile.flush()
+                    sent += 65536
+                    time.sleep(0.005)
+            except OSError:
+                self.log_sent(sent)
+                return
         if retry:
             self.send_response(500 if MODE == "error500" else 503)
             self.send_header("Retry-After", retry)
@@ -108,13 +134,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body, first = data[start:end + 1], start if ranged else None
         if start and MODE == "wrong-range":
             body, first, end = data, 0, len(data) - 1  # partial, but not from the byte asked for
+        if start and MODE == "long-206":
+            # The rest, and more than the rest, from the byte asked for; no length announced.
+            body = data[start:] + b"x" * 4096
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            self.send_header("ETag", etag)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.write(body)
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.log_sent(len(body))
+            return
         self.send_response(200 if first is None else 206)
         if first is not None:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (first, end, len(data)))
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if blob and MODE in ("drop-once", "drop-norange", "wrong-range") and self.path not in served:
+        if blob and MODE in ("drop-once", "drop-norange", "wrong-range", "long-206") and self.path not in served:
             served.add(self.path)
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()

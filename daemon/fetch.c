@@ -35,8 +35,7 @@ typedef struct CurlJob {
 	struct curl_slist *headers;
 	char range[48];
 	FetchResult result;
-	bool have_range;      /* the response carried Content-Range */
-	uint64_t range_start; /* its first byte */
+	FetchHeaderState response; /* what its headers said */
 	bool cancelled;
 	bool error_page; /* a non-2xx body: dropped at its first byte */
 	bool held;	 /* on_data said FETCH_HOLD: paused until fetch_resume() */
@@ -108,14 +107,33 @@ static bool throttle(CurlJob *j, size_t len)
 	return true;
 }
 
-/* What the body may still bring: the whole resource for a 200, the rest of it for a 206. */
-static uint64_t body_cap(const CurlJob *j)
+/* What the body may bring: the whole resource for a 200, the rest of it for a 206. */
+static uint64_t body_cap(const FetchRequest *req, long status)
 {
-	uint64_t max = j->req.max_bytes;
+	uint64_t max = req->max_bytes;
 
-	if (j->result.status == 206)
-		max -= MIN(max, j->req.offset);
+	if (status == 206)
+		max -= MIN(max, req->offset);
 	return max;
+}
+
+int fetch_check_body(const FetchRequest *req, const FetchHeaderState *st, FetchResult *res,
+		     const char *shown, size_t n)
+{
+	if (res->status == 206 && (!st->have_range || st->range_start != req->offset)) {
+		snprintf(res->message, sizeof(res->message),
+			 "%s: asked for byte %llu on, the server sent another range", shown,
+			 (unsigned long long)req->offset);
+		return -EPROTO;
+	}
+	/* Also while streaming: a body without Content-Length (or a false one) is cut here. */
+	if (req->max_bytes && n > body_cap(req, res->status) - res->received) {
+		snprintf(res->message, sizeof(res->message),
+			 "the server sent more than the %llu bytes expected",
+			 (unsigned long long)req->max_bytes);
+		return -EFBIG;
+	}
+	return 0;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata)
@@ -140,18 +158,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 		j->error_page = true;
 		return 0;
 	}
-	if (j->result.status == 206 && (!j->have_range || j->range_start != j->req.offset)) {
-		j->result.error = -EPROTO;
-		snprintf(j->result.message, sizeof(j->result.message),
-			 "%s: asked for byte %llu on, the server sent another range", j->shown,
-			 (unsigned long long)j->req.offset);
-		return 0;
-	}
-	if (j->req.max_bytes && len > body_cap(j) - j->result.received) {
-		j->result.error = -EFBIG;
-		snprintf(j->result.message, sizeof(j->result.message),
-			 "the server sent more than the %llu bytes expected",
-			 (unsigned long long)j->req.max_bytes);
+	r = fetch_check_body(&j->req, &j->response, &j->result, j->shown, len);
+	if (r < 0) {
+		j->result.error = r;
 		return 0;
 	}
 	r = j->req.on_data(j->req.userdata, j->result.status, p, len);
@@ -220,25 +229,25 @@ static bool printable(const char *s, size_t n)
 	return true;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+void fetch_parse_header(FetchResult *res, FetchHeaderState *st, const char *line, size_t len,
+			time_t now)
 {
-	CurlJob *j = userdata;
-	size_t len = size * n, vlen;
-	const char *v;
+	const char *p = line, *v;
+	size_t vlen;
 	char buf[128];
 
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* A new response (after a redirect): forget the previous one's headers. */
-		j->result.etag[0] = 0;
-		j->result.last_modified[0] = 0;
-		j->result.retry_after = 0;
-		j->result.status = 0;
-		j->have_range = false;
-		return len;
+		res->etag[0] = 0;
+		res->last_modified[0] = 0;
+		res->retry_after = 0;
+		res->status = 0;
+		st->have_range = false;
+		return;
 	}
 	v = memchr(p, ':', len);
 	if (!v)
-		return len;
+		return;
 	vlen = len - (size_t)(v + 1 - p);
 	v++;
 	while (vlen > 0 && (*v == ' ' || *v == '\t'))
@@ -248,29 +257,36 @@ static size_t on_header(char *p, size_t size, size_t n, void *userdata)
 	/* A value is taken whole or not at all: a cut one is another value (a date without its
 	 * trailing junk parses). ETags, Retry-After and Content-Range are short. */
 	if (vlen >= sizeof(buf))
-		return len;
+		return;
 	memcpy(buf, v, vlen);
 	buf[vlen] = 0;
 	/* What goes back into a request (If-None-Match, If-Range, If-Modified-Since) is printable
 	 * ASCII only: a control byte could end or add a header line. Else it is not kept at all. */
 	if ((strncasecmp(p, "ETag:", 5) == 0 || strncasecmp(p, "Last-Modified:", 14) == 0) &&
 	    !printable(v, vlen))
-		return len;
-	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(j->result.etag)) {
-		memcpy(j->result.etag, v, vlen);
-		j->result.etag[vlen] = 0;
-	} else if (strncasecmp(p, "Last-Modified:", 14) == 0 &&
-		   vlen < sizeof(j->result.last_modified)) {
-		memcpy(j->result.last_modified, v, vlen);
-		j->result.last_modified[vlen] = 0;
+		return;
+	if (strncasecmp(p, "ETag:", 5) == 0 && vlen < sizeof(res->etag)) {
+		memcpy(res->etag, v, vlen);
+		res->etag[vlen] = 0;
+	} else if (strncasecmp(p, "Last-Modified:", 14) == 0 && vlen < sizeof(res->last_modified)) {
+		memcpy(res->last_modified, v, vlen);
+		res->last_modified[vlen] = 0;
 	} else if (strncasecmp(p, "Retry-After:", 12) == 0) {
-		j->result.retry_after = fetch_parse_retry_after(buf, time(NULL));
+		res->retry_after = fetch_parse_retry_after(buf, now);
 	} else if (strncasecmp(p, "Content-Range:", 14) == 0) {
 		unsigned long long start = 0;
 
-		j->have_range = sscanf(buf, "bytes %llu-", &start) == 1;
-		j->range_start = start;
+		st->have_range = sscanf(buf, "bytes %llu-", &start) == 1;
+		st->range_start = start;
 	}
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata)
+{
+	CurlJob *j = userdata;
+	size_t len = size * n;
+
+	fetch_parse_header(&j->result, &j->response, p, len, time(NULL));
 	return len;
 }
 

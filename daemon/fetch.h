@@ -6,6 +6,7 @@
  * blocks the loop. Bodies stream to a callback and are capped; headers give the ETag and
  * Retry-After; resumes use Range and If-Range.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include <systemd/sd-event.h>
@@ -58,6 +59,33 @@ typedef struct FetchRequest {
  * it does not parse or lies in the past. Callers clamp it to their own limits.
  */
 uint64_t fetch_parse_retry_after(const char *value, time_t now);
+
+/*
+ * What a server controls at the HTTP layer, read by pure functions that tests/fuzz/fuzz-http.c
+ * fuzzes: the header lines of a response, and the body bytes it may bring.
+ */
+typedef struct FetchHeaderState {
+	bool have_range;      /* the response carried Content-Range */
+	uint64_t range_start; /* its first byte */
+} FetchHeaderState;
+
+/*
+ * One header line of a response, as libcurl hands it (with its CRLF, not NUL-terminated): a
+ * status line starts a new response (after a redirect); ETag and Last-Modified are kept in @res
+ * when whole and printable ASCII (they go back into requests), Retry-After as seconds from @now,
+ * Content-Range's first byte in @st. Anything else is ignored.
+ */
+void fetch_parse_header(FetchResult *res, FetchHeaderState *st, const char *line, size_t len,
+			time_t now);
+
+/*
+ * Whether @n more body bytes of a 200 or 206 answer (@res->status) to @req may reach the caller,
+ * @res->received bytes having done so: 0, or -EPROTO (a 206 that does not start at the offset
+ * asked for) or -EFBIG (beyond @req->max_bytes: the whole resource for a 200, the rest from the
+ * offset for a 206), the sentence in @res->message naming @shown (the URL as shown).
+ */
+int fetch_check_body(const FetchRequest *req, const FetchHeaderState *st, FetchResult *res,
+		     const char *shown, size_t n);
 
 /*
  * An HTTP client: libcurl on sd-event (fetch_curl_new()), or a test's own (tests/fake.c), so

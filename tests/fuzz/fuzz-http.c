@@ -17,6 +17,8 @@
  * when its Content-Range starts at the offset; a URL shown has no user information, query or
  * fragment left.
  */
+#include <curl/curl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,21 +42,36 @@ static void check_kept(const char *s, size_t size)
 			abort();
 }
 
+/* Whether @part of the URL @h holds is there. */
+static bool has_part(CURLU *h, CURLUPart part)
+{
+	char *v = NULL;
+	bool has = curl_url_get(h, part, &v, 0) == CURLUE_OK;
+
+	curl_free(v);
+	return has;
+}
+
 static void check_shown(const char *value)
 {
 	_cleanup_free_ char *shown = NULL;
-	const char *host, *end;
+	CURLU *h;
 
 	if (url_redact(value, &shown) < 0)
 		return;
-	host = strstr(shown, "://");
-	if (!host || !strstr(value, "://") || strstr(shown, "(a URL that does not parse)"))
+	if (!strstr(value, "://") || strstr(shown, "(a URL that does not parse)"))
 		return;
-	/* Parsed: the authority has no user information, and nothing follows the path. */
-	host += 3;
-	end = host + strcspn(host, "/");
-	if (memchr(host, '@', (size_t)(end - host)) || strchr(shown, '?') || strchr(shown, '#'))
+	/* Parsed: read again, as a request would, it has no user information, query or fragment. */
+	h = curl_url();
+	if (!h)
+		return;
+	if (curl_url_set(h, CURLUPART_URL, shown, CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS) !=
+		    CURLUE_OK ||
+	    has_part(h, CURLUPART_USER) || has_part(h, CURLUPART_PASSWORD) ||
+	    has_part(h, CURLUPART_OPTIONS) || has_part(h, CURLUPART_QUERY) ||
+	    has_part(h, CURLUPART_FRAGMENT))
 		abort();
+	curl_url_cleanup(h);
 }
 
 /* The body: chunks of the sizes given, as fetch.c's on_body() checks them, after headers that

@@ -318,12 +318,12 @@ START_TEST(test_rolled_back_resigned)
 	static const char fixed[] = "root filesystem, version 2, fixed";
 	const TuFile files[] = { { "rootfs", fixed, sizeof(fixed) },
 				 { "appfs", appfs2, sizeof(appfs2) } };
+	Recorder rec = {}; /* before the updater: freeing it may still tell */
 	_cleanup_(updater_freep) Updater *u = NULL;
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_(release_freep) Release *r = NULL;
 	SwuRollback rb = { .version = 2, .time = 1 };
 	FakeRelease rel, resigned;
-	Recorder rec = {};
 	uint8_t *copy;
 
 	fake_device_init(&dev, SERVER, "AutoInstall=yes\nPollIntervalSec=600");
@@ -396,11 +396,11 @@ static void expect_no_secret_in_file(const char *path, const char *want)
  */
 START_TEST(test_url_secrets)
 {
+	Recorder rec = {}; /* before the updater: freeing it may still tell */
 	_cleanup_(updater_freep) Updater *u = NULL;
 	_cleanup_free_ char *log = NULL, *hist = NULL;
 	_cleanup_close_ int saved_stderr = -EBADF;
 	FakeRelease rel;
-	Recorder rec = {};
 	int fd;
 
 	fake_device_init(&dev, SECRETS_SERVER, NULL);

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "log.h"
 #include "macro.h"
+#include "url.h"
 
 typedef struct Parser {
 	Config *config;
@@ -164,7 +165,12 @@ static int set_size(Parser *p, void *field, const char *value)
 static int set_url(Parser *p, void *field, const char *value)
 {
 	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
-		parse_error(p, "'%s' is not an http:// or https:// URL", value);
+		_cleanup_free_ char *shown = NULL;
+
+		/* Logged and served on the bus: without the URL's secrets (url_redact()). */
+		if (url_redact(value, &shown) < 0)
+			return -ENOMEM;
+		parse_error(p, "'%s' is not an http:// or https:// URL", shown);
 		return -EINVAL;
 	}
 	if (strlen(value) > URL_MAX) {

@@ -137,6 +137,15 @@ START_TEST(test_errors)
 		{ "[Update]\nMaxBundleSize=-1\n", ":8: '-1' is not a size" },
 		{ "[Update]\nMaxBundleSize=M\n", ":8: 'M' is not a size" },
 		{ "[Update]\nMaxBundleSize=99999999999T\n", ":8: '99999999999T' is not a size" },
+		/* The error is logged and served on the bus: a URL's secrets are left out. */
+		{ "[Update]\nServer=ftp://user:secret@files.example/x?sig=secret\n", ":8: "
+										     "'ftp://"
+										     "files."
+										     "example/x' "
+										     "is not an "
+										     "http:// or "
+										     "https:// "
+										     "URL" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -148,6 +157,7 @@ START_TEST(test_errors)
 		ck_assert_ptr_null(c);
 		ck_assert_msg(strstr(err, cases[i].error), "case %zu: '%s' lacks '%s'", i, err,
 			      cases[i].error);
+		ck_assert_msg(!strstr(err, "secret"), "case %zu: '%s'", i, err);
 	}
 }
 END_TEST

@@ -21,7 +21,7 @@
 #define FETCH	      UINT64_MAX /* a block of a missing chunk that the active slot does not hold */
 /*
  * Missing chunks are handled in batches of about this many blocks (records, sources and the
- * level-2 table take some 48 bytes a block), so memory stays flat however much changed: each
+ * level-2 table take some 40 bytes a block), so memory stays flat however much changed: each
  * batch costs one more read of the active slot.
  */
 #define BATCH_BLOCKS (32u * 1024u)
@@ -577,30 +577,33 @@ static uint32_t missing_at_block(const SwuDelta *d, uint32_t b)
 }
 
 /*
- * Level 2 looks the missing blocks up by the exact value of their hash (the fast hash of block
- * images, the rolling hash of byte-granular ones), not by a bucket of it. Records are unsigned:
- * a store may give any values, so that a hash table would put them all in the bucket of the
- * all-zero window and make every offset of a zero run walk them. Here the blocks are sorted by
- * value, those of one value side by side, and a lookup is a binary search, whatever the values.
- * Each block a lookup meets is either found or (byte-granular) refuted by its fast hash; it
- * leaves the search once found or after ROLL_MISSES refutations, so a batch makes at most
- * ROLL_MISSES probes a block, however long the slot and however the store lies.
+ * Level 2 looks the missing blocks up by the exact value of their hash (the rolling hash of
+ * byte-granular images, the high half of the fast hash of block images), not by a bucket of it.
+ * Records are unsigned: a store may give any values, so that a hash table would put them all in
+ * the bucket of the all-zero window and make every offset of a zero run walk them. Here the
+ * blocks are sorted by value, those of one value side by side, and a lookup is a binary search,
+ * whatever the values. Each block a lookup meets is either found or refuted by its whole fast
+ * hash; it leaves the search once found or after MISSES_MAX refutations, so a batch makes at
+ * most MISSES_MAX probes a block, however long the slot and however the store lies. Nine bytes a
+ * block: the batch's other tables take most of what a large delta's 16 MiB leave.
  */
 typedef struct Wanted {
-	uint64_t key;  /* the hash value */
-	uint32_t blk;  /* the block (of all missing blocks of the batch) */
-	uint32_t live; /* the first entry of a value: how many of its entries are still looked for */
+	uint32_t key; /* the value looked up */
+	uint32_t blk; /* the block (of all missing blocks of the batch), GONE once out of the search */
 } Wanted;
+
+/* Entries out of the search: the last ones of their value (a batch has far fewer blocks). */
+#define GONE UINT32_MAX
 
 typedef struct Lookup {
 	Wanted *e;
 	uint32_t n;
 	uint8_t *bits;	 /* byte-granular: a bitmap of the wanted values rules out most offsets */
-	uint8_t *misses; /* byte-granular: rolling matches that the fast hash refuted, per block */
+	uint8_t *misses; /* matches of the value that the fast hash refuted, per block */
 } Lookup;
 
-/* A block whose rolling hash matched this often without its fast hash: a lying record. */
-#define ROLL_MISSES 8
+/* A block whose value matched this often without its fast hash: a lying record. */
+#define MISSES_MAX 8
 
 static bool wanted_less(const Wanted *x, const Wanted *y)
 {
@@ -621,8 +624,8 @@ static void wanted_sift(Wanted *e, uint32_t root, uint32_t n)
 }
 
 /*
- * Sorts in place: glibc's qsort() merges through a copy of the whole array (another 16 bytes a
- * block, half a MiB for a batch), which the 16 MiB peak of a large delta has no room for.
+ * Sorts in place: glibc's qsort() merges through a copy of the whole array, which the 16 MiB
+ * peak of a large delta has no room for.
  */
 static void wanted_sort(Wanted *e, uint32_t n)
 {
@@ -643,9 +646,14 @@ static void lookup_done(Lookup *l)
 	free(l->misses);
 }
 
-static inline uint32_t roll_bit(uint64_t h)
+static inline uint32_t roll_bit(uint32_t h)
 {
-	return (uint32_t)h >> (32 - ROLL_BITS);
+	return h >> (32 - ROLL_BITS);
+}
+
+static inline uint32_t fast_key(uint64_t x)
+{
+	return (uint32_t)(x >> 32);
 }
 
 /* Every whole block of the batch's missing chunks, by value (a short last block never matches). */
@@ -654,12 +662,12 @@ static int lookup_init(SwuDelta *d, Lookup *l, bool rolling)
 	uint32_t total = d->blk_at[d->m];
 
 	l->e = malloc(MAX(total, 1u) * sizeof(Wanted));
-	if (!l->e)
+	l->misses = calloc(1, MAX(total, 1u));
+	if (!l->e || !l->misses)
 		return -ENOMEM;
 	if (rolling) {
 		l->bits = calloc(1, (size_t)1 << (ROLL_BITS - 3));
-		l->misses = calloc(1, MAX(total, 1u));
-		if (!l->bits || !l->misses)
+		if (!l->bits)
 			return -ENOMEM;
 	}
 	for (uint32_t j = 0; j < d->m; j++) {
@@ -667,25 +675,20 @@ static int lookup_init(SwuDelta *d, Lookup *l, bool rolling)
 		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
 
 		for (uint32_t k = 0; k < nb && (k + 1) * SWU_CHUNK_BLOCK <= len; k++) {
-			uint64_t key = rolling ? record_block_rolling(d, j, k)
-					       : record_block_hash(d, j, k);
+			uint32_t key = rolling ? record_block_rolling(d, j, k)
+					       : fast_key(record_block_hash(d, j, k));
 
-			l->e[l->n++] = (Wanted){ key, d->blk_at[j] + k, 0 };
+			l->e[l->n++] = (Wanted){ key, d->blk_at[j] + k };
 			if (rolling)
 				l->bits[roll_bit(key) >> 3] |= 1u << (roll_bit(key) & 7);
 		}
 	}
 	wanted_sort(l->e, l->n);
-	for (uint32_t s = 0, p; s < l->n; s = p) {
-		for (p = s + 1; p < l->n && l->e[p].key == l->e[s].key; p++)
-			;
-		l->e[s].live = p - s;
-	}
 	return 0;
 }
 
-/* The first entry of @key, or NULL: a binary search. */
-static Wanted *lookup_find(const Lookup *l, uint64_t key)
+/* The first entry of @key (l->n when none): a binary search. */
+static uint32_t lookup_find(const Lookup *l, uint32_t key)
 {
 	uint32_t lo = 0, hi = l->n;
 
@@ -697,27 +700,46 @@ static Wanted *lookup_find(const Lookup *l, uint64_t key)
 		else
 			hi = mid;
 	}
-	return lo < l->n && l->e[lo].key == key ? &l->e[lo] : NULL;
+	return lo;
 }
 
-/* Entry @p of the value starting at @first leaves the search: the last live one takes its place. */
-static void lookup_drop(Wanted *first, uint32_t p)
+/* Whether entry @p is a block of value @key still looked for. */
+static inline bool lookup_live(const Lookup *l, uint32_t p, uint32_t key)
 {
-	first[p].blk = first[first->live - 1].blk;
-	first->live--;
+	return p < l->n && l->e[p].key == key && l->e[p].blk != GONE;
+}
+
+/*
+ * The window at @at, whose fast hash is @x: each block still looked for of the value whose first
+ * entry is @p is found there or refuted; those found or refuted too often leave the search (the
+ * others move up, so the entries still looked for stay first).
+ */
+static void lookup_take(SwuDelta *d, Lookup *l, uint32_t p, uint64_t x, uint64_t at)
+{
+	uint32_t key = l->e[p].key, keep = p;
+
+	for (; lookup_live(l, p, key); p++) {
+		uint32_t i = l->e[p].blk, j = missing_at_block(d, i);
+
+		d->stats.probes++;
+		if (record_block_hash(d, j, i - d->blk_at[j]) == x)
+			d->bsrc[i] = at;
+		else if (++l->misses[i] < MISSES_MAX)
+			l->e[keep++].blk = i;
+	}
+	for (; keep < p; keep++)
+		l->e[keep].blk = GONE;
 }
 
 /* Block images: every 4 KiB boundary of the active slot, by fast hash. */
 static int scan_aligned(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, uint64_t off)
 {
 	for (size_t b = 0; b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
-		Wanted *w = lookup_find(l, swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0));
+		uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
+		uint32_t p = lookup_find(l, fast_key(x));
 
-		/* The value is the fast hash: every block of it is found (and leaves the search). */
-		for (; w && w->live > 0; lookup_drop(w, 0)) {
-			d->stats.probes++;
-			d->bsrc[w[0].blk] = off + b;
-		}
+		if (lookup_live(l, p, fast_key(x)))
+			lookup_take(d, l, p, x, off + b);
 	}
 	return 0;
 }
@@ -735,25 +757,11 @@ static int scan_rolling(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, 
 		return 0;
 	h = swu_rolling_hash(buf);
 	for (size_t b = 0;; b++) {
-		Wanted *w = NULL;
+		if (l->bits[roll_bit(h) >> 3] & (1u << (roll_bit(h) & 7))) {
+			uint32_t p = lookup_find(l, h);
 
-		if (l->bits[roll_bit(h) >> 3] & (1u << (roll_bit(h) & 7)))
-			w = lookup_find(l, h);
-		if (w && w->live > 0) {
-			uint64_t x = swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0);
-
-			for (uint32_t p = 0; p < w->live;) {
-				uint32_t i = w[p].blk, j = missing_at_block(d, i);
-
-				d->stats.probes++;
-				if (record_block_hash(d, j, i - d->blk_at[j]) == x)
-					d->bsrc[i] = off + b;
-				else if (++l->misses[i] < ROLL_MISSES) {
-					p++;
-					continue;
-				}
-				lookup_drop(w, p); /* found, or refuted too often */
-			}
+			if (lookup_live(l, p, h))
+				lookup_take(d, l, p, swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0), off + b);
 		}
 		if (b + SWU_CHUNK_BLOCK >= got)
 			break;

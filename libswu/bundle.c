@@ -13,11 +13,43 @@
 
 #define INDEX_CHUNK (64u * 1024u)
 
+static void free_links(SwuRootLink *links, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(links[i].data);
+	free(links);
+}
+
+static void *memdup_size(const void *p, size_t n)
+{
+	void *d = malloc(n ? n : 1);
+
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* Appends a copy of a root_chain entry. */
+static int add_link(SwuRootLink **links, size_t *n, const uint8_t *data, size_t size)
+{
+	SwuRootLink *a = realloc(*links, (*n + 1) * sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	*links = a;
+	a[*n] = (SwuRootLink){ memdup_size(data, size), size };
+	if (!a[*n].data)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
 SwuBundle *swu_bundle_free(SwuBundle *b)
 {
 	if (!b)
 		return NULL;
 	free(b->root);
+	free_links(b->chain, b->n_chain);
 	for (size_t i = 0; i < b->n_targets; i++) {
 		free(b->targets[i].name);
 		free(b->targets[i].data);
@@ -31,15 +63,6 @@ SwuBundle *swu_bundle_free(SwuBundle *b)
 	return NULL;
 }
 
-static void *memdup_size(const void *p, size_t n)
-{
-	void *d = malloc(n ? n : 1);
-
-	if (d && n)
-		memcpy(d, p, n);
-	return d;
-}
-
 static int index_metadata(void *userdata, SwuBundleField field, const char *name,
 			  const uint8_t *data, size_t size)
 {
@@ -51,6 +74,8 @@ static int index_metadata(void *userdata, SwuBundleField field, const char *name
 		b->root_size = size;
 		return b->root ? 0 : -ENOMEM;
 	}
+	if (field == SWU_BUNDLE_ROOT_CHAIN)
+		return add_link(&b->chain, &b->n_chain, data, size);
 	a = realloc(b->targets, (b->n_targets + 1) * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
@@ -207,16 +232,14 @@ static int verify_data(void *userdata, const uint8_t *p, size_t n)
 	return swu_verifier_payload_update(userdata, p, n);
 }
 
-static int verify_metadata(SwuVerifier *v, const uint8_t *root, size_t root_size,
-			   const SwuMetadataEntry *targets)
+static int verify_metadata(SwuVerifier *v, const SwuRootLink *chain, size_t n_chain,
+			   const uint8_t *root, size_t root_size, const SwuMetadataEntry *targets)
 {
 	int r;
 
-	if (root) {
-		r = swu_verifier_check_root(v, root, root_size);
-		if (r < 0)
-			return r;
-	}
+	r = swu_verifier_check_root_chain(v, chain, n_chain, root, root_size);
+	if (r < 0)
+		return r;
 	return swu_verifier_check_targets(v, targets ? targets->data : NULL,
 					  targets ? targets->size : 0);
 }
@@ -226,7 +249,8 @@ int swu_bundle_verify_metadata(SwuBundle *b, SwuVerifier *v)
 	assert_return(b, -EINVAL);
 	assert_return(v, -EINVAL);
 
-	return verify_metadata(v, b->root, b->root_size, swu_bundle_get_targets(b, "targets"));
+	return verify_metadata(v, b->chain, b->n_chain, b->root, b->root_size,
+			       swu_bundle_get_targets(b, "targets"));
 }
 
 int swu_bundle_verify(SwuBundle *b, SwuVerifier *v)
@@ -265,6 +289,8 @@ struct SwuStream {
 	SwuBundleReader *reader;
 	uint8_t *root;
 	size_t root_size;
+	SwuRootLink *chain;
+	size_t n_chain;
 	SwuMetadataEntry targets;
 	bool have_targets, verified;
 	const SwuTarget *current;
@@ -276,6 +302,7 @@ SwuStream *swu_stream_free(SwuStream *s)
 		return NULL;
 	swu_bundle_reader_free(s->reader);
 	free(s->root);
+	free_links(s->chain, s->n_chain);
 	free(s->targets.name);
 	free(s->targets.data);
 	swu_context_unref(s->ctx);
@@ -306,6 +333,8 @@ static int stream_metadata(void *userdata, SwuBundleField field, const char *nam
 		s->root_size = size;
 		return s->root ? 0 : -ENOMEM;
 	}
+	if (field == SWU_BUNDLE_ROOT_CHAIN)
+		return add_link(&s->chain, &s->n_chain, data, size);
 	if (!streq(name, "targets"))
 		return 0;
 	s->targets = (SwuMetadataEntry){ strdup(name), memdup_size(data, size), size };
@@ -321,14 +350,14 @@ static int stream_verify_metadata(SwuStream *s, bool more)
 	if (s->verified)
 		return 0;
 	s->verified = true;
-	r = verify_metadata(s->verifier, s->root, s->root_size,
+	r = verify_metadata(s->verifier, s->chain, s->n_chain, s->root, s->root_size,
 			    s->have_targets ? &s->targets : NULL);
 	/*
 	 * Pigweed's tools write fields in number order: the root comes after the payloads. A root
 	 * rotation that authorises a new targets key may still follow, so a signature failure now
 	 * is no verdict: stage the bundle, where the root is read first.
 	 */
-	if (r == -EKEYREJECTED && more && !s->root)
+	if (r == -EKEYREJECTED && more && !s->root && s->n_chain == 0)
 		return stream_order(s, "its targets metadata is not signed by a trusted key and a "
 				       "root metadata may still follow the payloads");
 	return r;

@@ -170,21 +170,26 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 
 int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifier *v)
 {
-	const uint8_t *root;
-	size_t size;
-	int r;
+	const SwuRootLink *links;
+	size_t n;
+	int r, written = 0;
 
 	assert_return(ctx, -EINVAL);
 	assert_return(d, -EINVAL);
 	assert_return(v, -EINVAL);
 
-	root = swu_verifier_get_new_root(v, &size);
-	if (!root)
-		return 0;
-	r = swu_state_save_root(ctx, d->state_dir, root, size);
-	if (r > 0 && d->committed)
-		d->committed(d->userdata, swu_root_version(ctx, root, size));
-	return r;
+	/* Every hop in the order rule 2 accepted it: the chain replays from the factory root. */
+	n = swu_verifier_get_new_roots(v, &links);
+	for (size_t i = 0; i < n; i++) {
+		r = swu_state_save_root(ctx, d->state_dir, links[i].data, links[i].size);
+		if (r < 0)
+			return r;
+		if (r > 0 && d->committed)
+			d->committed(d->userdata,
+				     swu_root_version(ctx, links[i].data, links[i].size));
+		written += r;
+	}
+	return written > 0;
 }
 
 int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *v, SwuBundle *b)

@@ -64,8 +64,10 @@ int swu_device_manifest(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size
 int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret);
 
 /*
- * Persists the rotated root that rule 2 accepted in @v, if any, as the next chain link. Returns 1
- * when a link was written (and @d->committed was told), 0 when there was nothing new to keep.
+ * Persists every root that rule 2 accepted in @v (the hops of a chain, then the bundle's root), in
+ * that order, each as the next chain link; links the chain already holds are not written again.
+ * Returns 1 when a link was written (@d->committed is told of each), 0 when there was nothing new
+ * to keep. Called again after more hops, it writes only the new ones.
  */
 int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifier *v);
 

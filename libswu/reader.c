@@ -48,8 +48,9 @@ struct SwuBundleReader {
 	uint64_t value_offset, value_size;
 
 	uint64_t metadata_total;
-	bool seen_field; /* a field of UpdateBundle (1-5, length-delimited) began */
+	bool seen_field; /* a field of UpdateBundle (1-5 or 100, length-delimited) began */
 	bool seen_root, seen_timestamp, seen_snapshot;
+	size_t n_links; /* root_chain entries */
 	char **payload_names;
 	size_t n_payload_names;
 	char **targets_names;
@@ -160,8 +161,8 @@ static int collect_done(SwuBundleReader *r)
 	char name[SWU_NAME_MAX + 1];
 	int k;
 
-	if (r->field == SWU_BUNDLE_ROOT)
-		return r->ops->metadata ? r->ops->metadata(r->userdata, SWU_BUNDLE_ROOT, NULL,
+	if (r->field == SWU_BUNDLE_ROOT || r->field == SWU_BUNDLE_ROOT_CHAIN)
+		return r->ops->metadata ? r->ops->metadata(r->userdata, r->field, NULL,
 							   r->collect.data, r->collect.size)
 					: 0;
 
@@ -198,6 +199,19 @@ static int begin_len_field(SwuBundleReader *r, uint64_t len)
 		seen = &r->seen_root;
 		break;
 	case SWU_BUNDLE_TARGETS:
+		break;
+	case SWU_BUNDLE_ROOT_CHAIN:
+		/* Bounded before anything is buffered or verified: a count and a size per link. */
+		if (r->n_links >= SWU_ROOT_CHAIN_MAX)
+			return swu_fail(r->ctx, -EBADMSG, "bundle", "limit",
+					"bundle: more than %u root_chain entries at offset %llu",
+					SWU_ROOT_CHAIN_MAX, (unsigned long long)r->offset);
+		if (len > SWU_ROOT_LINK_MAX)
+			return swu_fail(r->ctx, -EBADMSG, "bundle", "size",
+					"bundle: root_chain entry larger than %u bytes at offset "
+					"%llu",
+					SWU_ROOT_LINK_MAX, (unsigned long long)r->offset);
+		r->n_links++;
 		break;
 	case SWU_BUNDLE_PAYLOAD:
 		r->remaining = len;
@@ -345,6 +359,12 @@ static int step_entry_varint(SwuBundleReader *r, const uint8_t **p, size_t *n)
 	}
 }
 
+static bool known_field(uint32_t field)
+{
+	return (field >= SWU_BUNDLE_TIMESTAMP && field <= SWU_BUNDLE_ROOT) ||
+	       field == SWU_BUNDLE_ROOT_CHAIN;
+}
+
 static int step_varint(SwuBundleReader *r, const uint8_t **p, size_t *n)
 {
 	uint64_t v;
@@ -358,10 +378,9 @@ static int step_varint(SwuBundleReader *r, const uint8_t **p, size_t *n)
 	case ST_TAG:
 		if (swu_tag_split(v, &r->field, &r->wire) < 0)
 			return fail(r, "wire", "malformed field tag");
-		if (r->field >= SWU_BUNDLE_TIMESTAMP && r->field <= SWU_BUNDLE_ROOT &&
-		    r->wire != SWU_WIRE_LEN)
+		if (known_field(r->field) && r->wire != SWU_WIRE_LEN)
 			return fail(r, "wire", "wrong wire type for a known field");
-		if (r->field >= SWU_BUNDLE_TIMESTAMP && r->field <= SWU_BUNDLE_ROOT)
+		if (known_field(r->field))
 			r->seen_field = true;
 		if (r->wire == SWU_WIRE_VARINT)
 			r->state = ST_SKIP_VARINT;

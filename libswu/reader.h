@@ -21,11 +21,19 @@ typedef enum SwuBundleField {
 	SWU_BUNDLE_TARGETS = 3,
 	SWU_BUNDLE_PAYLOAD = 4,
 	SWU_BUNDLE_ROOT = 5,
+	/*
+	 * Our extension: repeated SignedRootMetadata, the intermediate roots of the chain, oldest
+	 * first (docs/bundle-format.md). Pigweed's decoders skip the unknown field.
+	 */
+	SWU_BUNDLE_ROOT_CHAIN = 100,
 } SwuBundleField;
 
 #define SWU_NAME_MAX		255
 #define SWU_PAYLOADS_MAX	4096
 #define SWU_TARGETS_ENTRIES_MAX 64
+/* root_chain: at most this many entries, each at most SWU_ROOT_LINK_MAX bytes. */
+#define SWU_ROOT_CHAIN_MAX 32
+#define SWU_ROOT_LINK_MAX  (64u * 1024u)
 /* All metadata of one bundle together: at most this many times the context's metadata cap. */
 #define SWU_METADATA_TOTAL_FACTOR 4
 
@@ -33,7 +41,8 @@ typedef enum SwuBundleField {
 #define SWU_READER_SKIP 1
 
 typedef struct SwuReaderOps {
-	/* Root metadata (field SWU_BUNDLE_ROOT, @name NULL) or one targets_metadata entry.
+	/* Root metadata (field SWU_BUNDLE_ROOT, @name NULL), one root_chain entry
+	 * (SWU_BUNDLE_ROOT_CHAIN, @name NULL) or one targets_metadata entry.
 	 * @data is only valid during the call. */
 	int (*metadata)(void *userdata, SwuBundleField field, const char *name, const uint8_t *data,
 			size_t size);

@@ -5,6 +5,7 @@
 
 #include "macro.h"
 #include "manifest.h"
+#include "reader.h"
 #include "text.h"
 #include "tuf.h"
 
@@ -18,7 +19,10 @@ struct SwuVerifier {
 	SwuRootMetadata *root;
 	uint8_t *root_bytes; /* its serialized SignedRootMetadata */
 	size_t root_size;
-	bool rotated; /* rule 2 accepted a new root: root_bytes is it */
+	bool rotated;	       /* rule 2 accepted a new root: root_bytes is it */
+	SwuRootLink *accepted; /* every root rule 2 accepted, in order: what a device persists */
+	size_t n_accepted;
+	bool strict_hops; /* SWU_VERIFY_SELF with a chain: hops after the anchor are checked in full */
 
 	SwuManifest *manifest;
 	const SwuTargetsMetadata *installed;
@@ -60,6 +64,9 @@ SwuVerifier *swu_verifier_free(SwuVerifier *v)
 	free_targets(v);
 	free(v->targets_bytes);
 	free(v->root_bytes);
+	for (size_t i = 0; i < v->n_accepted; i++)
+		free(v->accepted[i].data);
+	free(v->accepted);
 	free(v->compatible);
 	swu_context_unref(v->ctx);
 	free(v);
@@ -186,6 +193,24 @@ static int check_threshold(SwuVerifier *v, const SwuRootMetadata *keys, const Sw
 	return 0;
 }
 
+/* The root just set by rule 2 joins the list a device persists. */
+static int keep_accepted(SwuVerifier *v)
+{
+	SwuRootLink *a = realloc(v->accepted, (v->n_accepted + 1) * sizeof(*a));
+	uint8_t *copy;
+
+	if (!a)
+		return -ENOMEM;
+	v->accepted = a;
+	copy = malloc(v->root_size ? v->root_size : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, v->root_bytes, v->root_size);
+	a[v->n_accepted++] = (SwuRootLink){ copy, v->root_size };
+	v->rotated = true;
+	return 0;
+}
+
 bool swu_verifier_is_trusted_root(const SwuVerifier *v, const uint8_t *root, size_t size)
 {
 	assert_return(v, false);
@@ -206,11 +231,16 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 	/* The trusted root itself again (bundles carry it): no rotation, nothing happens. */
 	if (swu_verifier_is_trusted_root(v, root, size))
 		return 0;
+	/* Bounded work before authentication: the cap is checked before any signature. */
+	if (v->n_accepted >= SWU_ROOT_HOPS_MAX)
+		return swu_fail(v->ctx, -EBADMSG, "root", "chain",
+				"root metadata: more than %u rotations in one install",
+				SWU_ROOT_HOPS_MAX);
 	r = swu_root_decode(v->ctx, root, size, &s, &rm);
 	if (r < 0)
 		return r;
 
-	if (v->root && !(v->flags & SWU_VERIFY_SELF)) {
+	if (v->root && (!(v->flags & SWU_VERIFY_SELF) || v->strict_hops)) {
 		/* Signed by the root we trust now ... */
 		r = check_threshold(v, v->root, v->root->root_signature_requirement,
 				    &s->serialized_root_metadata, s->signatures, s->n_signatures,
@@ -244,8 +274,130 @@ int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size)
 	r = set_root(v, TAKE_PTR(s), TAKE_PTR(rm), root, size);
 	if (r < 0)
 		return r;
-	v->rotated = !(v->flags & SWU_VERIFY_SELF);
+	if (v->flags & SWU_VERIFY_SELF)
+		return 0;
+	return keep_accepted(v);
+}
+
+uint32_t swu_verifier_get_root_version(const SwuVerifier *v)
+{
+	assert_return(v, 0);
+
+	return v->root ? root_version(v->root) : 0;
+}
+
+/* Decodes link @i of a chain for its version: -EBADMSG, recorded, when it is no root. */
+static int link_version(SwuVerifier *v, const SwuRootLink *l, size_t i, uint32_t *ret)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	int r;
+
+	if (l->size > SWU_ROOT_LINK_MAX)
+		return swu_fail(v->ctx, -EBADMSG, "root", "chain",
+				"root chain: link %zu is %zu bytes, at most %u are accepted", i + 1,
+				l->size, SWU_ROOT_LINK_MAX);
+	r = swu_root_decode(v->ctx, l->data, l->size, &s, &rm);
+	if (r < 0)
+		return swu_fail_wrap(v->ctx, r, "root", "chain", "root chain: link %zu", i + 1);
+	*ret = root_version(rm);
 	return 0;
+}
+
+/*
+ * What a chain asks for, judged before any signature: decodable links in strictly ascending
+ * version order, one of the trusted version identical to the trusted root, and the number of
+ * rotations within the cap. Returns the number of rotations.
+ */
+static int chain_plan(SwuVerifier *v, const SwuRootLink *links, size_t n, const uint8_t *root,
+		      size_t size)
+{
+	uint32_t trusted = swu_verifier_get_root_version(v), prev = 0, version = 0;
+	size_t hops = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		r = link_version(v, &links[i], i, &version);
+		if (r < 0)
+			return r;
+		if (i > 0 && version <= prev)
+			return swu_fail(v->ctx, -EBADMSG, "root", "chain",
+					"root chain: link %zu has version %u after version %u: "
+					"links must be in strictly ascending version order",
+					i + 1, version, prev);
+		if (v->root && version == trusted &&
+		    !swu_verifier_is_trusted_root(v, links[i].data, links[i].size))
+			return swu_fail(v->ctx, -ESTALE, "root", "rollback",
+					"root chain: root metadata version %u differs from the "
+					"trusted root of the same version",
+					version);
+		hops += !v->root || version > trusted;
+		prev = version;
+	}
+	if (root && swu_root_version(v->ctx, root, size) > MAX(prev, trusted))
+		hops++;
+	if (!(v->flags & SWU_VERIFY_SELF) && v->n_accepted + hops > SWU_ROOT_HOPS_MAX)
+		return swu_fail(v->ctx, -EBADMSG, "root", "chain",
+				"root chain: %zu rotations from trusted version %u, at most %u are "
+				"followed in one install",
+				v->n_accepted + hops, trusted, SWU_ROOT_HOPS_MAX);
+	return 0;
+}
+
+/* One hop of a chain: rule 2 from the root trusted now; a failure names the hop. */
+static int chain_hop(SwuVerifier *v, const uint8_t *root, size_t size)
+{
+	uint32_t from = swu_verifier_get_root_version(v);
+	bool anchor = !v->root;
+	int r;
+
+	r = swu_verifier_check_root(v, root, size);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 && anchor)
+		return swu_fail_wrap(v->ctx, r, "root", "chain", "root chain: first link");
+	if (r < 0)
+		return swu_fail_wrap(v->ctx, r, "root", "chain",
+				     "root chain: hop from version %u to %u", from,
+				     swu_root_version(v->ctx, root, size));
+	/* Release side: the first link is the anchor, every later hop is checked in full. */
+	v->strict_hops = v->strict_hops || anchor;
+	return 0;
+}
+
+int swu_verifier_check_root_chain(SwuVerifier *v, const SwuRootLink *links, size_t n,
+				  const uint8_t *root, size_t size)
+{
+	int r;
+
+	assert_return(v, -EINVAL);
+	assert_return(links || n == 0, -EINVAL);
+	assert_return(root || size == 0, -EINVAL);
+
+	if (n == 0)
+		return root ? swu_verifier_check_root(v, root, size) : 0;
+	r = chain_plan(v, links, n, root, size);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		/* Older than the trusted root (or it, byte for byte: chain_plan checked): skipped. */
+		if (v->root && swu_root_version(v->ctx, links[i].data, links[i].size) <=
+				       swu_verifier_get_root_version(v))
+			continue;
+		r = chain_hop(v, links[i].data, links[i].size);
+		if (r < 0)
+			return r;
+	}
+	return root ? chain_hop(v, root, size) : 0;
+}
+
+size_t swu_verifier_get_new_roots(const SwuVerifier *v, const SwuRootLink **ret)
+{
+	assert_return(v, 0);
+	assert_return(ret, 0);
+
+	*ret = v->accepted;
+	return v->n_accepted;
 }
 
 const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size)

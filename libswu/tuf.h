@@ -9,6 +9,7 @@
  *   swu_verifier_set_manifest()   installed manifest (anti-rollback, personalized-out)
  *   swu_verifier_set_compatible() this device's compatible string
  *   swu_verifier_check_root()     rule 2, when the bundle carries root metadata
+ *   swu_verifier_check_root_chain() rule 2 over intermediate roots, hop by hop, then the root
  *   swu_verifier_check_targets()  rule 3
  *   swu_verifier_payload_*()      rule 4, as each payload's bytes stream past
  *   swu_verifier_finish()         rule 4: every listed target present or personalized out
@@ -38,6 +39,18 @@ typedef struct SwuTarget {
 	bool personalized; /* absent, accepted as equal to the installed one */
 } SwuTarget;
 
+/* One serialized SignedRootMetadata of a chain. */
+typedef struct SwuRootLink {
+	uint8_t *data;
+	size_t size;
+} SwuRootLink;
+
+/*
+ * The most rotations (rule 2 hops) one verifier follows: carried in a bundle, fetched from a
+ * channel, and the bundle's own root together. More are refused before any signature is checked.
+ */
+#define SWU_ROOT_HOPS_MAX 32
+
 typedef struct SwuVerifier SwuVerifier;
 
 /*
@@ -63,6 +76,29 @@ int swu_verifier_set_compatible(SwuVerifier *v, const char *compatible);
  * version). On success the new root is trusted and swu_verifier_get_new_root() returns it.
  */
 int swu_verifier_check_root(SwuVerifier *v, const uint8_t *root, size_t size);
+/*
+ * Rule 2 over a chain: @links (intermediate roots, oldest first: a bundle's root_chain, or roots
+ * fetched from a channel), then @root (the bundle's root_metadata, NULL when none), the way
+ * swu_verifier_check_root() takes it. Before any signature is checked: every link decodes and is
+ * at most SWU_ROOT_LINK_MAX bytes, the links are in strictly ascending version order (-EBADMSG),
+ * one of the trusted version is byte-identical to the trusted root (-ESTALE), and the rotations
+ * needed (links newer than the trusted root, and @root when newer than them) do not take this
+ * verifier past SWU_ROOT_HOPS_MAX (-EBADMSG). Links older than the trusted root are skipped. Then
+ * each newer link must be a rotation rule 2 accepts from the root before it: it is trusted at once
+ * and kept (swu_verifier_get_new_roots()). The first hop that fails stops the walk; its reason
+ * names the hop ("root chain: hop from version 2 to 3: ..."). With no links this is
+ * swu_verifier_check_root(). With SWU_VERIFY_SELF and no anchor yet, the first link is checked
+ * against itself and is the anchor; every later hop is checked in full.
+ */
+int swu_verifier_check_root_chain(SwuVerifier *v, const SwuRootLink *links, size_t n,
+				  const uint8_t *root, size_t size);
+/* The version of the root trusted now (0 with SWU_VERIFY_SELF before any root was checked). */
+uint32_t swu_verifier_get_root_version(const SwuVerifier *v);
+/*
+ * Every root rule 2 accepted, in the order it did (the chain's links, then the bundle's root):
+ * what a device persists. The last one is swu_verifier_get_new_root().
+ */
+size_t swu_verifier_get_new_roots(const SwuVerifier *v, const SwuRootLink **ret);
 /* Whether @root is byte for byte the root trusted now (no rotation: rule 2 does nothing). */
 bool swu_verifier_is_trusted_root(const SwuVerifier *v, const uint8_t *root, size_t size);
 /* The rotated root accepted by rule 2 (serialized SignedRootMetadata), or NULL when none was. */

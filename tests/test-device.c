@@ -312,6 +312,215 @@ START_TEST(test_revocation_holds)
 }
 END_TEST
 
+/* The version of the root the device trusts now (factory root and persisted chain). */
+static uint32_t trusted_version(void)
+{
+	_cleanup_free_ uint8_t *root = NULL;
+	size_t size = 0;
+
+	ck_assert_int_eq(swu_device_trusted_root(ctx, &dev, &root, &size), 0);
+	return swu_root_version(ctx, root, size);
+}
+
+/* @links as root_chain, then @root and a release of @version signed by @key. */
+static void chain_bundle(const SwuBuf *const *links, size_t n, const SwuBuf *root, uint32_t version,
+			 EVP_PKEY *key, SwuBuf *out)
+{
+	for (size_t i = 0; i < n; i++)
+		tu_put_root_link(out, links[i]);
+	bundle(root, version, key, NULL, out);
+}
+
+/*
+ * r[2..4] after the factory root (w.root, v1): root key k[v] and targets key t[v], signed by
+ * k[v - 1] and k[v], so each rotation retires every key before it.
+ */
+typedef struct DevChain {
+	EVP_PKEY *k[5], *t[5];
+	SwuBuf r[5];
+} DevChain;
+
+static void dev_chain_init(DevChain *c)
+{
+	*c = (DevChain){};
+	c->k[1] = w.root_key;
+	for (int v = 2; v <= 4; v++) {
+		c->k[v] = tu_key();
+		c->t[v] = tu_key();
+		EVP_PKEY *signers[] = { c->k[v - 1], c->k[v] };
+		tu_root_simple((uint32_t)v, c->k[v], c->t[v], signers, 2, &c->r[v]);
+	}
+}
+
+static void dev_chain_done(DevChain *c)
+{
+	for (int v = 2; v <= 4; v++) {
+		EVP_PKEY_free(c->k[v]);
+		EVP_PKEY_free(c->t[v]);
+		swu_buf_done(&c->r[v]);
+	}
+}
+
+/* Every link a bundle's chain moves the device through is persisted, in order. */
+START_TEST(test_chain_commit)
+{
+	const SwuBuf *links[2];
+	SwuBuf b = {}, plain = {};
+	DevChain c;
+
+	dev_chain_init(&c);
+	links[0] = &c.r[2];
+	links[1] = &c.r[3];
+	chain_bundle(links, 2, &c.r[4], 3, c.t[4], &b);
+	ck_assert_int_eq(check(&b), 0);
+	ck_assert_uint_eq(committed, 3);
+	ck_assert_uint_eq(committed_version, 4);
+	ck_assert_int_eq(tu_count_files(state_dir), 3);
+	ck_assert_uint_eq(trusted_version(), 4);
+	ck_assert_uint_eq(warned, 0);
+	/* from now on releases of v4 verify without any root in the bundle */
+	bundle(NULL, 3, c.t[4], NULL, &plain);
+	ck_assert_int_eq(check(&plain), 0);
+	/* the same bundle again persists nothing */
+	ck_assert_int_eq(check(&b), 0);
+	ck_assert_uint_eq(committed, 3);
+	ck_assert_int_eq(tu_count_files(state_dir), 3);
+	swu_buf_done(&b);
+	swu_buf_done(&plain);
+	dev_chain_done(&c);
+}
+END_TEST
+
+/* A device that already holds part of the chain persists only what it lacks. */
+START_TEST(test_chain_commit_partial)
+{
+	const SwuBuf *links[] = { NULL, NULL };
+	SwuBuf b = {};
+	DevChain c;
+
+	dev_chain_init(&c);
+	links[0] = &c.r[2];
+	links[1] = &c.r[3];
+	ck_assert_int_eq(swu_state_save_root(ctx, state_dir, c.r[2].data, c.r[2].size), 1);
+	ck_assert_uint_eq(trusted_version(), 2);
+	chain_bundle(links, 2, &c.r[4], 3, c.t[4], &b);
+	ck_assert_int_eq(check(&b), 0);
+	ck_assert_uint_eq(committed, 2);
+	ck_assert_int_eq(tu_count_files(state_dir), 3);
+	ck_assert_uint_eq(trusted_version(), 4);
+	swu_buf_done(&b);
+	dev_chain_done(&c);
+}
+END_TEST
+
+/* A hop that fails keeps the links before it, and nothing after. */
+START_TEST(test_chain_commit_stops)
+{
+	EVP_PKEY *evil = tu_key();
+	const SwuBuf *links[2];
+	SwuBuf forged = {}, b = {}, skip = {};
+	DevChain c;
+
+	dev_chain_init(&c);
+	{
+		EVP_PKEY *signers[] = { evil, c.k[3] };
+
+		tu_root_simple(3, c.k[3], c.t[3], signers, 2, &forged);
+	}
+	links[0] = &c.r[2];
+	links[1] = &forged;
+	chain_bundle(links, 2, &c.r[4], 3, c.t[4], &b);
+	ck_assert_int_eq(check(&b), -EKEYREJECTED);
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, "root chain: hop from version 2 to "
+								"3: root metadata has 0 valid "
+								"signatures by trusted root keys, "
+								"1 required");
+	ck_assert_uint_eq(committed, 1);
+	ck_assert_uint_eq(committed_version, 2);
+	ck_assert_int_eq(tu_count_files(state_dir), 1);
+	ck_assert_uint_eq(trusted_version(), 2);
+	/* a skipped hop likewise: v2 was kept, v4 does not follow from it */
+	chain_bundle(links, 0, &c.r[4], 3, c.t[4], &skip);
+	ck_assert_int_eq(check(&skip), -EKEYREJECTED);
+	ck_assert_uint_eq(committed, 1);
+	ck_assert_uint_eq(trusted_version(), 2);
+	swu_buf_done(&forged);
+	swu_buf_done(&b);
+	swu_buf_done(&skip);
+	EVP_PKEY_free(evil);
+	dev_chain_done(&c);
+}
+END_TEST
+
+/*
+ * Rule 1, roots rotated by a new image: slot A's factory root F1 (w.root) with a persisted chain
+ * to v3; the image of slot B carries F2 (version 5, new keys that no root before it signed).
+ * Booted from B, the device trusts F2 and releases signed under it, and keeps rotations made
+ * under F2; back on A (a fallback), it trusts F1's chain and never F2's keys.
+ */
+START_TEST(test_image_root)
+{
+	_cleanup_free_ char *f2_path = tu_path("%s/root-b.pb", dir);
+	EVP_PKEY *fk = tu_key(), *ft = tu_key(), *fk6 = tu_key();
+	const SwuBuf *links[1];
+	SwuBuf f2 = {}, f2v6 = {}, b = {}, under_f2 = {}, under_f1 = {}, rotate = {};
+	DevChain c;
+
+	dev_chain_init(&c);
+	tu_root_simple(5, fk, ft, &fk, 1, &f2);
+	{
+		EVP_PKEY *signers[] = { fk, fk6 };
+
+		tu_root_simple(6, fk6, ft, signers, 2, &f2v6);
+	}
+	ck_assert_int_eq(swu_write_file_atomic(f2_path, f2.data, f2.size, 0644), 0);
+	/* slot A: the chain to v3 */
+	links[0] = &c.r[2];
+	chain_bundle(links, 1, &c.r[3], 3, c.t[3], &b);
+	ck_assert_int_eq(check(&b), 0);
+	ck_assert_uint_eq(trusted_version(), 3);
+	bundle(NULL, 4, ft, NULL, &under_f2);
+	bundle(NULL, 4, c.t[3], NULL, &under_f1);
+	ck_assert_int_eq(check(&under_f2), -EKEYREJECTED);
+
+	/* slot B booted: its factory root is the anchor; the older links are skipped silently */
+	dev.root_metadata = f2_path;
+	warned = 0;
+	ck_assert_uint_eq(trusted_version(), 5);
+	ck_assert_uint_eq(warned, 0);
+	ck_assert_int_eq(check(&under_f2), 0);
+	ck_assert_int_eq(check(&under_f1), -EKEYREJECTED);
+	/* a rotation under F2 is persisted after F1's links */
+	chain_bundle(links, 0, &f2v6, 4, ft, &rotate);
+	ck_assert_int_eq(check(&rotate), 0);
+	ck_assert_uint_eq(committed_version, 6);
+	ck_assert_uint_eq(trusted_version(), 6);
+
+	/* fallback to slot A: F1 and its chain; F2's link does not follow from v3 and is ignored */
+	dev.root_metadata = root_path;
+	warned = 0;
+	ck_assert_uint_eq(trusted_version(), 3);
+	ck_assert_uint_eq(warned, 1);
+	ck_assert_int_eq(check(&under_f2), -EKEYREJECTED);
+	ck_assert_int_eq(check(&rotate), -EKEYREJECTED);
+	ck_assert_int_eq(check(&under_f1), 0);
+	ck_assert_uint_eq(trusted_version(), 3);
+	/* and B again: still F2's chain */
+	dev.root_metadata = f2_path;
+	ck_assert_uint_eq(trusted_version(), 6);
+	swu_buf_done(&f2);
+	swu_buf_done(&f2v6);
+	swu_buf_done(&b);
+	swu_buf_done(&under_f2);
+	swu_buf_done(&under_f1);
+	swu_buf_done(&rotate);
+	EVP_PKEY_free(fk);
+	EVP_PKEY_free(ft);
+	EVP_PKEY_free(fk6);
+	dev_chain_done(&c);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -321,6 +530,10 @@ int main(void)
 		{ "verity", test_verity },
 		{ "commit-root", test_commit_root, 60 },
 		{ "revocation-holds", test_revocation_holds, 120 },
+		{ "chain-commit", test_chain_commit, 60 },
+		{ "chain-commit-partial", test_chain_commit_partial, 60 },
+		{ "chain-commit-stops", test_chain_commit_stops, 60 },
+		{ "image-root", test_image_root, 60 },
 	};
 
 	return tu_run("device", cases, ELEMENTSOF(cases), setup, teardown);

@@ -1278,6 +1278,369 @@ START_TEST(test_self)
 }
 END_TEST
 
+/* ---- rule 2: the root chain (root_chain, field 100) ------------------------------------------ */
+
+#define CHAIN_TOP 4
+
+/*
+ * r[v] for v = 1..4: root key k[v] and targets key t[v], signed by k[v - 1] and k[v]. Each rotation
+ * retires every key before it: a device trusting r1 can reach r4 only hop by hop.
+ */
+typedef struct Chain {
+	EVP_PKEY *k[CHAIN_TOP + 1], *t[CHAIN_TOP + 1];
+	SwuBuf r[CHAIN_TOP + 1];
+	SwuBuf targets; /* the release of r4: signed by t[4] */
+} Chain;
+
+static void chain_init(Chain *c)
+{
+	TuTargetsSpec ts;
+
+	*c = (Chain){};
+	for (int v = 1; v <= CHAIN_TOP; v++) {
+		EVP_PKEY *signers[2];
+		size_t n = 0;
+
+		c->k[v] = tu_key();
+		c->t[v] = tu_key();
+		if (v > 1)
+			signers[n++] = c->k[v - 1];
+		signers[n++] = c->k[v];
+		tu_root_simple((uint32_t)v, c->k[v], c->t[v], signers, n, &c->r[v]);
+	}
+	standard_targets(&ts, c->t[CHAIN_TOP]);
+	tu_targets(&ts, &c->targets);
+}
+
+static void chain_done(Chain *c)
+{
+	for (int v = 1; v <= CHAIN_TOP; v++) {
+		EVP_PKEY_free(c->k[v]);
+		EVP_PKEY_free(c->t[v]);
+		swu_buf_done(&c->r[v]);
+	}
+	swu_buf_done(&c->targets);
+}
+
+/*
+ * Verifies a bundle of @links (root_chain, in this order), @root (optional), @targets and the
+ * standard payloads against @trusted (NULL: self), from a file and streamed at several chunk sizes
+ * (the same verdict and the same reason), and gives the root trusted at the end when it changed.
+ */
+static int verify_chain(const SwuBuf *trusted, const SwuBuf *const *links, size_t n,
+			const SwuBuf *root, const SwuBuf *targets, SwuBuf *ret_root)
+{
+	TuVerify o = { .root = trusted, .self = !trusted };
+	_cleanup_free_ char *reason = NULL;
+	SwuBuf b = {}, got = {};
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		tu_put_root_link(&b, links[i]);
+	if (root)
+		tu_put_root(&b, root);
+	tu_put_targets(&b, "targets", targets);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	r = tu_verify_full(ctx, &o, &b, ret_root, NULL);
+	reason = strdup(swu_context_get_failure(ctx)->message);
+	for (size_t chunk = 7; chunk <= 4096; chunk *= 8) {
+		o.chunk = chunk;
+		ck_assert_int_eq(tu_verify_full(ctx, &o, &b, &got, NULL), r);
+		ck_assert_str_eq(swu_context_get_failure(ctx)->message, reason);
+		if (ret_root) {
+			ck_assert_uint_eq(got.size, ret_root->size);
+			ck_assert(got.size == 0 || memcmp(got.data, ret_root->data, got.size) == 0);
+		}
+		swu_buf_done(&got);
+	}
+	/* the reason of the file path is the one a caller reads */
+	swu_context_clear_failure(ctx);
+	tu_verify_full(ctx, &o, &b, NULL, NULL);
+	swu_buf_done(&b);
+	return r;
+}
+
+static void assert_root(const SwuBuf *got, const SwuBuf *want)
+{
+	ck_assert_uint_eq(got->size, want ? want->size : 0);
+	if (want)
+		ck_assert_mem_eq(got->data, want->data, want->size);
+}
+
+static void assert_reason(const char *want)
+{
+	ck_assert_str_eq(swu_context_get_failure(ctx)->message, want);
+}
+
+/* Devices that trust v1, v2 and v3 all install the release of v4, the keys of v1 and v2 retired. */
+START_TEST(test_chain_good)
+{
+	Chain c;
+
+	chain_init(&c);
+	for (int dev = 1; dev <= CHAIN_TOP; dev++) {
+		const SwuBuf *links[] = { &c.r[2], &c.r[3] };
+		const SwuBuf *all[] = { &c.r[1], &c.r[2], &c.r[3], &c.r[4] };
+		SwuBuf got = {};
+
+		ck_assert_int_eq(verify_chain(&c.r[dev], links, 2, &c.r[4], &c.targets, &got), 0);
+		assert_root(&got, dev < CHAIN_TOP ? &c.r[4] : NULL);
+		swu_buf_done(&got);
+		/* links the device is past are skipped: the same chain serves every device */
+		ck_assert_int_eq(verify_chain(&c.r[dev], all, 4, &c.r[4], &c.targets, &got), 0);
+		assert_root(&got, dev < CHAIN_TOP ? &c.r[4] : NULL);
+		swu_buf_done(&got);
+	}
+	/* without the chain, a device trusting v1 is stranded, as before */
+	ck_assert_int_eq(verify_chain(&c.r[1], NULL, 0, &c.r[4], &c.targets, NULL), -EKEYREJECTED);
+	assert_reason("root metadata has 0 valid signatures by trusted root keys, 1 required");
+	/* the chain alone, without root_metadata, is enough */
+	{
+		const SwuBuf *links[] = { &c.r[2], &c.r[3], &c.r[4] };
+		SwuBuf got = {};
+
+		ck_assert_int_eq(verify_chain(&c.r[1], links, 3, NULL, &c.targets, &got), 0);
+		assert_root(&got, &c.r[4]);
+		swu_buf_done(&got);
+	}
+	chain_done(&c);
+}
+END_TEST
+
+/* A chain that skips v3 (v3 retired v2's keys): the hop from v2 to v4 fails, v2 stays trusted. */
+START_TEST(test_chain_skipped_hop)
+{
+	const SwuBuf *links[1];
+	SwuBuf got = {};
+	Chain c;
+
+	chain_init(&c);
+	links[0] = &c.r[2];
+	ck_assert_int_eq(verify_chain(&c.r[1], links, 1, &c.r[4], &c.targets, &got), -EKEYREJECTED);
+	assert_reason("root chain: hop from version 2 to 4: root metadata has 0 valid signatures "
+		      "by trusted root keys, 1 required");
+	assert_root(&got, &c.r[2]);
+	swu_buf_done(&got);
+	chain_done(&c);
+}
+END_TEST
+
+/* A forged intermediate: not signed by its predecessor's keys, or a signature flipped. */
+START_TEST(test_chain_forged)
+{
+	EVP_PKEY *evil = tu_key();
+	const SwuBuf *links[2];
+	SwuBuf forged = {}, flipped = {}, got = {};
+	Chain c;
+
+	chain_init(&c);
+	{
+		EVP_PKEY *signers[] = { evil, c.k[3] };
+
+		tu_root_simple(3, c.k[3], c.t[3], signers, 2, &forged);
+	}
+	links[0] = &c.r[2];
+	links[1] = &forged;
+	ck_assert_int_eq(verify_chain(&c.r[1], links, 2, &c.r[4], &c.targets, &got), -EKEYREJECTED);
+	assert_reason("root chain: hop from version 2 to 3: root metadata has 0 valid signatures "
+		      "by trusted root keys, 1 required");
+	assert_root(&got, &c.r[2]);
+	swu_buf_done(&got);
+	/* the last byte is in the signature by v3's own key */
+	ck_assert_int_eq(swu_buf_append(&flipped, c.r[3].data, c.r[3].size), 0);
+	flipped.data[flipped.size - 1] ^= 0x01;
+	links[1] = &flipped;
+	ck_assert_int_eq(verify_chain(&c.r[1], links, 2, &c.r[4], &c.targets, &got), -EKEYREJECTED);
+	assert_reason("root chain: hop from version 2 to 3: root metadata has 0 valid signatures "
+		      "by its own root keys, 1 required");
+	assert_root(&got, &c.r[2]);
+	swu_buf_done(&got);
+	/* a device at v3 refuses a v3 that is not its own */
+	ck_assert_int_eq(verify_chain(&c.r[3], links, 2, &c.r[4], &c.targets, &got), -ESTALE);
+	assert_reason("root chain: root metadata version 3 differs from the trusted root of the "
+		      "same version");
+	swu_buf_done(&got);
+	swu_buf_done(&forged);
+	swu_buf_done(&flipped);
+	EVP_PKEY_free(evil);
+	chain_done(&c);
+}
+END_TEST
+
+/* Links out of order, given twice, or at the trusted version but different: refused. */
+START_TEST(test_chain_order)
+{
+	static const char order[] = "root chain: link 2 has version %u after version %u: links "
+				    "must "
+				    "be in strictly ascending version order";
+	char want[256];
+	SwuBuf got = {}, r2b = {};
+	Chain c;
+
+	chain_init(&c);
+	{
+		const SwuBuf *links[] = { &c.r[3], &c.r[2] };
+
+		ck_assert_int_eq(verify_chain(&c.r[1], links, 2, &c.r[4], &c.targets, &got),
+				 -EBADMSG);
+		snprintf(want, sizeof(want), order, 2, 3);
+		assert_reason(want);
+		assert_root(&got, NULL); /* refused before any hop */
+	}
+	{
+		const SwuBuf *links[] = { &c.r[2], &c.r[2], &c.r[3] };
+
+		ck_assert_int_eq(verify_chain(&c.r[1], links, 3, &c.r[4], &c.targets, &got),
+				 -EBADMSG);
+		snprintf(want, sizeof(want), order, 2, 2);
+		assert_reason(want);
+		assert_root(&got, NULL);
+	}
+	{
+		/* a lower link after the walk passed it, where a careless walk would skip it */
+		const SwuBuf *links[] = { &c.r[2], &c.r[3], &c.r[2] };
+
+		ck_assert_int_eq(verify_chain(&c.r[1], links, 3, &c.r[4], &c.targets, &got),
+				 -EBADMSG);
+		assert_root(&got, NULL);
+	}
+	/* a different root of the trusted version would bring the revoked keys back */
+	{
+		const SwuBuf *links[] = { &r2b, &c.r[3] };
+
+		/* v2b keeps v1's keys: v3, signed by v2's, does not follow from it */
+		tu_root_simple(2, c.k[1], c.t[1], &c.k[1], 1, &r2b);
+		ck_assert_int_eq(verify_chain(&c.r[2], links, 2, &c.r[4], &c.targets, &got),
+				 -ESTALE);
+		assert_reason("root chain: root metadata version 2 differs from the trusted root "
+			      "of the same version");
+		assert_root(&got, NULL);
+		/* for a device that trusts v1 it is a valid hop, the next one is not */
+		ck_assert_int_eq(verify_chain(&c.r[1], links, 2, &c.r[4], &c.targets, &got),
+				 -EKEYREJECTED);
+		assert_root(&got, &r2b);
+		swu_buf_done(&got);
+	}
+	/* a link older than the trusted root is skipped */
+	{
+		const SwuBuf *links[] = { &c.r[2] };
+
+		ck_assert_int_eq(verify_chain(&c.r[3], links, 1, &c.r[4], &c.targets, &got), 0);
+		assert_root(&got, &c.r[4]);
+		swu_buf_done(&got);
+	}
+	swu_buf_done(&r2b);
+	chain_done(&c);
+}
+END_TEST
+
+/* At most SWU_ROOT_HOPS_MAX (32) rotations per install and 32 links per bundle, 64 KiB each. */
+START_TEST(test_chain_cap)
+{
+	enum {
+		TOP = 34
+	};
+	EVP_PKEY *k[TOP + 1] = {}, *t = tu_key();
+	SwuBuf r[TOP + 1] = {}, targets = {}, got = {}, b = {};
+	const SwuBuf *links[TOP];
+	TuTargetsSpec ts;
+	TuVerify o = { .root = &r[1] };
+
+	for (int v = 1; v <= TOP; v++) {
+		EVP_PKEY *signers[2];
+		size_t n = 0;
+
+		k[v] = tu_key();
+		if (v > 1)
+			signers[n++] = k[v - 1];
+		signers[n++] = k[v];
+		tu_root_simple((uint32_t)v, k[v], t, signers, n, &r[v]);
+	}
+	for (int v = 2; v <= TOP; v++)
+		links[v - 2] = &r[v];
+	standard_targets(&ts, t);
+	tu_targets(&ts, &targets);
+	/* 32 links, the last one the bundle's root: 32 rotations */
+	ck_assert_int_eq(verify_chain(&r[1], links, 32, &r[33], &targets, &got), 0);
+	assert_root(&got, &r[33]);
+	swu_buf_done(&got);
+	/* 32 links and a newer root: 33 rotations, refused before any signature is checked */
+	ck_assert_int_eq(verify_chain(&r[1], links, 32, &r[34], &targets, &got), -EBADMSG);
+	assert_reason("root chain: 33 rotations from trusted version 1, at most 32 are followed "
+		      "in one install");
+	assert_root(&got, NULL);
+	/* a device nearer the end follows the same bundle */
+	ck_assert_int_eq(verify_chain(&r[2], links, 32, &r[34], &targets, &got), 0);
+	assert_root(&got, &r[34]);
+	swu_buf_done(&got);
+	/* 33 links: a wire rule, refused by the reader */
+	ck_assert_int_eq(verify_chain(&r[1], links, 33, &r[34], &targets, &got), -EBADMSG);
+	ck_assert(strstr(swu_context_get_failure(ctx)->message, "bundle: more than 32 root_chain "
+								"entries"));
+	/* a link larger than 64 KiB, and one that is not length-delimited */
+	{
+		SwuBuf big = {};
+		static uint8_t junk[64 * 1024 + 1];
+
+		ck_assert_int_eq(swu_buf_append(&big, junk, sizeof(junk)), 0);
+		links[0] = &big;
+		ck_assert_int_eq(verify_chain(&r[1], links, 1, &r[2], &targets, &got), -EBADMSG);
+		ck_assert(strstr(swu_context_get_failure(ctx)->message, "bundle: root_chain entry "
+									"larger than 65536 bytes"));
+		swu_buf_done(&big);
+		tu_put_root(&b, &r[1]);
+		ck_assert_int_eq(swu_buf_put_varint(&b, (100u << 3) | 0), 0);
+		ck_assert_int_eq(swu_buf_put_varint(&b, 1), 0);
+		tu_put_targets(&b, "targets", &targets);
+		ck_assert_int_eq(tu_verify(ctx, &o, &b), -EBADMSG);
+		ck_assert(strstr(swu_context_get_failure(ctx)->message, "wrong wire type for a "
+									"known field"));
+	}
+	for (int v = 1; v <= TOP; v++) {
+		EVP_PKEY_free(k[v]);
+		swu_buf_done(&r[v]);
+	}
+	EVP_PKEY_free(t);
+	swu_buf_done(&targets);
+	swu_buf_done(&b);
+}
+END_TEST
+
+/* Rule 6 (swu verify-bundle --self, swu publish): a carried chain must lead to the bundle's root. */
+START_TEST(test_chain_self)
+{
+	EVP_PKEY *evil = tu_key();
+	SwuBuf forged = {};
+	Chain c;
+
+	chain_init(&c);
+	{
+		const SwuBuf *links[] = { &c.r[1], &c.r[2], &c.r[3] };
+
+		ck_assert_int_eq(verify_chain(NULL, links, 3, &c.r[4], &c.targets, NULL), 0);
+	}
+	{
+		EVP_PKEY *signers[] = { evil, c.k[3] };
+		const SwuBuf *links[] = { &c.r[2], &forged };
+
+		tu_root_simple(3, c.k[3], c.t[3], signers, 2, &forged);
+		ck_assert_int_eq(verify_chain(NULL, links, 2, &c.r[4], &c.targets, NULL),
+				 -EKEYREJECTED);
+		assert_reason("root chain: hop from version 2 to 3: root metadata has 0 valid "
+			      "signatures by trusted root keys, 1 required");
+	}
+	{
+		const SwuBuf *links[] = { &c.r[3], &c.r[2] };
+
+		ck_assert_int_eq(verify_chain(NULL, links, 2, &c.r[4], &c.targets, NULL), -EBADMSG);
+	}
+	swu_buf_done(&forged);
+	EVP_PKEY_free(evil);
+	chain_done(&c);
+}
+END_TEST
+
 /* ---- field order and streaming --------------------------------------------------------- */
 
 START_TEST(test_any_field_order)
@@ -1384,6 +1747,12 @@ int main(void)
 		{ "rotation-not-signed-by-own", test_rotation_not_signed_by_own_key, 60 },
 		{ "rotation-rollback", test_rotation_rollback, 60 },
 		{ "rotation-persisted", test_rotation_persisted_even_if_targets_fail, 60 },
+		{ "chain-good", test_chain_good, 60 },
+		{ "chain-skipped-hop", test_chain_skipped_hop, 60 },
+		{ "chain-forged", test_chain_forged, 60 },
+		{ "chain-order", test_chain_order, 60 },
+		{ "chain-cap", test_chain_cap, 120 },
+		{ "chain-self", test_chain_self, 60 },
 		{ "root-unsound", test_root_unsound, 60 },
 		{ "trusted-root-unsound", test_trusted_root_unsound, 60 },
 		{ "targets-missing", test_targets_missing, 60 },

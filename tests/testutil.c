@@ -121,6 +121,11 @@ void tu_put_root(SwuBuf *b, const SwuBuf *root)
 	ck_assert_int_eq(swu_buf_put_len_field(b, 5, root->data, root->size), 0);
 }
 
+void tu_put_root_link(SwuBuf *b, const SwuBuf *root)
+{
+	ck_assert_int_eq(swu_buf_put_len_field(b, 100, root->data, root->size), 0);
+}
+
 void tu_put_targets(SwuBuf *b, const char *name, const SwuBuf *targets)
 {
 	SwuBuf e = {};

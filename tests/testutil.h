@@ -66,6 +66,8 @@ void tu_sign(bool root, EVP_PKEY *key, SwuBuf *signed_md);
 
 /* Bundle fields, appended in any order. */
 void tu_put_root(SwuBuf *b, const SwuBuf *root);
+/* One intermediate root of the chain (UpdateBundle field 100, root_chain). */
+void tu_put_root_link(SwuBuf *b, const SwuBuf *root);
 void tu_put_targets(SwuBuf *b, const char *name, const SwuBuf *targets);
 void tu_put_payload(SwuBuf *b, const char *name, const void *data, size_t n);
 /* A payload entry with the value before the key. */

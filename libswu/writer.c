@@ -102,20 +102,24 @@ static int write_payload(SwuContext *ctx, int out_fd, const SwuPayloadSource *p)
 	return swu_payload_copy(ctx, out_fd, p);
 }
 
-int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t root_size,
-		     const SwuMetadataEntry *targets, size_t n_targets,
-		     const SwuPayloadSource *payloads, size_t n_payloads)
+int swu_bundle_write_chain(SwuContext *ctx, int out_fd, const SwuRootLink *chain, size_t n_chain,
+			   const uint8_t *root, size_t root_size, const SwuMetadataEntry *targets,
+			   size_t n_targets, const SwuPayloadSource *payloads, size_t n_payloads)
 {
 	SwuBuf b = {};
 	int r = 0;
 
 	assert_return(ctx, -EINVAL);
 	assert_return(out_fd >= 0, -EINVAL);
+	assert_return(chain || n_chain == 0, -EINVAL);
 	assert_return(root || root_size == 0, -EINVAL);
 	assert_return(targets || n_targets == 0, -EINVAL);
 	assert_return(payloads || n_payloads == 0, -EINVAL);
 
-	if (root)
+	/* The chain first: a streaming device walks it before it judges the root and targets. */
+	for (size_t i = 0; r >= 0 && i < n_chain; i++)
+		r = swu_buf_put_len_field(&b, SWU_BUNDLE_ROOT_CHAIN, chain[i].data, chain[i].size);
+	if (r >= 0 && root)
 		r = swu_buf_put_len_field(&b, 5, root, root_size);
 	for (size_t i = 0; r >= 0 && i < n_targets; i++) {
 		SwuBuf entry = {};
@@ -133,4 +137,12 @@ int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t ro
 	for (size_t i = 0; r >= 0 && i < n_payloads; i++)
 		r = write_payload(ctx, out_fd, &payloads[i]);
 	return r;
+}
+
+int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t root_size,
+		     const SwuMetadataEntry *targets, size_t n_targets,
+		     const SwuPayloadSource *payloads, size_t n_payloads)
+{
+	return swu_bundle_write_chain(ctx, out_fd, NULL, 0, root, root_size, targets, n_targets,
+				      payloads, n_payloads);
 }

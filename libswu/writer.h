@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * Writes bundles the way devices want them: root_metadata, then targets_metadata, then every
- * payload, so a device can verify the signed metadata before the first payload byte arrives.
+ * Writes bundles the way devices want them: root_chain, root_metadata, then targets_metadata, then
+ * every payload, so a device can verify the signed metadata before the first payload byte arrives.
  * Payload bytes are copied from file descriptors in chunks, never held whole.
  */
 #include <stddef.h>
@@ -27,3 +27,7 @@ int swu_payload_copy(SwuContext *ctx, int out_fd, const SwuPayloadSource *p);
 int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t root_size,
 		     const SwuMetadataEntry *targets, size_t n_targets,
 		     const SwuPayloadSource *payloads, size_t n_payloads);
+/* The same, with the intermediate roots @chain (root_chain, field 100) written first, in order. */
+int swu_bundle_write_chain(SwuContext *ctx, int out_fd, const SwuRootLink *chain, size_t n_chain,
+			   const uint8_t *root, size_t root_size, const SwuMetadataEntry *targets,
+			   size_t n_targets, const SwuPayloadSource *payloads, size_t n_payloads);

@@ -102,16 +102,37 @@ make_keys() {
 	}
 }
 
+# make_root_chain N: roots $T/chain/V.pb for V = 1..N, 1 being $T/root.pb; version V has root key
+# $T/rootV and targets key $T/targetsV (V >= 2) and is signed by the root keys of V - 1 and V, so
+# every rotation retires all the keys before it.
+make_root_chain() {
+	local v
+	make_keys
+	mkdir -p "$T/chain"
+	cp "$T/root.pb" "$T/chain/1.pb"
+	for ((v = 2; v <= $1; v++)); do
+		[ -f "$T/root$v" ] || "$SWU" generate-key "$T/root$v" >/dev/null
+		[ -f "$T/targets$v" ] || "$SWU" generate-key "$T/targets$v" >/dev/null
+		"$SWU" create-root-metadata --append-root-key "$T/root$v.pub" \
+			--append-targets-key "$T/targets$v.pub" --previous "$T/chain/$((v - 1)).pb" \
+			-o "$T/chain/$v.pb"
+		"$SWU" sign-root-metadata --root-metadata "$T/chain/$v.pb" \
+			--root-key "$([ $v = 2 ] && echo "$T/root" || echo "$T/root$((v - 1))")" 2>/dev/null
+		"$SWU" sign-root-metadata --root-metadata "$T/chain/$v.pb" --root-key "$T/root$v"
+	done >/dev/null
+}
+
 # release OUT VERSION [option...]: the one way the tests make a signed bundle, with swu.
 #   --file NAME=PATH   a target (repeatable); without any: rootfs from $T/rootfs-VERSION.img
 #   --chunked NAME     add target NAME with its chunk index NAME.chunks (--chunk-index)
 #                      (1 MiB + VERSION random bytes) and appfs from $T/appfs-VERSION.img
 #   --root ROOT        carry this root metadata
+#   --root-chain DIR   and the roots of DIR/*.pb older than it (root_chain)
 #   --key KEY          sign with KEY (default $T/targets); "none": leave it unsigned
 #   --compatible STR   the compatible list (default acme-gw-v2); "none": no list
 # Anything else goes to create-empty-bundle (--expires ...).
 release() {
-	local out=$1 version=$2 root="" key=$T/targets compat=acme-gw-v2 chunked=""
+	local out=$1 version=$2 root="" key=$T/targets compat=acme-gw-v2 chunked="" chain=""
 	local files=() create=()
 	shift 2
 	while [ $# -gt 0 ]; do
@@ -119,6 +140,7 @@ release() {
 		--file) files+=("$2"); shift ;;
 		--chunked) chunked=$2; shift ;;
 		--root) root=$2; shift ;;
+		--root-chain) chain=$2; shift ;;
 		--key) key=$2; shift ;;
 		--compatible) compat=$2; shift ;;
 		*) create+=("$1") ;;
@@ -133,7 +155,8 @@ release() {
 	fi
 	[ "$compat" = none ] || create+=(--compatible "$compat")
 	"$SWU" create-empty-bundle --target-metadata-version "$version" "${create[@]}" "$out"
-	[ -z "$root" ] || "$SWU" add-root-metadata-to-bundle --append-root-metadata "$root" --bundle "$out"
+	[ -z "$root" ] || "$SWU" add-root-metadata-to-bundle --append-root-metadata "$root" --bundle "$out" \
+		${chain:+--root-chain "$chain"} >/dev/null
 	for f in "${files[@]}"; do
 		"$SWU" add-file-to-bundle --bundle "$out" --file "${f#*=}" --new-name "${f%%=*}" \
 			${chunked:+$([ "$chunked" = "${f%%=*}" ] && echo --chunk-index)} >/dev/null

@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "manifest.h"
 #include "metadata.h"
+#include "swu-chain.h"
 #include "swu.h"
 #include "text.h"
 #include "writer.h"
@@ -86,8 +87,32 @@ int verb_create_empty_bundle(int argc, char **argv)
 const struct option verb_add_root_metadata_to_bundle_options[] = {
 	{ "append-root-metadata", required_argument, NULL, 'r' },
 	{ "bundle", required_argument, NULL, 'b' },
+	{ "root-chain", required_argument, NULL, 'c' },
 	{}
 };
+
+/* The roots of @dir before @root as the bundle's chain, checked to lead to @root, then written. */
+static int rewrite_with_chain(const char *path, const SwuBundle *b, const char *dir,
+			      const uint8_t *root, size_t size)
+{
+	SwuRootLink *links = NULL;
+	size_t n = 0;
+	int r;
+
+	r = root_chain_load(dir, root, size, &links, &n);
+	if (r < 0)
+		return r;
+	r = root_chain_check(links, n, root, size);
+	if (r < 0)
+		log_error_errno(r, "The roots in '%s' do not lead to the root metadata", dir);
+	else
+		r = bundle_rewrite_chain(path, b, links, n, root, size, NULL, 0, NULL, NULL);
+	if (r >= 0)
+		printf("Root chain: %zu root%s before version %u\n", n, n == 1 ? "" : "s",
+		       swu_root_version(swu_ctx, root, size));
+	root_chain_free(links, n);
+	return r;
+}
 
 int verb_add_root_metadata_to_bundle(int argc, char **argv)
 {
@@ -96,7 +121,7 @@ int verb_add_root_metadata_to_bundle(int argc, char **argv)
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	_cleanup_free_ uint8_t *root = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	const char *root_path = NULL, *path = NULL;
+	const char *root_path = NULL, *path = NULL, *chain = NULL;
 	size_t size;
 	int c, r;
 
@@ -106,6 +131,8 @@ int verb_add_root_metadata_to_bundle(int argc, char **argv)
 			root_path = optarg;
 		else if (c == 'b')
 			path = optarg;
+		else if (c == 'c')
+			chain = optarg;
 		else
 			return -EINVAL;
 	}
@@ -121,6 +148,8 @@ int verb_add_root_metadata_to_bundle(int argc, char **argv)
 	r = bundle_open(path, &fd, &b);
 	if (r < 0)
 		return r;
+	if (chain)
+		return rewrite_with_chain(path, b, chain, root, size);
 	return bundle_rewrite(path, b, root, size, NULL, 0, NULL, NULL);
 }
 
@@ -752,6 +781,10 @@ int verb_publish(int argc, char **argv)
 	if (r < 0)
 		return log_error_errno(r, "Refusing to publish '%s'", path);
 	warn_expiring(v);
+	/* A root published once is immutable: refused before anything is written. */
+	r = publish_roots(b, dir, /* write= */ false);
+	if (r < 0)
+		return log_error_errno(r, "Refusing to publish '%s'", path);
 	if (asprintf(&blobs, "%s/blobs", dir) < 0 || asprintf(&meta, "%s/metadata.pb", dir) < 0 ||
 	    asprintf(&chunks, "%s/chunks", dir) < 0)
 		return -ENOMEM;
@@ -777,11 +810,15 @@ int verb_publish(int argc, char **argv)
 				return r;
 		}
 	}
+	/* Every root before metadata.pb: a device that walks to its root finds each one. */
+	r = publish_roots(b, dir, /* write= */ true);
+	if (r < 0)
+		return r;
 	r = swu_tmpfile_open(meta, 0644, &out, &tmp);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create '%s'", meta);
-	r = swu_bundle_write(swu_ctx, out, b->root, b->root_size, b->targets, b->n_targets, NULL,
-			     0);
+	r = swu_bundle_write_chain(swu_ctx, out, b->chain, b->n_chain, b->root, b->root_size,
+				   b->targets, b->n_targets, NULL, 0);
 	/*
 	 * Servers derive ETag and Last-Modified from the mtime in seconds (nginx: mtime and size):
 	 * a release published in the same second as the last one, with metadata of the same size,

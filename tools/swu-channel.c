@@ -362,6 +362,35 @@ static void list_files(Channel *c)
 	}
 }
 
+/*
+ * As a device walks to a root more than one version ahead: the chain the metadata carries, then
+ * roots/<N>.pb for each version still missing, in order, each one hop of rule 2. A missing file
+ * ends the walk: the metadata's own check then says what the device would.
+ */
+static int follow_roots(Channel *c, const SwuBundle *b)
+{
+	uint32_t want = b->root ? swu_root_version(swu_ctx, b->root, b->root_size) : 0;
+	int r;
+
+	r = swu_verifier_check_root_chain(c->v, b->chain, b->n_chain, NULL, 0);
+	for (uint32_t n = swu_verifier_get_root_version(c->v) + 1; r >= 0 && n < want; n++) {
+		_cleanup_free_ char *path = NULL;
+		SwuRootLink l = {};
+
+		if (asprintf(&path, "%s/roots/%u.pb", c->dir, n) < 0)
+			return -ENOMEM;
+		if (swu_read_file(path, SWU_ROOT_LINK_MAX, &l.data, &l.size) < 0)
+			return 0;
+		if (swu_root_version(swu_ctx, l.data, l.size) != n)
+			r = swu_fail(swu_ctx, -EBADMSG, "root", "chain",
+				     "'%s' is not root metadata of version %u", path, n);
+		else
+			r = swu_verifier_check_root_chain(c->v, &l, 1, NULL, 0);
+		free(l.data);
+	}
+	return r;
+}
+
 /* The metadata as a device with @a's anchor verifies it: 1 verified, 0 reported, <0 logged. */
 static int check_metadata(Channel *c, const ChannelArgs *a, const uint8_t *root, size_t root_size,
 			  SwuBundle **ret_b, int *ret_fd)
@@ -388,7 +417,9 @@ static int check_metadata(Channel *c, const ChannelArgs *a, const uint8_t *root,
 		return log_error_errno(r, "Cannot use manifest '%s'", a->manifest);
 	if (a->compatible && (r = swu_verifier_set_compatible(c->v, a->compatible)) < 0)
 		return log_error_errno(r, "Cannot set compatible");
-	r = swu_bundle_verify_metadata(*ret_b, c->v);
+	r = a->self ? 0 : follow_roots(c, *ret_b);
+	if (r >= 0)
+		r = swu_bundle_verify_metadata(*ret_b, c->v);
 	if (r >= 0 && a->self)
 		r = check_self_verified(*ret_b);
 	if (r < 0)

@@ -139,6 +139,15 @@ int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, 
 		   const uint8_t *targets_data, size_t targets_size, const char *drop,
 		   const void *extra)
 {
+	return bundle_rewrite_chain(path, old, old->chain, old->n_chain, root, root_size,
+				    targets_data, targets_size, drop, extra);
+}
+
+int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLink *chain,
+			 size_t n_chain, const uint8_t *root, size_t root_size,
+			 const uint8_t *targets_data, size_t targets_size, const char *drop,
+			 const void *extra)
+{
 	const SwuPayloadSource *add = extra;
 	_cleanup_free_ SwuPayloadSource *payloads = NULL;
 	_cleanup_free_ SwuMetadataEntry *targets = NULL;
@@ -173,8 +182,8 @@ int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, 
 	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create a temporary file next to '%s'", path);
-	r = swu_bundle_write(swu_ctx, fd, root, root_size, targets, n_targets, payloads,
-			     n_payloads);
+	r = swu_bundle_write_chain(swu_ctx, fd, chain, n_chain, root, root_size, targets, n_targets,
+				   payloads, n_payloads);
 	if (r < 0) {
 		unlink(tmp);
 		return log_error_errno(r, "Cannot write bundle '%s'", path);

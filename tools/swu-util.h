@@ -40,11 +40,17 @@ int read_metadata(const char *path, uint8_t **ret, size_t *ret_size);
 int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
 /*
  * Atomically replaces @path by a bundle with @root (NULL: none), @targets_data as the "targets"
- * entry (NULL: keep), all payloads of @old except one named @drop, plus @extra (optional).
+ * entry (NULL: keep), all payloads of @old except one named @drop, plus @extra (optional). The
+ * root chain of @old is kept.
  */
 int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, size_t root_size,
 		   const uint8_t *targets_data, size_t targets_size, const char *drop,
 		   const void *extra);
+/* The same with @chain as the bundle's root chain. */
+int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLink *chain,
+			 size_t n_chain, const uint8_t *root, size_t root_size,
+			 const uint8_t *targets_data, size_t targets_size, const char *drop,
+			 const void *extra);
 
 /*
  * The release side's end of rule 6 (docs/bundle-format.md), after @b's metadata verified against

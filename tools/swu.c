@@ -47,8 +47,11 @@ static const Verb verbs[] = {
 	  "[--expires RFC3339] BUNDLE",
 	  "Write a bundle with empty targets metadata (--expires also takes @SECONDS)." },
 	{ "add-root-metadata-to-bundle", verb_add_root_metadata_to_bundle,
-	  verb_add_root_metadata_to_bundle_options, "--append-root-metadata F --bundle B",
-	  "Put root metadata (a rotation, or the same root) into the bundle." },
+	  verb_add_root_metadata_to_bundle_options,
+	  "--append-root-metadata F --bundle B [--root-chain DIR]",
+	  "Put root metadata (a rotation, or the same root) into the bundle. --root-chain DIR:\n"
+	  "also carry the roots of DIR/*.pb older than F, so devices trusting any of them\n"
+	  "reach F one rotation at a time." },
 	{ "add-file-to-bundle", verb_add_file_to_bundle, verb_add_file_to_bundle_options,
 	  "--bundle B --file F [--new-name NAME] [--replace]\n"
 	  "[--chunk-index[=auto|block|byte]]",

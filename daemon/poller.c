@@ -11,6 +11,7 @@
 #include "log.h"
 #include "macro.h"
 #include "poller.h"
+#include "roots.h"
 #include "time-util.h"
 #include "url.h"
 #include "wire.h"
@@ -34,7 +35,9 @@ struct Poller {
 	ClockTimer *timer;
 	sd_bus_slot *timer_match; /* the poll timer's NextElapse properties, for NextCheck */
 	FetchJob *job;
-	SwuContext *ctx; /* the running poll's own failure record */
+	RootWalk *walk;	      /* the roots the polled release needs, being fetched */
+	FetchResult walk_res; /* the answer of metadata.pb, while they are */
+	SwuContext *ctx;      /* the running poll's own failure record */
 	SwuBuf body;
 	char etag[128]; /* of the kept release's answer; "" asks in full */
 	/* its Last-Modified: asked with If-Modified-Since of a server without ETags */
@@ -282,13 +285,58 @@ static int take_release(Poller *p, const FetchResult *res)
 	return 0;
 }
 
+/* Reports a poll that ended, and schedules the next one. */
+static void end_poll(Poller *p, PollReport *report, uint64_t next)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+
+	if (report->outcome != POLL_RETRY)
+		p->failures = 0, p->not_before = 0;
+	swu_buf_done(&p->body);
+	ctx = TAKE_PTR(p->ctx);
+	schedule(p, next, report->outcome == POLL_RETRY);
+	schedule_changed(p); /* LastCheck */
+	if (report->outcome != POLL_NOT_MODIFIED)
+		report->note = p->note;
+	p->events->checked(p->userdata, report);
+}
+
+/* The release cannot be verified (its roots failed): the one before stays, asked in full next. */
+static int reject_release(Poller *p, int r)
+{
+	p->etag[0] = p->last_modified[0] = 0;
+	poll_note(p, r, "Release rejected: %s", log_reason(p->ctx, r));
+	return r;
+}
+
+static void roots_done(void *userdata, int error)
+{
+	Poller *p = userdata;
+	const Config *c = config_of(p);
+	PollReport report = { .outcome = POLL_NEW };
+
+	p->walk = root_walk_free(p->walk);
+	report.error = error < 0 ? reject_release(p, error) : take_release(p, &p->walk_res);
+	report.release_changed = report.error == 0;
+	end_poll(p, &report, usec_add(usec_from_sec(c->poll_interval_sec), random_jitter(c)));
+}
+
+/* 1: roots/<N>.pb are being fetched (roots_done() follows), 0: none needed, <0: refused. */
+static int walk_roots(Poller *p)
+{
+	const Config *c = config_of(p);
+
+	return root_walk_start(p->m, p->ctx, p->fetch, c->server, c->poll_timeout_sec, p->body.data,
+			       p->body.size, roots_done, p, &p->walk);
+}
+
 static void poll_done(void *userdata, const FetchResult *res)
 {
 	Poller *p = userdata;
 	const Config *c = config_of(p);
 	PollReport report = { .outcome = poll_classify(res->error, res->status) };
 	uint64_t next = usec_add(usec_from_sec(c->poll_interval_sec), random_jitter(c));
-	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	int r;
 
 	p->job = NULL;
 	p->last_check = now_realtime(p);
@@ -331,19 +379,17 @@ static void poll_done(void *userdata, const FetchResult *res)
 		report.release_changed = true;
 		break;
 	case POLL_NEW:
-		report.error = take_release(p, res);
+		/* A root more than one version ahead: the roots between come first. */
+		r = walk_roots(p);
+		if (r > 0) {
+			p->walk_res = *res;
+			return; /* roots_done() ends the poll */
+		}
+		report.error = r < 0 ? reject_release(p, r) : take_release(p, res);
 		report.release_changed = report.error == 0;
 		break;
 	}
-	if (report.outcome != POLL_RETRY)
-		p->failures = 0, p->not_before = 0;
-	swu_buf_done(&p->body);
-	ctx = TAKE_PTR(p->ctx);
-	schedule(p, next, report.outcome == POLL_RETRY);
-	schedule_changed(p); /* LastCheck */
-	if (report.outcome != POLL_NOT_MODIFIED)
-		report.note = p->note;
-	p->events->checked(p->userdata, &report);
+	end_poll(p, &report, next);
 }
 
 static int poll_data(void *userdata, long status, const void *data, size_t n)
@@ -366,7 +412,7 @@ int poller_poll(Poller *p)
 
 	assert_return(p, -EINVAL);
 	c = config_of(p);
-	if (p->job)
+	if (p->job || p->walk)
 		return 0; /* already polling: this one answers too */
 	if (!p->url) {
 		poll_note(p, -ENOMEDIUM, "No Server= is configured in '%s'", c->path);
@@ -444,7 +490,7 @@ int poller_scheduled_check(Poller *p)
 	 * the server's Retry-After is honoured (by a retry of the daemon's own when it ends before
 	 * the next timer run).
 	 */
-	if (!p->url || !p->timer_mode || p->job)
+	if (!p->url || !p->timer_mode || p->job || p->walk)
 		return 0;
 	if (p->not_before > now) {
 		log_info("Scheduled check: the server asked to wait until %s",
@@ -459,12 +505,12 @@ int poller_scheduled_check(Poller *p)
 
 bool poller_polling(const Poller *p)
 {
-	return p && p->job;
+	return p && (p->job || p->walk);
 }
 
 bool poller_busy(const Poller *p)
 {
-	return p && (p->job || p->retry_at);
+	return p && (p->job || p->walk || p->retry_at);
 }
 
 const char *poller_get_note(const Poller *p)
@@ -561,9 +607,10 @@ bool poller_stop(Poller *p)
 
 	if (!p)
 		return false;
-	polling = p->job;
+	polling = p->job || p->walk;
 	fetch_cancel(p->job);
 	p->job = NULL;
+	p->walk = root_walk_free(p->walk);
 	p->ctx = swu_context_unref(p->ctx);
 	return polling;
 }

@@ -577,6 +577,205 @@ START_TEST(test_bundle_cap)
 }
 END_TEST
 
+/*
+ * The chain from the server: r[v] for v = 2..top has root key k[v] and targets key t[v] and is
+ * signed by k[v - 1] and k[v] (k[1] is the device's root key), so each rotation retires every
+ * key before it. metadata.pb carries r[top] and no chain; roots/<N>.pb serve the ones between.
+ */
+#define CHAIN_TOP 40
+
+typedef struct ServerChain {
+	EVP_PKEY *k[CHAIN_TOP + 1], *t[CHAIN_TOP + 1];
+	SwuBuf r[CHAIN_TOP + 1];
+	int top;
+} ServerChain;
+
+static void server_chain_init(ServerChain *c, int top)
+{
+	*c = (ServerChain){ .top = top };
+	c->k[1] = dev.w.root_key;
+	for (int v = 2; v <= top; v++) {
+		EVP_PKEY *signers[2];
+
+		c->k[v] = tu_key();
+		c->t[v] = tu_key();
+		signers[0] = c->k[v - 1];
+		signers[1] = c->k[v];
+		tu_root_simple((uint32_t)v, c->k[v], c->t[v], signers, 2, &c->r[v]);
+	}
+}
+
+static void server_chain_done(ServerChain *c)
+{
+	for (int v = 2; v <= c->top; v++) {
+		EVP_PKEY_free(c->k[v]);
+		EVP_PKEY_free(c->t[v]);
+		swu_buf_done(&c->r[v]);
+	}
+}
+
+/* metadata.pb of release @version under r[@top], and roots/<N>.pb for N in [@from, @top]. */
+static void publish_chain(ServerChain *c, uint32_t version, int top, int from)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	TuTargetsSpec spec = { .version = version, .n_files = 1, .n_signers = 1 };
+	SwuBuf targets = {}, meta = {};
+	char etag[32];
+
+	spec.files[0] = (TuFile){ "appfs", appfs, sizeof(appfs) };
+	spec.signers[0] = c->t[top];
+	tu_targets(&spec, &targets);
+	tu_put_root(&meta, &c->r[top]);
+	tu_put_targets(&meta, "targets", &targets);
+	snprintf(etag, sizeof(etag), "\"v%u-%d\"", version, top);
+	fake_server_put(srv, url, meta.data, meta.size, etag);
+	for (int v = from; v <= top; v++) {
+		_cleanup_free_ char *root = tu_path("%s/roots/%d.pb", SERVER, v);
+
+		fake_server_put(srv, root, c->r[v].data, c->r[v].size, "\"root\"");
+	}
+	swu_buf_done(&targets);
+	swu_buf_done(&meta);
+}
+
+static uint32_t device_root_version(void)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = tu_context();
+	_cleanup_free_ uint8_t *root = NULL;
+	size_t size = 0;
+
+	ck_assert_int_eq(swu_device_trusted_root(ctx, &dev.m->device, &root, &size), 0);
+	return swu_root_version(ctx, root, size);
+}
+
+static int state_roots(void)
+{
+	_cleanup_free_ char *path = tu_path("%s/state/roots", dev.dir);
+
+	return tu_count_files(path);
+}
+
+/*
+ * A device that trusts v1 polls a release of v4 whose metadata carries no chain: it fetches
+ * roots/2.pb and roots/3.pb, checks and keeps each, then verifies the release.
+ */
+START_TEST(test_root_chain_fetched)
+{
+	_cleanup_free_ char *r2 = tu_path("%s/roots/2.pb", SERVER);
+	_cleanup_free_ char *r3 = tu_path("%s/roots/3.pb", SERVER);
+	_cleanup_free_ char *r4 = tu_path("%s/roots/4.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	Recorder rec = {};
+	ServerChain c;
+
+	server_chain_init(&c, 5);
+	publish_chain(&c, 2, 4, 2);
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_msg(streq(rec.note, "Release version 2 available (installed 0)"), "%s", rec.note);
+	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 2);
+	ck_assert_uint_eq(fake_server_count(srv, r2), 1);
+	ck_assert_uint_eq(fake_server_count(srv, r3), 1);
+	ck_assert_uint_eq(fake_server_count(srv, r4), 0); /* metadata.pb carries it */
+	ck_assert_int_eq(state_roots(), 3);
+	ck_assert_uint_eq(device_root_version(), 4);
+	/* one version ahead: the metadata's root alone, nothing fetched */
+	publish_chain(&c, 3, 5, 5);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 2);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_uint_eq(fake_server_count(srv, r2), 1);
+	ck_assert_uint_eq(fake_server_count(srv, r3), 1);
+	ck_assert_uint_eq(device_root_version(), 5);
+	server_chain_done(&c);
+}
+END_TEST
+
+/*
+ * A server serving a different roots/3.pb than the chain needs: the walk stops there, the poll
+ * fails with the hop's reason, and only v2 is kept. A missing root, or one of another version than
+ * its name, likewise; a root too many versions ahead is refused before anything is fetched.
+ */
+START_TEST(test_root_chain_attacks)
+{
+	_cleanup_free_ char *r3 = tu_path("%s/roots/3.pb", SERVER);
+	_cleanup_(poller_freep) Poller *p = NULL;
+	EVP_PKEY *evil = tu_key();
+	SwuBuf forged = {};
+	Recorder rec = {};
+	ServerChain c;
+	unsigned polls = 0;
+
+	server_chain_init(&c, CHAIN_TOP);
+	p = new_poller(&rec, false);
+	publish_chain(&c, 2, 4, 2);
+	{
+		EVP_PKEY *signers[] = { evil, c.k[3] };
+
+		tu_root_simple(3, c.k[3], c.t[3], signers, 2, &forged);
+	}
+	fake_server_put(srv, r3, forged.data, forged.size, "\"forged\"");
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, ++polls);
+	ck_assert_int_eq(rec.last.error, -EKEYREJECTED);
+	ck_assert_msg(streq(rec.note, "Release rejected: root chain: hop from version 2 to 3: root "
+				      "metadata has 0 valid signatures by trusted root keys, 1 "
+				      "required"),
+		      "%s", rec.note);
+	ck_assert_ptr_null(poller_get_release(p));
+	ck_assert_int_eq(state_roots(), 1);
+	ck_assert_uint_eq(device_root_version(), 2);
+
+	/* missing */
+	fake_server_remove(srv, r3);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, ++polls);
+	ck_assert_int_lt(rec.last.error, 0);
+	ck_assert_msg(strstr(rec.note, "Release rejected: cannot fetch " SERVER "/roots/3.pb: HTTP "
+				       "status 404"),
+		      "%s", rec.note);
+	ck_assert_int_eq(state_roots(), 1);
+
+	/* another version than its name */
+	fake_server_put(srv, r3, c.r[4].data, c.r[4].size, "\"v4\"");
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, ++polls);
+	ck_assert_int_eq(rec.last.error, -EBADMSG);
+	ck_assert_msg(strstr(rec.note, SERVER "/roots/3.pb is not root metadata of version 3"),
+		      "%s", rec.note);
+	ck_assert_int_eq(state_roots(), 1);
+
+	/* 38 rotations ahead of v2: more than 32, refused before any root is fetched */
+	publish_chain(&c, 2, CHAIN_TOP, CHAIN_TOP + 1);
+	{
+		size_t before = fake_server_count(srv, SERVER "/roots/");
+
+		ck_assert_int_eq(poller_poll(p), 0);
+		run_polls(&rec, ++polls);
+		ck_assert_int_eq(rec.last.error, -EBADMSG);
+		ck_assert_msg(strstr(rec.note, "root metadata version 40 is 38 rotations ahead of "
+					       "trusted version 2, at most 32 are followed in "
+					       "one install"),
+			      "%s", rec.note);
+		ck_assert_uint_eq(fake_server_count(srv, SERVER "/roots/"), before);
+	}
+	ck_assert_int_eq(state_roots(), 1);
+
+	/* the right roots: the walk goes on from v2 */
+	publish_chain(&c, 2, 4, 3);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, ++polls);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_int_eq(state_roots(), 3);
+	ck_assert_uint_eq(device_root_version(), 4);
+	swu_buf_done(&forged);
+	EVP_PKEY_free(evil);
+	server_chain_done(&c);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -593,6 +792,8 @@ int main(void)
 		{ "timer-mode", test_timer_mode },
 		{ "restore", test_restore },
 		{ "last-modified", test_last_modified },
+		{ "root-chain-fetched", test_root_chain_fetched, 60 },
+		{ "root-chain-attacks", test_root_chain_attacks, 120 },
 	};
 
 	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);

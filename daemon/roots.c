@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "metadata.h"
+#include "roots.h"
+#include "wire.h"
+
+struct RootWalk {
+	Manager *m;
+	SwuContext *ctx;
+	Fetch *fetch;
+	char *server;
+	unsigned timeout_sec;
+	SwuVerifier *v;	    /* the device's verifier, walked link by link */
+	uint32_t next, top; /* the version fetched next; the metadata's root version */
+	char *url;
+	FetchJob *job;
+	SwuBuf body;
+	RootWalkDone done;
+	void *userdata;
+};
+
+RootWalk *root_walk_free(RootWalk *w)
+{
+	if (!w)
+		return NULL;
+	fetch_cancel(w->job);
+	swu_buf_done(&w->body);
+	swu_verifier_free(w->v);
+	swu_context_unref(w->ctx);
+	free(w->server);
+	free(w->url);
+	free(w);
+	return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(RootWalk *, root_walk_free);
+
+/* The root and the chain metadata.pb carries, indexed from memory like a file. */
+static int open_metadata(SwuContext *ctx, const uint8_t *p, size_t n, SwuBundle **ret)
+{
+	_cleanup_close_ int fd = memfd_create("metadata", MFD_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = swu_write_all(fd, p, n);
+	if (r < 0)
+		return r;
+	/* The bundle only borrows the descriptor; root and chain are copied out while indexing. */
+	return swu_bundle_open_fd(ctx, fd, ret);
+}
+
+static int fetch_next(RootWalk *w);
+
+/* One fetched root: the version its name says, one rotation from the root trusted now, kept. */
+static int take_root(RootWalk *w, const FetchResult *res)
+{
+	SwuRootLink link = { w->body.data, w->body.size };
+	int r;
+
+	if (res->error < 0)
+		return swu_fail(w->ctx, res->error, "server", "roots", "cannot fetch %s: %s",
+				w->url, res->message);
+	if (res->status != 200)
+		return swu_fail(w->ctx, -EREMOTEIO, "server", "roots",
+				"cannot fetch %s: HTTP status %ld", w->url, res->status);
+	if (swu_root_version(w->ctx, link.data, link.size) != w->next)
+		return swu_fail(w->ctx, -EBADMSG, "root", "chain",
+				"%s is not root metadata of version %u", w->url, w->next);
+	r = swu_verifier_check_root_chain(w->v, &link, 1, NULL, 0);
+	if (r < 0)
+		return r;
+	/* Kept at once: a later hop that fails keeps this one. */
+	return swu_device_commit_root(w->ctx, &w->m->device, w->v);
+}
+
+static int walk_data(void *userdata, long status, const void *p, size_t n)
+{
+	RootWalk *w = userdata;
+
+	return swu_buf_append(&w->body, p, n);
+}
+
+static void walk_done(void *userdata, const FetchResult *res)
+{
+	RootWalk *w = userdata;
+	int r;
+
+	w->job = NULL;
+	r = take_root(w, res);
+	swu_buf_done(&w->body);
+	if (r >= 0) {
+		w->next++;
+		r = fetch_next(w);
+		if (r > 0)
+			return; /* the next root is on its way */
+	}
+	w->done(w->userdata, r < 0 ? r : 0);
+}
+
+/* 1: a fetch started, 0: every root is there, <0: failed (recorded). */
+static int fetch_next(RootWalk *w)
+{
+	FetchRequest req = {
+		.max_bytes = SWU_ROOT_LINK_MAX,
+		.timeout_sec = w->timeout_sec,
+		.on_data = walk_data,
+		.on_done = walk_done,
+		.userdata = w,
+	};
+	int r;
+
+	if (w->next >= w->top)
+		return 0;
+	free(w->url);
+	if (asprintf(&w->url, "%s/roots/%u.pb", w->server, w->next) < 0) {
+		w->url = NULL;
+		return -ENOMEM;
+	}
+	req.url = w->url;
+	r = fetch_start(w->fetch, &req, &w->job);
+	if (r < 0)
+		return swu_fail(w->ctx, r, "server", "roots", "cannot fetch %s: %s", w->url,
+				strerror(-r));
+	return 1;
+}
+
+int root_walk_start(Manager *m, SwuContext *ctx, Fetch *fetch, const char *server,
+		    unsigned timeout_sec, const uint8_t *data, size_t size, RootWalkDone done,
+		    void *userdata, RootWalk **ret)
+{
+	_cleanup_(root_walk_freep) RootWalk *w = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	uint32_t trusted;
+	int r;
+
+	assert_return(m && ctx && fetch && server && done && ret, -EINVAL);
+	assert_return(data || size == 0, -EINVAL);
+	*ret = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	*w = (RootWalk){ .m = m,
+			 .ctx = swu_context_ref(ctx),
+			 .fetch = fetch,
+			 .timeout_sec = timeout_sec,
+			 .done = done,
+			 .userdata = userdata,
+			 .server = strdup(server) };
+	if (!w->server)
+		return -ENOMEM;
+	/* Metadata that does not open, or whose own chain fails, is the release's verdict. */
+	if (open_metadata(ctx, data, size, &b) < 0 || !b->root ||
+	    swu_device_verifier(ctx, &m->device, &w->v) < 0 ||
+	    swu_verifier_check_root_chain(w->v, b->chain, b->n_chain, NULL, 0) < 0) {
+		swu_context_clear_failure(ctx);
+		return 0;
+	}
+	r = swu_device_commit_root(ctx, &m->device, w->v);
+	if (r < 0)
+		return r;
+	trusted = swu_verifier_get_root_version(w->v);
+	w->top = swu_root_version(ctx, b->root, b->root_size);
+	if (w->top <= trusted + 1)
+		return 0;
+	/* Bounded before anything is fetched: the rotations the metadata's root asks for. */
+	if (w->top - trusted > SWU_ROOT_HOPS_MAX)
+		return swu_fail(ctx, -EBADMSG, "root", "chain",
+				"root metadata version %u is %u rotations ahead of trusted version "
+				"%u, at most %u are followed in one install",
+				w->top, w->top - trusted, trusted, SWU_ROOT_HOPS_MAX);
+	w->next = trusted + 1;
+	r = fetch_next(w);
+	if (r <= 0)
+		return r;
+	*ret = TAKE_PTR(w);
+	return 1;
+}

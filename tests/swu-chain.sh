@@ -11,6 +11,9 @@ cp "$T/chain/4.pb" "$T/root4.pb"
 # A release of root 4 that carries roots 1-3 (4.pb in the directory is the root itself: skipped).
 release "$T/v4.swu" 4 --root "$T/root4.pb" --root-chain "$T/chain" --key "$T/targets4"
 expect_exit 0 "$SWU" inspect-bundle "$T/v4.swu" --json
+expect_eq "chain versions" "$(python3 -c 'import json, sys; print(" ".join(str(r["version"]) for r in json.load(sys.stdin)["root_chain"]))' <"$T/out")" "1 2 3"
+expect_exit 0 "$SWU" inspect-bundle "$T/v4.swu"
+expect_stdout "Root chain: version 3, 1 signatures valid by its own root keys"
 for v in 1 2 3 4; do
 	expect_exit 0 "$SWU" verify-bundle --bundle "$T/v4.swu" --trusted-root-metadata "$T/chain/$v.pb" \
 		--root-out "$T/out-$v.pb"

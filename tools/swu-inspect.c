@@ -208,6 +208,10 @@ static json_object *describe(const SwuBundle *b)
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)b->size));
 	json_object_object_add(o, "root_metadata",
 			       b->root ? describe_root(b->root, b->root_size) : NULL);
+	a = json_object_new_array();
+	for (size_t i = 0; i < b->n_chain; i++)
+		json_object_array_add(a, describe_root(b->chain[i].data, b->chain[i].size));
+	json_object_object_add(o, "root_chain", a);
 	a = json_object_new_object();
 	for (size_t i = 0; i < b->n_targets; i++)
 		json_object_object_add(
@@ -278,7 +282,7 @@ static void print_threshold_text(json_object *t)
 
 static void print_text(const char *path, json_object *o)
 {
-	json_object *root, *targets, *payloads;
+	json_object *root, *targets, *payloads, *chain = NULL;
 
 	printf("Bundle %s (%s bytes)\n", path, jstr(o, "size"));
 	json_object_object_get_ex(o, "root_metadata", &root);
@@ -293,6 +297,16 @@ static void print_text(const char *path, json_object *o)
 		       jstr(root, "self_signatures_valid"));
 	} else
 		printf("Root metadata: %s\n", root ? json_object_get_string(root) : "none");
+	json_object_object_get_ex(o, "root_chain", &chain);
+	for (size_t i = 0; chain && i < json_object_array_length(chain); i++) {
+		json_object *l = json_object_array_get_idx(chain, i);
+
+		if (json_object_is_type(l, json_type_object))
+			printf("Root chain: version %s, %s signatures valid by its own root keys\n",
+			       jstr(l, "version"), jstr(l, "self_signatures_valid"));
+		else
+			printf("Root chain: %s\n", json_object_get_string(l));
+	}
 	json_object_object_get_ex(o, "targets_metadata", &targets);
 	json_object_object_foreach (targets, name, t) {
 		char when[SWU_TIME_UTC_MAX];

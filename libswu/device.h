@@ -45,10 +45,9 @@ typedef struct SwuDevice {
 int swu_device_trusted_root(SwuContext *ctx, const SwuDevice *d, uint8_t **ret, size_t *ret_size);
 
 /*
- * Removes the links that are obsolete in the persisted chain itself (not newer than a link before
- * them, as versions before the strict rule persisted); each is reported through @d->warn. Links
- * older than this slot's factory root stay: the other slot may need them. Returns the number
- * removed.
+ * Removes the links of the persisted chain that are obsolete (swu_state_repair_roots()); each is
+ * reported through @d->warn. Links not newer than this slot's factory root, and links made under
+ * the other slot's factory root, stay: the other slot may need them. Returns the number removed.
  */
 int swu_device_repair(SwuContext *ctx, const SwuDevice *d);
 

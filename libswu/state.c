@@ -658,17 +658,75 @@ static void warnf(SwuWarnFunc warn, void *userdata, const char *fmt, ...)
 	warn(userdata, buf);
 }
 
+/* Whether @p is a rotation that rule 2 signs from @from, whatever its version. */
+static bool signed_from(SwuContext *ctx, const SwuRootLink *from, const uint8_t *p, size_t n)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	int r;
+
+	if (swu_verifier_new(ctx, from->data, from->size, 0, &v) < 0)
+		return false;
+	r = swu_verifier_check_root(v, p, n);
+	/* -ESTALE comes only after the signatures and the content passed. */
+	return r == 0 || r == -ESTALE;
+}
+
+/*
+ * Whether link @p, not newer than the root trusted now, is obsolete: a copy of a link before it,
+ * or, newer than this slot's factory root, a root of this slot's own lineage (signed from a root
+ * this replay trusted: @trusted) that a later one superseded. A link of another lineage (the
+ * other slot's factory root and the rotations made under it) is never judged here.
+ */
+static bool obsolete(SwuContext *ctx, const SwuRootLink *seen, size_t n_seen,
+		     const SwuRootLink *trusted, size_t n_trusted, uint32_t factory_version,
+		     uint32_t version, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n_seen; i++)
+		if (seen[i].size == n && memcmp(seen[i].data, p, n) == 0)
+			return true;
+	if (version <= factory_version)
+		return false;
+	for (size_t i = 0; i < n_trusted; i++)
+		if (signed_from(ctx, &trusted[i], p, n))
+			return true;
+	return false;
+}
+
+/* Appends a copy of @p to @links. */
+static int add_link(SwuRootLink **links, size_t *n, const uint8_t *p, size_t size)
+{
+	SwuRootLink *a = realloc(*links, (*n + 1) * sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	*links = a;
+	a[*n].data = malloc(size ? size : 1);
+	if (!a[*n].data)
+		return -ENOMEM;
+	memcpy(a[*n].data, p, size);
+	a[*n].size = size;
+	(*n)++;
+	return 0;
+}
+
+static void free_links(SwuRootLink *links, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(links[i].data);
+	free(links);
+}
+
 /*
  * Replays the chain from @factory: each link is trusted only by rule 2 against the root trusted
  * before it. A link that cannot be read or does not verify is reported and skipped; one that is
  * not newer than the root trusted so far (a copy of it, or older: a slot whose factory root is
  * newer than part of the chain) is skipped silently.
  *
- * With @repair, links that are obsolete in the chain itself are removed (and reported): those
- * whose version is not greater than that of a link before them, which rule 2 can never accept
- * after it (versions before the strict rule persisted equal-version roots and copies). They are
- * judged by the chain alone, never by this slot's factory root: the other slot's factory root
- * may be older and still need every link.
+ * With @repair, links that are obsolete are removed (and reported): copies of a link before them,
+ * and roots of this slot's lineage that a later link superseded (versions before the strict rule
+ * persisted equal-version roots). Links not newer than this slot's factory root, and links of
+ * another lineage (signed under the other slot's factory root), are never removed: the other slot
+ * may need them, or it would trust a key its chain revoked.
  */
 static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size_t factory_size,
 		  SwuWarnFunc warn, void *userdata, bool repair, unsigned *ret_removed,
@@ -676,7 +734,11 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 {
 	_cleanup_free_ uint8_t *current = malloc(factory_size ? factory_size : 1);
 	size_t current_size = factory_size, n = 0;
-	uint32_t current_version = swu_root_version(ctx, factory, factory_size), newest = 0;
+	uint32_t current_version = swu_root_version(ctx, factory, factory_size);
+	uint32_t factory_version = current_version;
+	SwuRootLink *seen = NULL,
+		    *trusted = NULL; /* with @repair: the links before, the roots trusted */
+	size_t n_seen = 0, n_trusted = 0;
 	unsigned removed = 0;
 	char **names = NULL;
 	int r, fatal = 0;
@@ -684,6 +746,8 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 	if (!current)
 		return -ENOMEM;
 	memcpy(current, factory, factory_size);
+	if (repair && add_link(&trusted, &n_trusted, factory, factory_size) < 0)
+		return -ENOMEM;
 	r = link_names(dir, &names, &n);
 	if (r < 0)
 		return swu_fail(ctx, r, "state", "roots", "cannot list '%s/roots': %s", dir,
@@ -707,16 +771,21 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 			continue;
 		}
 		version = swu_root_version(ctx, link, size); /* 0: does not decode */
-		if (repair && version > 0 && version <= newest && unlink(path) >= 0) {
+		if (repair && version > 0 && version <= current_version &&
+		    obsolete(ctx, seen, n_seen, trusted, n_trusted, factory_version, version, link,
+			     size) &&
+		    unlink(path) >= 0) {
 			warnf(warn, userdata,
 			      "Removed obsolete rotated root '%s': version %u is not newer than "
-			      "the "
-			      "link before it (version %u)",
-			      path, version, newest);
+			      "the root trusted before it (version %u)",
+			      path, version, current_version);
 			removed++;
 			continue;
 		}
-		newest = MAX(newest, version);
+		if (repair && add_link(&seen, &n_seen, link, size) < 0) {
+			fatal = -ENOMEM;
+			break;
+		}
 		if (version > 0 && (version < current_version ||
 				    (size == current_size && memcmp(link, current, size) == 0)))
 			continue;
@@ -729,6 +798,10 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 			break;
 		}
 		if (r >= 0 && swu_verifier_get_new_root(v, NULL)) {
+			if (repair && add_link(&trusted, &n_trusted, link, size) < 0) {
+				fatal = -ENOMEM;
+				break;
+			}
 			free(current);
 			current = TAKE_PTR(link);
 			current_size = size;
@@ -739,6 +812,8 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 		      swu_context_get_failure(ctx)->message);
 	}
 	free_names(names, n);
+	free_links(seen, n_seen);
+	free_links(trusted, n_trusted);
 	if (fatal < 0)
 		return fatal;
 	if (ret_removed)

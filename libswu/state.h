@@ -164,11 +164,11 @@ int swu_state_trusted_root(SwuContext *ctx, const char *dir, const uint8_t *fact
 			   size_t factory_size, SwuWarnFunc warn, void *userdata, uint8_t **ret,
 			   size_t *ret_size);
 /*
- * Removes the links that are obsolete in the chain itself (reported through @warn): those whose
- * version is not greater than that of a link before them, which rule 2 can never accept after it
- * (versions before the strict rule persisted equal-version roots and the same root many times).
- * The factory root does not judge them: the other slot's may be older and need every link.
- * Returns the number removed.
+ * Removes the links that are obsolete (reported through @warn): copies of a link before them, and
+ * roots of @factory's own lineage (signed from a root the replay trusted) that are newer than
+ * @factory but not newer than the root trusted by then (versions before the strict rule persisted
+ * equal-version roots). Links not newer than @factory and links of another lineage (made under the
+ * other slot's factory root) stay: that slot may need them. Returns the number removed.
  */
 int swu_state_repair_roots(SwuContext *ctx, const char *dir, const uint8_t *factory,
 			   size_t factory_size, SwuWarnFunc warn, void *userdata);

@@ -508,6 +508,24 @@ START_TEST(test_image_root)
 	/* and B again: still F2's chain */
 	dev.root_metadata = f2_path;
 	ck_assert_uint_eq(trusted_version(), 6);
+
+	/*
+	 * A rotation under F1 after another fallback (v4, persisted after F2's v6): neither slot's
+	 * repair at start removes the other lineage's links, though v4 is older than v6.
+	 */
+	dev.root_metadata = root_path;
+	links[0] = &c.r[3];
+	swu_buf_done(&b);
+	chain_bundle(links, 1, &c.r[4], 4, c.t[4], &b);
+	ck_assert_int_eq(check(&b), 0);
+	ck_assert_uint_eq(trusted_version(), 4);
+	ck_assert_int_eq(swu_device_repair(ctx, &dev), 0);
+	dev.root_metadata = f2_path;
+	ck_assert_int_eq(swu_device_repair(ctx, &dev), 0);
+	ck_assert_uint_eq(trusted_version(), 6);
+	dev.root_metadata = root_path;
+	ck_assert_uint_eq(trusted_version(), 4);
+	ck_assert_int_eq(tu_count_files(state_dir), 4);
 	swu_buf_done(&f2);
 	swu_buf_done(&f2v6);
 	swu_buf_done(&b);

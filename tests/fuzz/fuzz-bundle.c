@@ -2,7 +2,8 @@
 /*
  * libFuzzer target over the wire reader and the verifier: the input is a bundle, read both as a
  * stream (in uneven chunks) and from a file, verified against itself (rule 6) and, when it carries
- * a root, against that root as the trusted one (rules 2-5). Also decodes the input as each
+ * a root, against that root as the trusted one (rules 2-5), and, when it carries a root chain,
+ * against its first link (the walk of rule 2). Also decodes the input as each
  * metadata message and as a chunk index (the chunk store and the range answers of a delta
  * install are fuzz-delta's). Nothing here may crash, leak or read out of bounds.
  */
@@ -47,15 +48,18 @@ static void verify_file(SwuContext *ctx, int fd)
 
 	if (swu_bundle_open_fd(ctx, fd, &b) < 0)
 		return;
-	for (int self = 1; self >= 0; self--) {
+	/* 2: self; 1: the bundle's root trusted; 0: the first link of its chain trusted */
+	for (int pass = 2; pass >= 0; pass--) {
 		_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 		_cleanup_free_ uint8_t *m = NULL;
+		const uint8_t *anchor = pass == 1 ? b->root : b->n_chain ? b->chain[0].data : NULL;
+		size_t anchor_size = pass == 1 ? b->root_size : b->n_chain ? b->chain[0].size : 0;
 		size_t n;
 
-		if (!self && !b->root)
-			break;
-		if (swu_verifier_new(ctx, self ? NULL : b->root, self ? 0 : b->root_size,
-				     self ? SWU_VERIFY_SELF : 0, &v) < 0)
+		if (pass < 2 && !anchor)
+			continue;
+		if (swu_verifier_new(ctx, pass == 2 ? NULL : anchor, pass == 2 ? 0 : anchor_size,
+				     pass == 2 ? SWU_VERIFY_SELF : 0, &v) < 0)
 			continue;
 		if (swu_bundle_verify(b, v) == 0)
 			(void)swu_verifier_build_manifest(v, &m, &n);

@@ -30,7 +30,17 @@ cp signed.pb with-root.pb
 "$SWU" add-root-metadata-to-bundle --append-root-metadata root.pb --bundle with-root.pb
 "$SWU" export-manifest --bundle with-root.pb --trusted-root-metadata root.pb -o manifest.pb
 "$SWU" publish --bundle with-root.pb --dir repo >/dev/null
-cp unsigned.pb signed.pb with-root.pb root.pb manifest.pb "$out/"
+# a rotation to root 2 that carries root 1 as its chain (root_chain)
+"$SWU" generate-key root2 >/dev/null
+"$SWU" create-root-metadata --append-root-key root2.pub --append-targets-key targets.pub \
+	--previous root.pb -o root2.pb
+"$SWU" sign-root-metadata --root-metadata root2.pb --root-key root 2>/dev/null
+"$SWU" sign-root-metadata --root-metadata root2.pb --root-key root2
+mkdir -p chain && cp root.pb chain/1.pb
+cp signed.pb with-chain.pb
+"$SWU" add-root-metadata-to-bundle --append-root-metadata root2.pb --bundle with-chain.pb \
+	--root-chain chain >/dev/null
+cp unsigned.pb signed.pb with-root.pb with-chain.pb root.pb manifest.pb "$out/"
 cp repo/metadata.pb "$out/metadata.pb"
 size=$(stat -c %s with-root.pb)
 for cut in 1 2 5 17 $((size / 2)) $((size - 1)); do

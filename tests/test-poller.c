@@ -693,6 +693,45 @@ START_TEST(test_root_chain_fetched)
 }
 END_TEST
 
+/* Devices that trust v2 or v3 fetch only what they miss, and install the same release. */
+START_TEST(test_root_chain_partial)
+{
+	_cleanup_free_ char *state = tu_path("%s/state", dev.dir);
+	_cleanup_free_ char *links = tu_path("%s/state/roots", dev.dir);
+	_cleanup_free_ char *r2 = tu_path("%s/roots/2.pb", SERVER);
+	_cleanup_free_ char *r3 = tu_path("%s/roots/3.pb", SERVER);
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = tu_context();
+	_cleanup_(poller_freep) Poller *p = NULL;
+	Recorder rec = {};
+	ServerChain c;
+
+	server_chain_init(&c, 4);
+	publish_chain(&c, 2, 4, 2);
+	ck_assert_int_eq(swu_state_save_root(ctx, state, c.r[2].data, c.r[2].size), 1);
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_uint_eq(fake_server_count(srv, r2), 0);
+	ck_assert_uint_eq(fake_server_count(srv, r3), 1);
+	ck_assert_int_eq(state_roots(), 3);
+	ck_assert_uint_eq(device_root_version(), 4);
+	/* v3 (a device that walked to v3 before): nothing to fetch */
+	tu_rm_rf(links);
+	ck_assert_int_eq(swu_state_save_root(ctx, state, c.r[2].data, c.r[2].size), 1);
+	ck_assert_int_eq(swu_state_save_root(ctx, state, c.r[3].data, c.r[3].size), 1);
+	publish_chain(&c, 3, 4, 2);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 2);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 3);
+	ck_assert_uint_eq(fake_server_count(srv, r2), 0);
+	ck_assert_uint_eq(fake_server_count(srv, r3), 1);
+	ck_assert_uint_eq(device_root_version(), 4);
+	server_chain_done(&c);
+}
+END_TEST
+
 /*
  * A server serving a different roots/3.pb than the chain needs: the walk stops there, the poll
  * fails with the hop's reason, and only v2 is kept. A missing root, or one of another version than
@@ -793,6 +832,7 @@ int main(void)
 		{ "restore", test_restore },
 		{ "last-modified", test_last_modified },
 		{ "root-chain-fetched", test_root_chain_fetched, 60 },
+		{ "root-chain-partial", test_root_chain_partial, 60 },
 		{ "root-chain-attacks", test_root_chain_attacks, 120 },
 	};
 

@@ -1607,6 +1607,43 @@ START_TEST(test_chain_cap)
 }
 END_TEST
 
+/*
+ * A chain after the payloads (a tool that writes fields in number order puts 100 last): the
+ * stream cannot walk it before the payloads and stages (-ESPIPE); the file path walks it.
+ */
+START_TEST(test_chain_last)
+{
+	TuVerify o = { .root = NULL };
+	SwuBuf b = {}, got = {};
+	Chain c;
+
+	chain_init(&c);
+	o.root = &c.r[1];
+	tu_put_targets(&b, "targets", &c.targets);
+	tu_put_payload(&b, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+	tu_put_payload(&b, "appfs", tu_appfs, sizeof(tu_appfs));
+	tu_put_root(&b, &c.r[4]);
+	tu_put_root_link(&b, &c.r[2]);
+	tu_put_root_link(&b, &c.r[3]);
+	ck_assert_int_eq(tu_verify_full(ctx, &o, &b, &got, NULL), 0);
+	assert_root(&got, &c.r[4]);
+	for (size_t chunk = 1; chunk <= 4096; chunk *= 16) {
+		o.chunk = chunk;
+		ck_assert_int_eq(tu_verify(ctx, &o, &b), -ESPIPE);
+	}
+	/* even a device that trusts the root stages: a chain after the payloads is judged from the
+	 * file, where its order is checked as a whole */
+	o.root = &c.r[4];
+	o.chunk = 7;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), -ESPIPE);
+	o.chunk = 0;
+	ck_assert_int_eq(tu_verify(ctx, &o, &b), 0);
+	swu_buf_done(&b);
+	swu_buf_done(&got);
+	chain_done(&c);
+}
+END_TEST
+
 /* Rule 6 (swu verify-bundle --self, swu publish): a carried chain must lead to the bundle's root. */
 START_TEST(test_chain_self)
 {
@@ -1753,6 +1790,7 @@ int main(void)
 		{ "chain-order", test_chain_order, 60 },
 		{ "chain-cap", test_chain_cap, 120 },
 		{ "chain-self", test_chain_self, 60 },
+		{ "chain-last", test_chain_last, 60 },
 		{ "root-unsound", test_root_unsound, 60 },
 		{ "trusted-root-unsound", test_trusted_root_unsound, 60 },
 		{ "targets-missing", test_targets_missing, 60 },

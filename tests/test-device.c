@@ -461,9 +461,9 @@ END_TEST
 START_TEST(test_image_root)
 {
 	_cleanup_free_ char *f2_path = tu_path("%s/root-b.pb", dir);
-	EVP_PKEY *fk = tu_key(), *ft = tu_key(), *fk6 = tu_key();
+	EVP_PKEY *fk = tu_key(), *ft = tu_key(), *fk6 = tu_key(), *ak = tu_key();
 	const SwuBuf *links[1];
-	SwuBuf f2 = {}, f2v6 = {}, b = {}, under_f2 = {}, under_f1 = {}, rotate = {};
+	SwuBuf f2 = {}, f2v6 = {}, b = {}, under_f2 = {}, under_f1 = {}, rotate = {}, a6 = {};
 	DevChain c;
 
 	dev_chain_init(&c);
@@ -510,28 +510,40 @@ START_TEST(test_image_root)
 	ck_assert_uint_eq(trusted_version(), 6);
 
 	/*
-	 * A rotation under F1 after another fallback (v4, persisted after F2's v6): neither slot's
-	 * repair at start removes the other lineage's links, though v4 is older than v6.
+	 * Rotations under F1 after another fallback (v4, then a6 of version 6, persisted after F2's
+	 * v6): neither slot's repair at start removes the other lineage's links, though they are not
+	 * newer than the other lineage's newest (a6 is newer than F2 itself, so B judges it, and
+	 * finds it was not signed from any root B trusted).
 	 */
 	dev.root_metadata = root_path;
-	links[0] = &c.r[3];
-	swu_buf_done(&b);
-	chain_bundle(links, 1, &c.r[4], 4, c.t[4], &b);
+	{
+		EVP_PKEY *signers[] = { c.k[4], ak };
+		const SwuBuf *chain[] = { &c.r[3], &c.r[4] };
+
+		tu_root_simple(6, ak, c.t[4], signers, 2, &a6);
+		swu_buf_done(&b);
+		chain_bundle(chain, 2, &a6, 4, c.t[4], &b);
+	}
 	ck_assert_int_eq(check(&b), 0);
-	ck_assert_uint_eq(trusted_version(), 4);
+	ck_assert_uint_eq(trusted_version(), 6);
 	ck_assert_int_eq(swu_device_repair(ctx, &dev), 0);
 	dev.root_metadata = f2_path;
 	ck_assert_int_eq(swu_device_repair(ctx, &dev), 0);
 	ck_assert_uint_eq(trusted_version(), 6);
+	ck_assert_int_eq(check(&under_f2), 0);
 	dev.root_metadata = root_path;
-	ck_assert_uint_eq(trusted_version(), 4);
-	ck_assert_int_eq(tu_count_files(state_dir), 4);
+	ck_assert_int_eq(tu_count_files(state_dir), 5);
+	ck_assert_uint_eq(trusted_version(), 6);
+	ck_assert_int_eq(check(&under_f2), -EKEYREJECTED);
+	ck_assert_int_eq(check(&under_f1), -EKEYREJECTED); /* v3's targets key, rotated out by v4 */
 	swu_buf_done(&f2);
 	swu_buf_done(&f2v6);
 	swu_buf_done(&b);
 	swu_buf_done(&under_f2);
 	swu_buf_done(&under_f1);
 	swu_buf_done(&rotate);
+	swu_buf_done(&a6);
+	EVP_PKEY_free(ak);
 	EVP_PKEY_free(fk);
 	EVP_PKEY_free(ft);
 	EVP_PKEY_free(fk6);

@@ -307,7 +307,7 @@ static int link_version(SwuVerifier *v, const SwuRootLink *l, size_t i, uint32_t
 /*
  * What a chain asks for, judged before any signature: decodable links in strictly ascending
  * version order, one of the trusted version identical to the trusted root, and the number of
- * rotations within the cap. Returns the number of rotations.
+ * rotations within the cap (those of this verifier before, the newer links, @root when newer).
  */
 static int chain_plan(SwuVerifier *v, const SwuRootLink *links, size_t n, const uint8_t *root,
 		      size_t size)
@@ -347,7 +347,7 @@ static int chain_plan(SwuVerifier *v, const SwuRootLink *links, size_t n, const 
 /* One hop of a chain: rule 2 from the root trusted now; a failure names the hop. */
 static int chain_hop(SwuVerifier *v, const uint8_t *root, size_t size)
 {
-	uint32_t from = swu_verifier_get_root_version(v);
+	uint32_t from = swu_verifier_get_root_version(v), to = swu_root_version(v->ctx, root, size);
 	bool anchor = !v->root;
 	int r;
 
@@ -358,8 +358,7 @@ static int chain_hop(SwuVerifier *v, const uint8_t *root, size_t size)
 		return swu_fail_wrap(v->ctx, r, "root", "chain", "root chain: first link");
 	if (r < 0)
 		return swu_fail_wrap(v->ctx, r, "root", "chain",
-				     "root chain: hop from version %u to %u", from,
-				     swu_root_version(v->ctx, root, size));
+				     "root chain: hop from version %u to %u", from, to);
 	/* Release side: the first link is the anchor, every later hop is checked in full. */
 	v->strict_hops = v->strict_hops || anchor;
 	return 0;

@@ -9,6 +9,7 @@
 #include "macro.h"
 #include "metadata.h"
 #include "roots.h"
+#include "url.h"
 #include "wire.h"
 
 struct RootWalk {
@@ -20,6 +21,7 @@ struct RootWalk {
 	SwuVerifier *v;	    /* the device's verifier, walked link by link */
 	uint32_t next, top; /* the version fetched next; the metadata's root version */
 	char *url;
+	char *shown_url; /* @url as messages show it (url_redact(): Server= may carry secrets) */
 	FetchJob *job;
 	SwuBuf body;
 	RootWalkDone done;
@@ -36,6 +38,7 @@ RootWalk *root_walk_free(RootWalk *w)
 	swu_context_unref(w->ctx);
 	free(w->server);
 	free(w->url);
+	free(w->shown_url);
 	free(w);
 	return NULL;
 }
@@ -67,13 +70,13 @@ static int take_root(RootWalk *w, const FetchResult *res)
 
 	if (res->error < 0)
 		return swu_fail(w->ctx, res->error, "server", "roots", "cannot fetch %s: %s",
-				w->url, res->message);
+				w->shown_url, res->message);
 	if (res->status != 200)
 		return swu_fail(w->ctx, -EREMOTEIO, "server", "roots",
-				"cannot fetch %s: HTTP status %ld", w->url, res->status);
+				"cannot fetch %s: HTTP status %ld", w->shown_url, res->status);
 	if (swu_root_version(w->ctx, link.data, link.size) != w->next)
 		return swu_fail(w->ctx, -EBADMSG, "root", "chain",
-				"%s is not root metadata of version %u", w->url, w->next);
+				"%s is not root metadata of version %u", w->shown_url, w->next);
 	r = swu_verifier_check_root_chain(w->v, &link, 1, NULL, 0);
 	if (r < 0)
 		return r;
@@ -120,14 +123,18 @@ static int fetch_next(RootWalk *w)
 	if (w->next >= w->top)
 		return 0;
 	free(w->url);
+	w->shown_url = mfree(w->shown_url);
 	if (asprintf(&w->url, "%s/roots/%u.pb", w->server, w->next) < 0) {
 		w->url = NULL;
 		return -ENOMEM;
 	}
+	r = url_redact(w->url, &w->shown_url);
+	if (r < 0)
+		return r;
 	req.url = w->url;
 	r = fetch_start(w->fetch, &req, &w->job);
 	if (r < 0)
-		return swu_fail(w->ctx, r, "server", "roots", "cannot fetch %s: %s", w->url,
+		return swu_fail(w->ctx, r, "server", "roots", "cannot fetch %s: %s", w->shown_url,
 				strerror(-r));
 	return 1;
 }

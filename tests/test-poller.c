@@ -615,9 +615,10 @@ static void server_chain_done(ServerChain *c)
 }
 
 /* metadata.pb of release @version under r[@top], and roots/<N>.pb for N in [@from, @top]. */
-static void publish_chain(ServerChain *c, uint32_t version, int top, int from)
+static void publish_chain_at(const char *server, ServerChain *c, uint32_t version, int top,
+			     int from)
 {
-	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", server);
 	TuTargetsSpec spec = { .version = version, .n_files = 1, .n_signers = 1 };
 	SwuBuf targets = {}, meta = {};
 	char etag[32];
@@ -630,12 +631,17 @@ static void publish_chain(ServerChain *c, uint32_t version, int top, int from)
 	snprintf(etag, sizeof(etag), "\"v%u-%d\"", version, top);
 	fake_server_put(srv, url, meta.data, meta.size, etag);
 	for (int v = from; v <= top; v++) {
-		_cleanup_free_ char *root = tu_path("%s/roots/%d.pb", SERVER, v);
+		_cleanup_free_ char *root = tu_path("%s/roots/%d.pb", server, v);
 
 		fake_server_put(srv, root, c->r[v].data, c->r[v].size, "\"root\"");
 	}
 	swu_buf_done(&targets);
 	swu_buf_done(&meta);
+}
+
+static void publish_chain(ServerChain *c, uint32_t version, int top, int from)
+{
+	publish_chain_at(SERVER, c, version, top, from);
 }
 
 static uint32_t device_root_version(void)
@@ -689,6 +695,31 @@ START_TEST(test_root_chain_fetched)
 	ck_assert_uint_eq(fake_server_count(srv, r2), 1);
 	ck_assert_uint_eq(fake_server_count(srv, r3), 1);
 	ck_assert_uint_eq(device_root_version(), 5);
+	server_chain_done(&c);
+}
+END_TEST
+
+/* Server= with user information: the roots' URL in a Note shows none of it. */
+START_TEST(test_root_chain_secret)
+{
+	static const char secret[] = "http://svc:pollpass@updates.example/stable";
+	_cleanup_(poller_freep) Poller *p = NULL;
+	Recorder rec = {};
+	ServerChain c;
+
+	fake_device_done(&dev);
+	fake_device_init(&dev, secret, NULL);
+	server_chain_init(&c, 4);
+	publish_chain_at(secret, &c, 2, 4, 2);
+	fake_server_remove(srv, "http://svc:pollpass@updates.example/stable/roots/3.pb");
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	ck_assert_int_lt(rec.last.error, 0);
+	ck_assert_msg(streq(rec.note, "Release rejected: cannot fetch "
+				      "http://updates.example/stable/roots/3.pb: HTTP status 404"),
+		      "%s", rec.note);
+	ck_assert_int_eq(state_roots(), 1);
 	server_chain_done(&c);
 }
 END_TEST
@@ -833,6 +864,7 @@ int main(void)
 		{ "last-modified", test_last_modified },
 		{ "root-chain-fetched", test_root_chain_fetched, 60 },
 		{ "root-chain-partial", test_root_chain_partial, 60 },
+		{ "root-chain-secret", test_root_chain_secret, 60 },
 		{ "root-chain-attacks", test_root_chain_attacks, 120 },
 	};
 

@@ -761,7 +761,8 @@ static int scan_rolling(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, 
 			uint32_t p = lookup_find(l, h);
 
 			if (lookup_live(l, p, h))
-				lookup_take(d, l, p, swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0), off + b);
+				lookup_take(d, l, p, swu_xxh64(buf + b, SWU_CHUNK_BLOCK, 0),
+					    off + b);
 		}
 		if (b + SWU_CHUNK_BLOCK >= got)
 			break;

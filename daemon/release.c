@@ -16,8 +16,8 @@ struct Release {
 	uint8_t targets_sha256[SWU_SHA256_SIZE];
 };
 
-/* A bundle held in memory, indexed like a file. */
-static int memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd, SwuBundle **ret)
+int release_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,
+			  SwuBundle **ret)
 {
 	_cleanup_close_ int fd = memfd_create("release", MFD_CLOEXEC);
 	int r;
@@ -42,7 +42,7 @@ static int open_bytes(const uint8_t *p, size_t n, Manager *m, SwuContext *ctx, i
 	_cleanup_close_ int fd = -EBADF;
 	int r;
 
-	r = memory_bundle(ctx, p, n, &fd, &b);
+	r = release_memory_bundle(ctx, p, n, &fd, &b);
 	if (r >= 0)
 		r = swu_device_verifier(ctx, &m->device, &v);
 	if (r >= 0)

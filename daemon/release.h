@@ -25,6 +25,12 @@ typedef struct Release Release;
  * -ENOMEM, -EIO.
  */
 int release_new(Manager *m, SwuContext *ctx, uint8_t *data, size_t size, Release **ret);
+/*
+ * A bundle held in memory (@p, @n bytes: metadata.pb, a release), indexed like a file through a
+ * memfd, *ret_fd; root, chain and metadata are copied out while indexing.
+ */
+int release_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,
+			  SwuBundle **ret);
 /* The release the state directory keeps, verified like a poll's answer: -ENOENT when none. */
 int release_load(Manager *m, SwuContext *ctx, Release **ret);
 /* Keeps @r as release.pb (atomically). */

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "fileio.h"
 #include "macro.h"
 #include "metadata.h"
+#include "release.h"
 #include "roots.h"
 #include "url.h"
 #include "wire.h"
@@ -44,21 +44,6 @@ RootWalk *root_walk_free(RootWalk *w)
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(RootWalk *, root_walk_free);
-
-/* The root and the chain metadata.pb carries, indexed from memory like a file. */
-static int open_metadata(SwuContext *ctx, const uint8_t *p, size_t n, SwuBundle **ret)
-{
-	_cleanup_close_ int fd = memfd_create("metadata", MFD_CLOEXEC);
-	int r;
-
-	if (fd < 0)
-		return -errno;
-	r = swu_write_all(fd, p, n);
-	if (r < 0)
-		return r;
-	/* The bundle only borrows the descriptor; root and chain are copied out while indexing. */
-	return swu_bundle_open_fd(ctx, fd, ret);
-}
 
 static int fetch_next(RootWalk *w);
 
@@ -144,6 +129,7 @@ int root_walk_start(Manager *m, SwuContext *ctx, Fetch *fetch, const char *serve
 		    void *userdata, RootWalk **ret)
 {
 	_cleanup_(root_walk_freep) RootWalk *w = NULL;
+	_cleanup_close_ int fd = -EBADF;
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	uint32_t trusted;
 	int r;
@@ -164,7 +150,7 @@ int root_walk_start(Manager *m, SwuContext *ctx, Fetch *fetch, const char *serve
 	if (!w->server)
 		return -ENOMEM;
 	/* Metadata that does not open, or whose own chain fails, is the release's verdict. */
-	if (open_metadata(ctx, data, size, &b) < 0 || !b->root ||
+	if (release_memory_bundle(ctx, data, size, &fd, &b) < 0 || !b->root ||
 	    swu_device_verifier(ctx, &m->device, &w->v) < 0 ||
 	    swu_verifier_check_root_chain(w->v, b->chain, b->n_chain, NULL, 0) < 0) {
 		swu_context_clear_failure(ctx);

@@ -16,44 +16,14 @@
 #include "fileio.h"
 #include "macro.h"
 #include "metadata.h"
+#include "state-file.h"
 #include "state.h"
 #include "text.h"
 #include "tuf.h"
 
-static char *path_join(const char *dir, const char *name)
-{
-	char *p = NULL;
-
-	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
-}
-
-static int load(const char *dir, const char *name, size_t max, uint8_t **ret, size_t *ret_size)
-{
-	_cleanup_free_ char *path = path_join(dir, name);
-
-	if (!path)
-		return -ENOMEM;
-	return swu_read_file(path, max, ret, ret_size);
-}
-
-static int save(SwuContext *ctx, const char *dir, const char *name, const void *p, size_t n)
-{
-	_cleanup_free_ char *path = path_join(dir, name);
-	int r;
-
-	if (!path)
-		return -ENOMEM;
-	swu_fault_point(ctx, name);
-	r = swu_write_file_atomic(path, p, n, 0644);
-	if (r < 0)
-		return swu_fail(ctx, r, "state", "write", "cannot write '%s': %s", path,
-				strerror(-r));
-	return 0;
-}
-
 static int link_names(const char *dir, char ***ret, size_t *ret_n)
 {
-	_cleanup_free_ char *roots = path_join(dir, "roots");
+	_cleanup_free_ char *roots = swu_state_path(dir, "roots");
 	struct dirent **list = NULL;
 	char **names;
 	int n;
@@ -211,13 +181,13 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 		uint32_t version;
 		size_t size;
 
-		name = path_join("roots", names[i]);
-		path = name ? path_join(dir, name) : NULL;
+		name = swu_state_path("roots", names[i]);
+		path = name ? swu_state_path(dir, name) : NULL;
 		if (!path) {
 			fatal = -ENOMEM;
 			break;
 		}
-		r = load(dir, name, swu_context_get_metadata_max(ctx), &link, &size);
+		r = swu_state_read(dir, name, swu_context_get_metadata_max(ctx), &link, &size);
 		if (r < 0) {
 			warnf(warn, userdata, "Ignoring rotated root '%s': %s", path, strerror(-r));
 			continue;
@@ -309,13 +279,13 @@ static int link_exists(SwuContext *ctx, const char *dir, char **names, size_t co
 		       const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < count; i++) {
-		_cleanup_free_ char *name = path_join("roots", names[i]);
+		_cleanup_free_ char *name = swu_state_path("roots", names[i]);
 		_cleanup_free_ uint8_t *link = NULL;
 		size_t size;
 
 		if (!name)
 			return -ENOMEM;
-		if (load(dir, name, swu_context_get_metadata_max(ctx), &link, &size) >= 0 &&
+		if (swu_state_read(dir, name, swu_context_get_metadata_max(ctx), &link, &size) >= 0 &&
 		    size == n && memcmp(link, p, n) == 0)
 			return 1;
 	}
@@ -324,7 +294,7 @@ static int link_exists(SwuContext *ctx, const char *dir, char **names, size_t co
 
 int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
 {
-	_cleanup_free_ char *roots = path_join(dir, "roots");
+	_cleanup_free_ char *roots = swu_state_path(dir, "roots");
 	char **names = NULL, name[32];
 	size_t count = 0;
 	unsigned next = 1;
@@ -350,6 +320,6 @@ int swu_state_save_root(SwuContext *ctx, const char *dir, const uint8_t *p, size
 	if (r != 0)
 		return r < 0 ? r : 0;
 	snprintf(name, sizeof(name), "roots/%08u.pb", next);
-	r = save(ctx, dir, name, p, n);
+	r = swu_state_write(ctx, dir, name, p, n);
 	return r < 0 ? r : 1;
 }

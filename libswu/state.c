@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "metadata.h"
 #include "reader.h"
+#include "state-file.h"
 #include "state.h"
 #include "text.h"
 #include "tuf.h"
@@ -22,26 +23,25 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
-static char *path_join(const char *dir, const char *name)
+char *swu_state_path(const char *dir, const char *name)
 {
 	char *p = NULL;
 
 	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
 }
 
-static int load(SwuContext *ctx, const char *dir, const char *name, size_t max, uint8_t **ret,
-		size_t *ret_size)
+int swu_state_read(const char *dir, const char *name, size_t max, uint8_t **ret, size_t *ret_size)
 {
-	_cleanup_free_ char *path = path_join(dir, name);
+	_cleanup_free_ char *path = swu_state_path(dir, name);
 
 	if (!path)
 		return -ENOMEM;
 	return swu_read_file(path, max, ret, ret_size);
 }
 
-static int save(SwuContext *ctx, const char *dir, const char *name, const void *p, size_t n)
+int swu_state_write(SwuContext *ctx, const char *dir, const char *name, const void *p, size_t n)
 {
-	_cleanup_free_ char *path = path_join(dir, name);
+	_cleanup_free_ char *path = swu_state_path(dir, name);
 	int r;
 
 	if (!path)
@@ -63,7 +63,7 @@ static int load_object(SwuContext *ctx, const char *dir, const char *name, size_
 	size_t size;
 	int r;
 
-	r = load(ctx, dir, name, max, &text, &size);
+	r = swu_state_read(dir, name, max, &text, &size);
 	if (r < 0)
 		return r;
 	text[size] = 0;
@@ -80,7 +80,7 @@ static int save_object(SwuContext *ctx, const char *dir, const char *name, json_
 {
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 
-	return text ? save(ctx, dir, name, text, strlen(text)) : -ENOMEM;
+	return text ? swu_state_write(ctx, dir, name, text, strlen(text)) : -ENOMEM;
 }
 
 int swu_state_load_manifest(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
@@ -90,7 +90,7 @@ int swu_state_load_manifest(SwuContext *ctx, const char *dir, uint8_t **ret, siz
 	assert_return(ret, -EINVAL);
 	assert_return(ret_size, -EINVAL);
 
-	return load(ctx, dir, "manifest.pb", swu_context_get_metadata_max(ctx), ret, ret_size);
+	return swu_state_read(dir, "manifest.pb", swu_context_get_metadata_max(ctx), ret, ret_size);
 }
 
 int swu_state_save_manifest(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
@@ -99,7 +99,7 @@ int swu_state_save_manifest(SwuContext *ctx, const char *dir, const uint8_t *p, 
 	assert_return(dir, -EINVAL);
 	assert_return(p || n == 0, -EINVAL);
 
-	return save(ctx, dir, "manifest.pb", p, n);
+	return swu_state_write(ctx, dir, "manifest.pb", p, n);
 }
 
 void swu_pending_done(SwuPending *p)
@@ -228,7 +228,7 @@ int swu_state_save_pending(SwuContext *ctx, const char *dir, const SwuPending *p
 
 static int remove_file(SwuContext *ctx, const char *dir, const char *name)
 {
-	_cleanup_free_ char *path = path_join(dir, name);
+	_cleanup_free_ char *path = swu_state_path(dir, name);
 
 	if (!path)
 		return -ENOMEM;
@@ -404,7 +404,7 @@ int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size
 	assert_return(ret, -EINVAL);
 	assert_return(ret_size, -EINVAL);
 
-	return load(ctx, dir, "release.pb", RELEASE_MAX, ret, ret_size);
+	return swu_state_read(dir, "release.pb", RELEASE_MAX, ret, ret_size);
 }
 
 int swu_state_save_release(SwuContext *ctx, const char *dir, const uint8_t *p, size_t n)
@@ -413,7 +413,7 @@ int swu_state_save_release(SwuContext *ctx, const char *dir, const uint8_t *p, s
 	assert_return(dir, -EINVAL);
 	assert_return(p || n == 0, -EINVAL);
 
-	return save(ctx, dir, "release.pb", p, n);
+	return swu_state_write(ctx, dir, "release.pb", p, n);
 }
 
 int swu_state_clear_release(SwuContext *ctx, const char *dir)
@@ -509,7 +509,7 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	line_len = strlen(line);
 
-	r = load(ctx, dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &old, &old_size);
+	r = swu_state_read(dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &old, &old_size);
 	if (r < 0 && r != -ENOENT && r != -EFBIG)
 		return r;
 	/* A torn last line (a power cut mid-write) would swallow the new one: dropped. */
@@ -530,7 +530,7 @@ int swu_state_append_history(SwuContext *ctx, const char *dir, const SwuHistoryE
 	if (r >= 0)
 		r = swu_buf_append(&out, "\n", 1);
 	if (r >= 0)
-		r = save(ctx, dir, "history.jsonl", out.data, out.size);
+		r = swu_state_write(ctx, dir, "history.jsonl", out.data, out.size);
 	swu_buf_done(&out);
 	return r;
 }
@@ -569,7 +569,7 @@ int swu_state_read_history(SwuContext *ctx, const char *dir, size_t max, SwuHist
 	assert_return(dir, -EINVAL);
 	assert_return(func, -EINVAL);
 
-	r = load(ctx, dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &data, &size);
+	r = swu_state_read(dir, "history.jsonl", 4 * SWU_HISTORY_MAX, &data, &size);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)

@@ -16,8 +16,7 @@ struct Release {
 	uint8_t targets_sha256[SWU_SHA256_SIZE];
 };
 
-int release_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd,
-			  SwuBundle **ret)
+int release_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd, SwuBundle **ret)
 {
 	_cleanup_close_ int fd = memfd_create("release", MFD_CLOEXEC);
 	int r;

@@ -285,7 +285,8 @@ static int link_exists(SwuContext *ctx, const char *dir, char **names, size_t co
 
 		if (!name)
 			return -ENOMEM;
-		if (swu_state_read(dir, name, swu_context_get_metadata_max(ctx), &link, &size) >= 0 &&
+		if (swu_state_read(dir, name, swu_context_get_metadata_max(ctx), &link, &size) >=
+			    0 &&
 		    size == n && memcmp(link, p, n) == 0)
 			return 1;
 	}

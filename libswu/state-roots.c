@@ -138,13 +138,29 @@ static void free_links(SwuRootLink *links, size_t n)
 	free(links);
 }
 
+/* Link @path is ignored (for now: a later pass may trust it), for @reason. */
+static int ignored(char **why, const char *path, const char *reason)
+{
+	free(*why);
+	*why = NULL;
+	return asprintf(why, "Ignoring rotated root '%s': %s", path, reason) < 0 ? -ENOMEM : 0;
+}
+
 /*
  * Replays the chain from @factory: each link is trusted only by rule 2 against the root trusted
  * before it. A link that cannot be read or does not verify is reported and skipped; one that is
  * not newer than the root trusted so far (a copy of it, or older: a slot whose factory root is
  * newer than part of the chain) is skipped silently.
  *
- * With @repair, links that are obsolete are removed (and reported): copies of a link before them,
+ * The links are read in the order they were persisted, which need not be the order of the chain:
+ * after a fallback to the other slot, a walk from its older root appends the links it was missing
+ * after links that follow them (a link already held is not written twice). So the walk goes over
+ * the links again while a pass trusts a new one: a link is never skipped for its place in the
+ * directory, and the result is the newest root the links lead to. The links still ignored when
+ * the walk ends are reported, once each.
+ *
+ * With @repair (one pass, its removals are decided in the persisted order), links that are
+ * obsolete are removed (and reported): copies of a link before them,
  * and roots of this slot's lineage that a later link superseded (versions before the strict rule
  * persisted equal-version roots). Links not newer than this slot's factory root, and links of
  * another lineage (signed under the other slot's factory root), are never removed: the other slot
@@ -162,7 +178,7 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 		    *trusted = NULL; /* with @repair: the links before, the roots trusted */
 	size_t n_seen = 0, n_trusted = 0;
 	unsigned removed = 0;
-	char **names = NULL;
+	char **names = NULL, **why = NULL; /* why[i]: link i is ignored, as the walk ends */
 	int r, fatal = 0;
 
 	if (!current)
@@ -174,65 +190,81 @@ static int replay(SwuContext *ctx, const char *dir, const uint8_t *factory, size
 	if (r < 0)
 		return swu_fail(ctx, r, "state", "roots", "cannot list '%s/roots': %s", dir,
 				strerror(-r));
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
-		_cleanup_free_ uint8_t *link = NULL;
-		_cleanup_free_ char *name = NULL, *path = NULL;
-		uint32_t version;
-		size_t size;
+	why = calloc(n ? n : 1, sizeof(*why));
+	if (!why)
+		fatal = -ENOMEM;
+	for (bool trusted_new = true; fatal == 0 && trusted_new;) {
+		trusted_new = false;
+		for (size_t i = 0; i < n && fatal == 0; i++) {
+			_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+			_cleanup_free_ uint8_t *link = NULL;
+			_cleanup_free_ char *name = NULL, *path = NULL;
+			uint32_t version;
+			size_t size;
 
-		name = swu_state_path("roots", names[i]);
-		path = name ? swu_state_path(dir, name) : NULL;
-		if (!path) {
-			fatal = -ENOMEM;
-			break;
-		}
-		r = swu_state_read(dir, name, swu_context_get_metadata_max(ctx), &link, &size);
-		if (r < 0) {
-			warnf(warn, userdata, "Ignoring rotated root '%s': %s", path, strerror(-r));
-			continue;
-		}
-		version = swu_root_version(ctx, link, size); /* 0: does not decode */
-		if (repair && version > 0 && version <= current_version &&
-		    obsolete(ctx, seen, n_seen, trusted, n_trusted, factory_version, version, link,
-			     size) &&
-		    unlink(path) >= 0) {
-			warnf(warn, userdata,
-			      "Removed obsolete rotated root '%s': version %u is not newer than "
-			      "the root trusted before it (version %u)",
-			      path, version, current_version);
-			removed++;
-			continue;
-		}
-		if (repair && add_link(&seen, &n_seen, link, size) < 0) {
-			fatal = -ENOMEM;
-			break;
-		}
-		if (version > 0 && (version < current_version ||
-				    (size == current_size && memcmp(link, current, size) == 0)))
-			continue;
-		fatal = swu_verifier_new(ctx, current, current_size, 0, &v);
-		if (fatal < 0)
-			break; /* the factory root itself is unusable */
-		r = swu_verifier_check_root(v, link, size);
-		if (r == -ENOMEM) {
-			fatal = r;
-			break;
-		}
-		if (r >= 0 && swu_verifier_get_new_root(v, NULL)) {
-			if (repair && add_link(&trusted, &n_trusted, link, size) < 0) {
+			name = swu_state_path("roots", names[i]);
+			path = name ? swu_state_path(dir, name) : NULL;
+			if (!path) {
 				fatal = -ENOMEM;
 				break;
 			}
-			free(current);
-			current = TAKE_PTR(link);
-			current_size = size;
-			current_version = version;
-			continue;
+			r = swu_state_read(dir, name, swu_context_get_metadata_max(ctx), &link,
+					   &size);
+			if (r < 0) {
+				fatal = ignored(&why[i], path, strerror(-r));
+				continue;
+			}
+			version = swu_root_version(ctx, link, size); /* 0: does not decode */
+			if (repair && version > 0 && version <= current_version &&
+			    obsolete(ctx, seen, n_seen, trusted, n_trusted, factory_version,
+				     version, link, size) &&
+			    unlink(path) >= 0) {
+				warnf(warn, userdata,
+				      "Removed obsolete rotated root '%s': version %u is not newer "
+				      "than "
+				      "the root trusted before it (version %u)",
+				      path, version, current_version);
+				removed++;
+				continue;
+			}
+			if (repair && add_link(&seen, &n_seen, link, size) < 0) {
+				fatal = -ENOMEM;
+				break;
+			}
+			if (version > 0 &&
+			    (version < current_version ||
+			     (size == current_size && memcmp(link, current, size) == 0)))
+				continue;
+			fatal = swu_verifier_new(ctx, current, current_size, 0, &v);
+			if (fatal < 0)
+				break; /* the factory root itself is unusable */
+			r = swu_verifier_check_root(v, link, size);
+			if (r == -ENOMEM) {
+				fatal = r;
+				break;
+			}
+			if (r >= 0 && swu_verifier_get_new_root(v, NULL)) {
+				if (repair && add_link(&trusted, &n_trusted, link, size) < 0) {
+					fatal = -ENOMEM;
+					break;
+				}
+				free(current);
+				current = TAKE_PTR(link);
+				current_size = size;
+				current_version = version;
+				why[i] = mfree(why[i]);
+				trusted_new = !repair; /* repair decides in one pass */
+				continue;
+			}
+			fatal = ignored(&why[i], path, swu_context_get_failure(ctx)->message);
 		}
-		warnf(warn, userdata, "Ignoring rotated root '%s': %s", path,
-		      swu_context_get_failure(ctx)->message);
 	}
+	for (size_t i = 0; why && i < n; i++) {
+		if (why[i] && fatal == 0)
+			warnf(warn, userdata, "%s", why[i]);
+		free(why[i]);
+	}
+	free(why);
 	free_names(names, n);
 	free_links(seen, n_seen);
 	free_links(trusted, n_trusted);

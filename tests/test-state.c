@@ -612,7 +612,8 @@ START_TEST(test_root_chain)
 	ck_assert_int_eq(warnings, 2);
 	/* A truncated link likewise. */
 	ck_assert_int_eq(swu_state_save_root(ctx, dir, r[2].data, r[2].size), 1); /* 00000003 */
-	ck_assert_int_eq(trusted_version(&r[1]), 2);
+	/* Links are followed whatever their order: v2, then v3 (00000002) from it. */
+	ck_assert_int_eq(trusted_version(&r[1]), 3);
 	corrupt("00000003.pb", -1);
 	ck_assert_int_eq(trusted_version(&r[1]), 1);
 	/* Links not newer than the factory root are skipped silently; a newer factory wins. Only
@@ -664,6 +665,58 @@ static void put_link(unsigned n, const SwuBuf *root)
 	ck_assert_int_eq(swu_mkdir_p(roots, 0755), 0);
 	ck_assert_int_eq(swu_write_file_atomic(path, root->data, root->size, 0644), 0);
 }
+
+/*
+ * Links persisted out of chain order, as after a fallback: the older slot's walk appends v2 and v3
+ * after v4 and v5, which the other image had persisted (a link already held is not written
+ * again). Every key is retired at each rotation, so v1 trusts nothing but v2. The walk still ends
+ * at v5: a link is not skipped for its place in the directory, or v4's revocation of v3's keys
+ * would be undone on this slot.
+ */
+START_TEST(test_root_chain_out_of_order)
+{
+	EVP_PKEY *k[6], *t[6];
+	SwuBuf r[6] = {};
+
+	for (int i = 1; i <= 5; i++) {
+		k[i] = tu_key();
+		t[i] = tu_key();
+		if (i == 1)
+			tu_root_simple(1, k[1], t[1], &k[1], 1, &r[1]);
+		else {
+			EVP_PKEY *signers[] = { k[i - 1], k[i] };
+
+			tu_root_simple(i, k[i], t[i], signers, 2, &r[i]);
+		}
+	}
+	put_link(1, &r[4]);
+	put_link(2, &r[5]);
+	put_link(3, &r[2]);
+	put_link(4, &r[3]);
+	ck_assert_int_eq(trusted_version(&r[1]), 5);
+	ck_assert_int_eq(warnings, 0);
+	/* From the other image's factory root v3, the same links lead to v5 too. */
+	ck_assert_int_eq(trusted_version(&r[3]), 5);
+	/* A link that no pass can trust is reported once, however many passes the walk made. */
+	put_link(5, &r[1]); /* older: skipped silently */
+	{
+		EVP_PKEY *rogue = tu_key();
+		SwuBuf r6 = {};
+
+		tu_root_simple(6, rogue, t[5], &rogue, 1, &r6);
+		put_link(6, &r6);
+		ck_assert_int_eq(trusted_version(&r[1]), 5);
+		ck_assert_int_eq(warnings, 1);
+		EVP_PKEY_free(rogue);
+		swu_buf_done(&r6);
+	}
+	for (int i = 1; i <= 5; i++) {
+		EVP_PKEY_free(k[i]);
+		EVP_PKEY_free(t[i]);
+		swu_buf_done(&r[i]);
+	}
+}
+END_TEST
 
 /* What versions before the strict rule 2 left behind: equal-version roots, duplicates. */
 START_TEST(test_root_chain_repair)
@@ -763,6 +816,7 @@ int main(void)
 		{ "root-chain", test_root_chain },
 		{ "root-unchained", test_root_unchained },
 		{ "root-chain-repair", test_root_chain_repair },
+		{ "root-chain-out-of-order", test_root_chain_out_of_order },
 		{ "root-chain-long", test_root_chain_long, 120 },
 	};
 

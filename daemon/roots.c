@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "log.h"
 #include "macro.h"
 #include "metadata.h"
 #include "release.h"
@@ -56,6 +57,16 @@ static int take_root(RootWalk *w, const FetchResult *res)
 	if (res->error < 0)
 		return swu_fail(w->ctx, res->error, "server", "roots", "cannot fetch %s: %s",
 				w->shown_url, res->message);
+	if (res->status == 404 || res->status == 410) {
+		/*
+		 * No root of that version: versions may be skipped where the older root signed the
+		 * newer one (rule 2), so the walk goes on. If the gap was not such a rotation, the
+		 * next hop, or the release's own root, fails rule 2 and says so.
+		 */
+		log_info("No root of version %u at %s (HTTP status %ld): going on with version %u",
+			 w->next, w->shown_url, res->status, w->next + 1);
+		return 0;
+	}
 	if (res->status != 200)
 		return swu_fail(w->ctx, -EREMOTEIO, "server", "roots",
 				"cannot fetch %s: HTTP status %ld", w->shown_url, res->status);

@@ -75,4 +75,16 @@ before=$(cd "$T/repo" && find . -type f | sort | xargs sha256sum)
 expect_exit 1 "$SWU" publish --bundle "$T/v6.swu" --dir "$T/repo"
 expect_stderr "roots/4.pb' holds a different root metadata of version 4: roots are immutable once published"
 expect_eq "channel after a refused publish" "$(cd "$T/repo" && find . -type f | sort | xargs sha256sum)" "$before"
+
+# A directory of more roots than a bundle may carry: it carries the newest ones that a device just
+# before the oldest of them can still follow with the bundle's own root (32 rotations at most).
+rm -rf "$T/chain"
+make_root_chain 36
+release "$T/v36.swu" 7 --root "$T/chain/36.pb" --root-chain "$T/chain" --key "$T/targets36" \
+	--compatible none 2>"$T/long.err"
+check "the long chain's warning" grep -q "holds 35 roots before version 36; the bundle carries the newest 31" "$T/long.err"
+expect_exit 0 "$SWU" inspect-bundle "$T/v36.swu" --json
+oldest=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["root_chain"][0]["version"])' <"$T/out")
+expect_eq "the oldest root carried" "$oldest" 5
+expect_exit 0 "$SWU" verify-bundle --bundle "$T/v36.swu" --trusted-root-metadata "$T/chain/$((oldest - 1)).pb"
 finish

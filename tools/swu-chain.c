@@ -17,6 +17,12 @@
 #include "swu-chain.h"
 #include "swu.h"
 
+/*
+ * The links a bundle carries: a device just before the oldest of them follows them all and the
+ * bundle's own root, one more rotation, within what one install follows.
+ */
+#define CARRIED_MAX MIN(SWU_ROOT_CHAIN_MAX, SWU_ROOT_HOPS_MAX - 1)
+
 void root_chain_free(SwuRootLink *links, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -113,17 +119,16 @@ int root_chain_load(const char *dir, const uint8_t *root, size_t root_size, SwuR
 	qsort(links, n, sizeof(*links), compare_versions);
 	if (r >= 0)
 		r = dedup_links(dir, links, &n);
-	if (r >= 0 && n > SWU_ROOT_CHAIN_MAX) {
+	if (r >= 0 && n > CARRIED_MAX) {
 		/* A bundle carries the newest ones: older devices follow the channel's roots/. */
 		fprintf(stderr,
 			"swu: warning: '%s' holds %zu roots before version %u; the bundle carries "
 			"the newest %u\n",
-			dir, n, top, SWU_ROOT_CHAIN_MAX);
-		for (size_t i = 0; i < n - SWU_ROOT_CHAIN_MAX; i++)
+			dir, n, top, CARRIED_MAX);
+		for (size_t i = 0; i < n - CARRIED_MAX; i++)
 			free(links[i].data);
-		memmove(links, links + (n - SWU_ROOT_CHAIN_MAX),
-			SWU_ROOT_CHAIN_MAX * sizeof(*links));
-		n = SWU_ROOT_CHAIN_MAX;
+		memmove(links, links + (n - CARRIED_MAX), CARRIED_MAX * sizeof(*links));
+		n = CARRIED_MAX;
 	}
 	if (r < 0) {
 		root_chain_free(links, n);

@@ -459,11 +459,16 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return EXIT_USAGE;
 	if (optind + 1 == argc && streq(argv[optind], "check-config")) {
+		_cleanup_free_ char *server = NULL;
 		const char *key, *path;
 
+		/* Shown as everywhere: without user information, query string or fragment. */
+		if (c->server && url_redact(c->server, &server) < 0) {
+			config_free(c);
+			return EXIT_FAILED;
+		}
 		printf("%s: valid (%zu slots, Bootloader=%s, %s)\n", c->path, c->n_slots,
-		       swu_bootloader_to_string(c->bootloader),
-		       c->server ? c->server : "no Server=");
+		       swu_bootloader_to_string(c->bootloader), server ?: "no Server=");
 		/* Not an error: the file may be on a partition mounted later. */
 		r = config_unreadable_file(c, &key, &path);
 		if (r < 0)

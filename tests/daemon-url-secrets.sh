@@ -66,5 +66,9 @@ no_secret "the Note" "$T/note.out"
 no_secret "the log" "$T/daemon.log"
 no_secret "history.jsonl" "$DEV/state/history.jsonl"
 no_secret "status.json" "$T/status-shown.out"
+# check-config's summary: an administrator's terminal, or a unit's journal.
+expect_exit 0 "$SWUPDATED" --config "$DEV/swupdated.conf" check-config
+no_secret "check-config" "$T/out"
+check "check-config names the server" grep -q "http://127.0.0.1:$PORT/stable" "$T/out"
 check "the history lacks the failed install" grep -q "missing.swu failed" "$T/history.out"
 finish

@@ -55,6 +55,19 @@ expect_exit 0 "$SWU" merge-signatures -o again.pb again.pb copy-alice.pb copy-al
 expect_exit 0 "$SWU" inspect-root-metadata again.pb
 expect_stdout "signatures: 2 (2 valid by its own root keys)"
 
+# A signature that does not verify (a copy damaged on its way) never hides a good one by the same
+# key in a later copy: devices check only the first signature claiming a key.
+cp unsigned.pb bob-bad.pb
+"$SWU" sign-root-metadata --root-metadata bob-bad.pb --root-key bob
+python3 -c 'import sys; p = sys.argv[1]; d = bytearray(open(p, "rb").read()); d[-1] ^= 1; open(p, "wb").write(d)' bob-bad.pb
+cp unsigned.pb bob-good.pb
+"$SWU" sign-root-metadata --root-metadata bob-good.pb --root-key bob
+expect_exit 0 "$SWU" merge-signatures -o bob.pb bob-bad.pb bob-good.pb
+expect_stderr "'bob-bad.pb' has a signature by key $b that does not verify: not merged"
+expect_stdout "Wrote bob.pb: signatures by 1 key"
+expect_exit 0 "$SWU" inspect-root-metadata bob.pb
+expect_stdout "root key $b: signed"
+
 # Copies of another root are refused, naming the file; nothing is written.
 "$SWU" create-root-metadata --append-root-key alice.pub --append-root-key bob.pub \
 	--append-root-key carol.pub --root-threshold 2 --append-targets-key t1.pub \

@@ -156,15 +156,59 @@ static bool has_key(const SwuSignature *const *sigs, size_t n, const ProtobufCBi
 }
 
 /*
- * @first's metadata with the signatures of @copies added: the first signature by each key is kept
- * (a copy that was not signed, or signed by a key already there, adds nothing).
+ * The keys the signatures of @first can be checked against: for root metadata its own (root
+ * keys, and a rotation's previous keys are not there: their signatures stay unjudged), for a
+ * bundle the keys of the root it carries (none without one). NULL when there are none.
+ */
+static SwuRootMetadata *merge_keys(const Copy *first, SwuSignedRoot **ret_signed)
+{
+	SwuRootMetadata *rm = NULL;
+	const uint8_t *p = first->bundle ? first->b->root : first->data;
+	size_t n = first->bundle ? first->b->root_size : first->size;
+
+	*ret_signed = NULL;
+	if (!p || swu_root_decode(swu_ctx, p, n, ret_signed, &rm) < 0) {
+		swu_context_clear_failure(swu_ctx);
+		return NULL;
+	}
+	return rm;
+}
+
+/*
+ * Whether @sig may be merged: a signature by a key the metadata lists must verify (devices check
+ * only the first signature claiming a key, so a bad one would hide a good one of another copy);
+ * one by a key it does not list (a previous root's, for a rotation) is kept as it is.
+ */
+static bool merge_valid(const Copy *c, const SwuRootMetadata *keys, SwuSignature *sig)
+{
+	char hex[2 * SWU_KEY_ID_SIZE + 1];
+	int r;
+
+	if (!keys)
+		return true;
+	r = swu_signature_by_key(swu_ctx, keys, &sig->key_id, c->payload.data, c->payload.size,
+				 &sig, 1);
+	if (r != SWU_KEY_SIGNATURE_INVALID)
+		return true;
+	swu_hex(sig->key_id.data, SWU_KEY_ID_SIZE, hex);
+	fprintf(stderr,
+		"swu: warning: '%s' has a signature by key %s that does not verify: not merged\n",
+		c->path, hex);
+	return false;
+}
+
+/*
+ * @first's signed bytes with the signatures of @copies: for each key the first one that is not
+ * malformed and verifies (when the key can be checked) is kept; a copy that was not signed, or
+ * signed by a key already there, adds nothing.
  */
 static int merge(const Copy *first, const Copy *copies, size_t n, SwuBuf *out, size_t *ret_count)
 {
 	const SwuSignature **seen = calloc(SWU_SIGNATURES_MAX + 1, sizeof(*seen));
 	ProtobufCMessage **msgs = calloc(n + 1, sizeof(*msgs));
-	const uint8_t *meta;
-	size_t size, count = 0;
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *keys_signed = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *keys = merge_keys(first, &keys_signed);
+	size_t count = 0;
 	int r = 0;
 
 	if (!seen || !msgs) {
@@ -172,8 +216,8 @@ static int merge(const Copy *first, const Copy *copies, size_t n, SwuBuf *out, s
 		free(msgs);
 		return -ENOMEM;
 	}
-	meta = copy_metadata(first, &size);
-	r = swu_buf_append(out, meta, size);
+	/* The signed bytes alone (field 1 of Signed*Metadata), each signature added to them. */
+	r = swu_buf_put_len_field(out, 1, first->payload.data, first->payload.size);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		SwuSignature **sigs;
 		size_t n_sigs;
@@ -184,6 +228,16 @@ static int merge(const Copy *first, const Copy *copies, size_t n, SwuBuf *out, s
 
 			if (has_key(seen, count, &sigs[k]->key_id))
 				continue;
+			if (sigs[k]->key_id.len != SWU_KEY_ID_SIZE ||
+			    sigs[k]->sig.len != SWU_SIG_SIZE) {
+				fprintf(stderr,
+					"swu: warning: '%s' has a malformed signature, not "
+					"merged\n",
+					copies[i].path);
+				continue;
+			}
+			if (!merge_valid(&copies[i], keys, sigs[k]))
+				continue;
 			if (count == SWU_SIGNATURES_MAX) {
 				r = log_error_errno(-EBADMSG,
 						    "The merged metadata would carry more than %u "
@@ -192,17 +246,6 @@ static int merge(const Copy *first, const Copy *copies, size_t n, SwuBuf *out, s
 				break;
 			}
 			seen[count++] = sigs[k];
-			if (i == 0)
-				continue; /* already in @out */
-			if (sigs[k]->key_id.len != SWU_KEY_ID_SIZE ||
-			    sigs[k]->sig.len != SWU_SIG_SIZE) {
-				fprintf(stderr,
-					"swu: warning: '%s' has a malformed signature, not "
-					"merged\n",
-					copies[i].path);
-				count--;
-				continue;
-			}
 			r = swu_signed_add_signature(swu_ctx, !first->bundle, out->data, out->size,
 						     sigs[k]->key_id.data, sigs[k]->sig.data,
 						     &next);

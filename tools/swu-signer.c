@@ -183,8 +183,14 @@ static int run_command(const char *cmd, const uint8_t *data, size_t n, uint8_t *
 		return r;
 	}
 	pid = fork();
-	if (pid < 0)
-		return -errno;
+	if (pid < 0) {
+		r = -errno;
+		close(in[0]);
+		close(in[1]);
+		close(outp[0]);
+		close(outp[1]);
+		return r;
+	}
 	if (pid == 0) {
 		if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0)
 			_exit(127);

@@ -77,6 +77,7 @@ write_config() {
 		BR2_INIT_SYSTEMD=y
 		BR2_PACKAGE_SWUPDATED=y
 		BR2_PACKAGE_HOST_SWUPDATED=y
+		BR2_PACKAGE_HOST_SWUPDATED_PKCS11=y
 	EOF
 }
 
@@ -86,6 +87,7 @@ brmake "$out" olddefconfig >"$out/olddefconfig.log" 2>&1 ||
 
 status=0
 for opt in BR2_INIT_SYSTEMD BR2_PACKAGE_SWUPDATED BR2_PACKAGE_HOST_SWUPDATED \
+	BR2_PACKAGE_HOST_SWUPDATED_PKCS11 \
 	BR2_PACKAGE_LIBOPENSSL BR2_PACKAGE_LIBCURL BR2_PACKAGE_LIBCURL_OPENSSL \
 	BR2_PACKAGE_PROTOBUF_C BR2_PACKAGE_JSON_C BR2_PACKAGE_INIH BR2_PACKAGE_SYSTEMD; do
 	if line=$(grep -x "$opt=y" "$out/.config"); then
@@ -116,6 +118,7 @@ brmake "$out" -s --no-print-directory printvars VARS="$vars" QUOTED_VARS=YES \
 sed 's/^/buildroot: /' "$out/printvars.log"
 for want in "SWUPDATED_FINAL_DEPENDENCIES=.*host-protobuf-c.*inih" \
 	"HOST_SWUPDATED_CONF_OPTS=.*--disable-daemon" \
+	"HOST_SWUPDATED_FINAL_DEPENDENCIES=.*host-libp11" \
 	"SWUPDATED_CONF_OPTS=.*PROTOC_C=.*/host/bin/protoc-c"; do
 	grep -q "^$want" "$out/printvars.log" || fail "printvars: no line matching '$want'"
 done

@@ -20,10 +20,19 @@
 #   SWUPDATED_ROOT_METADATA   --root-metadata F  required; signed root metadata, the same as
 #                                                the factory /usr/lib/swupdated/root.pb (or a
 #                                                rotation of it)
-#   SWUPDATED_TARGETS_KEY     --key KEY          targets private key (PEM), or:
+#   SWUPDATED_ROOT_CHAIN      --root-chain DIR   optional: a copy of the channel's roots/
+#                                                (N.pb per root version): the bundle carries
+#                                                the roots older than the root metadata, so
+#                                                devices that missed rotations walk them
+#   SWUPDATED_TARGETS_KEY     --key KEY          targets private key: a PEM file, or a
+#                                                PKCS#11 URI (pkcs11:token=...;object=...,
+#                                                RFC 7512: the key stays in the token), or:
 #   SWUPDATED_SIGNER          --signer CMD       a command that reads the bytes to sign on
 #   SWUPDATED_TARGETS_PUBKEY  --public-key PUB   stdin and prints the signature (an HSM
 #                                                client), with the targets public key
+#   SWUPDATED_PASSPHRASE_FILE --passphrase-file F  the passphrase of an encrypted key file
+#   SWUPDATED_PIN_FILE        --pin-file F       the token's PIN, for a PKCS#11 URI (a file
+#                                                only: never a PIN in the environment)
 #   SWUPDATED_EXPIRES         --expires T        optional, RFC 3339 or @seconds
 #   SWUPDATED_IMAGE           --image FILE       default: BINARIES_DIR/rootfs.ext4
 #   SWUPDATED_TARGET          --target NAME      default: rootfs (the [Slot.NAME.A/B] pair)
@@ -32,6 +41,9 @@
 #
 # Examples:
 #   SWUPDATED_TARGETS_KEY=$HOME/keys/targets
+#   SWUPDATED_TARGETS_KEY='pkcs11:token=release;object=targets?module-path=/usr/lib/softhsm/libsofthsm2.so'
+#   SWUPDATED_PIN_FILE=/run/user/1000/release-pin   # the host needs OpenSSL's pkcs11 engine
+#       (libengine-pkcs11-openssl on Debian)
 #   SWUPDATED_SIGNER='openssl dgst -sha256 -sign /run/keys/targets'   # any command that reads
 #       the bytes on stdin and prints a DER (or 64-byte raw) ECDSA P-256 signature, e.g. an HSM
 #       client; SWUPDATED_TARGETS_PUBKEY=$HOME/keys/targets.pub then checks it before use
@@ -50,9 +62,12 @@ read -r -a compatible <<<"${SWUPDATED_COMPATIBLE:-}"
 compatible_from_args=()
 version=${SWUPDATED_BUNDLE_VERSION:-}
 root_metadata=${SWUPDATED_ROOT_METADATA:-}
+root_chain=${SWUPDATED_ROOT_CHAIN:-}
 key=${SWUPDATED_TARGETS_KEY:-}
 signer=${SWUPDATED_SIGNER:-}
 public_key=${SWUPDATED_TARGETS_PUBKEY:-}
+passphrase_file=${SWUPDATED_PASSPHRASE_FILE:-}
+pin_file=${SWUPDATED_PIN_FILE:-}
 expires=${SWUPDATED_EXPIRES:-}
 image=${SWUPDATED_IMAGE:-$binaries_dir/rootfs.ext4}
 target=${SWUPDATED_TARGET:-rootfs}
@@ -65,9 +80,12 @@ while [ $# -gt 0 ]; do
 	--compatible) compatible_from_args+=("$2") ;;
 	--version) version=$2 ;;
 	--root-metadata) root_metadata=$2 ;;
+	--root-chain) root_chain=$2 ;;
 	--key) key=$2 ;;
 	--signer) signer=$2 ;;
 	--public-key) public_key=$2 ;;
+	--passphrase-file) passphrase_file=$2 ;;
+	--pin-file) pin_file=$2 ;;
 	--expires) expires=$2 ;;
 	--image) image=$2 ;;
 	--target) target=$2 ;;
@@ -87,6 +105,7 @@ swu=${SWU:-${HOST_DIR:?HOST_DIR is not set (run from Buildroot, or set SWU)}/bin
 [ ${#compatible[@]} -gt 0 ] || die "set SWUPDATED_COMPATIBLE (the device's Compatible=)"
 [ -n "$version" ] || die "set SWUPDATED_BUNDLE_VERSION (must grow with every release)"
 [ -f "$root_metadata" ] || die "set SWUPDATED_ROOT_METADATA to the signed root metadata"
+[ -z "$root_chain" ] || [ -d "$root_chain" ] || die "root chain directory $root_chain not found"
 
 sign=()
 if [ -n "$signer" ]; then
@@ -94,10 +113,22 @@ if [ -n "$signer" ]; then
 	[ -f "$public_key" ] || die "--signer needs SWUPDATED_TARGETS_PUBKEY (the targets public key)"
 	sign=(--signer "$signer" --public-key "$public_key")
 elif [ -n "$key" ]; then
-	[ -f "$key" ] || die "targets key $key not found"
+	case $key in
+	pkcs11:*) ;; # swu names what is wrong with a URI, a token or its PIN
+	*) [ -f "$key" ] || die "targets key $key not found" ;;
+	esac
 	sign=(--key "$key")
 else
 	die "set SWUPDATED_TARGETS_KEY, or SWUPDATED_SIGNER and SWUPDATED_TARGETS_PUBKEY"
+fi
+
+if [ -n "$passphrase_file" ]; then
+	[ -f "$passphrase_file" ] || die "passphrase file $passphrase_file not found"
+	sign+=(--passphrase-file "$passphrase_file")
+fi
+if [ -n "$pin_file" ]; then
+	[ -f "$pin_file" ] || die "PIN file $pin_file not found"
+	sign+=(--pin-file "$pin_file")
 fi
 
 create=(--target-metadata-version "$version")
@@ -112,7 +143,8 @@ rm -f "$tmp"
 trap 'rm -f "$tmp"' EXIT
 
 "$swu" create-empty-bundle "${create[@]}" "$tmp"
-"$swu" add-root-metadata-to-bundle --append-root-metadata "$root_metadata" --bundle "$tmp"
+"$swu" add-root-metadata-to-bundle --append-root-metadata "$root_metadata" --bundle "$tmp" \
+	${root_chain:+--root-chain "$root_chain"}
 "$swu" add-file-to-bundle --bundle "$tmp" --file "$image" --new-name "$target"
 "$swu" sign-bundle --bundle "$tmp" "${sign[@]}"
 "$swu" verify-bundle --bundle "$tmp" --trusted-root-metadata "$root_metadata" \

@@ -44,6 +44,11 @@ HOST_SWUPDATED_DEPENDENCIES = \
 	host-json-c \
 	host-zstd
 
+# Keys in a hardware token (PKCS#11 URIs): swu loads OpenSSL's pkcs11 engine at run time.
+ifeq ($(BR2_PACKAGE_HOST_SWUPDATED_PKCS11),y)
+HOST_SWUPDATED_DEPENDENCIES += host-libp11
+endif
+
 HOST_SWUPDATED_CONF_OPTS = \
 	--disable-daemon \
 	PROTOC_C=$(HOST_DIR)/bin/protoc-c

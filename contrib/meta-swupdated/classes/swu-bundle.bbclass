@@ -18,14 +18,22 @@
 # SWU_VERSION            targets metadata version (decimal); devices refuse a version lower
 #                        than the installed one. Required: raise it with every release.
 # SWU_EXPIRES            RFC 3339 time after which devices refuse the bundle; empty: never.
-# SWU_TARGETS_KEY        the targets key (PEM file) to sign with, or
+# SWU_TARGETS_KEY        the targets key to sign with: a PEM file, or a PKCS#11 URI
+#                        (pkcs11:token=...;object=...?module-path=..., RFC 7512; the key stays in
+#                        the token, reached through libp11-native from meta-oe), or
 # SWU_SIGNER             a command that reads the bytes to sign on stdin and writes the
 #                        signature (HSM, signing server), with
 # SWU_SIGNER_PUBKEY      the public key of the signer's key.
 # SWU_SIGNER_DEPENDS     recipes (usually -native) whose tools SWU_SIGNER runs.
 # SWU_SIGNER_ENV         names of variables exported to the signer (PKCS#11 module, PIN, ...);
 #                        add them to BB_ENV_PASSTHROUGH_ADDITIONS. Not part of the task hash.
+# SWU_PASSPHRASE_FILE    the passphrase of an encrypted SWU_TARGETS_KEY file (first line).
+# SWU_PIN_FILE           the token's PIN for a PKCS#11 URI (first line). Secrets are read from
+#                        files only, never from a variable, and neither file is in the task hash.
 # SWU_ROOT_METADATA      signed root metadata files to append (a root key rotation), in order.
+# SWU_ROOT_CHAIN         a directory of roots (N.pb per version: a copy of the channel's roots/);
+#                        the bundle carries those older than the last SWU_ROOT_METADATA, so that
+#                        devices that missed rotations walk them one at a time.
 # SWU_TRUSTED_ROOT_METADATA  if set, the bundle is verified against this root metadata (what
 #                        the devices trust) and SWU_COMPATIBLE's first string after signing.
 
@@ -38,7 +46,10 @@ SWU_SIGNER ?= ""
 SWU_SIGNER_PUBKEY ?= ""
 SWU_SIGNER_DEPENDS ?= ""
 SWU_SIGNER_ENV ?= ""
+SWU_PASSPHRASE_FILE ?= ""
+SWU_PIN_FILE ?= ""
 SWU_ROOT_METADATA ?= ""
+SWU_ROOT_CHAIN ?= ""
 SWU_TRUSTED_ROOT_METADATA ?= ""
 
 SWU_BUNDLE_NAME ?= "${IMAGE_NAME}.swu"
@@ -51,6 +62,9 @@ def swu_bundle_file_checksums(d):
     files = []
     for var in ('SWU_TARGETS_KEY', 'SWU_SIGNER_PUBKEY', 'SWU_ROOT_METADATA', 'SWU_TRUSTED_ROOT_METADATA'):
         files += (d.getVar(var) or '').split()
+    chain = d.getVar('SWU_ROOT_CHAIN') or ''
+    if os.path.isdir(chain):
+        files += sorted(os.path.join(chain, f) for f in os.listdir(chain) if f.endswith('.pb'))
     return ' '.join('%s:%s' % (f, os.path.exists(f)) for f in files if os.path.isabs(f))
 
 python do_swu_bundle() {
@@ -79,6 +93,16 @@ python do_swu_bundle() {
 
     env = dict(os.environ)
     env['PATH'] = d.getVar('PATH')
+    if key.startswith('pkcs11:'):
+        # swu-native's libcrypto looks for the engine where openssl-native keeps its own
+        env.setdefault('OPENSSL_ENGINES', os.path.join(d.getVar('STAGING_LIBDIR_NATIVE'), 'engines-3'))
+    secrets = []
+    for var, option in (('SWU_PASSPHRASE_FILE', '--passphrase-file'), ('SWU_PIN_FILE', '--pin-file')):
+        path = d.getVar(var) or ''
+        if path:
+            if not os.path.isfile(path):
+                bb.fatal('%s: %s does not exist' % (var, path))
+            secrets += [option, path]
     for var in (d.getVar('SWU_SIGNER_ENV') or '').split():
         value = d.getVar(var)
         if value is not None:
@@ -105,8 +129,15 @@ python do_swu_bundle() {
         args += ['--expires', expires]
     swu(*(args + [bundle]))
 
-    for root in (d.getVar('SWU_ROOT_METADATA') or '').split():
-        swu('add-root-metadata-to-bundle', '--append-root-metadata', root, '--bundle', bundle)
+    roots = (d.getVar('SWU_ROOT_METADATA') or '').split()
+    chain = d.getVar('SWU_ROOT_CHAIN') or ''
+    if chain and not roots:
+        bb.fatal('SWU_ROOT_CHAIN needs SWU_ROOT_METADATA, the root the chain leads to')
+    for i, root in enumerate(roots):
+        args = ['add-root-metadata-to-bundle', '--append-root-metadata', root, '--bundle', bundle]
+        if chain and i == len(roots) - 1:
+            args += ['--root-chain', chain]
+        swu(*args)
 
     for pair in pairs:
         name, sep, artifact = pair.partition('=')
@@ -119,9 +150,9 @@ python do_swu_bundle() {
         swu('add-file-to-bundle', '--bundle', bundle, '--file', os.path.realpath(artifact), '--new-name', name)
 
     if key:
-        swu('sign-bundle', '--bundle', bundle, '--key', key)
+        swu('sign-bundle', '--bundle', bundle, '--key', key, *secrets)
     else:
-        swu('sign-bundle', '--bundle', bundle, '--signer', signer, '--public-key', pubkey)
+        swu('sign-bundle', '--bundle', bundle, '--signer', signer, '--public-key', pubkey, *secrets)
 
     trusted = d.getVar('SWU_TRUSTED_ROOT_METADATA') or ''
     if trusted:
@@ -138,9 +169,10 @@ python do_swu_bundle() {
 do_swu_bundle[dirs] = "${SWU_WORKDIR} ${SWU_DEPLOYDIR}"
 do_swu_bundle[cleandirs] = "${SWU_WORKDIR} ${SWU_DEPLOYDIR}"
 do_swu_bundle[depends] += "swupdated-native:do_populate_sysroot \
+    ${@'libp11-native:do_populate_sysroot' if (d.getVar('SWU_TARGETS_KEY') or '').startswith('pkcs11:') else ''} \
     ${@' '.join('%s:do_populate_sysroot' % r for r in (d.getVar('SWU_SIGNER_DEPENDS') or '').split())}"
 do_swu_bundle[file-checksums] += "${@swu_bundle_file_checksums(d)}"
-do_swu_bundle[vardepsexclude] += "DATETIME"
+do_swu_bundle[vardepsexclude] += "DATETIME SWU_PASSPHRASE_FILE SWU_PIN_FILE"
 
 SSTATETASKS += "do_swu_bundle"
 do_swu_bundle[sstate-inputdirs] = "${SWU_DEPLOYDIR}"

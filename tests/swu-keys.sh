@@ -77,7 +77,7 @@ check "generate-key wrote a key without its passphrase" test ! -e nope
 "$SWU" create-root-metadata --append-root-key eroot.pub --append-targets-key etargets.pub -o e.pb
 cp e.pb e.orig
 expect_exit 2 "$SWU" sign-root-metadata --root-metadata e.pb --root-key eroot
-expect_stderr "key 'eroot' is encrypted: give its passphrase with --passphrase-file or --passphrase-fd"
+expect_stderr "key 'eroot' is encrypted: give its passphrase with --passphrase-file or --passphrase-fd\$"
 expect_exit 2 "$SWU" sign-root-metadata --root-metadata e.pb --root-key eroot --passphrase-file bad-pass
 expect_stderr "Cannot decrypt key 'eroot': wrong passphrase"
 check "a refused passphrase changed the root" cmp -s e.pb e.orig

@@ -114,11 +114,14 @@ static int open_key_file(Signer *s)
 			return r;
 	}
 	r = swu_key_load_private(swu_ctx, a->key, passphrase, &s->key);
-	if (r == -ENOKEY)
-		return log_error_errno(-ENOKEY,
-				       "key '%s' is encrypted: give its passphrase with "
-				       "--passphrase-file or --passphrase-fd",
-				       a->key);
+	if (r == -ENOKEY) {
+		/* Said once: libswu's "no passphrase was given" adds nothing to this. */
+		fprintf(stderr,
+			"swu: key '%s' is encrypted: give its passphrase with --passphrase-file or "
+			"--passphrase-fd\n",
+			a->key);
+		return r;
+	}
 	if (r < 0)
 		return log_error_errno(r, "Cannot load key");
 	/* The public half, as a key of its own: signatures are checked with what devices see. */

@@ -159,7 +159,8 @@ configure_root() {
 }
 
 # build_version N [BROKEN-REASON]: $W/rootfs-N.img (ext4 + hash tree) and $W/boot-N.img (kernel,
-# initramfs, verity.cfg/verity.env with the root hash), then the signed bundle $W/v N.swu.
+# initramfs, verity.cfg/verity.env with the root hash), then the signed bundle $W/v N.swu (signed
+# with $SIGN_KEY, default the targets key of the factory root).
 build_version() {
 	local n=$1 broken=${2:-} size hashoffset roothash
 	sed -i '/^VERSION_ID=\|^SWUPDATED_VM_VERSION=/d' "$W/root/etc/os-release"
@@ -202,7 +203,7 @@ build_version() {
 		--compatible swupdated-vm-gateway "$W/v$n.swu"
 	"$SWU" add-file-to-bundle --bundle "$W/v$n.swu" --file "$W/boot-$n.img" --new-name boot
 	"$SWU" add-file-to-bundle --bundle "$W/v$n.swu" --file "$W/rootfs-$n.img" --new-name rootfs
-	"$SWU" sign-bundle --bundle "$W/v$n.swu" --key "$W/keys/targets"
+	"$SWU" sign-bundle --bundle "$W/v$n.swu" --key "${SIGN_KEY:-$W/keys/targets}"
 }
 
 # make_disk BOOTLOADER OUT: the factory disk, version 1 in slot A, slot B empty and not bootable.

@@ -103,11 +103,13 @@ if [ -f "$post_image" ]; then
 		SWUPDATED_PIN_FILE=pin bash "$post_image" images
 	expect_stdout "post-image-sign-bundle: wrote images/update.swu (version 7, target rootfs)"
 	expect_exit 0 "$SWU" verify-bundle --bundle images/update.swu --trusted-root-metadata root.pb
+	cp images/update.swu v7.swu
 	expect_exit 2 env SWU="$SWU" SWUPDATED_COMPATIBLE=gw SWUPDATED_BUNDLE_VERSION=8 \
 		SWUPDATED_ROOT_METADATA=root.pb SWUPDATED_TARGETS_KEY="$(uri targets)" \
 		SWUPDATED_PIN_FILE=wrong-pin bash "$post_image" images
 	expect_stderr "the token 'release' refused the PIN"
 	check "a refused PIN left a half-made bundle" test ! -e images/update.swu.tmp
+	check "a refused PIN changed the last good bundle" cmp -s images/update.swu v7.swu
 	# An encrypted key file and its passphrase file, the same way.
 	printf 'correct horse\n' >pass
 	chmod 0600 pass

@@ -10,12 +10,14 @@
 #include "exec.h"
 #include "fileio.h"
 #include "macro.h"
+#include "sdboot.h"
 
 static const char *const bootloader_table[_SWU_BOOT_MAX] = {
 	[SWU_BOOT_NONE] = "none",
 	[SWU_BOOT_UBOOT] = "uboot",
 	[SWU_BOOT_GRUB] = "grub",
 	[SWU_BOOT_CUSTOM] = "custom",
+	[SWU_BOOT_SYSTEMD_BOOT] = "systemd-boot",
 };
 
 const char *swu_bootloader_to_string(SwuBootloader b)
@@ -151,6 +153,10 @@ static int boot_set(SwuContext *ctx, const SwuBootConfig *c, char first, char se
 		if (r < 0 || slot == first)
 			return r;
 		return custom_run(ctx, c, "set-primary", first, NULL, NULL);
+	case SWU_BOOT_SYSTEMD_BOOT:
+		/* its own calls: trying a slot is not marking it good there */
+		return good ? swu_sdboot_mark_good(ctx, c, slot)
+			    : swu_sdboot_mark_bad(ctx, c, slot, first);
 	case _SWU_BOOT_MAX:
 		break;
 	}
@@ -162,6 +168,8 @@ int swu_boot_try(SwuContext *ctx, const SwuBootConfig *c, char slot, char other)
 	assert_return(ctx, -EINVAL);
 	assert_return(c, -EINVAL);
 
+	if (c->type == SWU_BOOT_SYSTEMD_BOOT)
+		return swu_sdboot_try(ctx, c, slot);
 	return boot_set(ctx, c, slot, other, slot, 1);
 }
 
@@ -231,6 +239,8 @@ int swu_boot_get_primary(SwuContext *ctx, const SwuBootConfig *c, char *ret)
 	case SWU_BOOT_CUSTOM:
 		r = custom_run(ctx, c, "get-primary", 0, NULL, &out);
 		return r < 0 ? r : first_slot(out, ret);
+	case SWU_BOOT_SYSTEMD_BOOT:
+		return swu_sdboot_get_primary(ctx, c, ret);
 	case _SWU_BOOT_MAX:
 		break;
 	}

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "log.h"
 #include "macro.h"
+#include "sdboot.h"
 #include "url.h"
 
 typedef struct Parser {
@@ -205,11 +206,25 @@ static int set_bootloader(Parser *p, void *field, const char *value)
 	int b = swu_bootloader_from_string(value);
 
 	if (b < 0) {
-		parse_error(p, "unknown bootloader '%s' (uboot, grub, custom or none)", value);
+		parse_error(p,
+			    "unknown bootloader '%s' (uboot, grub, systemd-boot, custom or none)",
+			    value);
 		return -EINVAL;
 	}
 	*(SwuBootloader *)field = (SwuBootloader)b;
 	return 0;
+}
+
+static int set_entry_stem(Parser *p, void *field, const char *value)
+{
+	if (swu_sdboot_check_stem(value) < 0) {
+		parse_error(p,
+			    "BootEntryStem '%s' must be letters, digits, '_', '-' or '.', at most "
+			    "64, not starting with '.' or 'auto-'",
+			    value);
+		return -EINVAL;
+	}
+	return set_string(p, field, value);
 }
 
 #define FIELD(f) offsetof(Config, f)
@@ -251,6 +266,9 @@ static const struct {
 	{ "Boot", "GrubEnvironment", set_path, FIELD(grub_env) },
 	{ "Boot", "FwEnvConfig", set_path, FIELD(fw_env_config) },
 	{ "Boot", "CustomBackend", set_path, FIELD(custom_backend) },
+	{ "Boot", "EfiSystemPartition", set_path, FIELD(esp) },
+	{ "Boot", "BootEntryStem", set_entry_stem, FIELD(boot_entry_stem) },
+	{ "Boot", "EfiVariableDirectory", set_path, FIELD(efivars) },
 };
 
 static bool known_section(const char *section)
@@ -276,20 +294,34 @@ static int handle_slot(Parser *p, const char *section, const char *key, const ch
 		return -EINVAL;
 	}
 	len = (size_t)(dot - target);
-	if (!streq(key, "Device")) {
+	if (streq(key, "BootEntry")) {
+		bool yes = false;
+
+		if (set_bool(p, &yes, value) < 0)
+			return -EINVAL;
+		if (!yes)
+			return 0;
+		value = NULL; /* the path follows from [Boot] once it is all read */
+	} else if (!streq(key, "Device")) {
 		parse_error(p, "unknown key '%s' in section [%s]", key, section);
 		return -EINVAL;
-	}
-	if (value[0] != '/') {
+	} else if (value[0] != '/') {
 		parse_error(p, "slot device '%s' is not an absolute path", value);
 		return -EINVAL;
 	}
+	for (size_t i = 0; i < c->n_slots; i++)
+		if (c->slots[i].name == dot[1] && strlen(c->slots[i].target) == len &&
+		    strncmp(c->slots[i].target, target, len) == 0) {
+			parse_error(p, "section [%s] has both Device= and BootEntry=", section);
+			return -EINVAL;
+		}
 	a = realloc(c->slots, (c->n_slots + 1) * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	c->slots = a;
-	a[c->n_slots] = (ConfigSlot){ strndup(target, len), dot[1], strdup(value), p->line };
-	if (!a[c->n_slots].target || !a[c->n_slots].device)
+	a[c->n_slots] = (ConfigSlot){ strndup(target, len), dot[1], value ? strdup(value) : NULL,
+				      !value, p->line };
+	if (!a[c->n_slots].target || (value && !a[c->n_slots].device))
 		return -ENOMEM;
 	c->n_slots++;
 	return 0;
@@ -408,7 +440,58 @@ static int apply_defaults(Config *c)
 	r = r ?: set_default(&c->fw_env_config, "/etc/fw_env.config");
 	r = r ?: set_default(&c->custom_backend, "/usr/libexec/swupdated-boot");
 	r = r ?: set_default(&c->staging_dir, "/var/lib/swupdated/staging");
+	r = r ?: set_default(&c->esp, "/boot/efi");
+	r = r ?: set_default(&c->boot_entry_stem, "swupdated");
+	r = r ?: set_default(&c->efivars, "/sys/firmware/efi/efivars");
+	for (size_t i = 0; r >= 0 && i < c->n_slots; i++)
+		if (c->slots[i].boot_entry &&
+		    asprintf(&c->slots[i].device, "%s/EFI/Linux/%s-%c.efi", c->esp,
+			     c->boot_entry_stem, c->slots[i].name) < 0)
+			r = -ENOMEM;
 	return r;
+}
+
+/*
+ * systemd-boot switches by renaming the UKI of a slot: exactly one target has its slots as boot
+ * entries there, and boot entries exist only there.
+ */
+static void validate_boot_entries(Parser *p)
+{
+	Config *c = p->config;
+	const char *target = NULL;
+
+	for (size_t i = 0; i < c->n_slots; i++) {
+		const ConfigSlot *s = &c->slots[i];
+
+		const ConfigSlot *o = config_find_slot(c, s->target, s->name == 'A' ? 'B' : 'A');
+
+		if (!s->boot_entry)
+			continue;
+		p->line = s->line;
+		if (o && !o->boot_entry)
+			parse_error(p,
+				    "slot %s.%c is a boot entry, slot %s.%c a device: both or "
+				    "neither",
+				    s->target, s->name, o->target, o->name);
+		else if (c->bootloader != SWU_BOOT_SYSTEMD_BOOT)
+			parse_error(p,
+				    "slot %s.%c is a boot entry, which only "
+				    "Bootloader=systemd-boot has",
+				    s->target, s->name);
+		else if (target && !streq(target, s->target))
+			parse_error(p,
+				    "slots of targets '%s' and '%s' are both boot entries; one "
+				    "target holds the UKIs",
+				    target, s->target);
+		target = s->target;
+	}
+	if (c->bootloader == SWU_BOOT_SYSTEMD_BOOT && !target) {
+		p->line = 0;
+		log_error("%s: Bootloader=systemd-boot needs the slots of a target as boot entries "
+			  "([Slot.<target>.A] and [Slot.<target>.B] with BootEntry=yes)",
+			  c->path);
+		p->failed = true;
+	}
 }
 
 /* Whole-file rules: pairs complete, one device per slot, devices not directories. */
@@ -425,6 +508,7 @@ static void validate(Parser *p)
 		log_error("%s: no [Slot.<target>.A] and [Slot.<target>.B] sections", c->path);
 		p->failed = true;
 	}
+	validate_boot_entries(p);
 	for (size_t i = 0; i < c->n_slots; i++) {
 		const ConfigSlot *s = &c->slots[i];
 		struct stat st;
@@ -433,10 +517,12 @@ static void validate(Parser *p)
 		if (!config_find_slot(c, s->target, s->name == 'A' ? 'B' : 'A'))
 			parse_error(p, "target '%s' has slot %c but no slot %c", s->target, s->name,
 				    s->name == 'A' ? 'B' : 'A');
+		if (s->boot_entry)
+			continue; /* its file is renamed: the slot is known by its name */
 		if (stat(s->device, &st) == 0 && S_ISDIR(st.st_mode))
 			parse_error(p, "slot device '%s' is a directory", s->device);
 		for (size_t j = 0; j < i; j++) {
-			if (swu_slot_same(c->slots[j].device, s->device))
+			if (!c->slots[j].boot_entry && swu_slot_same(c->slots[j].device, s->device))
 				parse_error(p, "slot %s.%c uses device '%s', already used by %s.%c",
 					    s->target, s->name, s->device, c->slots[j].target,
 					    c->slots[j].name);
@@ -530,6 +616,9 @@ Config *config_free(Config *c)
 	free(c->grub_env);
 	free(c->fw_env_config);
 	free(c->custom_backend);
+	free(c->esp);
+	free(c->boot_entry_stem);
+	free(c->efivars);
 	free(c->server);
 	free(c->staging_dir);
 	free(c->ca_file);
@@ -576,5 +665,8 @@ SwuBootConfig config_boot(const Config *c)
 		.grub_env = c->grub_env,
 		.fw_env_config = c->fw_env_config,
 		.custom = c->custom_backend,
+		.esp = c->esp,
+		.entry_stem = c->boot_entry_stem,
+		.efivars = c->efivars,
 	};
 }

@@ -11,8 +11,9 @@
 
 typedef struct ConfigSlot {
 	char *target;
-	char name; /* 'A' or 'B' */
-	char *device;
+	char name;	 /* 'A' or 'B' */
+	char *device;	 /* for a boot entry: <ESP>/EFI/Linux/<stem>-<slot>.efi, without counter */
+	bool boot_entry; /* BootEntry=yes: the slot's UKI of Bootloader=systemd-boot */
 	unsigned line;
 } ConfigSlot;
 
@@ -62,6 +63,9 @@ typedef struct Config {
 	char *grub_env;
 	char *fw_env_config;
 	char *custom_backend;
+	char *esp;	       /* EfiSystemPartition= */
+	char *boot_entry_stem; /* BootEntryStem= */
+	char *efivars;	       /* EfiVariableDirectory= */
 	/* [Slot.<target>.<A|B>] */
 	ConfigSlot *slots;
 	size_t n_slots;

@@ -381,6 +381,26 @@ static int on_refusing_done(sd_event_source *s, uint64_t usec, void *userdata)
  * io.swupdated.Error.BadConfiguration for 30 s, then exits 2, which the unit does not restart
  * (RestartPreventExitStatus=2: no restart mends a configuration).
  */
+/* check-config with Bootloader=systemd-boot: where the slots' UKIs go, and whether that exists. */
+static void check_config_sdboot(const Config *c)
+{
+	_cleanup_free_ char *dir = NULL;
+	const char *target = NULL;
+
+	for (size_t i = 0; i < c->n_slots; i++)
+		if (c->slots[i].boot_entry)
+			target = c->slots[i].target;
+	printf("systemd-boot: target '%s' in '%s/EFI/Linux/%s-A.efi' and '%s-B.efi', "
+	       "BootAttempts=%u, EFI variables in '%s'\n",
+	       target, c->esp, c->boot_entry_stem, c->boot_entry_stem, c->boot_attempts,
+	       c->efivars);
+	/* Not an error: the ESP may be mounted later (an automount). */
+	fflush(stdout);
+	if (asprintf(&dir, "%s/EFI/Linux", c->esp) >= 0 && access(dir, W_OK) < 0)
+		fprintf(stderr, "%s: warning: '%s' cannot be written now: %s\n", c->path, dir,
+			strerror(errno));
+}
+
 static int serve_config_error(const char *why)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
@@ -469,6 +489,8 @@ int main(int argc, char **argv)
 		}
 		printf("%s: valid (%zu slots, Bootloader=%s, %s)\n", c->path, c->n_slots,
 		       swu_bootloader_to_string(c->bootloader), server ?: "no Server=");
+		if (c->bootloader == SWU_BOOT_SYSTEMD_BOOT)
+			check_config_sdboot(c);
 		/* Not an error: the file may be on a partition mounted later. */
 		r = config_unreadable_file(c, &key, &path);
 		if (r < 0)

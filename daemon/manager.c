@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "manifest.h"
+#include "sdboot.h"
 #include "state.h"
 
 static const char *const update_state_table[] = {
@@ -127,6 +128,33 @@ static void root_committed(void *userdata, uint32_t version)
 	manager_history(m, SWU_HISTORY_ROOT_ROTATION, 0, 0, 0, SWU_HISTORY_SUCCESS, reason);
 }
 
+/*
+ * systemd-boot says which slot entry it booted (LoaderEntrySelected). Its UKIs may leave the slot
+ * off the command line, as one image then serves either slot; when the command line or the root
+ * device names a slot too, both must agree: a UKI renamed into the other slot's entry boots the
+ * wrong partition's root hash and is refused, not guessed at.
+ */
+static void check_selected_entry(Manager *m)
+{
+	SwuBootConfig boot = config_boot(m->config);
+	char selected;
+
+	if (boot.type != SWU_BOOT_SYSTEMD_BOOT ||
+	    swu_sdboot_selected_slot(m->ctx, &boot, &selected) < 0)
+		return; /* not booted through a slot's entry */
+	if (!m->booted) {
+		m->booted = selected;
+		m->booted_error[0] = 0;
+	} else if (m->booted != selected) {
+		snprintf(m->booted_error, sizeof(m->booted_error),
+			 "cannot tell the booted slot: systemd-boot booted the entry of slot %c "
+			 "(LoaderEntrySelected), but the kernel command line or the root device is "
+			 "slot %c",
+			 selected, m->booted);
+		m->booted = 0;
+	}
+}
+
 int manager_new(Config *config, Manager **ret)
 {
 	_cleanup_free_ char *cmdline = NULL, *boot_id = NULL;
@@ -192,6 +220,7 @@ int manager_new(Config *config, Manager **ret)
 		snprintf(m->booted_error, sizeof(m->booted_error), "%s",
 			 swu_context_get_failure(m->ctx)->message);
 	}
+	check_selected_entry(m);
 	swu_context_clear_failure(m->ctx);
 	*ret = m;
 	return 0;
@@ -419,6 +448,7 @@ static int retire_target_slot(Manager *m, SwuContext *ctx)
 
 int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, Slots *ret)
 {
+	SwuBootConfig boot = config_boot(m->config);
 	const SwuTarget *list;
 	Slots slots = {};
 	struct stat st;
@@ -447,14 +477,19 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 			return swu_fail(ctx, -ENXIO, "slot", "missing",
 					"target '%s' has no slot on this device", list[i].name);
 		}
-		r = swu_slot_open_inactive(ctx, to->device, from->device, &m->root, &t->fd,
-					   &t->size);
+		r = to->boot_entry ? swu_sdboot_open_new(ctx, &boot, to->name, &t->fd, &t->size)
+				   : swu_slot_open_inactive(ctx, to->device, from->device, &m->root,
+							    &t->fd, &t->size);
 		if (r < 0) {
 			slots_done(&slots);
 			return r;
 		}
 		t->block_device = fstat(t->fd, &st) == 0 && S_ISBLK(st.st_mode);
-		(void)swu_slot_open_active(ctx, from->device, &t->active_fd, &active_size);
+		if (from->boot_entry)
+			(void)swu_sdboot_open_active(ctx, &boot, from->name, &t->active_fd,
+						     &active_size);
+		else
+			(void)swu_slot_open_active(ctx, from->device, &t->active_fd, &active_size);
 	}
 	r = swu_install_check(ctx, v, b, slots.targets, slots.n);
 	if (r >= 0)

@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "sdboot.h"
 #include "transfer-source.h"
 #include "transfer.h"
 #include "url.h"
@@ -114,7 +115,12 @@ static int bundle_cap(Manager *m, SwuContext *ctx, uint64_t *ret)
 	for (size_t i = 0; i < c->n_slots; i++) {
 		if (c->slots[i].name != manager_target_slot(m))
 			continue;
-		r = swu_slot_size(ctx, c->slots[i].device, &sizes[n++]);
+		if (c->slots[i].boot_entry) {
+			SwuBootConfig boot = config_boot(c);
+
+			r = swu_sdboot_capacity(ctx, &boot, c->slots[i].name, &sizes[n++]);
+		} else
+			r = swu_slot_size(ctx, c->slots[i].device, &sizes[n++]);
 		if (r < 0)
 			return r;
 	}

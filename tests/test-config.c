@@ -105,6 +105,44 @@ START_TEST(test_all_keys)
 }
 END_TEST
 
+START_TEST(test_systemd_boot)
+{
+	char text[1024];
+	Config *c = NULL;
+	SwuBootConfig boot;
+
+	snprintf(text, sizeof(text),
+		 "%s[Boot]\nBootloader=systemd-boot\nBootAttempts=2\nBootEntryStem=gateway\n"
+		 "EfiSystemPartition=/efi\nEfiVariableDirectory=/v\n"
+		 "[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\nBootEntry=yes\n",
+		 base);
+	ck_assert_int_eq(load(text, &c, NULL, 0), 0);
+	ck_assert_int_eq(c->bootloader, SWU_BOOT_SYSTEMD_BOOT);
+	ck_assert(config_find_slot(c, "uki", 'B')->boot_entry);
+	ck_assert(!config_find_slot(c, "rootfs", 'B')->boot_entry);
+	ck_assert_str_eq(config_find_slot(c, "uki", 'B')->device, "/efi/EFI/Linux/gateway-B.efi");
+	boot = config_boot(c);
+	ck_assert_uint_eq(boot.attempts, 2);
+	ck_assert_str_eq(boot.esp, "/efi");
+	ck_assert_str_eq(boot.entry_stem, "gateway");
+	ck_assert_str_eq(boot.efivars, "/v");
+	config_free(c);
+
+	/* the defaults */
+	snprintf(text, sizeof(text),
+		 "%s[Boot]\nBootloader=systemd-boot\n"
+		 "[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\nBootEntry=yes\n",
+		 base);
+	ck_assert_int_eq(load(text, &c, NULL, 0), 0);
+	boot = config_boot(c);
+	ck_assert_uint_eq(boot.attempts, 3);
+	ck_assert_str_eq(boot.esp, "/boot/efi");
+	ck_assert_str_eq(boot.entry_stem, "swupdated");
+	ck_assert_str_eq(boot.efivars, "/sys/firmware/efi/efivars");
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
 	static const struct {
@@ -134,6 +172,28 @@ START_TEST(test_errors)
 						  "[Update]" },
 		{ "garbage line\n", ":7: syntax error" },
 		{ "[Update]\nMaxBundleSize=12Q\n", ":8: '12Q' is not a size" },
+		/* Bootloader=systemd-boot */
+		{ "[Boot]\nBootEntryStem=auto-gw\n", ":8: BootEntryStem 'auto-gw' must be" },
+		{ "[Boot]\nBootEntryStem=g*\n", ":8: BootEntryStem 'g*' must be" },
+		{ "[Boot]\nEfiSystemPartition=efi\n", ":8: 'efi' is not an absolute path" },
+		{ "[Slot.uki.A]\nBootEntry=maybe\n", ":8: 'maybe' is not a boolean" },
+		{ "[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\nBootEntry=yes\n", ":8: slot uki.A is "
+										"a boot entry, "
+										"which only "
+										"Bootloader="
+										"systemd-boot "
+										"has" },
+		{ "[Boot]\nBootloader=systemd-boot\n", "Bootloader=systemd-boot needs the slots of "
+						       "a "
+						       "target as boot entries" },
+		{ "[Boot]\nBootloader=systemd-boot\n[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\n"
+		  "Device=/dev/y\n",
+		  ":10: slot uki.A is a boot entry, slot uki.B a device: both or neither" },
+		{ "[Boot]\nBootloader=systemd-boot\n[Slot.uki.A]\nBootEntry=yes\nDevice=/dev/y\n",
+		  ":11: section [Slot.uki.A] has both Device= and BootEntry=" },
+		{ "[Boot]\nBootloader=systemd-boot\n[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\n"
+		  "BootEntry=yes\n[Slot.k.A]\nBootEntry=yes\n[Slot.k.B]\nBootEntry=yes\n",
+		  ":14: slots of targets 'uki' and 'k' are both boot entries" },
 		{ "[Update]\nMaxBundleSize=-1\n", ":8: '-1' is not a size" },
 		{ "[Update]\nMaxBundleSize=M\n", ":8: 'M' is not a size" },
 		{ "[Update]\nMaxBundleSize=99999999999T\n", ":8: '99999999999T' is not a size" },
@@ -249,6 +309,7 @@ int main(void)
 		{ "good-defaults", test_good_and_defaults },
 		{ "all-keys", test_all_keys },
 		{ "errors", test_errors },
+		{ "systemd-boot", test_systemd_boot },
 		{ "sizes", test_sizes },
 		{ "long-lines", test_long_lines },
 		{ "missing-required", test_missing_required },

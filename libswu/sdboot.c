@@ -483,9 +483,8 @@ static int sync_dir(SwuContext *ctx, const SwuBootConfig *c, int dfd)
 	return 0;
 }
 
-/* Removes the files of @slot (all of them, or all but the staging file). */
-static int remove_slot(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot,
-		       bool keep_staging)
+/* Removes the entries of @slot; its staging file stays, systemd-boot never sees it. */
+static int remove_slot(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot)
 {
 	SlotFiles s;
 	int r;
@@ -494,7 +493,7 @@ static int remove_slot(SwuContext *ctx, const SwuBootConfig *c, int dfd, char sl
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < s.n; i++) {
-		if (keep_staging && s.f[i].kind == SLOT_FILE_STAGING)
+		if (s.f[i].kind == SLOT_FILE_STAGING)
 			continue;
 		swu_fault_point(ctx, "sdboot-remove");
 		if (unlinkat(dfd, s.f[i].name, 0) < 0 && errno != ENOENT)
@@ -528,7 +527,7 @@ int swu_sdboot_try(SwuContext *ctx, const SwuBootConfig *c, char slot)
 		return swu_fail(ctx, -errno, "boot", "systemd-boot", "cannot flush '%s': %s",
 				staging, strerror(errno));
 	/* An entry of an earlier switch that never completed goes first: one entry per slot. */
-	r = remove_slot(ctx, c, dfd, slot, /* keep_staging= */ true);
+	r = remove_slot(ctx, c, dfd, slot);
 	if (r < 0)
 		return r;
 	/* The rename is the switch: before it systemd-boot cannot see the new image, after it the
@@ -594,11 +593,12 @@ int swu_sdboot_mark_bad(SwuContext *ctx, const SwuBootConfig *c, char slot, char
 
 	/* Removed, not renamed to "+0": systemd-boot still boots a used-up entry that a pattern or
 	 * the menu picks, and systemd-bless-boot would then make it good again. Removed first: a
-	 * cut before the default changes leaves a default matching nothing, and systemd-boot boots
-	 * its first entry, the other slot. */
+	 * cut before the default changes leaves a default matching nothing, and systemd-boot falls
+	 * back to loader.conf's default, the other slot. The staging file stays: systemd-boot never
+	 * sees it, and an install opens it before it takes the slot out of service. */
 	r = open_entries(ctx, c, &dfd);
 	if (r >= 0)
-		r = remove_slot(ctx, c, dfd, slot, /* keep_staging= */ false);
+		r = remove_slot(ctx, c, dfd, slot);
 	return r < 0 ? r : set_default(ctx, c, other);
 }
 

@@ -12,7 +12,7 @@
 . "${SRCDIR:-.}/tests/device-lib.sh"
 
 GUID=4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
-STEM=gateway
+STEM=gateway # as in docs/examples/loader.conf
 
 # sdboot_setup: a device of device-lib.sh booting slot A through systemd-boot: its factory UKI
 # in the ESP, the slot not on the kernel command line (one UKI serves either slot).
@@ -26,10 +26,11 @@ sdboot_setup() {
 	mkdir -p "$LINUX" "$VARS"
 	cp "$T/uki-1.efi" "$LINUX/$STEM-A.efi"
 	# Another UKI sorts before the slots (systemd-boot orders ids newest first): without the
-	# factory's loader.conf, a default matching nothing would boot it, not the other slot.
+	# factory's loader.conf (docs/examples/loader.conf), a default matching nothing would boot
+	# it, not the other slot.
 	printf 'rescue\n' >"$LINUX/rescue.efi"
 	mkdir -p "$ESP/loader"
-	printf 'timeout 0\ndefault %s-*\n' "$STEM" >"$ESP/loader/loader.conf"
+	cp "${SRCDIR:-.}/docs/examples/loader.conf" "$ESP/loader/loader.conf"
 	echo "console=ttyS0 root=/dev/mapper/root" >"$DEV/cmdline"
 	sed -i -e "s|^Bootloader=grub|Bootloader=systemd-boot\nEfiSystemPartition=$ESP\nEfiVariableDirectory=$VARS\nBootEntryStem=$STEM|" \
 		"$DEV/swupdated.conf"

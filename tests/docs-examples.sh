@@ -4,7 +4,7 @@
 # (docs/examples/): each must appear there verbatim, so the documentation is what was tested.
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 . "$SRCDIR/tests/lib.sh"
-for f in grub.cfg boot.cmd initramfs-tools/hooks/swupdated-verity \
+for f in grub.cfg boot.cmd loader.conf initramfs-tools/hooks/swupdated-verity \
 	initramfs-tools/scripts/local-top/swupdated-verity; do
 	check "docs/boot-integration.md does not include docs/examples/$f verbatim" python3 -c \
 		'import sys; sys.exit(0 if open(sys.argv[1]).read() in open(sys.argv[2]).read() else 1)' \

@@ -160,15 +160,38 @@ int swu_sdboot_read_efivar(const char *dir, const char *name, char **ret)
 	return 0;
 }
 
+/*
+ * Lifts the immutable flag efivarfs puts on a variable, through a read-only descriptor: an
+ * immutable file cannot even be opened for writing. 1 and the old flags in @ret when it was set,
+ * 0 when there is nothing to lift (no such variable, or a filesystem without flags).
+ */
+static int lift_immutable(const char *path, int *ret_fd, int *ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int flags = 0, mutable;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 || !(flags & FS_IMMUTABLE_FL))
+		return 0;
+	mutable = flags & ~FS_IMMUTABLE_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &mutable) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	*ret = flags;
+	return 1;
+}
+
 int swu_sdboot_write_efivar(const char *dir, const char *name, const char *value)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_close_ int fd = -EBADF, ro = -EBADF;
 	size_t len, size;
 	struct statfs sfs;
-	bool efivarfs, restore = false;
-	int flags = 0, r = 0;
+	bool efivarfs;
+	int flags = 0, r;
 	ssize_t k;
 
 	assert_return(dir, -EINVAL);
@@ -184,28 +207,24 @@ int swu_sdboot_write_efivar(const char *dir, const char *name, const char *value
 	buf[0] = EFIVAR_ATTRIBUTES;
 	for (size_t i = 0; i < len; i++)
 		buf[4 + 2 * i] = (uint8_t)value[i];
+	/* as systemd's efi_set_variable(): flag lifted, one write, flag restored */
+	r = lift_immutable(path, &ro, &flags);
+	if (r < 0)
+		return r;
 	/* efivarfs replaces the variable with each write; a test's plain file is truncated */
 	efivarfs = statfs(dir, &sfs) == 0 && sfs.f_type == EFIVARFS_MAGIC;
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (efivarfs ? 0 : O_TRUNC), 0644);
 	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL)) {
-		int mutable = flags & ~FS_IMMUTABLE_FL;
-
-		if (ioctl(fd, FS_IOC_SETFLAGS, &mutable) < 0)
-			return -errno;
-		restore = true;
+		r = -errno;
+	else {
+		/* One write: efivarfs takes the attributes and the whole value at once. */
+		k = write(fd, buf, size);
+		r = k < 0 ? -errno : (size_t)k != size ? -EIO : 0;
+		if (r >= 0 && !efivarfs && fsync(fd) < 0)
+			r = -errno;
 	}
-	/* One write: efivarfs takes the attributes and the whole value at once. */
-	k = write(fd, buf, size);
-	if (k < 0)
-		r = -errno;
-	else if ((size_t)k != size)
-		r = -EIO;
-	if (r >= 0 && !efivarfs && fsync(fd) < 0)
-		r = -errno;
-	if (restore)
-		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	if (ro >= 0)
+		(void)ioctl(ro, FS_IOC_SETFLAGS, &flags);
 	return r;
 }
 

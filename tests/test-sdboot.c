@@ -6,9 +6,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -225,6 +227,52 @@ START_TEST(test_efivar_write)
 }
 END_TEST
 
+/* The flags of @path (FS_IOC_GETFLAGS), or -errno. */
+static int get_flags(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int flags = 0;
+
+	return fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 ? -errno : flags;
+}
+
+static int set_flags(const char *path, int flags)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 || ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 ? -errno : 0;
+}
+
+/*
+ * efivarfs marks a variable immutable: a write must lift the flag first, through a read-only
+ * descriptor, as an immutable file cannot be opened for writing at all. A plain directory shows
+ * the same when its filesystem has the flag (ext4, not tmpfs) and we may set it (root).
+ */
+START_TEST(test_efivar_write_immutable)
+{
+	_cleanup_free_ char *p = tu_path("%s/LoaderEntryDefault-%s", vars, SWU_SDBOOT_LOADER_GUID);
+	_cleanup_free_ char *d = NULL;
+	int flags, r;
+
+	ck_assert_int_eq(swu_sdboot_write_efivar(vars, "LoaderEntryDefault", PATTERN_A), 0);
+	flags = get_flags(p);
+	r = flags < 0 ? flags : set_flags(p, flags | FS_IMMUTABLE_FL);
+	if (r < 0) {
+		fprintf(stderr, "SKIP: efivar-write-immutable: no immutable flag in '%s': %s\n",
+			vars, strerror(-r));
+		return;
+	}
+	r = swu_sdboot_write_efivar(vars, "LoaderEntryDefault", PATTERN_B);
+	/* the flag is put back, as bootctl does; lifted here so the directory can be removed */
+	flags = get_flags(p);
+	ck_assert_int_eq(set_flags(p, flags & ~FS_IMMUTABLE_FL), 0);
+	ck_assert_int_eq(r, 0);
+	ck_assert(flags & FS_IMMUTABLE_FL);
+	d = get_var("LoaderEntryDefault");
+	ck_assert_str_eq(d, PATTERN_B);
+}
+END_TEST
+
 START_TEST(test_selected)
 {
 	char s = 0;
@@ -437,6 +485,7 @@ int main(void)
 		{ "stem-and-pattern", test_stem_and_pattern },
 		{ "efivar-read", test_efivar_read },
 		{ "efivar-write", test_efivar_write },
+		{ "efivar-write-immutable", test_efivar_write_immutable },
 		{ "selected", test_selected },
 		{ "try", test_try },
 		{ "mark-good", test_mark_good },

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
@@ -253,24 +254,34 @@ int swu_sdboot_selected_slot(SwuContext *ctx, const SwuBootConfig *c, char *ret)
 }
 
 /* The files of one slot in the entries directory. */
-#define SLOT_FILES_MAX 16
 typedef enum SlotFileKind {
 	SLOT_FILE_ENTRY,     /* an entry systemd-boot counts (or a good one) */
-	SLOT_FILE_MALFORMED, /* a name of the slot's with a counter systemd-boot cannot read */
+	SLOT_FILE_MALFORMED, /* a name of the slot's systemd-boot boots, not one of our entries */
 	SLOT_FILE_STAGING,   /* .<stem>-<slot>.efi.new */
 } SlotFileKind;
 
 typedef struct SlotFile {
-	char name[256];
+	const char *name;
 	SlotFileKind kind;
 	SwuSdbootEntry e;
-	uint64_t size;
 } SlotFile;
 
+/* The first entry of a kind a listing found. */
+typedef struct SlotEntry {
+	bool found;
+	char name[NAME_MAX + 1];
+	SwuSdbootEntry e;
+} SlotEntry;
+
+/* What a listing found of one slot: no fixed list, however many files were planted. */
 typedef struct SlotFiles {
-	SlotFile f[SLOT_FILES_MAX];
-	size_t n;
+	SlotEntry good, counted;
+	size_t n;      /* files of the slot, its staging file included */
+	uint64_t size; /* their sizes */
 } SlotFiles;
+
+typedef int (*SlotFileFunc)(SwuContext *ctx, const SwuBootConfig *c, int dfd, const SlotFile *f,
+			    void *userdata);
 
 static char *entries_dir(const SwuBootConfig *c)
 {
@@ -303,82 +314,121 @@ static char *staging_name(const SwuBootConfig *c, char slot)
 	return asprintf(&p, ".%s-%c.efi.new", c->entry_stem, slot) < 0 ? NULL : p;
 }
 
-static char name_slot(const SwuBootConfig *c, const char *name)
+/*
+ * Whether @name is a file of @slot, and which. Besides the names parse_name() reads as the slot's,
+ * whatever the slot's default pattern matches is the slot's (systemd-boot matches the lower-cased
+ * name): "<stem>-b.eold.efi" is no entry of ours, but systemd-boot boots it when the default
+ * names B, so it goes with the slot's entries.
+ */
+static bool classify(const SwuBootConfig *c, char slot, const char *pattern, const char *staging,
+		     const char *name, SlotFile *ret)
 {
-	return (char)toupper((unsigned char)name[strlen(c->entry_stem) + 1]);
+	SwuSdbootEntry e;
+	size_t len = strlen(name);
+	int r;
+
+	if (strcasecmp(name, staging) == 0) {
+		*ret = (SlotFile){ name, SLOT_FILE_STAGING };
+		return true;
+	}
+	r = swu_sdboot_parse_name(c->entry_stem, name, &e);
+	if (r == 0 && e.slot == slot) {
+		*ret = (SlotFile){ name, SLOT_FILE_ENTRY, e };
+		return true;
+	}
+	/* a malformed name has the stem and the slot letter: parse_name read them */
+	if ((r == -EBADMSG && toupper((unsigned char)name[strlen(c->entry_stem) + 1]) == slot) ||
+	    (r == -ENOENT && len >= 4 && strcasecmp(name + len - 4, ".efi") == 0 &&
+	     fnmatch(pattern, name, FNM_CASEFOLD) == 0)) {
+		*ret = (SlotFile){ name, SLOT_FILE_MALFORMED };
+		return true;
+	}
+	return false;
 }
 
-static int scan_slot(int dfd, const SwuBootConfig *c, char slot, SlotFiles *ret)
+/* Calls @fn for each file of @slot, read as the directory is listed; stops at its first error. */
+static int for_each_slot_file(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot,
+			      SlotFileFunc fn, void *userdata)
 {
-	_cleanup_free_ char *staging = staging_name(c, slot);
+	_cleanup_free_ char *staging = staging_name(c, slot), *pattern = NULL;
 	DIR *d;
-	struct dirent *de;
-	int fd;
+	int fd, r;
 
-	if (!staging)
+	if (!staging || swu_sdboot_default_pattern(c->entry_stem, slot, &pattern) < 0)
 		return -ENOMEM;
 	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
+		r = -errno;
 		safe_close(fd);
-		return -errno;
+		goto fail;
 	}
-	ret->n = 0;
-	while ((de = readdir(d))) {
-		SlotFile *f = &ret->f[ret->n];
-		struct stat st;
-		int r;
+	for (;;) {
+		struct dirent *de;
+		SlotFile f;
 
-		if (strcasecmp(de->d_name, staging) == 0)
-			f->kind = SLOT_FILE_STAGING;
-		else {
-			r = swu_sdboot_parse_name(c->entry_stem, de->d_name, &f->e);
-			/* a malformed name has the stem and the slot letter: parse_name read them */
-			if (r == -ENOENT || name_slot(c, de->d_name) != slot)
-				continue;
-			f->kind = r == 0 ? SLOT_FILE_ENTRY : SLOT_FILE_MALFORMED;
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			r = -errno;
+			break;
 		}
-		if (ret->n >= SLOT_FILES_MAX || strlen(de->d_name) >= sizeof(f->name)) {
+		if (!classify(c, slot, pattern, staging, de->d_name, &f))
+			continue;
+		r = fn(ctx, c, dfd, &f, userdata);
+		if (r < 0) {
 			closedir(d);
-			return -E2BIG;
+			return r; /* @fn said why */
 		}
-		strcpy(f->name, de->d_name);
-		f->size = fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
-				  ? (uint64_t)st.st_size
-				  : 0;
-		ret->n++;
 	}
 	closedir(d);
+	if (r == 0)
+		return 0;
+fail:
+	return swu_fail(ctx, r, "boot", "systemd-boot",
+			"cannot list the files of slot %c in '%s/EFI/Linux': %s", slot, c->esp,
+			strerror(-r));
+}
+
+static int add_file(SwuContext *ctx, const SwuBootConfig *c, int dfd, const SlotFile *f,
+		    void *userdata)
+{
+	SlotFiles *s = userdata;
+	SlotEntry *e = NULL;
+	struct stat st;
+
+	if (fstatat(dfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		s->size += (uint64_t)st.st_size;
+	s->n++;
+	if (f->kind == SLOT_FILE_ENTRY)
+		e = f->e.tries_left < 0 ? &s->good : &s->counted;
+	if (e && !e->found) {
+		e->found = true;
+		snprintf(e->name, sizeof(e->name), "%s", f->name);
+		e->e = f->e;
+	}
 	return 0;
 }
 
-static const SlotFile *find_entry(const SlotFiles *s, bool counted)
+static int scan(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot, SlotFiles *ret)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->f[i].kind == SLOT_FILE_ENTRY && (s->f[i].e.tries_left >= 0) == counted)
-			return &s->f[i];
-	return NULL;
+	*ret = (SlotFiles){};
+	return for_each_slot_file(ctx, c, dfd, slot, add_file, ret);
+}
+
+static const SlotEntry *find_entry(const SlotFiles *s, bool counted)
+{
+	const SlotEntry *e = counted ? &s->counted : &s->good;
+
+	return e->found ? e : NULL;
 }
 
 /* An entry systemd-boot boots when the default names it: good, or with tries left. */
 static bool bootable(const SlotFiles *s)
 {
-	const SlotFile *f = find_entry(s, false) ?: find_entry(s, true);
+	const SlotEntry *f = find_entry(s, false) ?: find_entry(s, true);
 
 	return f && f->e.tries_left != 0;
-}
-
-static int scan(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot, SlotFiles *ret)
-{
-	int r = scan_slot(dfd, c, slot, ret);
-
-	if (r < 0)
-		return swu_fail(ctx, r, "boot", "systemd-boot",
-				"cannot list the files of slot %c in '%s/EFI/Linux': %s", slot,
-				c->esp, strerror(-r));
-	return 0;
 }
 
 static int capacity(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot, uint64_t *ret)
@@ -395,9 +445,7 @@ static int capacity(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot,
 		return swu_fail(ctx, -errno, "boot", "systemd-boot",
 				"cannot tell the free space of '%s': %s", c->esp, strerror(errno));
 	total = (uint64_t)sv.f_bavail * sv.f_frsize;
-	for (size_t i = 0; i < s.n; i++)
-		total += s.f[i].size;
-	*ret = total;
+	*ret = total + s.size;
 	return 0;
 }
 
@@ -448,7 +496,7 @@ int swu_sdboot_open_active(SwuContext *ctx, const SwuBootConfig *c, char slot, i
 			   uint64_t *ret_size)
 {
 	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-	const SlotFile *f;
+	const SlotEntry *f;
 	struct stat st;
 	SlotFiles s;
 	int r;
@@ -502,25 +550,49 @@ static int sync_dir(SwuContext *ctx, const SwuBootConfig *c, int dfd)
 	return 0;
 }
 
-/* Removes the entries of @slot; its staging file stays, systemd-boot never sees it. */
+static int remove_file(SwuContext *ctx, const SwuBootConfig *c, int dfd, const SlotFile *f,
+		       void *userdata)
+{
+	size_t *n = userdata;
+
+	if (f->kind == SLOT_FILE_STAGING)
+		return 0;
+	swu_fault_point(ctx, "sdboot-remove");
+	/* gone meanwhile: renamed by systemd-bless-boot, perhaps; the next listing tells */
+	if (unlinkat(dfd, f->name, 0) < 0 && errno != ENOENT)
+		return swu_fail(ctx, -errno, "boot", "systemd-boot",
+				"cannot remove '%s/EFI/Linux/%s': %s", c->esp, f->name,
+				strerror(errno));
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Removes the files of @slot systemd-boot could boot; its staging file stays, systemd-boot never
+ * sees it. Listed again until none is left: systemd-bless-boot may rename an entry between a
+ * listing and its removal, and the good name it gives must not survive a slot marked bad.
+ */
+#define REMOVE_ROUNDS 8
 static int remove_slot(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot)
 {
-	SlotFiles s;
+	bool removed = false;
 	int r;
 
-	r = scan(ctx, c, dfd, slot, &s);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < s.n; i++) {
-		if (s.f[i].kind == SLOT_FILE_STAGING)
-			continue;
-		swu_fault_point(ctx, "sdboot-remove");
-		if (unlinkat(dfd, s.f[i].name, 0) < 0 && errno != ENOENT)
-			return swu_fail(ctx, -errno, "boot", "systemd-boot",
-					"cannot remove '%s/EFI/Linux/%s': %s", c->esp, s.f[i].name,
-					strerror(errno));
+	for (int round = 0;; round++) {
+		size_t n = 0;
+
+		r = for_each_slot_file(ctx, c, dfd, slot, remove_file, &n);
+		if (r < 0)
+			return r;
+		if (n == 0)
+			break;
+		removed = true;
+		if (round == REMOVE_ROUNDS)
+			return swu_fail(ctx, -EBUSY, "boot", "systemd-boot",
+					"files of slot %c keep appearing in '%s/EFI/Linux'", slot,
+					c->esp);
 	}
-	return s.n > 0 ? sync_dir(ctx, c, dfd) : 0;
+	return removed ? sync_dir(ctx, c, dfd) : 0;
 }
 
 int swu_sdboot_try(SwuContext *ctx, const SwuBootConfig *c, char slot)
@@ -565,7 +637,7 @@ int swu_sdboot_mark_good(SwuContext *ctx, const SwuBootConfig *c, char slot)
 {
 	_cleanup_free_ char *good = NULL;
 	_cleanup_close_ int dfd = -EBADF;
-	const SlotFile *f;
+	const SlotEntry *f;
 	SlotFiles s;
 	int r;
 

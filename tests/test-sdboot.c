@@ -421,6 +421,88 @@ START_TEST(test_mark_bad)
 }
 END_TEST
 
+/* More files of a slot than any fixed list holds: every operation still sees and removes all. */
+START_TEST(test_many_files)
+{
+	_cleanup_free_ char *d = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	uint64_t size = 0;
+	char primary = 0;
+
+	put_entry("gw-A.efi", "uki A");
+	for (int i = 1; i <= 40; i++) {
+		_cleanup_free_ char *name = tu_path("gw-B+1-%d.efi", i);
+		_cleanup_free_ char *bad = tu_path("gw-B+x%d.efi", i);
+
+		put_entry(name, "old B");
+		put_entry(bad, "malformed B");
+	}
+	put_var_text("LoaderEntryDefault", PATTERN_A, true);
+	ck_assert_int_eq(swu_sdboot_capacity(ctx, &boot, 'B', &size), 0);
+	ck_assert_int_eq(swu_boot_get_primary(ctx, &boot, &primary), 0);
+	ck_assert_int_eq(primary, 'A');
+	ck_assert_int_eq(swu_sdboot_open_active(ctx, &boot, 'B', &fd, &size), 0);
+	fd = safe_close(fd);
+	stage('B', "uki B");
+	ck_assert_int_eq(swu_boot_try(ctx, &boot, 'B', 'A'), 0);
+	ck_assert_int_eq(tu_count_files(linux_dir), 2);
+	ck_assert(has_entry("gw-B+3.efi"));
+	for (int i = 1; i <= 40; i++) {
+		_cleanup_free_ char *name = tu_path("gw-B+1-%d.efi", i);
+
+		put_entry(name, "old B");
+	}
+	ck_assert_int_eq(swu_boot_mark_good(ctx, &boot, 'B', 'A'), 0);
+	ck_assert_int_eq(swu_boot_mark_bad(ctx, &boot, 'B', 'A'), 0);
+	ck_assert_int_eq(tu_count_files(linux_dir), 1);
+	d = get_var("LoaderEntryDefault");
+	ck_assert_str_eq(d, PATTERN_A);
+}
+END_TEST
+
+/*
+ * What the default pattern of a slot matches is that slot's, whether or not its name parses:
+ * systemd-boot would boot it (when the default names the slot: a used-up entry never matches).
+ */
+START_TEST(test_pattern_files)
+{
+	put_entry("gw-A.efi", "uki A");
+	put_entry("gw-B+3.efi", "uki B");
+	put_entry("gw-b.eold.efi", "older B");
+	put_entry("GW-B.E1.EFI", "another B");
+	put_entry("gw-b+9x.efi", "malformed B");
+	put_entry("gw-B.x.efi", "no slot's");
+	put_entry("gw-B.eold", "no entry");
+	ck_assert_int_eq(swu_boot_mark_bad(ctx, &boot, 'B', 'A'), 0);
+	ck_assert_int_eq(tu_count_files(linux_dir), 3);
+	ck_assert(has_entry("gw-A.efi"));
+	ck_assert(has_entry("gw-B.x.efi"));
+	ck_assert(has_entry("gw-B.eold"));
+}
+END_TEST
+
+/* systemd-bless-boot renames the entry while mark-bad removes it: the renamed file goes too. */
+static void bless_on_remove(void *userdata, const char *where)
+{
+	_cleanup_free_ char *from = tu_path("%s/gw-B+2-1.efi", linux_dir);
+	_cleanup_free_ char *to = tu_path("%s/gw-B.efi", linux_dir);
+
+	if (streq(where, "sdboot-remove") && access(from, F_OK) == 0)
+		ck_assert_int_eq(rename(from, to), 0);
+}
+
+START_TEST(test_mark_bad_race)
+{
+	put_entry("gw-A.efi", "uki A");
+	put_entry("gw-B+2-1.efi", "uki B");
+	put_var_text("LoaderEntryDefault", PATTERN_B, true);
+	swu_context_set_fault(ctx, bless_on_remove, NULL);
+	ck_assert_int_eq(swu_boot_mark_bad(ctx, &boot, 'B', 'A'), 0);
+	ck_assert(!has_entry("gw-B.efi"));
+	ck_assert_int_eq(tu_count_files(linux_dir), 1);
+}
+END_TEST
+
 START_TEST(test_primary)
 {
 	_cleanup_free_ char *b_good = tu_path("%s/gw-B.efi", linux_dir);
@@ -490,6 +572,9 @@ int main(void)
 		{ "try", test_try },
 		{ "mark-good", test_mark_good },
 		{ "mark-bad", test_mark_bad },
+		{ "many-files", test_many_files },
+		{ "pattern-files", test_pattern_files },
+		{ "mark-bad-race", test_mark_bad_race },
 		{ "primary", test_primary },
 		{ "capacity", test_capacity },
 	};

@@ -446,6 +446,37 @@ static int retire_target_slot(Manager *m, SwuContext *ctx)
 	return 0;
 }
 
+/*
+ * The switch to systemd-boot's slot renames the new UKI of the BootEntry= target into place: a
+ * release without that target would have no new image to switch to. What an interrupted install
+ * left staged goes first, whatever the release: the switch must only find what this one wrote.
+ */
+static int check_boot_entry(Manager *m, SwuContext *ctx, const SwuTarget *list, size_t n)
+{
+	SwuBootConfig boot = config_boot(m->config);
+	char slot = manager_target_slot(m);
+
+	for (size_t i = 0; i < m->config->n_slots; i++) {
+		const ConfigSlot *s = &m->config->slots[i];
+		bool found = false;
+		int r;
+
+		if (!s->boot_entry || s->name != slot)
+			continue;
+		r = swu_sdboot_discard_new(ctx, &boot, slot);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < n && !found; j++)
+			found = streq(list[j].name, s->target);
+		if (!found)
+			return swu_fail(ctx, -ENXIO, "slot", "missing",
+					"the release has no target '%s', the UKI of slot %c's boot "
+					"entry (BootEntry=yes)",
+					s->target, slot);
+	}
+	return 0;
+}
+
 int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBundle *b, Slots *ret)
 {
 	SwuBootConfig boot = config_boot(m->config);
@@ -457,6 +488,9 @@ int manager_open_slots(Manager *m, SwuContext *ctx, SwuVerifier *v, const SwuBun
 
 	assert_return(m && ctx && v && ret, -EINVAL);
 	n = swu_verifier_get_targets(v, &list);
+	r = check_boot_entry(m, ctx, list, n);
+	if (r < 0)
+		return r;
 
 	slots.targets = calloc(n + 1, sizeof(*slots.targets));
 	if (!slots.targets)

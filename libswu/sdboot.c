@@ -460,6 +460,30 @@ int swu_sdboot_capacity(SwuContext *ctx, const SwuBootConfig *c, char slot, uint
 	return r < 0 ? r : capacity(ctx, c, dfd, slot, ret);
 }
 
+static int discard_new(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot)
+{
+	_cleanup_free_ char *staging = staging_name(c, slot);
+
+	if (!staging)
+		return -ENOMEM;
+	if (unlinkat(dfd, staging, 0) < 0 && errno != ENOENT)
+		return swu_fail(ctx, -errno, "boot", "systemd-boot",
+				"cannot remove '%s/EFI/Linux/%s': %s", c->esp, staging,
+				strerror(errno));
+	return 0;
+}
+
+int swu_sdboot_discard_new(SwuContext *ctx, const SwuBootConfig *c, char slot)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	int r;
+
+	assert_return(ctx && c, -EINVAL);
+
+	r = open_entries(ctx, c, &dfd);
+	return r < 0 ? r : discard_new(ctx, c, dfd, slot);
+}
+
 int swu_sdboot_open_new(SwuContext *ctx, const SwuBootConfig *c, char slot, int *ret_fd,
 			uint64_t *ret_size)
 {
@@ -476,12 +500,11 @@ int swu_sdboot_open_new(SwuContext *ctx, const SwuBootConfig *c, char slot, int 
 	r = open_entries(ctx, c, &dfd);
 	if (r >= 0)
 		r = capacity(ctx, c, dfd, slot, &size);
+	if (r >= 0)
+		r = discard_new(ctx, c, dfd, slot);
 	if (r < 0)
 		return r;
 	/* Never the slot's entry itself: systemd-boot does not see this name until the switch. */
-	if (unlinkat(dfd, staging, 0) < 0 && errno != ENOENT)
-		return swu_fail(ctx, -errno, "boot", "systemd-boot", "cannot remove '%s': %s",
-				staging, strerror(errno));
 	fd = openat(dfd, staging, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
 	if (fd < 0)
 		return swu_fail(ctx, -errno, "boot", "systemd-boot",

@@ -61,6 +61,11 @@ int swu_sdboot_selected_slot(SwuContext *ctx, const SwuBootConfig *c, char *ret)
  * install removes (its entry, a staging file left over).
  */
 int swu_sdboot_capacity(SwuContext *ctx, const SwuBootConfig *c, char slot, uint64_t *ret);
+/*
+ * Removes the staging file of @slot, which an interrupted install may have left half-written: an
+ * install calls it first, so that the switch (swu_sdboot_try()) can only find what it staged.
+ */
+int swu_sdboot_discard_new(SwuContext *ctx, const SwuBootConfig *c, char slot);
 /* Opens the staging file of @slot read-write, emptied; @ret_size as swu_sdboot_capacity(). */
 int swu_sdboot_open_new(SwuContext *ctx, const SwuBootConfig *c, char slot, int *ret_fd,
 			uint64_t *ret_size);

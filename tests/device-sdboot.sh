@@ -138,11 +138,13 @@ bless() {
 slot_files() { (cd "$LINUX" && ls -A | grep -i "^\.\?$STEM-$1" || true) | tr '\n' ' '; }
 
 head -c 300000 /dev/urandom >"$T/uki-1.efi"
-for v in 2 3 4; do
+for v in 2 3 4 5; do
 	head -c $((200000 + v)) /dev/urandom >"$T/uki-$v.efi"
 	head -c $((1024 * 1024 + v)) /dev/urandom >"$T/rootfs-$v.img"
 	release "$T/v$v.swu" "$v" --file rootfs="$T/rootfs-$v.img" --file uki="$T/uki-$v.efi"
 done
+# A release without the UKI target: its switch would boot no new image, or a stale one.
+release "$T/v5-no-uki.swu" 5 --file rootfs="$T/rootfs-5.img"
 sdboot_setup
 
 # --- the configuration ------------------------------------------------------------------------
@@ -153,6 +155,13 @@ expect_exit 0 swupdated status --json
 expect_stdout '"booted_slot": "A"'
 # A factory image sets no LoaderEntryDefault: the only slot with an entry is the primary one.
 expect_exit 0 swupdated mark-good
+
+# --- a release without the UKI: refused, whatever an interrupted install left staged -------------
+head -c 1000 "$T/uki-5.efi" >"$LINUX/.$STEM-B.efi.new"
+expect_exit 1 swupdated install "$T/v5-no-uki.swu"
+expect_stderr "the release has no target 'uki', the UKI of slot B's boot entry (BootEntry=yes)"
+expect_eq "slot B's files after the refused install" "$(slot_files B)" ""
+expect_eq "LoaderEntryDefault after the refused install" "$(efivar_get LoaderEntryDefault)" "gateway-a[.+][e1-9]*"
 
 # --- install -> try -> confirm ------------------------------------------------------------------
 a_before=$(stat -c %i "$LINUX/$STEM-A.efi")

@@ -297,6 +297,24 @@ static bool switch_interrupted(Manager *m, SwuContext *ctx, const SwuBootConfig 
 	return swu_boot_get_primary(ctx, boot, &primary) >= 0 && primary == m->booted;
 }
 
+/*
+ * systemd-boot boots another entry than the default when told once (LoaderEntryOneShot, bootctl
+ * set-oneshot) or from its menu. Then the default still names the new slot, whose entry was never
+ * tried ("+N", nothing done): the switch stands and the slot is tried at the next boot, no
+ * rollback. A fallback has used its tries up ("+0-N"), or systemd-bless-boot marked it bad, or it
+ * is gone.
+ */
+static bool switch_untried(Manager *m, SwuContext *ctx, const SwuBootConfig *boot, char slot)
+{
+	SwuSdbootEntry e;
+	char primary;
+
+	return boot->type == SWU_BOOT_SYSTEMD_BOOT &&
+	       swu_boot_get_primary(ctx, boot, &primary) >= 0 && primary == slot &&
+	       swu_sdboot_get_entry(ctx, boot, slot, &e) >= 0 && e.tries_left > 0 &&
+	       e.tries_done == 0;
+}
+
 int manager_reconcile(Manager *m, SwuContext *ctx, Reconciled *ret)
 {
 	Reconciled done = { RECONCILED_NOTHING };
@@ -313,7 +331,13 @@ int manager_reconcile(Manager *m, SwuContext *ctx, Reconciled *ret)
 		return 0;
 	if (r < 0)
 		return r;
-	if (m->booted && state_of(m, &p) == UPDATE_IDLE && switch_interrupted(m, ctx, &boot)) {
+	if (m->booted && state_of(m, &p) == UPDATE_IDLE && switch_untried(m, ctx, &boot, p.slot)) {
+		log_info("Slot %c booted instead of the default, slot %c, which is not tried yet: "
+			 "the install of version %u waits for the next boot",
+			 m->booted, p.slot, p.version);
+		r = 0;
+	} else if (m->booted && state_of(m, &p) == UPDATE_IDLE &&
+		   switch_interrupted(m, ctx, &boot)) {
 		/* The record is written just before the switch: a power cut came in between. */
 		log_warning("The install of version %u into slot %c was interrupted before the "
 			    "bootloader switch; dropping it",

@@ -515,6 +515,27 @@ int swu_sdboot_open_new(SwuContext *ctx, const SwuBootConfig *c, char slot, int 
 	return 0;
 }
 
+int swu_sdboot_get_entry(SwuContext *ctx, const SwuBootConfig *c, char slot, SwuSdbootEntry *ret)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	const SlotEntry *f;
+	SlotFiles s;
+	int r;
+
+	assert_return(ctx && c && ret, -EINVAL);
+
+	r = open_entries(ctx, c, &dfd);
+	if (r >= 0)
+		r = scan(ctx, c, dfd, slot, &s);
+	if (r < 0)
+		return r;
+	f = find_entry(&s, false) ?: find_entry(&s, true);
+	if (!f)
+		return -ENOENT;
+	*ret = f->e;
+	return 0;
+}
+
 int swu_sdboot_open_active(SwuContext *ctx, const SwuBootConfig *c, char slot, int *ret_fd,
 			   uint64_t *ret_size)
 {

@@ -69,6 +69,8 @@ int swu_sdboot_discard_new(SwuContext *ctx, const SwuBootConfig *c, char slot);
 /* Opens the staging file of @slot read-write, emptied; @ret_size as swu_sdboot_capacity(). */
 int swu_sdboot_open_new(SwuContext *ctx, const SwuBootConfig *c, char slot, int *ret_fd,
 			uint64_t *ret_size);
+/* The entry of @slot (its good one before one with a counter); -ENOENT when it has none. */
+int swu_sdboot_get_entry(SwuContext *ctx, const SwuBootConfig *c, char slot, SwuSdbootEntry *ret);
 /* Opens the entry of @slot read-only (its counter whatever it is). -ENOENT when it has none. */
 int swu_sdboot_open_active(SwuContext *ctx, const SwuBootConfig *c, char slot, int *ret_fd,
 			   uint64_t *ret_size);

@@ -4,7 +4,7 @@
 # through swupdated's real code paths. power_on is a model of systemd-boot 252 (src/boot/efi/
 # boot.c): type #2 entries of /EFI/Linux/, the counter parsed from the name, the order, the
 # default (LoaderEntryDefault pattern, else the first entry), the counter bumped by renaming,
-# LoaderEntrySelected and LoaderBootCountPath set. bless is systemd-bless-boot's "good" and
+# LoaderEntrySelected and LoaderBootCountPath set, LoaderEntryOneShot read once. bless is systemd-bless-boot's "good" and
 # "bad". Covered: install -> try -> confirm (with and without systemd-bless-boot first); failed
 # boots -> fallback -> rollback; mark-bad; and power cuts at every point of the install and of
 # mark-good: the good slot's UKI is never touched, systemd-boot never sees a half-written one,
@@ -84,12 +84,15 @@ entries() {
 # power_on: what systemd-boot does at power-on, then the device runs what it booted. Prints the
 # slot, or the name of the entry when it is none of the slots.
 power_on() {
-	local pattern menu chosen="" id name c left done next slot p
+	local pattern oneshot menu chosen="" id name c left done next slot p
 	menu=$(entries)
 	# LoaderEntryDefault, then loader.conf's "default", each the first entry it matches whatever
 	# its counter; else the first entry
+	# LoaderEntryOneShot (bootctl set-oneshot, or a menu choice) first, read once
 	pattern=$(efivar_get LoaderEntryDefault)
-	for p in "$pattern" "$(sed -n 's/^default[[:space:]]\+//p' "$ESP/loader/loader.conf" 2>/dev/null)"; do
+	oneshot=$(efivar_get LoaderEntryOneShot)
+	efivar_unset LoaderEntryOneShot
+	for p in "$oneshot" "$pattern" "$(sed -n 's/^default[[:space:]]\+//p' "$ESP/loader/loader.conf" 2>/dev/null)"; do
 		[ -n "$p" ] && [ -z "$chosen" ] || continue
 		while read -r id name; do
 			# shellcheck disable=SC2053 # a glob, as efi_fnmatch() matches it
@@ -229,6 +232,19 @@ expect_stderr "systemd-boot booted the entry of slot B (LoaderEntrySelected), bu
 echo "console=ttyS0 swupdated.slot=B" >"$DEV/cmdline"
 expect_exit 0 swupdated status --json
 expect_stdout '"booted_slot": "B"'
+
+# --- a one-shot boot of the old slot after the switch: no rollback, the new slot is tried next ---
+sdboot_setup
+expect_exit 0 swupdated install "$T/v2.swu"
+efivar_set LoaderEntryOneShot "$STEM-a.efi"
+expect_eq "power-on with a one-shot entry" "$(power_on)" A
+expect_exit 0 swupdated status --json
+expect_eq "slot B's files after a one-shot boot of A" "$(slot_files B)" "$STEM-B+3.efi "
+check_not "a one-shot boot of A taken for a rollback" grep -q '"action":"rollback"' "$DEV/state/history.jsonl"
+expect_eq "power-on after the one-shot boot" "$(power_on)" B
+expect_eq "state after the one-shot boot" "$(status_field state)" pending-confirmation
+expect_exit 0 swupdated mark-good
+expect_eq "installed after the one-shot boot" "$(status_field installed_version)" 2
 
 # --- power cuts: the install and mark-good killed at every point --------------------------------
 # After each: slot A's UKI is untouched and the default never names a slot whose entry is

@@ -132,9 +132,11 @@ static void root_committed(void *userdata, uint32_t version)
  * systemd-boot says which slot entry it booted (LoaderEntrySelected). Its UKIs may leave the slot
  * off the command line, as one image then serves either slot; when the command line or the root
  * device names a slot too, both must agree: a UKI renamed into the other slot's entry boots the
- * wrong partition's root hash and is refused, not guessed at.
+ * wrong partition's root hash and is refused, not guessed at. The entry fills in the slot only
+ * when nothing else named one (@unnamed): a parameter naming no slot, or a root device matching
+ * both, stays an error.
  */
-static void check_selected_entry(Manager *m)
+static void check_selected_entry(Manager *m, bool unnamed)
 {
 	SwuBootConfig boot = config_boot(m->config);
 	char selected;
@@ -142,6 +144,8 @@ static void check_selected_entry(Manager *m)
 	if (boot.type != SWU_BOOT_SYSTEMD_BOOT ||
 	    swu_sdboot_selected_slot(m->ctx, &boot, &selected) < 0)
 		return; /* not booted through a slot's entry */
+	if (!m->booted && !unnamed)
+		return;
 	if (!m->booted) {
 		m->booted = selected;
 		m->booted_error[0] = 0;
@@ -214,13 +218,14 @@ int manager_new(Config *config, Manager **ret)
 				      config->slots[i].device };
 	r = stat("/", &root);
 	swu_root_devices(m->device.sysfs, r == 0 ? root.st_dev : 0, &m->root);
-	if (swu_slot_booted(m->ctx, cmdline, config->slot_parameter, &m->root, slots,
-			    config->n_slots, &m->booted) < 0) {
+	r = swu_slot_booted(m->ctx, cmdline, config->slot_parameter, &m->root, slots,
+			    config->n_slots, &m->booted);
+	if (r < 0) {
 		m->booted = 0;
 		snprintf(m->booted_error, sizeof(m->booted_error), "%s",
 			 swu_context_get_failure(m->ctx)->message);
 	}
-	check_selected_entry(m);
+	check_selected_entry(m, /* unnamed= */ r == -ENODATA);
 	swu_context_clear_failure(m->ctx);
 	*ret = m;
 	return 0;

@@ -120,7 +120,7 @@ int swu_slot_booted(SwuContext *ctx, const char *cmdline, const char *param,
 		found = slots[i].name;
 	}
 	if (!found)
-		return swu_fail(ctx, -ENXIO, "slot", "booted",
+		return swu_fail(ctx, -ENODATA, "slot", "booted",
 				"cannot tell the booted slot: no %s= on the kernel command line "
 				"and "
 				"the root device is none of the slots",

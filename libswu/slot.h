@@ -39,8 +39,8 @@ bool swu_root_devices_has(const SwuRootDevices *r, dev_t dev);
 
 /*
  * The booted slot: from the kernel command line when it names one, else the slot whose block
- * device is one of @root (the device of "/" and those under it). -ENXIO when neither decides
- * (reason recorded).
+ * device is one of @root (the device of "/" and those under it). -ENODATA when neither names a
+ * slot, -ENXIO when the parameter is no slot or the root device is both (reason recorded).
  */
 int swu_slot_booted(SwuContext *ctx, const char *cmdline, const char *param,
 		    const SwuRootDevices *root, const SwuSlot *slots, size_t n, char *ret);

@@ -229,6 +229,10 @@ expect_eq "slot A's files after the rollback" "$(slot_files A)" ""
 echo "console=ttyS0 swupdated.slot=A" >"$DEV/cmdline"
 expect_exit 1 swupdated install "$T/v3.swu"
 expect_stderr "systemd-boot booted the entry of slot B (LoaderEntrySelected), but the kernel command line or the root device is slot A"
+# A slot parameter that names no slot is an error LoaderEntrySelected does not paper over.
+echo "console=ttyS0 swupdated.slot=X" >"$DEV/cmdline"
+expect_exit 1 swupdated install "$T/v3.swu"
+expect_stderr "kernel command line parameter swupdated.slot= is not A or B"
 echo "console=ttyS0 swupdated.slot=B" >"$DEV/cmdline"
 expect_exit 0 swupdated status --json
 expect_stdout '"booted_slot": "B"'

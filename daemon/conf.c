@@ -18,6 +18,7 @@ typedef struct Parser {
 	Config *config;
 	FILE *file;
 	unsigned line;
+	unsigned section_line; /* where the last section header was read */
 	bool failed;
 	char *seen[64]; /* "section\nkey" pairs already given */
 	size_t n_seen;
@@ -312,7 +313,13 @@ static int handle_slot(Parser *p, const char *section, const char *key, const ch
 	for (size_t i = 0; i < c->n_slots; i++)
 		if (c->slots[i].name == dot[1] && strlen(c->slots[i].target) == len &&
 		    strncmp(c->slots[i].target, target, len) == 0) {
-			parse_error(p, "section [%s] has both Device= and BootEntry=", section);
+			/* the key before this section's header: the section is repeated */
+			if (c->slots[i].line < p->section_line)
+				parse_error(p, "slot %s.%c is defined twice", c->slots[i].target,
+					    dot[1]);
+			else
+				parse_error(
+					p, "section [%s] has both Device= and BootEntry=", section);
 			return -EINVAL;
 		}
 	a = realloc(c->slots, (c->n_slots + 1) * sizeof(*a));
@@ -410,6 +417,8 @@ static char *reader(char *str, int num, void *stream)
 	if (!s)
 		return NULL;
 	p->line++;
+	if (s[strspn(s, " \t")] == '[')
+		p->section_line = p->line;
 	if (strchr(s, '\n') || (c = getc(p->file)) == EOF || c == '\n')
 		return s; /* whole (a line that just fit: its newline read here) */
 	parse_error(p, "the line is longer than %d bytes", num - 1);

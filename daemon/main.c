@@ -375,12 +375,6 @@ static int on_refusing_done(sd_event_source *s, uint64_t usec, void *userdata)
 	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-/*
- * The service with a configuration that does not load: a client activating it (swupdatectl,
- * an agent) learns why instead of "not running". It owns the name and answers every call with
- * io.swupdated.Error.BadConfiguration for 30 s, then exits 2, which the unit does not restart
- * (RestartPreventExitStatus=2: no restart mends a configuration).
- */
 /* check-config with Bootloader=systemd-boot: where the slots' UKIs go, and whether that exists. */
 static void check_config_sdboot(const Config *c)
 {
@@ -401,6 +395,12 @@ static void check_config_sdboot(const Config *c)
 			strerror(errno));
 }
 
+/*
+ * The service with a configuration that does not load: a client activating it (swupdatectl,
+ * an agent) learns why instead of "not running". It owns the name and answers every call with
+ * io.swupdated.Error.BadConfiguration for 30 s, then exits 2, which the unit does not restart
+ * (RestartPreventExitStatus=2: no restart mends a configuration).
+ */
 static int serve_config_error(const char *why)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;

@@ -191,6 +191,9 @@ START_TEST(test_errors)
 		  ":10: slot uki.A is a boot entry, slot uki.B a device: both or neither" },
 		{ "[Boot]\nBootloader=systemd-boot\n[Slot.uki.A]\nBootEntry=yes\nDevice=/dev/y\n",
 		  ":11: section [Slot.uki.A] has both Device= and BootEntry=" },
+		{ "[Boot]\nBootloader=systemd-boot\n[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.A]\n"
+		  "Device=/dev/y\n",
+		  ":12: slot uki.A is defined twice" },
 		{ "[Boot]\nBootloader=systemd-boot\n[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\n"
 		  "BootEntry=yes\n[Slot.k.A]\nBootEntry=yes\n[Slot.k.B]\nBootEntry=yes\n",
 		  ":14: slots of targets 'uki' and 'k' are both boot entries" },

@@ -132,6 +132,8 @@ START_TEST(test_names)
 		{ "gw-B+3-1-2.efi", -EBADMSG },
 		{ "gw-B+-1.efi", -EBADMSG },
 		{ "gw-B+2147483648.efi", -EBADMSG },
+		/* systemd-boot reads the last '+' and counts this one (2 tries left); no name of
+		 * ours either, so it is removed with the slot, never taken for its entry */
 		{ "gw-B+3+2.efi", -EBADMSG },
 		/* no entries of the slots */
 		{ "gw-C.efi", -ENOENT },

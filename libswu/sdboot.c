@@ -515,24 +515,37 @@ int swu_sdboot_open_new(SwuContext *ctx, const SwuBootConfig *c, char slot, int 
 	return 0;
 }
 
+/* The entry of @slot in @ret (its good one first): -ENOENT, not reported, when it has none. */
+static int slot_entry(SwuContext *ctx, const SwuBootConfig *c, int dfd, char slot, SlotEntry *ret)
+{
+	const SlotEntry *f;
+	SlotFiles s;
+	int r;
+
+	r = scan(ctx, c, dfd, slot, &s);
+	if (r < 0)
+		return r;
+	f = find_entry(&s, false) ?: find_entry(&s, true);
+	if (!f)
+		return -ENOENT;
+	*ret = *f;
+	return 0;
+}
+
 int swu_sdboot_get_entry(SwuContext *ctx, const SwuBootConfig *c, char slot, SwuSdbootEntry *ret)
 {
 	_cleanup_close_ int dfd = -EBADF;
-	const SlotEntry *f;
-	SlotFiles s;
+	SlotEntry f;
 	int r;
 
 	assert_return(ctx && c && ret, -EINVAL);
 
 	r = open_entries(ctx, c, &dfd);
 	if (r >= 0)
-		r = scan(ctx, c, dfd, slot, &s);
+		r = slot_entry(ctx, c, dfd, slot, &f);
 	if (r < 0)
 		return r;
-	f = find_entry(&s, false) ?: find_entry(&s, true);
-	if (!f)
-		return -ENOENT;
-	*ret = f->e;
+	*ret = f.e;
 	return 0;
 }
 
@@ -540,26 +553,24 @@ int swu_sdboot_open_active(SwuContext *ctx, const SwuBootConfig *c, char slot, i
 			   uint64_t *ret_size)
 {
 	_cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-	const SlotEntry *f;
 	struct stat st;
-	SlotFiles s;
+	SlotEntry f;
 	int r;
 
 	assert_return(ctx && c && ret_fd && ret_size, -EINVAL);
 
 	r = open_entries(ctx, c, &dfd);
 	if (r >= 0)
-		r = scan(ctx, c, dfd, slot, &s);
+		r = slot_entry(ctx, c, dfd, slot, &f);
+	if (r == -ENOENT)
+		return swu_fail(ctx, r, "boot", "systemd-boot",
+				"slot %c has no entry in '%s/EFI/Linux'", slot, c->esp);
 	if (r < 0)
 		return r;
-	f = find_entry(&s, false) ?: find_entry(&s, true);
-	if (!f)
-		return swu_fail(ctx, -ENOENT, "boot", "systemd-boot",
-				"slot %c has no entry in '%s/EFI/Linux'", slot, c->esp);
-	fd = openat(dfd, f->name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dfd, f.name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return swu_fail(ctx, -errno, "boot", "systemd-boot", "cannot open '%s': %s",
-				f->name, strerror(errno));
+		return swu_fail(ctx, -errno, "boot", "systemd-boot", "cannot open '%s': %s", f.name,
+				strerror(errno));
 	*ret_fd = TAKE_FD(fd);
 	*ret_size = (uint64_t)st.st_size;
 	return 0;

@@ -41,13 +41,14 @@ prepare_root() {
 	mv "$W/root/boot/initrd.img" "$W/initrd.img"
 
 	# Strip what a read-only gateway never reads. Of the kernel modules, the root filesystem
-	# keeps what udev loads after the initramfs: the watchdog, virtio-serial, FAT for /boot.
+	# keeps what udev loads after the initramfs: the watchdog, virtio-serial, FAT for /boot,
+	# efivarfs for systemd-boot's EFI variables.
 	local m=$W/root/usr/lib/modules/$kver keep=$W/modules.keep
 	mkdir -p "$keep"
 	(cd "$m" && find kernel/drivers/watchdog/i6300esb.ko* kernel/drivers/watchdog/watchdog.ko* \
 		kernel/drivers/char/virtio_console.ko* \
 		kernel/drivers/net/virtio_net.ko* kernel/drivers/net/net_failover.ko* \
-		kernel/net/core/failover.ko* kernel/fs/fat kernel/fs/nls -type f | cpio -pdm --quiet "$keep")
+		kernel/net/core/failover.ko* kernel/fs/fat kernel/fs/nls kernel/fs/efivarfs -type f | cpio -pdm --quiet "$keep")
 	rm -rf "$m/kernel" && mv "$keep/kernel" "$m/kernel" && rm -rf "$keep"
 	chroot "$W/root" depmod -a "$kver"
 	rm -rf "$W/root"/boot/* "$W/root"/var/lib/apt/lists/* "$W/root"/var/cache/* \
@@ -118,7 +119,24 @@ prepare_root() {
 # /etc/swupdated.conf and bootloader tool configuration, as a release would ship them; with
 # FIRST-POLL, the poll timer's first run comes that long after boot instead of the shipped 2min.
 configure_root() {
-	local bl=$1 auto=$2 reboot=$3 first=${4:-}
+	local bl=$1 auto=$2 reboot=$3 first=${4:-} boot
+	BOOT_KIND=$bl # what build_version makes
+	# GRUB and U-Boot: a kernel partition per slot; systemd-boot: a UKI per slot on the ESP
+	if [ "$bl" = systemd-boot ]; then
+		boot="EfiSystemPartition=/boot
+		BootEntryStem=gateway
+		[Slot.uki.A]
+		BootEntry=yes
+		[Slot.uki.B]
+		BootEntry=yes"
+	else
+		boot="GrubEnvironment=/boot/grub/grubenv
+		FwEnvConfig=/etc/fw_env.config
+		[Slot.boot.A]
+		Device=/dev/disk/by-partlabel/boot-A
+		[Slot.boot.B]
+		Device=/dev/disk/by-partlabel/boot-B"
+	fi
 	cat >"$W/root/etc/swupdated.conf" <<-EOT
 		[Update]
 		Compatible=swupdated-vm-gateway
@@ -137,12 +155,7 @@ configure_root() {
 		[Boot]
 		Bootloader=$bl
 		BootAttempts=1
-		GrubEnvironment=/boot/grub/grubenv
-		FwEnvConfig=/etc/fw_env.config
-		[Slot.boot.A]
-		Device=/dev/disk/by-partlabel/boot-A
-		[Slot.boot.B]
-		Device=/dev/disk/by-partlabel/boot-B
+		$(echo "$boot" | sed 's/^[[:space:]]*//')
 		[Slot.rootfs.A]
 		Device=/dev/disk/by-partlabel/rootfs-A
 		[Slot.rootfs.B]
@@ -187,6 +200,16 @@ build_version() {
 	[ $(( $(stat -c %s "$W/rootfs-$n.img") / 1048576 )) -lt $ROOTFS_MIB ] ||
 		{ echo "rootfs-$n.img does not fit $ROOTFS_MIB MiB" >&2; return 1; }
 
+	echo "$roothash" >"$W/rootfs-$n.roothash"
+	if [ "$BOOT_KIND" = systemd-boot ]; then
+		build_uki "$n" "$roothash" "$hashoffset" "$W/uki-$n.efi" --key "$W/sb/db.key" --cert "$W/sb/db.crt"
+		"$SWU" create-empty-bundle --target-metadata-version "$n" \
+			--compatible swupdated-vm-gateway "$W/v$n.swu"
+		"$SWU" add-file-to-bundle --bundle "$W/v$n.swu" --file "$W/uki-$n.efi" --new-name uki
+		"$SWU" add-file-to-bundle --bundle "$W/v$n.swu" --file "$W/rootfs-$n.img" --new-name rootfs
+		"$SWU" sign-bundle --bundle "$W/v$n.swu" --key "${SIGN_KEY:-$W/keys/targets}"
+		return
+	fi
 	rm -rf "$W/bootfiles" && mkdir -p "$W/bootfiles"
 	cp "$W/vmlinuz" "$W/bootfiles/vmlinuz"
 	cp "$W/initrd.img" "$W/bootfiles/initrd.img"
@@ -197,13 +220,57 @@ build_version() {
 	mkfs.ext4 -q -F -t ext2 -L boot -U "00000000-0000-4000-8001-$(printf %012d "$n")" \
 		-E hash_seed=00000000-0000-4000-8000-000000000000 -d "$W/bootfiles" "$W/boot-$n.img" \
 		"$((size + 2))M"
-	echo "$roothash" >"$W/rootfs-$n.roothash"
 
 	"$SWU" create-empty-bundle --target-metadata-version "$n" \
 		--compatible swupdated-vm-gateway "$W/v$n.swu"
 	"$SWU" add-file-to-bundle --bundle "$W/v$n.swu" --file "$W/boot-$n.img" --new-name boot
 	"$SWU" add-file-to-bundle --bundle "$W/v$n.swu" --file "$W/rootfs-$n.img" --new-name rootfs
 	"$SWU" sign-bundle --bundle "$W/v$n.swu" --key "${SIGN_KEY:-$W/keys/targets}"
+}
+
+# build_uki N ROOTHASH HASHOFFSET OUT [--key KEY --cert CERT]: version N's unified kernel image:
+# the kernel, the initramfs and a command line with the root hash, signed for Secure Boot with
+# the given key (docs/examples/mkuki). It names no slot: the initramfs and swupdated take the slot
+# from the entry systemd-boot booted. Its .osrel gives systemd-boot's menu the version.
+build_uki() {
+	local n=$1 roothash=$2 hashoffset=$3 out=$4
+	shift 4
+	printf 'NAME="swupdated VM gateway"\nID=debian\nIMAGE_ID=gateway\nIMAGE_VERSION=%s\nPRETTY_NAME="swupdated VM gateway %s"\n' \
+		"$n" "$n" >"$W/osrel-$n"
+	"$SRCDIR/docs/examples/mkuki" --linux "$W/vmlinuz" --initrd "$W/initrd.img" --os-release "$W/osrel-$n" \
+		--cmdline "root=/dev/mapper/root rootfstype=ext4 ro swupdated.roothash=$roothash swupdated.hashoffset=$hashoffset console=ttyS0 panic=10" \
+		"$@" "$out"
+}
+
+# sb_keys: $W/sb, the product's Secure Boot keys (PK, KEK, db: self-signed RSA certificates made
+# for this run) and the authenticated variables that enroll them: {PK,KEK,db}.auth, PK signed by
+# itself, KEK by PK, db by KEK, as the firmware accepts them in setup mode.
+sb_keys() {
+	local k owner=5657b4b0-3e2d-4e10-9d2c-6e6f7665726e
+	rm -rf "$W/sb" && mkdir -p "$W/sb"
+	for k in PK KEK db; do
+		openssl req -quiet -newkey rsa:2048 -nodes -keyout "$W/sb/$k.key" -x509 -sha256 -days 3650 \
+			-subj "/CN=swupdated VM test $k/" -out "$W/sb/$k.crt" 2>/dev/null
+		openssl x509 -in "$W/sb/$k.crt" -outform DER -out "$W/sb/$k.der"
+		sbsiglist --owner "$owner" --type x509 --output "$W/sb/$k.esl" "$W/sb/$k.der"
+	done
+	# the attributes systemd-boot writes them with: they are part of what is signed
+	local attr=NON_VOLATILE,BOOTSERVICE_ACCESS,RUNTIME_ACCESS,TIME_BASED_AUTHENTICATED_WRITE_ACCESS
+	sbvarsign --attr "$attr" --key "$W/sb/PK.key" --cert "$W/sb/PK.crt" --output "$W/sb/PK.auth" PK "$W/sb/PK.esl" >/dev/null
+	sbvarsign --attr "$attr" --key "$W/sb/PK.key" --cert "$W/sb/PK.crt" --output "$W/sb/KEK.auth" KEK "$W/sb/KEK.esl" >/dev/null
+	sbvarsign --attr "$attr" --key "$W/sb/KEK.key" --cert "$W/sb/KEK.crt" --output "$W/sb/db.auth" db "$W/sb/db.esl" >/dev/null
+}
+
+# new_root: $W/keys/root2.pb with the keys root2 and targets2, a root whose keys the factory root
+# never signed, for a rotation by verified boot, not by signature. Its version is above every root
+# the fleet may have kept (docs/bundle-format.md, rule 1). Made once per run.
+new_root() {
+	[ ! -s "$W/keys/root2.pb" ] || return 0
+	"$SWU" generate-key "$W/keys/root2" >/dev/null
+	"$SWU" generate-key "$W/keys/targets2" >/dev/null
+	"$SWU" create-root-metadata --append-root-key "$W/keys/root2.pub" \
+		--append-targets-key "$W/keys/targets2.pub" --version 2 -o "$W/keys/root2.pb"
+	"$SWU" sign-root-metadata --root-metadata "$W/keys/root2.pb" --root-key "$W/keys/root2"
 }
 
 # make_disk BOOTLOADER OUT: the factory disk, version 1 in slot A, slot B empty and not bootable.
@@ -214,18 +281,23 @@ make_disk() {
 	truncate -s "${total}M" "$out"
 	{
 		echo "label: gpt"
-		echo "start=$(($(part_start 1) * 2048)), size=2048, type=21686148-6449-6E6F-744E-656564454649, name=bios"
-		# U-Boot's distro boot looks for boot.scr on partitions marked legacy-BIOS-bootable.
-		echo "start=$(($(part_start 2) * 2048)), size=$((BOOT_MIB * 2048)), type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name=boot, attrs=LegacyBIOSBootable"
-		for s in A B; do
-			echo "start=$(($(part_start "$(slot_part boot $s)") * 2048)), size=$((KERNEL_MIB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=boot-$s"
-		done
+		if [ "$bl" = systemd-boot ]; then
+			# the EFI system partition: systemd-boot, loader.conf, the factory's keys, the UKIs
+			echo "start=$(($(part_start 2) * 2048)), size=$((BOOT_MIB * 2048)), type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=boot"
+		else
+			echo "start=$(($(part_start 1) * 2048)), size=2048, type=21686148-6449-6E6F-744E-656564454649, name=bios"
+			# U-Boot's distro boot looks for boot.scr on partitions marked legacy-BIOS-bootable.
+			echo "start=$(($(part_start 2) * 2048)), size=$((BOOT_MIB * 2048)), type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, name=boot, attrs=LegacyBIOSBootable"
+			for s in A B; do
+				echo "start=$(($(part_start "$(slot_part boot $s)") * 2048)), size=$((KERNEL_MIB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=boot-$s"
+			done
+		fi
 		for s in A B; do
 			echo "start=$(($(part_start "$(slot_part rootfs $s)") * 2048)), size=$((ROOTFS_MIB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=rootfs-$s"
 		done
 		echo "start=$(($(part_start 7) * 2048)), size=$((DATA_MIB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=data"
 	} | sfdisk -q "$out" >/dev/null
-	put_part "$out" "$(slot_part boot A)" "$W/boot-1.img"
+	[ "$bl" = systemd-boot ] || put_part "$out" "$(slot_part boot A)" "$W/boot-1.img"
 	put_part "$out" "$(slot_part rootfs A)" "$W/rootfs-1.img"
 	rm -f "$W/data.img"
 	mkfs.ext4 -q -F -L data "$W/data.img" "${DATA_MIB}M" >/dev/null
@@ -250,6 +322,21 @@ make_disk() {
 		printf 'BOOT_ORDER=A B\nBOOT_A_OK=1\nBOOT_A_LEFT=3\nBOOT_B_OK=0\nBOOT_B_LEFT=0\n' >"$W/uboot.env.txt"
 		mkenvimage -s 0x4000 -o "$W/uboot.env" "$W/uboot.env.txt"
 		mcopy -i "$W/bootpart.img" "$W/boot.scr" "$W/uboot.env" ::/
+		;;
+	systemd-boot)
+		# The firmware starts systemd-boot from the removable-media path; the factory's first
+		# boot enrolls the product's keys from loader/keys/auto (the firmware is in setup mode,
+		# secure-boot-enroll force) and resets, and from then on only signed images start.
+		sbsign --key "$W/sb/db.key" --cert "$W/sb/db.crt" --output "$W/systemd-boot.efi" \
+			/usr/lib/systemd/boot/efi/systemd-bootx64.efi 2>/dev/null
+		{ cat "$SRCDIR/docs/examples/loader.conf"; echo "secure-boot-enroll force"; } >"$W/loader.conf"
+		mmd -i "$W/bootpart.img" ::/EFI ::/EFI/BOOT ::/EFI/systemd ::/EFI/Linux ::/loader \
+			::/loader/keys ::/loader/keys/auto
+		mcopy -i "$W/bootpart.img" "$W/systemd-boot.efi" ::/EFI/BOOT/BOOTX64.EFI
+		mcopy -i "$W/bootpart.img" "$W/systemd-boot.efi" ::/EFI/systemd/systemd-bootx64.efi
+		mcopy -i "$W/bootpart.img" "$W/loader.conf" ::/loader/loader.conf
+		mcopy -i "$W/bootpart.img" "$W/sb/PK.auth" "$W/sb/KEK.auth" "$W/sb/db.auth" ::/loader/keys/auto/
+		mcopy -i "$W/bootpart.img" "$W/uki-1.efi" ::/EFI/Linux/gateway-A.efi
 		;;
 	esac
 	put_part "$out" 2 "$W/bootpart.img"

@@ -6,15 +6,28 @@
 
 VM_PID= VM_BOOTS=0
 
-# vm_start DISK [BIOS]: boots DISK (SeaBIOS, or the given firmware); serial console appended to
-# $W/serial.log.
+# vm_start DISK [BIOS]: boots DISK (SeaBIOS, or the given firmware ROM, or "secureboot": OVMF
+# with Secure Boot on a q35 machine with SMM, its variable store in $W/efivars.fd); serial console
+# appended to $W/serial.log.
 vm_start() {
-	local disk=$1 bios=${2:-}
+	local disk=$1 bios=${2:-} fw=()
 	VM_BOOTS=$((VM_BOOTS + 1))
 	echo "==== boot $VM_BOOTS ($(date +%T)) ====" >>"$W/serial.log"
 	rm -f "$W/agent.sock" "$W/qemu.pid" "$W/qmp.sock"
+	case $bios in
+	'') ;;
+	secureboot)
+		# SMM keeps the variable store out of the guest OS's reach: only the firmware's
+		# authenticated-variable code writes PK, KEK and db.
+		fw=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
+			-global ICH9-LPC.disable_s3=1
+			-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+			-drive if=pflash,format=raw,unit=1,file="$W/efivars.fd")
+		;;
+	*) fw=(-bios "$bios") ;;
+	esac
 	qemu-system-x86_64 -accel tcg -m 768 -smp 2 -display none -daemonize -pidfile "$W/qemu.pid" \
-		${bios:+-bios "$bios"} \
+		"${fw[@]}" \
 		-chardev file,id=con,path="$W/serial.log",append=on -serial chardev:con \
 		-drive file="$disk",if=virtio,format=raw,cache=unsafe,id=disk0 \
 		-qmp unix:"$W/qmp.sock",server=on,wait=off \
@@ -101,7 +114,7 @@ vm_wait_boot() {
 		kill -0 "$VM_PID" 2>/dev/null || { echo "QEMU exited" >&2; return 1; }
 		id=$(boot_id) || id=
 		if [ -n "$id" ] && [ "$id" != "$old" ] &&
-			g "grep -qw swupdated.slot=$slot /proc/cmdline &&
+			g "[ \"\$(ls /sys/block/dm-0/slaves)\" = \"\$(basename \"\$(readlink -f /dev/disk/by-partlabel/rootfs-$slot)\")\" ] &&
 				case \$(systemctl is-system-running --wait) in running | degraded) ;; *) exit 1 ;; esac" \
 				120 >/dev/null 2>&1; then
 			echo "guest up from slot $slot after $((SECONDS - t0)) s"
@@ -113,8 +126,13 @@ vm_wait_boot() {
 	return 1
 }
 
-# booted_slots FROM: the slots the bootloader chose since serial log line FROM, in order.
+# booted_slots FROM: the slots the bootloader chose since serial log line FROM, in order: what
+# GRUB's and U-Boot's scripts print, or with BOOTED_MARK=initramfs (systemd-boot prints nothing)
+# the slot whose root the initramfs maps.
+BOOTED_MARK=bootloader
 booted_slots() {
-	tail -n +"$1" "$W/serial.log" | sed -n 's/.*swupdated: booting slot \([AB]\).*/\1/p' | tr -d '\n'
+	local mark='swupdated: booting slot \([AB]\)'
+	[ "$BOOTED_MARK" = bootloader ] || mark='Mapping /dev/disk/by-partlabel/rootfs-\([AB]\) as a dm-verity root'
+	tail -n +"$1" "$W/serial.log" | sed -n "s|.*$mark.*|\\1|p" | tr -d '\n'
 }
 serial_lines() { wc -l <"$W/serial.log"; }

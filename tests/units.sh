@@ -54,6 +54,16 @@ gen '[Update]\nCompatible=x\nIdleExitSec=0\n'
 check "IdleExitSec=0: swupdated.service is not pulled in by multi-user.target: $(find "$T/gen")" \
 	test -L "$T/gen/multi-user.target.wants/swupdated.service"
 check "IdleExitSec=0: the poll timer still gets a drop-in: $(find "$T/gen")" test ! -e "$T/gen/swupdated-poll.timer.d"
+check "no bootloader needs efivarfs: $(find "$T/gen")" test ! -e "$T/gen/swupdated.service.d"
+# Bootloader=systemd-boot: efivarfs opened for swupdated.service, with the capability that lifts
+# its immutable flag; the shipped unit has neither.
+gen '[Update]\nCompatible=x\n[Boot]\nBootloader=systemd-boot\nEfiVariableDirectory=/run/efivars\n[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\nBootEntry=yes\n'
+dropin=$T/gen/swupdated.service.d/50-swupdated-efivars.conf
+check "systemd-boot drop-in: $(cat "$dropin" 2>&1) $(cat "$T/err")" \
+	test "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = \
+	"[Service] ReadWritePaths=-/run/efivars CapabilityBoundingSet=CAP_LINUX_IMMUTABLE "
+check_not "the shipped unit opens efivarfs or grants CAP_LINUX_IMMUTABLE" \
+	grep 'efivars\|CAP_LINUX_IMMUTABLE' <(grep -v '^#' "$unit")
 expect_exit 0 "$SWUPDATED_GENERATOR" --config "$T/missing.conf" "$T/gen2"
 expect_eq "files written for a missing configuration" "$(find "$T/gen2" 2>/dev/null | wc -l)" 0
 rc=0

@@ -140,9 +140,14 @@ static void check_selected_entry(Manager *m, bool unnamed)
 {
 	SwuBootConfig boot = config_boot(m->config);
 	char selected;
+	int r;
 
-	if (boot.type != SWU_BOOT_SYSTEMD_BOOT ||
-	    swu_sdboot_selected_slot(m->ctx, &boot, &selected) < 0)
+	if (boot.type != SWU_BOOT_SYSTEMD_BOOT)
+		return;
+	r = swu_sdboot_selected_slot(m->ctx, &boot, &selected);
+	if (r == -EPERM)
+		log_failure(LOG_WARNING, m->ctx, r, "Not taking the booted slot from systemd-boot");
+	if (r < 0)
 		return; /* not booted through a slot's entry */
 	if (!m->booted && !unnamed)
 		return;

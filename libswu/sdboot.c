@@ -21,6 +21,7 @@
 #include "macro.h"
 #include "sdboot.h"
 
+#define EFI_VARIABLE_NON_VOLATILE 0x1u
 /* EFI_VARIABLE_NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS, as bootctl set-default. */
 #define EFIVAR_ATTRIBUTES 0x7u
 #define EFIVAR_MAX	  4096
@@ -120,16 +121,13 @@ static char *efivar_path(const char *dir, const char *name)
 	return asprintf(&p, "%s/%s-%s", dir, name, SWU_SDBOOT_LOADER_GUID) < 0 ? NULL : p;
 }
 
-int swu_sdboot_read_efivar(const char *dir, const char *name, char **ret)
+/* swu_sdboot_read_efivar(), and the variable's attributes in @ret_attributes. */
+static int read_efivar(const char *dir, const char *name, char **ret, uint32_t *ret_attributes)
 {
 	_cleanup_free_ char *path = NULL, *s = NULL;
 	_cleanup_free_ uint8_t *data = NULL;
 	size_t size = 0, n = 0;
 	int r;
-
-	assert_return(dir, -EINVAL);
-	assert_return(name, -EINVAL);
-	assert_return(ret, -EINVAL);
 
 	path = efivar_path(dir, name);
 	if (!path)
@@ -158,7 +156,20 @@ int swu_sdboot_read_efivar(const char *dir, const char *name, char **ret)
 	}
 	s[n] = 0;
 	*ret = TAKE_PTR(s);
+	*ret_attributes = data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+			  (uint32_t)data[3] << 24;
 	return 0;
+}
+
+int swu_sdboot_read_efivar(const char *dir, const char *name, char **ret)
+{
+	uint32_t attributes;
+
+	assert_return(dir, -EINVAL);
+	assert_return(name, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	return read_efivar(dir, name, ret, &attributes);
 }
 
 /*
@@ -232,6 +243,7 @@ int swu_sdboot_write_efivar(const char *dir, const char *name, const char *value
 int swu_sdboot_selected_slot(SwuContext *ctx, const SwuBootConfig *c, char *ret)
 {
 	_cleanup_free_ char *id = NULL;
+	uint32_t attributes;
 	SwuSdbootEntry e;
 	int r;
 
@@ -239,11 +251,19 @@ int swu_sdboot_selected_slot(SwuContext *ctx, const SwuBootConfig *c, char *ret)
 	assert_return(c && c->efivars && c->entry_stem, -EINVAL);
 	assert_return(ret, -EINVAL);
 
-	r = swu_sdboot_read_efivar(c->efivars, "LoaderEntrySelected", &id);
+	r = read_efivar(c->efivars, "LoaderEntrySelected", &id, &attributes);
 	if (r == -EBADMSG)
 		return -ENOENT; /* no name of ours */
 	if (r < 0)
 		return r;
+	/* systemd-boot sets it volatile at every boot. A non-volatile one was planted from a running
+	 * system, and the firmware then refuses systemd-boot's own write: it names a slot forever. */
+	if (attributes & EFI_VARIABLE_NON_VOLATILE)
+		return swu_fail(ctx, -EPERM, "boot", "systemd-boot",
+				"LoaderEntrySelected ('%s') is non-volatile: systemd-boot never "
+				"sets "
+				"it so, it was written from a running system",
+				id);
 	/* systemd-boot 252 sets the entry's id: its file name in lower case, the counter as it
 	 * was before this boot counted down */
 	if (swu_sdboot_parse_name(c->entry_stem, id, &e) < 0)

@@ -52,7 +52,8 @@ int swu_sdboot_write_efivar(const char *dir, const char *name, const char *value
 
 /*
  * The slot whose entry systemd-boot booted (LoaderEntrySelected). -ENOENT when the variable is not
- * set (booted otherwise) or names no entry of the slots.
+ * set (booted otherwise) or names no entry of the slots; -EPERM (recorded) when it is
+ * non-volatile, which systemd-boot never makes it: planted from a running system.
  */
 int swu_sdboot_selected_slot(SwuContext *ctx, const SwuBootConfig *c, char *ret);
 

@@ -78,6 +78,9 @@ static char *entry_text(const char *name)
 	return (char *)data;
 }
 
+/* the attributes put_var() gives: BOOTSERVICE_ACCESS | RUNTIME_ACCESS, volatile */
+static uint8_t var_attributes = 6;
+
 /* An efivarfs file as the kernel shows it: attributes, then @n bytes of value. */
 static void put_var(const char *name, const void *value, size_t n)
 {
@@ -85,7 +88,7 @@ static void put_var(const char *name, const void *value, size_t n)
 	_cleanup_free_ uint8_t *buf = malloc(4 + n);
 
 	ck_assert_ptr_nonnull(buf);
-	memcpy(buf, "\x06\0\0\0", 4); /* BOOTSERVICE_ACCESS | RUNTIME_ACCESS: volatile */
+	memcpy(buf, (uint8_t[]){ var_attributes, 0, 0, 0 }, 4);
 	memcpy(buf + 4, value, n);
 	ck_assert_int_eq(swu_write_file_atomic(p, buf, 4 + n, 0644), 0);
 }
@@ -293,6 +296,15 @@ START_TEST(test_selected)
 	put_var_text("LoaderEntrySelected", "auto-windows", true);
 	ck_assert_int_eq(swu_sdboot_selected_slot(ctx, &boot, &s), -ENOENT);
 	ck_assert_int_eq(s, 0);
+	/* non-volatile: written from a running system, never by systemd-boot */
+	var_attributes = 7;
+	put_var_text("LoaderEntrySelected", "gw-b.efi", true);
+	var_attributes = 6;
+	ck_assert_int_eq(swu_sdboot_selected_slot(ctx, &boot, &s), -EPERM);
+	ck_assert_int_eq(s, 0);
+	ck_assert_ptr_nonnull(strstr(swu_context_get_failure(ctx)->message, "LoaderEntrySelected "
+									    "('gw-b.efi') is "
+									    "non-volatile"));
 }
 END_TEST
 

@@ -128,11 +128,11 @@ vm_wait_boot() {
 
 # booted_slots FROM: the slots the bootloader chose since serial log line FROM, in order: what
 # GRUB's and U-Boot's scripts print, or with BOOTED_MARK=initramfs (systemd-boot prints nothing)
-# the slot whose root the initramfs maps.
+# the slot the initramfs took from systemd-boot's entry (a kernel log line: never torn by others).
 BOOTED_MARK=bootloader
 booted_slots() {
 	local mark='swupdated: booting slot \([AB]\)'
-	[ "$BOOTED_MARK" = bootloader ] || mark='Mapping /dev/disk/by-partlabel/rootfs-\([AB]\) as a dm-verity root'
+	[ "$BOOTED_MARK" = bootloader ] || mark="swupdated-verity: slot \\([AB]\\), from systemd-boot's entry"
 	tail -n +"$1" "$W/serial.log" | sed -n "s|.*$mark.*|\\1|p" | tr -d '\n'
 }
 serial_lines() { wc -l <"$W/serial.log"; }

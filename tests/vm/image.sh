@@ -111,6 +111,9 @@ prepare_root() {
 	systemctl --root="$W/root" enable systemd-networkd.service vm-agent.service gateway-health.service \
 		swupdated-mark-good.service swupdated-poll.timer >/dev/null 2>&1
 	systemctl --root="$W/root" mask serial-getty@ttyS0.service getty@tty1.service >/dev/null 2>&1
+	# systemd-boot on the ESP is the product's signed build: bootctl must never replace it with
+	# the package's unsigned one (which the firmware would refuse) at boot.
+	systemctl --root="$W/root" mask systemd-boot-update.service >/dev/null 2>&1
 
 	install -D -m 0644 "$W/keys/root.pb" "$W/root/usr/lib/swupdated/root.pb"
 }

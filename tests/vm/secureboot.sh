@@ -64,6 +64,11 @@ gcheck "the factory registers systemd-boot as first boot option, the removable-m
 	 new=\$(efibootmgr | sed -n 's/^Boot\\([0-9A-F]*\\)\\* gateway\$/\\1/p') &&
 	 misc=\$(efibootmgr | sed -n 's/^Boot\\([0-9A-F]*\\)\\* UEFI Misc Device\$/\\1/p') &&
 	 [ -n \"\$new\" ] && [ -n \"\$misc\" ] && efibootmgr -q -o \$new,\$misc && efibootmgr"
+# The enrolment keys and the order to enrol leave the ESP: the firmware keeps its keys.
+gcheck "the factory removes the enrolment keys from the ESP" \
+	"rm -r /boot/loader/keys && sed -i '/^secure-boot-enroll /d' /boot/loader/loader.conf && ! grep -q enroll /boot/loader/loader.conf"
+gcheck "systemd-boot-update.service cannot replace the signed boot loader" \
+	'[ "$(systemctl is-enabled systemd-boot-update.service)" = masked ]'
 
 step "10: Secure Boot: version 2 installs into B, systemd-boot tries it once, bless-boot confirms it"
 publish 2
@@ -73,6 +78,8 @@ gcheck "bob installs version 2" \
 vm_wait_boot "$old" B
 check "the reboot went to B" test "$(booted_slots "$from")" = B
 gexpect "systemd-boot booted B's counted entry" "gateway-b+1.efi" "$(efivar LoaderEntrySelected)"
+gexpect "Secure Boot stays on without the enrolment keys on the ESP" "1 0" \
+	"echo \$($(uefi_byte SecureBoot)) \$($(uefi_byte SetupMode))"
 gwait "systemd-bless-boot and mark-good confirmed it" 60 \
 	'systemctl is-active systemd-bless-boot.service swupdated-mark-good.service boot-complete.target'
 gexpect "B's entry lost its counter" "gateway-A.efi gateway-B.efi" "$(entries)"
@@ -136,6 +143,19 @@ gexpect "systemd-boot tried it once, then booted the good entry" "gateway-b.efi"
 gexpect "the unsigned image has no tries left" "gateway-B+0-1.efi gateway-B.efi" "$(entries)"
 gexpect "version 2 stays installed" "u 2" "$(prop InstalledVersion)"
 gexpect "booted slot" 's "B"' "$(prop BootedSlot)"
+# (b') a signed UKI of another release (version 4's, the firmware starts it) renamed into the good
+# slot's entry: its root hash is not slot B's, so dm-verity refuses B's first block.
+gcheck "the operator removes the unsigned image" 'rm /boot/EFI/Linux/gateway-B+0-1.efi'
+vm_stop
+mcopy -i "$(esp)" "$W/uki-4.efi" ::/EFI/Linux/gateway-B+1.efi
+from=$(serial_lines)
+vm_start "$W/disk-sb.img" $SB
+vm_wait_boot "" B
+check "version 4's UKI mapped slot B, then the good entry did" test "$(booted_slots "$from")" = BB
+check "dm-verity refused slot B under version 4's root hash" \
+	grep -aEq "device-mapper: verity.*is corrupted|does not verify against" <(tail -n +"$from" "$W/serial.log")
+gexpect "the good entry booted" "gateway-b.efi" "$(efivar LoaderEntrySelected)"
+gexpect "version 2 stays installed" "u 2" "$(prop InstalledVersion)"
 gcheck "the operator removes it" 'rm /boot/EFI/Linux/gateway-B+0-1.efi'
 # (c) version 4 again, and a byte of its root filesystem changed on the disk before the reboot.
 gcheck "Reset after the rollback" "busctl call $BUS_ARGS Reset"
@@ -167,6 +187,8 @@ gwait "the install writes the UKI to the ESP" 300 \
 vm_kill
 echo "cut 1: in the write of version 5's UKI (disk writes throttled to 2 MiB/s)"
 after_cut "cut in the UKI's write"
+gcheck "the cut left the UKI half-written under its staging name" \
+	'[ -f /boot/EFI/Linux/.gateway-A.efi.new ] && [ "$(stat -c %s /boot/EFI/Linux/.gateway-A.efi.new)" -lt '"$(stat -c %s "$W/uki-5.efi")"' ]'
 gexpect "B's entry is the only one" "gateway-B.efi" "$(entries)"
 gexpect "the default still names B" "gateway-b[.+][e1-9]*" "$(efivar LoaderEntryDefault)"
 fresh_install 5

@@ -180,15 +180,16 @@ step "13: Secure Boot: power cuts while the UKI is written to the ESP and in the
 booted=B installed=2
 publish 5
 gcheck "Reset after the rollback" "busctl call $BUS_ARGS Reset"
-disk_write_limit $((2 * 1048576))
+# Disk writes throttled, so that the UKI's write, flush and read-back take several seconds: the
+# staging file exists from its first byte until the rename that makes it slot A's entry.
+disk_write_limit 1048576
 gcheck "the poll starts installing version 5" "swupdatectl poll"
-gwait "the install writes the UKI to the ESP" 300 \
-	"[ \"\$($(prop CurrentTarget))\" = 's \"uki\"' ] && [ \"\$($(prop BytesDone) | cut -d' ' -f2)\" -gt 4000000 ]"
+gwait "the install writes the UKI to the ESP" 300 '[ -s /boot/EFI/Linux/.gateway-A.efi.new ]'
 vm_kill
-echo "cut 1: in the write of version 5's UKI (disk writes throttled to 2 MiB/s)"
+echo "cut 1: in the write of version 5's UKI (disk writes throttled to 1 MiB/s)"
 after_cut "cut in the UKI's write"
-gcheck "the cut left the UKI half-written under its staging name" \
-	'[ -f /boot/EFI/Linux/.gateway-A.efi.new ] && [ "$(stat -c %s /boot/EFI/Linux/.gateway-A.efi.new)" -lt '"$(stat -c %s "$W/uki-5.efi")"' ]'
+gcheck "the cut came before the UKI became slot A's entry: it is still under its staging name" \
+	'[ -f /boot/EFI/Linux/.gateway-A.efi.new ]'
 gexpect "B's entry is the only one" "gateway-B.efi" "$(entries)"
 gexpect "the default still names B" "gateway-b[.+][e1-9]*" "$(efivar LoaderEntryDefault)"
 fresh_install 5

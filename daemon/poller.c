@@ -48,6 +48,9 @@ struct Poller {
 	uint64_t last_check, next_check;
 	char *note; /* what the last poll found */
 	Release *release;
+	/* the kept release came from this Server= (a poll, or status.json naming it): the server
+	 * may not go back below its version (take_release()) */
+	bool release_polled_here;
 };
 
 uint64_t poll_backoff(unsigned failures, unsigned interval_sec, uint64_t retry_after_sec)
@@ -248,7 +251,13 @@ static void poll_note(Poller *p, int r, const char *fmt, ...)
 	log_msg(r < 0 ? LOG_WARNING : LOG_INFO, "%s", p->note);
 }
 
-/* A 200: verify the release; it replaces the kept one when it passes. */
+/*
+ * A 200: verify the release; it replaces the kept one when it passes (0), unless it is older than
+ * the kept one from the same server (1). A client never goes back on targets metadata it verified
+ * (TUF): behind caches or mirrors of different ages, an older copy would flip AvailableVersion
+ * back and send an install to blobs the origin already deleted. That is the server being behind,
+ * not a failed poll; the next poll asks in full, so a fresh copy is taken as soon as it is served.
+ */
 static int take_release(Poller *p, const FetchResult *res)
 {
 	Release *rel = NULL;
@@ -263,8 +272,20 @@ static int take_release(Poller *p, const FetchResult *res)
 		poll_note(p, r, "Release rejected: %s", log_reason(p->ctx, r));
 		return r;
 	}
+	if (p->release && p->release_polled_here &&
+	    release_get_version(rel) < release_get_version(p->release)) {
+		poll_note(p, 0,
+			  "The server is behind: %s offers version %u, but version %u was verified "
+			  "from it before (a stale cache or mirror); version %u stays available",
+			  p->shown_url, release_get_version(rel), release_get_version(p->release),
+			  release_get_version(p->release));
+		release_free(rel);
+		p->etag[0] = p->last_modified[0] = 0;
+		return 1;
+	}
 	release_free(p->release);
 	p->release = rel;
+	p->release_polled_here = true;
 	/* An ETag too long to keep whole is not kept: the next poll asks in full. */
 	if (strlen(res->etag) < sizeof(p->etag))
 		strcpy(p->etag, res->etag);
@@ -314,10 +335,12 @@ static void roots_done(void *userdata, int error)
 	Poller *p = userdata;
 	const Config *c = config_of(p);
 	PollReport report = { .outcome = POLL_NEW };
+	int r;
 
 	p->walk = root_walk_free(p->walk);
-	report.error = error < 0 ? reject_release(p, error) : take_release(p, &p->walk_res);
-	report.release_changed = report.error == 0;
+	r = error < 0 ? reject_release(p, error) : take_release(p, &p->walk_res);
+	report.error = MIN(r, 0);
+	report.release_changed = r == 0;
 	end_poll(p, &report, usec_add(usec_from_sec(c->poll_interval_sec), random_jitter(c)));
 }
 
@@ -385,8 +408,9 @@ static void poll_done(void *userdata, const FetchResult *res)
 			p->walk_res = *res;
 			return; /* roots_done() ends the poll */
 		}
-		report.error = r < 0 ? reject_release(p, r) : take_release(p, res);
-		report.release_changed = report.error == 0;
+		r = r < 0 ? reject_release(p, r) : take_release(p, res);
+		report.error = MIN(r, 0);
+		report.release_changed = r == 0;
 		break;
 	}
 	end_poll(p, &report, next);
@@ -574,8 +598,10 @@ void poller_restore(Poller *p, const SwuStatusRecord *st)
 	}
 	/* They go into request headers: printable ASCII only, else ask in full. They are another
 	 * server's after Server= changed: a date of that server could hide this one's release. */
-	if (!header_value(st->etag) || !header_value(st->last_modified) ||
-	    !streq(st->polled, config_of(p)->server ?: ""))
+	if (!streq(st->polled, config_of(p)->server ?: ""))
+		return;
+	p->release_polled_here = true;
+	if (!header_value(st->etag) || !header_value(st->last_modified))
 		return;
 	if (strlen(st->etag) < sizeof(p->etag) &&
 	    strlen(st->last_modified) < sizeof(p->last_modified)) {

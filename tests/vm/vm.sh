@@ -18,9 +18,7 @@ vm_start() {
 	'') ;;
 	secureboot)
 		# SMM keeps the variable store out of the guest OS's reach: only the firmware's
-		# authenticated-variable code writes PK, KEK and db. One CPU: with two, OVMF's SMM
-		# under TCG sometimes hung for good on a warm reset, before printing anything.
-		cpus=1
+		# authenticated-variable code writes PK, KEK and db.
 		fw=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
 			-global ICH9-LPC.disable_s3=1
 			-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
@@ -28,6 +26,9 @@ vm_start() {
 		;;
 	*) fw=(-bios "$bios") ;;
 	esac
+	# One CPU under any firmware but SeaBIOS: with two, under TCG, OVMF (in SMM) and U-Boot
+	# (bringing up the second CPU) each hung for good on a warm reset, before printing anything.
+	[ -z "$bios" ] || cpus=1
 	qemu-system-x86_64 -accel tcg -m 768 -smp "$cpus" -display none -daemonize -pidfile "$W/qemu.pid" \
 		"${fw[@]}" \
 		-chardev file,id=con,path="$W/serial.log",append=on -serial chardev:con \

@@ -20,8 +20,11 @@ expect_exit 0 ctl check
 expect_stdout "Version 3 is available"
 expect_eq "AvailableVersion" "$(prop AvailableVersion)" 3
 
-# The stale cache answers; the origin deleted version 2's blobs since.
+# The stale cache answers, with its own ETag (nginx's is the mtime and the size, and both copies
+# may have the same size); the origin deleted version 2's blobs since.
+mtime=$(stat -c %Y "$T/repo/stable/metadata.pb")
 cp "$T/stale/metadata.pb" "$T/repo/stable/metadata.pb"
+touch -d "@$((mtime + 10))" "$T/repo/stable/metadata.pb"
 for b in "$T"/stale/blobs/*; do
 	grep -qx "blobs/$(basename "$b")" "$T/fresh.list" || rm "$T/repo/stable/blobs/$(basename "$b")"
 done
@@ -38,6 +41,7 @@ expect_eq "AvailableVersion after a restart and a stale answer" "$(prop Availabl
 
 # The fresh copy is taken again as soon as it is served, and version 3 installs.
 cp "$T/fresh.pb" "$T/repo/stable/metadata.pb"
+touch -d "@$((mtime + 20))" "$T/repo/stable/metadata.pb"
 expect_exit 0 ctl check
 expect_stdout "Version 3 is available"
 expect_exit 0 ctl install

@@ -260,9 +260,8 @@ int swu_sdboot_selected_slot(SwuContext *ctx, const SwuBootConfig *c, char *ret)
 	 * system, and the firmware then refuses systemd-boot's own write: it names a slot forever. */
 	if (attributes & EFI_VARIABLE_NON_VOLATILE)
 		return swu_fail(ctx, -EPERM, "boot", "systemd-boot",
-				"LoaderEntrySelected ('%s') is non-volatile: systemd-boot never "
-				"sets "
-				"it so, it was written from a running system",
+				"LoaderEntrySelected ('%s') is non-volatile: systemd-boot "
+				"never sets it so, it was written from a running system",
 				id);
 	/* systemd-boot 252 sets the entry's id: its file name in lower case, the counter as it
 	 * was before this boot counted down */

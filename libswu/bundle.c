@@ -49,6 +49,7 @@ SwuBundle *swu_bundle_free(SwuBundle *b)
 	if (!b)
 		return NULL;
 	free(b->root);
+	free(b->timestamp);
 	free_links(b->chain, b->n_chain);
 	for (size_t i = 0; i < b->n_targets; i++) {
 		free(b->targets[i].name);
@@ -73,6 +74,11 @@ static int index_metadata(void *userdata, SwuBundleField field, const char *name
 		b->root = memdup_size(data, size);
 		b->root_size = size;
 		return b->root ? 0 : -ENOMEM;
+	}
+	if (field == SWU_BUNDLE_TIMESTAMP) {
+		b->timestamp = memdup_size(data, size);
+		b->timestamp_size = size;
+		return b->timestamp ? 0 : -ENOMEM;
 	}
 	if (field == SWU_BUNDLE_ROOT_CHAIN)
 		return add_link(&b->chain, &b->n_chain, data, size);
@@ -233,11 +239,15 @@ static int verify_data(void *userdata, const uint8_t *p, size_t n)
 }
 
 static int verify_metadata(SwuVerifier *v, const SwuRootLink *chain, size_t n_chain,
-			   const uint8_t *root, size_t root_size, const SwuMetadataEntry *targets)
+			   const uint8_t *root, size_t root_size, const uint8_t *timestamp,
+			   size_t timestamp_size, const SwuMetadataEntry *targets)
 {
 	int r;
 
 	r = swu_verifier_check_root_chain(v, chain, n_chain, root, root_size);
+	if (r < 0)
+		return r;
+	r = swu_verifier_check_timestamp(v, timestamp, timestamp_size);
 	if (r < 0)
 		return r;
 	return swu_verifier_check_targets(v, targets ? targets->data : NULL,
@@ -249,8 +259,8 @@ int swu_bundle_verify_metadata(SwuBundle *b, SwuVerifier *v)
 	assert_return(b, -EINVAL);
 	assert_return(v, -EINVAL);
 
-	return verify_metadata(v, b->chain, b->n_chain, b->root, b->root_size,
-			       swu_bundle_get_targets(b, "targets"));
+	return verify_metadata(v, b->chain, b->n_chain, b->root, b->root_size, b->timestamp,
+			       b->timestamp_size, swu_bundle_get_targets(b, "targets"));
 }
 
 int swu_bundle_verify(SwuBundle *b, SwuVerifier *v)
@@ -289,6 +299,8 @@ struct SwuStream {
 	SwuBundleReader *reader;
 	uint8_t *root;
 	size_t root_size;
+	uint8_t *timestamp;
+	size_t timestamp_size;
 	SwuRootLink *chain;
 	size_t n_chain;
 	SwuMetadataEntry targets;
@@ -302,6 +314,7 @@ SwuStream *swu_stream_free(SwuStream *s)
 		return NULL;
 	swu_bundle_reader_free(s->reader);
 	free(s->root);
+	free(s->timestamp);
 	free_links(s->chain, s->n_chain);
 	free(s->targets.name);
 	free(s->targets.data);
@@ -333,6 +346,11 @@ static int stream_metadata(void *userdata, SwuBundleField field, const char *nam
 		s->root_size = size;
 		return s->root ? 0 : -ENOMEM;
 	}
+	if (field == SWU_BUNDLE_TIMESTAMP) {
+		s->timestamp = memdup_size(data, size);
+		s->timestamp_size = size;
+		return s->timestamp ? 0 : -ENOMEM;
+	}
 	if (field == SWU_BUNDLE_ROOT_CHAIN)
 		return add_link(&s->chain, &s->n_chain, data, size);
 	if (!streq(name, "targets"))
@@ -350,8 +368,8 @@ static int stream_verify_metadata(SwuStream *s, bool more)
 	if (s->verified)
 		return 0;
 	s->verified = true;
-	r = verify_metadata(s->verifier, s->chain, s->n_chain, s->root, s->root_size,
-			    s->have_targets ? &s->targets : NULL);
+	r = verify_metadata(s->verifier, s->chain, s->n_chain, s->root, s->root_size, s->timestamp,
+			    s->timestamp_size, s->have_targets ? &s->targets : NULL);
 	/*
 	 * Pigweed's tools write fields in number order: the root comes after the payloads. A root
 	 * rotation that authorises a new targets key may still follow, so a signature failure now

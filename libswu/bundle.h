@@ -31,6 +31,8 @@ typedef struct SwuBundle {
 	uint64_t size;
 	uint8_t *root; /* serialized SignedRootMetadata, NULL when absent */
 	size_t root_size;
+	uint8_t *timestamp; /* serialized SignedTimestampMetadata, NULL when absent */
+	size_t timestamp_size;
 	SwuRootLink *chain; /* root_chain: intermediate roots, in bundle order */
 	size_t n_chain;
 	SwuMetadataEntry *targets;
@@ -56,7 +58,7 @@ const SwuMetadataEntry *swu_bundle_get_targets(const SwuBundle *b, const char *n
 /* Streams the bytes of @p to @func in chunks. -EIO (reason recorded) when the file shrank. */
 int swu_bundle_read_payload(const SwuBundle *b, const SwuPayload *p, SwuDataFunc func,
 			    void *userdata);
-/* Rules 2 and 3 only: root chain and root (when present) and the "targets" metadata. */
+/* Rules 2, 3t and 3 only: root chain and root (when present), timestamp, "targets" metadata. */
 int swu_bundle_verify_metadata(SwuBundle *b, SwuVerifier *v);
 /* Rules 2-4 in order: root chain and root (when present), targets, every payload in file order,
  * finish. */

@@ -45,6 +45,33 @@ uint32_t swu_root_version(SwuContext *ctx, const uint8_t *p, size_t n)
 	return rm->common_metadata->version;
 }
 
+int swu_timestamp_decode(SwuContext *ctx, const uint8_t *p, size_t n,
+			 SwuSignedTimestamp **ret_signed, SwuTimestampMetadata **ret_timestamp)
+{
+	_cleanup_(swu_signed_timestamp_freep) SwuSignedTimestamp *s = NULL;
+	SwuTimestampMetadata *t = NULL;
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(p || n == 0, -EINVAL);
+	assert_return(ret_signed, -EINVAL);
+	assert_return(ret_timestamp, -EINVAL);
+
+	r = swu_wire_unpack(ctx, &pw__software_update__signed_timestamp_metadata__descriptor, p, n,
+			    "timestamp metadata", (ProtobufCMessage **)&s);
+	if (r < 0)
+		return r;
+	r = swu_wire_unpack(ctx, &pw__software_update__timestamp_metadata__descriptor,
+			    s->serialized_timestamp_metadata.data,
+			    s->serialized_timestamp_metadata.len, "timestamp metadata",
+			    (ProtobufCMessage **)&t);
+	if (r < 0)
+		return r;
+	*ret_signed = TAKE_PTR(s);
+	*ret_timestamp = t;
+	return 0;
+}
+
 int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTargets **ret_signed,
 		       SwuTargetsMetadata **ret_targets)
 {
@@ -141,9 +168,24 @@ static int check_key(SwuContext *ctx, const Pw__SoftwareUpdate__KeyMapping *m, c
 	return 0;
 }
 
+bool swu_requirement_declared(const SwuRequirement *req)
+{
+	return req && (req->threshold > 0 || req->n_key_ids > 0);
+}
+
+/* Whether requirements @a and @b list a key in common. */
+static bool requirements_share(const SwuRequirement *a, const SwuRequirement *b)
+{
+	for (size_t i = 0; i < a->n_key_ids; i++)
+		for (size_t j = 0; j < b->n_key_ids; j++)
+			if (key_id_eq(a->key_ids[i], b->key_ids[j]))
+				return true;
+	return false;
+}
+
 int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const char *which)
 {
-	const SwuRequirement *rr, *tr;
+	const SwuRequirement *rr, *tr, *ts;
 	int r;
 
 	assert_return(ctx, -EINVAL);
@@ -174,13 +216,27 @@ int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const cha
 	r = check_requirement(ctx, root, tr, which, "targets");
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < rr->n_key_ids; i++)
-		for (size_t j = 0; j < tr->n_key_ids; j++)
-			if (key_id_eq(rr->key_ids[i], tr->key_ids[j]))
-				return swu_fail(ctx, -EBADMSG, "root", "soundness",
-						"%s metadata: a key is shared by the root and "
-						"targets roles",
-						which);
+	if (requirements_share(rr, tr))
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata: a key is shared by the root and targets roles",
+				which);
+	if (swu_requirement_declared(root->snapshot_signature_requirement))
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata declares a snapshot role: with one targets metadata "
+				"the "
+				"timestamp names it itself, and no snapshot is read",
+				which);
+	ts = root->timestamp_signature_requirement;
+	if (!swu_requirement_declared(ts))
+		return 0;
+	r = check_requirement(ctx, root, ts, which, "timestamp");
+	if (r < 0)
+		return r;
+	if (requirements_share(ts, rr) || requirements_share(ts, tr))
+		return swu_fail(ctx, -EBADMSG, "root", "soundness",
+				"%s metadata: a timestamp key is also a %s key (the online key may "
+				"only narrow what the offline keys sign)",
+				which, requirements_share(ts, rr) ? "root" : "targets");
 	return 0;
 }
 
@@ -365,6 +421,39 @@ int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *
 	return pack_signed(&root.base, out);
 }
 
+int swu_timestamp_create(uint32_t version, int64_t expires, uint32_t targets_version,
+			 uint64_t targets_length, const uint8_t targets_sha256[32], SwuBuf *out)
+{
+	Pw__SoftwareUpdate__CommonMetadata common = PW__SOFTWARE_UPDATE__COMMON_METADATA__INIT;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	SwuTimestampMetadata t = PW__SOFTWARE_UPDATE__TIMESTAMP_METADATA__INIT;
+	SwuMetadataFile file = PW__SOFTWARE_UPDATE__METADATA_FILE__INIT;
+	SwuMetadataFile *files[] = { &file };
+	Pw__SoftwareUpdate__Hash hash = PW__SOFTWARE_UPDATE__HASH__INIT;
+	Pw__SoftwareUpdate__Hash *hashes[] = { &hash };
+
+	assert_return(expires != 0, -EINVAL);
+	assert_return(targets_sha256, -EINVAL);
+	assert_return(out, -EINVAL);
+
+	common.spec_version = (char *)SWU_SPEC_VERSION;
+	common.version = version;
+	common.role = (char *)"timestamp";
+	ts.seconds = expires;
+	common.expires = &ts;
+	hash.function = PW__SOFTWARE_UPDATE__HASH_FUNCTION__SHA256;
+	hash.hash = (ProtobufCBinaryData){ 32, (uint8_t *)targets_sha256 };
+	file.file_name = (char *)"targets";
+	file.version = targets_version;
+	file.length = targets_length;
+	file.n_hashes = 1;
+	file.hashes = hashes;
+	t.common_metadata = &common;
+	t.n_snapshot_metadata = 1;
+	t.snapshot_metadata = files;
+	return pack_signed(&t.base, out);
+}
+
 int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compatible,
 		       int64_t expires, SwuBuf *out)
 {
@@ -467,17 +556,31 @@ int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, 
 	return r;
 }
 
-static const ProtobufCMessageDescriptor *signed_descriptor(bool root)
+static const ProtobufCMessageDescriptor *signed_descriptor(SwuSignedKind kind)
 {
-	return root ? &pw__software_update__signed_root_metadata__descriptor
-		    : &pw__software_update__signed_targets_metadata__descriptor;
+	switch (kind) {
+	case SWU_SIGNED_ROOT:
+		return &pw__software_update__signed_root_metadata__descriptor;
+	case SWU_SIGNED_TIMESTAMP:
+		return &pw__software_update__signed_timestamp_metadata__descriptor;
+	case SWU_SIGNED_TARGETS:
+	default:
+		return &pw__software_update__signed_targets_metadata__descriptor;
+	}
+}
+
+static const char *signed_what(SwuSignedKind kind)
+{
+	return kind == SWU_SIGNED_ROOT	      ? "root metadata"
+	       : kind == SWU_SIGNED_TIMESTAMP ? "timestamp metadata"
+					      : "targets metadata";
 }
 
 /*
- * SignedRootMetadata and SignedTargetsMetadata share one shape (bytes 1, repeated Signature 2);
- * the root variant's accessors are used for both after decoding with the right descriptor.
+ * Signed{Root,Targets,Timestamp}Metadata share one shape (bytes 1, repeated Signature 2); the
+ * root variant's accessors are used for all after decoding with the right descriptor.
  */
-int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_t n,
+int swu_signed_add_signature(SwuContext *ctx, SwuSignedKind kind, const uint8_t *p, size_t n,
 			     const uint8_t key_id[32], const uint8_t sig[64], SwuBuf *out)
 {
 	_cleanup_free_ SwuSignature **sigs = NULL;
@@ -493,8 +596,9 @@ int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_
 	assert_return(sig, -EINVAL);
 	assert_return(out, -EINVAL);
 
-	r = swu_wire_unpack(ctx, signed_descriptor(root), p, n,
-			    root ? "root metadata" : "targets metadata", &m);
+	assert_return(kind <= SWU_SIGNED_TIMESTAMP, -EINVAL);
+
+	r = swu_wire_unpack(ctx, signed_descriptor(kind), p, n, signed_what(kind), &m);
 	if (r < 0)
 		return r;
 	s = (SwuSignedRoot *)m;
@@ -518,7 +622,7 @@ int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_
 	return r;
 }
 
-int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, SwuBuf *out)
+int swu_signed_payload(SwuContext *ctx, SwuSignedKind kind, const uint8_t *p, size_t n, SwuBuf *out)
 {
 	ProtobufCMessage *m = NULL;
 	SwuSignedRoot *s;
@@ -527,9 +631,9 @@ int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, S
 	assert_return(ctx, -EINVAL);
 	assert_return(p || n == 0, -EINVAL);
 	assert_return(out, -EINVAL);
+	assert_return(kind <= SWU_SIGNED_TIMESTAMP, -EINVAL);
 
-	r = swu_wire_unpack(ctx, signed_descriptor(root), p, n,
-			    root ? "root metadata" : "targets metadata", &m);
+	r = swu_wire_unpack(ctx, signed_descriptor(kind), p, n, signed_what(kind), &m);
 	if (r < 0)
 		return r;
 	s = (SwuSignedRoot *)m;

@@ -21,6 +21,16 @@ typedef Pw__SoftwareUpdate__TargetFile SwuTargetFile;
 typedef Pw__SoftwareUpdate__SignatureRequirement SwuRequirement;
 typedef Pw__SoftwareUpdate__Signature SwuSignature;
 typedef Pw__SoftwareUpdate__Manifest SwuManifest;
+typedef Pw__SoftwareUpdate__SignedTimestampMetadata SwuSignedTimestamp;
+typedef Pw__SoftwareUpdate__TimestampMetadata SwuTimestampMetadata;
+typedef Pw__SoftwareUpdate__MetadataFile SwuMetadataFile;
+
+/* Which Signed*Metadata a message is (one shape: bytes 1, repeated Signature 2). */
+typedef enum SwuSignedKind {
+	SWU_SIGNED_TARGETS = 0, /* false and true of the older bool parameter mean these two */
+	SWU_SIGNED_ROOT = 1,
+	SWU_SIGNED_TIMESTAMP = 2,
+} SwuSignedKind;
 
 #define SWU_SPEC_VERSION "0.0.1"
 
@@ -49,6 +59,16 @@ static inline void swu_manifest_freep(SwuManifest **p)
 	if (*p)
 		pw__software_update__manifest__free_unpacked(*p, NULL);
 }
+static inline void swu_signed_timestamp_freep(SwuSignedTimestamp **p)
+{
+	if (*p)
+		pw__software_update__signed_timestamp_metadata__free_unpacked(*p, NULL);
+}
+static inline void swu_timestamp_metadata_freep(SwuTimestampMetadata **p)
+{
+	if (*p)
+		pw__software_update__timestamp_metadata__free_unpacked(*p, NULL);
+}
 
 /* Decode a SignedRootMetadata and the RootMetadata it carries. -EBADMSG when malformed. */
 int swu_root_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedRoot **ret_signed,
@@ -59,10 +79,24 @@ uint32_t swu_root_version(SwuContext *ctx, const uint8_t *p, size_t n);
 int swu_targets_decode(SwuContext *ctx, const uint8_t *p, size_t n, SwuSignedTargets **ret_signed,
 		       SwuTargetsMetadata **ret_targets);
 
+/* Decode a SignedTimestampMetadata and the TimestampMetadata it carries. */
+int swu_timestamp_decode(SwuContext *ctx, const uint8_t *p, size_t n,
+			 SwuSignedTimestamp **ret_signed, SwuTimestampMetadata **ret_timestamp);
+
+/*
+ * A role the root declares: its requirement names keys or a threshold. An absent or empty one
+ * (threshold 0, no keys: what Pigweed's tools write for the timestamp and snapshot roles) is
+ * no role.
+ */
+bool swu_requirement_declared(const SwuRequirement *req);
+
 /*
  * Root content soundness (docs/bundle-format.md, rule 2): role "root"; each key an ECDSA P-256 key of 65
  * bytes with key_id derived from it and listed once; root and targets thresholds >= 1 and <= the
- * number of distinct keys listed; every required key registered; no key in both roles.
+ * number of distinct keys listed; every required key registered; no key in both roles. A declared
+ * timestamp role is held to the same rules and shares no key with the root or targets roles (its
+ * key is online: it may only narrow what they sign); a declared snapshot role is refused (the
+ * timestamp names the one targets metadata itself, docs/bundle-format.md).
  * @which names the root in the failure ("trusted root", "incoming root"). -EBADMSG.
  */
 int swu_root_check_sound(SwuContext *ctx, const SwuRootMetadata *root, const char *which);
@@ -110,6 +144,13 @@ int swu_signature_by_key(SwuContext *ctx, const SwuRootMetadata *keys,
 int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *targets_keys,
 		    size_t n_targets, uint32_t version, uint32_t root_threshold,
 		    uint32_t targets_threshold, SwuBuf *out);
+/*
+ * A SignedTimestampMetadata without signatures: @version, @expires (seconds since the epoch, not 0)
+ * and one MetadataFile "targets" naming the targets metadata by its version and the length and
+ * SHA-256 of its serialized_targets_metadata.
+ */
+int swu_timestamp_create(uint32_t version, int64_t expires, uint32_t targets_version,
+			 uint64_t targets_length, const uint8_t targets_sha256[32], SwuBuf *out);
 /* @expires 0: no expiry. */
 int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compatible,
 		       int64_t expires, SwuBuf *out);
@@ -125,13 +166,14 @@ int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t 
 int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, uint32_t version,
 		      int64_t expires, SwuBuf *out);
 /*
- * Adds a signature by @key_id to a SignedRootMetadata (@root true) or SignedTargetsMetadata,
- * replacing an earlier one by the same key.
+ * Adds a signature by @key_id to a Signed*Metadata of @kind, replacing an earlier one by the
+ * same key.
  */
-int swu_signed_add_signature(SwuContext *ctx, bool root, const uint8_t *p, size_t n,
+int swu_signed_add_signature(SwuContext *ctx, SwuSignedKind kind, const uint8_t *p, size_t n,
 			     const uint8_t key_id[32], const uint8_t sig[64], SwuBuf *out);
 /* The bytes a signature covers (serialized_*_metadata), pointing into the decoded message. */
-int swu_signed_payload(SwuContext *ctx, bool root, const uint8_t *p, size_t n, SwuBuf *out);
+int swu_signed_payload(SwuContext *ctx, SwuSignedKind kind, const uint8_t *p, size_t n,
+		       SwuBuf *out);
 
 /*
  * Checks a target name: 1..255 printable ASCII bytes (0x20-0x7e, space included), no leading '/',

@@ -161,7 +161,8 @@ static int collect_done(SwuBundleReader *r)
 	char name[SWU_NAME_MAX + 1];
 	int k;
 
-	if (r->field == SWU_BUNDLE_ROOT || r->field == SWU_BUNDLE_ROOT_CHAIN)
+	if (r->field == SWU_BUNDLE_ROOT || r->field == SWU_BUNDLE_ROOT_CHAIN ||
+	    r->field == SWU_BUNDLE_TIMESTAMP)
 		return r->ops->metadata ? r->ops->metadata(r->userdata, r->field, NULL,
 							   r->collect.data, r->collect.size)
 					: 0;
@@ -239,8 +240,8 @@ static int begin_len_field(SwuBundleReader *r, uint64_t len)
 		return fail(r, "size", "metadata larger than the total size cap");
 	r->metadata_total += len;
 	r->remaining = len;
-	if (r->field == SWU_BUNDLE_TIMESTAMP || r->field == SWU_BUNDLE_SNAPSHOT) {
-		r->state = ST_SKIP; /* not used by this verifier */
+	if (r->field == SWU_BUNDLE_SNAPSHOT) {
+		r->state = ST_SKIP; /* no snapshot role: the timestamp names the targets metadata */
 		return 0;
 	}
 	r->collect.size = 0;

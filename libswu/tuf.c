@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,15 @@ struct SwuVerifier {
 
 	SwuManifest *manifest;
 	const SwuTargetsMetadata *installed;
+
+	/* the timestamp role (rule 3t), when the trusted root declares it */
+	uint32_t timestamp_floor; /* the highest timestamp version the caller accepted before */
+	bool timestamp_checked;	  /* swu_verifier_check_timestamp() passed under such a root */
+	uint32_t timestamp_version;
+	int64_t timestamp_expires;
+	uint32_t stamped_version; /* what it says of the targets metadata */
+	uint64_t stamped_length;
+	uint8_t stamped_sha256[SWU_SHA256_SIZE];
 
 	/* rule 3 result */
 	uint8_t *targets_bytes; /* serialized TargetsMetadata, exactly as signed */
@@ -519,6 +529,159 @@ static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t, si
 	return 0;
 }
 
+int swu_verifier_set_timestamp_floor(SwuVerifier *v, uint32_t version)
+{
+	assert_return(v, -EINVAL);
+
+	v->timestamp_floor = version;
+	return 0;
+}
+
+static bool timestamp_required(const SwuVerifier *v)
+{
+	return v->root && swu_requirement_declared(v->root->timestamp_signature_requirement);
+}
+
+/* The one MetadataFile "targets" of a timestamp: its version, length and SHA-256. */
+static int stamped_targets(SwuVerifier *v, const SwuTimestampMetadata *t)
+{
+	const SwuMetadataFile *f;
+
+	if (t->n_snapshot_metadata != 1 || !t->snapshot_metadata[0]->file_name ||
+	    !streq(t->snapshot_metadata[0]->file_name, "targets"))
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "content",
+				"timestamp metadata must name exactly one metadata file, "
+				"'targets'");
+	f = t->snapshot_metadata[0];
+	if (f->n_hashes != 1 ||
+	    f->hashes[0]->function != PW__SOFTWARE_UPDATE__HASH_FUNCTION__SHA256 ||
+	    f->hashes[0]->hash.len != SWU_SHA256_SIZE)
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "content",
+				"timestamp metadata: 'targets' has no single 32-byte SHA-256 hash");
+	v->stamped_version = f->version;
+	v->stamped_length = f->length;
+	memcpy(v->stamped_sha256, f->hashes[0]->hash.data, SWU_SHA256_SIZE);
+	return 0;
+}
+
+int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_t size)
+{
+	_cleanup_(swu_signed_timestamp_freep) SwuSignedTimestamp *s = NULL;
+	_cleanup_(swu_timestamp_metadata_freep) SwuTimestampMetadata *t = NULL;
+	const SwuRequirement *req;
+	const Pw__SoftwareUpdate__CommonMetadata *c;
+	unsigned valid = 0;
+	int r;
+
+	assert_return(v, -EINVAL);
+
+	if (v->timestamp_checked || v->targets_bytes)
+		return -EALREADY;
+	/* A root without the role: Pigweed's bundles carry (empty) timestamps nobody reads. */
+	if (!timestamp_required(v))
+		return 0;
+	req = v->root->timestamp_signature_requirement;
+	if (!timestamp)
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "presence",
+				"bundle has no timestamp metadata, which the trusted root requires "
+				"(threshold %u)",
+				req->threshold);
+	r = swu_timestamp_decode(v->ctx, timestamp, size, &s, &t);
+	if (r < 0)
+		return r;
+	r = swu_signatures_count(v->ctx, v->root, req, s->serialized_timestamp_metadata.data,
+				 s->serialized_timestamp_metadata.len, s->signatures,
+				 s->n_signatures, &valid);
+	if (r < 0)
+		return r;
+	if (valid < req->threshold)
+		return swu_fail(v->ctx, -EKEYREJECTED, "timestamp", "threshold",
+				"timestamp metadata has %u valid signatures by trusted timestamp "
+				"keys, %u required",
+				valid, req->threshold);
+	c = t->common_metadata;
+	if (!c || !c->role || !streq(c->role, "timestamp"))
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "role",
+				"timestamp metadata: role is '%s', expected 'timestamp'",
+				c && c->role ? c->role : "");
+	if (!c->expires)
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "expiry",
+				"timestamp metadata has no expiry: it would bound no freeze");
+	if (c->expires->seconds <= (int64_t)swu_context_now(v->ctx)) {
+		char at[SWU_TIME_UTC_MAX], now[SWU_TIME_UTC_MAX];
+
+		return swu_fail(v->ctx, -EKEYEXPIRED, "timestamp", "expiry",
+				"timestamp metadata expired at %s (now %s): the server's metadata "
+				"was not renewed",
+				swu_time_utc(c->expires->seconds, at, sizeof(at)),
+				swu_time_utc((int64_t)swu_context_now(v->ctx), now, sizeof(now)));
+	}
+	if (c->version < v->timestamp_floor)
+		return swu_fail(v->ctx, -ESTALE, "timestamp", "rollback",
+				"timestamp metadata version %u is older than version %u accepted "
+				"before",
+				c->version, v->timestamp_floor);
+	r = stamped_targets(v, t);
+	if (r < 0)
+		return r;
+	v->timestamp_version = c->version;
+	v->timestamp_expires = c->expires->seconds;
+	v->timestamp_checked = true;
+	return 0;
+}
+
+uint32_t swu_verifier_get_timestamp_version(const SwuVerifier *v)
+{
+	assert_return(v, 0);
+
+	return v->timestamp_checked ? v->timestamp_version : 0;
+}
+
+int64_t swu_verifier_get_timestamp_expires(const SwuVerifier *v)
+{
+	assert_return(v, 0);
+
+	return v->timestamp_checked ? v->timestamp_expires : 0;
+}
+
+/* Rule 3t's binding: the targets metadata is the one the timestamp names. */
+static int check_stamped(SwuVerifier *v, const SwuSignedTargets *s, uint32_t version)
+{
+	uint8_t sha[SWU_SHA256_SIZE];
+	int r;
+
+	if (!timestamp_required(v))
+		return 0;
+	if (!v->timestamp_checked) {
+		/* the release side may publish first and renew the timestamp online after */
+		if (v->flags & SWU_VERIFY_SELF)
+			return 0;
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "presence",
+				"bundle has no timestamp metadata, which the trusted root requires "
+				"(threshold %u)",
+				v->root->timestamp_signature_requirement->threshold);
+	}
+	r = swu_sha256(s->serialized_targets_metadata.data, s->serialized_targets_metadata.len,
+		       sha);
+	if (r < 0)
+		return r;
+	if (version != v->stamped_version ||
+	    s->serialized_targets_metadata.len != v->stamped_length ||
+	    memcmp(sha, v->stamped_sha256, sizeof(sha)) != 0)
+		return swu_fail(v->ctx, -EBADMSG, "timestamp", "binding",
+				"targets metadata version %u (%zu bytes) is not the one the "
+				"timestamp "
+				"names (version %u, %" PRIu64 " bytes%s)",
+				version, s->serialized_targets_metadata.len, v->stamped_version,
+				v->stamped_length,
+				version == v->stamped_version &&
+						s->serialized_targets_metadata.len ==
+							v->stamped_length
+					? ", another SHA-256"
+					: "");
+	return 0;
+}
+
 int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t size)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
@@ -539,6 +702,8 @@ int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t si
 	if (r < 0)
 		return r;
 	r = check_targets_content(v, t, s->serialized_targets_metadata.len);
+	if (r >= 0)
+		r = check_stamped(v, s, v->version);
 	if (r < 0) {
 		free_targets(v);
 		return r;

@@ -10,6 +10,8 @@
  *   swu_verifier_set_compatible() this device's compatible string
  *   swu_verifier_check_root()     rule 2, when the bundle carries root metadata
  *   swu_verifier_check_root_chain() rule 2 over intermediate roots, hop by hop, then the root
+ *   swu_verifier_set_timestamp_floor() the last timestamp version accepted (anti-rollback)
+ *   swu_verifier_check_timestamp() rule 3t, when the trusted root declares a timestamp role
  *   swu_verifier_check_targets()  rule 3
  *   swu_verifier_payload_*()      rule 4, as each payload's bytes stream past
  *   swu_verifier_finish()         rule 4: every listed target present or personalized out
@@ -103,6 +105,21 @@ size_t swu_verifier_get_new_roots(const SwuVerifier *v, const SwuRootLink **ret)
 bool swu_verifier_is_trusted_root(const SwuVerifier *v, const uint8_t *root, size_t size);
 /* The rotated root accepted by rule 2 (serialized SignedRootMetadata), or NULL when none was. */
 const uint8_t *swu_verifier_get_new_root(const SwuVerifier *v, size_t *ret_size);
+
+/* The highest timestamp version the device accepted before (persisted): a lower one is refused. */
+int swu_verifier_set_timestamp_floor(SwuVerifier *v, uint32_t version);
+/*
+ * Rule 3t over the bundle's serialized SignedTimestampMetadata (NULL when it has none), after rule
+ * 2 and before rule 3. Only when the trusted root declares a timestamp role: signed to its
+ * threshold by the root's timestamp keys, role "timestamp", an expiry in the future, a version not
+ * below the floor, one metadata file "targets" with its version, length and SHA-256, which rule 3
+ * then requires of the targets metadata. A root without the role: nothing is read, 0. -EALREADY
+ * when called twice or after rule 3.
+ */
+int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_t size);
+/* The version and expiry of the timestamp rule 3t accepted; 0 when none was required. */
+uint32_t swu_verifier_get_timestamp_version(const SwuVerifier *v);
+int64_t swu_verifier_get_timestamp_expires(const SwuVerifier *v);
 
 /* Rule 3 over the serialized SignedTargetsMetadata of the entry named "targets". */
 int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t size);

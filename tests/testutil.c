@@ -21,17 +21,17 @@ EVP_PKEY *tu_key(void)
 	return k;
 }
 
-void tu_sign(bool root, EVP_PKEY *key, SwuBuf *signed_md)
+void tu_sign(SwuSignedKind kind, EVP_PKEY *key, SwuBuf *signed_md)
 {
 	SwuContext *ctx = tu_context();
 	SwuBuf payload = {}, out = {};
 	uint8_t id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
 
-	ck_assert_int_eq(swu_signed_payload(ctx, root, signed_md->data, signed_md->size, &payload),
+	ck_assert_int_eq(swu_signed_payload(ctx, kind, signed_md->data, signed_md->size, &payload),
 			 0);
 	ck_assert_int_eq(swu_key_id_of(key, id), 0);
 	ck_assert_int_eq(swu_sign(key, payload.data, payload.size, sig), 0);
-	ck_assert_int_eq(swu_signed_add_signature(ctx, root, signed_md->data, signed_md->size, id,
+	ck_assert_int_eq(swu_signed_add_signature(ctx, kind, signed_md->data, signed_md->size, id,
 						  sig, &out),
 			 0);
 	swu_buf_done(&payload);

@@ -61,8 +61,9 @@ typedef struct TuTargetsSpec {
 
 /* Serialized SignedTargetsMetadata: files hashed with SHA-256, signed by @spec->signers. */
 void tu_targets(const TuTargetsSpec *spec, SwuBuf *out);
-/* Appends a signature by @key over the serialized metadata of @signed (root or targets). */
-void tu_sign(bool root, EVP_PKEY *key, SwuBuf *signed_md);
+/* Appends a signature by @key over the serialized metadata of @signed_md of @kind (true and false
+ * still mean root and targets). */
+void tu_sign(SwuSignedKind kind, EVP_PKEY *key, SwuBuf *signed_md);
 
 /* Bundle fields, appended in any order. */
 void tu_put_root(SwuBuf *b, const SwuBuf *root);

@@ -456,13 +456,13 @@ static int sign_targets(const char *path, const SwuBundle *b, const uint8_t *tar
 	SwuBuf payload = {}, signed_targets = {};
 	int r;
 
-	r = swu_signed_payload(swu_ctx, false, targets, size, &payload);
+	r = swu_signed_payload(swu_ctx, SWU_SIGNED_TARGETS, targets, size, &payload);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the targets metadata of '%s'", path);
 	signer_key_id(signer, id);
 	r = signer_sign(signer, payload.data, payload.size, sig);
 	if (r >= 0) {
-		r = swu_signed_add_signature(swu_ctx, false, targets, size, id, sig,
+		r = swu_signed_add_signature(swu_ctx, SWU_SIGNED_TARGETS, targets, size, id, sig,
 					     &signed_targets);
 		if (r < 0)
 			log_error_errno(r, "Cannot sign the targets metadata of '%s'", path);

@@ -246,7 +246,7 @@ int verb_sign_root_metadata(int argc, char **argv)
 			sig);
 	if (r < 0)
 		return r;
-	r = swu_signed_add_signature(swu_ctx, true, data, size, id, sig, &out);
+	r = swu_signed_add_signature(swu_ctx, SWU_SIGNED_ROOT, data, size, id, sig, &out);
 	if (r >= 0)
 		r = swu_write_file_atomic(path, out.data, out.size, 0644);
 	swu_buf_done(&out);

@@ -84,7 +84,8 @@ static int copy_open(const char *path, Copy *c)
 				       path);
 payload:
 	meta = copy_metadata(c, &size);
-	r = swu_signed_payload(swu_ctx, !c->bundle, meta, size, &c->payload);
+	r = swu_signed_payload(swu_ctx, c->bundle ? SWU_SIGNED_TARGETS : SWU_SIGNED_ROOT, meta,
+			       size, &c->payload);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the metadata of '%s'", path);
 	return 0;
@@ -246,9 +247,10 @@ static int merge(const Copy *first, const Copy *copies, size_t n, SwuBuf *out, s
 				break;
 			}
 			seen[count++] = sigs[k];
-			r = swu_signed_add_signature(swu_ctx, !first->bundle, out->data, out->size,
-						     sigs[k]->key_id.data, sigs[k]->sig.data,
-						     &next);
+			r = swu_signed_add_signature(
+				swu_ctx, first->bundle ? SWU_SIGNED_TARGETS : SWU_SIGNED_ROOT,
+				out->data, out->size, sigs[k]->key_id.data, sigs[k]->sig.data,
+				&next);
 			swu_buf_done(out);
 			*out = next;
 		}

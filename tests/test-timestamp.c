@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Rule 3t (docs/bundle-format.md): a trusted root that declares a timestamp role requires, with
+ * every release, timestamp metadata signed to its threshold by the root's timestamp keys, of role
+ * "timestamp", not expired, not older than the version accepted before, naming exactly the targets
+ * metadata of the bundle. A root without the role reads no timestamp. The root's soundness: the
+ * timestamp keys are registered and shared with no other role; a snapshot role is refused.
+ */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "crypto.h"
+#include "metadata.h"
+#include "testutil.h"
+#include "tuf.h"
+
+#define NOW	 1800000000 /* 2027-01-15 */
+#define TOMORROW (NOW + 86400)
+
+static SwuContext *ctx;
+static time_t now = NOW;
+static EVP_PKEY *root_key, *targets_key, *stamp_key, *other_key;
+
+static void setup(void)
+{
+	ctx = tu_context();
+	swu_context_set_clock(ctx, tu_clock, &now);
+	root_key = tu_key();
+	targets_key = tu_key();
+	stamp_key = tu_key();
+	other_key = tu_key();
+}
+
+static void teardown(void)
+{
+	EVP_PKEY_free(root_key);
+	EVP_PKEY_free(targets_key);
+	EVP_PKEY_free(stamp_key);
+	EVP_PKEY_free(other_key);
+	swu_context_unref(ctx);
+}
+
+/*
+ * A root v1 signed by root_key, with targets_key for targets and, when @threshold > 0, @stamp as
+ * the timestamp role's key (with @threshold); @share puts the timestamp requirement on the
+ * targets key instead, @snapshot declares a snapshot role too.
+ */
+static void make_root(EVP_PKEY *stamp, uint32_t threshold, bool share, bool snapshot, SwuBuf *out)
+{
+	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
+	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
+	SwuRequirement ts = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
+	SwuRequirement sn = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
+	EVP_PKEY *keys[] = { targets_key, stamp };
+	SwuBuf base = {};
+	SwuRequirement *tr, *orig_ts, *orig_sn;
+	ProtobufCBinaryData id;
+	size_t n;
+
+	ck_assert_int_eq(swu_root_create(&root_key, 1, keys, 2, 1, 1, 1, &base), 0);
+	ck_assert_int_eq(swu_root_decode(ctx, base.data, base.size, &s, &rm), 0);
+	tr = rm->targets_signature_requirement;
+	n = tr->n_key_ids;
+	id = share ? tr->key_ids[0] : tr->key_ids[1];
+	tr->n_key_ids = 1; /* the targets role keeps targets_key only */
+	ts.key_ids = &id;
+	ts.n_key_ids = threshold > 0 ? 1 : 0;
+	ts.threshold = threshold;
+	sn.key_ids = &id;
+	sn.n_key_ids = 1;
+	sn.threshold = 1;
+	orig_ts = rm->timestamp_signature_requirement;
+	orig_sn = rm->snapshot_signature_requirement;
+	rm->timestamp_signature_requirement = &ts;
+	if (snapshot)
+		rm->snapshot_signature_requirement = &sn;
+	tu_root_raw(rm, &root_key, 1, out);
+	/* protobuf-c owns what was there */
+	rm->timestamp_signature_requirement = orig_ts;
+	rm->snapshot_signature_requirement = orig_sn;
+	tr->n_key_ids = n;
+	swu_buf_done(&base);
+}
+
+/* Targets v@version with one file, signed by targets_key. */
+static void make_targets(uint32_t version, SwuBuf *out)
+{
+	TuTargetsSpec spec = { .version = version };
+
+	spec.files[spec.n_files++] = (TuFile){ "rootfs", tu_rootfs, sizeof(tu_rootfs) };
+	spec.signers[spec.n_signers++] = targets_key;
+	tu_targets(&spec, out);
+}
+
+/*
+ * Timestamp v@version expiring at @expires, naming @targets (its version, length and hash, with
+ * @hash_flip XORed into the first byte of the hash), signed by @signer (none when NULL).
+ */
+static void make_timestamp(uint32_t version, int64_t expires, const SwuBuf *targets,
+			   uint8_t hash_flip, EVP_PKEY *signer, SwuBuf *out)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	uint8_t sha[SWU_SHA256_SIZE];
+
+	ck_assert_int_eq(swu_targets_decode(ctx, targets->data, targets->size, &s, &t), 0);
+	ck_assert_int_eq(swu_sha256(s->serialized_targets_metadata.data,
+				    s->serialized_targets_metadata.len, sha),
+			 0);
+	sha[0] ^= hash_flip;
+	ck_assert_int_eq(swu_timestamp_create(version, expires, t->common_metadata->version,
+					      s->serialized_targets_metadata.len, sha, out),
+			 0);
+	if (signer)
+		tu_sign(SWU_SIGNED_TIMESTAMP, signer, out);
+}
+
+/* The bundle: timestamp (field 1) when given, targets, the payload. */
+static void make_bundle(const SwuBuf *timestamp, const SwuBuf *targets, SwuBuf *out)
+{
+	if (timestamp)
+		ck_assert_int_eq(swu_buf_put_len_field(out, 1, timestamp->data, timestamp->size),
+				 0);
+	tu_put_targets(out, "targets", targets);
+	tu_put_payload(out, "rootfs", tu_rootfs, sizeof(tu_rootfs));
+}
+
+/* Verifies @bundle against @root with timestamp floor @floor, from a file and streamed. */
+static int verify(const SwuBuf *root, uint32_t floor, const SwuBuf *bundle)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	int fd = tu_memfd(bundle->data, bundle->size), r;
+
+	ck_assert_int_eq(swu_verifier_new(ctx, root->data, root->size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_set_timestamp_floor(v, floor), 0);
+	r = swu_bundle_open_fd(ctx, fd, &b);
+	if (r >= 0)
+		r = swu_bundle_verify(b, v);
+	close(fd);
+	return r;
+}
+
+static void assert_reason(const char *want)
+{
+	const char *got = swu_context_get_failure(ctx)->message;
+
+	ck_assert_msg(strstr(got, want), "reason '%s' does not contain '%s'", got, want);
+}
+
+START_TEST(test_good)
+{
+	SwuBuf root = {}, targets = {}, ts = {}, bundle = {};
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp(7, TOMORROW, &targets, 0, stamp_key, &ts);
+	make_bundle(&ts, &targets, &bundle);
+	ck_assert_int_eq(verify(&root, 6, &bundle), 0);
+	ck_assert_int_eq(verify(&root, 7, &bundle), 0); /* the same timestamp again */
+	/* what the caller persists */
+	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_check_timestamp(v, ts.data, ts.size), 0);
+	ck_assert_uint_eq(swu_verifier_get_timestamp_version(v), 7);
+	ck_assert_int_eq(swu_verifier_get_timestamp_expires(v), TOMORROW);
+	ck_assert_int_eq(swu_verifier_check_targets(v, targets.data, targets.size), 0);
+	ck_assert_int_eq(swu_verifier_check_timestamp(v, ts.data, ts.size), -EALREADY);
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+START_TEST(test_missing)
+{
+	SwuBuf root = {}, targets = {}, bundle = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_bundle(NULL, &targets, &bundle);
+	ck_assert_int_eq(verify(&root, 0, &bundle), -EBADMSG);
+	assert_reason("bundle has no timestamp metadata, which the trusted root requires "
+		      "(threshold 1)");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+START_TEST(test_expired)
+{
+	SwuBuf root = {}, targets = {}, ts = {}, bundle = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp(7, NOW, &targets, 0, stamp_key, &ts); /* expires at this second */
+	make_bundle(&ts, &targets, &bundle);
+	ck_assert_int_eq(verify(&root, 0, &bundle), -EKEYEXPIRED);
+	assert_reason("timestamp metadata expired at 2027-01-15 08:00:00 UTC (now 2027-01-15 "
+		      "08:00:00 UTC)");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+START_TEST(test_rollback)
+{
+	SwuBuf root = {}, targets = {}, ts = {}, bundle = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp(7, TOMORROW, &targets, 0, stamp_key, &ts);
+	make_bundle(&ts, &targets, &bundle);
+	ck_assert_int_eq(verify(&root, 8, &bundle), -ESTALE);
+	assert_reason("timestamp metadata version 7 is older than version 8 accepted before");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+START_TEST(test_threshold)
+{
+	SwuBuf root = {}, targets = {}, unsigned_ts = {}, wrong_ts = {}, targets_ts = {}, b1 = {},
+	       b2 = {}, b3 = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp(7, TOMORROW, &targets, 0, NULL, &unsigned_ts);
+	make_timestamp(7, TOMORROW, &targets, 0, other_key, &wrong_ts);
+	/* the offline targets key is no timestamp key */
+	make_timestamp(7, TOMORROW, &targets, 0, targets_key, &targets_ts);
+	make_bundle(&unsigned_ts, &targets, &b1);
+	make_bundle(&wrong_ts, &targets, &b2);
+	make_bundle(&targets_ts, &targets, &b3);
+	ck_assert_int_eq(verify(&root, 0, &b1), -EKEYREJECTED);
+	assert_reason("timestamp metadata has 0 valid signatures by trusted timestamp keys, 1 "
+		      "required");
+	ck_assert_int_eq(verify(&root, 0, &b2), -EKEYREJECTED);
+	ck_assert_int_eq(verify(&root, 0, &b3), -EKEYREJECTED);
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&unsigned_ts);
+	swu_buf_done(&wrong_ts);
+	swu_buf_done(&targets_ts);
+	swu_buf_done(&b1);
+	swu_buf_done(&b2);
+	swu_buf_done(&b3);
+}
+END_TEST
+
+/* The timestamp names other targets metadata: another hash, another version. */
+START_TEST(test_binding)
+{
+	SwuBuf root = {}, targets = {}, older = {}, ts = {}, ts_hash = {}, b1 = {}, b2 = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_targets(2, &older);
+	make_timestamp(7, TOMORROW, &targets, 1, stamp_key, &ts_hash);
+	make_timestamp(7, TOMORROW, &targets, 0, stamp_key, &ts);
+	make_bundle(&ts_hash, &targets, &b1);
+	make_bundle(&ts, &older, &b2); /* a frozen or mixed-up server: old targets, fresh stamp */
+	ck_assert_int_eq(verify(&root, 0, &b1), -EBADMSG);
+	assert_reason(", another SHA-256)");
+	ck_assert_int_eq(verify(&root, 0, &b2), -EBADMSG);
+	assert_reason("targets metadata version 2");
+	assert_reason("is not the one the timestamp names (version 3");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&older);
+	swu_buf_done(&ts);
+	swu_buf_done(&ts_hash);
+	swu_buf_done(&b1);
+	swu_buf_done(&b2);
+}
+END_TEST
+
+/* A root without the role reads no timestamp: Pigweed's bundles, with or without one. */
+START_TEST(test_not_required)
+{
+	SwuBuf root = {}, targets = {}, ts = {}, b1 = {}, b2 = {};
+
+	make_root(stamp_key, 0, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp(7, NOW - 1, &targets, 1, NULL, &ts); /* expired, unsigned, wrong hash */
+	make_bundle(&ts, &targets, &b1);
+	make_bundle(NULL, &targets, &b2);
+	ck_assert_int_eq(verify(&root, 100, &b1), 0);
+	ck_assert_int_eq(verify(&root, 100, &b2), 0);
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&b1);
+	swu_buf_done(&b2);
+}
+END_TEST
+
+START_TEST(test_root_soundness)
+{
+	SwuBuf shared = {}, snapshot = {};
+	SwuVerifier *v = NULL;
+
+	make_root(stamp_key, 1, true, false, &shared);
+	ck_assert_int_eq(swu_verifier_new(ctx, shared.data, shared.size, 0, &v), -EBADMSG);
+	assert_reason("a timestamp key is also a targets key");
+	make_root(stamp_key, 1, false, true, &snapshot);
+	ck_assert_int_eq(swu_verifier_new(ctx, snapshot.data, snapshot.size, 0, &v), -EBADMSG);
+	assert_reason("declares a snapshot role");
+	swu_buf_done(&shared);
+	swu_buf_done(&snapshot);
+}
+END_TEST
+
+int main(void)
+{
+	const TuCase cases[] = {
+		{ "good", test_good, 60 },
+		{ "missing", test_missing, 60 },
+		{ "expired", test_expired, 60 },
+		{ "rollback", test_rollback, 60 },
+		{ "threshold", test_threshold, 60 },
+		{ "binding", test_binding, 60 },
+		{ "not-required", test_not_required, 60 },
+		{ "root-soundness", test_root_soundness, 60 },
+	};
+
+	return tu_run("timestamp", cases, sizeof(cases) / sizeof(cases[0]), setup, teardown);
+}

@@ -371,53 +371,72 @@ static int pack_signed(const ProtobufCMessage *inner, SwuBuf *out)
 	return r;
 }
 
-int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *targets_keys,
-		    size_t n_targets, uint32_t version, uint32_t root_threshold,
-		    uint32_t targets_threshold, SwuBuf *out)
+int swu_root_create(const SwuRootSpec *spec, SwuBuf *out)
 {
-	size_t n = n_root + n_targets;
-	_cleanup_free_ Pw__SoftwareUpdate__KeyMapping *maps = calloc(n + 1, sizeof(*maps));
-	_cleanup_free_ Pw__SoftwareUpdate__KeyMapping **map_ptrs = calloc(n + 1, sizeof(void *));
-	_cleanup_free_ Pw__SoftwareUpdate__Key *ks = calloc(n + 1, sizeof(*ks));
-	_cleanup_free_ uint8_t(*vals)[SWU_KEYVAL_SIZE] = calloc(n + 1, SWU_KEYVAL_SIZE);
-	_cleanup_free_ uint8_t(*ids)[SWU_KEY_ID_SIZE] = calloc(n + 1, SWU_KEY_ID_SIZE);
-	_cleanup_free_ ProtobufCBinaryData *req_ids = calloc(n + 1, sizeof(*req_ids));
+	size_t n;
+	_cleanup_free_ Pw__SoftwareUpdate__KeyMapping *maps = NULL;
+	_cleanup_free_ Pw__SoftwareUpdate__KeyMapping **map_ptrs = NULL;
+	_cleanup_free_ Pw__SoftwareUpdate__Key *ks = NULL;
+	_cleanup_free_ uint8_t(*vals)[SWU_KEYVAL_SIZE] = NULL;
+	_cleanup_free_ uint8_t(*ids)[SWU_KEY_ID_SIZE] = NULL;
+	_cleanup_free_ ProtobufCBinaryData *req_ids = NULL;
 	Pw__SoftwareUpdate__CommonMetadata common = PW__SOFTWARE_UPDATE__COMMON_METADATA__INIT;
 	SwuRequirement rr = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
 	SwuRequirement tr = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
+	SwuRequirement sr = PW__SOFTWARE_UPDATE__SIGNATURE_REQUIREMENT__INIT;
 	SwuRootMetadata root = PW__SOFTWARE_UPDATE__ROOT_METADATA__INIT;
+	size_t t0, s0;
 	int r;
 
-	assert_return(root_keys || n_root == 0, -EINVAL);
-	assert_return(targets_keys || n_targets == 0, -EINVAL);
+	assert_return(spec, -EINVAL);
+	assert_return(spec->root_keys || spec->n_root == 0, -EINVAL);
+	assert_return(spec->targets_keys || spec->n_targets == 0, -EINVAL);
+	assert_return(spec->timestamp_keys || spec->n_timestamp == 0, -EINVAL);
 	assert_return(out, -EINVAL);
 
+	n = spec->n_root + spec->n_targets + spec->n_timestamp;
+	t0 = spec->n_root;
+	s0 = t0 + spec->n_targets;
+	maps = calloc(n + 1, sizeof(*maps));
+	map_ptrs = calloc(n + 1, sizeof(void *));
+	ks = calloc(n + 1, sizeof(*ks));
+	vals = calloc(n + 1, SWU_KEYVAL_SIZE);
+	ids = calloc(n + 1, SWU_KEY_ID_SIZE);
+	req_ids = calloc(n + 1, sizeof(*req_ids));
 	if (!maps || !map_ptrs || !ks || !vals || !ids || !req_ids)
 		return -ENOMEM;
-	r = add_key_mappings(root_keys, n_root, maps, ks, vals, ids, req_ids);
-	if (r < 0)
-		return r;
-	r = add_key_mappings(targets_keys, n_targets, maps + n_root, ks + n_root, vals + n_root,
-			     ids + n_root, req_ids + n_root);
+	r = add_key_mappings(spec->root_keys, spec->n_root, maps, ks, vals, ids, req_ids);
+	if (r >= 0)
+		r = add_key_mappings(spec->targets_keys, spec->n_targets, maps + t0, ks + t0,
+				     vals + t0, ids + t0, req_ids + t0);
+	if (r >= 0)
+		r = add_key_mappings(spec->timestamp_keys, spec->n_timestamp, maps + s0, ks + s0,
+				     vals + s0, ids + s0, req_ids + s0);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
 		map_ptrs[i] = &maps[i];
 
 	common.spec_version = (char *)SWU_SPEC_VERSION;
-	common.version = version;
+	common.version = spec->version;
 	common.role = (char *)"root";
-	rr.n_key_ids = n_root;
+	rr.n_key_ids = spec->n_root;
 	rr.key_ids = req_ids;
-	rr.threshold = root_threshold;
-	tr.n_key_ids = n_targets;
-	tr.key_ids = req_ids + n_root;
-	tr.threshold = targets_threshold;
+	rr.threshold = spec->root_threshold;
+	tr.n_key_ids = spec->n_targets;
+	tr.key_ids = req_ids + t0;
+	tr.threshold = spec->targets_threshold;
 	root.common_metadata = &common;
 	root.n_keys = n;
 	root.keys = map_ptrs;
 	root.root_signature_requirement = &rr;
 	root.targets_signature_requirement = &tr;
+	if (spec->n_timestamp > 0) {
+		sr.n_key_ids = spec->n_timestamp;
+		sr.key_ids = req_ids + s0;
+		sr.threshold = spec->timestamp_threshold;
+		root.timestamp_signature_requirement = &sr;
+	}
 	return pack_signed(&root.base, out);
 }
 

@@ -141,9 +141,17 @@ int swu_signature_by_key(SwuContext *ctx, const SwuRootMetadata *keys,
 			 SwuSignature *const *sigs, size_t n_sigs);
 
 /* Builders (release side). All write a serialized Signed*Metadata into @out. */
-int swu_root_create(EVP_PKEY *const *root_keys, size_t n_root, EVP_PKEY *const *targets_keys,
-		    size_t n_targets, uint32_t version, uint32_t root_threshold,
-		    uint32_t targets_threshold, SwuBuf *out);
+typedef struct SwuRootSpec {
+	EVP_PKEY *const *root_keys;
+	size_t n_root;
+	EVP_PKEY *const *targets_keys;
+	size_t n_targets;
+	EVP_PKEY *const *timestamp_keys; /* none: the root declares no timestamp role */
+	size_t n_timestamp;
+	uint32_t version;
+	uint32_t root_threshold, targets_threshold, timestamp_threshold;
+} SwuRootSpec;
+int swu_root_create(const SwuRootSpec *spec, SwuBuf *out);
 /*
  * A SignedTimestampMetadata without signatures: @version, @expires (seconds since the epoch, not 0)
  * and one MetadataFile "targets" naming the targets metadata by its version and the length and

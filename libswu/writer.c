@@ -103,8 +103,9 @@ static int write_payload(SwuContext *ctx, int out_fd, const SwuPayloadSource *p)
 }
 
 int swu_bundle_write_chain(SwuContext *ctx, int out_fd, const SwuRootLink *chain, size_t n_chain,
-			   const uint8_t *root, size_t root_size, const SwuMetadataEntry *targets,
-			   size_t n_targets, const SwuPayloadSource *payloads, size_t n_payloads)
+			   const uint8_t *root, size_t root_size, const uint8_t *timestamp,
+			   size_t timestamp_size, const SwuMetadataEntry *targets, size_t n_targets,
+			   const SwuPayloadSource *payloads, size_t n_payloads)
 {
 	SwuBuf b = {};
 	int r = 0;
@@ -113,6 +114,7 @@ int swu_bundle_write_chain(SwuContext *ctx, int out_fd, const SwuRootLink *chain
 	assert_return(out_fd >= 0, -EINVAL);
 	assert_return(chain || n_chain == 0, -EINVAL);
 	assert_return(root || root_size == 0, -EINVAL);
+	assert_return(timestamp || timestamp_size == 0, -EINVAL);
 	assert_return(targets || n_targets == 0, -EINVAL);
 	assert_return(payloads || n_payloads == 0, -EINVAL);
 
@@ -121,6 +123,9 @@ int swu_bundle_write_chain(SwuContext *ctx, int out_fd, const SwuRootLink *chain
 		r = swu_buf_put_len_field(&b, SWU_BUNDLE_ROOT_CHAIN, chain[i].data, chain[i].size);
 	if (r >= 0 && root)
 		r = swu_buf_put_len_field(&b, 5, root, root_size);
+	/* after the root it is checked under, before the targets metadata it names */
+	if (r >= 0 && timestamp)
+		r = swu_buf_put_len_field(&b, SWU_BUNDLE_TIMESTAMP, timestamp, timestamp_size);
 	for (size_t i = 0; r >= 0 && i < n_targets; i++) {
 		SwuBuf entry = {};
 
@@ -143,6 +148,6 @@ int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t ro
 		     const SwuMetadataEntry *targets, size_t n_targets,
 		     const SwuPayloadSource *payloads, size_t n_payloads)
 {
-	return swu_bundle_write_chain(ctx, out_fd, NULL, 0, root, root_size, targets, n_targets,
-				      payloads, n_payloads);
+	return swu_bundle_write_chain(ctx, out_fd, NULL, 0, root, root_size, NULL, 0, targets,
+				      n_targets, payloads, n_payloads);
 }

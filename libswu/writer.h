@@ -27,7 +27,11 @@ int swu_payload_copy(SwuContext *ctx, int out_fd, const SwuPayloadSource *p);
 int swu_bundle_write(SwuContext *ctx, int out_fd, const uint8_t *root, size_t root_size,
 		     const SwuMetadataEntry *targets, size_t n_targets,
 		     const SwuPayloadSource *payloads, size_t n_payloads);
-/* The same, with the intermediate roots @chain (root_chain, field 100) written first, in order. */
+/*
+ * The same, with the intermediate roots @chain (root_chain, field 100) written first, in order,
+ * and the SignedTimestampMetadata @timestamp (field 1; NULL: none) after the root.
+ */
 int swu_bundle_write_chain(SwuContext *ctx, int out_fd, const SwuRootLink *chain, size_t n_chain,
-			   const uint8_t *root, size_t root_size, const SwuMetadataEntry *targets,
-			   size_t n_targets, const SwuPayloadSource *payloads, size_t n_payloads);
+			   const uint8_t *root, size_t root_size, const uint8_t *timestamp,
+			   size_t timestamp_size, const SwuMetadataEntry *targets, size_t n_targets,
+			   const SwuPayloadSource *payloads, size_t n_payloads);

@@ -744,10 +744,9 @@ int verb_publish(int argc, char **argv)
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	int level = 19;
 	char *end;
-	_cleanup_free_ char *blobs = NULL, *meta = NULL, *tmp = NULL, *chunks = NULL;
-	_cleanup_close_ int fd = -EBADF, out = -EBADF;
+	_cleanup_free_ char *blobs = NULL, *meta = NULL, *chunks = NULL;
+	_cleanup_close_ int fd = -EBADF;
 	const char *path = NULL, *dir = NULL;
-	struct stat st;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", verb_publish_options, NULL)) >= 0) {
@@ -814,29 +813,163 @@ int verb_publish(int argc, char **argv)
 	r = publish_roots(b, dir, /* write= */ true);
 	if (r < 0)
 		return r;
-	r = swu_tmpfile_open(meta, 0644, &out, &tmp);
+	r = write_channel_metadata(meta, b, b->timestamp, b->timestamp_size);
 	if (r < 0)
-		return log_error_errno(r, "Cannot create '%s'", meta);
-	r = swu_bundle_write_chain(swu_ctx, out, b->chain, b->n_chain, b->root, b->root_size,
-				   b->targets, b->n_targets, NULL, 0);
-	/*
-	 * Servers derive ETag and Last-Modified from the mtime in seconds (nginx: mtime and size):
-	 * a release published in the same second as the last one, with metadata of the same size,
-	 * would get the same ETag, and devices would be told 304. The new file is made newer.
-	 */
-	if (r >= 0 && stat(meta, &st) == 0 && st.st_mtim.tv_sec >= time(NULL)) {
-		struct timespec ts[2] = { { .tv_sec = st.st_mtim.tv_sec + 1 },
-					  { .tv_sec = st.st_mtim.tv_sec + 1 } };
-
-		if (futimens(out, ts) < 0)
-			r = -errno;
-	}
-	if (r >= 0)
-		r = swu_tmpfile_commit(out, tmp, meta);
-	else
-		unlink(tmp);
-	if (r < 0)
-		return log_error_errno(r, "Cannot write '%s'", meta);
+		return r;
 	printf("Published version %u to %s\n", swu_verifier_get_version(v), dir);
 	return 0;
+}
+
+const struct option verb_timestamp_options[] = {
+	{ "dir", required_argument, NULL, 'd' },
+	{ "expires", required_argument, NULL, 'e' },
+	{ "version", required_argument, NULL, 'v' },
+	SIGNER_OPTIONS("key"),
+	{},
+};
+
+/* A lifetime: N followed by s, m, h or d (seconds, minutes, hours, days). */
+static int parse_lifetime(const char *s, int64_t *ret)
+{
+	char *end;
+	long long v;
+	int64_t unit;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -EINVAL;
+	if (streq(end, "s"))
+		unit = 1;
+	else if (streq(end, "m"))
+		unit = 60;
+	else if (streq(end, "h"))
+		unit = 3600;
+	else if (streq(end, "d"))
+		unit = 86400;
+	else
+		return -EINVAL;
+	if (v > INT64_MAX / unit / 2)
+		return -ERANGE;
+	*ret = v * unit;
+	return 0;
+}
+
+/*
+ * The timestamp of @b's metadata for @signer: the next version (the old timestamp's + 1, or
+ * @version when greater), expiring at @expires, naming @b's targets metadata. In @out.
+ */
+static int make_timestamp(const char *where, const SwuBundle *b, uint32_t version, int64_t expires,
+			  Signer *signer, SwuBuf *out)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	const SwuMetadataEntry *targets = swu_bundle_get_targets(b, "targets");
+	uint8_t sha[SWU_SHA256_SIZE], id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
+	SwuBuf unsigned_ts = {}, payload = {};
+	int r;
+
+	if (!targets)
+		return log_error_errno(-EBADMSG, "'%s' has no targets metadata named 'targets'",
+				       where);
+	r = swu_targets_decode(swu_ctx, targets->data, targets->size, &s, &t);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the targets metadata of '%s'", where);
+	if (b->timestamp) {
+		_cleanup_(swu_signed_timestamp_freep) SwuSignedTimestamp *os = NULL;
+		_cleanup_(swu_timestamp_metadata_freep) SwuTimestampMetadata *ot = NULL;
+
+		r = swu_timestamp_decode(swu_ctx, b->timestamp, b->timestamp_size, &os, &ot);
+		if (r < 0)
+			return log_error_errno(r, "Cannot read the timestamp of '%s'", where);
+		if (ot->common_metadata && ot->common_metadata->version >= version) {
+			if (ot->common_metadata->version == UINT32_MAX)
+				return log_error_errno(-ERANGE,
+						       "the timestamp of '%s' has the last version",
+						       where);
+			version = ot->common_metadata->version + 1;
+		}
+	}
+	r = swu_sha256(s->serialized_targets_metadata.data, s->serialized_targets_metadata.len,
+		       sha);
+	if (r >= 0)
+		r = swu_timestamp_create(version, expires,
+					 t->common_metadata ? t->common_metadata->version : 0,
+					 s->serialized_targets_metadata.len, sha, &unsigned_ts);
+	if (r >= 0)
+		r = swu_signed_payload(swu_ctx, SWU_SIGNED_TIMESTAMP, unsigned_ts.data,
+				       unsigned_ts.size, &payload);
+	if (r >= 0) {
+		signer_key_id(signer, id);
+		r = signer_sign(signer, payload.data, payload.size, sig);
+	}
+	if (r >= 0)
+		r = swu_signed_add_signature(swu_ctx, SWU_SIGNED_TIMESTAMP, unsigned_ts.data,
+					     unsigned_ts.size, id, sig, out);
+	swu_buf_done(&unsigned_ts);
+	swu_buf_done(&payload);
+	if (r < 0)
+		return log_error_errno(r, "Cannot sign the timestamp of '%s'", where);
+	printf("Timestamp version %u of targets version %u, expires %s\n", version,
+	       t->common_metadata ? t->common_metadata->version : 0,
+	       swu_time_utc(expires, (char[SWU_TIME_UTC_MAX]){}, SWU_TIME_UTC_MAX));
+	return 0;
+}
+
+int verb_timestamp(int argc, char **argv)
+{
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(signer_freep) Signer *signer = NULL;
+	_cleanup_free_ char *meta = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	SignerArgs a = SIGNER_ARGS_INIT;
+	const char *dir = NULL;
+	int64_t lifetime = 0;
+	uint32_t version = 1;
+	SwuBuf ts = {};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", verb_timestamp_options, NULL)) >= 0) {
+		switch (c) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'e':
+			if (parse_lifetime(optarg, &lifetime) < 0)
+				return log_usage("--expires takes a lifetime such as 1d, 12h or "
+						 "30m, "
+						 "not '%s'",
+						 optarg);
+			break;
+		case 'v':
+			if (parse_u32(optarg, &version) < 0 || version == 0)
+				return log_usage("invalid version '%s'", optarg);
+			break;
+		default:
+			r = signer_args_parse(&a, c, optarg);
+			if (r < 0)
+				return r;
+			if (r == 0)
+				return -EINVAL;
+		}
+	}
+	if (!dir || !lifetime || optind != argc)
+		return log_usage("timestamp needs --dir and --expires");
+	r = signer_args_check(&a, "timestamp", "key", /* required= */ true);
+	if (r < 0)
+		return r;
+	if (asprintf(&meta, "%s/metadata.pb", dir) < 0)
+		return -ENOMEM;
+	r = bundle_open(meta, &fd, &b);
+	if (r < 0)
+		return r;
+	r = signer_open(&a, &signer);
+	if (r < 0)
+		return r;
+	r = make_timestamp(meta, b, version, (int64_t)swu_context_now(swu_ctx) + lifetime, signer,
+			   &ts);
+	if (r >= 0)
+		r = write_channel_metadata(meta, b, ts.data, ts.size);
+	swu_buf_done(&ts);
+	return r;
 }

@@ -102,6 +102,8 @@ static int next_version(const char *previous, bool explicit_version, uint32_t *v
 const struct option verb_create_root_metadata_options[] = {
 	{ "append-root-key", required_argument, NULL, 'r' },
 	{ "append-targets-key", required_argument, NULL, 't' },
+	{ "append-timestamp-key", required_argument, NULL, 's' },
+	{ "timestamp-threshold", required_argument, NULL, 'S' },
 	{ "version", required_argument, NULL, 'v' },
 	{ "root-threshold", required_argument, NULL, 'R' },
 	{ "targets-threshold", required_argument, NULL, 'T' },
@@ -112,10 +114,10 @@ const struct option verb_create_root_metadata_options[] = {
 
 int verb_create_root_metadata(int argc, char **argv)
 {
-	char *root_paths[64], *targets_paths[64];
-	EVP_PKEY *root_keys[64] = {}, *targets_keys[64] = {};
-	size_t n_root = 0, n_targets = 0;
-	uint32_t version = 1, root_thr = 1, targets_thr = 1;
+	char *root_paths[64], *targets_paths[64], *timestamp_paths[64];
+	EVP_PKEY *root_keys[64] = {}, *targets_keys[64] = {}, *timestamp_keys[64] = {};
+	size_t n_root = 0, n_targets = 0, n_timestamp = 0;
+	uint32_t version = 1, root_thr = 1, targets_thr = 1, timestamp_thr = 1;
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
 	const char *out = NULL, *previous = NULL;
@@ -127,19 +129,25 @@ int verb_create_root_metadata(int argc, char **argv)
 		switch (c) {
 		case 'r':
 		case 't':
-			if ((c == 'r' ? n_root : n_targets) >= ELEMENTSOF(root_paths))
+		case 's': {
+			size_t *n = c == 'r' ? &n_root : c == 't' ? &n_targets : &n_timestamp;
+			char **paths = c == 'r'	  ? root_paths
+				       : c == 't' ? targets_paths
+						  : timestamp_paths;
+
+			if (*n >= ELEMENTSOF(root_paths))
 				return log_usage("too many keys");
-			if (c == 'r')
-				root_paths[n_root++] = optarg;
-			else
-				targets_paths[n_targets++] = optarg;
+			paths[(*n)++] = optarg;
 			break;
+		}
 		case 'v':
 		case 'R':
 		case 'T':
+		case 'S':
 			if (parse_u32(optarg, c == 'v'	 ? &version
 					      : c == 'R' ? &root_thr
-							 : &targets_thr) < 0)
+					      : c == 'T' ? &targets_thr
+							 : &timestamp_thr) < 0)
 				return log_usage("invalid number '%s'", optarg);
 			explicit_version = explicit_version || c == 'v';
 			break;
@@ -165,14 +173,29 @@ int verb_create_root_metadata(int argc, char **argv)
 	r = load_keys(root_paths, n_root, false, root_keys);
 	if (r >= 0)
 		r = load_keys(targets_paths, n_targets, false, targets_keys);
+	if (r >= 0)
+		r = load_keys(timestamp_paths, n_timestamp, false, timestamp_keys);
 	if (r >= 0) {
-		r = swu_root_create(root_keys, n_root, targets_keys, n_targets, version, root_thr,
-				    targets_thr, &buf);
+		SwuRootSpec spec = {
+			.root_keys = root_keys,
+			.n_root = n_root,
+			.targets_keys = targets_keys,
+			.n_targets = n_targets,
+			.timestamp_keys = timestamp_keys,
+			.n_timestamp = n_timestamp,
+			.version = version,
+			.root_threshold = root_thr,
+			.targets_threshold = targets_thr,
+			.timestamp_threshold = timestamp_thr,
+		};
+
+		r = swu_root_create(&spec, &buf);
 		if (r < 0)
 			log_error_errno(r, "Cannot build root metadata");
 	}
 	free_keys(root_keys, n_root);
 	free_keys(targets_keys, n_targets);
+	free_keys(timestamp_keys, n_timestamp);
 	/* Refuse to write a root no device would accept (threshold above key count, shared keys). */
 	if (r >= 0) {
 		r = swu_root_decode(swu_ctx, buf.data, buf.size, &s, &rm);

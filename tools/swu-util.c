@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fileio.h"
@@ -182,8 +183,8 @@ int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLi
 	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create a temporary file next to '%s'", path);
-	r = swu_bundle_write_chain(swu_ctx, fd, chain, n_chain, root, root_size, targets, n_targets,
-				   payloads, n_payloads);
+	r = swu_bundle_write_chain(swu_ctx, fd, chain, n_chain, root, root_size, old->timestamp,
+				   old->timestamp_size, targets, n_targets, payloads, n_payloads);
 	if (r < 0) {
 		unlink(tmp);
 		return log_error_errno(r, "Cannot write bundle '%s'", path);
@@ -191,6 +192,40 @@ int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLi
 	r = swu_tmpfile_commit(fd, tmp, path);
 	if (r < 0)
 		return log_error_errno(r, "Cannot replace bundle '%s'", path);
+	return 0;
+}
+
+int write_channel_metadata(const char *meta, const SwuBundle *b, const uint8_t *timestamp,
+			   size_t timestamp_size)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int out = -EBADF;
+	struct stat st;
+	int r;
+
+	r = swu_tmpfile_open(meta, 0644, &out, &tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create '%s'", meta);
+	r = swu_bundle_write_chain(swu_ctx, out, b->chain, b->n_chain, b->root, b->root_size,
+				   timestamp, timestamp_size, b->targets, b->n_targets, NULL, 0);
+	/*
+	 * Servers derive ETag and Last-Modified from the mtime in seconds (nginx: mtime and size):
+	 * metadata written in the same second as the last, of the same size, would get the same
+	 * ETag, and devices would be told 304. The new file is made newer.
+	 */
+	if (r >= 0 && stat(meta, &st) == 0 && st.st_mtim.tv_sec >= time(NULL)) {
+		struct timespec ts[2] = { { .tv_sec = st.st_mtim.tv_sec + 1 },
+					  { .tv_sec = st.st_mtim.tv_sec + 1 } };
+
+		if (futimens(out, ts) < 0)
+			r = -errno;
+	}
+	if (r >= 0)
+		r = swu_tmpfile_commit(out, tmp, meta);
+	else
+		unlink(tmp);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write '%s'", meta);
 	return 0;
 }
 

@@ -43,6 +43,12 @@ int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
  * entry (NULL: keep), all payloads of @old except one named @drop, plus @extra (optional). The
  * root chain of @old is kept.
  */
+/*
+ * Writes @meta (a channel's metadata.pb) from @b's metadata with @timestamp, atomically and with an
+ * mtime newer than the file it replaces (so a server's ETag changes). Errors are said.
+ */
+int write_channel_metadata(const char *meta, const SwuBundle *b, const uint8_t *timestamp,
+			   size_t timestamp_size);
 int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, size_t root_size,
 		   const uint8_t *targets_data, size_t targets_size, const char *drop,
 		   const void *extra);

@@ -25,10 +25,14 @@ static const Verb verbs[] = {
 	  "the passphrase, the first line of FILE or of what FD reads) and PATH.pub." },
 	{ "create-root-metadata", verb_create_root_metadata, verb_create_root_metadata_options,
 	  "--append-root-key PUB... --append-targets-key PUB...\n"
+	  "[--append-timestamp-key PUB... [--timestamp-threshold N]]\n"
 	  "[--version N | --previous ROOT] [--root-threshold N] [--targets-threshold N] -o OUT",
 	  "Write unsigned root metadata (version and thresholds default to 1). --previous ROOT:\n"
 	  "the root this one replaces; the version is ROOT's + 1, and an explicit --version must\n"
-	  "be greater (devices refuse a different root at the same version)." },
+	  "be greater (devices refuse a different root at the same version). Timestamp keys\n"
+	  "declare the timestamp role: devices then require a fresh timestamp, signed online, "
+	  "with\n"
+	  "every release (swu timestamp)." },
 	{ "sign-root-metadata", verb_sign_root_metadata, verb_sign_root_metadata_options,
 	  "--root-metadata F (--root-key KEY | --signer CMD --public-key PUB)\n"
 	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
@@ -83,6 +87,12 @@ static const Verb verbs[] = {
 	{ "publish", verb_publish, verb_publish_options,
 	  "--bundle B --dir DIR [--compression-level 1-19]",
 	  "Lay out B for a static HTTP server, if it verifies against itself." },
+	{ "timestamp", verb_timestamp, verb_timestamp_options,
+	  "--dir DIR --expires LIFETIME [--version N] (--key KEY | --signer CMD --public-key PUB)\n"
+	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
+	  "Sign a new timestamp of DIR's metadata.pb with the online timestamp key, expiring\n"
+	  "LIFETIME from now (1d, 12h, 30m): devices whose root declares the timestamp role\n"
+	  "take no release once it expires. The version is the old timestamp's + 1." },
 	{ "verify-channel", verb_verify_channel, verb_verify_channel_options,
 	  "(--trusted-root-metadata ROOT | --self) [--manifest M] [--compatible STR]\n"
 	  "[--list] DIR",

@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "poller.h"
 #include "roots.h"
+#include "text.h"
 #include "time-util.h"
 #include "url.h"
 #include "wire.h"
@@ -306,6 +307,25 @@ static int take_release(Poller *p, const FetchResult *res)
 	return 0;
 }
 
+/*
+ * A 304 re-verifies nothing, so a frozen server that keeps answering it would hide that its
+ * timestamp ran out: the kept release's expiry is checked against the clock at every poll. The
+ * release stays (an install verifies it again and refuses it), the poll fails and says so.
+ */
+static int check_fresh(Poller *p)
+{
+	int64_t expires = p->release ? release_get_timestamp_expires(p->release) : 0;
+	char at[SWU_TIME_UTC_MAX];
+
+	if (expires == 0 || expires > (int64_t)(now_realtime(p) / USEC_PER_SEC))
+		return 0;
+	poll_note(p, -EKEYEXPIRED,
+		  "The server's timestamp expired at %s: its metadata is stale (a frozen server or "
+		  "mirror, or the online signer stopped); version %u is not installed",
+		  swu_time_utc(expires, at, sizeof(at)), release_get_version(p->release));
+	return -EKEYEXPIRED;
+}
+
 /* Reports a poll that ended, and schedules the next one. */
 static void end_poll(Poller *p, PollReport *report, uint64_t next)
 {
@@ -387,6 +407,11 @@ static void poll_done(void *userdata, const FetchResult *res)
 		break;
 	case POLL_NOT_MODIFIED:
 		log_info("No new release (not modified)");
+		r = check_fresh(p);
+		if (r < 0) {
+			report.error = r;
+			report.outcome = POLL_FAILED;
+		}
 		break;
 	case POLL_NONE:
 		/* A channel that does not exist looks like one without a release: both are worth an

@@ -14,6 +14,7 @@ struct Release {
 	size_t size;
 	uint32_t version;
 	uint8_t targets_sha256[SWU_SHA256_SIZE];
+	int64_t timestamp_expires; /* 0: its root declares no timestamp role */
 };
 
 int release_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd, SwuBundle **ret)
@@ -81,7 +82,8 @@ int release_new(Manager *m, SwuContext *ctx, uint8_t *data, size_t size, Release
 		return -ENOMEM;
 	*rel = (Release){ .data = TAKE_PTR(owned),
 			  .size = size,
-			  .version = swu_verifier_get_version(v) };
+			  .version = swu_verifier_get_version(v),
+			  .timestamp_expires = swu_verifier_get_timestamp_expires(v) };
 	(void)swu_verifier_get_targets_sha256(v, rel->targets_sha256);
 	*ret = rel;
 	return 0;
@@ -125,6 +127,12 @@ uint32_t release_get_version(const Release *r)
 {
 	assert_return(r, 0);
 	return r->version;
+}
+
+int64_t release_get_timestamp_expires(const Release *r)
+{
+	assert_return(r, 0);
+	return r->timestamp_expires;
 }
 
 const uint8_t *release_get_targets_sha256(const Release *r)

@@ -141,6 +141,7 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	_cleanup_free_ uint8_t *root = NULL, *manifest = NULL;
 	size_t root_size, manifest_size = 0;
+	uint32_t floor;
 	int r;
 
 	assert_return(ctx, -EINVAL);
@@ -162,6 +163,12 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 			return r;
 	}
 	r = swu_verifier_set_compatible(v, d->compatible);
+	if (r < 0)
+		return r;
+	r = swu_state_load_timestamp_version(ctx, d->state_dir, &floor);
+	if (r < 0)
+		return r;
+	r = swu_verifier_set_timestamp_floor(v, floor);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(v);
@@ -204,5 +211,12 @@ int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *
 	r = swu_bundle_verify_metadata(b, v);
 	k = swu_device_commit_root(ctx, d, v);
 	/* The failure record is that of the last call to fail: a root that cannot be kept. */
+	if (k < 0)
+		return k;
+	if (r < 0)
+		return r;
+	/* A timestamp verified whole is never gone back on: a frozen server's older one fails. */
+	k = swu_state_save_timestamp_version(ctx, d->state_dir,
+					     swu_verifier_get_timestamp_version(v));
 	return k < 0 ? k : r;
 }

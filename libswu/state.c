@@ -397,6 +397,54 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 
 #define RELEASE_MAX ((size_t)SWU_METADATA_TOTAL_FACTOR * SWU_METADATA_MAX_DEFAULT)
 
+int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t *ret)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	char text[16];
+	size_t size = 0;
+	unsigned long v;
+	char *end;
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	*ret = 0;
+	r = swu_state_read(dir, "timestamp-version", sizeof(text) - 1, &data, &size);
+	if (r == -ENOENT || r == -EFBIG)
+		return 0;
+	if (r < 0)
+		return r;
+	memcpy(text, data, size);
+	text[size] = 0;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno == 0 && end != text && (*end == '\n' || !*end) && v <= UINT32_MAX &&
+	    text[0] >= '0' && text[0] <= '9')
+		*ret = (uint32_t)v;
+	return 0;
+}
+
+int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version)
+{
+	char text[16];
+	uint32_t now;
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+
+	r = swu_state_load_timestamp_version(ctx, dir, &now);
+	if (r < 0)
+		return r;
+	if (version <= now)
+		return 0;
+	snprintf(text, sizeof(text), "%u\n", version);
+	r = swu_state_write(ctx, dir, "timestamp-version", text, strlen(text));
+	return r < 0 ? r : 1;
+}
+
 int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)
 {
 	assert_return(ctx, -EINVAL);

@@ -9,6 +9,7 @@
  *   history.jsonl        one JSON object per line, bounded
  *   status.json          what the daemon shows and schedules that must survive a restart
  *   release.pb           the last release a poll verified (re-verified when loaded)
+ *   timestamp-version    the highest timestamp version verified (rule 3t): never accepted lower
  *   rollback.json        the release whose slot did not boot: never installed again by itself
  * Every write is atomic: temp file, fsync, rename, fsync the directory.
  */
@@ -87,6 +88,14 @@ int swu_state_save_rollback(SwuContext *ctx, const char *dir, const SwuRollback 
 /* -ENOENT when none was saved; -EBADMSG when it does not parse (the caller starts afresh). */
 int swu_state_load_status(SwuContext *ctx, const char *dir, SwuStatusRecord *ret);
 int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecord *s);
+
+/*
+ * The highest timestamp version the device verified: 0 when none (or the file is not a number:
+ * the floor only grows, and a damaged file must not stop updates for good).
+ */
+int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t *ret);
+/* Raises it to @version; a lower or equal @version leaves it as it is. 1 when written. */
+int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version);
 
 /* The cached release (metadata.pb as the server sent it): -ENOENT when there is none. */
 int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size);

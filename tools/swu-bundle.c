@@ -856,8 +856,10 @@ static int parse_lifetime(const char *s, int64_t *ret)
 }
 
 /*
- * The timestamp of @b's metadata for @signer: the next version (the old timestamp's + 1, or
- * @version when greater), expiring at @expires, naming @b's targets metadata. In @out.
+ * The timestamp of @b's metadata for @signer, expiring at @expires, naming @b's targets metadata,
+ * in @out. Its version never goes back: the old timestamp's + 1, the current time in seconds when
+ * that is more (swu publish writes metadata.pb without a timestamp, and a device refuses one older
+ * than it verified), or @version (0: none) when that is more still.
  */
 static int make_timestamp(const char *where, const SwuBundle *b, uint32_t version, int64_t expires,
 			  Signer *signer, SwuBuf *out)
@@ -890,6 +892,7 @@ static int make_timestamp(const char *where, const SwuBundle *b, uint32_t versio
 			version = ot->common_metadata->version + 1;
 		}
 	}
+	version = MAX(version, (uint32_t)MIN(swu_context_now(swu_ctx), (time_t)UINT32_MAX));
 	r = swu_sha256(s->serialized_targets_metadata.data, s->serialized_targets_metadata.len,
 		       sha);
 	if (r >= 0)
@@ -925,7 +928,7 @@ int verb_timestamp(int argc, char **argv)
 	SignerArgs a = SIGNER_ARGS_INIT;
 	const char *dir = NULL;
 	int64_t lifetime = 0;
-	uint32_t version = 1;
+	uint32_t version = 0;
 	SwuBuf ts = {};
 	int c, r;
 

@@ -92,7 +92,8 @@ static const Verb verbs[] = {
 	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
 	  "Sign a new timestamp of DIR's metadata.pb with the online timestamp key, expiring\n"
 	  "LIFETIME from now (1d, 12h, 30m): devices whose root declares the timestamp role\n"
-	  "take no release once it expires. The version is the old timestamp's + 1." },
+	  "take no release once it expires. The version never goes back: the old timestamp's + 1,\n"
+	  "the time in seconds, or N, whichever is highest." },
 	{ "verify-channel", verb_verify_channel, verb_verify_channel_options,
 	  "(--trusted-root-metadata ROOT | --self) [--manifest M] [--compatible STR]\n"
 	  "[--list] DIR",

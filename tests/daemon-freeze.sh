@@ -32,7 +32,7 @@ check "the timestamp version is kept" test "$(cat "$DEV/state/timestamp-version"
 cp "$T/repo/stable/metadata.pb" "$T/stamp-1.pb"
 
 # Version 3, stamped for a few seconds; then the server freezes and keeps answering 304.
-release "$T/v3.swu" 3
+release "$T/v3.swu" 3 --root "$T/root.pb" # metadata.pb then names the timestamp keys too
 publish "$T/v3.swu"
 stamp 3s "$T/stamp" 2000000100
 expect_exit 0 ctl check
@@ -55,7 +55,8 @@ expect_stderr "timestamp metadata version 2000000000 is older than version 20000
 
 # Signed by the offline targets key instead of the online key: refused.
 publish "$T/v3.swu"
-stamp 1d "$T/targets" 2000000200
+expect_exit 0 "$SWU" timestamp --dir "$T/repo/stable" --expires 1d --key "$T/targets" --version 2000000200
+expect_stderr "is not a timestamp key of this bundle's root: devices will not count its signature"
 expect_exit 1 ctl check
 expect_stderr "Release rejected: timestamp metadata has 0 valid signatures by trusted timestamp keys, 1 required"
 stamp 1d "$T/stamp" 2000000300

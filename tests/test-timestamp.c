@@ -58,9 +58,16 @@ static void make_root(EVP_PKEY *stamp, uint32_t threshold, bool share, bool snap
 	SwuBuf base = {};
 	SwuRequirement *tr, *orig_ts, *orig_sn;
 	ProtobufCBinaryData id;
+	SwuRootSpec spec = { .root_keys = &root_key,
+			     .n_root = 1,
+			     .targets_keys = keys,
+			     .n_targets = 2,
+			     .version = 1,
+			     .root_threshold = 1,
+			     .targets_threshold = 1 };
 	size_t n;
 
-	ck_assert_int_eq(swu_root_create(&root_key, 1, keys, 2, 1, 1, 1, &base), 0);
+	ck_assert_int_eq(swu_root_create(&spec, &base), 0);
 	ck_assert_int_eq(swu_root_decode(ctx, base.data, base.size, &s, &rm), 0);
 	tr = rm->targets_signature_requirement;
 	n = tr->n_key_ids;
@@ -186,6 +193,30 @@ START_TEST(test_missing)
 	ck_assert_int_eq(verify(&root, 0, &bundle), -EBADMSG);
 	assert_reason("bundle has no timestamp metadata, which the trusted root requires "
 		      "(threshold 1)");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+/* The release side publishes before the online signer stamps: self-verification asks for none. */
+START_TEST(test_self_without)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	SwuBuf root = {}, targets = {}, bundle = {};
+	int fd;
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	tu_put_root(&bundle, &root);
+	make_bundle(NULL, &targets, &bundle);
+	fd = tu_memfd(bundle.data, bundle.size);
+	ck_assert_int_eq(swu_verifier_new(ctx, NULL, 0, SWU_VERIFY_SELF, &v), 0);
+	ck_assert_int_eq(swu_bundle_open_fd(ctx, fd, &b), 0);
+	ck_assert_int_eq(swu_bundle_verify(b, v), 0);
+	ck_assert_uint_eq(swu_verifier_get_timestamp_version(v), 0);
+	close(fd);
 	swu_buf_done(&root);
 	swu_buf_done(&targets);
 	swu_buf_done(&bundle);
@@ -325,6 +356,7 @@ int main(void)
 	const TuCase cases[] = {
 		{ "good", test_good, 60 },
 		{ "missing", test_missing, 60 },
+		{ "self-without", test_self_without, 60 },
 		{ "expired", test_expired, 60 },
 		{ "rollback", test_rollback, 60 },
 		{ "threshold", test_threshold, 60 },

@@ -42,12 +42,20 @@ void tu_sign(SwuSignedKind kind, EVP_PKEY *key, SwuBuf *signed_md)
 
 void tu_root(const TuRootSpec *spec, SwuBuf *out)
 {
-	ck_assert_int_eq(swu_root_create(spec->root, spec->n_root, spec->targets, spec->n_targets,
-					 spec->version ? spec->version : 1,
-					 spec->root_threshold ? spec->root_threshold : 1,
-					 spec->targets_threshold ? spec->targets_threshold : 1,
-					 out),
-			 0);
+	SwuRootSpec rs = {
+		.root_keys = spec->root,
+		.n_root = spec->n_root,
+		.targets_keys = spec->targets,
+		.n_targets = spec->n_targets,
+		.timestamp_keys = spec->timestamp,
+		.n_timestamp = spec->n_timestamp,
+		.version = spec->version ? spec->version : 1,
+		.root_threshold = spec->root_threshold ? spec->root_threshold : 1,
+		.targets_threshold = spec->targets_threshold ? spec->targets_threshold : 1,
+		.timestamp_threshold = spec->timestamp_threshold ? spec->timestamp_threshold : 1,
+	};
+
+	ck_assert_int_eq(swu_root_create(&rs, out), 0);
 	for (size_t i = 0; i < spec->n_signers; i++)
 		tu_sign(true, spec->signers[i], out);
 }

@@ -33,9 +33,12 @@ typedef struct TuRootSpec {
 	size_t n_root;
 	EVP_PKEY *targets[TU_MAX_KEYS];
 	size_t n_targets;
+	EVP_PKEY *timestamp[TU_MAX_KEYS]; /* none: no timestamp role */
+	size_t n_timestamp;
 	uint32_t version;
 	uint32_t root_threshold;
 	uint32_t targets_threshold;
+	uint32_t timestamp_threshold;	/* 0: 1 */
 	EVP_PKEY *signers[TU_MAX_KEYS]; /* keys that sign the root */
 	size_t n_signers;
 } TuRootSpec;

@@ -424,11 +424,11 @@ int verb_add_file_to_bundle(int argc, char **argv)
 }
 
 /*
- * A key the bundle's root does not list for targets signs in vain on devices that trust that root.
- * Without a root the device's root decides: nothing to say.
+ * A key the bundle's root does not list for @role (targets or timestamp) signs in vain on devices
+ * that trust that root. Without a root the device's root decides: nothing to say.
  */
-static void warn_not_targets_key(const SwuBundle *b, const char *key,
-				 const uint8_t id[SWU_KEY_ID_SIZE])
+static void warn_not_role_key(const SwuBundle *b, const char *key,
+			      const uint8_t id[SWU_KEY_ID_SIZE], bool timestamp)
 {
 	_cleanup_(swu_signed_root_freep) SwuSignedRoot *s = NULL;
 	_cleanup_(swu_root_metadata_freep) SwuRootMetadata *rm = NULL;
@@ -436,13 +436,15 @@ static void warn_not_targets_key(const SwuBundle *b, const char *key,
 
 	/* A root that does not decode is verify-bundle's to report. */
 	if (!b->root || swu_root_decode(swu_ctx, b->root, b->root_size, &s, &rm) < 0 ||
-	    requirement_lists_key(rm->targets_signature_requirement, id))
+	    requirement_lists_key(timestamp ? rm->timestamp_signature_requirement
+					    : rm->targets_signature_requirement,
+				  id))
 		return;
 	swu_hex(id, SWU_KEY_ID_SIZE, hex);
 	fprintf(stderr,
-		"swu: warning: key '%s' (%s) is not a targets key of this bundle's root: devices "
+		"swu: warning: key '%s' (%s) is not a %s key of this bundle's root: devices "
 		"will not count its signature\n",
-		key, hex);
+		key, hex, timestamp ? "timestamp" : "targets");
 }
 
 /*
@@ -471,7 +473,7 @@ static int sign_targets(const char *path, const SwuBundle *b, const uint8_t *tar
 		r = bundle_rewrite(path, b, b->root, b->root_size, signed_targets.data,
 				   signed_targets.size, NULL, NULL);
 	if (r >= 0)
-		warn_not_targets_key(b, signer_name(signer), id);
+		warn_not_role_key(b, signer_name(signer), id, false);
 	swu_buf_done(&payload);
 	swu_buf_done(&signed_targets);
 	return r;
@@ -913,6 +915,7 @@ static int make_timestamp(const char *where, const SwuBundle *b, uint32_t versio
 	swu_buf_done(&payload);
 	if (r < 0)
 		return log_error_errno(r, "Cannot sign the timestamp of '%s'", where);
+	warn_not_role_key(b, signer_name(signer), id, true);
 	printf("Timestamp version %u of targets version %u, expires %s\n", version,
 	       t->common_metadata ? t->common_metadata->version : 0,
 	       swu_time_utc(expires, (char[SWU_TIME_UTC_MAX]){}, SWU_TIME_UTC_MAX));

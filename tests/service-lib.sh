@@ -48,9 +48,14 @@ start_bus() {
   $policy
 </busconfig>
 CONF
-	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile &
+	# It prints its address once it listens: the socket file alone exists from bind() on, and a
+	# client that connects before listen() is refused.
+	: >"$T/bus.address"
+	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --print-address=3 \
+		3>"$T/bus.address" &
 	PIDS+=($!)
-	for _ in $(seq 50); do [ -S "$T/bus.sock" ] && break; sleep 0.1; done
+	for _ in $(seq 200); do [ -s "$T/bus.address" ] && break; sleep 0.05; done
+	[ -s "$T/bus.address" ] || fail "the private bus did not come up"
 	BUS="--address=$DBUS_SYSTEM_BUS_ADDRESS"
 }
 

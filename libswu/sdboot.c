@@ -224,7 +224,7 @@ int swu_sdboot_write_efivar(const char *dir, const char *name, const char *value
 	if (r < 0)
 		return r;
 	/* efivarfs replaces the variable with each write; a test's plain file is truncated */
-	efivarfs = statfs(dir, &sfs) == 0 && sfs.f_type == EFIVARFS_MAGIC;
+	efivarfs = statfs(dir, &sfs) == 0 && (uint32_t)sfs.f_type == (uint32_t)EFIVARFS_MAGIC;
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (efivarfs ? 0 : O_TRUNC), 0644);
 	if (fd < 0)
 		r = -errno;

@@ -142,6 +142,7 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 	_cleanup_free_ uint8_t *root = NULL, *manifest = NULL;
 	size_t root_size, manifest_size = 0;
 	uint32_t floor;
+	int64_t signed_time;
 	int r;
 
 	assert_return(ctx, -EINVAL);
@@ -169,6 +170,12 @@ int swu_device_verifier(SwuContext *ctx, const SwuDevice *d, SwuVerifier **ret)
 	if (r < 0)
 		return r;
 	r = swu_verifier_set_timestamp_floor(v, floor);
+	if (r < 0)
+		return r;
+	r = swu_state_load_signed_time(ctx, d->state_dir, &signed_time);
+	if (r < 0)
+		return r;
+	r = swu_verifier_set_time_floor(v, signed_time);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(v);
@@ -218,5 +225,8 @@ int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *
 	/* A timestamp verified whole is never gone back on: a frozen server's older one fails. */
 	k = swu_state_save_timestamp_version(ctx, d->state_dir,
 					     swu_verifier_get_timestamp_version(v));
+	/* ... and neither is a time its signers vouched had come (a clock set back). */
+	if (k >= 0)
+		k = swu_state_save_signed_time(ctx, d->state_dir, swu_verifier_get_signed_time(v));
 	return k < 0 ? k : r;
 }

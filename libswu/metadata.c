@@ -440,44 +440,74 @@ int swu_root_create(const SwuRootSpec *spec, SwuBuf *out)
 	return pack_signed(&root.base, out);
 }
 
-int swu_timestamp_create(uint32_t version, int64_t expires, uint32_t targets_version,
-			 uint64_t targets_length, const uint8_t targets_sha256[32], SwuBuf *out)
+int swu_timestamp_create(const SwuTimestampSpec *spec, SwuBuf *out)
 {
 	Pw__SoftwareUpdate__CommonMetadata common = PW__SOFTWARE_UPDATE__COMMON_METADATA__INIT;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	Google__Protobuf__Timestamp signed_at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	Google__Protobuf__Timestamp start = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	SwuTimestampMetadata t = PW__SOFTWARE_UPDATE__TIMESTAMP_METADATA__INIT;
+	Pw__SoftwareUpdate__Rollout rollout = PW__SOFTWARE_UPDATE__ROLLOUT__INIT;
 	SwuMetadataFile file = PW__SOFTWARE_UPDATE__METADATA_FILE__INIT;
 	SwuMetadataFile *files[] = { &file };
 	Pw__SoftwareUpdate__Hash hash = PW__SOFTWARE_UPDATE__HASH__INIT;
 	Pw__SoftwareUpdate__Hash *hashes[] = { &hash };
 
-	assert_return(expires != 0, -EINVAL);
-	assert_return(targets_sha256, -EINVAL);
+	assert_return(spec && spec->expires != 0, -EINVAL);
+	assert_return(spec->targets_sha256, -EINVAL);
+	assert_return(spec->rollout.percent <= 100, -EINVAL);
 	assert_return(out, -EINVAL);
 
 	common.spec_version = (char *)SWU_SPEC_VERSION;
-	common.version = version;
+	common.version = spec->version;
 	common.role = (char *)"timestamp";
-	ts.seconds = expires;
+	ts.seconds = spec->expires;
 	common.expires = &ts;
+	if (spec->signed_at != 0) {
+		signed_at.seconds = spec->signed_at;
+		common.signed_at = &signed_at;
+	}
 	hash.function = PW__SOFTWARE_UPDATE__HASH_FUNCTION__SHA256;
-	hash.hash = (ProtobufCBinaryData){ 32, (uint8_t *)targets_sha256 };
+	hash.hash = (ProtobufCBinaryData){ 32, (uint8_t *)spec->targets_sha256 };
 	file.file_name = (char *)"targets";
-	file.version = targets_version;
-	file.length = targets_length;
+	file.version = spec->targets_version;
+	file.length = spec->targets_length;
 	file.n_hashes = 1;
 	file.hashes = hashes;
 	t.common_metadata = &common;
 	t.n_snapshot_metadata = 1;
 	t.snapshot_metadata = files;
+	if (spec->rollout.set) {
+		rollout.percent = spec->rollout.percent;
+		rollout.halted = spec->rollout.halted;
+		if (spec->rollout.start != 0) {
+			start.seconds = spec->rollout.start;
+			rollout.start = &start;
+		}
+		t.rollout = &rollout;
+	}
 	return pack_signed(&t.base, out);
 }
 
+void swu_timestamp_get_rollout(const SwuTimestampMetadata *t, SwuRollout *ret)
+{
+	const Pw__SoftwareUpdate__Rollout *r = t ? t->rollout : NULL;
+
+	*ret = (SwuRollout){};
+	if (!r)
+		return;
+	*ret = (SwuRollout){ .set = true,
+			     .percent = r->percent,
+			     .start = r->start ? r->start->seconds : 0,
+			     .halted = r->halted };
+}
+
 int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compatible,
-		       int64_t expires, SwuBuf *out)
+		       int64_t expires, int64_t signed_at, SwuBuf *out)
 {
 	Pw__SoftwareUpdate__CommonMetadata common = PW__SOFTWARE_UPDATE__COMMON_METADATA__INIT;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	SwuTargetsMetadata t = PW__SOFTWARE_UPDATE__TARGETS_METADATA__INIT;
 
 	assert_return(compatible || n_compatible == 0, -EINVAL);
@@ -489,6 +519,10 @@ int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compa
 	if (expires != 0) {
 		ts.seconds = expires;
 		common.expires = &ts;
+	}
+	if (signed_at != 0) {
+		at.seconds = signed_at;
+		common.signed_at = &at;
 	}
 	t.common_metadata = &common;
 	t.n_compatible = n_compatible;
@@ -545,11 +579,12 @@ int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t 
 }
 
 int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, uint32_t version,
-		      int64_t expires, SwuBuf *out)
+		      int64_t expires, int64_t signed_at, SwuBuf *out)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT, *orig_expires;
+	Google__Protobuf__Timestamp at = GOOGLE__PROTOBUF__TIMESTAMP__INIT, *orig_signed_at;
 	uint32_t orig_version;
 	int r;
 
@@ -566,12 +601,16 @@ int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, 
 	/* Pack with the new values, then put the originals back so free_unpacked frees its own. */
 	orig_version = t->common_metadata->version;
 	orig_expires = t->common_metadata->expires;
+	orig_signed_at = t->common_metadata->signed_at;
 	ts.seconds = expires;
+	at.seconds = signed_at;
 	t->common_metadata->version = version;
 	t->common_metadata->expires = expires != 0 ? &ts : NULL;
+	t->common_metadata->signed_at = signed_at != 0 ? &at : NULL;
 	r = pack_signed(&t->base, out);
 	t->common_metadata->version = orig_version;
 	t->common_metadata->expires = orig_expires;
+	t->common_metadata->signed_at = orig_signed_at;
 	return r;
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "context.h"
+#include "tuf.h"
 #include "tuf.pb-c.h"
 #include "update_bundle.pb-c.h"
 #include "wire.h"
@@ -153,16 +154,24 @@ typedef struct SwuRootSpec {
 } SwuRootSpec;
 int swu_root_create(const SwuRootSpec *spec, SwuBuf *out);
 /*
- * A SignedTimestampMetadata without signatures: @version, @expires (seconds since the epoch, not 0)
- * and one MetadataFile "targets" naming the targets metadata by its version and the length and
- * SHA-256 of its serialized_targets_metadata.
+ * A SignedTimestampMetadata without signatures: @version, @expires (seconds since the epoch, not
+ * 0), @signed_at (0: none), @rollout, and one MetadataFile "targets" naming the targets metadata
+ * by its version and the length and SHA-256 of its serialized_targets_metadata.
  */
-int swu_timestamp_create(uint32_t version, int64_t expires, uint32_t targets_version,
-			 uint64_t targets_length, const uint8_t targets_sha256[32], SwuBuf *out);
-/* @expires 0: no expiry. */
+typedef struct SwuTimestampSpec {
+	uint32_t version;
+	int64_t expires, signed_at;
+	uint32_t targets_version;
+	uint64_t targets_length;
+	const uint8_t *targets_sha256;
+	SwuRollout rollout;
+} SwuTimestampSpec;
+int swu_timestamp_create(const SwuTimestampSpec *spec, SwuBuf *out);
+/* The rollout a decoded timestamp carries (@ret->set false when none). */
+void swu_timestamp_get_rollout(const SwuTimestampMetadata *t, SwuRollout *ret);
+/* @expires, @signed_at 0: none. */
 int swu_targets_create(uint32_t version, char *const *compatible, size_t n_compatible,
-		       int64_t expires, SwuBuf *out);
-/* Adds (or replaces) target @name; the result carries no signatures (the content changed). */
+		       int64_t expires, int64_t signed_at, SwuBuf *out);
 int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t n, const char *name,
 			 uint64_t length, const uint8_t sha256[32], SwuBuf *out);
 /*
@@ -172,7 +181,7 @@ int swu_targets_add_file(SwuContext *ctx, const uint8_t *signed_targets, size_t 
  * (recorded) when it does not decode or has no common metadata.
  */
 int swu_targets_renew(SwuContext *ctx, const uint8_t *signed_targets, size_t n, uint32_t version,
-		      int64_t expires, SwuBuf *out);
+		      int64_t expires, int64_t signed_at, SwuBuf *out);
 /*
  * Adds a signature by @key_id to a Signed*Metadata of @kind, replacing an earlier one by the
  * same key.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <unistd.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -397,21 +398,18 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 
 #define RELEASE_MAX ((size_t)SWU_METADATA_TOTAL_FACTOR * SWU_METADATA_MAX_DEFAULT)
 
-int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t *ret)
+/* A decimal number of @dir's file @name, never above @max: 0 when none or unreadable as one. */
+static int load_number(const char *dir, const char *name, uint64_t max, uint64_t *ret)
 {
 	_cleanup_free_ uint8_t *data = NULL;
-	char text[16];
+	char text[24];
 	size_t size = 0;
-	unsigned long v;
+	unsigned long long v;
 	char *end;
 	int r;
 
-	assert_return(ctx, -EINVAL);
-	assert_return(dir, -EINVAL);
-	assert_return(ret, -EINVAL);
-
 	*ret = 0;
-	r = swu_state_read(dir, "timestamp-version", sizeof(text) - 1, &data, &size);
+	r = swu_state_read(dir, name, sizeof(text) - 1, &data, &size);
 	if (r == -ENOENT || r == -EFBIG)
 		return 0;
 	if (r < 0)
@@ -419,30 +417,73 @@ int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t 
 	memcpy(text, data, size);
 	text[size] = 0;
 	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno == 0 && end != text && (*end == '\n' || !*end) && v <= UINT32_MAX &&
-	    text[0] >= '0' && text[0] <= '9')
-		*ret = (uint32_t)v;
+	v = strtoull(text, &end, 10);
+	if (errno == 0 && end != text && (*end == '\n' || !*end) && v <= max && text[0] >= '0' &&
+	    text[0] <= '9')
+		*ret = v;
 	return 0;
 }
 
-int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version)
+/* Raises @dir's @name to @value: 1 when written, 0 when it was not higher. */
+static int raise_number(SwuContext *ctx, const char *dir, const char *name, uint64_t max,
+			uint64_t value)
 {
-	char text[16];
-	uint32_t now;
+	char text[24];
+	uint64_t now;
+	int r;
+
+	r = load_number(dir, name, max, &now);
+	if (r < 0)
+		return r;
+	if (value <= now)
+		return 0;
+	snprintf(text, sizeof(text), "%" PRIu64 "\n", value);
+	r = swu_state_write(ctx, dir, name, text, strlen(text));
+	return r < 0 ? r : 1;
+}
+
+int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t *ret)
+{
+	uint64_t v;
 	int r;
 
 	assert_return(ctx, -EINVAL);
 	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
 
-	r = swu_state_load_timestamp_version(ctx, dir, &now);
-	if (r < 0)
-		return r;
-	if (version <= now)
-		return 0;
-	snprintf(text, sizeof(text), "%u\n", version);
-	r = swu_state_write(ctx, dir, "timestamp-version", text, strlen(text));
-	return r < 0 ? r : 1;
+	r = load_number(dir, "timestamp-version", UINT32_MAX, &v);
+	*ret = (uint32_t)v;
+	return r;
+}
+
+int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version)
+{
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+
+	return raise_number(ctx, dir, "timestamp-version", UINT32_MAX, version);
+}
+
+int swu_state_load_signed_time(SwuContext *ctx, const char *dir, int64_t *ret)
+{
+	uint64_t v;
+	int r;
+
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	r = load_number(dir, "signed-time", INT64_MAX, &v);
+	*ret = (int64_t)v;
+	return r;
+}
+
+int swu_state_save_signed_time(SwuContext *ctx, const char *dir, int64_t t)
+{
+	assert_return(ctx, -EINVAL);
+	assert_return(dir, -EINVAL);
+
+	return t <= 0 ? 0 : raise_number(ctx, dir, "signed-time", INT64_MAX, (uint64_t)t);
 }
 
 int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size)

@@ -96,6 +96,12 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t *ret);
 /* Raises it to @version; a lower or equal @version leaves it as it is. 1 when written. */
 int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version);
+/*
+ * The newest signed time (signed_at, seconds since the epoch) the device verified: a clock that
+ * reads earlier is not believed (0 when none). Saving only ever raises it.
+ */
+int swu_state_load_signed_time(SwuContext *ctx, const char *dir, int64_t *ret);
+int swu_state_save_signed_time(SwuContext *ctx, const char *dir, int64_t t);
 
 /* The cached release (metadata.pb as the server sent it): -ENOENT when there is none. */
 int swu_state_load_release(SwuContext *ctx, const char *dir, uint8_t **ret, size_t *ret_size);

@@ -33,9 +33,15 @@ struct SwuVerifier {
 	bool timestamp_checked;	  /* swu_verifier_check_timestamp() passed under such a root */
 	uint32_t timestamp_version;
 	int64_t timestamp_expires;
+	int64_t timestamp_signed_at;
+	SwuRollout rollout;
 	uint32_t stamped_version; /* what it says of the targets metadata */
 	uint64_t stamped_length;
 	uint8_t stamped_sha256[SWU_SHA256_SIZE];
+
+	/* time: never earlier than @time_floor, the newest signed time the caller verified before */
+	int64_t time_floor;
+	int64_t targets_signed_at;
 
 	/* rule 3 result */
 	uint8_t *targets_bytes; /* serialized TargetsMetadata, exactly as signed */
@@ -484,6 +490,48 @@ static int check_manifest_fits(SwuVerifier *v, size_t targets_size)
 	return 0;
 }
 
+/* The time expiry is checked against: the clock, or the newest signed time verified before
+ * when the clock reads earlier (a board without RTC battery starts in 1970). */
+static int64_t verifier_now(const SwuVerifier *v)
+{
+	return MAX((int64_t)swu_context_now(v->ctx), v->time_floor);
+}
+
+int swu_verifier_set_time_floor(SwuVerifier *v, int64_t signed_time)
+{
+	assert_return(v, -EINVAL);
+
+	v->time_floor = signed_time;
+	return 0;
+}
+
+/* Metadata expired at verifier_now(): the failure, naming @role. */
+static int fail_expired(SwuVerifier *v, const char *role, int64_t expires, const char *why)
+{
+	char at[SWU_TIME_UTC_MAX], now[SWU_TIME_UTC_MAX];
+
+	return swu_fail(v->ctx, -EKEYEXPIRED, role, "expiry",
+			"%s metadata expired at %s (now %s)%s", role,
+			swu_time_utc(expires, at, sizeof(at)),
+			swu_time_utc(verifier_now(v), now, sizeof(now)), why);
+}
+
+/* swupdated's signed_at of @c, in *ret (0: none): never after the metadata's own expiry. */
+static int signed_at(SwuVerifier *v, const char *role, const Pw__SoftwareUpdate__CommonMetadata *c,
+		     int64_t *ret)
+{
+	char at[SWU_TIME_UTC_MAX], exp[SWU_TIME_UTC_MAX];
+
+	*ret = c->signed_at ? c->signed_at->seconds : 0;
+	if (*ret < 0 || (*ret > 0 && c->expires && *ret >= c->expires->seconds))
+		return swu_fail(v->ctx, -EBADMSG, role, "signed_at",
+				"%s metadata says it was signed at %s, not before it expires at %s",
+				role, swu_time_utc(*ret, at, sizeof(at)),
+				swu_time_utc(c->expires ? c->expires->seconds : 0, exp,
+					     sizeof(exp)));
+	return 0;
+}
+
 static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t, size_t size)
 {
 	const Pw__SoftwareUpdate__CommonMetadata *c = t->common_metadata;
@@ -500,14 +548,11 @@ static int check_targets_content(SwuVerifier *v, const SwuTargetsMetadata *t, si
 	r = check_manifest_fits(v, size);
 	if (r < 0)
 		return r;
-	if (c->expires && c->expires->seconds <= (int64_t)swu_context_now(v->ctx)) {
-		char at[SWU_TIME_UTC_MAX], now[SWU_TIME_UTC_MAX];
-
-		return swu_fail(v->ctx, -EKEYEXPIRED, "targets", "expiry",
-				"targets metadata expired at %s (now %s)",
-				swu_time_utc(c->expires->seconds, at, sizeof(at)),
-				swu_time_utc((int64_t)swu_context_now(v->ctx), now, sizeof(now)));
-	}
+	r = signed_at(v, "targets", c, &v->targets_signed_at);
+	if (r < 0)
+		return r;
+	if (c->expires && c->expires->seconds <= verifier_now(v))
+		return fail_expired(v, "targets", c->expires->seconds, "");
 	if (!(v->flags & SWU_VERIFY_SELF) && v->installed && v->installed->common_metadata &&
 	    version < v->installed->common_metadata->version)
 		return swu_fail(v->ctx, -ESTALE, "targets", "rollback",
@@ -610,15 +655,12 @@ int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_
 	if (!c->expires)
 		return swu_fail(v->ctx, -EBADMSG, "timestamp", "expiry",
 				"timestamp metadata has no expiry: it would bound no freeze");
-	if (c->expires->seconds <= (int64_t)swu_context_now(v->ctx)) {
-		char at[SWU_TIME_UTC_MAX], now[SWU_TIME_UTC_MAX];
-
-		return swu_fail(v->ctx, -EKEYEXPIRED, "timestamp", "expiry",
-				"timestamp metadata expired at %s (now %s): the server's metadata "
-				"was not renewed",
-				swu_time_utc(c->expires->seconds, at, sizeof(at)),
-				swu_time_utc((int64_t)swu_context_now(v->ctx), now, sizeof(now)));
-	}
+	r = signed_at(v, "timestamp", c, &v->timestamp_signed_at);
+	if (r < 0)
+		return r;
+	if (c->expires->seconds <= verifier_now(v))
+		return fail_expired(v, "timestamp", c->expires->seconds,
+				    ": the server's metadata was not renewed");
 	if (c->version < v->timestamp_floor)
 		return swu_fail(v->ctx, -ESTALE, "timestamp", "rollback",
 				"timestamp metadata version %u is older than version %u accepted "
@@ -629,8 +671,55 @@ int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_
 		return r;
 	v->timestamp_version = c->version;
 	v->timestamp_expires = c->expires->seconds;
+	swu_timestamp_get_rollout(t, &v->rollout);
 	v->timestamp_checked = true;
 	return 0;
+}
+
+int swu_verifier_get_rollout(const SwuVerifier *v, SwuRollout *ret)
+{
+	assert_return(v, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	*ret = v->timestamp_checked ? v->rollout : (SwuRollout){};
+	return 0;
+}
+
+uint32_t swu_rollout_draw(const char *machine_id, const uint8_t targets_sha256[SWU_SHA256_SIZE])
+{
+	static const char label[] = "swupdated rollout draw";
+	uint8_t buf[sizeof(label) + 256 + SWU_SHA256_SIZE], h[SWU_SHA256_SIZE];
+	size_t n = strnlen(machine_id ?: "", 256);
+	uint64_t x = 0;
+
+	memcpy(buf, label, sizeof(label));
+	memcpy(buf + sizeof(label), machine_id ?: "", n);
+	memcpy(buf + sizeof(label) + n, targets_sha256, SWU_SHA256_SIZE);
+	if (swu_sha256(buf, sizeof(label) + n + SWU_SHA256_SIZE, h) < 0)
+		return 0;
+	for (size_t i = 0; i < 8; i++)
+		x = x << 8 | h[i];
+	return (uint32_t)(x % 10000);
+}
+
+SwuRolloutVerdict swu_rollout_decide(const SwuRollout *r, uint32_t draw, int64_t now)
+{
+	if (!r || !r->set)
+		return SWU_ROLLOUT_IN;
+	if (r->halted)
+		return SWU_ROLLOUT_HALTED;
+	if (r->start != 0 && now < r->start)
+		return SWU_ROLLOUT_NOT_STARTED;
+	return draw < MIN(r->percent, 100u) * 100 ? SWU_ROLLOUT_IN : SWU_ROLLOUT_NOT_YET;
+}
+
+int64_t swu_verifier_get_signed_time(const SwuVerifier *v)
+{
+	assert_return(v, 0);
+
+	if (!v->targets_bytes)
+		return 0;
+	return MAX(v->targets_signed_at, v->timestamp_checked ? v->timestamp_signed_at : 0);
 }
 
 uint32_t swu_verifier_get_timestamp_version(const SwuVerifier *v)

@@ -11,6 +11,7 @@
  *   swu_verifier_check_root()     rule 2, when the bundle carries root metadata
  *   swu_verifier_check_root_chain() rule 2 over intermediate roots, hop by hop, then the root
  *   swu_verifier_set_timestamp_floor() the last timestamp version accepted (anti-rollback)
+ *   swu_verifier_set_time_floor() the newest signed time verified before (a clock set back)
  *   swu_verifier_check_timestamp() rule 3t, when the trusted root declares a timestamp role
  *   swu_verifier_check_targets()  rule 3
  *   swu_verifier_payload_*()      rule 4, as each payload's bytes stream past
@@ -32,6 +33,33 @@ typedef enum SwuVerifyFlags {
 	/* Rule 6 (release side): the bundle's own root is the anchor, no anti-rollback. */
 	SWU_VERIFY_SELF = 1 << 0,
 } SwuVerifyFlags;
+
+/*
+ * The rollout an online signer puts in its timestamp (swupdated's extension): devices whose draw
+ * (swu_rollout_draw()) is below @percent * 100 install by themselves, none before @start (0: no
+ * start), none at all when @halted. @set false: no rollout, every device at once.
+ */
+typedef struct SwuRollout {
+	bool set;
+	uint32_t percent; /* 0-100 */
+	int64_t start;
+	bool halted;
+} SwuRollout;
+
+/* What a rollout says to one device, at one time. */
+typedef enum SwuRolloutVerdict {
+	SWU_ROLLOUT_IN,		 /* this device installs by itself */
+	SWU_ROLLOUT_NOT_YET,	 /* its draw is above the percentage */
+	SWU_ROLLOUT_NOT_STARTED, /* before the start time */
+	SWU_ROLLOUT_HALTED,
+} SwuRolloutVerdict;
+/*
+ * A device's draw for a release, 0-9999: the SHA-256 of @machine_id and the release's targets
+ * hash, so it is stable across polls and restarts, and cohorts are reshuffled per release.
+ */
+uint32_t swu_rollout_draw(const char *machine_id, const uint8_t targets_sha256[SWU_SHA256_SIZE]);
+/* @r for the device that drew @draw at @now (seconds since the epoch). */
+SwuRolloutVerdict swu_rollout_decide(const SwuRollout *r, uint32_t draw, int64_t now);
 
 typedef struct SwuTarget {
 	char *name;
@@ -120,6 +148,21 @@ int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_
 /* The version and expiry of the timestamp rule 3t accepted; 0 when none was required. */
 uint32_t swu_verifier_get_timestamp_version(const SwuVerifier *v);
 int64_t swu_verifier_get_timestamp_expires(const SwuVerifier *v);
+
+/* The rollout of the timestamp rule 3t accepted (@ret->set false when none, or no role). */
+int swu_verifier_get_rollout(const SwuVerifier *v, SwuRollout *ret);
+
+/*
+ * Expiry is checked against the clock, or @signed_time when the clock reads earlier: the newest
+ * signed_at the device verified before (persisted), so a clock set back, or one that starts in
+ * 1970, cannot make expired metadata current.
+ */
+int swu_verifier_set_time_floor(SwuVerifier *v, int64_t signed_time);
+/*
+ * The newest signed_at of the metadata verified (targets, and the timestamp when the role is
+ * declared), once rule 3 passed; 0 before, or when they carry none (Pigweed's tools set none).
+ */
+int64_t swu_verifier_get_signed_time(const SwuVerifier *v);
 
 /* Rule 3 over the serialized SignedTargetsMetadata of the entry named "targets". */
 int swu_verifier_check_targets(SwuVerifier *v, const uint8_t *targets, size_t size);

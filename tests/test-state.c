@@ -798,10 +798,39 @@ START_TEST(test_root_chain_long)
 }
 END_TEST
 
+/* The floors a device keeps (timestamp version, signed time): they only grow, and a damaged file
+ * reads as none rather than stopping updates for good. */
+START_TEST(test_floors)
+{
+	_cleanup_free_ char *path = tu_path("%s/signed-time", dir);
+	uint32_t version = 1;
+	int64_t t = 1;
+
+	ck_assert_int_eq(swu_state_load_signed_time(ctx, dir, &t), 0);
+	ck_assert_int_eq(t, 0);
+	ck_assert_int_eq(swu_state_save_signed_time(ctx, dir, 1800000000), 1);
+	ck_assert_int_eq(swu_state_save_signed_time(ctx, dir, 1700000000), 0);
+	ck_assert_int_eq(swu_state_save_signed_time(ctx, dir, 0), 0);
+	ck_assert_int_eq(swu_state_load_signed_time(ctx, dir, &t), 0);
+	ck_assert_int_eq(t, 1800000000);
+	ck_assert_int_eq(swu_state_save_signed_time(ctx, dir, 4102444800), 1); /* past 2038 */
+	ck_assert_int_eq(swu_state_load_signed_time(ctx, dir, &t), 0);
+	ck_assert_int_eq(t, 4102444800);
+	tu_write_text(path, "-5\n");
+	ck_assert_int_eq(swu_state_load_signed_time(ctx, dir, &t), 0);
+	ck_assert_int_eq(t, 0);
+	ck_assert_int_eq(swu_state_save_timestamp_version(ctx, dir, 7), 1);
+	ck_assert_int_eq(swu_state_save_timestamp_version(ctx, dir, 6), 0);
+	ck_assert_int_eq(swu_state_load_timestamp_version(ctx, dir, &version), 0);
+	ck_assert_uint_eq(version, 7);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
 		{ "atomic-write", test_atomic_write },
+		{ "floors", test_floors },
 		{ "pending", test_pending },
 		{ "history-bounded", test_history_bounded, 120 },
 		{ "history-read", test_history_read },

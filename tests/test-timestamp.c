@@ -5,6 +5,8 @@
  * "timestamp", not expired, not older than the version accepted before, naming exactly the targets
  * metadata of the bundle. A root without the role reads no timestamp. The root's soundness: the
  * timestamp keys are registered and shared with no other role; a snapshot role is refused.
+ * Time: expiry is never checked against a clock earlier than the newest signed time verified
+ * before. Rollouts: what the online key's timestamp says of the release, and each device's draw.
  */
 #include <check.h>
 #include <errno.h>
@@ -22,11 +24,14 @@
 
 static SwuContext *ctx;
 static time_t now = NOW;
+static int64_t time_floor; /* what the device verified as signed before: verify() sets it */
 static EVP_PKEY *root_key, *targets_key, *stamp_key, *other_key;
 
 static void setup(void)
 {
 	ctx = tu_context();
+	now = NOW;
+	time_floor = 0;
 	swu_context_set_clock(ctx, tu_clock, &now);
 	root_key = tu_key();
 	targets_key = tu_key();
@@ -103,11 +108,11 @@ static void make_targets(uint32_t version, SwuBuf *out)
 }
 
 /*
- * Timestamp v@version expiring at @expires, naming @targets (its version, length and hash, with
- * @hash_flip XORed into the first byte of the hash), signed by @signer (none when NULL).
+ * Timestamp @spec (version, expiry, signed_at, rollout) naming @targets (its version, length and
+ * hash, with @hash_flip XORed into the first byte of the hash), signed by @signer (none when NULL).
  */
-static void make_timestamp(uint32_t version, int64_t expires, const SwuBuf *targets,
-			   uint8_t hash_flip, EVP_PKEY *signer, SwuBuf *out)
+static void make_timestamp_spec(SwuTimestampSpec spec, const SwuBuf *targets, uint8_t hash_flip,
+				EVP_PKEY *signer, SwuBuf *out)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
@@ -118,11 +123,19 @@ static void make_timestamp(uint32_t version, int64_t expires, const SwuBuf *targ
 				    s->serialized_targets_metadata.len, sha),
 			 0);
 	sha[0] ^= hash_flip;
-	ck_assert_int_eq(swu_timestamp_create(version, expires, t->common_metadata->version,
-					      s->serialized_targets_metadata.len, sha, out),
-			 0);
+	spec.targets_version = t->common_metadata->version;
+	spec.targets_length = s->serialized_targets_metadata.len;
+	spec.targets_sha256 = sha;
+	ck_assert_int_eq(swu_timestamp_create(&spec, out), 0);
 	if (signer)
 		tu_sign(SWU_SIGNED_TIMESTAMP, signer, out);
+}
+
+static void make_timestamp(uint32_t version, int64_t expires, const SwuBuf *targets,
+			   uint8_t hash_flip, EVP_PKEY *signer, SwuBuf *out)
+{
+	make_timestamp_spec((SwuTimestampSpec){ .version = version, .expires = expires }, targets,
+			    hash_flip, signer, out);
 }
 
 /* The bundle: timestamp (field 1) when given, targets, the payload. */
@@ -144,6 +157,7 @@ static int verify(const SwuBuf *root, uint32_t floor, const SwuBuf *bundle)
 
 	ck_assert_int_eq(swu_verifier_new(ctx, root->data, root->size, 0, &v), 0);
 	ck_assert_int_eq(swu_verifier_set_timestamp_floor(v, floor), 0);
+	ck_assert_int_eq(swu_verifier_set_time_floor(v, time_floor), 0);
 	r = swu_bundle_open_fd(ctx, fd, &b);
 	if (r >= 0)
 		r = swu_bundle_verify(b, v);
@@ -351,6 +365,184 @@ START_TEST(test_root_soundness)
 }
 END_TEST
 
+/*
+ * A board without RTC battery starts in 1970: without a floor, a timestamp that expired a day ago
+ * would look current (a freeze that never ends). With the newest signed time the device verified
+ * as the floor, it is refused, and the message gives the time expiry was checked against.
+ */
+START_TEST(test_clock_set_back)
+{
+	SwuBuf root = {}, targets = {}, ts = {}, bundle = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp_spec((SwuTimestampSpec){ .version = 7,
+						.expires = NOW - 86400,
+						.signed_at = NOW - 2 * 86400 },
+			    &targets, 0, stamp_key, &ts);
+	make_bundle(&ts, &targets, &bundle);
+	now = 10; /* 1970-01-01 00:00:10 */
+	ck_assert_int_eq(verify(&root, 0, &bundle), 0);
+	time_floor = NOW - 3600; /* a timestamp signed an hour ago was verified before */
+	ck_assert_int_eq(verify(&root, 0, &bundle), -EKEYEXPIRED);
+	assert_reason("timestamp metadata expired at 2027-01-14 08:00:00 UTC (now 2027-01-15 "
+		      "07:00:00 UTC)");
+	/* a clock ahead of the floor is the clock */
+	now = NOW + 86400 * 365;
+	time_floor = NOW - 3600;
+	ck_assert_int_eq(verify(&root, 0, &bundle), -EKEYEXPIRED);
+	assert_reason("(now 2028-01-15 08:00:00 UTC)");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+/* The signed time a device persists: the newest signed_at, once the whole metadata verified. */
+START_TEST(test_signed_time)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	TuTargetsSpec spec = { .version = 3, .expires = TOMORROW, .signed_at = NOW - 600 };
+	SwuBuf root = {}, targets = {}, ts = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	spec.files[spec.n_files++] = (TuFile){ "rootfs", tu_rootfs, sizeof(tu_rootfs) };
+	spec.signers[spec.n_signers++] = targets_key;
+	tu_targets(&spec, &targets);
+	make_timestamp_spec(
+		(SwuTimestampSpec){ .version = 7, .expires = TOMORROW, .signed_at = NOW - 60 },
+		&targets, 0, stamp_key, &ts);
+	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_check_timestamp(v, ts.data, ts.size), 0);
+	ck_assert_int_eq(swu_verifier_get_signed_time(v), 0); /* not before rule 3 passed */
+	ck_assert_int_eq(swu_verifier_check_targets(v, targets.data, targets.size), 0);
+	ck_assert_int_eq(swu_verifier_get_signed_time(v), NOW - 60);
+	swu_buf_done(&ts);
+	v = swu_verifier_free(v);
+	/* the targets' own, when newer */
+	make_timestamp_spec(
+		(SwuTimestampSpec){ .version = 8, .expires = TOMORROW, .signed_at = NOW - 900 },
+		&targets, 0, stamp_key, &ts);
+	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_check_timestamp(v, ts.data, ts.size), 0);
+	ck_assert_int_eq(swu_verifier_check_targets(v, targets.data, targets.size), 0);
+	ck_assert_int_eq(swu_verifier_get_signed_time(v), NOW - 600);
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+}
+END_TEST
+
+/* A signer's clock far ahead would drag every device's floor with it: signed_at must come before
+ * the metadata's own expiry, or the metadata is malformed. */
+START_TEST(test_signed_after_expiry)
+{
+	SwuBuf root = {}, targets = {}, ts = {}, bundle = {};
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp_spec(
+		(SwuTimestampSpec){ .version = 7, .expires = TOMORROW, .signed_at = TOMORROW },
+		&targets, 0, stamp_key, &ts);
+	make_bundle(&ts, &targets, &bundle);
+	ck_assert_int_eq(verify(&root, 0, &bundle), -EBADMSG);
+	assert_reason("timestamp metadata says it was signed at 2027-01-16 08:00:00 UTC, not "
+		      "before "
+		      "it expires at 2027-01-16 08:00:00 UTC");
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&bundle);
+}
+END_TEST
+
+/* The rollout the online key signed comes out of the verifier as it went in. */
+START_TEST(test_rollout_carried)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	SwuBuf root = {}, targets = {}, ts = {};
+	SwuRollout got;
+
+	make_root(stamp_key, 1, false, false, &root);
+	make_targets(3, &targets);
+	make_timestamp_spec((SwuTimestampSpec){ .version = 7,
+						.expires = TOMORROW,
+						.rollout = { .set = true,
+							     .percent = 20,
+							     .start = NOW + 60,
+							     .halted = false } },
+			    &targets, 0, stamp_key, &ts);
+	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_check_timestamp(v, ts.data, ts.size), 0);
+	ck_assert_int_eq(swu_verifier_get_rollout(v, &got), 0);
+	ck_assert(got.set && got.percent == 20 && got.start == NOW + 60 && !got.halted);
+	swu_buf_done(&ts);
+	v = swu_verifier_free(v);
+	/* none: every device */
+	make_timestamp(8, TOMORROW, &targets, 0, stamp_key, &ts);
+	ck_assert_int_eq(swu_verifier_new(ctx, root.data, root.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_check_timestamp(v, ts.data, ts.size), 0);
+	ck_assert_int_eq(swu_verifier_get_rollout(v, &got), 0);
+	ck_assert(!got.set);
+	ck_assert_int_eq(swu_rollout_decide(&got, 9999, NOW), SWU_ROLLOUT_IN);
+	swu_buf_done(&root);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+}
+END_TEST
+
+/*
+ * Each device's draw: stable, uniform enough that a percentage is that share of a fleet (within
+ * a point over 10,000 machine ids), and reshuffled by another release.
+ */
+START_TEST(test_rollout_draw)
+{
+	uint8_t a[SWU_SHA256_SIZE] = { 1 }, b[SWU_SHA256_SIZE] = { 2 };
+	const uint32_t percents[] = { 1, 10, 50 };
+	unsigned in[3] = {}, both = 0;
+	char id[40];
+
+	for (unsigned i = 0; i < 10000; i++) {
+		uint32_t da, db;
+
+		snprintf(id, sizeof(id), "%032x", i * 2654435761u);
+		da = swu_rollout_draw(id, a);
+		ck_assert_uint_eq(da, swu_rollout_draw(id, a));
+		ck_assert_uint_lt(da, 10000);
+		db = swu_rollout_draw(id, b);
+		for (size_t k = 0; k < 3; k++)
+			in[k] += swu_rollout_decide(&(SwuRollout){ .set = true,
+								   .percent = percents[k] },
+						    da, NOW) == SWU_ROLLOUT_IN;
+		both += da < 1000 && db < 1000;
+	}
+	for (size_t k = 0; k < 3; k++)
+		ck_assert_msg(in[k] >= percents[k] * 100 - 100 && in[k] <= percents[k] * 100 + 100,
+			      "%u%%: %u of 10000 devices", percents[k], in[k]);
+	/* 10% of one release and 10% of the next are mostly other devices: about 1% are in both */
+	ck_assert_msg(both < 200, "%u devices in the first 10%% of both releases", both);
+	/* 0% holds everyone, 100% takes everyone; halt and start override the percentage */
+	ck_assert_int_eq(swu_rollout_decide(&(SwuRollout){ .set = true }, 0, NOW),
+			 SWU_ROLLOUT_NOT_YET);
+	ck_assert_int_eq(swu_rollout_decide(&(SwuRollout){ .set = true, .percent = 100 }, 9999,
+					    NOW),
+			 SWU_ROLLOUT_IN);
+	ck_assert_int_eq(
+		swu_rollout_decide(&(SwuRollout){ .set = true, .percent = 100, .halted = true }, 0,
+				   NOW),
+		SWU_ROLLOUT_HALTED);
+	ck_assert_int_eq(
+		swu_rollout_decide(&(SwuRollout){ .set = true, .percent = 100, .start = NOW + 1 },
+				   0, NOW),
+		SWU_ROLLOUT_NOT_STARTED);
+	ck_assert_int_eq(
+		swu_rollout_decide(&(SwuRollout){ .set = true, .percent = 100, .start = NOW }, 0,
+				   NOW),
+		SWU_ROLLOUT_IN);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -363,6 +555,11 @@ int main(void)
 		{ "binding", test_binding, 60 },
 		{ "not-required", test_not_required, 60 },
 		{ "root-soundness", test_root_soundness, 60 },
+		{ "clock-set-back", test_clock_set_back, 60 },
+		{ "signed-time", test_signed_time, 60 },
+		{ "signed-after-expiry", test_signed_after_expiry, 60 },
+		{ "rollout-carried", test_rollout_carried, 60 },
+		{ "rollout-draw", test_rollout_draw, 60 },
 	};
 
 	return tu_run("timestamp", cases, sizeof(cases) / sizeof(cases[0]), setup, teardown);

@@ -927,7 +927,8 @@ START_TEST(test_targets_renew)
 	ts.expires = now - 1;
 	ts.compatible[0] = "acme-gw-v2";
 	tu_targets(&ts, &old);
-	ck_assert_int_eq(swu_targets_renew(ctx, old.data, old.size, 3, now + 86400, &renewed), 0);
+	ck_assert_int_eq(swu_targets_renew(ctx, old.data, old.size, 3, now + 86400, 0, &renewed),
+			 0);
 	ck_assert_int_eq(swu_targets_decode(ctx, old.data, old.size, &s0, &t0), 0);
 	ck_assert_int_eq(swu_targets_decode(ctx, renewed.data, renewed.size, &s, &t), 0);
 	ck_assert_uint_eq(s0->n_signatures, 1);
@@ -946,7 +947,7 @@ START_TEST(test_targets_renew)
 	/* The original had expired; a renewal may also drop the expiry. */
 	ck_assert_int_eq(verify_targets_spec(&ts, NULL), -EKEYEXPIRED);
 	swu_buf_done(&renewed);
-	ck_assert_int_eq(swu_targets_renew(ctx, old.data, old.size, 4, 0, &renewed), 0);
+	ck_assert_int_eq(swu_targets_renew(ctx, old.data, old.size, 4, 0, 0, &renewed), 0);
 	s = (swu_signed_targets_freep(&s), NULL);
 	t = (swu_targets_metadata_freep(&t), NULL);
 	ck_assert_int_eq(swu_targets_decode(ctx, renewed.data, renewed.size, &s, &t), 0);
@@ -954,7 +955,7 @@ START_TEST(test_targets_renew)
 	ck_assert_ptr_null(t->common_metadata->expires);
 	swu_buf_done(&old);
 	swu_buf_done(&renewed);
-	ck_assert_int_eq(swu_targets_renew(ctx, (const uint8_t *)"\x0a\x00", 2, 1, 0, &renewed),
+	ck_assert_int_eq(swu_targets_renew(ctx, (const uint8_t *)"\x0a\x00", 2, 1, 0, 0, &renewed),
 			 -EBADMSG);
 }
 END_TEST

@@ -90,7 +90,7 @@ void tu_targets(const TuTargetsSpec *spec, SwuBuf *out)
 		n_compat++;
 	}
 	ck_assert_int_eq(swu_targets_create(spec->version ? spec->version : 1, compat, n_compat,
-					    spec->expires, out),
+					    spec->expires, spec->signed_at, out),
 			 0);
 	for (size_t i = 0; i < spec->n_files; i++) {
 		uint8_t h[SWU_SHA256_SIZE];

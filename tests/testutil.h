@@ -56,6 +56,7 @@ typedef struct TuTargetsSpec {
 	const char *role;	   /* NULL: "targets" */
 	const char *compatible[4]; /* NULL-terminated */
 	int64_t expires;	   /* 0: none */
+	int64_t signed_at;	   /* 0: none (as Pigweed's tools make it) */
 	TuFile files[8];
 	size_t n_files;
 	EVP_PKEY *signers[TU_MAX_KEYS];

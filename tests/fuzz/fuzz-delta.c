@@ -88,7 +88,8 @@ static void setup(SwuContext *ctx)
 			abort();
 	}
 	close(fd);
-	if (swu_sha256(image, IMG, digest) < 0 || swu_targets_create(1, NULL, 0, 0, &targets) < 0 ||
+	if (swu_sha256(image, IMG, digest) < 0 ||
+	    swu_targets_create(1, NULL, 0, 0, 0, &targets) < 0 ||
 	    swu_targets_add_file(ctx, targets.data, targets.size, "img", IMG, digest, &nt) < 0)
 		abort();
 	bundle_fd = memfd_create("bundle", MFD_CLOEXEC);

@@ -16,7 +16,7 @@ expect_stdout "Every command takes --help (or -h)"
 
 # The commands and, per command, the options its usage lists (-o counts).
 commands=$(sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p' help.txt)
-expect_eq "commands in swu --help" "$(echo "$commands" | wc -l)" 16
+expect_eq "commands in swu --help" "$(echo "$commands" | wc -l)" 17
 usage_of() { # usage_of CMD: its usage, all lines
 	"$SWU" "$1" --help | sed -n '1,/^$/p'
 }

@@ -29,6 +29,18 @@ const struct option verb_create_empty_bundle_options[] = {
 	{}
 };
 
+/*
+ * The signed_at of metadata made now that expires at @expires (0: never): now, which devices take
+ * as a time that has come; none for metadata made expired (a test of expiry), which could not
+ * honestly say both.
+ */
+static int64_t made_at(int64_t expires)
+{
+	int64_t now = (int64_t)swu_context_now(swu_ctx);
+
+	return expires == 0 || now < expires ? now : 0;
+}
+
 int verb_create_empty_bundle(int argc, char **argv)
 {
 	char *compatible[64];
@@ -64,7 +76,8 @@ int verb_create_empty_bundle(int argc, char **argv)
 	if (optind != argc - 1)
 		return log_usage("create-empty-bundle takes exactly one BUNDLE path");
 
-	r = swu_targets_create(version, compatible, n_compatible, expires, &targets);
+	r = swu_targets_create(version, compatible, n_compatible, expires, made_at(expires),
+			       &targets);
 	if (r >= 0) {
 		SwuMetadataEntry entry = { (char *)"targets", targets.data, targets.size };
 		const char *path = argv[optind];
@@ -613,7 +626,8 @@ int verb_renew_bundle(int argc, char **argv)
 	r = renewed_version(targets->data, targets->size, explicit_version, &version);
 	if (r < 0)
 		return r;
-	r = swu_targets_renew(swu_ctx, targets->data, targets->size, version, expires, &renewed);
+	r = swu_targets_renew(swu_ctx, targets->data, targets->size, version, expires,
+			      made_at(expires), &renewed);
 	if (r < 0)
 		log_error_errno(r, "Cannot renew the targets metadata of '%s'", path);
 	else if (signer)
@@ -826,6 +840,19 @@ const struct option verb_timestamp_options[] = {
 	{ "dir", required_argument, NULL, 'd' },
 	{ "expires", required_argument, NULL, 'e' },
 	{ "version", required_argument, NULL, 'v' },
+	{ "initial-percent", required_argument, NULL, 'i' },
+	SIGNER_OPTIONS("key"),
+	{},
+};
+
+const struct option verb_rollout_options[] = {
+	{ "dir", required_argument, NULL, 'd' },
+	{ "percent", required_argument, NULL, 'p' },
+	{ "start", required_argument, NULL, 's' },
+	{ "halt", no_argument, NULL, 'H' },
+	{ "resume", no_argument, NULL, 'R' },
+	{ "expires", required_argument, NULL, 'e' },
+	{ "version", required_argument, NULL, 'v' },
 	SIGNER_OPTIONS("key"),
 	{},
 };
@@ -857,20 +884,116 @@ static int parse_lifetime(const char *s, int64_t *ret)
 	return 0;
 }
 
+/* What a new timestamp says, besides the release it names. */
+typedef struct StampArgs {
+	const char *dir;
+	uint32_t version; /* at least this (0: none) */
+	int64_t lifetime; /* seconds (0: the old timestamp's) */
+	int initial;   /* the percentage a release named for the first time starts at (-1: all) */
+	bool rollout;  /* swu rollout: the fields below change the rollout */
+	int percent;   /* -1: unchanged */
+	int64_t start; /* -1: unchanged */
+	int halt;      /* -1: unchanged, 0: resume, 1: halt */
+} StampArgs;
+
+#define STAMP_ARGS_INIT                                                                            \
+	{                                                                                          \
+		.initial = -1, .percent = -1, .start = -1, .halt = -1                              \
+	}
+
+/* The old timestamp of a channel: its version, lifetime, rollout and the release it named. */
+typedef struct OldStamp {
+	bool found;
+	uint32_t version;
+	int64_t lifetime; /* 0: unknown (no signed_at) */
+	SwuRollout rollout;
+	uint8_t targets_sha256[SWU_SHA256_SIZE];
+} OldStamp;
+
+static int old_stamp(const char *where, const SwuBundle *b, OldStamp *ret)
+{
+	_cleanup_(swu_signed_timestamp_freep) SwuSignedTimestamp *os = NULL;
+	_cleanup_(swu_timestamp_metadata_freep) SwuTimestampMetadata *ot = NULL;
+	const Pw__SoftwareUpdate__CommonMetadata *c;
+	int r;
+
+	*ret = (OldStamp){};
+	if (!b->timestamp)
+		return 0;
+	r = swu_timestamp_decode(swu_ctx, b->timestamp, b->timestamp_size, &os, &ot);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the timestamp of '%s'", where);
+	c = ot->common_metadata;
+	ret->found = true;
+	ret->version = c ? c->version : 0;
+	if (c && c->expires && c->signed_at && c->expires->seconds > c->signed_at->seconds)
+		ret->lifetime = c->expires->seconds - c->signed_at->seconds;
+	swu_timestamp_get_rollout(ot, &ret->rollout);
+	if (ot->n_snapshot_metadata == 1 && ot->snapshot_metadata[0]->n_hashes == 1 &&
+	    ot->snapshot_metadata[0]->hashes[0]->hash.len == SWU_SHA256_SIZE)
+		memcpy(ret->targets_sha256, ot->snapshot_metadata[0]->hashes[0]->hash.data,
+		       SWU_SHA256_SIZE);
+	return 0;
+}
+
 /*
- * The timestamp of @b's metadata for @signer, expiring at @expires, naming @b's targets metadata,
- * in @out. Its version never goes back: the old timestamp's + 1, the current time in seconds when
- * that is more (swu publish writes metadata.pb without a timestamp, and a device refuses one older
- * than it verified), or @version (0: none) when that is more still.
+ * The rollout of the new timestamp. The same release keeps the one it had (a renewal changes no
+ * device's mind); a release named for the first time starts at --initial-percent (none: every
+ * device), or at 100% for swu rollout; swu rollout then applies its changes.
  */
-static int make_timestamp(const char *where, const SwuBundle *b, uint32_t version, int64_t expires,
-			  Signer *signer, SwuBuf *out)
+static SwuRollout new_rollout(const StampArgs *a, const OldStamp *old, bool same_release)
+{
+	SwuRollout r = {};
+
+	if (same_release)
+		r = old->rollout;
+	else if (a->initial >= 0)
+		r = (SwuRollout){ .set = true, .percent = (uint32_t)a->initial };
+	if (!a->rollout)
+		return r;
+	if (!r.set)
+		r = (SwuRollout){ .set = true, .percent = 100 };
+	if (a->percent >= 0) {
+		r.percent = (uint32_t)a->percent;
+		r.halted = false;
+	}
+	if (a->start >= 0)
+		r.start = a->start;
+	if (a->halt >= 0)
+		r.halted = a->halt;
+	return r;
+}
+
+static void print_rollout(const SwuRollout *r)
+{
+	char when[SWU_TIME_UTC_MAX];
+
+	if (!r->set) {
+		printf("Rollout: none (every device installs)\n");
+		return;
+	}
+	printf("Rollout: %u%%%s%s%s\n", r->percent, r->start ? ", from " : "",
+	       r->start ? swu_time_utc(r->start, when, sizeof(when)) : "",
+	       r->halted ? ", halted" : "");
+}
+
+/*
+ * The timestamp of @b's metadata for @signer, naming @b's targets metadata, in @out. Its version
+ * never goes back: the old timestamp's + 1, the current time in seconds when that is more (swu
+ * publish writes metadata.pb without a timestamp, and a device refuses one older than it
+ * verified), or @a->version when that is more still.
+ */
+static int make_timestamp(const char *where, const SwuBundle *b, const StampArgs *a, Signer *signer,
+			  SwuBuf *out)
 {
 	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
 	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
 	const SwuMetadataEntry *targets = swu_bundle_get_targets(b, "targets");
 	uint8_t sha[SWU_SHA256_SIZE], id[SWU_KEY_ID_SIZE], sig[SWU_SIG_SIZE];
 	SwuBuf unsigned_ts = {}, payload = {};
+	int64_t now = (int64_t)swu_context_now(swu_ctx);
+	SwuTimestampSpec spec = { .version = a->version, .signed_at = now };
+	OldStamp old;
 	int r;
 
 	if (!targets)
@@ -879,28 +1002,30 @@ static int make_timestamp(const char *where, const SwuBundle *b, uint32_t versio
 	r = swu_targets_decode(swu_ctx, targets->data, targets->size, &s, &t);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the targets metadata of '%s'", where);
-	if (b->timestamp) {
-		_cleanup_(swu_signed_timestamp_freep) SwuSignedTimestamp *os = NULL;
-		_cleanup_(swu_timestamp_metadata_freep) SwuTimestampMetadata *ot = NULL;
-
-		r = swu_timestamp_decode(swu_ctx, b->timestamp, b->timestamp_size, &os, &ot);
-		if (r < 0)
-			return log_error_errno(r, "Cannot read the timestamp of '%s'", where);
-		if (ot->common_metadata && ot->common_metadata->version >= version) {
-			if (ot->common_metadata->version == UINT32_MAX)
-				return log_error_errno(-ERANGE,
-						       "the timestamp of '%s' has the last version",
-						       where);
-			version = ot->common_metadata->version + 1;
-		}
+	r = old_stamp(where, b, &old);
+	if (r < 0)
+		return r;
+	if (old.found && old.version >= spec.version) {
+		if (old.version == UINT32_MAX)
+			return log_error_errno(-ERANGE,
+					       "the timestamp of '%s' has the last version", where);
+		spec.version = old.version + 1;
 	}
-	version = MAX(version, (uint32_t)MIN(swu_context_now(swu_ctx), (time_t)UINT32_MAX));
+	spec.version = MAX(spec.version, (uint32_t)MIN(now, (int64_t)UINT32_MAX));
+	if (!a->lifetime && !old.lifetime)
+		return log_usage("'%s' has no timestamp whose lifetime could be kept: give "
+				 "--expires",
+				 where);
+	spec.expires = now + (a->lifetime ?: old.lifetime);
 	r = swu_sha256(s->serialized_targets_metadata.data, s->serialized_targets_metadata.len,
 		       sha);
-	if (r >= 0)
-		r = swu_timestamp_create(version, expires,
-					 t->common_metadata ? t->common_metadata->version : 0,
-					 s->serialized_targets_metadata.len, sha, &unsigned_ts);
+	if (r < 0)
+		return r;
+	spec.rollout = new_rollout(a, &old, old.found && memcmp(sha, old.targets_sha256, 32) == 0);
+	spec.targets_version = t->common_metadata ? t->common_metadata->version : 0;
+	spec.targets_length = s->serialized_targets_metadata.len;
+	spec.targets_sha256 = sha;
+	r = swu_timestamp_create(&spec, &unsigned_ts);
 	if (r >= 0)
 		r = swu_signed_payload(swu_ctx, SWU_SIGNED_TIMESTAMP, unsigned_ts.data,
 				       unsigned_ts.size, &payload);
@@ -916,66 +1041,133 @@ static int make_timestamp(const char *where, const SwuBundle *b, uint32_t versio
 	if (r < 0)
 		return log_error_errno(r, "Cannot sign the timestamp of '%s'", where);
 	warn_not_role_key(b, signer_name(signer), id, true);
-	printf("Timestamp version %u of targets version %u, expires %s\n", version,
-	       t->common_metadata ? t->common_metadata->version : 0,
-	       swu_time_utc(expires, (char[SWU_TIME_UTC_MAX]){}, SWU_TIME_UTC_MAX));
+	printf("Timestamp version %u of targets version %u, expires %s\n", spec.version,
+	       spec.targets_version,
+	       swu_time_utc(spec.expires, (char[SWU_TIME_UTC_MAX]){}, SWU_TIME_UTC_MAX));
+	print_rollout(&spec.rollout);
 	return 0;
 }
 
-int verb_timestamp(int argc, char **argv)
+/* Re-signs the timestamp of @a->dir's metadata.pb with the signer @sa names. */
+static int stamp_channel(const StampArgs *a, SignerArgs *sa, const char *verb)
 {
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(signer_freep) Signer *signer = NULL;
 	_cleanup_free_ char *meta = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	SignerArgs a = SIGNER_ARGS_INIT;
-	const char *dir = NULL;
-	int64_t lifetime = 0;
-	uint32_t version = 0;
 	SwuBuf ts = {};
-	int c, r;
+	int r;
 
-	while ((c = getopt_long(argc, argv, "", verb_timestamp_options, NULL)) >= 0) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 'e':
-			if (parse_lifetime(optarg, &lifetime) < 0)
-				return log_usage("--expires takes a lifetime such as 1d, 12h or "
-						 "30m, "
-						 "not '%s'",
-						 optarg);
-			break;
-		case 'v':
-			if (parse_u32(optarg, &version) < 0 || version == 0)
-				return log_usage("invalid version '%s'", optarg);
-			break;
-		default:
-			r = signer_args_parse(&a, c, optarg);
-			if (r < 0)
-				return r;
-			if (r == 0)
-				return -EINVAL;
-		}
-	}
-	if (!dir || !lifetime || optind != argc)
-		return log_usage("timestamp needs --dir and --expires");
-	r = signer_args_check(&a, "timestamp", "key", /* required= */ true);
+	r = signer_args_check(sa, verb, "key", /* required= */ true);
 	if (r < 0)
 		return r;
-	if (asprintf(&meta, "%s/metadata.pb", dir) < 0)
+	if (asprintf(&meta, "%s/metadata.pb", a->dir) < 0)
 		return -ENOMEM;
 	r = bundle_open(meta, &fd, &b);
 	if (r < 0)
 		return r;
-	r = signer_open(&a, &signer);
+	r = signer_open(sa, &signer);
 	if (r < 0)
 		return r;
-	r = make_timestamp(meta, b, version, (int64_t)swu_context_now(swu_ctx) + lifetime, signer,
-			   &ts);
+	r = make_timestamp(meta, b, a, signer, &ts);
 	if (r >= 0)
 		r = write_channel_metadata(meta, b, ts.data, ts.size);
 	swu_buf_done(&ts);
 	return r;
+}
+
+/* The options both commands take: 1 when @c was one, 0 when not, <0 when it was wrong. */
+static int stamp_option(StampArgs *a, SignerArgs *sa, int c, const char *arg)
+{
+	int r;
+
+	switch (c) {
+	case 'd':
+		a->dir = arg;
+		return 1;
+	case 'e':
+		if (parse_lifetime(arg, &a->lifetime) < 0)
+			return log_usage("--expires takes a lifetime such as 1d, 12h or 30m, not "
+					 "'%s'",
+					 arg);
+		return 1;
+	case 'v':
+		if (parse_u32(arg, &a->version) < 0 || a->version == 0)
+			return log_usage("invalid version '%s'", arg);
+		return 1;
+	default:
+		r = signer_args_parse(sa, c, arg);
+		return r == 0 ? -EINVAL : r;
+	}
+}
+
+/* A percentage, 0 to 100. */
+static int parse_percent(const char *opt, const char *arg, int *ret)
+{
+	uint32_t v;
+
+	if (parse_u32(arg, &v) < 0 || v > 100)
+		return log_usage("%s takes a percentage from 0 to 100, not '%s'", opt, arg);
+	*ret = (int)v;
+	return 0;
+}
+
+int verb_timestamp(int argc, char **argv)
+{
+	StampArgs a = STAMP_ARGS_INIT;
+	SignerArgs sa = SIGNER_ARGS_INIT;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", verb_timestamp_options, NULL)) >= 0) {
+		if (c == 'i')
+			r = parse_percent("--initial-percent", optarg, &a.initial);
+		else
+			r = stamp_option(&a, &sa, c, optarg);
+		if (r < 0)
+			return r;
+	}
+	if (!a.dir || !a.lifetime || optind != argc)
+		return log_usage("timestamp needs --dir and --expires");
+	return stamp_channel(&a, &sa, "timestamp");
+}
+
+int verb_rollout(int argc, char **argv)
+{
+	StampArgs a = STAMP_ARGS_INIT;
+	SignerArgs sa = SIGNER_ARGS_INIT;
+	int c, r;
+
+	a.rollout = true;
+	while ((c = getopt_long(argc, argv, "", verb_rollout_options, NULL)) >= 0) {
+		switch (c) {
+		case 'p':
+			r = parse_percent("--percent", optarg, &a.percent);
+			break;
+		case 's':
+			r = parse_time(optarg, &a.start);
+			if (r < 0)
+				return log_usage("invalid time '%s' (want RFC 3339, e.g. "
+						 "2030-01-01T00:00:00Z)",
+						 optarg);
+			break;
+		case 'H':
+		case 'R':
+			if (a.halt >= 0)
+				return log_usage("--halt and --resume exclude each other");
+			a.halt = c == 'H';
+			r = 0;
+			break;
+		default:
+			r = stamp_option(&a, &sa, c, optarg);
+		}
+		if (r < 0)
+			return r;
+	}
+	if (!a.dir || optind != argc)
+		return log_usage("rollout needs --dir");
+	if (a.percent < 0 && a.start < 0 && a.halt < 0)
+		return log_usage("rollout needs --percent, --start, --halt or --resume");
+	if (a.percent >= 0 && a.halt == 1)
+		return log_usage("--percent resumes a halted rollout: not with --halt");
+	return stamp_channel(&a, &sa, "rollout");
 }

@@ -245,6 +245,7 @@ static const struct {
 	{ "Update", "RebootPolicy", set_reboot_policy, FIELD(reboot_auto) },
 	{ "Update", "StagingDirectory", set_path, FIELD(staging_dir) },
 	{ "Update", "MaxBundleSize", set_size, FIELD(max_bundle_size) },
+	{ "Update", "MachineIdFile", set_path, FIELD(machine_id_file) },
 	{ "Network", "CAFile", set_path, FIELD(ca_file) },
 	{ "Network", "ClientCertificate", set_path, FIELD(client_certificate) },
 	{ "Network", "ClientKey", set_path, FIELD(client_key) },
@@ -445,6 +446,7 @@ static int apply_defaults(Config *c)
 	r = r ?: set_default(&c->slot_parameter, "swupdated.slot");
 	r = r ?: set_default(&c->kernel_cmdline, "/proc/cmdline");
 	r = r ?: set_default(&c->boot_id_file, "/proc/sys/kernel/random/boot_id");
+	r = r ?: set_default(&c->machine_id_file, "/etc/machine-id");
 	r = r ?: set_default(&c->grub_env, "/boot/grub/grubenv");
 	r = r ?: set_default(&c->fw_env_config, "/etc/fw_env.config");
 	r = r ?: set_default(&c->custom_backend, "/usr/libexec/swupdated-boot");
@@ -622,6 +624,7 @@ Config *config_free(Config *c)
 	free(c->slot_parameter);
 	free(c->kernel_cmdline);
 	free(c->boot_id_file);
+	free(c->machine_id_file);
 	free(c->grub_env);
 	free(c->fw_env_config);
 	free(c->custom_backend);

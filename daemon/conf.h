@@ -60,6 +60,7 @@ typedef struct Config {
 	char *slot_parameter;
 	char *kernel_cmdline;
 	char *boot_id_file;
+	char *machine_id_file; /* MachineIdFile=: the draw of staged rollouts */
 	char *grub_env;
 	char *fw_env_config;
 	char *custom_backend;

@@ -241,6 +241,7 @@ void fetch_parse_header(FetchResult *res, FetchHeaderState *st, const char *line
 		res->etag[0] = 0;
 		res->last_modified[0] = 0;
 		res->retry_after = 0;
+		res->date = 0;
 		res->status = 0;
 		st->have_range = false;
 		return;
@@ -271,6 +272,8 @@ void fetch_parse_header(FetchResult *res, FetchHeaderState *st, const char *line
 	} else if (strncasecmp(p, "Last-Modified:", 14) == 0 && vlen < sizeof(res->last_modified)) {
 		memcpy(res->last_modified, v, vlen);
 		res->last_modified[vlen] = 0;
+	} else if (strncasecmp(p, "Date:", 5) == 0) {
+		res->date = (int64_t)parse_http_date(buf);
 	} else if (strncasecmp(p, "Retry-After:", 12) == 0) {
 		res->retry_after = fetch_parse_retry_after(buf, now);
 	} else if (strncasecmp(p, "Content-Range:", 14) == 0) {

@@ -22,6 +22,7 @@ typedef struct FetchResult {
 	char etag[128];		/* the response's ETag: printable ASCII, whole, or "" */
 	char last_modified[64]; /* its Last-Modified: the same */
 	uint64_t retry_after;	/* seconds from Retry-After, 0 when none */
+	int64_t date;		/* the server's Date (seconds since the epoch), 0 when none */
 	uint64_t received;	/* body bytes delivered */
 	char message[256];	/* what went wrong, for operators */
 } FetchResult;

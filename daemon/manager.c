@@ -11,6 +11,7 @@
 #include "bundle.h"
 #include "fileio.h"
 #include "log.h"
+#include "time-util.h"
 #include "macro.h"
 #include "manager.h"
 #include "manifest.h"
@@ -164,6 +165,27 @@ static void check_selected_entry(Manager *m, bool unnamed)
 	}
 }
 
+/* The machine ID, for the rollout draw: without one, rollouts still work, only coarser. */
+static void read_machine_id(Manager *m)
+{
+	_cleanup_free_ char *id = NULL;
+	int r;
+
+	r = read_text(m->config->machine_id_file, 256, &id);
+	if (r >= 0) {
+		id[strcspn(id, "\n")] = 0;
+		if (*id && strlen(id) < sizeof(m->machine_id)) {
+			strcpy(m->machine_id, id);
+			return;
+		}
+		r = -EINVAL;
+	}
+	log_warning_errno(r,
+			  "Cannot read a machine ID from '%s': in staged rollouts, this device "
+			  "draws like every other device without one",
+			  m->config->machine_id_file);
+}
+
 int manager_new(Config *config, Manager **ret)
 {
 	_cleanup_free_ char *cmdline = NULL, *boot_id = NULL;
@@ -208,6 +230,7 @@ int manager_new(Config *config, Manager **ret)
 		return -ENAMETOOLONG;
 	}
 	strcpy(m->boot_id, boot_id);
+	read_machine_id(m);
 
 	r = read_text(config->kernel_cmdline, 64 * 1024, &cmdline);
 	if (r < 0)
@@ -234,6 +257,16 @@ int manager_new(Config *config, Manager **ret)
 	swu_context_clear_failure(m->ctx);
 	*ret = m;
 	return 0;
+}
+
+static time_t wall_seconds(void *userdata)
+{
+	return (time_t)(clock_now(userdata, CLOCK_REALTIME) / USEC_PER_SEC);
+}
+
+void manager_set_clock(Manager *m, Clock *clock)
+{
+	swu_context_set_clock(m->ctx, clock ? wall_seconds : NULL, clock);
 }
 
 int manager_context_new(Manager *m, SwuContext **ret)

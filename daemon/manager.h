@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bundle.h"
+#include "clock.h"
 #include "conf.h"
 #include "context.h"
 #include "device.h"
@@ -36,6 +37,7 @@ typedef struct Manager {
 	SwuDevice device;
 	char booted; /* 'A', 'B', or 0 when it cannot be told */
 	char boot_id[64];
+	char machine_id[64];	/* "" when it cannot be read: every such device draws alike */
 	char booted_error[512]; /* why the booted slot cannot be told */
 	SwuRootDevices root;	/* "/" and the devices under it (dm-verity: its data device) */
 } Manager;
@@ -53,6 +55,11 @@ typedef struct Status {
 /* Takes ownership of @config. Reads the kernel command line and boot ID; errors are logged. */
 int manager_new(Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
+/*
+ * The time the verifier checks expiry against is @clock's wall clock (NULL: time()), so that the
+ * daemon has one time source, which tests move.
+ */
+void manager_set_clock(Manager *m, Clock *clock);
 /* A context for one operation: the manager's settings and fault hook, its own failure record. */
 int manager_context_new(Manager *m, SwuContext **ret);
 

@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "poller.h"
 #include "roots.h"
+#include "state.h"
 #include "text.h"
 #include "time-util.h"
 #include "url.h"
@@ -47,7 +48,8 @@ struct Poller {
 	uint64_t retry_at;   /* CLOCK_REALTIME usec of the daemon's own retry, 0: none */
 	uint64_t not_before; /* the server's Retry-After: no scheduled check before this */
 	uint64_t last_check, next_check;
-	char *note; /* what the last poll found */
+	char *note;	     /* what the last poll found */
+	int64_t server_date; /* the Date of the last answer (seconds), 0: none */
 	Release *release;
 	/* the kept release came from this Server= (a poll, or status.json naming it): the server
 	 * may not go back below its version (take_release()) */
@@ -252,6 +254,40 @@ static void poll_note(Poller *p, int r, const char *fmt, ...)
 	log_msg(r < 0 ? LOG_WARNING : LOG_INFO, "%s", p->note);
 }
 
+/* A clock this far ahead of the server's Date looks wrong (a server's own clock may be off by
+ * minutes; a board without RTC battery, or one set by hand, by years). */
+#define CLOCK_AHEAD_SEC (2 * 86400)
+
+/*
+ * What the Note adds when the clock looks wrong, "" when it does not: earlier than the newest time
+ * signed metadata vouched for (expiry is then checked against that time, never against the
+ * clock), or days ahead of the server's Date (unsigned: only a hint, which decides nothing; the
+ * metadata then looks expired until the clock is set).
+ */
+static const char *clock_hint(Poller *p, char *buf, size_t size)
+{
+	int64_t now = (int64_t)(now_realtime(p) / USEC_PER_SEC), signed_time = 0;
+	char a[SWU_TIME_UTC_MAX], b[SWU_TIME_UTC_MAX];
+
+	(void)swu_state_load_signed_time(p->m->ctx, config_of(p)->state_dir, &signed_time);
+	if (signed_time > now)
+		snprintf(buf, size,
+			 "; the clock looks wrong: it reads %s, earlier than metadata signed at "
+			 "%s, "
+			 "the time expiry is checked against (is it set? systemd-timesyncd)",
+			 swu_time_utc(now, a, sizeof(a)), swu_time_utc(signed_time, b, sizeof(b)));
+	else if (p->server_date > 0 && now - p->server_date > CLOCK_AHEAD_SEC)
+		snprintf(buf, size,
+			 "; the clock looks wrong: it reads %s, %" PRId64 " days ahead of the "
+			 "server's Date (%s), and metadata looks expired until it is set "
+			 "(systemd-timesyncd)",
+			 swu_time_utc(now, a, sizeof(a)), (now - p->server_date) / 86400,
+			 swu_time_utc(p->server_date, b, sizeof(b)));
+	else
+		buf[0] = 0;
+	return buf;
+}
+
 /*
  * A 200: verify the release; it replaces the kept one when it passes (0), unless it is older than
  * the kept one from the same server (1). A client never goes back on targets metadata it verified
@@ -261,6 +297,7 @@ static void poll_note(Poller *p, int r, const char *fmt, ...)
  */
 static int take_release(Poller *p, const FetchResult *res)
 {
+	char hint[256];
 	Release *rel = NULL;
 	Status st;
 	int r;
@@ -270,7 +307,8 @@ static int take_release(Poller *p, const FetchResult *res)
 	if (r < 0) {
 		/* Keep the release that verified before; the next poll asks again in full. */
 		p->etag[0] = p->last_modified[0] = 0;
-		poll_note(p, r, "Release rejected: %s", log_reason(p->ctx, r));
+		poll_note(p, r, "Release rejected: %s%s", log_reason(p->ctx, r),
+			  clock_hint(p, hint, sizeof(hint)));
 		return r;
 	}
 	if (p->release && p->release_polled_here &&
@@ -302,8 +340,8 @@ static int take_release(Poller *p, const FetchResult *res)
 	}
 	if (manager_get_status(p->m, p->ctx, &st) < 0)
 		st.installed_version = 0;
-	poll_note(p, 0, "Release version %u available (installed %u)", release_get_version(rel),
-		  st.installed_version);
+	poll_note(p, 0, "Release version %u available (installed %u)%s", release_get_version(rel),
+		  st.installed_version, clock_hint(p, hint, sizeof(hint)));
 	return 0;
 }
 
@@ -315,14 +353,18 @@ static int take_release(Poller *p, const FetchResult *res)
 static int check_fresh(Poller *p)
 {
 	int64_t expires = p->release ? release_get_timestamp_expires(p->release) : 0;
-	char at[SWU_TIME_UTC_MAX];
+	int64_t now = (int64_t)(now_realtime(p) / USEC_PER_SEC), signed_time = 0;
+	char at[SWU_TIME_UTC_MAX], hint[256];
 
-	if (expires == 0 || expires > (int64_t)(now_realtime(p) / USEC_PER_SEC))
+	/* never a time earlier than signed metadata vouched for (a clock set back) */
+	(void)swu_state_load_signed_time(p->m->ctx, config_of(p)->state_dir, &signed_time);
+	if (expires == 0 || expires > MAX(now, signed_time))
 		return 0;
 	poll_note(p, -EKEYEXPIRED,
 		  "The server's timestamp expired at %s: its metadata is stale (a frozen server or "
-		  "mirror, or the online signer stopped); version %u is not installed",
-		  swu_time_utc(expires, at, sizeof(at)), release_get_version(p->release));
+		  "mirror, or the online signer stopped); version %u is not installed%s",
+		  swu_time_utc(expires, at, sizeof(at)), release_get_version(p->release),
+		  clock_hint(p, hint, sizeof(hint)));
 	return -EKEYEXPIRED;
 }
 
@@ -345,8 +387,11 @@ static void end_poll(Poller *p, PollReport *report, uint64_t next)
 /* The release cannot be verified (its roots failed): the one before stays, asked in full next. */
 static int reject_release(Poller *p, int r)
 {
+	char hint[256];
+
 	p->etag[0] = p->last_modified[0] = 0;
-	poll_note(p, r, "Release rejected: %s", log_reason(p->ctx, r));
+	poll_note(p, r, "Release rejected: %s%s", log_reason(p->ctx, r),
+		  clock_hint(p, hint, sizeof(hint)));
 	return r;
 }
 
@@ -383,6 +428,7 @@ static void poll_done(void *userdata, const FetchResult *res)
 
 	p->job = NULL;
 	p->last_check = now_realtime(p);
+	p->server_date = res->date;
 	switch (report.outcome) {
 	case POLL_RETRY:
 		report.error = res->error < 0 ? res->error : -EREMOTEIO;

@@ -15,6 +15,7 @@ struct Release {
 	uint32_t version;
 	uint8_t targets_sha256[SWU_SHA256_SIZE];
 	int64_t timestamp_expires; /* 0: its root declares no timestamp role */
+	SwuRollout rollout;	   /* what its timestamp says (unset: every device, at once) */
 };
 
 int release_memory_bundle(SwuContext *ctx, const uint8_t *p, size_t n, int *ret_fd, SwuBundle **ret)
@@ -85,6 +86,7 @@ int release_new(Manager *m, SwuContext *ctx, uint8_t *data, size_t size, Release
 			  .version = swu_verifier_get_version(v),
 			  .timestamp_expires = swu_verifier_get_timestamp_expires(v) };
 	(void)swu_verifier_get_targets_sha256(v, rel->targets_sha256);
+	(void)swu_verifier_get_rollout(v, &rel->rollout);
 	*ret = rel;
 	return 0;
 }
@@ -133,6 +135,12 @@ int64_t release_get_timestamp_expires(const Release *r)
 {
 	assert_return(r, 0);
 	return r->timestamp_expires;
+}
+
+const SwuRollout *release_get_rollout(const Release *r)
+{
+	assert_return(r, NULL);
+	return &r->rollout;
 }
 
 const uint8_t *release_get_targets_sha256(const Release *r)

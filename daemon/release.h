@@ -44,6 +44,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Release *, release_free);
 uint32_t release_get_version(const Release *r);
 /* What identifies it: the SHA-256 of its signed targets metadata. */
 const uint8_t *release_get_targets_sha256(const Release *r);
+/* The rollout its timestamp carries (->set false: none, every device installs). */
+const SwuRollout *release_get_rollout(const Release *r);
 /* When its timestamp expires (seconds since the epoch); 0 when the root declares no such role. */
 int64_t release_get_timestamp_expires(const Release *r);
 

@@ -34,5 +34,7 @@ UpdateResult update_result_of(int r)
 {
 	if (r == -ECANCELED)
 		return RESULT_ABORTED;
+	if (r == -EL2HLT) /* a halted rollout: the signed metadata says no */
+		return RESULT_VERIFY_FAILED;
 	return swu_error_is_rejection(r) ? RESULT_VERIFY_FAILED : RESULT_TRANSFER_FAILED;
 }

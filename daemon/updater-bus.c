@@ -470,6 +470,16 @@ static int property_get_available_version(sd_bus *bus, const char *path, const c
 	return sd_bus_message_append(reply, "u", updater_get_available_version(userdata));
 }
 
+static int property_get_rollout(sd_bus *bus, const char *path, const char *interface,
+				const char *property, sd_bus_message *reply, void *userdata,
+				sd_bus_error *error)
+{
+	char what[128];
+
+	(void)updater_get_rollout(userdata, what, sizeof(what));
+	return sd_bus_message_append(reply, "s", what);
+}
+
 static int property_get_check(sd_bus *bus, const char *path, const char *interface,
 			      const char *property, sd_bus_message *reply, void *userdata,
 			      sd_bus_error *error)
@@ -518,6 +528,7 @@ static const sd_bus_vtable updater_vtable[] = {
 	SD_BUS_PROPERTY("InstalledVersion", "u", NULL, offsetof(Updater, installed_version),
 			CHANGING),
 	SD_BUS_PROPERTY("AvailableVersion", "u", property_get_available_version, 0, CHANGING),
+	SD_BUS_PROPERTY("Rollout", "s", property_get_rollout, 0, CHANGING),
 	SD_BUS_PROPERTY("LastCheck", "t", property_get_check, 0, CHANGING),
 	SD_BUS_PROPERTY("NextCheck", "t", property_get_check, 0, CHANGING),
 	SD_BUS_PROPERTY("BootedSlot", "s", property_get_slot, 0, CHANGING),
@@ -570,7 +581,7 @@ static const struct {
 	{ UPDATER_PROPERTY_SOURCE, { "Source" } },
 	{ UPDATER_PROPERTY_NOTE, { "Note" } },
 	{ UPDATER_PROPERTY_INSTALLED_VERSION, { "InstalledVersion" } },
-	{ UPDATER_PROPERTY_AVAILABLE_VERSION, { "AvailableVersion" } },
+	{ UPDATER_PROPERTY_AVAILABLE_VERSION, { "AvailableVersion", "Rollout" } },
 	{ UPDATER_PROPERTY_LAST_CHECK, { "LastCheck" } },
 	{ UPDATER_PROPERTY_NEXT_CHECK, { "NextCheck" } },
 	{ UPDATER_PROPERTY_PENDING_SLOT, { "PendingSlot" } },

@@ -355,6 +355,17 @@ static void transfer_setup(Updater *u, SwuContext *ctx, TransferSetup *ret)
 	};
 }
 
+/* What the release's rollout says to this device now (its draw, in *ret_draw). */
+static SwuRolloutVerdict rollout_verdict(const Updater *u, const Release *rel, uint32_t *ret_draw)
+{
+	int64_t now = (int64_t)(clock_now(u->clock, CLOCK_REALTIME) / USEC_PER_SEC);
+	uint32_t draw = swu_rollout_draw(u->m->machine_id, release_get_targets_sha256(rel));
+
+	if (ret_draw)
+		*ret_draw = draw;
+	return swu_rollout_decide(release_get_rollout(rel), draw, now);
+}
+
 /* The server's release the poller keeps. */
 static int begin_server(Updater *u, bool verify, bool apply)
 {
@@ -370,6 +381,13 @@ static int begin_server(Updater *u, bool verify, bool apply)
 		return fail(u, NULL, r, "Cannot install");
 	if (!rel)
 		return refuse(u, -ENOENT, "No release is available from %s", u->source);
+	/* An operator's Install takes a release the rollout has not reached yet, not a halted one:
+	 * the halt says the release itself is suspect. */
+	if (rollout_verdict(u, rel, NULL) == SWU_ROLLOUT_HALTED)
+		return refuse(u, -EL2HLT,
+			      "Release version %u is halted by its publisher (a halted rollout): "
+			      "not installed",
+			      release_get_version(rel));
 	r = manager_may_install(u->m, ctx);
 	if (r < 0)
 		return fail(u, ctx, r, "Refusing to install");
@@ -480,6 +498,49 @@ static bool skip_rolled_back(Updater *u, SwuContext *ctx, const Release *rel)
 	return true;
 }
 
+int updater_get_rollout(const Updater *u, char *buf, size_t size)
+{
+	const Release *rel = poller_get_release(u->poller);
+	const SwuRollout *ro = rel ? release_get_rollout(rel) : NULL;
+	char when[SWU_TIME_UTC_MAX];
+
+	if (!ro || !ro->set)
+		return snprintf(buf, size, "%s", "");
+	switch (rollout_verdict(u, rel, NULL)) {
+	case SWU_ROLLOUT_HALTED:
+		return snprintf(buf, size, "halted");
+	case SWU_ROLLOUT_NOT_STARTED:
+		return snprintf(buf, size, "rollout %u%% from %s, not started", ro->percent,
+				swu_time_utc(ro->start, when, sizeof(when)));
+	case SWU_ROLLOUT_NOT_YET:
+		return snprintf(buf, size, "rollout %u%%, this device not yet", ro->percent);
+	case SWU_ROLLOUT_IN:
+	default:
+		return snprintf(buf, size, "rollout %u%%, this device included", ro->percent);
+	}
+}
+
+/*
+ * A staged rollout that does not cover this device yet holds the automatic path (said in the
+ * Note while no install shows its own); an explicit install is not held (begin_server()).
+ */
+static bool rollout_holds(Updater *u, const Release *rel)
+{
+	char what[128];
+
+	if (rollout_verdict(u, rel, NULL) == SWU_ROLLOUT_IN)
+		return false;
+	(void)updater_get_rollout(u, what, sizeof(what));
+	if (u->state == UPDATER_INACTIVE) {
+		set_note(u,
+			 "Release version %u is available (installed %u); %s: not installed "
+			 "automatically",
+			 release_get_version(rel), u->installed_version, what);
+		log_info("%s", u->note);
+	}
+	return true;
+}
+
 /* After a poll: the automatic path installs what the server offers, when it may. */
 static void auto_install(Updater *u)
 {
@@ -502,6 +563,8 @@ static void auto_install(Updater *u)
 	    s.pending_version >= release_get_version(rel))
 		return;
 	if (skip_rolled_back(u, ctx, rel))
+		return;
+	if (rollout_holds(u, rel))
 		return;
 	if (u->state == UPDATER_FINISHED)
 		(void)updater_reset(u);
@@ -973,6 +1036,7 @@ int updater_new(const UpdaterSetup *setup, Updater **ret)
 	};
 	if (!u->note || !u->current_target || !u->source)
 		return -ENOMEM;
+	manager_set_clock(u->m, u->clock);
 	ps = (PollerSetup){
 		.manager = u->m,
 		.clock = u->clock,
@@ -1004,6 +1068,8 @@ Updater *updater_free(Updater *u)
 	if (u->poller)
 		updater_shutdown(u);
 	poller_free(u->poller);
+	if (u->m)
+		manager_set_clock(u->m, NULL); /* the clock may go before the manager */
 	sd_event_unref(u->event);
 	free(u->note);
 	free(u->current_target);

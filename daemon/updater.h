@@ -184,6 +184,8 @@ void updater_save_status(Updater *u);
 
 /* Properties that are not plain fields. */
 uint32_t updater_get_available_version(const Updater *u);
+/* The available release's rollout as this device sees it ("" when none); snprintf's return. */
+int updater_get_rollout(const Updater *u, char *buf, size_t size);
 uint64_t updater_get_last_check(const Updater *u);
 uint64_t updater_get_next_check(const Updater *u);
 /* The pending install's slot, 0 when none. */

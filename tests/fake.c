@@ -199,6 +199,7 @@ struct FakeServer {
 	size_t n_requests;
 	FakeJob *jobs;
 	uint64_t sent;
+	int64_t date; /* every answer's Date, 0: none */
 };
 
 #define CHUNK (64u * 1024u)
@@ -310,6 +311,7 @@ static void respond(FakeJob *j)
 	uint64_t start = 0, end;
 
 	(void)take_fault(s, q->url, &f);
+	j->result.date = s->date;
 	j->cut = f.cut;
 	j->fail_at_end = f.fail_at_end;
 	if (f.status || !res) {
@@ -540,6 +542,11 @@ void fake_server_last_modified(FakeServer *s, const char *url, const char *date)
 	r->last_modified = strdup(date);
 }
 
+void fake_server_date(FakeServer *s, int64_t date)
+{
+	s->date = date;
+}
+
 void fake_server_fault(FakeServer *s, const char *url, const FakeFault *fault)
 {
 	Fault *f = calloc(1, sizeof(*f)), **p = &s->faults;
@@ -698,7 +705,17 @@ void fake_device_done(FakeDevice *d)
 
 void fake_release(FakeDevice *d, uint32_t version, const TuFile *files, size_t n, FakeRelease *ret)
 {
-	TuTargetsSpec spec = { .version = version, .n_files = n, .n_signers = 1 };
+	fake_release_timed(d, version, 0, 0, files, n, ret);
+}
+
+void fake_release_timed(FakeDevice *d, uint32_t version, int64_t expires, int64_t signed_at,
+			const TuFile *files, size_t n, FakeRelease *ret)
+{
+	TuTargetsSpec spec = { .version = version,
+			       .expires = expires,
+			       .signed_at = signed_at,
+			       .n_files = n,
+			       .n_signers = 1 };
 	SwuBuf targets = {};
 
 	ck_assert_uint_le(n, ELEMENTSOF(spec.files));

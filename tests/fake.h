@@ -70,6 +70,8 @@ void fake_server_remove(FakeServer *s, const char *url);
 /* @url (put already) is answered with Last-Modified: @date, and If-Modified-Since: @date with 304
  * when no ETag is asked for (a server without ETags). */
 void fake_server_last_modified(FakeServer *s, const char *url, const char *date);
+/* Every answer from now on carries Date: @date (seconds since the epoch; 0: none). */
+void fake_server_date(FakeServer *s, int64_t date);
 /* The next request for @url (a prefix of it) meets @fault; faults queue up in order. */
 void fake_server_fault(FakeServer *s, const char *url, const FakeFault *fault);
 /* Requests so far, oldest first, and how many asked for @url (a prefix). */
@@ -120,6 +122,9 @@ typedef struct FakeRelease {
 
 /* A release of @version with @files, signed by @d's targets key. */
 void fake_release(FakeDevice *d, uint32_t version, const TuFile *files, size_t n, FakeRelease *ret);
+/* The same, its targets metadata expiring at @expires and signed at @signed_at (0: none). */
+void fake_release_timed(FakeDevice *d, uint32_t version, int64_t expires, int64_t signed_at,
+			const TuFile *files, size_t n, FakeRelease *ret);
 void fake_release_done(FakeRelease *r);
 /* Publishes @r on @s under @server: metadata.pb (ETag "v<version>") and blobs/<sha256>. */
 void fake_publish(FakeServer *s, const char *server, const FakeRelease *r, const TuFile *files,

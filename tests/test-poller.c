@@ -16,6 +16,8 @@
 #include "macro.h"
 #include "poller.h"
 #include "reader.h"
+#include "state.h"
+#include "text.h"
 #include "testutil.h"
 #include "time-util.h"
 #include "transfer.h"
@@ -880,6 +882,102 @@ START_TEST(test_root_chain_gap)
 }
 END_TEST
 
+/* A poller on a clock that reads @realtime: the board restarted with that wall clock. */
+static Poller *restart_at(Poller *p, Recorder *rec, uint64_t realtime)
+{
+	poller_free(p);
+	fake_clock_free(fc);
+	fc = fake_clock_new(realtime);
+	manager_set_clock(dev.m, fake_clock(fc));
+	return new_poller(rec, false);
+}
+
+static void poll_once(Poller *p, Recorder *rec)
+{
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(rec, rec->polls + 1);
+}
+
+static void assert_note(const Recorder *rec, const char *want)
+{
+	ck_assert_msg(strstr(rec->note, want), "the Note '%s' lacks '%s'", rec->note, want);
+}
+
+/*
+ * Wrong clocks (a board without RTC battery). At 1970, metadata that expired before the newest
+ * time that signed metadata vouched for (the state's signed-time) is refused, and the Note says
+ * the clock looks wrong; what is current still verifies. Years ahead, everything looks expired,
+ * and the Note gives the days ahead of the server's Date; the signed time never follows the
+ * clock, so once the clock is set right, nothing was lost.
+ */
+START_TEST(test_clock)
+{
+	_cleanup_free_ char *url = tu_path("%s/metadata.pb", SERVER);
+	const TuFile files[] = { { "appfs", appfs, sizeof(appfs) } };
+	const int64_t t0 = (int64_t)(T0 / USEC_PER_SEC), day = 86400;
+	char expired_at[SWU_TIME_UTC_MAX], signed_at[SWU_TIME_UTC_MAX], want[512];
+	FakeRelease old, renewed;
+	Recorder rec = {};
+	Poller *p = NULL;
+	int64_t kept = 0;
+
+	/* version 2, expired an hour after it was signed; its renewal, signed a day later */
+	fake_release_timed(&dev, 2, t0 + 3600, t0, files, 1, &old);
+	fake_release_timed(&dev, 2, t0 + 30 * day, t0 + day, files, 1, &renewed);
+	fake_server_put(srv, url, renewed.metadata.data, renewed.metadata.size, "\"renewed\"");
+	p = restart_at(p, &rec, T0 + (uint64_t)day * USEC_PER_SEC + 60 * USEC_PER_SEC);
+	poll_once(p, &rec);
+	ck_assert_str_eq(rec.note, "Release version 2 available (installed 0)");
+	ck_assert_int_eq(swu_state_load_signed_time(dev.m->ctx, dev.m->config->state_dir, &kept),
+			 0);
+	ck_assert_int_eq(kept, t0 + day);
+
+	/* 1970: the stale copy is refused, not taken as the release */
+	p = restart_at(p, &rec, 10 * USEC_PER_SEC);
+	fake_server_put(srv, url, old.metadata.data, old.metadata.size, "\"old\"");
+	poll_once(p, &rec);
+	ck_assert_int_eq(rec.last.error, -EKEYEXPIRED);
+	snprintf(want, sizeof(want),
+		 "Release rejected: targets metadata expired at %s (now %s); the clock looks "
+		 "wrong: "
+		 "it reads 1970-01-01 00:00:10 UTC, earlier than metadata signed at %s, the time "
+		 "expiry is checked against (is it set? systemd-timesyncd)",
+		 swu_time_utc(t0 + 3600, expired_at, sizeof(expired_at)),
+		 swu_time_utc(t0 + day, signed_at, sizeof(signed_at)), signed_at);
+	ck_assert_str_eq(rec.note, want);
+	/* what is current verifies at 1970 all the same */
+	fake_server_put(srv, url, renewed.metadata.data, renewed.metadata.size, "\"renewed-2\"");
+	poll_once(p, &rec);
+	ck_assert_int_eq(rec.last.error, 0);
+	assert_note(&rec, "Release version 2 available (installed 0); the clock looks wrong: it "
+			  "reads 1970-01-01 00:00:10 UTC");
+
+	/* three years ahead: the server's release no longer verifies */
+	p = restart_at(p, &rec, T0 + (uint64_t)(3 * 365 * day) * USEC_PER_SEC);
+	fake_server_date(srv, t0 + day + 120);
+	fake_server_put(srv, url, renewed.metadata.data, renewed.metadata.size, "\"renewed-3\"");
+	poll_once(p, &rec);
+	ck_assert_int_eq(rec.last.error, -EKEYEXPIRED);
+	assert_note(&rec, "Release rejected: targets metadata expired at ");
+	assert_note(&rec, "; the clock looks wrong: it reads ");
+	assert_note(&rec, ", 1093 days ahead of the server's Date (");
+	assert_note(&rec, "), and metadata looks expired until it is set (systemd-timesyncd)");
+	ck_assert_int_eq(swu_state_load_signed_time(dev.m->ctx, dev.m->config->state_dir, &kept),
+			 0);
+	ck_assert_int_eq(kept, t0 + day);
+
+	/* set right */
+	p = restart_at(p, &rec, T0 + (uint64_t)(day + 300) * USEC_PER_SEC);
+	fake_server_put(srv, url, renewed.metadata.data, renewed.metadata.size, "\"renewed-4\"");
+	poll_once(p, &rec);
+	ck_assert_str_eq(rec.note, "Release version 2 available (installed 0)");
+	poller_free(p);
+	manager_set_clock(dev.m, NULL);
+	fake_release_done(&old);
+	fake_release_done(&renewed);
+}
+END_TEST
+
 int main(void)
 {
 	const TuCase cases[] = {
@@ -901,6 +999,7 @@ int main(void)
 		{ "root-chain-secret", test_root_chain_secret, 60 },
 		{ "root-chain-attacks", test_root_chain_attacks, 120 },
 		{ "root-chain-gap", test_root_chain_gap },
+		{ "clock", test_clock, 60 },
 	};
 
 	return tu_run("poller", cases, ELEMENTSOF(cases), setup, teardown);

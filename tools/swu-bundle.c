@@ -910,7 +910,7 @@ typedef struct OldStamp {
 	uint8_t targets_sha256[SWU_SHA256_SIZE];
 } OldStamp;
 
-static int old_stamp(const char *where, const SwuBundle *b, OldStamp *ret)
+static int decode_stamp(const char *where, const uint8_t *p, size_t n, OldStamp *ret)
 {
 	_cleanup_(swu_signed_timestamp_freep) SwuSignedTimestamp *os = NULL;
 	_cleanup_(swu_timestamp_metadata_freep) SwuTimestampMetadata *ot = NULL;
@@ -918,9 +918,7 @@ static int old_stamp(const char *where, const SwuBundle *b, OldStamp *ret)
 	int r;
 
 	*ret = (OldStamp){};
-	if (!b->timestamp)
-		return 0;
-	r = swu_timestamp_decode(swu_ctx, b->timestamp, b->timestamp_size, &os, &ot);
+	r = swu_timestamp_decode(swu_ctx, p, n, &os, &ot);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the timestamp of '%s'", where);
 	c = ot->common_metadata;
@@ -933,6 +931,41 @@ static int old_stamp(const char *where, const SwuBundle *b, OldStamp *ret)
 	    ot->snapshot_metadata[0]->hashes[0]->hash.len == SWU_SHA256_SIZE)
 		memcpy(ret->targets_sha256, ot->snapshot_metadata[0]->hashes[0]->hash.data,
 		       SWU_SHA256_SIZE);
+	return 0;
+}
+
+/*
+ * The channel's last timestamp: metadata.pb's, or, once swu publish replaced metadata.pb with a
+ * new release that carries none yet, the copy in timestamp.pb that swu timestamp keeps beside it.
+ * The version is the higher of the two, so that it never goes back across a publish.
+ */
+static int old_stamp(const char *dir, const char *where, const SwuBundle *b, OldStamp *ret)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t size = 0;
+	OldStamp kept = {};
+	int r;
+
+	*ret = (OldStamp){};
+	if (b->timestamp) {
+		r = decode_stamp(where, b->timestamp, b->timestamp_size, ret);
+		if (r < 0)
+			return r;
+	}
+	if (asprintf(&path, "%s/timestamp.pb", dir) < 0)
+		return -ENOMEM;
+	r = swu_read_file(path, SWU_METADATA_MAX_DEFAULT, &data, &size);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
+	r = decode_stamp(path, data, size, &kept);
+	if (r < 0)
+		return r;
+	if (!ret->found)
+		*ret = kept;
+	ret->version = MAX(ret->version, kept.version);
 	return 0;
 }
 
@@ -1002,7 +1035,7 @@ static int make_timestamp(const char *where, const SwuBundle *b, const StampArgs
 	r = swu_targets_decode(swu_ctx, targets->data, targets->size, &s, &t);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the targets metadata of '%s'", where);
-	r = old_stamp(where, b, &old);
+	r = old_stamp(a->dir, where, b, &old);
 	if (r < 0)
 		return r;
 	if (old.found && old.version >= spec.version) {
@@ -1053,7 +1086,7 @@ static int stamp_channel(const StampArgs *a, SignerArgs *sa, const char *verb)
 {
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(signer_freep) Signer *signer = NULL;
-	_cleanup_free_ char *meta = NULL;
+	_cleanup_free_ char *meta = NULL, *kept = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	SwuBuf ts = {};
 	int r;
@@ -1072,6 +1105,14 @@ static int stamp_channel(const StampArgs *a, SignerArgs *sa, const char *verb)
 	r = make_timestamp(meta, b, a, signer, &ts);
 	if (r >= 0)
 		r = write_channel_metadata(meta, b, ts.data, ts.size);
+	/* Its copy: the version survives the next publish, which writes metadata.pb without one. */
+	if (r >= 0 && asprintf(&kept, "%s/timestamp.pb", a->dir) < 0)
+		r = -ENOMEM;
+	if (r >= 0) {
+		r = swu_write_file_atomic(kept, ts.data, ts.size, 0644);
+		if (r < 0)
+			log_error_errno(r, "Cannot write '%s'", kept);
+	}
 	swu_buf_done(&ts);
 	return r;
 }

@@ -64,6 +64,9 @@ publish "$T/v3.swu"
 online timestamp --expires 1d --initial-percent 100
 online rollout --halt
 check "swu rollout says halted" grep -q "^Rollout: 100%, halted" "$T/online.out"
+expect_exit 0 "$SWU" verify-channel --trusted-root-metadata "$T/root.pb" --compatible acme-gw-v2 \
+	"$T/repo/stable"
+expect_stdout "^Timestamp version [0-9]*, expires .*; rollout: 100%, halted$"
 expect_exit 0 ctl check
 expect_eq "AvailableVersion while halted" "$(prop AvailableVersion)" 3
 expect_eq "Rollout while halted" "$(prop Rollout)" halted

@@ -997,19 +997,6 @@ static SwuRollout new_rollout(const StampArgs *a, const OldStamp *old, bool same
 	return r;
 }
 
-static void print_rollout(const SwuRollout *r)
-{
-	char when[SWU_TIME_UTC_MAX];
-
-	if (!r->set) {
-		printf("Rollout: none (every device installs)\n");
-		return;
-	}
-	printf("Rollout: %u%%%s%s%s\n", r->percent, r->start ? ", from " : "",
-	       r->start ? swu_time_utc(r->start, when, sizeof(when)) : "",
-	       r->halted ? ", halted" : "");
-}
-
 /*
  * The timestamp of @b's metadata for @signer, naming @b's targets metadata, in @out. Its version
  * never goes back: the old timestamp's + 1, the current time in seconds when that is more (swu
@@ -1077,7 +1064,7 @@ static int make_timestamp(const char *where, const SwuBundle *b, const StampArgs
 	printf("Timestamp version %u of targets version %u, expires %s\n", spec.version,
 	       spec.targets_version,
 	       swu_time_utc(spec.expires, (char[SWU_TIME_UTC_MAX]){}, SWU_TIME_UTC_MAX));
-	print_rollout(&spec.rollout);
+	printf("Rollout: %s\n", rollout_text(&spec.rollout, (char[128]){}, 128));
 	return 0;
 }
 

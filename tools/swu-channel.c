@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "swu.h"
+#include "text.h"
 
 /* The largest chunk index read into memory (publish refuses larger ones). */
 #define INDEX_MAX (64u * 1024u * 1024u)
@@ -428,6 +429,21 @@ static int check_metadata(Channel *c, const ChannelArgs *a, const uint8_t *root,
 	return 1;
 }
 
+/* What the timestamp rule 3t accepted says: its version, expiry and the release's rollout. */
+static void print_timestamp(const SwuVerifier *v)
+{
+	char when[SWU_TIME_UTC_MAX], what[128];
+	SwuRollout ro;
+
+	if (swu_verifier_get_timestamp_version(v) == 0)
+		return;
+	(void)swu_verifier_get_rollout(v, &ro);
+	printf("Timestamp version %u, expires %s; rollout: %s\n",
+	       swu_verifier_get_timestamp_version(v),
+	       swu_time_utc(swu_verifier_get_timestamp_expires(v), when, sizeof(when)),
+	       rollout_text(&ro, what, sizeof(what)));
+}
+
 static int check_channel(Channel *c, const ChannelArgs *a, const uint8_t *root, size_t root_size)
 {
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
@@ -464,6 +480,7 @@ static int check_channel(Channel *c, const ChannelArgs *a, const uint8_t *root, 
 	if (c->have_roots)
 		printf(", %u root%s", c->roots, c->roots == 1 ? "" : "s");
 	putchar('\n');
+	print_timestamp(c->v);
 	if (!a->compatible && !a->self)
 		printf("(no --compatible given: hardware compatibility not checked)\n");
 	return 0;

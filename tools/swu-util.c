@@ -195,6 +195,19 @@ int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLi
 	return 0;
 }
 
+const char *rollout_text(const SwuRollout *r, char *buf, size_t size)
+{
+	char when[SWU_TIME_UTC_MAX];
+
+	if (!r->set)
+		snprintf(buf, size, "none (every device installs)");
+	else
+		snprintf(buf, size, "%u%%%s%s%s", r->percent, r->start ? " from " : "",
+			 r->start ? swu_time_utc(r->start, when, sizeof(when)) : "",
+			 r->halted ? ", halted" : "");
+	return buf;
+}
+
 int write_channel_metadata(const char *meta, const SwuBundle *b, const uint8_t *timestamp,
 			   size_t timestamp_size)
 {

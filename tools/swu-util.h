@@ -47,6 +47,8 @@ int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
  * Writes @meta (a channel's metadata.pb) from @b's metadata with @timestamp, atomically and with an
  * mtime newer than the file it replaces (so a server's ETag changes). Errors are said.
  */
+/* A rollout as swu prints it: "10% from <time>, halted", or "none (every device installs)". */
+const char *rollout_text(const SwuRollout *r, char *buf, size_t size);
 int write_channel_metadata(const char *meta, const SwuBundle *b, const uint8_t *timestamp,
 			   size_t timestamp_size);
 int bundle_rewrite(const char *path, const SwuBundle *old, const uint8_t *root, size_t root_size,

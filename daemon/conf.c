@@ -335,6 +335,51 @@ static int handle_slot(Parser *p, const char *section, const char *key, const ch
 	return 0;
 }
 
+bool config_channel_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > CHANNEL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9') || name[i] == '-' || name[i] == '_' ||
+		      name[i] == '.'))
+			return false;
+	return true;
+}
+
+/* [Channels] NAME=URL */
+static int handle_channel(Parser *p, const char *key, const char *value)
+{
+	Config *c = p->config;
+	ConfigChannel *a;
+	char *url = NULL;
+	int r;
+
+	if (!config_channel_name_valid(key)) {
+		parse_error(p, "channel name '%s' is not 1 to %d letters, digits, '-', '_' or '.'",
+			    key, CHANNEL_NAME_MAX);
+		return -EINVAL;
+	}
+	r = set_url(p, &url, value);
+	if (r < 0)
+		return r;
+	a = realloc(c->channels, (c->n_channels + 1) * sizeof(*a));
+	if (!a) {
+		free(url);
+		return -ENOMEM;
+	}
+	c->channels = a;
+	a[c->n_channels] = (ConfigChannel){ strdup(key), url };
+	if (!a[c->n_channels].name) {
+		free(url);
+		return -ENOMEM;
+	}
+	c->n_channels++;
+	return 0;
+}
+
 /* Remembers section+key; a key given twice is an error, not a silent override. */
 static int check_once(Parser *p, const char *section, const char *key)
 {
@@ -389,6 +434,10 @@ static int handler(void *user, const char *section, const char *key, const char 
 	}
 	if (strncmp(section, "Slot.", 5) == 0) {
 		r = handle_slot(p, section, key, value);
+		return r == -ENOMEM ? 0 : 1;
+	}
+	if (streq(section, "Channels")) {
+		r = handle_channel(p, key, value);
 		return r == -ENOMEM ? 0 : 1;
 	}
 	if (!known_section(section)) {
@@ -616,6 +665,11 @@ Config *config_free(Config *c)
 		free(c->slots[i].device);
 	}
 	free(c->slots);
+	for (size_t i = 0; i < c->n_channels; i++) {
+		free(c->channels[i].name);
+		free(c->channels[i].url);
+	}
+	free(c->channels);
 	free(c->path);
 	free(c->compatible);
 	free(c->root_metadata);
@@ -637,6 +691,15 @@ Config *config_free(Config *c)
 	free(c->client_certificate);
 	free(c->client_key);
 	free(c);
+	return NULL;
+}
+
+const ConfigChannel *config_find_channel(const Config *c, const char *name)
+{
+	assert_return(c && name, NULL);
+	for (size_t i = 0; i < c->n_channels; i++)
+		if (streq(c->channels[i].name, name))
+			return &c->channels[i];
 	return NULL;
 }
 

@@ -17,6 +17,14 @@ typedef struct ConfigSlot {
 	unsigned line;
 } ConfigSlot;
 
+/* [Channels] NAME=URL: a channel the device may be moved to (swupdatectl channel NAME). */
+typedef struct ConfigChannel {
+	char *name; /* letters, digits, '-', '_' and '.', at most CHANNEL_NAME_MAX bytes */
+	char *url;
+} ConfigChannel;
+
+#define CHANNEL_NAME_MAX 32
+
 typedef enum AutoInstall {
 	AUTO_INSTALL_NO,       /* only report a new release */
 	AUTO_INSTALL_DOWNLOAD, /* transfer and verify, wait for Apply */
@@ -70,6 +78,9 @@ typedef struct Config {
 	/* [Slot.<target>.<A|B>] */
 	ConfigSlot *slots;
 	size_t n_slots;
+	/* [Channels] */
+	ConfigChannel *channels;
+	size_t n_channels;
 } Config;
 
 /*
@@ -81,6 +92,11 @@ int config_load(const char *path, Config **ret);
  * none could be kept; caller frees) when it fails. */
 int config_load_why(const char *path, Config **ret, char **ret_why);
 Config *config_free(Config *c);
+
+/* The channel named @name, or NULL. */
+const ConfigChannel *config_find_channel(const Config *c, const char *name);
+/* Whether @name could name a channel (not whether one is configured). */
+bool config_channel_name_valid(const char *name);
 
 /* The slot of @target named @name ('A'/'B'), or NULL. */
 const ConfigSlot *config_find_slot(const Config *c, const char *target, char name);

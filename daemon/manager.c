@@ -186,6 +186,77 @@ static void read_machine_id(Manager *m)
 			  m->config->machine_id_file);
 }
 
+/* The names of [Channels], for a refusal: "stable, beta", or "none". */
+static void channel_names(const Config *c, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < c->n_channels && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "",
+				      c->channels[i].name);
+	if (c->n_channels == 0)
+		snprintf(buf, size, "none");
+}
+
+static int use_channel(Manager *m, const char *name)
+{
+	const ConfigChannel *ch = *name ? config_find_channel(m->config, name) : NULL;
+	char *server = NULL;
+
+	if (ch || m->default_server) {
+		server = strdup(ch ? ch->url : m->default_server);
+		if (!server)
+			return -ENOMEM;
+	}
+	free(m->config->server);
+	m->config->server = server;
+	snprintf(m->channel, sizeof(m->channel), "%s", ch ? ch->name : "");
+	return 0;
+}
+
+int manager_set_channel(Manager *m, SwuContext *ctx, const char *name)
+{
+	char names[256];
+	int r;
+
+	assert_return(m && ctx && name, -EINVAL);
+
+	if (*name && !config_find_channel(m->config, name)) {
+		channel_names(m->config, names, sizeof(names));
+		return swu_fail(ctx, -EINVAL, "channel", "name",
+				"'%s' is not one of this device's channels (%s: [Channels] in %s)",
+				name, names, m->config->path);
+	}
+	r = swu_state_save_channel(ctx, m->config->state_dir, name);
+	if (r < 0)
+		return r;
+	return use_channel(m, name);
+}
+
+/* The channel chosen before, while the configuration still lists it (an update may drop one). */
+static int restore_channel(Manager *m)
+{
+	char name[CHANNEL_NAME_MAX + 2];
+	int r;
+
+	if (m->config->server) {
+		m->default_server = strdup(m->config->server);
+		if (!m->default_server)
+			return -ENOMEM;
+	}
+	r = swu_state_load_channel(m->ctx, m->config->state_dir, name, sizeof(name));
+	if (r < 0 || !*name)
+		return r < 0 ? r : 0;
+	if (!config_find_channel(m->config, name)) {
+		log_warning("The channel '%s' chosen before is not in [Channels] of '%s' any more: "
+			    "polling Server=",
+			    name, m->config->path);
+		return 0;
+	}
+	return use_channel(m, name);
+}
+
 int manager_new(Config *config, Manager **ret)
 {
 	_cleanup_free_ char *cmdline = NULL, *boot_id = NULL;
@@ -231,6 +302,12 @@ int manager_new(Config *config, Manager **ret)
 	}
 	strcpy(m->boot_id, boot_id);
 	read_machine_id(m);
+	r = restore_channel(m);
+	if (r < 0) {
+		log_error_errno(r, "Cannot read the channel chosen before");
+		manager_free(m);
+		return r;
+	}
 
 	r = read_text(config->kernel_cmdline, 64 * 1024, &cmdline);
 	if (r < 0)
@@ -280,6 +357,7 @@ Manager *manager_free(Manager *m)
 	if (!m)
 		return NULL;
 	config_free(m->config);
+	free(m->default_server);
 	swu_context_unref(m->ctx);
 	free(m);
 	return NULL;

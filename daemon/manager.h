@@ -37,7 +37,10 @@ typedef struct Manager {
 	SwuDevice device;
 	char booted; /* 'A', 'B', or 0 when it cannot be told */
 	char boot_id[64];
-	char machine_id[64];	/* "" when it cannot be read: every such device draws alike */
+	char machine_id[64]; /* "" when it cannot be read: every such device draws alike */
+	/* the channel an operator chose ("": none, config->server is Server=), and Server= */
+	char channel[CHANNEL_NAME_MAX + 1];
+	char *default_server;
 	char booted_error[512]; /* why the booted slot cannot be told */
 	SwuRootDevices root;	/* "/" and the devices under it (dm-verity: its data device) */
 } Manager;
@@ -60,6 +63,12 @@ Manager *manager_free(Manager *m);
  * daemon has one time source, which tests move.
  */
 void manager_set_clock(Manager *m, Clock *clock);
+/*
+ * Moves the device to channel @name of [Channels] ("": back to Server=): config->server becomes
+ * its URL, and the choice is kept in the state directory. -EINVAL (recorded in @ctx) for a name
+ * the configuration does not list.
+ */
+int manager_set_channel(Manager *m, SwuContext *ctx, const char *name);
 /* A context for one operation: the manager's settings and fault hook, its own failure record. */
 int manager_context_new(Manager *m, SwuContext **ret);
 

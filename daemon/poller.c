@@ -712,10 +712,29 @@ bool poller_stop(Poller *p)
 	return polling;
 }
 
+/* url, shown_server and shown_url from the Server= in use (config->server), NULL without one. */
+static int set_urls(Poller *p)
+{
+	const char *server = p->m->config->server;
+
+	p->url = mfree(p->url);
+	p->shown_server = mfree(p->shown_server);
+	p->shown_url = mfree(p->shown_url);
+	if (!server)
+		return 0;
+	if (asprintf(&p->url, "%s/metadata.pb", server) < 0) {
+		p->url = NULL;
+		return -ENOMEM;
+	}
+	if (url_redact(server, &p->shown_server) < 0 || url_redact(p->url, &p->shown_url) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int poller_new(const PollerSetup *setup, Poller **ret)
 {
 	_cleanup_(poller_freep) Poller *p = NULL;
-	const char *server;
+	int r;
 
 	assert_return(setup && ret, -EINVAL);
 	assert_return(setup->manager && setup->clock && setup->fetch, -EINVAL);
@@ -732,16 +751,28 @@ int poller_new(const PollerSetup *setup, Poller **ret)
 		.events = setup->events,
 		.userdata = setup->userdata,
 	};
-	server = p->m->config->server;
-	if (server && asprintf(&p->url, "%s/metadata.pb", server) < 0) {
-		p->url = NULL;
-		return -ENOMEM;
-	}
-	if (server &&
-	    (url_redact(server, &p->shown_server) < 0 || url_redact(p->url, &p->shown_url) < 0))
-		return -ENOMEM;
+	r = set_urls(p);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
+}
+
+int poller_server_changed(Poller *p)
+{
+	assert_return(p, -EINVAL);
+
+	if (p->job || p->walk)
+		return -EBUSY;
+	/* What the other server said is not this one's: its release, ETag, backoff, Retry-After. */
+	p->release = release_free(p->release);
+	p->release_polled_here = false;
+	p->etag[0] = p->last_modified[0] = 0;
+	p->failures = 0;
+	p->not_before = 0;
+	p->retry_at = 0;
+	(void)release_clear(p->m, p->m->ctx);
+	return set_urls(p);
 }
 
 Poller *poller_free(Poller *p)

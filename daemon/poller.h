@@ -101,6 +101,11 @@ int poller_poll(Poller *p);
  * server's Retry-After not over: then a retry of its own is kept), or -errno.
  */
 int poller_scheduled_check(Poller *p);
+/*
+ * Server= changed (another channel): the release, ETag and backoff of the old one are dropped
+ * (release.pb too), and the next poll asks the new one in full. -EBUSY while a poll runs.
+ */
+int poller_server_changed(Poller *p);
 /* Cancels a running poll without reporting it (SIGTERM); returns whether one ran. */
 bool poller_stop(Poller *p);
 

@@ -377,6 +377,26 @@ static int method_mark_bad(sd_bus_message *m, void *userdata, sd_bus_error *erro
 	return simple(m, userdata, error, UPDATER_OP_MARK, mark_bad);
 }
 
+static int method_set_channel(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	Updater *u = userdata;
+	const char *name;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &name);
+	if (r < 0)
+		return r;
+	r = check_caller(m, error);
+	if (r < 0)
+		return r;
+	if (updater_allows(u, UPDATER_OP_CHANNEL) < 0)
+		return invalid_state(u, error, "SetChannel");
+	r = updater_set_channel(u, name);
+	if (r < 0)
+		return method_error(u, error, r);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
 static int append_history(void *userdata, const SwuHistoryEntry *e)
 {
 	char reason[1024], note[1100];
@@ -480,6 +500,26 @@ static int property_get_rollout(sd_bus *bus, const char *path, const char *inter
 	return sd_bus_message_append(reply, "s", what);
 }
 
+static int property_get_channel(sd_bus *bus, const char *path, const char *interface,
+				const char *property, sd_bus_message *reply, void *userdata,
+				sd_bus_error *error)
+{
+	return sd_bus_message_append(reply, "s", updater_get_channel(userdata));
+}
+
+static int property_get_channels(sd_bus *bus, const char *path, const char *interface,
+				 const char *property, sd_bus_message *reply, void *userdata,
+				 sd_bus_error *error)
+{
+	const Config *c = ((Updater *)userdata)->m->config;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	for (size_t i = 0; r >= 0 && i < c->n_channels; i++)
+		r = sd_bus_message_append(reply, "s", c->channels[i].name);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 static int property_get_check(sd_bus *bus, const char *path, const char *interface,
 			      const char *property, sd_bus_message *reply, void *userdata,
 			      sd_bus_error *error)
@@ -529,6 +569,8 @@ static const sd_bus_vtable updater_vtable[] = {
 			CHANGING),
 	SD_BUS_PROPERTY("AvailableVersion", "u", property_get_available_version, 0, CHANGING),
 	SD_BUS_PROPERTY("Rollout", "s", property_get_rollout, 0, CHANGING),
+	SD_BUS_PROPERTY("Channel", "s", property_get_channel, 0, CHANGING),
+	SD_BUS_PROPERTY("Channels", "as", property_get_channels, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("LastCheck", "t", property_get_check, 0, CHANGING),
 	SD_BUS_PROPERTY("NextCheck", "t", property_get_check, 0, CHANGING),
 	SD_BUS_PROPERTY("BootedSlot", "s", property_get_slot, 0, CHANGING),
@@ -558,6 +600,8 @@ static const sd_bus_vtable updater_vtable[] = {
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("MarkBad", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_mark_bad,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetChannel", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_set_channel, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_ARGS("u", max),
 				SD_BUS_RESULT("a(tsuuss)", entries), method_get_history,
 				SD_BUS_VTABLE_UNPRIVILEGED),
@@ -585,6 +629,7 @@ static const struct {
 	{ UPDATER_PROPERTY_LAST_CHECK, { "LastCheck" } },
 	{ UPDATER_PROPERTY_NEXT_CHECK, { "NextCheck" } },
 	{ UPDATER_PROPERTY_PENDING_SLOT, { "PendingSlot" } },
+	{ UPDATER_PROPERTY_CHANNEL, { "Channel" } },
 };
 
 /* The one place that emits PropertiesChanged. */

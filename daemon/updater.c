@@ -706,6 +706,10 @@ int updater_allows(const Updater *u, UpdaterOp op)
 	case UPDATER_OP_MARK:
 		ok = true;
 		break;
+	case UPDATER_OP_CHANNEL:
+		ok = (u->state == UPDATER_INACTIVE || u->state == UPDATER_FINISHED) &&
+		     !u->poll_then_install && !poller_polling(u->poller);
+		break;
 	case _UPDATER_OP_MAX:
 		break;
 	}
@@ -857,6 +861,44 @@ bool updater_busy(const Updater *u)
 void updater_set_exiting(Updater *u)
 {
 	u->exiting = true;
+}
+
+int updater_set_channel(Updater *u, const char *name)
+{
+	_cleanup_(swu_context_unrefp) SwuContext *ctx = NULL;
+	_cleanup_free_ char *shown = NULL;
+	int r;
+
+	assert_return(u && name, -EINVAL);
+	if (updater_allows(u, UPDATER_OP_CHANNEL) < 0)
+		return -EBUSY;
+	r = manager_context_new(u->m, &ctx);
+	if (r >= 0)
+		r = manager_set_channel(u->m, ctx, name);
+	if (r < 0)
+		return fail(u, ctx, r, "Cannot change the channel");
+	r = poller_server_changed(u->poller);
+	if (r < 0)
+		return fail(u, NULL, r, "Cannot change the channel");
+	if (u->m->config->server && url_redact(u->m->config->server, &shown) < 0)
+		return -ENOMEM;
+	u->error = 0;
+	if (*name)
+		set_note(u, "Channel '%s' chosen: polling %s", name, shown);
+	else
+		set_note(u, "No channel chosen: polling Server= (%s)", shown ?: "none");
+	log_info("%s", u->note);
+	changed(u, UPDATER_PROPERTY_AVAILABLE_VERSION | UPDATER_PROPERTY_CHANNEL);
+	updater_save_status(u);
+	if (u->m->config->server)
+		(void)poller_poll(u->poller); /* its report follows, as for Check() */
+	return 0;
+}
+
+const char *updater_get_channel(const Updater *u)
+{
+	assert_return(u, "");
+	return u->m->channel;
 }
 
 uint32_t updater_get_available_version(const Updater *u)

@@ -52,7 +52,8 @@ typedef enum UpdaterOp {
 	UPDATER_OP_APPLY,
 	UPDATER_OP_ABORT,
 	UPDATER_OP_RESET,
-	UPDATER_OP_MARK, /* MarkGood and MarkBad: the manager decides */
+	UPDATER_OP_MARK,    /* MarkGood and MarkBad: the manager decides */
+	UPDATER_OP_CHANNEL, /* SetChannel: no install and no poll running */
 	_UPDATER_OP_MAX,
 } UpdaterOp;
 
@@ -71,6 +72,7 @@ typedef enum UpdaterProperty {
 	UPDATER_PROPERTY_LAST_CHECK = 1u << 9,
 	UPDATER_PROPERTY_NEXT_CHECK = 1u << 10,
 	UPDATER_PROPERTY_PENDING_SLOT = 1u << 11,
+	UPDATER_PROPERTY_CHANNEL = 1u << 12,
 } UpdaterProperty;
 
 typedef struct UpdaterEvents {
@@ -184,6 +186,13 @@ void updater_save_status(Updater *u);
 
 /* Properties that are not plain fields. */
 uint32_t updater_get_available_version(const Updater *u);
+/*
+ * Moves the device to channel @name of [Channels] ("": back to Server=), kept across restarts,
+ * and polls it. -EINVAL when the configuration does not list it (the Note says which it does).
+ */
+int updater_set_channel(Updater *u, const char *name);
+/* The channel chosen, "" when the device polls Server=. */
+const char *updater_get_channel(const Updater *u);
 /* The available release's rollout as this device sees it ("" when none); snprintf's return. */
 int updater_get_rollout(const Updater *u, char *buf, size_t size);
 uint64_t updater_get_last_check(const Updater *u);

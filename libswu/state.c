@@ -464,6 +464,49 @@ int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t 
 	return raise_number(ctx, dir, "timestamp-version", UINT32_MAX, version);
 }
 
+int swu_state_load_channel(SwuContext *ctx, const char *dir, char *ret, size_t size)
+{
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t n = 0;
+	int r;
+
+	assert_return(ctx && dir && ret && size > 0, -EINVAL);
+
+	ret[0] = 0;
+	r = swu_state_read(dir, "channel", size, &data, &n);
+	if (r == -ENOENT || r == -EFBIG)
+		return 0;
+	if (r < 0)
+		return r;
+	if (n > 0 && data[n - 1] == '\n')
+		n--;
+	if (n >= size || memchr(data, '\n', n) || memchr(data, 0, n))
+		return 0;
+	memcpy(ret, data, n);
+	ret[n] = 0;
+	return 0;
+}
+
+int swu_state_save_channel(SwuContext *ctx, const char *dir, const char *name)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *text = NULL;
+
+	assert_return(ctx && dir && name, -EINVAL);
+
+	if (!*name) {
+		if (asprintf(&path, "%s/channel", dir) < 0)
+			return -ENOMEM;
+		if (unlink(path) < 0 && errno != ENOENT)
+			return swu_fail(ctx, -errno, "state", "channel", "cannot remove '%s': %s",
+					path, strerror(errno));
+		return 0;
+	}
+	if (asprintf(&text, "%s\n", name) < 0)
+		return -ENOMEM;
+	return swu_state_write(ctx, dir, "channel", text, strlen(text));
+}
+
 int swu_state_load_signed_time(SwuContext *ctx, const char *dir, int64_t *ret)
 {
 	uint64_t v;

@@ -97,6 +97,13 @@ int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t 
 /* Raises it to @version; a lower or equal @version leaves it as it is. 1 when written. */
 int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version);
 /*
+ * The channel an operator chose (swupdatectl channel): a name, "" when none (@ret is a buffer of
+ * @size bytes; a file that does not fit or holds a newline inside reads as none). Saving ""
+ * removes the choice.
+ */
+int swu_state_load_channel(SwuContext *ctx, const char *dir, char *ret, size_t size);
+int swu_state_save_channel(SwuContext *ctx, const char *dir, const char *name);
+/*
  * The newest signed time (signed_at, seconds since the epoch) the device verified: a clock that
  * reads earlier is not believed (0 when none). Saving only ever raises it.
  */

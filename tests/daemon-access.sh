@@ -41,6 +41,9 @@ expect_stderr "Reset is not possible in state 'inactive'"
 # Anyone else is not.
 expect_exit 1 as "" busctl "$BUS" call io.swupdated.Updater1 /io/swupdated/Updater1 io.swupdated.Updater1 Reset
 expect_stderr "Access denied"
+# Moving the device to another channel too.
+expect_exit 1 as "" busctl "$BUS" call io.swupdated.Updater1 /io/swupdated/Updater1 io.swupdated.Updater1 SetChannel s ""
+expect_stderr "Access denied"
 
 # A caller whose /proc/<pid>/status claims the group: still not. It calls once the lie is in
 # place, told so through a FIFO.

@@ -143,6 +143,27 @@ START_TEST(test_systemd_boot)
 }
 END_TEST
 
+START_TEST(test_channels)
+{
+	char text[1024];
+	Config *c = NULL;
+
+	snprintf(text, sizeof(text),
+		 "%s[Channels]\nstable=https://u.example/gw/stable\nbeta-2.x=http://u.example/b\n",
+		 base);
+	ck_assert_int_eq(load(text, &c, NULL, 0), 0);
+	ck_assert_uint_eq(c->n_channels, 2);
+	ck_assert_str_eq(config_find_channel(c, "stable")->url, "https://u.example/gw/stable");
+	ck_assert_str_eq(config_find_channel(c, "beta-2.x")->url, "http://u.example/b");
+	ck_assert_ptr_null(config_find_channel(c, "nightly"));
+	ck_assert(!config_channel_name_valid("../x"));
+	ck_assert(!config_channel_name_valid(""));
+	ck_assert(!config_channel_name_valid("a23456789012345678901234567890123"));
+	ck_assert(config_channel_name_valid("a2345678901234567890123456789012"));
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
 	static const struct {
@@ -150,6 +171,12 @@ START_TEST(test_errors)
 		const char *error;
 	} cases[] = {
 		{ "[Nope]\nA=1\n", "swupdated.conf:8: unknown section [Nope]" },
+		{ "[Channels]\nbeta=ftp://x/y\n", ":8: 'ftp://x/y' is not an http:// or https:// "
+						  "URL" },
+		{ "[Channels]\nb/eta=http://x/y\n", ":8: channel name 'b/eta' is not 1 to 32 "
+						    "letters, digits, '-', '_' or '.'" },
+		{ "[Channels]\nbeta=http://x/y\nbeta=http://x/z\n", ":9: key 'beta' given twice in "
+								    "section [Channels]" },
 		{ "[Boot]\nFoo=1\n", "swupdated.conf:8: unknown key 'Foo' in section [Boot]" },
 		{ "[Boot]\nBootloader=\n", "swupdated.conf:8: key 'Bootloader' in section [Boot] "
 					   "has no value" },
@@ -313,6 +340,7 @@ int main(void)
 		{ "all-keys", test_all_keys },
 		{ "errors", test_errors },
 		{ "systemd-boot", test_systemd_boot },
+		{ "channels", test_channels },
 		{ "sizes", test_sizes },
 		{ "long-lines", test_long_lines },
 		{ "missing-required", test_missing_required },

@@ -154,6 +154,8 @@ static int verb_status(sd_bus *bus)
 	if (!arg_json) {
 		_cleanup_free_ char *state = NULL, *result = NULL, *note = NULL, *booted = NULL;
 		_cleanup_free_ char *pending = NULL, *compatible = NULL, *raw = NULL;
+		_cleanup_free_ char *rollout = get_string(bus, "Rollout");
+		_cleanup_free_ char *channel = get_string(bus, "Channel");
 
 		/* Why swupdated does not answer (not activatable, a configuration error) is the
 		 * answer to give. */
@@ -182,8 +184,10 @@ static int verb_status(sd_bus *bus)
 			printf("Pending slot: none\n");
 		printf("   Installed: version %" PRIu64 "\n",
 		       get_number(bus, "InstalledVersion", 'u'));
-		printf("   Available: version %" PRIu64 "\n",
-		       get_number(bus, "AvailableVersion", 'u'));
+		printf("   Available: version %" PRIu64 "%s%s\n",
+		       get_number(bus, "AvailableVersion", 'u'), rollout && *rollout ? ", " : "",
+		       rollout ? rollout : "");
+		printf("     Channel: %s\n", channel && *channel ? channel : "none (Server=)");
 		printf("  Compatible: %s\n", compatible);
 		printf("  Last check: %s, next %s\n",
 		       format_time(get_number(bus, "LastCheck", 't'), a, sizeof(a)),
@@ -262,6 +266,47 @@ static int call_simple(sd_bus *bus, const char *method)
 		return r;
 	}
 	return EXIT_OK;
+}
+
+/* channel: the channel polled and those allowed; with @name (not NULL), SetChannel(@name) first. */
+static int verb_channel(sd_bus *bus, const char *name)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_free_ char *channel = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	unsigned attempts = 0;
+	const char *s;
+	bool any = false;
+	int r;
+
+	if (name) {
+		do
+			r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "SetChannel", &e,
+					       NULL, "s", name);
+		while (r < 0 && retry_after_exit(bus, &e, &attempts));
+		if (r < 0) {
+			r = bus_error(&e, r, "SetChannel");
+			sd_bus_error_free(&e);
+			return r;
+		}
+	}
+	channel = get_string(bus, "Channel");
+	r = sd_bus_get_property(bus, SERVICE, OBJECT, INTERFACE, "Channels", &e, &reply, "as");
+	if (r < 0) {
+		r = bus_error(&e, r, "Cannot read the channels");
+		sd_bus_error_free(&e);
+		return r;
+	}
+	printf("Channel: %s\nChannels:", channel && *channel ? channel : "none (Server=)");
+	r = sd_bus_message_enter_container(reply, 'a', "s");
+	while (r >= 0 && (r = sd_bus_message_read(reply, "s", &s)) > 0) {
+		_cleanup_free_ char *shown = safe_dup(s);
+
+		printf(" %s", shown ? shown : "?");
+		any = true;
+	}
+	printf("%s\n", any ? "" : " none ([Channels] lists none)");
+	return r < 0 ? bus_error(NULL, r, "Cannot read the channels") : EXIT_OK;
 }
 
 /* check: Check(); poll (what swupdated-poll.timer runs): ScheduledCheck(). */
@@ -697,6 +742,9 @@ static const Verb verbs[] = {
 	{ "mark-good", "", "confirm the booted update" },
 	{ "mark-bad", "", "reject the pending update; the other slot boots next" },
 	{ "history", "[-n N]", "what happened, newest first (50 entries unless -n says)" },
+	{ "channel", "[NAME|--default]",
+	  "the channel polled, and those [Channels] allows; NAME moves the device to one, "
+	  "--default back to Server=" },
 	{ "watch", "", "follow the daemon's progress" },
 };
 
@@ -718,7 +766,7 @@ static const Verb *find_verb(const char *name)
 
 /* What a command takes: nothing, [SOURCE] (install), [-n N] (history). */
 static int parse_verb_args(const Verb *v, int argc, char **argv, const char **ret_source,
-			   uint32_t *ret_max, bool *ret_reinstall)
+			   uint32_t *ret_max, bool *ret_reinstall, bool *ret_set_channel)
 {
 	for (int i = 0; i < argc; i++) {
 		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
@@ -739,6 +787,12 @@ static int parse_verb_args(const Verb *v, int argc, char **argv, const char **re
 			return -EINVAL;
 		}
 		*ret_max = (uint32_t)n;
+		return 1;
+	}
+	if (streq(v->name, "channel") && argc == 1 &&
+	    (argv[0][0] != '-' || streq(argv[0], "--default"))) {
+		*ret_source = streq(argv[0], "--default") ? "" : argv[0];
+		*ret_set_channel = true;
 		return 1;
 	}
 	if (streq(v->name, "install") && argc > 0 && streq(argv[0], "--reinstall")) {
@@ -764,7 +818,7 @@ int main(int argc, char **argv)
 						 {} };
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	const char *source = "";
-	bool reinstall = false;
+	bool reinstall = false, set_channel = false;
 	uint32_t max = 50;
 	const Verb *v;
 	int c, r;
@@ -789,7 +843,8 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
-	r = parse_verb_args(v, argc - optind - 1, argv + optind + 1, &source, &max, &reinstall);
+	r = parse_verb_args(v, argc - optind - 1, argv + optind + 1, &source, &max, &reinstall,
+			    &set_channel);
 	if (r <= 0)
 		return r < 0 ? EXIT_USAGE : EXIT_OK;
 	if (arg_address) {
@@ -823,5 +878,7 @@ int main(int argc, char **argv)
 		return call_simple(bus, "MarkBad");
 	if (streq(v->name, "history"))
 		return verb_history(bus, max);
+	if (streq(v->name, "channel"))
+		return verb_channel(bus, set_channel ? source : NULL);
 	return watch(bus, false);
 }

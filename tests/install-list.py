@@ -499,7 +499,8 @@ def sources(srcdir):
         full = os.path.join(srcdir, d)
         if os.path.isdir(full):
             files += [os.path.join(d, n) for n in sorted(os.listdir(full))
-                      if os.path.isfile(os.path.join(full, n)) and (ends is None or n.endswith(ends))]
+                      if os.path.isfile(os.path.join(full, n)) and (ends is None or n.endswith(ends))
+                      and not n.endswith((".c", ".h"))]  # bench/fleet-sim.c: built, not run
     return files
 
 

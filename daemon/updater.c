@@ -355,11 +355,18 @@ static void transfer_setup(Updater *u, SwuContext *ctx, TransferSetup *ret)
 	};
 }
 
-/* What the release's rollout says to this device now (its draw, in *ret_draw). */
+/*
+ * What the release's rollout says to this device now (its draw, in *ret_draw). Its start is
+ * compared with the clock, never with a time earlier than signed metadata vouched for.
+ */
 static SwuRolloutVerdict rollout_verdict(const Updater *u, const Release *rel, uint32_t *ret_draw)
 {
-	int64_t now = (int64_t)(clock_now(u->clock, CLOCK_REALTIME) / USEC_PER_SEC);
+	int64_t now = (int64_t)(clock_now(u->clock, CLOCK_REALTIME) / USEC_PER_SEC),
+		signed_time = 0;
 	uint32_t draw = swu_rollout_draw(u->m->machine_id, release_get_targets_sha256(rel));
+
+	(void)swu_state_load_signed_time(u->m->ctx, u->m->config->state_dir, &signed_time);
+	now = MAX(now, signed_time);
 
 	if (ret_draw)
 		*ret_draw = draw;

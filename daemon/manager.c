@@ -229,6 +229,10 @@ int manager_set_channel(Manager *m, SwuContext *ctx, const char *name)
 				name, names, m->config->path);
 	}
 	r = swu_state_save_channel(ctx, m->config->state_dir, name);
+	/* Each channel's online signer counts its own timestamp versions: the last channel's
+	 * floor would refuse this one's until it caught up. Expiry still bounds a freeze. */
+	if (r >= 0)
+		r = swu_state_reset_timestamp_version(ctx, m->config->state_dir, 0);
 	if (r < 0)
 		return r;
 	return use_channel(m, name);
@@ -303,11 +307,12 @@ int manager_new(Config *config, Manager **ret)
 	strcpy(m->boot_id, boot_id);
 	read_machine_id(m);
 	r = restore_channel(m);
-	if (r < 0) {
-		log_error_errno(r, "Cannot read the channel chosen before");
+	if (r == -ENOMEM) {
 		manager_free(m);
 		return r;
 	}
+	if (r < 0) /* never a reason to stop: the device still polls, confirms and reports */
+		log_warning_errno(r, "Cannot read the channel chosen before: polling Server=");
 
 	r = read_text(config->kernel_cmdline, 64 * 1024, &cmdline);
 	if (r < 0)

@@ -270,7 +270,8 @@ static const char *clock_hint(Poller *p, char *buf, size_t size)
 	char a[SWU_TIME_UTC_MAX], b[SWU_TIME_UTC_MAX];
 
 	(void)swu_state_load_signed_time(p->m->ctx, config_of(p)->state_dir, &signed_time);
-	if (signed_time > now)
+	/* (a signer's clock may run a little ahead of the device's: not a reason to say so) */
+	if (signed_time > now + SWU_SIGNED_TIME_AHEAD)
 		snprintf(buf, size,
 			 "; the clock looks wrong: it reads %s, earlier than metadata signed at "
 			 "%s, "

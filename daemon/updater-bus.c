@@ -389,6 +389,11 @@ static int method_set_channel(sd_bus_message *m, void *userdata, sd_bus_error *e
 	r = check_caller(m, error);
 	if (r < 0)
 		return r;
+	if (updater_allows(u, UPDATER_OP_CHANNEL) < 0 && updater_allows(u, UPDATER_OP_START) >= 0)
+		/* inactive, but a poll runs: it ends within PollTimeoutSec= */
+		return sd_bus_error_setf(error, "io.swupdated.Error.InvalidState",
+					 "SetChannel waits for the running poll to end: call "
+					 "again");
 	if (updater_allows(u, UPDATER_OP_CHANNEL) < 0)
 		return invalid_state(u, error, "SetChannel");
 	r = updater_set_channel(u, name);

@@ -363,7 +363,7 @@ static SwuRolloutVerdict rollout_verdict(const Updater *u, const Release *rel, u
 {
 	int64_t now = (int64_t)(clock_now(u->clock, CLOCK_REALTIME) / USEC_PER_SEC),
 		signed_time = 0;
-	uint32_t draw = swu_rollout_draw(u->m->machine_id, release_get_targets_sha256(rel));
+	uint32_t draw = swu_rollout_draw(u->m->machine_id, release_get_version(rel));
 
 	(void)swu_state_load_signed_time(u->m->ctx, u->m->config->state_dir, &signed_time);
 	now = MAX(now, signed_time);

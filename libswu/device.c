@@ -206,6 +206,28 @@ int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifie
 	return written > 0;
 }
 
+/*
+ * The floor on the time rises to what the signers vouched for, within bounds a signer cannot
+ * move: not while the clock reads earlier than the floor (it looks wrong: the floor stays), and
+ * never more than SWU_SIGNED_TIME_AHEAD past the clock. A signer whose clock ran ahead, or a
+ * compromised online key, can then push a device at most that far, not to 2038.
+ */
+static int save_signed_time(SwuContext *ctx, const SwuDevice *d, int64_t signed_time)
+{
+	int64_t now = (int64_t)swu_context_now(ctx), floor = 0;
+	int r;
+
+	if (signed_time <= 0)
+		return 0;
+	r = swu_state_load_signed_time(ctx, d->state_dir, &floor);
+	if (r < 0)
+		return r;
+	if (now < floor)
+		return 0;
+	return swu_state_save_signed_time(ctx, d->state_dir,
+					  MIN(signed_time, now + SWU_SIGNED_TIME_AHEAD));
+}
+
 int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *v, SwuBundle *b)
 {
 	int r, k;
@@ -223,10 +245,14 @@ int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *
 	if (r < 0)
 		return r;
 	/* A timestamp verified whole is never gone back on: a frozen server's older one fails. */
-	k = swu_state_save_timestamp_version(ctx, d->state_dir,
-					     swu_verifier_get_timestamp_version(v));
+	if (swu_verifier_timestamp_keys_rotated(v))
+		k = swu_state_reset_timestamp_version(ctx, d->state_dir,
+						      swu_verifier_get_timestamp_version(v));
+	else
+		k = swu_state_save_timestamp_version(ctx, d->state_dir,
+						     swu_verifier_get_timestamp_version(v));
 	/* ... and neither is a time its signers vouched had come (a clock set back). */
 	if (k >= 0)
-		k = swu_state_save_signed_time(ctx, d->state_dir, swu_verifier_get_signed_time(v));
+		k = save_signed_time(ctx, d, swu_verifier_get_signed_time(v));
 	return k < 0 ? k : r;
 }

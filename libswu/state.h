@@ -96,6 +96,8 @@ int swu_state_save_status(SwuContext *ctx, const char *dir, const SwuStatusRecor
 int swu_state_load_timestamp_version(SwuContext *ctx, const char *dir, uint32_t *ret);
 /* Raises it to @version; a lower or equal @version leaves it as it is. 1 when written. */
 int swu_state_save_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version);
+/* Sets it to @version, lower or not (0: none): new timestamp keys, or another channel. */
+int swu_state_reset_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version);
 /*
  * The channel an operator chose (swupdatectl channel): a name, "" when none (@ret is a buffer of
  * @size bytes; a file that does not fit or holds a newline inside reads as none). Saving ""
@@ -108,6 +110,8 @@ int swu_state_save_channel(SwuContext *ctx, const char *dir, const char *name);
  * reads earlier is not believed (0 when none). Saving only ever raises it.
  */
 int swu_state_load_signed_time(SwuContext *ctx, const char *dir, int64_t *ret);
+/* How far past the clock a signed time may raise the floor (a signer's clock a little ahead). */
+#define SWU_SIGNED_TIME_AHEAD (3600)
 int swu_state_save_signed_time(SwuContext *ctx, const char *dir, int64_t t);
 
 /* The cached release (metadata.pb as the server sent it): -ENOENT when there is none. */

@@ -29,8 +29,9 @@ struct SwuVerifier {
 	const SwuTargetsMetadata *installed;
 
 	/* the timestamp role (rule 3t), when the trusted root declares it */
-	uint32_t timestamp_floor; /* the highest timestamp version the caller accepted before */
-	bool timestamp_checked;	  /* swu_verifier_check_timestamp() passed under such a root */
+	uint32_t timestamp_floor;    /* the highest timestamp version the caller accepted before */
+	bool timestamp_keys_rotated; /* rule 2 accepted a root with other timestamp keys */
+	bool timestamp_checked;	     /* swu_verifier_check_timestamp() passed under such a root */
 	uint32_t timestamp_version;
 	int64_t timestamp_expires;
 	int64_t timestamp_signed_at;
@@ -89,6 +90,26 @@ SwuVerifier *swu_verifier_free(SwuVerifier *v)
 	return NULL;
 }
 
+/* Whether two requirements name the same keys (both undeclared: the same). */
+static bool same_keys(const SwuRequirement *a, const SwuRequirement *b)
+{
+	size_t na = a ? a->n_key_ids : 0, nb = b ? b->n_key_ids : 0;
+
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nb && !found; j++)
+			found = a->key_ids[i].len == b->key_ids[j].len &&
+				memcmp(a->key_ids[i].data, b->key_ids[j].data, a->key_ids[i].len) ==
+					0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 static int set_root(SwuVerifier *v, SwuSignedRoot *s, SwuRootMetadata *root, const uint8_t *p,
 		    size_t n)
 {
@@ -100,6 +121,11 @@ static int set_root(SwuVerifier *v, SwuSignedRoot *s, SwuRootMetadata *root, con
 		return -ENOMEM;
 	}
 	memcpy(copy, p, n);
+	/* New timestamp keys: the old ones' versions say nothing of theirs (TUF 5.3.11), and a
+	 * compromised old key's highest version must not hold the new key back. */
+	if (v->root && !same_keys(v->root->timestamp_signature_requirement,
+				  root->timestamp_signature_requirement))
+		v->timestamp_keys_rotated = true;
 	swu_signed_root_freep(&v->root_signed);
 	swu_root_metadata_freep(&v->root);
 	free(v->root_bytes);
@@ -661,7 +687,7 @@ int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_
 	if (c->expires->seconds <= verifier_now(v))
 		return fail_expired(v, "timestamp", c->expires->seconds,
 				    ": the server's metadata was not renewed");
-	if (c->version < v->timestamp_floor)
+	if (!v->timestamp_keys_rotated && c->version < v->timestamp_floor)
 		return swu_fail(v->ctx, -ESTALE, "timestamp", "rollback",
 				"timestamp metadata version %u is older than version %u accepted "
 				"before",
@@ -685,17 +711,18 @@ int swu_verifier_get_rollout(const SwuVerifier *v, SwuRollout *ret)
 	return 0;
 }
 
-uint32_t swu_rollout_draw(const char *machine_id, const uint8_t targets_sha256[SWU_SHA256_SIZE])
+uint32_t swu_rollout_draw(const char *machine_id, uint32_t targets_version)
 {
 	static const char label[] = "swupdated rollout draw";
-	uint8_t buf[sizeof(label) + 256 + SWU_SHA256_SIZE], h[SWU_SHA256_SIZE];
+	uint8_t buf[sizeof(label) + 256 + 4], h[SWU_SHA256_SIZE];
 	size_t n = strnlen(machine_id ?: "", 256);
 	uint64_t x = 0;
 
 	memcpy(buf, label, sizeof(label));
 	memcpy(buf + sizeof(label), machine_id ?: "", n);
-	memcpy(buf + sizeof(label) + n, targets_sha256, SWU_SHA256_SIZE);
-	if (swu_sha256(buf, sizeof(label) + n + SWU_SHA256_SIZE, h) < 0)
+	for (size_t i = 0; i < 4; i++) /* big-endian */
+		buf[sizeof(label) + n + i] = (uint8_t)(targets_version >> (24 - 8 * i));
+	if (swu_sha256(buf, sizeof(label) + n + 4, h) < 0)
 		return 0;
 	for (size_t i = 0; i < 8; i++)
 		x = x << 8 | h[i];
@@ -720,6 +747,12 @@ int64_t swu_verifier_get_signed_time(const SwuVerifier *v)
 	if (!v->targets_bytes)
 		return 0;
 	return MAX(v->targets_signed_at, v->timestamp_checked ? v->timestamp_signed_at : 0);
+}
+
+bool swu_verifier_timestamp_keys_rotated(const SwuVerifier *v)
+{
+	assert_return(v, false);
+	return v->timestamp_keys_rotated;
 }
 
 uint32_t swu_verifier_get_timestamp_version(const SwuVerifier *v)

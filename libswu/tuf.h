@@ -54,10 +54,11 @@ typedef enum SwuRolloutVerdict {
 	SWU_ROLLOUT_HALTED,
 } SwuRolloutVerdict;
 /*
- * A device's draw for a release, 0-9999: the SHA-256 of @machine_id and the release's targets
- * hash, so it is stable across polls and restarts, and cohorts are reshuffled per release.
+ * A device's draw for a release, 0-9999: from the SHA-256 of @machine_id and the release's
+ * targets version, so it is stable across polls, restarts and renewals of the same release
+ * (swu renew-bundle), and cohorts are reshuffled per release.
  */
-uint32_t swu_rollout_draw(const char *machine_id, const uint8_t targets_sha256[SWU_SHA256_SIZE]);
+uint32_t swu_rollout_draw(const char *machine_id, uint32_t targets_version);
 /* @r for the device that drew @draw at @now (seconds since the epoch). */
 SwuRolloutVerdict swu_rollout_decide(const SwuRollout *r, uint32_t draw, int64_t now);
 
@@ -145,6 +146,11 @@ int swu_verifier_set_timestamp_floor(SwuVerifier *v, uint32_t version);
  * when called twice or after rule 3.
  */
 int swu_verifier_check_timestamp(SwuVerifier *v, const uint8_t *timestamp, size_t size);
+/*
+ * Rule 2 accepted a root whose timestamp keys differ from the trusted root's: the timestamp floor
+ * does not apply (TUF 5.3.11), and the caller replaces it rather than raising it.
+ */
+bool swu_verifier_timestamp_keys_rotated(const SwuVerifier *v);
 /* The version and expiry of the timestamp rule 3t accepted; 0 when none was required. */
 uint32_t swu_verifier_get_timestamp_version(const SwuVerifier *v);
 int64_t swu_verifier_get_timestamp_expires(const SwuVerifier *v);

@@ -5,7 +5,7 @@
 # signer's timer keeps the percentage, 100% installs it. A halted release is installed by nobody,
 # not even on an operator's Install; resumed at 0%, an operator's Install takes it. The online
 # key cannot add anything: a rollout never makes the device take what the targets key did not
-# sign, nor an older version.
+# sign.
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 
 for k in root targets stamp; do "$SWU" generate-key "$T/$k" >/dev/null; done
@@ -34,6 +34,21 @@ check "the Note says why it waits" note_has \
 expect_eq "State at 0%" "$(prop State)" inactive
 expect_exit 0 ctl status
 expect_stdout "rollout 0%, this device not yet"
+
+# The signer waits for the channel's lock (held here as a publish would hold it): it never writes
+# back a metadata.pb it read before another command rewrote it.
+rm -f "$T/held" "$T/release-lock"
+flock "$T/repo/stable" sh -c 'touch "$1/held"; while [ ! -e "$1/release-lock" ]; do sleep 0.1; done' \
+	sh "$T" &
+holder=$!
+wait_until 10 test -e "$T/held" || fail "the lock was not taken"
+"$SWU" timestamp --dir "$T/repo/stable" --key "$T/stamp" --expires 1d >/dev/null &
+stamper=$!
+sleep 1
+check "swu timestamp did not wait for the lock" kill -0 "$stamper"
+touch "$T/release-lock"
+wait "$holder"
+check "swu timestamp failed after the lock" wait "$stamper"
 
 # The timer renews it: the same release keeps its percentage.
 online timestamp --expires 1d
@@ -88,7 +103,7 @@ expect_exit 0 ctl install
 expect_stdout "Finished: success"
 
 # The online key only narrows: a rollout over metadata the targets key did not sign is refused
-# like any other, and the version never goes back.
+# like any other.
 expect_exit 0 ctl reset
 cp "$T/repo/stable/metadata.pb" "$T/good.pb"
 python3 - "$T/repo/stable/metadata.pb" <<'PY'

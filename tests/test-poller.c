@@ -971,6 +971,17 @@ START_TEST(test_clock)
 	fake_server_put(srv, url, renewed.metadata.data, renewed.metadata.size, "\"renewed-4\"");
 	poll_once(p, &rec);
 	ck_assert_str_eq(rec.note, "Release version 2 available (installed 0)");
+
+	/* a signer whose clock ran 400 days ahead moves the floor an hour past the clock, no more */
+	fake_release_done(&old);
+	fake_release_timed(&dev, 3, t0 + 500 * day, t0 + 400 * day, files, 1, &old);
+	fake_server_put(srv, url, old.metadata.data, old.metadata.size, "\"ahead\"");
+	poll_once(p, &rec);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_int_eq(swu_state_load_signed_time(dev.m->ctx, dev.m->config->state_dir, &kept),
+			 0);
+	ck_assert_int_eq(kept, t0 + day + 300 + SWU_SIGNED_TIME_AHEAD);
+	ck_assert_str_eq(rec.note, "Release version 3 available (installed 0)"); /* no alarm */
 	poller_free(p);
 	manager_set_clock(dev.m, NULL);
 	fake_release_done(&old);

@@ -148,7 +148,7 @@ static void make_bundle(const SwuBuf *timestamp, const SwuBuf *targets, SwuBuf *
 	tu_put_payload(out, "rootfs", tu_rootfs, sizeof(tu_rootfs));
 }
 
-/* Verifies @bundle against @root with timestamp floor @floor, from a file and streamed. */
+/* Verifies @bundle against @root with timestamp floor @floor, from a file. */
 static int verify(const SwuBuf *root, uint32_t floor, const SwuBuf *bundle)
 {
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
@@ -457,6 +457,65 @@ START_TEST(test_signed_after_expiry)
 }
 END_TEST
 
+/*
+ * A stolen timestamp key signed the highest version: a root that replaces the key lifts the old
+ * key's floor (TUF 5.3.11), and the caller is told to replace, not raise, what it keeps. A root
+ * rotation that keeps the key keeps the floor.
+ */
+START_TEST(test_key_rotation_resets_floor)
+{
+	EVP_PKEY *keys[] = { targets_key };
+	SwuBuf root1 = {}, root2 = {}, same2 = {}, targets = {}, ts = {}, bundle = {}, b2 = {};
+	SwuRootSpec spec = { .root_keys = &root_key,
+			     .n_root = 1,
+			     .targets_keys = keys,
+			     .n_targets = 1,
+			     .timestamp_keys = &other_key,
+			     .n_timestamp = 1,
+			     .version = 2,
+			     .root_threshold = 1,
+			     .targets_threshold = 1,
+			     .timestamp_threshold = 1 };
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	int fd;
+
+	make_root(stamp_key, 1, false, false, &root1);
+	ck_assert_int_eq(swu_root_create(&spec, &root2), 0);
+	tu_sign(SWU_SIGNED_ROOT, root_key, &root2);
+	spec.timestamp_keys = &stamp_key;
+	ck_assert_int_eq(swu_root_create(&spec, &same2), 0);
+	tu_sign(SWU_SIGNED_ROOT, root_key, &same2);
+	make_targets(3, &targets);
+	/* the new key starts low again */
+	make_timestamp(5, TOMORROW, &targets, 0, other_key, &ts);
+	tu_put_root(&bundle, &root2);
+	make_bundle(&ts, &targets, &bundle);
+	fd = tu_memfd(bundle.data, bundle.size);
+	ck_assert_int_eq(swu_verifier_new(ctx, root1.data, root1.size, 0, &v), 0);
+	ck_assert_int_eq(swu_verifier_set_timestamp_floor(v, UINT32_MAX), 0);
+	ck_assert_int_eq(swu_bundle_open_fd(ctx, fd, &b), 0);
+	ck_assert_int_eq(swu_bundle_verify(b, v), 0);
+	ck_assert(swu_verifier_timestamp_keys_rotated(v));
+	ck_assert_uint_eq(swu_verifier_get_timestamp_version(v), 5);
+	close(fd);
+	/* the same key in a new root: the floor holds */
+	swu_buf_done(&ts);
+	make_timestamp(5, TOMORROW, &targets, 0, stamp_key, &ts);
+	tu_put_root(&b2, &same2);
+	make_bundle(&ts, &targets, &b2);
+	ck_assert_int_eq(verify(&root1, 6, &b2), -ESTALE);
+	assert_reason("timestamp metadata version 5 is older than version 6 accepted before");
+	swu_buf_done(&root1);
+	swu_buf_done(&root2);
+	swu_buf_done(&same2);
+	swu_buf_done(&targets);
+	swu_buf_done(&ts);
+	swu_buf_done(&bundle);
+	swu_buf_done(&b2);
+}
+END_TEST
+
 /* The rollout the online key signed comes out of the verifier as it went in. */
 START_TEST(test_rollout_carried)
 {
@@ -493,12 +552,13 @@ START_TEST(test_rollout_carried)
 END_TEST
 
 /*
- * Each device's draw: stable, uniform enough that a percentage is that share of a fleet (within
- * a point over 10,000 machine ids), and reshuffled by another release.
+ * Each device's draw: stable (the same release renewed keeps it), uniform enough that a
+ * percentage is that share of a fleet (within a point over 10,000 machine ids), and reshuffled
+ * by another release.
  */
 START_TEST(test_rollout_draw)
 {
-	uint8_t a[SWU_SHA256_SIZE] = { 1 }, b[SWU_SHA256_SIZE] = { 2 };
+	const uint32_t a = 7, b = 8; /* two releases */
 	const uint32_t percents[] = { 1, 10, 50 };
 	unsigned in[3] = {}, both = 0;
 	char id[40];
@@ -559,6 +619,7 @@ int main(void)
 		{ "signed-time", test_signed_time, 60 },
 		{ "signed-after-expiry", test_signed_after_expiry, 60 },
 		{ "rollout-carried", test_rollout_carried, 60 },
+		{ "key-rotation-resets-floor", test_key_rotation_resets_floor, 60 },
 		{ "rollout-draw", test_rollout_draw, 60 },
 	};
 

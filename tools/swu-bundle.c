@@ -761,7 +761,7 @@ int verb_publish(int argc, char **argv)
 	int level = 19;
 	char *end;
 	_cleanup_free_ char *blobs = NULL, *meta = NULL, *chunks = NULL;
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_close_ int fd = -EBADF, lock = -EBADF;
 	const char *path = NULL, *dir = NULL;
 	int c, r;
 
@@ -827,6 +827,9 @@ int verb_publish(int argc, char **argv)
 	}
 	/* Every root before metadata.pb: a device that walks to its root finds each one. */
 	r = publish_roots(b, dir, /* write= */ true);
+	if (r < 0)
+		return r;
+	r = channel_lock(dir, &lock);
 	if (r < 0)
 		return r;
 	r = write_channel_metadata(meta, b, b->timestamp, b->timestamp_size);
@@ -907,7 +910,7 @@ typedef struct OldStamp {
 	uint32_t version;
 	int64_t lifetime; /* 0: unknown (no signed_at) */
 	SwuRollout rollout;
-	uint8_t targets_sha256[SWU_SHA256_SIZE];
+	uint32_t targets_version; /* of the release it named */
 } OldStamp;
 
 static int decode_stamp(const char *where, const uint8_t *p, size_t n, OldStamp *ret)
@@ -927,10 +930,8 @@ static int decode_stamp(const char *where, const uint8_t *p, size_t n, OldStamp 
 	if (c && c->expires && c->signed_at && c->expires->seconds > c->signed_at->seconds)
 		ret->lifetime = c->expires->seconds - c->signed_at->seconds;
 	swu_timestamp_get_rollout(ot, &ret->rollout);
-	if (ot->n_snapshot_metadata == 1 && ot->snapshot_metadata[0]->n_hashes == 1 &&
-	    ot->snapshot_metadata[0]->hashes[0]->hash.len == SWU_SHA256_SIZE)
-		memcpy(ret->targets_sha256, ot->snapshot_metadata[0]->hashes[0]->hash.data,
-		       SWU_SHA256_SIZE);
+	if (ot->n_snapshot_metadata == 1)
+		ret->targets_version = ot->snapshot_metadata[0]->version;
 	return 0;
 }
 
@@ -970,8 +971,8 @@ static int old_stamp(const char *dir, const char *where, const SwuBundle *b, Old
 }
 
 /*
- * The rollout of the new timestamp. The same release keeps the one it had (a renewal changes no
- * device's mind); a release named for the first time starts at --initial-percent (none: every
+ * The rollout of the new timestamp. The same release (targets version) keeps the one it had (a
+ * renewal changes no device's mind); a release named for the first time starts at --initial-percent (none: every
  * device), or at 100% for swu rollout; swu rollout then applies its changes.
  */
 static SwuRollout new_rollout(const StampArgs *a, const OldStamp *old, bool same_release)
@@ -1041,8 +1042,10 @@ static int make_timestamp(const char *where, const SwuBundle *b, const StampArgs
 		       sha);
 	if (r < 0)
 		return r;
-	spec.rollout = new_rollout(a, &old, old.found && memcmp(sha, old.targets_sha256, 32) == 0);
 	spec.targets_version = t->common_metadata ? t->common_metadata->version : 0;
+	/* The same release by version: a renewal (swu renew-bundle) keeps its rollout too. */
+	spec.rollout =
+		new_rollout(a, &old, old.found && old.targets_version == spec.targets_version);
 	spec.targets_length = s->serialized_targets_metadata.len;
 	spec.targets_sha256 = sha;
 	r = swu_timestamp_create(&spec, &unsigned_ts);
@@ -1074,7 +1077,7 @@ static int stamp_channel(const StampArgs *a, SignerArgs *sa, const char *verb)
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(signer_freep) Signer *signer = NULL;
 	_cleanup_free_ char *meta = NULL, *kept = NULL;
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_close_ int fd = -EBADF, lock = -EBADF;
 	SwuBuf ts = {};
 	int r;
 
@@ -1083,6 +1086,10 @@ static int stamp_channel(const StampArgs *a, SignerArgs *sa, const char *verb)
 		return r;
 	if (asprintf(&meta, "%s/metadata.pb", a->dir) < 0)
 		return -ENOMEM;
+	/* From the read of metadata.pb to the rename of the new one. */
+	r = channel_lock(a->dir, &lock);
+	if (r < 0)
+		return r;
 	r = bundle_open(meta, &fd, &b);
 	if (r < 0)
 		return r;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -192,6 +193,23 @@ int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLi
 	r = swu_tmpfile_commit(fd, tmp, path);
 	if (r < 0)
 		return log_error_errno(r, "Cannot replace bundle '%s'", path);
+	return 0;
+}
+
+int channel_lock(const char *dir, int *ret_fd)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open '%s'", dir);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			int r = -errno;
+
+			close(fd);
+			return log_error_errno(r, "Cannot lock '%s'", dir);
+		}
+	*ret_fd = fd;
 	return 0;
 }
 

@@ -47,6 +47,12 @@ int bundle_open(const char *path, int *ret_fd, SwuBundle **ret);
  * Writes @meta (a channel's metadata.pb) from @b's metadata with @timestamp, atomically and with an
  * mtime newer than the file it replaces (so a server's ETag changes). Errors are said.
  */
+/*
+ * Takes the channel @dir's lock (flock on the directory), waiting for it, into *ret_fd: swu publish,
+ * swu timestamp and swu rollout each read or rewrite metadata.pb under it, so that a timer's
+ * renewal that overlaps a publish or a halt never writes back what it read before.
+ */
+int channel_lock(const char *dir, int *ret_fd);
 /* A rollout as swu prints it: "10% from <time>, halted", or "none (every device installs)". */
 const char *rollout_text(const SwuRollout *r, char *buf, size_t size);
 int write_channel_metadata(const char *meta, const SwuBundle *b, const uint8_t *timestamp,

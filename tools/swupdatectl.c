@@ -87,6 +87,18 @@ static bool retry_after_exit(sd_bus *bus, sd_bus_error *e, unsigned *attempts)
 	return true;
 }
 
+/* SetChannel waits for a running poll to end (a timer's, say): asked again for up to 5 minutes,
+ * PollTimeoutSec='s default. */
+static bool retry_after_poll(sd_bus_error *e, unsigned *polls)
+{
+	if (!sd_bus_error_has_name(e, "io.swupdated.Error.InvalidState") || !e->message ||
+	    !strstr(e->message, "waits for the running poll") || ++*polls > 3000)
+		return false;
+	sd_bus_error_free(e);
+	usleep(100000);
+	return true;
+}
+
 static char *get_string(sd_bus *bus, const char *name)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -274,7 +286,7 @@ static int verb_channel(sd_bus *bus, const char *name)
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_free_ char *channel = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	unsigned attempts = 0;
+	unsigned attempts = 0, polls = 0;
 	const char *s;
 	bool any = false;
 	int r;
@@ -283,7 +295,8 @@ static int verb_channel(sd_bus *bus, const char *name)
 		do
 			r = sd_bus_call_method(bus, SERVICE, OBJECT, INTERFACE, "SetChannel", &e,
 					       NULL, "s", name);
-		while (r < 0 && retry_after_exit(bus, &e, &attempts));
+		while (r < 0 &&
+		       (retry_after_exit(bus, &e, &attempts) || retry_after_poll(&e, &polls)));
 		if (r < 0) {
 			r = bus_error(&e, r, "SetChannel");
 			sd_bus_error_free(&e);

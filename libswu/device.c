@@ -242,15 +242,19 @@ int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *
 	/* The failure record is that of the last call to fail: a root that cannot be kept. */
 	if (k < 0)
 		return k;
+	/* A root with new timestamp keys is kept even when the rest fails: so is the end of the
+	 * old keys' floor, or the next bundle (the same root, no rotation) would meet it again. */
+	if (swu_verifier_timestamp_keys_rotated(v)) {
+		k = swu_state_reset_timestamp_version(
+			ctx, d->state_dir, r < 0 ? 0 : swu_verifier_get_timestamp_version(v));
+		if (k < 0)
+			return k;
+	}
 	if (r < 0)
 		return r;
 	/* A timestamp verified whole is never gone back on: a frozen server's older one fails. */
-	if (swu_verifier_timestamp_keys_rotated(v))
-		k = swu_state_reset_timestamp_version(ctx, d->state_dir,
-						      swu_verifier_get_timestamp_version(v));
-	else
-		k = swu_state_save_timestamp_version(ctx, d->state_dir,
-						     swu_verifier_get_timestamp_version(v));
+	k = swu_state_save_timestamp_version(ctx, d->state_dir,
+					     swu_verifier_get_timestamp_version(v));
 	/* ... and neither is a time its signers vouched had come (a clock set back). */
 	if (k >= 0)
 		k = save_signed_time(ctx, d, swu_verifier_get_signed_time(v));

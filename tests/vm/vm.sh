@@ -11,6 +11,7 @@ VM_PID= VM_BOOTS=0
 # appended to $W/serial.log.
 vm_start() {
 	local disk=$1 bios=${2:-} fw=() cpus=2
+	VM_LAST_START=("$disk" "$bios") # what a power cycle in vm_wait_boot starts again
 	VM_BOOTS=$((VM_BOOTS + 1))
 	echo "==== boot $VM_BOOTS ($(date +%T)) ====" >>"$W/serial.log"
 	rm -f "$W/agent.sock" "$W/qemu.pid" "$W/qmp.sock"
@@ -113,9 +114,11 @@ boot_id() { g 'cat /proc/sys/kernel/random/boot_id' 10 2>/dev/null; }
 # OLD_BOOT_ID from SLOT and finished starting; the boots in between (a failing slot) are passed.
 # Each question gets 30 s at most: one asked as the guest goes down may never be answered.
 # The firmware now and then hangs on the guest's warm reset under TCG (OVMF with SMM, U-Boot):
-# the guest's last words are the kernel's "reboot: machine restart" and nothing follows. A board's
-# watchdog would reset it (the i6300esb's is reset with the machine); here a hard reset through
-# QMP does, once per wait, after VM_HANG_SEC of silence, and says so.
+# the guest's last words are the kernel's "reboot: machine restart" and nothing follows, and a
+# reset through QMP hangs the same way. A board's watchdog would reset it (the i6300esb's is reset
+# with the machine); here the machine is power-cycled (QEMU killed and started again on the same
+# disk and variable store, as after a power cut), once per wait, after VM_HANG_SEC of silence,
+# and the log says so.
 VM_HANG_SEC=${VM_HANG_SEC:-90}
 vm_wait_boot() {
 	local old=$1 slot=$2 limit=${3:-400} t0=$SECONDS id size last=-1 quiet=$SECONDS reset=0
@@ -126,9 +129,10 @@ vm_wait_boot() {
 			last=$size quiet=$SECONDS
 		elif [ "$reset" = 0 ] && [ $((SECONDS - quiet)) -ge "$VM_HANG_SEC" ] &&
 			tail -n 1 "$W/serial.log" | grep -q "reboot: machine restart"; then
-			echo "the firmware hung on the warm reset ($VM_HANG_SEC s without serial output): a hard reset through QMP"
-			qmp system_reset >/dev/null || true
-			reset=1 quiet=$SECONDS
+			echo "the firmware hung on the warm reset ($VM_HANG_SEC s without serial output): a power cycle"
+			vm_kill
+			vm_start "${VM_LAST_START[@]}"
+			reset=1 quiet=$SECONDS last=-1
 		fi
 		id=$(boot_id) || id=
 		if [ -n "$id" ] && [ "$id" != "$old" ] &&

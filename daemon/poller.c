@@ -354,12 +354,11 @@ static int take_release(Poller *p, const FetchResult *res)
 static int check_fresh(Poller *p)
 {
 	int64_t expires = p->release ? release_get_timestamp_expires(p->release) : 0;
-	int64_t now = (int64_t)(now_realtime(p) / USEC_PER_SEC), signed_time = 0;
 	char at[SWU_TIME_UTC_MAX], hint[256];
 
 	/* never a time earlier than signed metadata vouched for (a clock set back) */
-	(void)swu_state_load_signed_time(p->m->ctx, config_of(p)->state_dir, &signed_time);
-	if (expires == 0 || expires > MAX(now, signed_time))
+	if (expires == 0 || expires > swu_device_now(p->m->ctx, &p->m->device,
+						     (int64_t)(now_realtime(p) / USEC_PER_SEC)))
 		return 0;
 	poll_note(p, -EKEYEXPIRED,
 		  "The server's timestamp expired at %s: its metadata is stale (a frozen server or "

@@ -361,12 +361,9 @@ static void transfer_setup(Updater *u, SwuContext *ctx, TransferSetup *ret)
  */
 static SwuRolloutVerdict rollout_verdict(const Updater *u, const Release *rel, uint32_t *ret_draw)
 {
-	int64_t now = (int64_t)(clock_now(u->clock, CLOCK_REALTIME) / USEC_PER_SEC),
-		signed_time = 0;
+	int64_t now = swu_device_now(u->m->ctx, &u->m->device,
+				     (int64_t)(clock_now(u->clock, CLOCK_REALTIME) / USEC_PER_SEC));
 	uint32_t draw = swu_rollout_draw(u->m->machine_id, release_get_version(rel));
-
-	(void)swu_state_load_signed_time(u->m->ctx, u->m->config->state_dir, &signed_time);
-	now = MAX(now, signed_time);
 
 	if (ret_draw)
 		*ret_draw = draw;

@@ -206,6 +206,15 @@ int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifie
 	return written > 0;
 }
 
+int64_t swu_device_now(SwuContext *ctx, const SwuDevice *d, int64_t now)
+{
+	int64_t signed_time = 0;
+
+	assert_return(ctx && d, now);
+	(void)swu_state_load_signed_time(ctx, d->state_dir, &signed_time);
+	return MAX(now, signed_time);
+}
+
 /*
  * The floor on the time rises to what the signers vouched for, within bounds a signer cannot
  * move: not while the clock reads earlier than the floor (it looks wrong: the floor stays), and

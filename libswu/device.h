@@ -74,4 +74,9 @@ int swu_device_commit_root(SwuContext *ctx, const SwuDevice *d, const SwuVerifie
  * Rules 2 and 3 over the metadata of @b, then commits a rotated root (also when rule 3 failed:
  * revoking a compromised targets key must not wait for a good release). Returns the first error.
  */
+/*
+ * The time as the device believes it, seconds: @now (the clock), or the newest signed time it
+ * verified when the clock reads earlier (docs/bundle-format.md, "Time").
+ */
+int64_t swu_device_now(SwuContext *ctx, const SwuDevice *d, int64_t now);
 int swu_device_check_metadata(SwuContext *ctx, const SwuDevice *d, SwuVerifier *v, SwuBundle *b);

@@ -489,19 +489,12 @@ int swu_state_load_channel(SwuContext *ctx, const char *dir, char *ret, size_t s
 
 int swu_state_save_channel(SwuContext *ctx, const char *dir, const char *name)
 {
-	_cleanup_free_ char *path = NULL;
 	_cleanup_free_ char *text = NULL;
 
 	assert_return(ctx && dir && name, -EINVAL);
 
-	if (!*name) {
-		if (asprintf(&path, "%s/channel", dir) < 0)
-			return -ENOMEM;
-		if (unlink(path) < 0 && errno != ENOENT)
-			return swu_fail(ctx, -errno, "state", "channel", "cannot remove '%s': %s",
-					path, strerror(errno));
-		return 0;
-	}
+	if (!*name)
+		return remove_file(ctx, dir, "channel");
 	if (asprintf(&text, "%s\n", name) < 0)
 		return -ENOMEM;
 	return swu_state_write(ctx, dir, "channel", text, strlen(text));
@@ -509,21 +502,14 @@ int swu_state_save_channel(SwuContext *ctx, const char *dir, const char *name)
 
 int swu_state_reset_timestamp_version(SwuContext *ctx, const char *dir, uint32_t version)
 {
-	_cleanup_free_ char *path = NULL;
 	char text[16];
 
 	assert_return(ctx && dir, -EINVAL);
 
-	if (version > 0) {
-		snprintf(text, sizeof(text), "%u\n", version);
-		return swu_state_write(ctx, dir, "timestamp-version", text, strlen(text));
-	}
-	if (asprintf(&path, "%s/timestamp-version", dir) < 0)
-		return -ENOMEM;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return swu_fail(ctx, -errno, "state", "timestamp", "cannot remove '%s': %s", path,
-				strerror(errno));
-	return 0;
+	if (version == 0)
+		return remove_file(ctx, dir, "timestamp-version");
+	snprintf(text, sizeof(text), "%u\n", version);
+	return swu_state_write(ctx, dir, "timestamp-version", text, strlen(text));
 }
 
 int swu_state_load_signed_time(SwuContext *ctx, const char *dir, int64_t *ret)

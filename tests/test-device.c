@@ -99,6 +99,16 @@ static void bundle(const SwuBuf *root, uint32_t version, EVP_PKEY *key, const ch
 	swu_buf_done(&t);
 }
 
+/* The time the device believes: the clock, never earlier than the signed time it keeps. */
+START_TEST(test_device_now)
+{
+	ck_assert_int_eq(swu_device_now(ctx, &dev, 1800000000), 1800000000);
+	ck_assert_int_eq(swu_state_save_signed_time(ctx, state_dir, 1800000000), 1);
+	ck_assert_int_eq(swu_device_now(ctx, &dev, 10), 1800000000); /* a clock back in 1970 */
+	ck_assert_int_eq(swu_device_now(ctx, &dev, 1900000000), 1900000000);
+}
+END_TEST
+
 START_TEST(test_verifier)
 {
 	SwuBuf b = {}, other = {};
@@ -555,6 +565,7 @@ int main(void)
 {
 	const TuCase cases[] = {
 		{ "verifier", test_verifier },
+		{ "device-now", test_device_now },
 		{ "installed-manifest", test_installed_manifest },
 		{ "factory-manifest", test_factory_manifest },
 		{ "verity", test_verity },

@@ -491,8 +491,8 @@ static bool skip_rolled_back(Updater *u, SwuContext *ctx, const Release *rel)
 	/* Also over a finished install's Note: this is what the automatic path decided now. */
 	set_note(u,
 		 "Release version %u rolled back on this device (its slot did not boot or was "
-		 "marked bad): not installed again automatically; a newer release or an explicit "
-		 "install is",
+		 "marked bad): not installed again automatically; an explicit install still "
+		 "installs it",
 		 version);
 	log_info("%s", u->note);
 	if (!u->skipped_noted)

@@ -19,6 +19,14 @@ json_check "$T/out" '[p["name"] for p in d["payloads"]] == ["rootfs", "appfs"] a
 expect_exit 0 "$SWU" inspect-root-metadata root.pb
 expect_stdout "1 valid"
 check_not "a root without expiry shows one" grep -q expires "$T/out"
+check_not "a root without a timestamp role shows one" grep -q "timestamp:" "$T/out"
+# A root that declares the timestamp role shows its keys, as it does the other roles'.
+"$SWU" generate-key stamp >"$T/stamp.out"
+expect_exit 0 "$SWU" create-root-metadata --append-root-key "$T/root.pub" \
+	--append-targets-key "$T/targets.pub" --append-timestamp-key stamp.pub -o stamped-root.pb
+expect_exit 0 "$SWU" inspect-root-metadata stamped-root.pb
+expect_stdout "^  timestamp: threshold 1 of 1 keys$"
+check "the timestamp key id is not listed under its role" grep -qx "    key $(sed -n 's/.*(key id \([0-9a-f]*\)).*/\1/p' "$T/stamp.out")" "$T/out"
 # A root metadata's expiry (devices do not act on it) is shown as a date too.
 python3 - "$SRCDIR/tests" root.pb expiring-root.pb <<'EOF_PY'
 import sys

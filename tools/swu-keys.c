@@ -405,6 +405,9 @@ int verb_inspect_root_metadata(int argc, char **argv)
 		       swu_time_utc(rm->common_metadata->expires->seconds, when, sizeof(when)));
 	print_requirement("root", rm->root_signature_requirement);
 	print_requirement("targets", rm->targets_signature_requirement);
+	/* Only a root that declares the role: devices then require a timestamp (swu timestamp). */
+	if (swu_requirement_declared(rm->timestamp_signature_requirement))
+		print_requirement("timestamp", rm->timestamp_signature_requirement);
 	(void)swu_signatures_count(swu_ctx, rm, rm->root_signature_requirement,
 				   s->serialized_root_metadata.data,
 				   s->serialized_root_metadata.len, s->signatures, s->n_signatures,

@@ -405,10 +405,17 @@ bool manager_rolled_back(Manager *m, SwuContext *ctx, uint32_t version,
 			 const uint8_t targets_sha256[SWU_SHA256_SIZE])
 {
 	SwuRollback rb;
+	int r;
 
-	return swu_state_load_rollback(ctx, m->config->state_dir, &rb) >= 0 &&
-	       rb.version == version &&
-	       memcmp(rb.targets_sha256, targets_sha256, SWU_SHA256_SIZE) == 0;
+	r = swu_state_load_rollback(ctx, m->config->state_dir, &rb);
+	if (r < 0) {
+		/* Damaged: the release that failed to boot is not recognised, so it may be tried
+		 * again (the boot loader falls back again); said, not silent. */
+		if (r != -ENOENT)
+			log_failure(LOG_WARNING, ctx, r, "Cannot read the rolled-back release");
+		return false;
+	}
+	return rb.version == version && memcmp(rb.targets_sha256, targets_sha256, SWU_SHA256_SIZE) == 0;
 }
 
 /*

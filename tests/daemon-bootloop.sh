@@ -61,4 +61,11 @@ expect_eq "nothing pending after MarkBad" "$(prop PendingSlot)" ""
 check "the Note does not say why" note_has "version 3 rolled back on this device"
 check "the skip of version 3 is not in the history: $(cat "$DEV/state/history.jsonl")" \
 	test "$(grep -c '"result":"skipped"' "$DEV/state/history.jsonl")" = 2
+
+# A damaged record of the rolled-back release is said in the log, not passed over in silence.
+printf '{"version":' >"$DEV/state/rollback.json"
+: >"$T/daemon.log"
+relaunch_and_poll
+check "a damaged rollback.json is not logged" \
+	grep -q "Cannot read the rolled-back release: rollback.json" "$T/daemon.log"
 finish

@@ -89,6 +89,22 @@ before=$(cd "$T/repo" && find . -type f | sort | xargs sha256sum)
 expect_exit 1 "$SWU" publish --bundle "$T/v6.swu" --dir "$T/repo"
 expect_stderr "roots/4.pb' holds a different root metadata of version 4: roots are immutable once published"
 expect_eq "channel after a refused publish" "$(cd "$T/repo" && find . -type f | sort | xargs sha256sum)" "$before"
+# A root that does not follow the channel's last root (roots/4.pb) is refused before anything is
+# written: devices that took root 4 would refuse it, and a published root is never replaced.
+"$SWU" generate-key "$T/root5" >/dev/null
+"$SWU" create-root-metadata --append-root-key "$T/root5.pub" --append-targets-key "$T/targets4.pub" \
+	--previous "$T/root4.pb" -o "$T/root5.pb"
+"$SWU" sign-root-metadata --root-metadata "$T/root5.pb" --root-key "$T/root5" >/dev/null
+release "$T/v7.swu" 7 --root "$T/root5.pb" --key "$T/targets4"
+expect_exit 0 "$SWU" verify-bundle --bundle "$T/v7.swu" --self
+expect_exit 1 "$SWU" publish --bundle "$T/v7.swu" --dir "$T/repo"
+expect_stderr "Root metadata version 5 does not follow $T/repo/roots/4.pb, the channel's last root before it: devices that trust that root would refuse it: root metadata has 0 valid signatures by trusted root keys, 1 required"
+expect_eq "channel after a root that does not follow" "$(cd "$T/repo" && find . -type f | sort | xargs sha256sum)" "$before"
+# Signed by root 4's key as well, it is a rotation: published.
+"$SWU" sign-root-metadata --root-metadata "$T/root5.pb" --root-key "$T/root4" >/dev/null 2>&1
+release "$T/v7.swu" 7 --root "$T/root5.pb" --key "$T/targets4"
+expect_exit 0 "$SWU" publish --bundle "$T/v7.swu" --dir "$T/repo"
+expect_exit 0 "$SWU" verify-channel --trusted-root-metadata "$T/chain/1.pb" "$T/repo"
 
 # A directory of more roots than a bundle may carry: it carries the newest ones that a device just
 # before the oldest of them can still follow with the bundle's own root (32 rotations at most).

@@ -191,6 +191,57 @@ static size_t bundle_roots(const SwuBundle *b, SwuRootLink *out)
 	return n;
 }
 
+/*
+ * The channel's roots form one chain: a device that took roots/<N>.pb, the newest before @b's
+ * root, must accept the rotations @b carries to its root (rule 2 from that root, through @b's
+ * chain). A root that does not follow would be published for good (roots are immutable) and
+ * strand every device that trusts the channel's last root. 0 when @b carries no newer root.
+ */
+static int check_channel_rotation(const SwuBundle *b, const char *dir, const char *rdir)
+{
+	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
+	_cleanup_free_ char *name = NULL;
+	struct dirent **list = NULL;
+	SwuRootLink prev = {};
+	uint32_t top, best = 0, version = 0;
+	int k, r;
+
+	if (!b->root)
+		return 0;
+	top = swu_root_version(swu_ctx, b->root, b->root_size);
+	k = scandir(rdir, &list, NULL, alphasort);
+	if (k < 0)
+		return errno == ENOENT ? 0 : log_error_errno(-errno, "Cannot list '%s'", rdir);
+	for (int i = 0; i < k; i++) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = strtoul(list[i]->d_name, &end, 10);
+		if (!errno && end != list[i]->d_name && streq(end, ".pb") && n < top && n > best)
+			best = (uint32_t)n;
+		free(list[i]);
+	}
+	free(list);
+	if (best == 0)
+		return 0; /* the channel's first root */
+	if (asprintf(&name, "%u.pb", best) < 0)
+		return -ENOMEM;
+	r = read_link(rdir, name, &prev, &version);
+	if (r >= 0)
+		r = swu_verifier_new(swu_ctx, prev.data, prev.size, 0, &v);
+	if (r >= 0)
+		r = swu_verifier_check_root_chain(v, b->chain, b->n_chain, b->root, b->root_size);
+	free(prev.data);
+	if (r < 0)
+		return log_error_errno(r,
+				       "Root metadata version %u does not follow %s/%s, the channel's "
+				       "last root before it: devices that trust that root would refuse "
+				       "it",
+				       top, rdir, name);
+	return 0;
+}
+
 int publish_roots(const SwuBundle *b, const char *dir, bool write)
 {
 	_cleanup_free_ SwuRootLink *roots = calloc(b->n_chain + 1, sizeof(*roots));
@@ -201,6 +252,11 @@ int publish_roots(const SwuBundle *b, const char *dir, bool write)
 	if (!roots || asprintf(&rdir, "%s/roots", dir) < 0)
 		return -ENOMEM;
 	n = bundle_roots(b, roots);
+	if (!write) {
+		r = check_channel_rotation(b, dir, rdir);
+		if (r < 0)
+			return r;
+	}
 	if (write && n > 0) {
 		r = swu_mkdir_p(rdir, 0755);
 		if (r < 0)

@@ -21,6 +21,7 @@ int root_chain_check(const SwuRootLink *links, size_t n, const uint8_t *root, si
 /*
  * Every root @b carries (its chain and its root) as <dir>/roots/<version>.pb. A different root
  * already published at a version: -ESTALE (said on stderr), nothing written. With @write false
- * only checks.
+ * only checks, and also that @b's root is a rotation (through its chain) from the newest root
+ * the channel published before it: else the error of that hop, logged.
  */
 int publish_roots(const SwuBundle *b, const char *dir, bool write);

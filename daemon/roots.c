@@ -21,6 +21,7 @@ struct RootWalk {
 	unsigned timeout_sec;
 	SwuVerifier *v;	    /* the device's verifier, walked link by link */
 	uint32_t next, top; /* the version fetched next; the metadata's root version */
+	uint32_t from, end; /* the version trusted before the walk; the first one not fetched */
 	char *url;
 	char *shown_url; /* @url as messages show it (url_redact(): Server= may carry secrets) */
 	FetchJob *job;
@@ -101,6 +102,14 @@ static void walk_done(void *userdata, const FetchResult *res)
 		if (r > 0)
 			return; /* the next root is on its way */
 	}
+	/* A part of a longer walk: what it took is kept, the next poll goes on from there. */
+	if (r >= 0 && w->end < w->top)
+		r = swu_fail(w->ctx, -EBADMSG, "root", "chain",
+			     "root metadata version %u is %u rotations ahead of trusted version %u: "
+			     "took the roots up to version %u, at most %u in one poll; the next "
+			     "poll goes on from there",
+			     w->top, w->top - w->from, w->from, swu_verifier_get_root_version(w->v),
+			     SWU_ROOT_HOPS_MAX);
 	w->done(w->userdata, r < 0 ? r : 0);
 }
 
@@ -116,7 +125,7 @@ static int fetch_next(RootWalk *w)
 	};
 	int r;
 
-	if (w->next >= w->top)
+	if (w->next >= w->end)
 		return 0;
 	free(w->url);
 	w->shown_url = mfree(w->shown_url);
@@ -174,13 +183,16 @@ int root_walk_start(Manager *m, SwuContext *ctx, Fetch *fetch, const char *serve
 	w->top = swu_root_version(ctx, b->root, b->root_size);
 	if (w->top <= trusted + 1)
 		return 0;
-	/* Bounded before anything is fetched: the rotations the metadata's root asks for. */
-	if (w->top - trusted > SWU_ROOT_HOPS_MAX)
-		return swu_fail(ctx, -EBADMSG, "root", "chain",
-				"root metadata version %u is %u rotations ahead of trusted version "
-				"%u, at most %u are followed in one install",
-				w->top, w->top - trusted, trusted, SWU_ROOT_HOPS_MAX);
+	/*
+	 * Bounded before anything is fetched: at most SWU_ROOT_HOPS_MAX rotations in one poll. A
+	 * device further behind (asleep through many rotations) takes that many, each kept, and
+	 * the next poll goes on from the last: it catches up over polls, never beyond what the
+	 * channel's roots sign, and a server that claims a root far ahead costs it no more than
+	 * that many requests a poll.
+	 */
+	w->from = trusted;
 	w->next = trusted + 1;
+	w->end = w->top - trusted > SWU_ROOT_HOPS_MAX ? trusted + SWU_ROOT_HOPS_MAX + 1 : w->top;
 	r = fetch_next(w);
 	if (r <= 0)
 		return r;

@@ -6,9 +6,10 @@
  * metadata.pb is more than one version ahead of the trusted root, and the chain the metadata
  * carries does not close the gap, roots/<N>.pb is fetched for each missing version N in ascending
  * order, checked as one rotation from the root before it (rule 2) and persisted at once. Then the
- * release is verified as usual. Bounded: at most SWU_ROOT_HOPS_MAX rotations (refused before any
- * fetch), each root at most SWU_ROOT_LINK_MAX bytes; the first root that is missing, of another
- * version than its name, or not a valid rotation stops the walk, and the roots kept before it stay.
+ * release is verified as usual. Bounded: at most SWU_ROOT_HOPS_MAX rotations in one walk (a device
+ * further behind takes that many, kept, and the walk fails saying so: the next poll goes on from
+ * there), each root at most SWU_ROOT_LINK_MAX bytes; the first root that is of another version
+ * than its name, or not a valid rotation, stops the walk, and the roots kept before it stay.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@ typedef void (*RootWalkDone)(void *userdata, int error);
  * Starts the walk for the metadata @data polled from @server, with the failure record of @ctx.
  * Returns 0 with *@ret NULL when there is nothing to fetch (the release verifies or fails by
  * itself), 1 with a walk that reports to @done (never before this returns), or <0 (recorded) when
- * the release is refused before anything is fetched (-EBADMSG: too many rotations).
+ * the walk could not start.
  */
 int root_walk_start(Manager *m, SwuContext *ctx, Fetch *fetch, const char *server,
 		    unsigned timeout_sec, const uint8_t *data, size_t size, RootWalkDone done,

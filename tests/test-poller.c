@@ -769,7 +769,7 @@ END_TEST
 /*
  * A server serving a different roots/3.pb than the chain needs: the walk stops there, the poll
  * fails with the hop's reason, and only v2 is kept. A missing root, or one of another version than
- * its name, likewise; a root too many versions ahead is refused before anything is fetched.
+ * its name, likewise.
  */
 START_TEST(test_root_chain_attacks)
 {
@@ -821,22 +821,6 @@ START_TEST(test_root_chain_attacks)
 		      "%s", rec.note);
 	ck_assert_int_eq(state_roots(), 1);
 
-	/* 38 rotations ahead of v2: more than 32, refused before any root is fetched */
-	publish_chain(&c, 2, CHAIN_TOP, CHAIN_TOP + 1);
-	{
-		size_t before = fake_server_count(srv, SERVER "/roots/");
-
-		ck_assert_int_eq(poller_poll(p), 0);
-		run_polls(&rec, ++polls);
-		ck_assert_int_eq(rec.last.error, -EBADMSG);
-		ck_assert_msg(strstr(rec.note, "root metadata version 40 is 38 rotations ahead of "
-					       "trusted version 2, at most 32 are followed in "
-					       "one install"),
-			      "%s", rec.note);
-		ck_assert_uint_eq(fake_server_count(srv, SERVER "/roots/"), before);
-	}
-	ck_assert_int_eq(state_roots(), 1);
-
 	/* the right roots: the walk goes on from v2 */
 	publish_chain(&c, 2, 4, 3);
 	ck_assert_int_eq(poller_poll(p), 0);
@@ -846,6 +830,63 @@ START_TEST(test_root_chain_attacks)
 	ck_assert_uint_eq(device_root_version(), 4);
 	swu_buf_done(&forged);
 	EVP_PKEY_free(evil);
+	server_chain_done(&c);
+}
+END_TEST
+
+/*
+ * A device asleep through more rotations than one walk takes (SWU_ROOT_HOPS_MAX): 39 ahead of v1.
+ * The first poll takes 32 of them, each kept, and fails saying where it stopped; the second goes on
+ * from v33 and takes the rest and the release. A server that claims a root far ahead without the
+ * roots costs a device no more than 32 requests a poll.
+ */
+START_TEST(test_root_chain_far_behind)
+{
+	_cleanup_(poller_freep) Poller *p = NULL;
+	Recorder rec = {};
+	ServerChain c;
+	size_t before;
+
+	server_chain_init(&c, CHAIN_TOP);
+	publish_chain(&c, 2, CHAIN_TOP, 2);
+	p = new_poller(&rec, false);
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 1);
+	ck_assert_int_eq(rec.last.error, -EBADMSG);
+	ck_assert_msg(streq(rec.note, "Release rejected: root metadata version 40 is 39 rotations "
+				      "ahead of trusted version 1: took the roots up to version 33, "
+				      "at most 32 in one poll; the next poll goes on from there"),
+		      "%s", rec.note);
+	ck_assert_ptr_null(poller_get_release(p));
+	ck_assert_uint_eq(fake_server_count(srv, SERVER "/roots/"), 32);
+	ck_assert_int_eq(state_roots(), 32);
+	ck_assert_uint_eq(device_root_version(), 33);
+
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 2);
+	ck_assert_int_eq(rec.last.error, 0);
+	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 2);
+	ck_assert_uint_eq(fake_server_count(srv, SERVER "/roots/"), 32 + 6);
+	ck_assert_int_eq(state_roots(), 39);
+	ck_assert_uint_eq(device_root_version(), CHAIN_TOP);
+
+	/* A new device, and a server without the roots: 32 requests, nothing kept, each poll. */
+	p = poller_free(p);
+	fake_device_done(&dev);
+	fake_device_init(&dev, SERVER, NULL);
+	for (int v = 2; v < CHAIN_TOP; v++) {
+		_cleanup_free_ char *root = tu_path("%s/roots/%d.pb", SERVER, v);
+
+		fake_server_remove(srv, root);
+	}
+	p = new_poller(&rec, false);
+	before = fake_server_count(srv, SERVER "/roots/");
+	ck_assert_int_eq(poller_poll(p), 0);
+	run_polls(&rec, 3);
+	ck_assert_int_eq(rec.last.error, -EBADMSG);
+	ck_assert_msg(strstr(rec.note, "took the roots up to version 1,"), "%s", rec.note);
+	ck_assert_uint_eq(fake_server_count(srv, SERVER "/roots/"), before + 32);
+	ck_assert_uint_eq(device_root_version(), 1); /* nothing kept */
 	server_chain_done(&c);
 }
 END_TEST
@@ -1009,6 +1050,7 @@ int main(void)
 		{ "root-chain-partial", test_root_chain_partial, 60 },
 		{ "root-chain-secret", test_root_chain_secret, 60 },
 		{ "root-chain-attacks", test_root_chain_attacks, 120 },
+		{ "root-chain-far-behind", test_root_chain_far_behind, 120 },
 		{ "root-chain-gap", test_root_chain_gap },
 		{ "clock", test_clock, 60 },
 	};

@@ -289,6 +289,24 @@ static const char *clock_hint(Poller *p, char *buf, size_t size)
 	return buf;
 }
 
+/* The Note of a poll that verified @rel (now, or before and unchanged since: a 304). */
+static void note_release(Poller *p, const Release *rel)
+{
+	char hint[256];
+	Status st;
+
+	if (manager_get_status(p->m, p->ctx, &st) < 0)
+		st.installed_version = 0;
+	if (release_get_version(rel) > st.installed_version)
+		poll_note(p, 0, "Release version %u available (installed %u)%s",
+			  release_get_version(rel), st.installed_version,
+			  clock_hint(p, hint, sizeof(hint)));
+	else /* verified, and nothing to install: not "available" */
+		poll_note(p, 0, "Up to date: the server offers version %u (installed %u)%s",
+			  release_get_version(rel), st.installed_version,
+			  clock_hint(p, hint, sizeof(hint)));
+}
+
 /*
  * A 200: verify the release; it replaces the kept one when it passes (0), unless it is older than
  * the kept one from the same server (1). A client never goes back on targets metadata it verified
@@ -300,7 +318,6 @@ static int take_release(Poller *p, const FetchResult *res)
 {
 	char hint[256];
 	Release *rel = NULL;
-	Status st;
 	int r;
 
 	r = release_new(p->m, p->ctx, TAKE_PTR(p->body.data), p->body.size, &rel);
@@ -339,10 +356,7 @@ static int take_release(Poller *p, const FetchResult *res)
 		log_failure(LOG_WARNING, p->ctx, r, "Cannot keep the release");
 		p->etag[0] = p->last_modified[0] = 0;
 	}
-	if (manager_get_status(p->m, p->ctx, &st) < 0)
-		st.installed_version = 0;
-	poll_note(p, 0, "Release version %u available (installed %u)%s", release_get_version(rel),
-		  st.installed_version, clock_hint(p, hint, sizeof(hint)));
+	note_release(p, rel);
 	return 0;
 }
 
@@ -379,8 +393,7 @@ static void end_poll(Poller *p, PollReport *report, uint64_t next)
 	ctx = TAKE_PTR(p->ctx);
 	schedule(p, next, report->outcome == POLL_RETRY);
 	schedule_changed(p); /* LastCheck */
-	if (report->outcome != POLL_NOT_MODIFIED)
-		report->note = p->note;
+	report->note = p->note;
 	p->events->checked(p->userdata, report);
 }
 
@@ -457,7 +470,8 @@ static void poll_done(void *userdata, const FetchResult *res)
 		if (r < 0) {
 			report.error = r;
 			report.outcome = POLL_FAILED;
-		}
+		} else if (p->release)
+			note_release(p, p->release); /* over an earlier failure's Note */
 		break;
 	case POLL_NONE:
 		/* A channel that does not exist looks like one without a release: both are worth an

@@ -79,6 +79,10 @@ static void set_note(Updater *u, const char *fmt, ...)
 	va_end(ap);
 	if (!s)
 		return;
+	if (u->note && streq(s, u->note)) { /* the same sentence again (a poll every hour) */
+		free(s);
+		return;
+	}
 	free(u->note);
 	u->note = s;
 	changed(u, UPDATER_PROPERTY_NOTE);

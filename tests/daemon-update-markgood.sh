@@ -32,7 +32,12 @@ expect_exit 1 ctl mark-bad
 expect_stderr "no update is pending"
 expect_exit 0 ctl history
 expect_stdout "mark-good"
-# The server still offers version 2: install says so and writes nothing; --reinstall installs.
+# The server still offers version 2: a poll says so (not "available"), install says so and
+# writes nothing; --reinstall installs.
+[ "$(prop State)" != finished ] || expect_exit 0 ctl reset
+expect_exit 0 ctl check
+check "the Note of a poll that finds the installed version" \
+	note_has "^Up to date: the server offers version 2 (installed 2)$"
 expect_exit 0 ctl install
 expect_stdout "Up to date: version 2 is installed and the server offers version 2"
 expect_eq "pending after an install that found nothing newer" "$(prop PendingSlot)" ""

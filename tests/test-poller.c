@@ -270,7 +270,9 @@ START_TEST(test_conditional)
 	ck_assert_str_eq(req[n - 1].if_none_match, "\"v2\"");
 	ck_assert_int_eq(rec.last.outcome, POLL_NOT_MODIFIED);
 	ck_assert(!rec.last.release_changed);
-	ck_assert_ptr_null(rec.last.note);
+	/* The kept release is what the poll found: said again, over any earlier failure's Note. */
+	ck_assert_ptr_nonnull(rec.last.note);
+	ck_assert_str_eq(rec.note, "Release version 2 available (installed 0)");
 	ck_assert_uint_eq(release_get_version(poller_get_release(p)), 2);
 
 	/* A release that does not verify: rejected, the one before stays, asked in full next. */

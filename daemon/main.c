@@ -14,11 +14,13 @@
  * (manager.c: slots, bootloader, state) and libswu. See docs/design.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +135,47 @@ static int print_status(Manager *m, bool json)
 		printf("Installed version: %u\n", s.installed_version);
 	printf("Compatible:        %s\n", m->config->compatible);
 	return 0;
+}
+
+/*
+ * One process changes the device at a time: the service, or a one-shot command that writes (install,
+ * mark-good, mark-bad: status only reads). Both hold an exclusive lock on <StateDirectory>/lock for
+ * as long as they run. A command meets a running service and refuses (its clients go through it);
+ * the service meets a running command and waits for it, so a slot is never written by two. The
+ * descriptor stays open until exit (closed on exec: a boot backend does not hold it).
+ */
+static int lock_device(const Config *c, bool service)
+{
+	_cleanup_free_ char *path = NULL;
+	int fd;
+
+	if (asprintf(&path, "%s/lock", c->state_dir) < 0)
+		return log_error_errno(-ENOMEM, "Cannot lock the device");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (errno != EWOULDBLOCK) {
+		log_error_errno(-errno, "Cannot lock '%s'", path);
+		close(fd);
+		return -EIO;
+	}
+	if (!service) {
+		log_error("swupdated runs as a service (it holds '%s'): use swupdatectl, which goes "
+			  "through it",
+			  path);
+		close(fd);
+		return -EBUSY;
+	}
+	log_info("Waiting for a one-shot swupdated command to finish (it holds '%s')", path);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			log_error_errno(-errno, "Cannot lock '%s'", path);
+			close(fd);
+			return -EIO;
+		}
+	return fd;
 }
 
 static int run(Manager *m, int argc, char **argv)
@@ -442,6 +485,7 @@ int main(int argc, char **argv)
 	Manager *m = NULL;
 	Config *c = NULL;
 	const char *env;
+	_cleanup_close_ int lock = -EBADF;
 	int opt, r;
 
 	/*
@@ -502,6 +546,13 @@ int main(int argc, char **argv)
 	}
 	if (manager_new(c, &m) < 0)
 		return EXIT_USAGE;
+	if (optind >= argc || !streq(argv[optind], "status")) {
+		lock = lock_device(c, optind >= argc);
+		if (lock < 0) {
+			manager_free(m);
+			return EXIT_FAILED;
+		}
+	}
 	/* State left by earlier versions: obsolete rotated roots go (each one is logged). */
 	(void)swu_device_repair(m->ctx, &m->device);
 	swu_context_clear_failure(m->ctx);

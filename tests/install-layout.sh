@@ -15,6 +15,8 @@ make -s -C "$BUILDDIR" --no-print-directory install DESTDIR="$dest" >"$T/install
 
 echo "$bindir/swu" >"$T/expected.in"
 echo "$mandir/man1/swu.1" >>"$T/expected.in"
+# The task guides and the catalogue of messages (not the lab: it is for a source tree).
+for f in "$SRCDIR"/docs/guides/*.md; do echo "$docdir/guides/${f##*/}"; done >>"$T/expected.in"
 if [ "$daemon" = yes ]; then # configured with the daemon (the default)
 	cat >>"$T/expected.in" <<LIST
 $bindir/swupdatectl

@@ -20,6 +20,8 @@ How the programs called are found:
   and os.system/exec* calls with a literal program, and imported modules outside the standard
   library.
 - Makefile.am's recipes (with its variables expanded) and *_LOG_COMPILER.
+- The task guides (docs/guides/*.md): the sh blocks tests/guides.py runs (not those shown for a
+  board), and the guides' lab script.
 - What runs in the VM guest is the guest's: the scripts given to g, gcheck, gexpect, guntil and
   gwait, commands run by chroot into the image, and tests/vm/agent. Those are listed by
   --guest-programs, which tests/vm/run checks against the image, never required of the host.
@@ -29,6 +31,7 @@ How the programs called are found:
   --verbose lists them.
 """
 import ast
+import importlib.util
 import concurrent.futures
 import json
 import os
@@ -38,7 +41,7 @@ import sys
 
 # The project's own programs (built, or installed into the VM image, by make).
 PROJECT_PROGRAMS = {"swu", "swupdated", "swupdatectl", "swupdated-generator", "fuzz-bundle",
-                    "vm-agent"}
+                    "vm-agent", "lab"}  # lab: the task guides' stand-ins (docs/guides/lab)
 # Variables the tests point at the project's programs.
 PROJECT_VARIABLES = {"SWU", "swu", "SWUPDATED", "SWUPDATECTL", "SWUPDATED_GENERATOR",
                      "FUZZ_BUNDLE"}
@@ -495,7 +498,8 @@ def language(path):
 def sources(srcdir):
     files = []
     for d, ends in (("scripts", None), ("bench", None), ("tests", (".sh", ".inc", ".py")),
-                    ("tests/vm", None), ("tests/fuzz", (".sh",)), (".ci", None)):
+                    ("tests/vm", None), ("tests/fuzz", (".sh",)), (".ci", None),
+                    ("docs/guides", None)):
         full = os.path.join(srcdir, d)
         if os.path.isdir(full):
             files += [os.path.join(d, n) for n in sorted(os.listdir(full))
@@ -534,6 +538,21 @@ def groups(files):
     return result
 
 
+def guide_code(path, text):
+    """The shell a task guide runs in CI (tests/guides.py): its runnable sh blocks, at their own
+    line numbers; prose and the blocks shown for a board (not run) are blank lines."""
+    spec = importlib.util.spec_from_file_location("guides", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "guides.py"))
+    guides = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guides)
+    lines = [""] * (text.count("\n") + 1)
+    for b in guides.parse(path)[0]:
+        if b.kind == "sh":
+            for n, l in enumerate(b.text.split("\n")):
+                lines[b.line + n] = l
+    return "\n".join(lines)
+
+
 def scan(srcdir):
     def parse(rel):
         path = os.path.join(srcdir, rel)
@@ -541,6 +560,8 @@ def scan(srcdir):
         context = "guest" if rel in ("tests/vm/agent", "tests/vm/vm-agent.service") else "host"
         lang = language(path)
         text = open(path, encoding="utf-8", errors="replace").read()
+        if rel.endswith(".md"):
+            text, lang = guide_code(path, text), "shell"
         return (rel, context, shfmt(text, rel) if lang == "shell" else text, lang)
 
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:

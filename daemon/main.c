@@ -139,19 +139,18 @@ static int print_status(Manager *m, bool json)
 
 /*
  * One process changes the device at a time: the service, or a one-shot command that writes (install,
- * mark-good, mark-bad: status only reads). Both hold an exclusive lock on <StateDirectory>/lock for
- * as long as they run. A command meets a running service and refuses (its clients go through it);
- * the service meets a running command and waits for it, so a slot is never written by two. The
- * descriptor stays open until exit (closed on exec: a boot backend does not hold it).
+ * mark-good, mark-bad: status only reads). Both hold an exclusive lock (flock) on the state
+ * directory itself for as long as they run: no file of its own. A command meets a running service
+ * and refuses (its clients go through it); the service meets a running command and waits for it,
+ * so a slot is never written by two. The descriptor stays open until exit (closed on exec: a boot
+ * backend does not hold it).
  */
 static int lock_device(const Config *c, bool service)
 {
-	_cleanup_free_ char *path = NULL;
+	const char *path = c->state_dir;
 	int fd;
 
-	if (asprintf(&path, "%s/lock", c->state_dir) < 0)
-		return log_error_errno(-ENOMEM, "Cannot lock the device");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return log_error_errno(-errno, "Cannot open '%s'", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0)

@@ -8,7 +8,7 @@
 served_release
 start_daemon
 expect_exit 1 swupdated install "$T/v2.swu"
-expect_stderr "swupdated runs as a service (it holds '$DEV/state/lock'): use swupdatectl"
+expect_stderr "swupdated runs as a service (it holds '$DEV/state'): use swupdatectl"
 check "the refused command wrote slot B" not slot_holds "$DEV/rootfs-B" "$T/rootfs-2.img"
 expect_exit 1 swupdated mark-good
 expect_stderr "swupdated runs as a service"
@@ -19,7 +19,7 @@ stop_daemon
 # A one-shot command holds the device (flock(1) stands in for a long install): the service
 # waits, says so, and comes up once the command is done.
 rm -f "$T/held"
-flock "$DEV/state/lock" sh -c ": >'$T/held'; while [ -e '$T/held' ]; do sleep 0.1; done" &
+flock "$DEV/state" sh -c ": >'$T/held'; while [ -e '$T/held' ]; do sleep 0.1; done" &
 holder=$!
 wait_until 10 test -e "$T/held" || fail "flock did not take the lock"
 "$SWUPDATED" --config "$DEV/swupdated.conf" >>"$T/daemon.log" 2>&1 &

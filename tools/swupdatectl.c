@@ -153,11 +153,70 @@ static const char *format_size(uint64_t bytes, char *buf, size_t n)
 	return buf;
 }
 
+/* The a{sv} of GetAll as JSON members of @o: strings, numbers, booleans, string arrays. */
+static int properties_json(sd_bus_message *m, json_object *o)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		const char *name, *contents, *str;
+		json_object *v = NULL;
+		char type;
+
+		r = sd_bus_message_read(m, "s", &name);
+		if (r >= 0)
+			r = sd_bus_message_peek_type(m, &type, &contents);
+		if (r >= 0)
+			r = sd_bus_message_enter_container(m, 'v', contents);
+		if (r < 0)
+			return r;
+		if (streq(contents, "s")) {
+			r = sd_bus_message_read_basic(m, 's', &str);
+			v = r >= 0 ? json_object_new_string(str) : NULL;
+		} else if (streq(contents, "b")) {
+			int b = 0;
+
+			r = sd_bus_message_read_basic(m, 'b', &b);
+			v = json_object_new_boolean(b);
+		} else if (streq(contents, "u")) {
+			uint32_t u = 0;
+
+			r = sd_bus_message_read_basic(m, 'u', &u);
+			v = json_object_new_int64(u);
+		} else if (streq(contents, "t")) {
+			uint64_t t = 0;
+
+			r = sd_bus_message_read_basic(m, 't', &t);
+			v = json_object_new_int64((int64_t)t);
+		} else if (streq(contents, "as")) {
+			v = json_object_new_array();
+			r = sd_bus_message_enter_container(m, 'a', "s");
+			while (r > 0 && (r = sd_bus_message_read_basic(m, 's', &str)) > 0)
+				json_object_array_add(v, json_object_new_string(str));
+			if (r >= 0)
+				r = sd_bus_message_exit_container(m);
+		} else
+			r = sd_bus_message_skip(m, contents); /* a type this version does not know */
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m); /* v */
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m); /* e */
+		if (r < 0) {
+			json_object_put(v);
+			return r;
+		}
+		if (v)
+			json_object_object_add(o, name, v);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(m);
+	return r;
+}
+
 static int verb_status(sd_bus *bus)
 {
-	static const char *const strings[] = { "State",	      "Result",	    "CurrentTarget",
-					       "Source",      "Note",	    "BootedSlot",
-					       "PendingSlot", "Compatible", "Version" };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	char a[64], b[64], c[32], d[32], f[32];
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	json_object *o;
@@ -228,36 +287,21 @@ static int verb_status(sd_bus *bus)
 			printf("        Note: %s\n", note);
 		return EXIT_OK;
 	}
+	/* Every property the daemon serves, by its name and type (GetAll): none is left out. */
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, "org.freedesktop.DBus.Properties", "GetAll", &e,
+			       &reply, "s", INTERFACE);
+	if (r < 0) {
+		r = bus_error(&e, r, "Cannot read the status");
+		sd_bus_error_free(&e);
+		return r;
+	}
 	o = json_object_new_object();
-	for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
-		_cleanup_free_ char *v = get_string(bus, strings[i]);
-
-		json_object_object_add(o, strings[i], json_object_new_string(v));
+	r = properties_json(reply, o);
+	if (r < 0) {
+		json_object_put(o);
+		fprintf(stderr, "swupdatectl: cannot read the properties: %s\n", strerror(-r));
+		return EXIT_FAILED;
 	}
-	json_object_object_add(o, "Progress",
-			       json_object_new_int64((int64_t)get_number(bus, "Progress", 'u')));
-	json_object_object_add(
-		o, "InstalledVersion",
-		json_object_new_int64((int64_t)get_number(bus, "InstalledVersion", 'u')));
-	json_object_object_add(
-		o, "AvailableVersion",
-		json_object_new_int64((int64_t)get_number(bus, "AvailableVersion", 'u')));
-	json_object_object_add(o, "BytesDone",
-			       json_object_new_int64((int64_t)get_number(bus, "BytesDone", 't')));
-	json_object_object_add(o, "BytesTotal",
-			       json_object_new_int64((int64_t)get_number(bus, "BytesTotal", 't')));
-	for (size_t i = 0; i < 6; i++) {
-		const char *name = (const char *[]){ "DownloadDone",	"DownloadTotal",
-						     "BytesReused",	"TotalWritten",
-						     "TotalDownloaded", "TotalReused" }[i];
-
-		json_object_object_add(o, name,
-				       json_object_new_int64((int64_t)get_number(bus, name, 't')));
-	}
-	json_object_object_add(o, "LastCheck",
-			       json_object_new_int64((int64_t)get_number(bus, "LastCheck", 't')));
-	json_object_object_add(o, "NextCheck",
-			       json_object_new_int64((int64_t)get_number(bus, "NextCheck", 't')));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_SPACED));
 	json_object_put(o);
 	return EXIT_OK;

@@ -39,6 +39,7 @@ static const sd_bus_error_map updater_errors[] = {
 	SD_BUS_ERROR_MAP("io.swupdated.Error.TooLarge", EFBIG),
 	SD_BUS_ERROR_MAP("io.swupdated.Error.InvalidArgument", EINVAL),
 	SD_BUS_ERROR_MAP("io.swupdated.Error.Exiting", ESHUTDOWN),
+	SD_BUS_ERROR_MAP("io.swupdated.Error.NotPermitted", EPERM),
 	SD_BUS_ERROR_MAP_END
 };
 

@@ -72,6 +72,7 @@ provoke() {
 	# (Also the answer in the milliseconds between the idle exit and the release of the name,
 	# which tests/daemon-activation-*.sh time.)
 	Exiting) while_stopping ;;
+	NotPermitted) with_verity bus_error Check ;;
 	*) echo "none" ;;
 	esac
 }
@@ -132,6 +133,18 @@ PY
 	cat "$T/exiting"
 }
 
+# with_verity CMD...: CMD with the daemon restarted on RequireVerity=yes (the test's root metadata
+# is on no dm-verity root filesystem).
+with_verity() {
+	local rc=0
+	sed -i 's/^RequireVerity=no$/RequireVerity=yes/' "$DEV/swupdated.conf"
+	restart_daemon
+	"$@" || rc=$?
+	sed -i 's/^RequireVerity=yes$/RequireVerity=no/' "$DEV/swupdated.conf"
+	restart_daemon
+	return "$rc"
+}
+
 # with_broken_config CMD...: CMD while the service runs with a configuration that does not load.
 with_broken_config() {
 	local rc=0
@@ -172,6 +185,12 @@ doc_props=$(awk -F'|' '/^## Properties/ { on = 1; next } /^## / { on = 0 }
 		gsub(/ /, "", names[i]); print names[i], $3 } }' "$doc" | sort)
 srv_props=$(awk '$2 == "property" { print $1, $3 }' <<<"$served" | sort)
 check "the properties of docs/dbus-api.md are the daemon's" diff <(echo "$doc_props") <(echo "$srv_props")
+# swupdatectl --json status: one member per property, typed (swupdatectl(1): "every property").
+ctl --json status >"$T/status.json"
+check "swupdatectl --json status is not every property" diff \
+	<(python3 -c 'import json, sys; print("\n".join(sorted(json.load(open(sys.argv[1])))))' "$T/status.json") \
+	<(awk '{ print $1 }' <<<"$srv_props" | sort)
+json_check "$T/status.json" 'isinstance(d["Channels"], list) and isinstance(d["InstalledVersion"], int) and isinstance(d["Rollout"], str)'
 # The methods table: "| `Name(t a, s b) -> (b c, u d)` | ..." gives name, in and out signatures.
 doc_methods=$(grep -o '^| `[A-Za-z]*([^`]*`' "$doc" | python3 -c '
 import re, sys

@@ -7,6 +7,8 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS8_PRIV_KEY_INFO *, PKCS8_PRIV_KEY_INFO_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_SIG *, X509_SIG_free);
 
 /* OpenSSL takes int/unsigned lengths in places; feed it in bounded pieces. */
 #define CHUNK_MAX ((size_t)1 << 30)
@@ -302,11 +306,21 @@ static int write_pem(const EVP_PKEY *key, const char *path, bool private, const 
 		fclose(f);
 		return -ENOMEM;
 	}
-	/* Encrypted: PKCS#8 with PBES2 (PBKDF2, AES-256-CBC), which openssl(1) and Pigweed read. */
-	if (private && passphrase)
-		ok = PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
-						   (int)strlen(passphrase), NULL, NULL);
-	else
+	/*
+	 * Encrypted: PKCS#8 with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), which openssl(1) and
+	 * Pigweed read, with SWU_KEY_PBKDF2_ITERATIONS rounds, not OpenSSL's default of 2048: a
+	 * copied key file (a backup stick) is attacked offline, and a key is loaded once per
+	 * signing, where a tenth of a second is nothing.
+	 */
+	if (private && passphrase) {
+		_cleanup_(PKCS8_PRIV_KEY_INFO_freep) PKCS8_PRIV_KEY_INFO *p8inf = EVP_PKEY2PKCS8(key);
+		_cleanup_(X509_SIG_freep) X509_SIG *p8 = NULL;
+
+		if (p8inf)
+			p8 = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), passphrase, (int)strlen(passphrase),
+					      NULL, 0, SWU_KEY_PBKDF2_ITERATIONS, p8inf, NULL, NULL);
+		ok = p8 ? PEM_write_bio_PKCS8(bio, p8) : 0;
+	} else
 		ok = private ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)
 			     : PEM_write_bio_PUBKEY(bio, key);
 	ERR_clear_error();

@@ -77,6 +77,8 @@ int swu_key_load_private(SwuContext *ctx, const char *path, const char *passphra
  * PBKDF2 when @passphrase is not NULL) and PATH.pub (SubjectPublicKeyInfo PEM, 0644).
  */
 int swu_key_save_pem(const EVP_PKEY *key, const char *path, const char *passphrase);
+/* The PBKDF2 rounds of a key saved with a passphrase (OWASP's figure for PBKDF2-HMAC-SHA256). */
+#define SWU_KEY_PBKDF2_ITERATIONS 600000
 /* The 65-byte uncompressed point of a P-256 key. -EBADMSG for other keys. */
 int swu_key_get_keyval(const EVP_PKEY *key, uint8_t out[SWU_KEYVAL_SIZE]);
 /* Builds a public key from a 65-byte point; -EBADMSG when it is not on P-256. */

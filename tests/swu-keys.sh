@@ -53,6 +53,13 @@ check "openssl cannot read the key with its passphrase (first line of the file)"
 	openssl pkey -in enc -passin file:pass -noout
 check_not "openssl reads the key with a wrong passphrase" \
 	openssl pkey -in enc -passin file:bad-pass -noout
+# PBES2 with PBKDF2-HMAC-SHA256 at 600000 rounds (OpenSSL's default is 2048): a copied key file is
+# attacked offline.
+openssl asn1parse -in enc >"$T/enc.asn1"
+check "the key's PBKDF2 is not 600000 rounds of HMAC-SHA256: $(cat "$T/enc.asn1")" \
+	grep -q "INTEGER *:0*927C0$" "$T/enc.asn1"
+check "the key's PRF is not HMAC-SHA256" grep -q "hmacWithSHA256" "$T/enc.asn1"
+check "the key's cipher is not AES-256-CBC" grep -q "aes-256-cbc" "$T/enc.asn1"
 expect_exit 0 "$SWU" generate-key --passphrase-fd 3 enc-fd 3<pass
 check "a key whose passphrase came from a descriptor does not open with it" \
 	openssl pkey -in enc-fd -passin file:pass -noout

@@ -5,7 +5,8 @@
 # metadata (it keeps answering 304) is noticed once its timestamp expires: the poll fails and
 # says why, and the stale release is not installed. A frozen server that answers with an older
 # timestamp than one the daemon verified is refused too (the floor is kept in the state
-# directory), and so is one signed by the offline targets key.
+# directory), and so is one signed by the offline targets key. A bundle file needs a timestamp
+# too, which swu timestamp --bundle signs into it.
 . "${SRCDIR:-.}/tests/daemon-lib.sh"
 
 # The root declares the timestamp role; $T/stamp is the online key.
@@ -64,4 +65,26 @@ expect_exit 0 ctl check
 expect_stdout "Version 3 is available"
 expect_exit 0 ctl install
 expect_stdout "Finished: success"
+
+# A bundle file (a recovery stick) needs a timestamp too: without one it is refused; swu
+# timestamp --bundle signs one into the file, payloads kept, and it installs.
+boot_and_confirm B
+release "$T/v4.swu" 4 --root "$T/root.pb"
+expect_exit 1 ctl install "$T/v4.swu"
+expect_stderr "bundle has no timestamp metadata, which the trusted root requires (threshold 1)"
+[ "$(prop State)" != finished ] || ctl reset >/dev/null
+cp "$T/v4.swu" "$T/v4-unstamped.swu"
+expect_exit 0 "$SWU" timestamp --bundle "$T/v4.swu" --expires 7d --key "$T/stamp" --version 2000000400
+expect_stdout "^Timestamp version 2000000400 of targets version 4, expires "
+expect_exit 0 "$SWU" verify-bundle --bundle "$T/v4.swu" --trusted-root-metadata "$T/root.pb"
+check "the stamped bundle lost a payload" cmp -s <(tail -c 4096 "$T/v4.swu") <(tail -c 4096 "$T/v4-unstamped.swu")
+expect_exit 0 ctl install "$T/v4.swu"
+expect_stdout "Finished: success"
+check "slot A does not hold release 4" slot_holds "$DEV/rootfs-A" "$T/rootfs-4.img"
+# Stamped by the offline targets key: not a timestamp key, refused like a channel's.
+cp "$T/v4-unstamped.swu" "$T/v4-wrong.swu"
+"$SWU" timestamp --bundle "$T/v4-wrong.swu" --expires 7d --key "$T/targets" --version 2000000500 \
+	>/dev/null 2>&1
+expect_exit 1 "$SWU" verify-bundle --bundle "$T/v4-wrong.swu" --trusted-root-metadata "$T/root.pb"
+expect_stderr "timestamp metadata has 0 valid signatures by trusted timestamp keys, 1 required"
 finish

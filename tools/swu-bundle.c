@@ -841,6 +841,7 @@ int verb_publish(int argc, char **argv)
 
 const struct option verb_timestamp_options[] = {
 	{ "dir", required_argument, NULL, 'd' },
+	{ "bundle", required_argument, NULL, 'b' },
 	{ "expires", required_argument, NULL, 'e' },
 	{ "version", required_argument, NULL, 'v' },
 	{ "initial-percent", required_argument, NULL, 'i' },
@@ -890,6 +891,7 @@ static int parse_lifetime(const char *s, int64_t *ret)
 /* What a new timestamp says, besides the release it names. */
 typedef struct StampArgs {
 	const char *dir;
+	const char *bundle; /* swu timestamp --bundle: a bundle file instead of a channel */
 	uint32_t version; /* at least this (0: none) */
 	int64_t lifetime; /* seconds (0: the old timestamp's) */
 	int initial;   /* the percentage a release named for the first time starts at (-1: all) */
@@ -954,6 +956,8 @@ static int old_stamp(const char *dir, const char *where, const SwuBundle *b, Old
 		if (r < 0)
 			return r;
 	}
+	if (!dir)
+		return 0; /* a bundle file: its own timestamp only */
 	if (asprintf(&path, "%s/timestamp.pb", dir) < 0)
 		return -ENOMEM;
 	r = swu_read_file(path, SWU_METADATA_MAX_DEFAULT, &data, &size);
@@ -1111,6 +1115,41 @@ static int stamp_channel(const StampArgs *a, SignerArgs *sa, const char *verb)
 	return r;
 }
 
+/*
+ * Signs a timestamp into the bundle file @a->bundle (rewritten atomically, its payloads kept): a
+ * release installed from a file (a recovery stick) on devices whose root declares the timestamp
+ * role, which take no release without a fresh one. Its lifetime is how long the file may be used.
+ */
+static int stamp_bundle(const StampArgs *a, SignerArgs *sa)
+{
+	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
+	_cleanup_(signer_freep) Signer *signer = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	SwuBundle stamped;
+	SwuBuf ts = {};
+	int r;
+
+	r = signer_args_check(sa, "timestamp", "key", /* required= */ true);
+	if (r < 0)
+		return r;
+	r = bundle_open(a->bundle, &fd, &b);
+	if (r < 0)
+		return r;
+	r = signer_open(sa, &signer);
+	if (r < 0)
+		return r;
+	r = make_timestamp(a->bundle, b, a, signer, &ts);
+	if (r >= 0) {
+		/* The same bundle with the new timestamp (a view of @b: nothing of it is freed). */
+		stamped = *b;
+		stamped.timestamp = ts.data;
+		stamped.timestamp_size = ts.size;
+		r = bundle_rewrite(a->bundle, &stamped, b->root, b->root_size, NULL, 0, NULL, NULL);
+	}
+	swu_buf_done(&ts);
+	return r;
+}
+
 /* The options both commands take: 1 when @c was one, 0 when not, <0 when it was wrong. */
 static int stamp_option(StampArgs *a, SignerArgs *sa, int c, const char *arg)
 {
@@ -1119,6 +1158,9 @@ static int stamp_option(StampArgs *a, SignerArgs *sa, int c, const char *arg)
 	switch (c) {
 	case 'd':
 		a->dir = arg;
+		return 1;
+	case 'b':
+		a->bundle = arg;
 		return 1;
 	case 'e':
 		if (parse_lifetime(arg, &a->lifetime) < 0)
@@ -1161,8 +1203,10 @@ int verb_timestamp(int argc, char **argv)
 		if (r < 0)
 			return r;
 	}
-	if (!a.dir || !a.lifetime || optind != argc)
-		return log_usage("timestamp needs --dir and --expires");
+	if (!a.dir == !a.bundle || !a.lifetime || optind != argc)
+		return log_usage("timestamp needs --dir or --bundle, and --expires");
+	if (a.bundle)
+		return stamp_bundle(&a, &sa);
 	return stamp_channel(&a, &sa, "timestamp");
 }
 

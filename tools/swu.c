@@ -88,14 +88,15 @@ static const Verb verbs[] = {
 	  "--bundle B --dir DIR [--compression-level 1-19]",
 	  "Lay out B for a static HTTP server, if it verifies against itself." },
 	{ "timestamp", verb_timestamp, verb_timestamp_options,
-	  "--dir DIR --expires LIFETIME [--version N] [--initial-percent P]\n"
+	  "(--dir DIR | --bundle B) --expires LIFETIME [--version N] [--initial-percent P]\n"
 	  "(--key KEY | --signer CMD --public-key PUB)\n"
 	  "[--passphrase-file FILE | --passphrase-fd FD] [--pin-file FILE]",
 	  "Sign a new timestamp of DIR's metadata.pb with the online timestamp key, expiring\n"
 	  "LIFETIME from now (1d, 12h, 30m): devices whose root declares the timestamp role\n"
 	  "take no release once it expires. The version never goes back: the old timestamp's + 1,\n"
 	  "the time in seconds, or N, whichever is highest. The release keeps its rollout; one\n"
-	  "named for the first time starts at P percent (default: every device)." },
+	  "named for the first time starts at P percent (default: every device). --bundle B:\n"
+	  "into the bundle file B instead, for an install from a file (a recovery stick)." },
 	{ "rollout", verb_rollout, verb_rollout_options,
 	  "--dir DIR (--percent P | --start TIME | --halt | --resume)... [--expires LIFETIME]\n"
 	  "[--version N] (--key KEY | --signer CMD --public-key PUB)\n"

@@ -712,7 +712,7 @@ const ConfigSlot *config_find_slot(const Config *c, const char *target, char nam
 	return NULL;
 }
 
-int config_unreadable_file(const Config *c, const char **ret_key, const char **ret_path)
+int config_unreadable_file(const Config *c, size_t *next, const char **ret_key, const char **ret_path)
 {
 	const struct {
 		const char *key, *path;
@@ -722,11 +722,11 @@ int config_unreadable_file(const Config *c, const char **ret_key, const char **r
 		{ "ClientKey", c->client_key },
 	};
 
-	assert_return(c && ret_key && ret_path, -EINVAL);
-	for (size_t i = 0; i < ELEMENTSOF(files); i++)
-		if (files[i].path && access(files[i].path, R_OK) < 0) {
-			*ret_key = files[i].key;
-			*ret_path = files[i].path;
+	assert_return(c && next && ret_key && ret_path, -EINVAL);
+	for (; *next < ELEMENTSOF(files); (*next)++)
+		if (files[*next].path && access(files[*next].path, R_OK) < 0) {
+			*ret_key = files[*next].key;
+			*ret_path = files[(*next)++].path;
 			return -errno;
 		}
 	return 0;

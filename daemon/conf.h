@@ -101,10 +101,11 @@ bool config_channel_name_valid(const char *name);
 /* The slot of @target named @name ('A'/'B'), or NULL. */
 const ConfigSlot *config_find_slot(const Config *c, const char *target, char name);
 /*
- * The first file read when connecting (CAFile=, ClientCertificate=, ClientKey=) that cannot be
- * read now: -errno, with its key and path. Never a configuration error: it may live on a
- * partition mounted later (the generator and mark-good run before), and only polls need it.
+ * The next file read when connecting (CAFile=, ClientCertificate=, ClientKey=), from *@next on
+ * (start at 0), that cannot be read now: -errno, with its key and path, and *@next past it; 0 when
+ * none is left. Never a configuration error: it may live on a partition mounted later (the
+ * generator and mark-good run before), and only polls need it.
  */
-int config_unreadable_file(const Config *c, const char **ret_key, const char **ret_path);
+int config_unreadable_file(const Config *c, size_t *next, const char **ret_key, const char **ret_path);
 /* The boot configuration for the libswu backends. */
 SwuBootConfig config_boot(const Config *c);

@@ -319,11 +319,12 @@ static void tls_file_hint(CurlJob *j, CURLcode code)
 {
 	const Config *c = j->fetch->config;
 	const char *key, *path;
+	size_t first = 0;
 	int r;
 
 	if (code != CURLE_SSL_CERTPROBLEM && code != CURLE_SSL_CACERT_BADFILE)
 		return;
-	r = config_unreadable_file(c, &key, &path);
+	r = config_unreadable_file(c, &first, &key, &path);
 	if (r < 0)
 		snprintf(j->result.message, sizeof(j->result.message),
 			 "%s: cannot read %s= '%s': %s", j->shown, key, path, strerror(-r));

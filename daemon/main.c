@@ -534,12 +534,17 @@ int main(int argc, char **argv)
 		       swu_bootloader_to_string(c->bootloader), server ?: "no Server=");
 		if (c->bootloader == SWU_BOOT_SYSTEMD_BOOT)
 			check_config_sdboot(c);
-		/* Not an error: the file may be on a partition mounted later. */
-		r = config_unreadable_file(c, &key, &path);
-		if (r < 0)
+		/* Not an error: the file may be on a partition mounted later. Each one is said. */
+		for (size_t next = 0; (r = config_unreadable_file(c, &next, &key, &path)) < 0;)
 			fprintf(stderr,
 				"%s: warning: %s= '%s' cannot be read now: %s (polls need it)\n",
 				c->path, key, path, strerror(-r));
+		/* The same for the custom boot backend, which every install and boot runs. */
+		if (c->bootloader == SWU_BOOT_CUSTOM && access(c->custom_backend, X_OK) < 0)
+			fprintf(stderr,
+				"%s: warning: CustomBackend= '%s' cannot be run now: %s (installs and "
+				"boot confirmations need it)\n",
+				c->path, c->custom_backend, strerror(errno));
 		config_free(c);
 		return EXIT_OK;
 	}

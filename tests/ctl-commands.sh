@@ -41,6 +41,11 @@ sed -i 's/^\[Boot\]$/[Boot]\nColour=blue/' "$T/broken.conf"
 line=$(grep -n '^Colour=' "$T/broken.conf" | cut -d: -f1)
 expect_exit 2 "$SWUPDATED" --config "$T/broken.conf" check-config
 expect_stderr "broken.conf:$line: unknown key 'Colour' in section \[Boot\]"
+# A custom boot backend that cannot run: said (installs and boot confirmations need it).
+cp "$DEV/swupdated.conf" "$T/custom.conf"
+sed -i "s|^Bootloader=.*|Bootloader=custom\nCustomBackend=$T/no-backend|" "$T/custom.conf"
+expect_exit 0 "$SWUPDATED" --config "$T/custom.conf" check-config
+expect_stderr "warning: CustomBackend= '$T/no-backend' cannot be run now: No such file or directory"
 
 # The service with it: every call answers why it cannot run, and it exits 2 by itself.
 stop_daemon

@@ -42,6 +42,12 @@ check_not "$http1_only" grep -q 'HTTP/2' "$T/access.log"
 sed -i "s|^ClientKey=.*|ClientKey=$pki/missing.key|" "$DEV/swupdated.conf"
 expect_exit 0 "$SWUPDATED" --config "$DEV/swupdated.conf" check-config
 expect_stderr "warning: ClientKey= '$pki/missing.key' cannot be read now: No such file or directory"
+# Every such file is named, not only the first.
+cp "$DEV/swupdated.conf" "$T/two-missing.conf"
+sed -i "s|^ClientCertificate=.*|ClientCertificate=$pki/missing.crt|" "$T/two-missing.conf"
+expect_exit 0 "$SWUPDATED" --config "$T/two-missing.conf" check-config
+expect_stderr "warning: ClientCertificate= '$pki/missing.crt' cannot be read now"
+expect_stderr "warning: ClientKey= '$pki/missing.key' cannot be read now"
 restart_daemon
 expect_exit 1 ctl check
 expect_stderr "cannot read ClientKey= '$pki/missing.key': No such file or directory"

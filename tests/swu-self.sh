@@ -61,5 +61,18 @@ later=$(date -u -d '+31 days' +%Y-%m-%dT%H:%M:%SZ)
 release later.pb 1 --root root.pb "${files[@]}" --expires "$later"
 expect_exit 0 "$SWU" publish --bundle later.pb --dir repo-later
 check_not "a bundle expiring in 31 days was warned about" grep -q expires "$T/err"
+check_not "a bundle with a compatible string was warned about" grep -q "compatible" "$T/err"
+# Within a day: in hours or minutes, not rounded up to "1 day".
+shortly=$(date -u -d '+150 seconds' +%Y-%m-%dT%H:%M:%SZ)
+release shortly.pb 1 --root root.pb "${files[@]}" --expires "$shortly"
+expect_exit 0 "$SWU" publish --bundle shortly.pb --dir repo-shortly
+expect_stderr "UTC, in [23] minutes: devices refuse it from then on"
+
+# --- no compatible string: every device installs it, said at signing and publishing -----------
+release anyhw.pb 1 --root root.pb "${files[@]}" --compatible none
+expect_exit 0 "$SWU" sign-bundle --bundle anyhw.pb --key "$T/targets"
+expect_stderr "warning: 'anyhw.pb' names no compatible hardware (create-empty-bundle --compatible): every device installs it"
+expect_exit 0 "$SWU" publish --bundle anyhw.pb --dir repo-anyhw
+expect_stderr "names no compatible hardware"
 
 finish

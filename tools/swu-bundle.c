@@ -532,6 +532,7 @@ int verb_sign_bundle(int argc, char **argv)
 	targets = swu_bundle_get_targets(b, "targets");
 	if (!targets)
 		return log_error_errno(-EBADMSG, "Bundle '%s' has no targets metadata", path);
+	warn_no_compatible(b, path);
 	return sign_targets(path, b, targets->data, targets->size, signer);
 }
 
@@ -796,6 +797,7 @@ int verb_publish(int argc, char **argv)
 	if (r < 0)
 		return log_error_errno(r, "Refusing to publish '%s'", path);
 	warn_expiring(v);
+	warn_no_compatible(b, path);
 	/* A root published once is immutable: refused before anything is written. */
 	r = publish_roots(b, dir, /* write= */ false);
 	if (r < 0)

@@ -289,16 +289,36 @@ void warn_expiring(const SwuVerifier *v)
 	int64_t expires = swu_verifier_get_expires(v);
 	int64_t left = expires - (int64_t)swu_context_now(swu_ctx);
 	char when[SWU_TIME_UTC_MAX];
-	long long days;
+	long long n, unit;
 
 	if (expires == 0 || left >= EXPIRY_WARN_DAYS * 86400)
 		return;
-	days = (long long)(left + 86399) / 86400;
+	/* In the largest unit that is not rounded up past the truth: 3 s is not "1 day". */
+	unit = left >= 86400 ? 86400 : left >= 3600 ? 3600 : left >= 60 ? 60 : 1;
+	n = (long long)(left + unit - 1) / unit;
 	fprintf(stderr,
-		"swu: warning: the targets metadata expires on %s, in %lld day%s: devices refuse "
-		"it "
-		"from then on\n",
-		swu_time_utc(expires, when, sizeof(when)), days, days == 1 ? "" : "s");
+		"swu: warning: the targets metadata expires on %s, in %lld %s%s: devices refuse "
+		"it from then on\n",
+		swu_time_utc(expires, when, sizeof(when)), n,
+		unit == 86400 ? "day" : unit == 3600 ? "hour" : unit == 60 ? "minute" : "second",
+		n == 1 ? "" : "s");
+}
+
+void warn_no_compatible(const SwuBundle *b, const char *path)
+{
+	_cleanup_(swu_signed_targets_freep) SwuSignedTargets *s = NULL;
+	_cleanup_(swu_targets_metadata_freep) SwuTargetsMetadata *t = NULL;
+	const SwuMetadataEntry *e = swu_bundle_get_targets(b, "targets");
+
+	if (!e || swu_targets_decode(swu_ctx, e->data, e->size, &s, &t) < 0) {
+		swu_context_clear_failure(swu_ctx);
+		return; /* said by the verification */
+	}
+	if (t->n_compatible == 0)
+		fprintf(stderr,
+			"swu: warning: '%s' names no compatible hardware (create-empty-bundle "
+			"--compatible): every device installs it, whatever its Compatible=\n",
+			path);
 }
 
 bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE])

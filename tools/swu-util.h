@@ -75,6 +75,8 @@ int bundle_rewrite_chain(const char *path, const SwuBundle *old, const SwuRootLi
 int check_self_verified(const SwuBundle *b);
 /* A warning on stderr when the targets metadata @v verified expires within 30 days. */
 void warn_expiring(const SwuVerifier *v);
+/* A warning on stderr when @b (at @path) names no compatible string: every device takes it. */
+void warn_no_compatible(const SwuBundle *b, const char *path);
 
 /* Whether @req (may be NULL) lists the key @id. */
 bool requirement_lists_key(const SwuRequirement *req, const uint8_t id[SWU_KEY_ID_SIZE]);

@@ -64,6 +64,19 @@ check "systemd-boot drop-in: $(cat "$dropin" 2>&1) $(cat "$T/err")" \
 	"[Service] ReadWritePaths=-/run/efivars CapabilityBoundingSet=CAP_LINUX_IMMUTABLE "
 check_not "the shipped unit opens efivarfs or grants CAP_LINUX_IMMUTABLE" \
 	grep 'efivars\|CAP_LINUX_IMMUTABLE' <(grep -v '^#' "$unit")
+# Bootloader=uboot: the devices and files fw_env.config names are opened for swupdated.service
+# (an MTD character device is denied by the shipped DevicePolicy=closed); comments and a name that
+# cannot go into a unit file are left out, the latter said.
+printf '# SPI NOR, redundant\n/dev/mtd1 0x0 0x10000 0x10000\n\t/dev/mtd2\t0x0 0x10000 0x10000\n/uboot/uboot.env 0x0 0x4000\n/dev/odd%%name 0 1\n' \
+	>"$T/fw_env.config"
+gen "[Update]\nCompatible=x\n[Boot]\nBootloader=uboot\nFwEnvConfig=$T/fw_env.config\n"
+dropin=$T/gen/swupdated.service.d/50-swupdated-fw-env.conf
+check "U-Boot drop-in: $(cat "$dropin" 2>&1) $(cat "$T/err")" \
+	test "$(grep -v '^#' "$dropin" 2>/dev/null | tr '\n' ' ')" = \
+	"[Service] DeviceAllow=/dev/mtd1 rw DeviceAllow=/dev/mtd2 rw ReadWritePaths=-/uboot/uboot.env "
+expect_stderr "'/dev/odd%name' in $T/fw_env.config cannot be named in a unit file"
+gen "[Update]\nCompatible=x\n[Boot]\nBootloader=uboot\nFwEnvConfig=$T/no-such.config\n"
+check "a missing fw_env.config gets a drop-in: $(find "$T/gen")" test ! -e "$T/gen/swupdated.service.d"
 expect_exit 0 "$SWUPDATED_GENERATOR" --config "$T/missing.conf" "$T/gen2"
 expect_eq "files written for a missing configuration" "$(find "$T/gen2" 2>/dev/null | wc -l)" 0
 rc=0

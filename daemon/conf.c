@@ -712,7 +712,8 @@ const ConfigSlot *config_find_slot(const Config *c, const char *target, char nam
 	return NULL;
 }
 
-int config_unreadable_file(const Config *c, size_t *next, const char **ret_key, const char **ret_path)
+int config_unreadable_file(const Config *c, size_t *next, const char **ret_key,
+			   const char **ret_path)
 {
 	const struct {
 		const char *key, *path;

@@ -106,6 +106,7 @@ const ConfigSlot *config_find_slot(const Config *c, const char *target, char nam
  * none is left. Never a configuration error: it may live on a partition mounted later (the
  * generator and mark-good run before), and only polls need it.
  */
-int config_unreadable_file(const Config *c, size_t *next, const char **ret_key, const char **ret_path);
+int config_unreadable_file(const Config *c, size_t *next, const char **ret_key,
+			   const char **ret_path);
 /* The boot configuration for the libswu backends. */
 SwuBootConfig config_boot(const Config *c);

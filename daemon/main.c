@@ -161,8 +161,8 @@ static int lock_device(const Config *c, bool service)
 		return -EIO;
 	}
 	if (!service) {
-		log_error("swupdated runs as a service (it holds '%s'): use swupdatectl, which goes "
-			  "through it",
+		log_error("swupdated runs as a service (it holds '%s'): use swupdatectl, "
+			  "which goes through it",
 			  path);
 		close(fd);
 		return -EBUSY;
@@ -542,8 +542,8 @@ int main(int argc, char **argv)
 		/* The same for the custom boot backend, which every install and boot runs. */
 		if (c->bootloader == SWU_BOOT_CUSTOM && access(c->custom_backend, X_OK) < 0)
 			fprintf(stderr,
-				"%s: warning: CustomBackend= '%s' cannot be run now: %s (installs and "
-				"boot confirmations need it)\n",
+				"%s: warning: CustomBackend= '%s' cannot be run now: %s "
+				"(installs and boot confirmations need it)\n",
 				c->path, c->custom_backend, strerror(errno));
 		config_free(c);
 		return EXIT_OK;

@@ -415,7 +415,8 @@ bool manager_rolled_back(Manager *m, SwuContext *ctx, uint32_t version,
 			log_failure(LOG_WARNING, ctx, r, "Cannot read the rolled-back release");
 		return false;
 	}
-	return rb.version == version && memcmp(rb.targets_sha256, targets_sha256, SWU_SHA256_SIZE) == 0;
+	return rb.version == version &&
+	       memcmp(rb.targets_sha256, targets_sha256, SWU_SHA256_SIZE) == 0;
 }
 
 /*

@@ -105,9 +105,9 @@ static void walk_done(void *userdata, const FetchResult *res)
 	/* A part of a longer walk: what it took is kept, the next poll goes on from there. */
 	if (r >= 0 && w->end < w->top)
 		r = swu_fail(w->ctx, -EBADMSG, "root", "chain",
-			     "root metadata version %u is %u rotations ahead of trusted version %u: "
-			     "took the roots up to version %u, at most %u in one poll; the next "
-			     "poll goes on from there",
+			     "root metadata version %u is %u rotations ahead of trusted "
+			     "version %u: took the roots up to version %u, at most %u in one "
+			     "poll; the next poll goes on from there",
 			     w->top, w->top - w->from, w->from, swu_verifier_get_root_version(w->v),
 			     SWU_ROOT_HOPS_MAX);
 	w->done(w->userdata, r < 0 ? r : 0);

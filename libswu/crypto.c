@@ -313,12 +313,14 @@ static int write_pem(const EVP_PKEY *key, const char *path, bool private, const 
 	 * signing, where a tenth of a second is nothing.
 	 */
 	if (private && passphrase) {
-		_cleanup_(PKCS8_PRIV_KEY_INFO_freep) PKCS8_PRIV_KEY_INFO *p8inf = EVP_PKEY2PKCS8(key);
+		_cleanup_(PKCS8_PRIV_KEY_INFO_freep)
+			PKCS8_PRIV_KEY_INFO *p8inf = EVP_PKEY2PKCS8(key);
 		_cleanup_(X509_SIG_freep) X509_SIG *p8 = NULL;
 
 		if (p8inf)
-			p8 = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), passphrase, (int)strlen(passphrase),
-					      NULL, 0, SWU_KEY_PBKDF2_ITERATIONS, p8inf, NULL, NULL);
+			p8 = PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), passphrase,
+					      (int)strlen(passphrase), NULL, 0,
+					      SWU_KEY_PBKDF2_ITERATIONS, p8inf, NULL, NULL);
 		ok = p8 ? PEM_write_bio_PKCS8(bio, p8) : 0;
 	} else
 		ok = private ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)

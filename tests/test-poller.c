@@ -856,8 +856,9 @@ START_TEST(test_root_chain_far_behind)
 	run_polls(&rec, 1);
 	ck_assert_int_eq(rec.last.error, -EBADMSG);
 	ck_assert_msg(streq(rec.note, "Release rejected: root metadata version 40 is 39 rotations "
-				      "ahead of trusted version 1: took the roots up to version 33, "
-				      "at most 32 in one poll; the next poll goes on from there"),
+				      "ahead of trusted version 1: took the roots up to "
+				      "version 33, at most 32 in one poll; the next poll goes "
+				      "on from there"),
 		      "%s", rec.note);
 	ck_assert_ptr_null(poller_get_release(p));
 	ck_assert_uint_eq(fake_server_count(srv, SERVER "/roots/"), 32);

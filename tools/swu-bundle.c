@@ -894,8 +894,8 @@ static int parse_lifetime(const char *s, int64_t *ret)
 typedef struct StampArgs {
 	const char *dir;
 	const char *bundle; /* swu timestamp --bundle: a bundle file instead of a channel */
-	uint32_t version; /* at least this (0: none) */
-	int64_t lifetime; /* seconds (0: the old timestamp's) */
+	uint32_t version;   /* at least this (0: none) */
+	int64_t lifetime;   /* seconds (0: the old timestamp's) */
 	int initial;   /* the percentage a release named for the first time starts at (-1: all) */
 	bool rollout;  /* swu rollout: the fields below change the rollout */
 	int percent;   /* -1: unchanged */

@@ -235,9 +235,9 @@ static int check_channel_rotation(const SwuBundle *b, const char *dir, const cha
 	free(prev.data);
 	if (r < 0)
 		return log_error_errno(r,
-				       "Root metadata version %u does not follow %s/%s, the channel's "
-				       "last root before it: devices that trust that root would refuse "
-				       "it",
+				       "Root metadata version %u does not follow %s/%s, the "
+				       "channel's last root before it: devices that trust that "
+				       "root would refuse it",
 				       top, rdir, name);
 	return 0;
 }

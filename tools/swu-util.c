@@ -300,7 +300,10 @@ void warn_expiring(const SwuVerifier *v)
 		"swu: warning: the targets metadata expires on %s, in %lld %s%s: devices refuse "
 		"it from then on\n",
 		swu_time_utc(expires, when, sizeof(when)), n,
-		unit == 86400 ? "day" : unit == 3600 ? "hour" : unit == 60 ? "minute" : "second",
+		unit == 86400  ? "day"
+		: unit == 3600 ? "hour"
+		: unit == 60   ? "minute"
+			       : "second",
 		n == 1 ? "" : "s");
 }
 

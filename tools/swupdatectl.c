@@ -197,7 +197,8 @@ static int properties_json(sd_bus_message *m, json_object *o)
 			if (r >= 0)
 				r = sd_bus_message_exit_container(m);
 		} else
-			r = sd_bus_message_skip(m, contents); /* a type this version does not know */
+			r = sd_bus_message_skip(m,
+						contents); /* a type this version does not know */
 		if (r >= 0)
 			r = sd_bus_message_exit_container(m); /* v */
 		if (r >= 0)
@@ -288,8 +289,8 @@ static int verb_status(sd_bus *bus)
 		return EXIT_OK;
 	}
 	/* Every property the daemon serves, by its name and type (GetAll): none is left out. */
-	r = sd_bus_call_method(bus, SERVICE, OBJECT, "org.freedesktop.DBus.Properties", "GetAll", &e,
-			       &reply, "s", INTERFACE);
+	r = sd_bus_call_method(bus, SERVICE, OBJECT, "org.freedesktop.DBus.Properties", "GetAll",
+			       &e, &reply, "s", INTERFACE);
 	if (r < 0) {
 		r = bus_error(&e, r, "Cannot read the status");
 		sd_bus_error_free(&e);

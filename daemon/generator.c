@@ -93,15 +93,15 @@ static int generate_efivars(const Config *c, const char *dir)
 
 static int generate_fw_env(const Config *c, const char *dir)
 {
-	_cleanup_free_ char *text = NULL, *data = NULL;
+	_cleanup_free_ char *text = NULL, *data = NULL, *raw = NULL;
 	_cleanup_(fclosep) FILE *out = NULL;
 	size_t size = 0, n = 0;
-	char *line, *save = NULL;
+	char *line, *save = NULL, *field_save = NULL;
 	int r;
 
 	if (c->bootloader != SWU_BOOT_UBOOT)
 		return 0;
-	r = swu_read_file(c->fw_env_config, 64 * 1024, (uint8_t **)&data, &size);
+	r = swu_read_file(c->fw_env_config, 64 * 1024, (uint8_t **)&raw, &size);
 	if (r == -ENOENT)
 		return 0; /* the daemon says what is missing */
 	if (r < 0) {
@@ -109,7 +109,8 @@ static int generate_fw_env(const Config *c, const char *dir)
 			strerror(-r));
 		return r;
 	}
-	out = open_memstream(&text, &n);
+	data = strndup(raw, size); /* a string: what the file holds, up to a NUL byte */
+	out = data ? open_memstream(&text, &n) : NULL;
 	if (!out)
 		return -ENOMEM;
 	fprintf(out,
@@ -118,7 +119,7 @@ static int generate_fw_env(const Config *c, const char *dir)
 		c->path, c->fw_env_config);
 	/* "DEVICE OFFSET SIZE [SECTOR-SIZE [SECTORS]]" per line; '#' starts a comment. */
 	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *dev = strtok(line, " \t\r");
+		char *dev = strtok_r(line, " \t\r", &field_save);
 
 		if (!dev || dev[0] == '#')
 			continue;

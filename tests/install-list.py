@@ -21,7 +21,8 @@ How the programs called are found:
   library.
 - Makefile.am's recipes (with its variables expanded) and *_LOG_COMPILER.
 - The task guides (docs/guides/*.md): the sh blocks tests/guides.py runs (not those shown for a
-  board), and the guides' lab script.
+  board), and the guides' lab script. Scripts and units a guide writes with a heredoc are files
+  for the reader's board (a health check, a boot backend), checked neither here nor in the VM.
 - What runs in the VM guest is the guest's: the scripts given to g, gcheck, gexpect, guntil and
   gwait, commands run by chroot into the image, and tests/vm/agent. Those are listed by
   --guest-programs, which tests/vm/run checks against the image, never required of the host.
@@ -59,6 +60,7 @@ PROJECT_WRAPPERS = {
     "measure_fail": ("bench/verify", 0),
     "with_server": ("tests/daemon-contract.sh", 1),
     "with_broken_config": ("tests/daemon-contract.sh", 0),
+    "with_verity": ("tests/daemon-contract.sh", 0),
 }
 GUEST_SCRIPT_WRAPPERS = {
     "g": ("tests/vm/vm.sh", 0), "gcheck": ("tests/vm/run", 1), "gexpect": ("tests/vm/run", 2),
@@ -264,12 +266,17 @@ class Walker:
         if first in PYTHONS and len(args) > 1 and word_text(args[1])[0] == "-":
             python_code(text, self.rel, self.line(stmt), self.context)
         elif re.match(r"#!\S*/(ba|da)?sh\b", text):
-            self.sub(text, self.line(stmt), self.context, function)
+            self.sub(text, self.line(stmt), self.board(), function)
         elif re.match(r"\s*\[(Unit|Service)\]", text) and re.search(r"^\s*\[Service\]", text, re.M):
             target = " ".join(word_text(r["Word"])[0] for r in stmt.get("Redirs") or []
                               if not r.get("Hdoc") and r.get("Word"))
-            ctx = "guest" if self.rel.startswith("tests/vm/") and "/root/" in target else self.context
+            ctx = "guest" if self.rel.startswith("tests/vm/") and "/root/" in target else self.board()
             unit_file(text, self.rel, self.line(stmt), ctx, self.group)
+
+    def board(self):
+        """The context of a script or unit a heredoc writes: in a task guide, a file for the
+        reader's board (its health check, its boot backend), checked neither here nor in the VM."""
+        return "board" if self.rel.startswith("docs/guides/") else self.context
 
     def sub(self, text, line, context, function=None):
         tree = shfmt(text, f"{self.rel}:{line}")

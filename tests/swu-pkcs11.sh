@@ -39,7 +39,7 @@ expect_exit 0 "$SWU" sign-root-metadata --root-metadata root.pb --root-key "$(ur
 expect_exit 0 "$SWU" inspect-root-metadata root.pb
 expect_stdout "signatures: 1 (1 valid by its own root keys)"
 printf 'image\n' >rootfs.img
-"$SWU" create-empty-bundle --target-metadata-version 1 b.pb
+"$SWU" create-empty-bundle --target-metadata-version 1 --compatible acme-gw-v2 b.pb
 "$SWU" add-root-metadata-to-bundle --append-root-metadata root.pb --bundle b.pb
 "$SWU" add-file-to-bundle --bundle b.pb --file rootfs.img --new-name rootfs >/dev/null
 cp b.pb b.orig

@@ -197,7 +197,7 @@ static size_t bundle_roots(const SwuBundle *b, SwuRootLink *out)
  * chain). A root that does not follow would be published for good (roots are immutable) and
  * strand every device that trusts the channel's last root. 0 when @b carries no newer root.
  */
-static int check_channel_rotation(const SwuBundle *b, const char *dir, const char *rdir)
+static int check_channel_rotation(const SwuBundle *b, const char *rdir)
 {
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	_cleanup_free_ char *name = NULL;
@@ -253,7 +253,7 @@ int publish_roots(const SwuBundle *b, const char *dir, bool write)
 		return -ENOMEM;
 	n = bundle_roots(b, roots);
 	if (!write) {
-		r = check_channel_rotation(b, dir, rdir);
+		r = check_channel_rotation(b, rdir);
 		if (r < 0)
 			return r;
 	}

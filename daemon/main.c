@@ -141,9 +141,9 @@ static int print_status(Manager *m, bool json)
  * One process changes the device at a time: the service, or a one-shot command that writes (install,
  * mark-good, mark-bad: status only reads). Both hold an exclusive lock (flock) on the state
  * directory itself for as long as they run: no file of its own. A command meets a running service
- * and refuses (its clients go through it); the service meets a running command and waits for it,
- * so a slot is never written by two. The descriptor stays open until exit (closed on exec: a boot
- * backend does not hold it).
+ * and refuses (its clients go through it); the service, once it owns its bus name (a second
+ * instance stops there), meets a running command and waits for it, so a slot is never written by
+ * two. The descriptor stays open until exit (closed on exec: a boot backend does not hold it).
  */
 static int lock_device(const Config *c, bool service)
 {
@@ -338,6 +338,7 @@ static int run_daemon(Manager *m)
 	_cleanup_(updater_freep) Updater *u = NULL;
 	_cleanup_free_ char *server = NULL;
 	Idle idle = { .timeout = (uint64_t)m->config->idle_exit_sec * 1000000 };
+	_cleanup_close_ int lock = -EBADF;
 	UpdaterSetup setup;
 	int r;
 
@@ -380,6 +381,16 @@ static int run_daemon(Manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Cannot own %s%s", BUS_NAME,
 				       r == -EEXIST ? ": another swupdated runs" : "");
+	/*
+	 * The name is this process's, so no other service holds the device: a one-shot command may,
+	 * and is waited for (calls wait in the bus's queue meanwhile). Then the state is this
+	 * process's to repair and load.
+	 */
+	lock = lock_device(m->config, /* service= */ true);
+	if (lock < 0)
+		return lock;
+	(void)swu_device_repair(m->ctx, &m->device);
+	swu_context_clear_failure(m->ctx);
 	/* Calls wait in the bus's queue until the loop runs: none sees the state half-loaded. */
 	updater_load(u);
 	r = updater_start(u);
@@ -550,16 +561,19 @@ int main(int argc, char **argv)
 	}
 	if (manager_new(c, &m) < 0)
 		return EXIT_USAGE;
-	if (optind >= argc || !streq(argv[optind], "status")) {
-		lock = lock_device(c, optind >= argc);
+	/* The service locks the device once it owns its bus name (run_daemon()). */
+	if (optind < argc && !streq(argv[optind], "status")) {
+		lock = lock_device(c, /* service= */ false);
 		if (lock < 0) {
 			manager_free(m);
 			return EXIT_FAILED;
 		}
 	}
 	/* State left by earlier versions: obsolete rotated roots go (each one is logged). */
-	(void)swu_device_repair(m->ctx, &m->device);
-	swu_context_clear_failure(m->ctx);
+	if (optind < argc) {
+		(void)swu_device_repair(m->ctx, &m->device);
+		swu_context_clear_failure(m->ctx);
+	}
 	env = getenv("SWUPDATED_FAULT_INJECT");
 	if (env) {
 		fault_at = strtoul(env, NULL, 10);

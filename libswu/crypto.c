@@ -310,7 +310,7 @@ static int write_pem(const EVP_PKEY *key, const char *path, bool private, const 
 	 * Encrypted: PKCS#8 with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), which openssl(1) and
 	 * Pigweed read, with SWU_KEY_PBKDF2_ITERATIONS rounds, not OpenSSL's default of 2048: a
 	 * copied key file (a backup stick) is attacked offline, and a key is loaded once per
-	 * signing, where a tenth of a second is nothing.
+	 * signing, where the rounds cost the signer little.
 	 */
 	if (private && passphrase) {
 		_cleanup_(PKCS8_PRIV_KEY_INFO_freep)

@@ -84,6 +84,7 @@ void swu_chunk_params_default(bool block_image, SwuChunkParams *ret)
 		.min = 16 * 1024,
 		.avg = 64 * 1024,
 		.max = 256 * 1024,
+		.flags = block_image ? SWU_CHUNK_FLAG_ROLLING : 0,
 	};
 }
 
@@ -106,7 +107,8 @@ static bool params_valid(const SwuChunkParams *p)
 	return p->block == SWU_CHUNK_BLOCK && (p->align == 1 || p->align == p->block) &&
 	       is_pow2(p->avg) && p->min >= p->block && p->min < p->avg && p->avg < p->max &&
 	       p->max <= SWU_CHUNK_MAX_MAX && p->min % p->align == 0 && p->max % p->align == 0 &&
-	       p->avg / p->align >= 4;
+	       p->avg / p->align >= 4 && (p->flags & ~SWU_CHUNK_FLAGS_KNOWN) == 0 &&
+	       (p->align != 1 || p->flags == 0);
 }
 
 typedef struct Chunker {
@@ -320,8 +322,8 @@ int swu_chunk_index_build(SwuContext *ctx, int fd, uint64_t length, const SwuChu
 		return r;
 	}
 	memcpy(b.p, index_magic, 8);
-	swu_put_le32(b.p + 8, 1);  /* version */
-	swu_put_le32(b.p + 12, 0); /* flags */
+	swu_put_le32(b.p + 8, 1); /* version */
+	swu_put_le32(b.p + 12, p->flags);
 	swu_put_le64(b.p + 16, length);
 	swu_put_le32(b.p + 24, p->block);
 	swu_put_le32(b.p + 28, p->align);
@@ -381,12 +383,12 @@ static int parse_header(SwuContext *ctx, const uint8_t *p, uint64_t n, uint64_t 
 
 	if (n < SWU_CHUNK_HEADER_SIZE || memcmp(p, index_magic, 8) != 0)
 		return index_fail(ctx, "not a chunk index (bad magic or too short)");
-	if (swu_le32(p + 8) != 1 || swu_le32(p + 12) != 0)
+	if (swu_le32(p + 8) != 1 || (swu_le32(p + 12) & ~SWU_CHUNK_FLAGS_KNOWN) != 0)
 		return index_fail(ctx, "chunk index version %u flags %u unsupported",
 				  swu_le32(p + 8), swu_le32(p + 12));
 	idx->length = swu_le64(p + 16);
 	idx->params = (SwuChunkParams){ swu_le32(p + 24), swu_le32(p + 28), swu_le32(p + 32),
-					swu_le32(p + 36), swu_le32(p + 40) };
+					swu_le32(p + 36), swu_le32(p + 40), swu_le32(p + 12) };
 	idx->n = swu_le32(p + 44);
 	if (idx->length != target_length)
 		return index_fail(ctx, "chunk index describes %llu bytes, the target has %llu",
@@ -528,7 +530,7 @@ uint32_t swu_store_record_block(const SwuChunkIndex *idx)
 {
 	assert_return(idx, 0);
 
-	return idx->params.align == 1 ? SWU_STORE_RECORD_BYTE : SWU_STORE_RECORD_BLOCK;
+	return swu_chunk_index_rolling(idx) ? SWU_STORE_RECORD_BYTE : SWU_STORE_RECORD_BLOCK;
 }
 
 static uint64_t record_size(const SwuChunkIndex *idx, uint32_t length)

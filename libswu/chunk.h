@@ -23,7 +23,7 @@
 #define SWU_CHUNK_MAX_MAX     (1024u * 1024u)
 #define SWU_STORE_MAGIC_SIZE  8u
 #define SWU_STORE_RECORD_HEAD 8u /* u64 offset of the chunk's first frame */
-/* per block: u64 fast hash, u32 compressed size; byte-granular images also a u32 rolling hash */
+/* per block: u64 fast hash, u32 compressed size; with rolling hashes also a u32 rolling hash */
 #define SWU_STORE_RECORD_BLOCK 12u
 #define SWU_STORE_RECORD_BYTE  16u
 /* zstd frames are decoded with at most this window: a block needs 4 KiB. */
@@ -61,13 +61,25 @@ static inline void swu_put_le32(uint8_t *p, uint32_t v)
 /* XXH64 (the public algorithm): the fast, non-cryptographic hash that finds candidates. */
 uint64_t swu_xxh64(const void *p, size_t n, uint64_t seed);
 
+/*
+ * The index's flags. ROLLING: the store's records carry each block's rolling hash, so that a
+ * device finds a missing block at any offset of its active slot (content moved by an amount
+ * that is not a multiple of the block). Byte-granular indexes always do, without the flag.
+ */
+#define SWU_CHUNK_FLAG_ROLLING (1u << 0)
+#define SWU_CHUNK_FLAGS_KNOWN  SWU_CHUNK_FLAG_ROLLING
+
 typedef struct SwuChunkParams {
 	uint32_t block; /* SWU_CHUNK_BLOCK */
 	uint32_t align; /* cut points only at multiples of this: block images use the block */
 	uint32_t min, avg, max;
+	uint32_t flags; /* SWU_CHUNK_FLAG_*: only for block-aligned indexes */
 } SwuChunkParams;
 
-/* Defaults: block-aligned for block images (ext4), byte-granular for anything else. */
+/*
+ * Defaults: block-aligned with rolling hashes for block images (ext4), byte-granular for
+ * anything else.
+ */
 void swu_chunk_params_default(bool block_image, SwuChunkParams *ret);
 
 /*
@@ -113,6 +125,12 @@ typedef struct SwuChunkIndex {
 	int fd;		   /* the file that holds it */
 } SwuChunkIndex;
 
+/* Whether the store's records carry rolling hashes: level 2 looks at every byte offset. */
+static inline bool swu_chunk_index_rolling(const SwuChunkIndex *idx)
+{
+	return idx->params.align == 1 || (idx->params.flags & SWU_CHUNK_FLAG_ROLLING);
+}
+
 static inline uint32_t swu_chunk_n_blocks(uint32_t length)
 {
 	return (length + SWU_CHUNK_BLOCK - 1) / SWU_CHUNK_BLOCK;
@@ -152,7 +170,7 @@ SwuChunkIndex *swu_chunk_index_free(SwuChunkIndex *idx);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SwuChunkIndex *, swu_chunk_index_free);
 
 /*
- * The rolling hash of a whole block (byte-granular images: found at any offset of the active
+ * The rolling hash of a whole block (swu_chunk_index_rolling(): found at any offset of the active
  * slot, as rsync finds blocks): h = sum of (byte + 1) * M^(4095 - i) mod 2^32. swu_rolling_roll()
  * moves the window one byte: @out leaves at its start, @in enters at its end.
  */
@@ -189,7 +207,7 @@ int swu_store_write(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex 
  * everything swu_store_write() promises, more strictly than a device (which only falls back to
  * the blob): the magic; per chunk, frames after the records and after the frames before them;
  * each block one zstd frame of at most ZSTD_compressBound() bytes that decodes (window 128 KiB)
- * to exactly the block, whose XXH64 (and, byte-granular, rolling hash) its record states; every
+ * to exactly the block, whose XXH64 (and rolling hash, if any) its record states; every
  * chunk's SHA-256 as the index says. -EBADMSG with the chunk and block in the reason, -errno for
  * I/O.
  */

@@ -27,7 +27,7 @@
 #define BATCH_BLOCKS (32u * 1024u)
 /* Local bytes between two frames that one range may span (see swu_delta_plan()). */
 #define JOIN_LOCAL_MAX (4u * 1024u * 1024u)
-/* Byte-granular level 2: a bitmap of the wanted rolling hashes rules out most offsets at once. */
+/* Rolling level 2: a bitmap of the wanted rolling hashes rules out most offsets at once. */
 #define ROLL_BITS   21
 #define SCAN_BUFFER (128u * 1024u)
 
@@ -554,7 +554,7 @@ static uint64_t record_block_hash(const SwuDelta *d, uint32_t j, uint32_t k)
 	return swu_le64(record_block(d, j, k));
 }
 
-/* Byte-granular stores: the block's rolling hash. */
+/* Stores with rolling hashes: the block's. */
 static uint32_t record_block_rolling(const SwuDelta *d, uint32_t j, uint32_t k)
 {
 	return swu_le32(record_block(d, j, k) + 12);
@@ -577,8 +577,8 @@ static uint32_t missing_at_block(const SwuDelta *d, uint32_t b)
 }
 
 /*
- * Level 2 looks the missing blocks up by the exact value of their hash (the rolling hash of
- * byte-granular images, the high half of the fast hash of block images), not by a bucket of it.
+ * Level 2 looks the missing blocks up by the exact value of their hash (the rolling hash when the
+ * store has them, the high half of the fast hash otherwise), not by a bucket of it.
  * Records are unsigned: a store may give any values, so that a hash table would put them all in
  * the bucket of the all-zero window and make every offset of a zero run walk them. Here the
  * blocks are sorted by value, those of one value side by side, and a lookup is a binary search,
@@ -598,7 +598,7 @@ typedef struct Wanted {
 typedef struct Lookup {
 	Wanted *e;
 	uint32_t n;
-	uint8_t *bits;	 /* byte-granular: a bitmap of the wanted values rules out most offsets */
+	uint8_t *bits;	 /* rolling: a bitmap of the wanted values rules out most offsets */
 	uint8_t *misses; /* matches of the value that the fast hash refuted, per block */
 } Lookup;
 
@@ -731,7 +731,7 @@ static void lookup_take(SwuDelta *d, Lookup *l, uint32_t p, uint64_t x, uint64_t
 		l->e[keep].blk = GONE;
 }
 
-/* Block images: every 4 KiB boundary of the active slot, by fast hash. */
+/* Stores without rolling hashes: every 4 KiB boundary of the active slot, by fast hash. */
 static int scan_aligned(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, uint64_t off)
 {
 	for (size_t b = 0; b + SWU_CHUNK_BLOCK <= got; b += SWU_CHUNK_BLOCK) {
@@ -745,7 +745,7 @@ static int scan_aligned(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, 
 }
 
 /*
- * Byte-granular images: every byte offset of the active slot, by rolling hash (rsync's way);
+ * Stores with rolling hashes: every byte offset of the active slot, by rolling hash (rsync's way);
  * a rolling match is confirmed by the fast hash before it counts. @buf holds @got bytes from
  * @off; windows starting in the first @got - 4095 bytes are looked at.
  */
@@ -774,7 +774,7 @@ static int scan_rolling(SwuDelta *d, Lookup *l, const uint8_t *buf, size_t got, 
 static int scan_blocks(SwuDelta *d, int fd, uint64_t length)
 {
 	_cleanup_free_ uint8_t *buf = malloc(SCAN_BUFFER);
-	bool rolling = d->idx->params.align == 1;
+	bool rolling = swu_chunk_index_rolling(d->idx);
 	/* Rolling windows overlap the next buffer: it starts 4095 bytes before this one ends. */
 	size_t step = rolling ? SCAN_BUFFER - SWU_CHUNK_BLOCK + 1 : SCAN_BUFFER;
 	Lookup l = {};
@@ -856,7 +856,7 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		return r;
 	for (uint32_t i = 0; i < d->blk_at[d->m]; i++)
 		d->bsrc[i] = FETCH;
-	/* Block images at block boundaries, byte-granular ones (squashfs) at any offset. */
+	/* At every byte offset when the store has rolling hashes, else at block boundaries. */
 	if (active_fd >= 0) {
 		r = scan_blocks(d, active_fd, active_length);
 		if (r < 0)

@@ -5,7 +5,7 @@
  * A delta install of one target (docs/bundle-format.md, "Delta updates"): given its verified
  * chunk index, find the chunks the device already holds (in place in the inactive slot, or
  * anywhere in the active one), learn from the chunk store where the missing blocks are, find
- * those of them that the active slot holds anywhere (block images), and assemble the target in
+ * those of them that the active slot holds anywhere, and assemble the target in
  * order into a slot writer from local bytes and decompressed frames of the store.
  *
  * No network: the caller fetches the byte ranges this module names and feeds them back. The
@@ -79,8 +79,8 @@ int swu_delta_next_batch(SwuDelta *d);
 
 /*
  * Level 2, after every record arrived: checks them (bounded, in order), finds missing blocks that
- * the active slot holds (at block boundaries for block images, at any offset for byte-granular
- * ones; at most eight probes a block, however the records lie), and plans the frame ranges to
+ * the active slot holds (at any offset when the store has rolling hashes, else at block
+ * boundaries; at most eight probes a block, however the records lie), and plans the frame ranges to
  * fetch, coalesced over gaps up to @gap bytes. @ret points into @d. -EPROTO when the records lie,
  * or when the frames would cost more than the blob from the writer's offset, or bring the
  * delta's downloads beyond the target's length (the caller downloads the blob).

@@ -249,6 +249,10 @@ START_TEST(test_index_lies)
 	REFUSED("not a chunk index");
 	put32(bad + 8, 2);
 	REFUSED("version 2");
+	/* A block index has the rolling flag; an unknown flag is refused. */
+	ck_assert_uint_eq(swu_le32(idx + 12), SWU_CHUNK_FLAG_ROLLING);
+	put32(bad + 12, SWU_CHUNK_FLAG_ROLLING | 2);
+	REFUSED("flags 3 unsupported");
 	put64(bad + 16, IMG + 1);
 	REFUSED("describes");
 	put32(bad + 36, 3000); /* avg not a power of two */
@@ -263,6 +267,9 @@ START_TEST(test_index_lies)
 	/* Off the block grid in a block-aligned index. */
 	put32(bad + SWU_CHUNK_HEADER_SIZE, 16 * 1024 + 1);
 	REFUSED("chunk 0 of the index");
+	/* The rolling flag with byte-granular cut points: one meaning has one encoding. */
+	put32(bad + 28, 1);
+	REFUSED("parameters");
 	/* max above SWU_CHUNK_MAX_MAX (the chunker's arrays hold that many blocks): refused. */
 	put32(bad + 40, 2 * SWU_CHUNK_MAX_MAX);
 	REFUSED("parameters");
@@ -321,6 +328,7 @@ typedef struct Run {
 	const uint8_t *active; /* NULL: none */
 	const uint8_t *inactive;
 	bool block;
+	bool no_rolling;	/* a block index without the rolling flag */
 	const uint8_t *indexed; /* the image the index describes (default: v2) */
 	void (*tamper_store)(int store_fd, const SwuChunkIndex *idx);
 	void (*after_scan)(int active_fd);
@@ -436,6 +444,8 @@ static int delta_install(Run *run, int slot)
 		SwuChunkParams params;
 
 		swu_chunk_params_default(run->block, &params);
+		if (run->no_rolling)
+			params.flags &= ~SWU_CHUNK_FLAG_ROLLING;
 		ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
 		ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
 		store = tu_memfd("", 0);
@@ -525,6 +535,37 @@ static void install_both(Run *a, Run *b)
 	ck_assert_int_eq(delta_install(b, slot2), 0);
 	expect_slot(slot2, v2);
 }
+
+/*
+ * A block image whose second half moved by 1000 bytes (data inserted into a file shifts the rest
+ * of it by any amount): with the rolling flag, the shifted blocks are found in the active slot at
+ * their unaligned offsets; without it, at block boundaries only, they are all downloaded.
+ */
+START_TEST(test_delta_unaligned_move)
+{
+	size_t at = IMG / 2 + 123, shift = 1000;
+	Run rolling = { .active = v1, .block = true };
+	Run aligned = { .active = v1, .block = true, .no_rolling = true };
+
+	memcpy(v2, v1, IMG);
+	for (size_t i = 0; i < shift; i++)
+		v2[at + i] = (uint8_t)rnd();
+	memcpy(v2 + at + shift, v1 + at, IMG - at - shift);
+	install_both(&rolling, &aligned);
+	/*
+	 * Everything after the insertion is in the active slot, 1000 bytes earlier; at block
+	 * boundaries only the runs of zeros still match.
+	 */
+	fprintf(stderr, "unaligned move: rolling %llu local, %llu downloaded; aligned %llu, %llu\n",
+		(unsigned long long)rolling.stats.bytes_local,
+		(unsigned long long)rolling.stats.download,
+		(unsigned long long)aligned.stats.bytes_local,
+		(unsigned long long)aligned.stats.download);
+	ck_assert_uint_gt(rolling.stats.bytes_local, aligned.stats.bytes_local + IMG / 4);
+	ck_assert_uint_lt(rolling.stats.download, 64 * 1024);
+	ck_assert_uint_gt(aligned.stats.download, IMG / 8);
+}
+END_TEST
 
 START_TEST(test_delta_batches)
 {
@@ -1064,6 +1105,7 @@ int main(void)
 		{ "index-lies", test_index_lies },
 		{ "delta-from-active", test_delta_from_active, 60 },
 		{ "delta-from-nothing", test_delta_from_nothing, 60 },
+		{ "delta-unaligned-move", test_delta_unaligned_move, 60 },
 		{ "delta-batches", test_delta_batches, 60 },
 		{ "delta-join-local-max", test_delta_join_local_max, 60 },
 		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },

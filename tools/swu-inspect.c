@@ -189,6 +189,7 @@ static json_object *describe_chunk_index(const SwuBundle *b, const SwuPayload *p
 	json_object_object_add(o, "image_length", json_object_new_int64((int64_t)idx->length));
 	json_object_object_add(o, "chunking",
 			       json_object_new_string(idx->params.align == 1 ? "byte" : "block"));
+	json_object_object_add(o, "rolling", json_object_new_boolean(swu_chunk_index_rolling(idx)));
 	json_object_object_add(o, "min", json_object_new_int64(idx->params.min));
 	json_object_object_add(o, "avg", json_object_new_int64(idx->params.avg));
 	json_object_object_add(o, "max", json_object_new_int64(idx->params.max));

@@ -3,18 +3,22 @@
  * libFuzzer target over a delta install (libswu/delta.c) fed by a server that controls every
  * byte it answers: the chunk store itself and how each range request is answered (in pieces of
  * any size, cut short, with bytes past the range, or from another offset). The image is cut into
- * several chunks, with a block index or a byte-granular one (rolling hashes at any offset of the
- * active slot), the missing chunks in batches, part of the image already in place. Nothing may
- * crash, leak or read out of bounds; a range that was not answered exactly must be refused; and
- * a delta that succeeds must have written exactly the image.
+ * several chunks, with a block index (with rolling hashes, as swu makes them, or without, as
+ * older swu did) or a byte-granular one (rolling hashes at any offset of the active slot), the
+ * missing chunks in batches, part of the image already in place. Nothing may crash, leak or read
+ * out of bounds; a range that was not answered exactly must be refused; and a delta that
+ * succeeds must have written exactly the image.
  *
- * Input: a flags byte, SCRIPT bytes (one per range answer, used in turn), then the store.
+ * Input: a flags byte, an index byte, SCRIPT bytes (one per range answer, used in turn), then the
+ * store.
  *   flags bit 0: byte-granular index (else block-aligned); bits 1-2: blocks a batch (8, 64,
  *   512, the default); bit 3: no active slot; bits 4-5: coalescing gap (0, 512, 4 KiB, 32 KiB);
  *   bit 6: local bytes a range may span between frames at most 8 KiB; bit 7: nothing in place.
  *   script byte s: s & 3 is how the range is answered (0: exactly, 1: s / 4 + 1 bytes short,
  *   2: s / 4 + 1 bytes past its end, 3: from s / 4 + 1 bytes further into the store); s / 4
  *   also sets the size of the pieces it comes in.
+ *   index byte bit 0: a block-aligned index without the rolling flag (level 2 at block
+ *   boundaries only); the other bits are ignored.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -40,11 +44,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*
  * The image (blocks of zeros, of eight values and of random bytes), an active slot for each
- * kind of index (the image moved by two blocks, or by SHIFT bytes for the byte-granular index,
- * with block 5 changed), both indexes, and a bundle listing the image.
+ * kind of cut points (the image moved by two blocks, or by SHIFT bytes for the byte-granular
+ * index, with block 5 changed), the three indexes (block, byte, block without rolling hashes),
+ * and a bundle listing the image.
  */
-static uint8_t image[IMG], active[2][IMG], *index_bytes[2];
-static size_t index_size[2];
+enum {
+	INDEX_BLOCK,
+	INDEX_BYTE,
+	INDEX_BLOCK_ALIGNED,
+	N_INDEX
+};
+static uint8_t image[IMG], active[2][IMG], *index_bytes[N_INDEX];
+static size_t index_size[N_INDEX];
 static int bundle_fd = -EBADF;
 
 static void make_image(void)
@@ -79,12 +90,13 @@ static void setup(SwuContext *ctx)
 	fd = memfd_create("image", MFD_CLOEXEC);
 	if (fd < 0 || write(fd, image, IMG) != (ssize_t)IMG)
 		abort();
-	for (int byte = 0; byte < 2; byte++) {
+	for (int k = 0; k < N_INDEX; k++) {
 		SwuChunkParams p;
 
-		swu_chunk_params_default(/* block_image= */ !byte, &p);
-		if (swu_chunk_index_build(ctx, fd, IMG, &p, &index_bytes[byte], &index_size[byte]) <
-		    0)
+		swu_chunk_params_default(/* block_image= */ k != INDEX_BYTE, &p);
+		if (k == INDEX_BLOCK_ALIGNED)
+			p.flags = 0;
+		if (swu_chunk_index_build(ctx, fd, IMG, &p, &index_bytes[k], &index_size[k]) < 0)
 			abort();
 	}
 	close(fd);
@@ -191,15 +203,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	SwuInstallTarget t;
 	Server s;
 	bool byte;
-	int r;
+	int kind, r;
 
-	if (size < 1 + SCRIPT || swu_context_new(&ctx) < 0)
+	if (size < 2 + SCRIPT || swu_context_new(&ctx) < 0)
 		return 0;
 	setup(ctx);
 	byte = data[0] & 1;
-	s = (Server){ .script = data + 1,
-		      .store = data + 1 + SCRIPT,
-		      .store_size = size - 1 - SCRIPT };
+	kind = byte ? INDEX_BYTE : data[1] & 1 ? INDEX_BLOCK_ALIGNED : INDEX_BLOCK;
+	s = (Server){ .script = data + 2,
+		      .store = data + 2 + SCRIPT,
+		      .store_size = size - 2 - SCRIPT };
 	slot = memfd_create("slot", MFD_CLOEXEC);
 	if (!(data[0] & 8))
 		act = memfd_create("active", MFD_CLOEXEC);
@@ -212,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (swu_bundle_open_fd(ctx, bundle_fd, &b) < 0 ||
 	    swu_verifier_new(ctx, NULL, 0, SWU_VERIFY_SELF, &v) < 0 ||
 	    swu_bundle_verify_metadata(b, v) < 0 ||
-	    swu_chunk_index_parse(ctx, index_bytes[byte], index_size[byte], IMG, &idx) < 0)
+	    swu_chunk_index_parse(ctx, index_bytes[kind], index_size[kind], IMG, &idx) < 0)
 		abort();
 	if (swu_delta_new(ctx, idx, &d) < 0) {
 		swu_chunk_index_free(idx);
@@ -241,9 +254,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			"fuzz-delta: %s index, %u chunks: %u in place, %u active, %u missing in %u "
 			"batches; %llu of their blocks found in the active slot (%llu probes); %u "
 			"ranges answered: %s%s\n",
-			byte ? "byte-granular" : "block", st.chunks, st.chunks_in_place,
-			st.chunks_active, st.chunks_missing, s.batches,
-			(unsigned long long)st.blocks_active, (unsigned long long)st.probes, s.turn,
+			kind == INDEX_BYTE	      ? "byte-granular"
+			: kind == INDEX_BLOCK_ALIGNED ? "block (no rolling hashes)"
+						      : "block",
+			st.chunks, st.chunks_in_place, st.chunks_active, st.chunks_missing,
+			s.batches, (unsigned long long)st.blocks_active,
+			(unsigned long long)st.probes, s.turn,
 			r >= 0 ? "installed" : "stopped: ", r >= 0 ? "" : swu_delta_why(d));
 	}
 	return 0;

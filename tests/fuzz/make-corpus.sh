@@ -69,11 +69,32 @@ for chunking in block byte; do
 done
 [ -n "$delta_out" ] || exit 0
 
-# fuzz-delta's inputs: a flags byte, eight range answers, the store (see fuzz-delta.c).
+# The store of a block index without the rolling flag (as swu made them before the flag): the
+# same frames, records without the rolling hash (12 bytes a block, not 16).
+python3 - block.store "block-repo/blobs/$(ls block-repo/chunks/)" aligned.store <<'PY'
+import struct, sys
+store, index = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+n = struct.unpack_from("<I", index, 44)[0]
+lengths = [struct.unpack_from("<I", index, 48 + 44 * i)[0] for i in range(n)]
+blocks = [(l + 4095) // 4096 for l in lengths]
+old_end, new_end = 8 + 8 * n + 16 * sum(blocks), 8 + 8 * n + 12 * sum(blocks)
+out, at = bytearray(store[:8]), 8
+for nb in blocks:
+    out += struct.pack("<Q", struct.unpack_from("<Q", store, at)[0] - (old_end - new_end))
+    for k in range(nb):
+        out += store[at + 8 + 16 * k:at + 8 + 16 * k + 12]
+    at += 8 + 16 * nb
+assert at == old_end and len(out) == new_end
+open(sys.argv[3], "wb").write(out + store[old_end:])
+PY
+
+# fuzz-delta's inputs: a flags byte, an index byte, eight range answers, the store (see
+# fuzz-delta.c).
 mkdir -p "$delta_out"
-# seed NAME FLAGS SCRIPT STORE: FLAGS (one byte) and SCRIPT (eight) in hex.
+# seed NAME FLAGS SCRIPT STORE [INDEX]: FLAGS and INDEX (one byte each, INDEX 00 by default) and
+# SCRIPT (eight) in hex.
 seed() {
-	printf "$(echo "$2$3" | sed 's/../\\x&/g')" | cat - "$4" >"$delta_out/$1"
+	printf "$(echo "$2${5:-00}$3" | sed 's/../\\x&/g')" | cat - "$4" >"$delta_out/$1"
 }
 exact=0000000000000000
 seed block-batch-8 00 $exact block.store            # batches of 8 blocks: a chunk each
@@ -84,3 +105,5 @@ seed byte-batch-8 81 $exact byte.store              # rolling hashes, nothing in
 seed byte-pieces a3 04f0a8fc104c8c18 byte.store     # answers in pieces of 1 to 4096 bytes
 seed byte-short-long 01 0005020a00030906 byte.store # answers short, long and from elsewhere
 seed block-short-long 00 0105020a0d030906 block.store
+seed aligned-batch-8 00 $exact aligned.store 01      # no rolling hashes: level 2 at block boundaries
+seed aligned-short-long 70 0105020a0d030906 aligned.store 01

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Two versions of a root file system tree for bench/delta, always the same bytes.
 
-Usage: delta-gen.py OUTDIR [MiB]      (default 256)
+Usage: delta-gen.py [--pattern release|rebuild] OUTDIR [MiB]      (default: release, 256)
 
 Writes OUTDIR/v1 and OUTDIR/v2 from a seeded PRNG alone (nothing of this machine's files):
 - about MiB MiB in ~7,000-8,000 files under a few hundred directories, with symbolic links;
@@ -12,9 +12,13 @@ Writes OUTDIR/v1 and OUTDIR/v2 from a seeded PRNG alone (nothing of this machine
   random data; ~1.5-2x) and some incompressible files (already compressed data, firmware);
 - most files small (1-64 KiB), a few hundred medium ones (64 KiB-1 MiB), some large ones
   (2-6 MiB) and one of ~22 MB (a big shared library).
-Version 2 differs from version 1 as a release does: 2% of the files patched in place (a few
-byte ranges rewritten and a few KiB appended), 2% new files, 1% deleted, and 1 MiB inserted
-in the middle of the ~22 MB file.
+Version 2 differs from version 1 as a release does ("release"): 2% of the files patched in
+place (a few byte ranges rewritten and a few KiB appended), 2% new files, 1% deleted. Or as a
+rebuild of many packages does ("rebuild"): 5% of the binaries relinked (a few bytes rewritten
+in every 64 KiB and a few KiB appended), 1% of the other files patched, 1% renamed into
+another directory, 1% added, 1% deleted. Both insert 1 MiB in the middle of the ~22 MB file
+at an offset that is not block-aligned; a rebuild's 1 MiB and a few bytes, so that the rest of
+the file moves by an amount that is not a multiple of 4 KiB either.
 Every file, link and directory gets the same fixed mtime in both versions (a reproducible
 build pipeline's: Yocto's REPRODUCIBLE_TIMESTAMP_ROOTFS), and fixed modes.
 """
@@ -209,11 +213,106 @@ def small_size(rng):
     return loguniform(rng, 1 * KiB, 64 * KiB)
 
 
+def delete(t, v2, path, links):
+    os.unlink(os.path.join(v2, path))
+    link = path[:-2]
+    if link in links:
+        os.unlink(os.path.join(v2, link))
+    del t.files[path]
+
+
+def add_files(rng, c, t, v2, count):
+    for _ in range(count):
+        kind = pick_kind(rng, (50, 40, 10))
+        size = small_size(rng) if rng.random() < 0.9 else loguniform(rng, 64 * KiB, 1 * MiB)
+        path = t.new_path(kind)
+        t.files[path] = kind
+        t.write(v2, path, c.make(kind, size), kind)
+
+
+def rewrite(v2, path, edit):
+    full = os.path.join(v2, path)
+    with open(full, "rb") as f:
+        data = bytearray(f.read())
+    edit(data)
+    with open(full, "wb") as f:
+        f.write(data)
+
+
+def release_changes(rng, c, t, v2, names, links):
+    """A release that touches few files: 2% patched in a few places with a few KiB appended,
+    2% new files, 1% deleted."""
+    n = len(names)
+    patched, deleted = sorted(names[:n * 2 // 100]), sorted(names[n * 2 // 100:n * 3 // 100])
+    for path in patched:
+        kind = t.files[path]
+
+        def edit(data):
+            for _ in range(rng.randint(1, 4)):
+                off = rng.randrange(len(data))
+                ln = min(rng.randint(8, 512), len(data) - off)
+                data[off:off + ln] = c.make(kind, ln)
+            data += c.make(kind, rng.randint(1 * KiB, 8 * KiB))
+        rewrite(v2, path, edit)
+    for path in deleted:
+        delete(t, v2, path, links)
+    add_files(rng, c, t, v2, n * 2 // 100)
+    return "%d files patched, %d added, %d deleted" % (len(patched), n * 2 // 100, len(deleted))
+
+
+def rebuild_changes(rng, c, t, v2, names, links):
+    """A rebuild of many packages: 5% of the binaries relinked (a few bytes rewritten in every
+    64 KiB, as moved addresses are, and a few KiB appended: each is changed all along its
+    length), 1% of the other files patched in one place, 1% of the files renamed into another
+    directory, 1% added, 1% deleted."""
+    n = len(names)
+    elves = [p for p in names if t.files[p] == "elf"]
+    others = [p for p in names if t.files[p] != "elf"]
+    relinked = sorted(elves[:len(elves) * 5 // 100])
+    patched = sorted(others[:len(others) // 100])
+    rest = [p for p in names if p not in set(relinked) | set(patched)]
+    renamed, deleted = sorted(rest[:n // 100]), sorted(rest[n // 100:n * 2 // 100])
+    for path in relinked:
+        def edit(data):
+            for base in range(0, len(data), 64 * KiB):
+                off = base + rng.randrange(min(64 * KiB, len(data) - base))
+                ln = min(rng.randint(4, 16), len(data) - off)
+                data[off:off + ln] = rng.randbytes(ln)
+            data += c.elf(rng.randint(1 * KiB, 8 * KiB))
+        rewrite(v2, path, edit)
+    for path in patched:
+        kind = t.files[path]
+
+        def edit(data):
+            off = rng.randrange(len(data))
+            ln = min(rng.randint(8, 512), len(data) - off)
+            data[off:off + ln] = c.make(kind, ln)
+        rewrite(v2, path, edit)
+    for path in renamed:
+        kind = t.files.pop(path)
+        new = t.new_path(kind)
+        os.makedirs(os.path.dirname(os.path.join(v2, new)), exist_ok=True)
+        os.rename(os.path.join(v2, path), os.path.join(v2, new))
+        t.files[new] = kind
+        if path[:-2] in links:
+            os.unlink(os.path.join(v2, path[:-2]))
+    for path in deleted:
+        delete(t, v2, path, links)
+    add_files(rng, c, t, v2, n // 100)
+    return ("%d binaries relinked, %d other files patched, %d renamed, %d added, %d deleted" %
+            (len(relinked), len(patched), len(renamed), n // 100, len(deleted)))
+
+
 def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: delta-gen.py OUTDIR [MiB]")
-    out = sys.argv[1]
-    total = int(sys.argv[2]) * MiB if len(sys.argv) == 3 else 256 * MiB
+    args = sys.argv[1:]
+    pattern = "release"
+    if len(args) >= 2 and args[0] == "--pattern":
+        pattern = args[1]
+        args = args[2:]
+    if len(args) not in (1, 2) or pattern not in ("release", "rebuild"):
+        sys.exit("usage: delta-gen.py [--pattern release|rebuild] OUTDIR [MiB]")
+    out = args[0]
+    total = int(args[1]) * MiB if len(args) == 2 else 256 * MiB
     v1, v2 = os.path.join(out, "v1"), os.path.join(out, "v2")
     for d in (v1, v2):
         if os.path.exists(d):
@@ -260,39 +359,17 @@ def main():
     names = sorted(p for p in t.files if p != BIG_NAME)
     rng.shuffle(names)
     n = len(names)
-    patched, deleted = sorted(names[:n * 2 // 100]), sorted(names[n * 2 // 100:n * 3 // 100])
-    for path in patched:
-        kind = t.files[path]
-        full = os.path.join(v2, path)
-        with open(full, "rb") as f:
-            data = bytearray(f.read())
-        for _ in range(rng.randint(1, 4)):
-            off = rng.randrange(len(data))
-            ln = min(rng.randint(8, 512), len(data) - off)
-            data[off:off + ln] = c.make(kind, ln)
-        data += c.make(kind, rng.randint(1 * KiB, 8 * KiB))
-        with open(full, "wb") as f:
-            f.write(data)
-    for path in deleted:
-        os.unlink(os.path.join(v2, path))
-        link = path[:-2]
-        if link in links:
-            os.unlink(os.path.join(v2, link))
-        del t.files[path]
-    added = []
-    for _ in range(n * 2 // 100):
-        kind = pick_kind(rng, (50, 40, 10))
-        size = small_size(rng) if rng.random() < 0.9 else loguniform(rng, 64 * KiB, 1 * MiB)
-        path = t.new_path(kind)
-        t.files[path] = kind
-        t.write(v2, path, c.make(kind, size), kind)
-        added.append(path)
+    change = {"release": release_changes, "rebuild": rebuild_changes}[pattern]
+    summary = change(rng, c, t, v2, names, links)
     full = os.path.join(v2, BIG_NAME)
     with open(full, "rb") as f:
         data = f.read()
     mid = len(data) // 2 + rng.randrange(4096)
+    # A rebuild's insertion shifts the rest of the file by an amount that is not block-aligned.
+    grow = 1 * MiB if pattern == "release" else 1 * MiB + rng.randrange(1, 4096)
     with open(full, "wb") as f:
-        f.write(data[:mid] + c.elf(1 * MiB) + data[mid:])
+        f.write(data[:mid] + c.elf(grow) + data[mid:])
+    summary += ", %d bytes inserted at offset %d of %s" % (grow, mid, BIG_NAME)
 
     # --- fixed times, bottom-up so directories keep theirs ------------------------------------------
     for root in (v1, v2):
@@ -320,8 +397,7 @@ def main():
 
     for name, root in (("v1", v1), ("v2", v2)):
         print("%s: %d files, %d directories, %d symbolic links, %d bytes" % ((name,) + stats(root)))
-    print("v1 -> v2: %d files patched, %d added, %d deleted, 1 MiB inserted at offset %d of %s" %
-          (len(patched), len(added), len(deleted), mid, BIG_NAME))
+    print("v1 -> v2 (%s): %s" % (pattern, summary))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,13 @@ check "systemd-boot drop-in: $(cat "$dropin" 2>&1) $(cat "$T/err")" \
 	"[Service] ReadWritePaths=-/run/efivars CapabilityBoundingSet=CAP_LINUX_IMMUTABLE "
 check_not "the shipped unit opens efivarfs or grants CAP_LINUX_IMMUTABLE" \
 	grep 'efivars\|CAP_LINUX_IMMUTABLE' <(grep -v '^#' "$unit")
+# A directory that a unit file cannot name (a specifier, whitespace, a quote) is said and gets
+# no drop-in: the service keeps efivarfs read-only, and the generator fails.
+rc=0
+gen '[Update]\nCompatible=x\n[Boot]\nBootloader=systemd-boot\nEfiVariableDirectory=/run/efi%vars\n[Slot.uki.A]\nBootEntry=yes\n[Slot.uki.B]\nBootEntry=yes\n' || rc=$?
+expect_eq "generator exit status on an EfiVariableDirectory= a unit cannot name" "$rc" 1
+check "no efivarfs drop-in for /run/efi%vars: $(find "$T/gen")" test ! -e "$dropin"
+expect_stderr "EfiVariableDirectory=/run/efi%vars cannot be named in a unit file"
 # Bootloader=uboot: the devices and files fw_env.config names are opened for swupdated.service
 # (an MTD character device is denied by the shipped DevicePolicy=closed); comments and a name that
 # cannot go into a unit file are left out, the latter said.

@@ -12,13 +12,15 @@ start_daemon
 
 spread_store() { # rewrites the newest store; its records' end into $T/records-end
 	local f
-	f=$(ls -t "$T/repo/stable/chunks/" | head -n1)
+	f=$(ls -t "$T/repo/stable/chunks/" | grep -v -- -from- | head -n1) # the chunk store
 	python3 - "$T/repo/stable/chunks/$f" "$T/repo/stable/blobs/$f" "$T/rootfs-3.img" \
 		$((32 * 1024)) >"$T/records-end" <<'PY'
 import struct, sys
 store, index, image, pad = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 idx, img, old = open(index, "rb").read(), open(image, "rb").read(), open(store, "rb").read()
-n, rb = struct.unpack_from("<I", idx, 44)[0], 16 if struct.unpack_from("<I", idx, 28)[0] == 1 else 12
+# 16 bytes a block with rolling hashes (byte-granular, or the rolling flag), else 12
+rolling = struct.unpack_from("<I", idx, 28)[0] == 1 or struct.unpack_from("<I", idx, 12)[0] & 1
+n, rb = struct.unpack_from("<I", idx, 44)[0], 16 if rolling else 12
 lens = [struct.unpack_from("<I", idx, 48 + 44 * i)[0] for i in range(n)]
 end = 8 + 8 * n + rb * sum((l + 4095) // 4096 for l in lens)
 records, frames, at, off = bytearray(old[:end]), bytearray(), 8, 0

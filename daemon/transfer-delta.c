@@ -3,7 +3,9 @@
  * A target with a chunk index, from the server: the index (a signed target, checked against its
  * hash), a scan of both slots off the loop, the records of the missing chunks, a second scan for
  * missing blocks, then the target written in order from local bytes and Range requests on the
- * chunk store. libswu/delta.c decides; this file fetches and schedules.
+ * chunk store. Where the server has a patch store made for the image the active slot holds (its
+ * magic asked for first), its records and frames are fetched instead. libswu/delta.c decides;
+ * this file fetches and schedules.
  *
  * Whatever goes wrong with the delta itself (no store on the server, a server that ignores Range,
  * a store that lies, local bytes that changed) falls back to the blob, from the writer's offset:
@@ -19,6 +21,7 @@
 #include "delta.h"
 #include "log.h"
 #include "macro.h"
+#include "patch.h"
 #include "text.h"
 #include "time-util.h"
 #include "transfer-delta.h"
@@ -71,6 +74,10 @@ struct Delta {
 	void *userdata;
 	const SwuTarget *target, *index_target;
 	char *store_url;
+	char *patch_url; /* the patch store for the installed image, NULL: none to ask for */
+	FetchJob *probe;
+	uint8_t magic[8];
+	size_t magic_got;
 	SwuDelta *d;
 	Phase phase;
 	const SwuRange *ranges;
@@ -104,8 +111,10 @@ Delta *delta_free(Delta *td)
 		free(td->jobs[i].buf);
 	}
 	sd_event_source_disable_unref(td->defer);
+	fetch_cancel(td->probe);
 	swu_delta_free(td->d);
 	free(td->store_url);
+	free(td->patch_url);
 	free(td);
 	return NULL;
 }
@@ -521,16 +530,74 @@ static void plan_done(void *userdata, int r)
 	write_step(td);
 }
 
+static int probe_data(void *userdata, long status, const void *p, size_t n)
+{
+	Delta *td = userdata;
+	size_t k = MIN(n, sizeof(td->magic) - td->magic_got);
+
+	if (status != 206)
+		return -ERANGE; /* nothing but the range: a whole store is not read */
+	transfer_count_download(td->t, n);
+	memcpy(td->magic + td->magic_got, p, k);
+	td->magic_got += k;
+	return 0;
+}
+
+/*
+ * The patch store's magic arrived, or did not (404: the server has none for the installed
+ * image, as when it was published without patches from it): the patch store, or the chunk store.
+ */
+static void probe_done(void *userdata, const FetchResult *res)
+{
+	Delta *td = userdata;
+	int r;
+
+	td->probe = NULL;
+	if (res->status == 206 && td->magic_got == sizeof(td->magic) &&
+	    memcmp(td->magic, SWU_PATCH_MAGIC, sizeof(td->magic)) == 0) {
+		r = swu_delta_use_patch_store(td->d);
+		if (r < 0)
+			return delta_failed(td, r, "Cannot plan");
+		free(td->store_url);
+		td->store_url = TAKE_PTR(td->patch_url);
+		log_info("Delta update of '%s': a patch store for the installed image is on the "
+			 "server",
+			 td->target->name);
+	} else if (res->status != 206 && res->status != 0)
+		log_info("Delta update of '%s': no patch store for the installed image (HTTP "
+			 "status %ld): the chunk store",
+			 td->target->name, res->status);
+	else
+		log_info("Delta update of '%s': no patch store for the installed image (%s): the "
+			 "chunk store",
+			 td->target->name, res->error < 0 ? res->message : "not a patch store");
+	start_records(td);
+}
+
 static void scan_done(void *userdata, int r)
 {
 	Delta *td = userdata;
+	FetchRequest req = {
+		.url = td->patch_url,
+		.offset = 0,
+		.length = sizeof(td->magic),
+		.max_bytes = sizeof(td->magic),
+		.buffer_size = RANGE_BUFFER,
+		.on_data = probe_data,
+		.on_done = probe_done,
+		.userdata = td,
+	};
 
 	td->worker = worker_free(td->worker);
 	if (r < 0)
 		return delta_failed(td, r, "Cannot scan the slots for");
 	log_info("Delta update of '%s': both slots scanned in %.2f s", td->target->name,
 		 (double)(mono_usec(td) - td->started) / 1e6);
-	start_records(td);
+	if (!td->patch_url)
+		return start_records(td);
+	r = fetch_start(transfer_fetch(td->t), &req, &td->probe);
+	if (r < 0)
+		transfer_fail(td->t, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
 }
 
 /* The records of the next batch of missing chunks. */
@@ -590,6 +657,7 @@ int delta_new(Transfer *t, const char *server, const SwuTarget *target,
 	_cleanup_(delta_freep) Delta *td = NULL;
 	const SwuInstallTarget *it;
 	char hex[2 * SWU_SHA256_SIZE + 1];
+	uint8_t installed[SWU_SHA256_SIZE];
 	SwuContext *ctx;
 	int r;
 
@@ -628,6 +696,18 @@ int delta_new(Transfer *t, const char *server, const SwuTarget *target,
 	if (asprintf(&td->store_url, "%s/chunks/%s", server, hex) < 0) {
 		td->store_url = NULL;
 		return -ENOMEM;
+	}
+	/* The patch store made for the installed image, if the active slot holds one. */
+	if (it->active_fd >= 0 &&
+	    swu_verifier_installed_sha256(transfer_verifier(t), target->name, installed) >= 0 &&
+	    memcmp(installed, target->sha256, SWU_SHA256_SIZE) != 0) {
+		char from[2 * SWU_SHA256_SIZE + 1];
+
+		swu_hex(installed, SWU_SHA256_SIZE, from);
+		if (asprintf(&td->patch_url, "%s/chunks/%s-from-%s", server, hex, from) < 0) {
+			td->patch_url = NULL;
+			return -ENOMEM;
+		}
 	}
 	td->started = mono_usec(td);
 	r = worker_new(transfer_event(t), scan_work, scan_done, td, &td->worker);

@@ -11,6 +11,7 @@
 #include "delta.h"
 #include "fileio.h"
 #include "macro.h"
+#include "patch.h"
 
 /* Where a chunk comes from: the kind in the top two bits, an offset in the active slot below. */
 #define SRC_MISSING   UINT64_C(0)
@@ -35,6 +36,10 @@ struct SwuDelta {
 	SwuContext *ctx;
 	SwuChunkIndex *idx;
 	int active_fd, inactive_fd;
+	uint64_t active_length;
+	/* a patch store (libswu/patch.h): a frame a missing chunk, decoded with a reference */
+	bool patch;
+	uint8_t *rbuf;
 	uint64_t *src; /* per chunk */
 	char why[256];
 
@@ -128,6 +133,7 @@ SwuDelta *swu_delta_free(SwuDelta *d)
 	free(d->ranges);
 	free(d->cbuf);
 	free(d->fbuf);
+	free(d->rbuf);
 	ZSTD_freeDCtx(d->dctx);
 	free(d);
 	return NULL;
@@ -258,6 +264,7 @@ int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inact
 	if (!d->idx->fast)
 		return -EINVAL; /* scanned already */
 	d->active_fd = active_fd;
+	d->active_length = active_fd >= 0 ? active_length : 0;
 	d->inactive_fd = inactive_fd;
 	if (inactive_fd >= 0)
 		r = scan_in_place(d, inactive_fd);
@@ -290,7 +297,49 @@ int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inact
 
 static uint64_t record_size(const SwuDelta *d, uint32_t i)
 {
-	return swu_store_record_size(d->idx, i);
+	return d->patch ? SWU_PATCH_RECORD_SIZE : swu_store_record_size(d->idx, i);
+}
+
+/*
+ * The frames of a missing chunk (units): one a block in a chunk store, one for the whole chunk
+ * in a patch store.
+ */
+static uint32_t units(const SwuDelta *d, uint32_t len)
+{
+	return d->patch ? 1 : swu_chunk_n_blocks(len);
+}
+
+static uint32_t unit_offset(const SwuDelta *d, uint32_t k)
+{
+	return d->patch ? 0 : k * SWU_CHUNK_BLOCK;
+}
+
+static uint32_t unit_length(const SwuDelta *d, uint32_t len, uint32_t k)
+{
+	return d->patch ? len : MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+}
+
+int swu_delta_use_patch_store(SwuDelta *d)
+{
+	uint32_t max;
+	uint8_t *f;
+
+	assert_return(d, -EINVAL);
+
+	/* After the scan, before the first record: the records' layout is the store's. */
+	if (d->idx->fast || d->all_missing || d->active_fd < 0)
+		return -EINVAL;
+	max = d->idx->params.max;
+	d->rbuf = malloc(swu_patch_ref_max(max));
+	f = realloc(d->fbuf, ZSTD_compressBound(max));
+	if (f)
+		d->fbuf = f;
+	if (!d->rbuf || !f ||
+	    ZSTD_isError(
+		    ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, SWU_PATCH_WINDOW_LOG)))
+		return -ENOMEM;
+	d->patch = true;
+	return 0;
 }
 
 #define NO_JOIN UINT64_MAX /* add_range(): a range of its own */
@@ -377,8 +426,7 @@ static int alloc_batch(SwuDelta *d)
 			d->walk_off += record_size(d, d->walk);
 		d->rec_off[j] = d->walk_off;
 		d->rec_at[j + 1] = d->rec_at[j] + record_size(d, i);
-		d->blk_at[j + 1] =
-			d->blk_at[j] + swu_chunk_n_blocks(swu_chunk_index_length(d->idx, i));
+		d->blk_at[j + 1] = d->blk_at[j] + units(d, swu_chunk_index_length(d->idx, i));
 	}
 	/* Zeroed: a record the server never sent fails its check (frames before the records). */
 	d->rec = calloc(1, MAX(d->rec_at[m], (uint64_t)1));
@@ -510,7 +558,7 @@ static const uint8_t *record_block(const SwuDelta *d, uint32_t j, uint32_t k)
 
 static uint32_t frame_size(const SwuDelta *d, uint32_t j, uint32_t k)
 {
-	return swu_le32(record_block(d, j, k) + 8);
+	return swu_le32((d->patch ? record(d, j) : record_block(d, j, k)) + 8);
 }
 
 static uint64_t frame_start(const SwuDelta *d, uint32_t j, uint32_t k)
@@ -522,21 +570,43 @@ static uint64_t frame_start(const SwuDelta *d, uint32_t j, uint32_t k)
 	return s;
 }
 
-/* The records are not signed: their frames must lie after the records, in order, each bounded. */
+/* A patch store's chunk: the active slot's bytes its frame is decoded with. */
+static uint32_t ref_length(const SwuDelta *d, uint32_t j)
+{
+	return d->patch ? swu_le32(record(d, j) + 12) : 0;
+}
+
+static uint64_t ref_offset(const SwuDelta *d, uint32_t j)
+{
+	return swu_le64(record(d, j) + 16);
+}
+
+/*
+ * The records are not signed: their frames must lie after the records, in order, each bounded; a
+ * patch store's references inside the installed image, each at most swu_patch_ref_max().
+ */
 static int check_records(SwuDelta *d)
 {
-	uint64_t end = swu_store_records_end(d->idx);
+	uint64_t end = d->patch ? swu_patch_records_end(d->idx) : swu_store_records_end(d->idx);
 
 	for (uint32_t j = 0; j < d->m; j++) {
 		uint32_t len = swu_chunk_index_length(d->idx, d->missing[j]);
-		uint32_t nb = swu_chunk_n_blocks(len);
+		uint32_t nb = units(d, len);
 		uint64_t start = swu_le64(record(d, j));
 
 		if (start < end || start > UINT64_MAX / 4)
 			return stop(d, "chunk store: frames of chunk %u at %llu overlap",
 				    d->missing[j], (unsigned long long)start);
+		if (d->patch && (ref_length(d, j) > swu_patch_ref_max(len) ||
+				 ref_offset(d, j) > d->active_length ||
+				 ref_length(d, j) > d->active_length - ref_offset(d, j)))
+			return stop(d,
+				    "patch store: chunk %u references %u bytes at %llu, outside "
+				    "the installed image or too many",
+				    d->missing[j], ref_length(d, j),
+				    (unsigned long long)ref_offset(d, j));
 		for (uint32_t k = 0; k < nb; k++) {
-			uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+			uint32_t blen = unit_length(d, len, k);
 			uint32_t z = frame_size(d, j, k);
 
 			if (z == 0 || z > ZSTD_compressBound(blen))
@@ -856,8 +926,11 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		return r;
 	for (uint32_t i = 0; i < d->blk_at[d->m]; i++)
 		d->bsrc[i] = FETCH;
-	/* At every byte offset when the store has rolling hashes, else at block boundaries. */
-	if (active_fd >= 0) {
+	/*
+	 * At every byte offset when the store has rolling hashes, else at block boundaries. A patch
+	 * store's records name no blocks: its chunks are fetched whole, and reference the slot.
+	 */
+	if (active_fd >= 0 && !d->patch) {
 		r = scan_blocks(d, active_fd, active_length);
 		if (r < 0)
 			return r;
@@ -886,8 +959,7 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		for (uint32_t k = 0; k < d->blk_at[j + 1] - d->blk_at[j]; k++)
 			if (d->bsrc[d->blk_at[j] + k] != FETCH) {
 				d->stats.blocks_active++;
-				d->stats.bytes_local +=
-					MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+				d->stats.bytes_local += unit_length(d, len, k);
 			}
 	}
 	for (size_t i = 0; i < d->n_ranges; i++)
@@ -943,7 +1015,7 @@ static int load_chunk(SwuDelta *d)
 
 			if (b == FETCH) {
 				d->pending++;
-				d->cur_local -= MIN(SWU_CHUNK_BLOCK, len - k * SWU_CHUNK_BLOCK);
+				d->cur_local -= unit_length(d, len, k);
 			} else
 				r = read_exact(d, d->active_fd, d->cbuf + k * SWU_CHUNK_BLOCK,
 					       SWU_CHUNK_BLOCK, b, i);
@@ -1045,9 +1117,9 @@ int swu_delta_begin_range(SwuDelta *d, size_t i)
 static int decode_frame(SwuDelta *d, SwuSlotWriter *w)
 {
 	uint32_t j = d->fj, i = d->missing[j], len = swu_chunk_index_length(d->idx, i);
-	uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - d->fk * SWU_CHUNK_BLOCK);
+	uint32_t blen = unit_length(d, len, d->fk);
 	ZSTD_inBuffer in = { d->fbuf, d->fhave, 0 };
-	ZSTD_outBuffer out = { d->cbuf + d->fk * SWU_CHUNK_BLOCK, blen, 0 };
+	ZSTD_outBuffer out = { d->cbuf + unit_offset(d, d->fk), blen, 0 };
 	size_t left, z;
 	int r;
 
@@ -1066,6 +1138,16 @@ static int decode_frame(SwuDelta *d, SwuSlotWriter *w)
 	 * is decoded straight into the block, without a window buffer.
 	 */
 	(void)ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+	/* A patch store's frame: decoded with its reference, read from the active slot. */
+	if (ref_length(d, d->fj) > 0) {
+		r = read_exact(d, d->active_fd, d->rbuf, ref_length(d, d->fj), ref_offset(d, d->fj),
+			       i);
+		if (r < 0)
+			return r;
+		if (ZSTD_isError(ZSTD_DCtx_refPrefix(d->dctx, d->rbuf, ref_length(d, d->fj))))
+			return -ENOMEM;
+		d->stats.frames_referenced++;
+	}
 	left = ZSTD_decompressStream(d->dctx, &out, &in);
 	z = out.pos;
 	if (ZSTD_isError(left) || left != 0 || z != blen)

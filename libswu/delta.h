@@ -37,6 +37,7 @@ typedef struct SwuDeltaStats {
 	uint32_t requests;			/* ranges to fetch */
 	uint64_t reused;			/* bytes written so far from the slots */
 	uint64_t probes; /* level 2: table entries looked at (bounded however the store lies) */
+	uint64_t frames_referenced; /* a patch store's frames decoded with a reference */
 } SwuDeltaStats;
 
 /* Takes @idx. */
@@ -53,6 +54,15 @@ void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret);
  * only: the index drops its fast hashes after it (-EINVAL on a second call).
  */
 int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd);
+
+/*
+ * After the scan, before the first records: the store is a patch store (libswu/patch.h) made for
+ * the image the active slot holds. Its records name a frame a missing chunk and no blocks (no
+ * level 2), and each frame is decoded with its reference, read from the active slot within the
+ * installed image's length given to the scan. -EINVAL after the first records or without an
+ * active slot.
+ */
+int swu_delta_use_patch_store(SwuDelta *d);
 
 /*
  * The store ranges holding the records of the current batch of missing chunks, coalesced over

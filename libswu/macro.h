@@ -114,3 +114,11 @@ static inline bool endswith(const char *s, const char *suffix)
 
 	return n > k && streq(s + n - k, suffix);
 }
+
+/* What follows @prefix in @s, or NULL when @s does not start with it. */
+static inline const char *startswith(const char *s, const char *prefix)
+{
+	size_t k = strlen(prefix);
+
+	return strncmp(s, prefix, k) == 0 ? s + k : NULL;
+}

@@ -1013,6 +1013,24 @@ int swu_verifier_installed_length(const SwuVerifier *v, const char *name, uint64
 	return 0;
 }
 
+int swu_verifier_installed_sha256(const SwuVerifier *v, const char *name,
+				  uint8_t ret[SWU_SHA256_SIZE])
+{
+	const SwuTargetFile *f;
+	const uint8_t *h;
+
+	assert_return(v, -EINVAL);
+	assert_return(name, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	f = swu_targets_find(v->installed, name);
+	h = f ? swu_target_file_sha256(f) : NULL;
+	if (!h)
+		return -ENOENT;
+	memcpy(ret, h, SWU_SHA256_SIZE);
+	return 0;
+}
+
 int swu_verifier_finish(SwuVerifier *v)
 {
 	assert_return(v, -EINVAL);

@@ -192,6 +192,9 @@ int swu_verifier_payload_update(SwuVerifier *v, const void *p, size_t n);
 int swu_verifier_payload_end(SwuVerifier *v);
 /* The length of target @name in the installed manifest; -ENOENT when it lists none. */
 int swu_verifier_installed_length(const SwuVerifier *v, const char *name, uint64_t *ret);
+/* The SHA-256 of target @name in the installed manifest; -ENOENT when it lists none. */
+int swu_verifier_installed_sha256(const SwuVerifier *v, const char *name,
+				  uint8_t ret[SWU_SHA256_SIZE]);
 /* True when the installed manifest lists @name with the verified length and hash. */
 bool swu_verifier_target_installed(const SwuVerifier *v, const char *name);
 /* Drops a payload begun but not ended (an aborted transfer); it counts as not received. */

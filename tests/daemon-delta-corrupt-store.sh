@@ -9,7 +9,7 @@ start_daemon
 
 corrupt_store() { # a byte of every frame in the middle of the store
 	local f
-	f=$(ls -t "$T/repo/stable/chunks/" | head -n1)
+	f=$(ls -t "$T/repo/stable/chunks/" | grep -v -- -from- | head -n1) # the chunk store
 	python3 - "$T/repo/stable/chunks/$f" <<'PY'
 import sys
 p = sys.argv[1]

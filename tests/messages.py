@@ -27,7 +27,7 @@ import sys
 NOTE_CALLS = {
     "set_note", "refuse", "fail", "record_failure", "poll_note", "up_to_date", "transfer_fail",
     "delta_failed", "parse_error", "sd_bus_error_setf", "swu_fail", "swu_fail_wrap",
-    "index_fail",
+    "index_fail", "patch_fail",
 }
 # Formatting functions whose text only reaches the log (or a buffer the log reads).
 LOG_ONLY = {

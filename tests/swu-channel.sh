@@ -131,6 +131,7 @@ check "the mirror recipe of docs/server.md failed: $recipe" \
 cd "$T"
 expect_exit 0 "$SWU" verify-channel --trusted-root-metadata root.pb mirror-test/mirror
 # roots/ is copied as a whole, not listed (docs/server.md)
-check "the mirror is not the channel" diff -r -x roots repo mirror-test/mirror
+# (roots/, patch stores and history are not named by the metadata: docs/server.md says so)
+check "the mirror is not the channel" diff -r -x roots -x history -x '*-from-*' repo mirror-test/mirror
 
 finish

@@ -15,6 +15,7 @@
 #include "delta.h"
 #include "install.h"
 #include "macro.h"
+#include "patch.h"
 #include "testutil.h"
 
 #define IMG (2u * 1024u * 1024u)
@@ -329,6 +330,7 @@ typedef struct Run {
 	const uint8_t *inactive;
 	bool block;
 	bool no_rolling;	/* a block index without the rolling flag */
+	bool patch;		/* a patch store made for @active, not a chunk store */
 	const uint8_t *indexed; /* the image the index describes (default: v2) */
 	void (*tamper_store)(int store_fd, const SwuChunkIndex *idx);
 	void (*after_scan)(int active_fd);
@@ -449,7 +451,15 @@ static int delta_install(Run *run, int slot)
 		ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
 		ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
 		store = tu_memfd("", 0);
-		ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, store, &size), 0);
+		if (run->patch) {
+			_cleanup_close_ int old = tu_memfd(run->active, IMG);
+
+			ck_assert_int_eq(swu_patch_store_write(ctx, img, 0, idx, old, IMG, 3, store,
+							       &size, NULL),
+					 0);
+			ck_assert_int_eq(swu_patch_store_check(ctx, idx, store, size, old, IMG), 0);
+		} else
+			ck_assert_int_eq(swu_store_write(ctx, img, 0, idx, 3, store, &size), 0);
 		if (run->tamper_store)
 			run->tamper_store(store, idx);
 		idx = swu_chunk_index_free(idx);
@@ -463,6 +473,8 @@ static int delta_install(Run *run, int slot)
 	if (run->join_local)
 		swu_delta_set_join_local_max(d, run->join_local);
 	ck_assert_int_eq(swu_delta_scan(d, active, IMG, slot), 0);
+	if (run->patch)
+		ck_assert_int_eq(swu_delta_use_patch_store(d), 0);
 	ck_assert_int_eq(swu_slot_writer_new(ctx, v, &t, IMG, &wr), 0);
 	swu_context_set_fault(ctx, count_writes, &run->writes);
 	r = delta_steps(d, wr, store, active, run);
@@ -564,6 +576,185 @@ START_TEST(test_delta_unaligned_move)
 	ck_assert_uint_gt(rolling.stats.bytes_local, aligned.stats.bytes_local + IMG / 4);
 	ck_assert_uint_lt(rolling.stats.download, 64 * 1024);
 	ck_assert_uint_gt(aligned.stats.download, IMG / 8);
+}
+END_TEST
+
+/*
+ * A patch store for the image the active slot holds: a block changed in place (a few bytes every
+ * 48 KiB, as a relinked binary's) is fetched as what changed, not as the whole block.
+ */
+static void scatter(void)
+{
+	memcpy(v2, v1, IMG);
+	for (size_t at = 1000; at + 8 < IMG; at += 48 * 1024)
+		for (size_t i = 0; i < 8; i++)
+			v2[at + i] = (uint8_t)rnd();
+}
+
+START_TEST(test_delta_patch_store)
+{
+	Run plain = { .active = v1, .block = true };
+	Run patch = { .active = v1, .block = true, .patch = true };
+
+	scatter();
+	install_both(&plain, &patch);
+	fprintf(stderr, "scattered changes: chunk store %llu bytes, patch store %llu\n",
+		(unsigned long long)plain.stats.download, (unsigned long long)patch.stats.download);
+	ck_assert_uint_gt(patch.stats.frames_referenced, 0);
+	ck_assert_uint_eq(plain.stats.frames_referenced, 0);
+	ck_assert_uint_lt(patch.stats.download * 3, plain.stats.download);
+	/* make_images()'s insertion and rewritten blocks too, byte-granular and block. */
+	free(v1);
+	free(v2);
+	make_images();
+	for (int block = 0; block < 2; block++) {
+		Run a = { .active = v1, .block = block };
+		Run b = { .active = v1, .block = block, .patch = true };
+
+		install_both(&a, &b);
+		ck_assert_uint_le(b.stats.download, a.stats.download + a.stats.download / 4);
+	}
+}
+END_TEST
+
+/* The reference of every chunk of a patch store (its length, then its offset), by @edit. */
+static void edit_refs(int store, const SwuChunkIndex *idx, void (*edit)(uint8_t *e))
+{
+	for (uint32_t i = 0; i < idx->n; i++) {
+		off_t at = (off_t)(8 + (uint64_t)SWU_PATCH_RECORD_SIZE * i + 12);
+		uint8_t e[12];
+
+		ck_assert_int_eq(pread(store, e, 12, at), 12);
+		edit(e);
+		ck_assert_int_eq(pwrite(store, e, 12, at), 12);
+	}
+}
+
+static void past_end(uint8_t *e)
+{
+	swu_put_le32(e, 4096);
+	swu_put_le64(e + 4, IMG - 100);
+}
+
+static void too_long(uint8_t *e)
+{
+	swu_put_le32(e, swu_patch_ref_max(256 * 1024) + 1);
+	swu_put_le64(e + 4, 0);
+}
+
+static void elsewhere(uint8_t *e)
+{
+	if (swu_le32(e) == 0)
+		swu_put_le32(e, 4096);
+	swu_put_le64(e + 4,
+		     swu_le64(e + 4) >= 8192 ? swu_le64(e + 4) - 8192 : swu_le64(e + 4) + 8192);
+}
+
+static void ref_past_end(int store, const SwuChunkIndex *idx)
+{
+	edit_refs(store, idx, past_end);
+}
+
+static void ref_too_long(int store, const SwuChunkIndex *idx)
+{
+	edit_refs(store, idx, too_long);
+}
+
+static void ref_elsewhere(int store, const SwuChunkIndex *idx)
+{
+	edit_refs(store, idx, elsewhere);
+}
+
+static void wrong_patch_magic(int store, const SwuChunkIndex *idx)
+{
+	ck_assert_int_eq(pwrite(store, "SWUSTOR1", 8, 0), 8);
+}
+
+/* Chunk 1's frame at chunk 0's. */
+static void overlapping_frames(int store, const SwuChunkIndex *idx)
+{
+	uint8_t at[8];
+
+	ck_assert_int_eq(pread(store, at, 8, 8), 8);
+	ck_assert_int_eq(pwrite(store, at, 8, 8 + SWU_PATCH_RECORD_SIZE), 8);
+}
+
+/* Lying references stop the delta (the blob follows), never write other bytes. */
+START_TEST(test_delta_patch_store_lies)
+{
+	static const struct {
+		void (*tamper)(int, const SwuChunkIndex *);
+		const char *why;
+	} cases[] = {
+		{ ref_past_end, "outside the installed image" },
+		{ ref_too_long, "outside the installed image" },
+		{ ref_elsewhere, "" }, /* does not decode, or not to the chunk */
+	};
+
+	scatter();
+	for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+		_cleanup_close_ int slot = tu_memfd("", 0);
+		Run run = {
+			.active = v1, .block = true, .patch = true, .tamper_store = cases[c].tamper
+		};
+
+		ck_assert_int_eq(ftruncate(slot, IMG), 0);
+		ck_assert_int_eq(delta_install(&run, slot), -EPROTO);
+		ck_assert_msg(run.why[0] && strstr(run.why, cases[c].why), "%s", run.why);
+		ck_assert_uint_eq(run.writes, 0); /* nothing of a chunk that did not match */
+	}
+}
+END_TEST
+
+/* swu verify-channel's check of a patch store: each lie named. */
+START_TEST(test_patch_store_check)
+{
+	static const struct {
+		void (*tamper)(int, const SwuChunkIndex *);
+		const char *why;
+	} cases[] = {
+		{ ref_past_end, "outside the old image" },
+		{ ref_too_long, "outside the old image" },
+		{ ref_elsewhere, "chunk" },
+		{ wrong_patch_magic, "no SWUPTCH1 magic" },
+		{ overlapping_frames, "overlaps" },
+	};
+	_cleanup_free_ uint8_t *index = NULL;
+	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
+	_cleanup_close_ int img = -EBADF, old = -EBADF;
+	SwuChunkParams params;
+	uint32_t referenced = 0;
+	size_t n = 0;
+
+	scatter();
+	img = tu_memfd(v2, IMG);
+	old = tu_memfd(v1, IMG);
+	swu_chunk_params_default(true, &params);
+	ck_assert_int_eq(swu_chunk_index_build(ctx, img, IMG, &params, &index, &n), 0);
+	ck_assert_int_eq(swu_chunk_index_parse(ctx, index, n, IMG, &idx), 0);
+	for (size_t c = 0; c <= ELEMENTSOF(cases); c++) {
+		_cleanup_close_ int store = tu_memfd("", 0);
+		uint64_t size = 0;
+
+		ck_assert_int_eq(swu_patch_store_write(ctx, img, 0, idx, old, IMG, 3, store, &size,
+						       &referenced),
+				 0);
+		ck_assert_uint_eq(referenced,
+				  idx->n); /* every chunk was in v1, a few bytes changed */
+		if (c == ELEMENTSOF(cases)) {
+			/* Another image (zeros): the chunks do not decode to the index's. */
+			_cleanup_free_ uint8_t *zeros = calloc(1, IMG);
+			_cleanup_close_ int other = tu_memfd(zeros, IMG);
+
+			ck_assert_int_eq(swu_patch_store_check(ctx, idx, store, size, other, IMG),
+					 -EBADMSG);
+			continue;
+		}
+		cases[c].tamper(store, idx);
+		ck_assert_int_eq(swu_patch_store_check(ctx, idx, store, size, old, IMG), -EBADMSG);
+		ck_assert_msg(strstr(swu_context_get_failure(ctx)->message, cases[c].why), "%s",
+			      swu_context_get_failure(ctx)->message);
+	}
 }
 END_TEST
 
@@ -1106,6 +1297,9 @@ int main(void)
 		{ "delta-from-active", test_delta_from_active, 60 },
 		{ "delta-from-nothing", test_delta_from_nothing, 60 },
 		{ "delta-unaligned-move", test_delta_unaligned_move, 60 },
+		{ "delta-patch-store", test_delta_patch_store, 60 },
+		{ "delta-patch-store-lies", test_delta_patch_store_lies, 60 },
+		{ "patch-store-check", test_patch_store_check, 60 },
 		{ "delta-batches", test_delta_batches, 60 },
 		{ "delta-join-local-max", test_delta_join_local_max, 60 },
 		{ "delta-resumes-in-place", test_delta_resumes_in_place, 60 },

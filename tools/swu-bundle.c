@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "crypto.h"
 #include "fileio.h"
 #include "macro.h"
 #include "manifest.h"
 #include "metadata.h"
+#include "patch.h"
 #include "swu-chain.h"
 #include "swu.h"
 #include "text.h"
@@ -688,11 +690,167 @@ static const SwuPayload *find_payload(const SwuBundle *b, const char *name)
 }
 
 /*
+ * The channel's history: a line "VERSION NAME SHA256" for every image published with a chunk
+ * index, oldest first. Patch stores are made from the images it names.
+ */
+#define HISTORY "history"
+
+/* The @max most recent other images published as @name, newest first, as hex SHA-256s. */
+static int history_images(const char *dir, const char *name, const char * not, unsigned max,
+			  char (*ret)[2 * SWU_SHA256_SIZE + 1], unsigned *ret_n)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	_cleanup_free_ uint8_t *data = NULL;
+	_cleanup_free_ char **lines = NULL;
+	size_t size = 0, n_lines = 0;
+	unsigned n = 0;
+	char *save = NULL;
+	int r;
+
+	*ret_n = 0;
+	if (asprintf(&path, "%s/" HISTORY, dir) < 0)
+		return -ENOMEM;
+	r = swu_read_file(path, 4 * 1024 * 1024, &data, &size);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
+	text = strndup((const char *)data, size);
+	lines = calloc(size / 2 + 1, sizeof(char *));
+	if (!text || !lines)
+		return -ENOMEM;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		lines[n_lines++] = l;
+	while (n_lines > 0 && n < max) {
+		char v[16], nm[256], hex[2 * SWU_SHA256_SIZE + 2];
+		bool seen = false;
+
+		if (sscanf(lines[--n_lines], "%15s %255s %65s", v, nm, hex) != 3 ||
+		    !streq(nm, name) || strlen(hex) != 2 * SWU_SHA256_SIZE || streq(hex, not ))
+			continue;
+		for (unsigned i = 0; i < n; i++)
+			seen = seen || streq(ret[i], hex);
+		if (!seen)
+			memcpy(ret[n++], hex, sizeof(ret[0]));
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * Patch stores of image @t (payload @p, index @idx named @ihex) for the devices holding one of
+ * the @max images last published as @name: chunks/<index>-from-<old image>, named by both and
+ * immutable. An old blob that is missing, or does not match its name, gets none.
+ */
+static int publish_patches(const SwuBundle *b, const SwuPayload *p, const SwuTarget *t,
+			   const SwuChunkIndex *idx, const char *ihex, const char *name,
+			   const char *dir, int level, unsigned max)
+{
+	char olds[16][2 * SWU_SHA256_SIZE + 1], hex[2 * SWU_SHA256_SIZE + 1];
+	unsigned n = 0;
+	int r;
+
+	swu_hex(t->sha256, SWU_SHA256_SIZE, hex);
+	r = history_images(dir, name, hex, MIN(max, (unsigned)ELEMENTSOF(olds)), olds, &n);
+	for (unsigned k = 0; r >= 0 && k < n; k++) {
+		_cleanup_free_ char *path = NULL, *tmp = NULL, *blob = NULL;
+		_cleanup_close_ int fd = -EBADF, old = -EBADF;
+		uint8_t digest[SWU_SHA256_SIZE];
+		char got[2 * SWU_SHA256_SIZE + 1];
+		uint64_t size = 0;
+		uint32_t referenced = 0;
+		struct stat st;
+
+		if (asprintf(&path, "%s/chunks/%s-from-%s", dir, ihex, olds[k]) < 0 ||
+		    asprintf(&blob, "%s/blobs/%s", dir, olds[k]) < 0)
+			return -ENOMEM;
+		if (stat(path, &st) == 0)
+			continue;
+		old = open(blob, O_RDONLY | O_CLOEXEC);
+		if (old < 0 || fstat(old, &st) < 0 ||
+		    swu_sha256_fd(old, 0, (uint64_t)st.st_size, digest) < 0) {
+			fprintf(stderr, "swu: warning: no patch store from '%s': %s\n", blob,
+				strerror(errno));
+			continue;
+		}
+		swu_hex(digest, SWU_SHA256_SIZE, got);
+		if (!streq(got, olds[k])) {
+			fprintf(stderr,
+				"swu: warning: no patch store from '%s': its SHA-256 is %s\n", blob,
+				got);
+			continue;
+		}
+		r = swu_tmpfile_open(path, 0644, &fd, &tmp);
+		if (r < 0)
+			return log_error_errno(r, "Cannot create '%s'", path);
+		r = swu_patch_store_write(swu_ctx, b->fd, p->offset, idx, old, (uint64_t)st.st_size,
+					  level, fd, &size, &referenced);
+		if (r >= 0)
+			r = swu_tmpfile_commit(fd, tmp, path);
+		else
+			unlink(tmp);
+		if (r < 0)
+			return log_error_errno(r, "Cannot write '%s'", path);
+		printf("Patch store of '%s' for devices holding %.16s...: %llu bytes (%.1f%% of "
+		       "%llu), %u of %u chunks with a reference\n",
+		       name, olds[k], (unsigned long long)size,
+		       t->length ? 100.0 * (double)size / (double)t->length : 0.0,
+		       (unsigned long long)t->length, referenced, idx->n);
+	}
+	return r;
+}
+
+/* Appends the images of @b published with a chunk index to the channel's history. */
+static int append_history(SwuVerifier *v, const SwuBundle *b, const char *dir)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+
+	if (asprintf(&path, "%s/" HISTORY, dir) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n_payloads; i++) {
+		const char *ip = b->payloads[i].name;
+		_cleanup_free_ char *name = NULL, *line = NULL;
+		char hex[2 * SWU_SHA256_SIZE + 1], last[1][2 * SWU_SHA256_SIZE + 1];
+		const SwuTarget *t;
+		unsigned n = 0;
+		int r;
+
+		if (!endswith(ip, ".chunks") || !swu_verifier_find_target(v, ip))
+			continue;
+		name = strndup(ip, strlen(ip) - strlen(".chunks"));
+		if (!name)
+			return -ENOMEM;
+		t = swu_verifier_find_target(v, name);
+		if (!t)
+			continue;
+		swu_hex(t->sha256, SWU_SHA256_SIZE, hex);
+		/* Published again: already the last line of its name. */
+		r = history_images(dir, name, "", 1, last, &n);
+		if (r < 0)
+			return r;
+		if (n == 1 && streq(last[0], hex))
+			continue;
+		if (fd < 0)
+			fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return log_error_errno(-errno, "Cannot open '%s'", path);
+		if (asprintf(&line, "%u %s %s\n", swu_verifier_get_version(v), name, hex) < 0)
+			return -ENOMEM;
+		r = swu_write_all(fd, line, strlen(line));
+		if (r < 0)
+			return log_error_errno(r, "Cannot write '%s'", path);
+	}
+	return 0;
+}
+
+/*
  * The chunk store of target @t (whose index is @ip) as chunks/<SHA-256 of the index>: named by
- * the index, which fixes every chunk, so it is immutable like a blob.
+ * the index, which fixes every chunk, so it is immutable like a blob. Then its patch stores from
+ * the last @patches images published under its name.
  */
 static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *ip, const char *dir,
-			 int level)
+			 int level, unsigned patches)
 {
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
 	_cleanup_free_ char *path = NULL, *tmp = NULL, *name = NULL;
@@ -732,7 +890,7 @@ static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *i
 	if (asprintf(&path, "%s/chunks/%s", dir, hex) < 0)
 		return -ENOMEM;
 	if (stat(path, &st) == 0)
-		return 0;
+		return publish_patches(b, p, t, idx, hex, name, dir, level, patches);
 	r = swu_tmpfile_open(path, 0644, &fd, &tmp);
 	if (r < 0)
 		return log_error_errno(r, "Cannot create '%s'", path);
@@ -746,13 +904,14 @@ static int publish_store(SwuVerifier *v, const SwuBundle *b, const SwuPayload *i
 	printf("Chunk store of '%s': %u chunks, %llu bytes (%.1f%% of %llu)\n", name, idx->n,
 	       (unsigned long long)size, t->length ? 100.0 * (double)size / (double)t->length : 0.0,
 	       (unsigned long long)t->length);
-	return 0;
+	return publish_patches(b, p, t, idx, hex, name, dir, level, patches);
 }
 
 const struct option verb_publish_options[] = { { "bundle", required_argument, NULL, 'b' },
 					       { "dir", required_argument, NULL, 'd' },
 					       { "compression-level", required_argument, NULL,
 						 'l' },
+					       { "patches", required_argument, NULL, 'p' },
 					       {} };
 
 int verb_publish(int argc, char **argv)
@@ -760,6 +919,7 @@ int verb_publish(int argc, char **argv)
 	_cleanup_(swu_bundle_freep) SwuBundle *b = NULL;
 	_cleanup_(swu_verifier_freep) SwuVerifier *v = NULL;
 	int level = 19;
+	unsigned patches = 2;
 	char *end;
 	_cleanup_free_ char *blobs = NULL, *meta = NULL, *chunks = NULL;
 	_cleanup_close_ int fd = -EBADF, lock = -EBADF;
@@ -777,6 +937,14 @@ int verb_publish(int argc, char **argv)
 			if (errno || *end || end == optarg || level < 1 || level > 19)
 				return log_usage("--compression-level takes 1 to 19, not '%s'",
 						 optarg);
+		} else if (c == 'p') {
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' || n > 16)
+				return log_usage("--patches takes 0 to 16, not '%s'", optarg);
+			patches = (unsigned)n;
 		} else
 			return -EINVAL;
 	}
@@ -822,7 +990,7 @@ int verb_publish(int argc, char **argv)
 		if (r < 0)
 			return r;
 		if (endswith(b->payloads[i].name, ".chunks")) {
-			r = publish_store(v, b, &b->payloads[i], dir, level);
+			r = publish_store(v, b, &b->payloads[i], dir, level, patches);
 			if (r < 0)
 				return r;
 		}
@@ -835,6 +1003,8 @@ int verb_publish(int argc, char **argv)
 	if (r < 0)
 		return r;
 	r = write_channel_metadata(meta, b, b->timestamp, b->timestamp_size);
+	if (r >= 0)
+		r = append_history(v, b, dir);
 	if (r < 0)
 		return r;
 	printf("Published version %u to %s\n", swu_verifier_get_version(v), dir);

@@ -18,6 +18,7 @@
 #include "chunk.h"
 #include "fileio.h"
 #include "macro.h"
+#include "patch.h"
 #include "swu.h"
 #include "text.h"
 
@@ -37,7 +38,7 @@ typedef struct Channel {
 	const char *dir;
 	SwuVerifier *v;
 	unsigned wrong; /* files found wrong */
-	unsigned blobs, stores, roots;
+	unsigned blobs, stores, patches, roots;
 	bool have_roots;
 } Channel;
 
@@ -200,13 +201,75 @@ static int read_index(Channel *c, const SwuTarget *it, const SwuTarget *t, SwuCh
 	return r < 0 ? log_error_errno(r, "Cannot read '%s'", path) : 1;
 }
 
-/* The chunk store of the target that index @it describes, against the index. */
+/* The patch store at @path (@what) for the image in blobs/<@old>, against @idx and that image. */
+static int check_patch(Channel *c, const SwuChunkIndex *idx, const char *path, const char *what,
+		       const char *old)
+{
+	_cleanup_free_ char *blob = NULL;
+	_cleanup_close_ int fd = -EBADF, ofd = -EBADF;
+	struct stat st, ost;
+	int r;
+
+	if (asprintf(&blob, "%s/blobs/%s", c->dir, old) < 0)
+		return -ENOMEM;
+	r = open_file(c, path, what, "", &fd);
+	if (r <= 0)
+		return r;
+	r = open_file(c, blob, "the image a patch store is for", ": its patch stores are of no use",
+		      &ofd);
+	if (r <= 0)
+		return r;
+	if (fstat(fd, &st) < 0 || fstat(ofd, &ost) < 0)
+		return log_error_errno(-errno, "Cannot read '%s'", path);
+	r = swu_patch_store_check(swu_ctx, idx, fd, (uint64_t)st.st_size, ofd,
+				  (uint64_t)ost.st_size);
+	if (r == -EBADMSG) {
+		report(c, "'%s' (%s): %s", path, what, failure());
+		return 0;
+	}
+	if (r < 0)
+		return log_error_errno(r, "Cannot read '%s'", path);
+	c->patches++;
+	return 0;
+}
+
+/* Every patch store of index @hex in chunks/ (<index>-from-<old image>). */
+static int check_patches(Channel *c, const SwuChunkIndex *idx, const char *hex, const char *name)
+{
+	_cleanup_free_ char *dir = NULL, *prefix = NULL;
+	struct dirent **list = NULL;
+	int k, r = 0;
+
+	if (asprintf(&dir, "%s/chunks", c->dir) < 0 || asprintf(&prefix, "%s-from-", hex) < 0)
+		return -ENOMEM;
+	k = scandir(dir, &list, NULL, alphasort);
+	if (k < 0)
+		return 0; /* no chunks/ at all: reported with the chunk store */
+	for (int i = 0; i < k; i++) {
+		const char *f = list[i]->d_name, *old = startswith(f, prefix);
+		_cleanup_free_ char *path = NULL, *what = NULL;
+
+		if (r >= 0 && old && strlen(old) == 2 * SWU_SHA256_SIZE) {
+			if (asprintf(&path, "%s/%s", dir, f) < 0 ||
+			    asprintf(&what, "patch store of target '%s'", name) < 0)
+				r = -ENOMEM;
+			else
+				r = check_patch(c, idx, path, what, old);
+		}
+		free(list[i]);
+	}
+	free(list);
+	return r;
+}
+
+/* The chunk store of the target that index @it describes, against the index; its patch stores. */
 static int check_store(Channel *c, const SwuTarget *it)
 {
 	_cleanup_(swu_chunk_index_freep) SwuChunkIndex *idx = NULL;
 	_cleanup_free_ char *name = NULL, *path = NULL, *what = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	const SwuTarget *t;
+	char hex[2 * SWU_SHA256_SIZE + 1];
 	struct stat st;
 	int r;
 
@@ -229,14 +292,14 @@ static int check_store(Channel *c, const SwuTarget *it)
 	if (fstat(fd, &st) < 0)
 		return log_error_errno(-errno, "Cannot read '%s'", path);
 	r = swu_store_check(swu_ctx, idx, fd, (uint64_t)st.st_size);
-	if (r == -EBADMSG) {
+	if (r == -EBADMSG)
 		report(c, "'%s' (%s): %s", path, what, failure());
-		return 0;
-	}
-	if (r < 0)
+	else if (r < 0)
 		return log_error_errno(r, "Cannot read '%s'", path);
-	c->stores++;
-	return 0;
+	else
+		c->stores++;
+	swu_hex(it->sha256, SWU_SHA256_SIZE, hex);
+	return check_patches(c, idx, hex, name);
 }
 
 static void free_links(RootLink *links, size_t n)
@@ -477,6 +540,8 @@ static int check_channel(Channel *c, const ChannelArgs *a, const uint8_t *root, 
 	printf("Channel %s verified%s: targets version %u, %u blob%s, %u chunk store%s", c->dir,
 	       a->self ? " against itself" : "", swu_verifier_get_version(c->v), c->blobs,
 	       c->blobs == 1 ? "" : "s", c->stores, c->stores == 1 ? "" : "s");
+	if (c->patches > 0)
+		printf(", %u patch store%s", c->patches, c->patches == 1 ? "" : "s");
 	if (c->have_roots)
 		printf(", %u root%s", c->roots, c->roots == 1 ? "" : "s");
 	putchar('\n');

@@ -85,8 +85,9 @@ static const Verb verbs[] = {
 	  "[--compatible STR] -o M",
 	  "Verify, then write the manifest a device keeps after installing B." },
 	{ "publish", verb_publish, verb_publish_options,
-	  "--bundle B --dir DIR [--compression-level 1-19]",
-	  "Lay out B for a static HTTP server, if it verifies against itself." },
+	  "--bundle B --dir DIR [--compression-level 1-19] [--patches N]",
+	  "Lay out B for a static HTTP server, if it verifies against itself; patch stores\n"
+	  "for the devices holding the last N images (default 2)." },
 	{ "timestamp", verb_timestamp, verb_timestamp_options,
 	  "(--dir DIR | --bundle B) --expires LIFETIME [--version N] [--initial-percent P]\n"
 	  "(--key KEY | --signer CMD --public-key PUB)\n"

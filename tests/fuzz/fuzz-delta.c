@@ -18,7 +18,8 @@
  *   2: s / 4 + 1 bytes past its end, 3: from s / 4 + 1 bytes further into the store); s / 4
  *   also sets the size of the pieces it comes in.
  *   index byte bit 0: a block-aligned index without the rolling flag (level 2 at block
- *   boundaries only); the other bits are ignored.
+ *   boundaries only); bit 1: the store is a patch store (libswu/patch.h) for the active slot,
+ *   whose references the delta reads from it; the other bits are ignored.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@
 #include "install.h"
 #include "macro.h"
 #include "metadata.h"
+#include "patch.h"
 #include "writer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -235,7 +237,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		swu_delta_set_batch_blocks(d, batch[(data[0] >> 1) & 3]);
 	if (data[0] & 0x40)
 		swu_delta_set_join_local_max(d, 8192);
-	if (swu_delta_scan(d, act, IMG, slot) < 0 || swu_slot_writer_new(ctx, v, &t, IMG, &w) < 0)
+	if (swu_delta_scan(d, act, IMG, slot) < 0 || swu_slot_writer_new(ctx, v, &t, IMG, &w) < 0 ||
+	    ((data[1] & 2) && swu_delta_use_patch_store(d) < 0))
 		return 0;
 	r = delta_steps(d, w, act, gap[(data[0] >> 4) & 3], &s);
 	if (r >= 0)
@@ -251,15 +254,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		swu_delta_get_stats(d, &st);
 		fprintf(stderr,
-			"fuzz-delta: %s index, %u chunks: %u in place, %u active, %u missing in %u "
-			"batches; %llu of their blocks found in the active slot (%llu probes); %u "
-			"ranges answered: %s%s\n",
+			"fuzz-delta: %s index%s, %u chunks: %u in place, %u active, %u missing in "
+			"%u "
+			"batches; %llu of their blocks found in the active slot (%llu probes), "
+			"%llu "
+			"frames with a reference; %u ranges answered: %s%s\n",
 			kind == INDEX_BYTE	      ? "byte-granular"
 			: kind == INDEX_BLOCK_ALIGNED ? "block (no rolling hashes)"
 						      : "block",
-			st.chunks, st.chunks_in_place, st.chunks_active, st.chunks_missing,
-			s.batches, (unsigned long long)st.blocks_active,
-			(unsigned long long)st.probes, s.turn,
+			data[1] & 2 ? " and a patch store" : "", st.chunks, st.chunks_in_place,
+			st.chunks_active, st.chunks_missing, s.batches,
+			(unsigned long long)st.blocks_active, (unsigned long long)st.probes,
+			(unsigned long long)st.frames_referenced, s.turn,
 			r >= 0 ? "installed" : "stopped: ", r >= 0 ? "" : swu_delta_why(d));
 	}
 	return 0;

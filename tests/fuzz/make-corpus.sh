@@ -69,6 +69,29 @@ for chunking in block byte; do
 done
 [ -n "$delta_out" ] || exit 0
 
+# A patch store of the block-indexed image for fuzz-delta's block active slot (the image two
+# blocks further in, after 0x55 bytes, with its block 5 changed): that slot published as
+# release 1, then the image as release 2.
+python3 - fuzz.img active.img <<'PY'
+import sys
+img = open(sys.argv[1], "rb").read()
+shift = 2 * 4096
+act = bytearray(b"\x55" * shift + img[:len(img) - shift])
+for i in range(4096):
+    act[shift + 5 * 4096 + i] ^= 0xFF
+open(sys.argv[2], "wb").write(bytes(act))
+PY
+for v in 1 2; do
+	f=active.img
+	[ "$v" = 1 ] || f=fuzz.img
+	"$SWU" create-empty-bundle --target-metadata-version "$v" "patch-$v.pb"
+	"$SWU" add-file-to-bundle --bundle "patch-$v.pb" --file "$f" --new-name img \
+		--chunk-index=block >/dev/null
+	"$SWU" sign-bundle --bundle "patch-$v.pb" --key targets
+	"$SWU" publish --bundle "patch-$v.pb" --dir patch-repo >/dev/null
+done
+cp "patch-repo/chunks/$(ls patch-repo/chunks/ | grep -- -from-)" patch.store
+
 # The store of a block index without the rolling flag (as swu made them before the flag): the
 # same frames, records without the rolling hash (12 bytes a block, not 16).
 python3 - block.store "block-repo/blobs/$(ls block-repo/chunks/)" aligned.store <<'PY'
@@ -107,3 +130,6 @@ seed byte-short-long 01 0005020a00030906 byte.store # answers short, long and fr
 seed block-short-long 00 0105020a0d030906 block.store
 seed aligned-batch-8 00 $exact aligned.store 01      # no rolling hashes: level 2 at block boundaries
 seed aligned-short-long 70 0105020a0d030906 aligned.store 01
+seed patch-batch-8 00 $exact patch.store 02           # a patch store: a frame a chunk, references
+seed patch-whole 86 $exact patch.store 02             # one batch, nothing in place
+seed patch-short-long 70 0105020a0d030906 patch.store 02

@@ -75,6 +75,7 @@ struct Delta {
 	const SwuTarget *target, *index_target;
 	char *store_url;
 	char *patch_url; /* the patch store for the installed image, NULL: none to ask for */
+	uint8_t installed[SWU_SHA256_SIZE]; /* that image's hash */
 	FetchJob *probe;
 	uint8_t magic[8];
 	size_t magic_got;
@@ -577,6 +578,7 @@ static void probe_done(void *userdata, const FetchResult *res)
 static void scan_done(void *userdata, int r)
 {
 	Delta *td = userdata;
+	uint8_t active[SWU_SHA256_SIZE];
 	FetchRequest req = {
 		.url = td->patch_url,
 		.offset = 0,
@@ -595,6 +597,14 @@ static void scan_done(void *userdata, int r)
 		 (double)(mono_usec(td) - td->started) / 1e6);
 	if (!td->patch_url)
 		return start_records(td);
+	/* A patch store is for one image: the slot must hold exactly it (not a remounted copy). */
+	if (swu_delta_active_sha256(td->d, active) < 0 ||
+	    memcmp(active, td->installed, SWU_SHA256_SIZE) != 0) {
+		log_info("Delta update of '%s': the active slot does not hold the installed image "
+			 "byte for byte: the chunk store",
+			 td->target->name);
+		return start_records(td);
+	}
 	r = fetch_start(transfer_fetch(td->t), &req, &td->probe);
 	if (r < 0)
 		transfer_fail(td->t, RESULT_TRANSFER_FAILED, r, "Cannot start the download");
@@ -657,7 +667,6 @@ int delta_new(Transfer *t, const char *server, const SwuTarget *target,
 	_cleanup_(delta_freep) Delta *td = NULL;
 	const SwuInstallTarget *it;
 	char hex[2 * SWU_SHA256_SIZE + 1];
-	uint8_t installed[SWU_SHA256_SIZE];
 	SwuContext *ctx;
 	int r;
 
@@ -697,17 +706,21 @@ int delta_new(Transfer *t, const char *server, const SwuTarget *target,
 		td->store_url = NULL;
 		return -ENOMEM;
 	}
-	/* The patch store made for the installed image, if the active slot holds one. */
+	/*
+	 * The patch store made for the installed image, if the active slot holds it: the scan
+	 * hashes the slot to be sure.
+	 */
 	if (it->active_fd >= 0 &&
-	    swu_verifier_installed_sha256(transfer_verifier(t), target->name, installed) >= 0 &&
-	    memcmp(installed, target->sha256, SWU_SHA256_SIZE) != 0) {
+	    swu_verifier_installed_sha256(transfer_verifier(t), target->name, td->installed) >= 0 &&
+	    memcmp(td->installed, target->sha256, SWU_SHA256_SIZE) != 0) {
 		char from[2 * SWU_SHA256_SIZE + 1];
 
-		swu_hex(installed, SWU_SHA256_SIZE, from);
+		swu_hex(td->installed, SWU_SHA256_SIZE, from);
 		if (asprintf(&td->patch_url, "%s/chunks/%s-from-%s", server, hex, from) < 0) {
 			td->patch_url = NULL;
 			return -ENOMEM;
 		}
+		swu_delta_want_active_sha256(td->d);
 	}
 	td->started = mono_usec(td);
 	r = worker_new(transfer_event(t), scan_work, scan_done, td, &td->worker);

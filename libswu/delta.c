@@ -28,6 +28,11 @@
 #define BATCH_BLOCKS (32u * 1024u)
 /* Local bytes between two frames that one range may span (see swu_delta_plan()). */
 #define JOIN_LOCAL_MAX (4u * 1024u * 1024u)
+/*
+ * A patch store's frames one range may join: each is a whole chunk (up to a 256 KiB chunk and
+ * its reference read, decoded, hashed and written), and a range held in memory is fed in one go.
+ */
+#define JOIN_PATCH_FRAMES 32u
 /* Rolling level 2: a bitmap of the wanted rolling hashes rules out most offsets at once. */
 #define ROLL_BITS   21
 #define SCAN_BUFFER (128u * 1024u)
@@ -40,6 +45,9 @@ struct SwuDelta {
 	/* a patch store (libswu/patch.h): a frame a missing chunk, decoded with a reference */
 	bool patch;
 	uint8_t *rbuf;
+	/* the SHA-256 of the active slot's bytes the scan read, when asked for before it */
+	bool want_active_sha256, have_active_sha256;
+	uint8_t active_sha256[SWU_SHA256_SIZE];
 	uint64_t *src; /* per chunk */
 	char why[256];
 
@@ -214,6 +222,8 @@ static int scan_in_place(SwuDelta *d, int fd)
 typedef struct ActiveScan {
 	SwuDelta *d;
 	Table t;
+	SwuSha256 *sha; /* the slot's bytes as they are cut, when asked for */
+	uint64_t hashed;
 } ActiveScan;
 
 /*
@@ -226,6 +236,13 @@ static int found_active(void *userdata, const SwuChunk *c)
 	SwuDelta *d = s->d;
 	uint32_t *link = &s->t.head[c->hash & s->t.mask];
 
+	if (s->sha) {
+		int r = swu_sha256_update(s->sha, c->data, c->length);
+
+		if (r < 0)
+			return r;
+		s->hashed += c->length;
+	}
 	while (*link != UINT32_MAX) {
 		uint32_t i = *link;
 
@@ -242,17 +259,47 @@ static int found_active(void *userdata, const SwuChunk *c)
 static int scan_active(SwuDelta *d, int fd, uint64_t length)
 {
 	ActiveScan s = { .d = d };
+	SwuSha256 sha;
 	int r;
 
 	r = table_init(&s.t, d->idx->n);
 	for (uint32_t i = 0; r >= 0 && i < d->idx->n; i++)
 		if (d->src[i] == SRC_MISSING)
 			table_add(&s.t, swu_chunk_index_hash(d->idx, i), i);
+	if (r >= 0 && d->want_active_sha256) {
+		r = swu_sha256_init(&sha);
+		s.sha = r >= 0 ? &sha : NULL;
+	}
 	if (r >= 0)
 		r = swu_chunk_scan(d->ctx, fd, length, &d->idx->params, /* allow_short= */ true,
 				   found_active, &s);
+	/* Every byte up to @length, or no hash: a slot shorter than the image is not the image. */
+	if (r >= 0 && s.sha && s.hashed == length)
+		r = swu_sha256_final(&sha, d->active_sha256);
+	if (r >= 0 && s.sha && s.hashed == length)
+		d->have_active_sha256 = true;
+	if (s.sha)
+		swu_sha256_done(&sha);
 	table_done(&s.t);
 	return r;
+}
+
+void swu_delta_want_active_sha256(SwuDelta *d)
+{
+	assert_return_void(d);
+
+	d->want_active_sha256 = true;
+}
+
+int swu_delta_active_sha256(const SwuDelta *d, uint8_t ret[SWU_SHA256_SIZE])
+{
+	assert_return(d, -EINVAL);
+	assert_return(ret, -EINVAL);
+
+	if (!d->have_active_sha256)
+		return -ENODATA;
+	memcpy(ret, d->active_sha256, SWU_SHA256_SIZE);
+	return 0;
 }
 
 int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd)
@@ -329,6 +376,8 @@ int swu_delta_use_patch_store(SwuDelta *d)
 	/* After the scan, before the first record: the records' layout is the store's. */
 	if (d->idx->fast || d->all_missing || d->active_fd < 0)
 		return -EINVAL;
+	if (d->patch)
+		return 0;
 	max = d->idx->params.max;
 	d->rbuf = malloc(swu_patch_ref_max(max));
 	f = realloc(d->fbuf, ZSTD_compressBound(max));
@@ -913,7 +962,7 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		   const SwuRange **ret, size_t *ret_n)
 {
 	uint64_t planned = 0;
-	uint32_t prev = UINT32_MAX;
+	uint32_t prev = UINT32_MAX, joined = 0;
 	size_t cap = 0;
 	int r;
 
@@ -947,8 +996,12 @@ int swu_delta_plan(SwuDelta *d, int active_fd, uint64_t active_length, uint64_t 
 		 */
 		bool far = prev != UINT32_MAX && i > prev + 1 &&
 			   d->idx->offsets[i] - d->idx->offsets[prev + 1] > d->join_local_max;
+		size_t before = d->n_ranges;
 
+		if (d->patch && joined >= JOIN_PATCH_FRAMES)
+			far = true;
 		r = add_range(d, d->fstart, d->fend - d->fstart, far ? NO_JOIN : gap, &cap);
+		joined = d->n_ranges > before ? 1 : joined + 1;
 		if (r < 0)
 			return r;
 		prev = i;
@@ -1129,7 +1182,16 @@ static int decode_frame(SwuDelta *d, SwuSlotWriter *w)
 		return r;
 	if (d->cur != i || !d->loaded || d->pending == 0)
 		return stop(d, "chunk %u: frames out of order", i);
-	/* One frame, decoded into exactly the block: never more than its signed length. */
+	/*
+	 * One zstd frame (not of the legacy formats, whose decoders ignore ZSTD_d_windowLogMax),
+	 * decoded into exactly the unit: never more than its signed length. A patch store's frame
+	 * (a window of up to 1 MiB) must state that length, so that it is decoded straight into the
+	 * chunk in one pass, without a window buffer of the decoder's own.
+	 */
+	if (d->fhave < 4 || swu_le32(d->fbuf) != ZSTD_MAGICNUMBER ||
+	    (d->patch && ZSTD_getFrameContentSize(d->fbuf, d->fhave) != blen))
+		return stop(d, "chunk store: frame %u of chunk %u is not a zstd frame of %u bytes",
+			    d->fk, i, blen);
 	if (ZSTD_findFrameCompressedSize(d->fbuf, d->fhave) != d->fhave)
 		return stop(d, "chunk store: block %u of chunk %u is not one zstd frame", d->fk, i);
 	/*

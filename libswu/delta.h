@@ -54,6 +54,13 @@ void swu_delta_get_stats(const SwuDelta *d, SwuDeltaStats *ret);
  * only: the index drops its fast hashes after it (-EINVAL on a second call).
  */
 int swu_delta_scan(SwuDelta *d, int active_fd, uint64_t active_length, int inactive_fd);
+/*
+ * Before the scan: hash the active slot's first @active_length bytes as the scan reads them (a
+ * patch store is for one image: the slot must hold exactly it). After it, the SHA-256, or
+ * -ENODATA when the slot ended before @active_length (or none was asked for).
+ */
+void swu_delta_want_active_sha256(SwuDelta *d);
+int swu_delta_active_sha256(const SwuDelta *d, uint8_t ret[SWU_SHA256_SIZE]);
 
 /*
  * After the scan, before the first records: the store is a patch store (libswu/patch.h) made for

@@ -62,6 +62,20 @@ static int cmp_block(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* Chunk @i of the image at @base in @fd into @buf (params.max bytes). */
+static int read_chunk(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, uint32_t i,
+		      uint8_t *buf)
+{
+	uint32_t len = swu_chunk_index_length(idx, i);
+	size_t got;
+	int r;
+
+	if (swu_context_cancelled(ctx))
+		return -ECANCELED;
+	r = swu_pread_full(fd, buf, len, base + idx->offsets[i], &got);
+	return r < 0 ? r : got == len ? 0 : -ENODATA;
+}
+
 /* The hashes of every block of the new image, and the full ones sorted for the old scan. */
 static int hash_blocks(SwuContext *ctx, int fd, uint64_t base, const SwuChunkIndex *idx, Blocks *b)
 {
@@ -84,16 +98,10 @@ static int hash_blocks(SwuContext *ctx, int fd, uint64_t base, const SwuChunkInd
 		return -ENOMEM;
 	for (uint32_t i = 0; i < idx->n; i++) {
 		uint32_t len = swu_chunk_index_length(idx, i);
-		size_t got;
-		int r;
+		int r = read_chunk(ctx, fd, base, idx, i, chunk);
 
-		if (swu_context_cancelled(ctx))
-			return -ECANCELED;
-		r = swu_pread_full(fd, chunk, len, base + idx->offsets[i], &got);
 		if (r < 0)
 			return r;
-		if (got != len)
-			return -ENODATA;
 		for (uint32_t o = 0; o < len; o += SWU_CHUNK_BLOCK, g++) {
 			uint32_t blen = MIN(SWU_CHUNK_BLOCK, len - o);
 
@@ -351,16 +359,11 @@ static int write_store(Writer *w, int fd, uint64_t base, const SwuChunkIndex *id
 		uint32_t len = swu_chunk_index_length(idx, i), rlen;
 		uint8_t rec[SWU_PATCH_RECORD_SIZE];
 		uint64_t at;
-		size_t got;
 		ssize_t z;
 
-		if (swu_context_cancelled(w->ctx))
-			return -ECANCELED;
-		r = swu_pread_full(fd, chunk, len, base + idx->offsets[i], &got);
+		r = read_chunk(w->ctx, fd, base, idx, i, chunk);
 		if (r < 0)
 			return r;
-		if (got != len)
-			return -ENODATA;
 		z = encode_chunk(w, b, g, chunk, len, &at, &rlen);
 		if (z < 0)
 			return (int)z;
@@ -499,7 +502,10 @@ int swu_patch_store_check(SwuContext *ctx, const SwuChunkIndex *idx, int fd, uin
 			r = read_exactly(old_fd, ref, rlen, at);
 		if (r < 0)
 			return r;
-		if (ZSTD_findFrameCompressedSize(frame, z) != z)
+		/* As a device takes it: one zstd frame that states the chunk's length. */
+		if (z < 4 || swu_le32(frame) != ZSTD_MAGICNUMBER ||
+		    ZSTD_getFrameContentSize(frame, z) != len ||
+		    ZSTD_findFrameCompressedSize(frame, z) != z)
 			return patch_fail(ctx, "frame",
 					  "patch store: chunk %u is not one zstd frame", i);
 		if (rlen > 0 && ZSTD_isError(ZSTD_DCtx_refPrefix(dctx, ref, rlen)))

@@ -3,8 +3,8 @@
 # Patch stores: release 1 is installed from the server and confirmed; release 2 changes a few
 # bytes in every 64 KiB (a relinked binary). swu publish made a patch store for devices holding
 # release 1, and the daemon takes it (its magic asked for first): a few KiB, where the chunk store
-# costs a block a change. Without it, the chunk store; a patch store that lies, or one made for
-# another image, costs a fallback to the blob, never a wrong slot.
+# costs a block a change. Without it, the chunk store; a patch store that lies costs a fallback to
+# the blob, never a wrong slot; an active slot that does not hold the image gets the chunk store.
 . "${SRCDIR:-.}/tests/daemon-delta-lib.sh"
 
 delta_device
@@ -75,9 +75,14 @@ check "no fallback after a lying patch store" test "$(grep -c "downloading the r
 python3 "$SRCDIR/tests/delta-image.py" "$T/other.img" 7 1
 cp "$T/patch" "$T/repo/stable/chunks/$patch"
 logged=$(grep -c "downloading the rest whole" "$T/daemon.log" || true)
-# The device's slot B now holds another image, its manifest still release 1's.
+# The device's slot B now holds another image, its manifest still release 1's: the scan's hash
+# of the slot says so, and the chunk store serves it.
 in_slot B "$T/other.img"
 install 2 "slot B not what the manifest says"
-check "no fallback when the active slot is not the installed image" \
-	test "$(grep -c "downloading the rest whole" "$T/daemon.log")" -gt "$logged"
+check "the active slot's other image not noticed" \
+	grep -q "the active slot does not hold the installed image byte for byte: the chunk store" "$T/daemon.log"
+check_not "the patch store asked for by a slot that does not hold its image" \
+	grep -q "GET /stable/chunks/$patch" <(tail -n +"$since" "$T/bytes.log")
+check "a fallback although the chunk store serves any slot" \
+	test "$(grep -c "downloading the rest whole" "$T/daemon.log")" -eq "$logged"
 finish

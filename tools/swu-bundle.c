@@ -696,7 +696,7 @@ static const SwuPayload *find_payload(const SwuBundle *b, const char *name)
 #define HISTORY "history"
 
 /* The @max most recent other images published as @name, newest first, as hex SHA-256s. */
-static int history_images(const char *dir, const char *name, const char * not, unsigned max,
+static int history_images(const char *dir, const char *name, const char *skip, unsigned max,
 			  char (*ret)[2 * SWU_SHA256_SIZE + 1], unsigned *ret_n)
 {
 	_cleanup_free_ char *path = NULL, *text = NULL;
@@ -725,8 +725,13 @@ static int history_images(const char *dir, const char *name, const char * not, u
 		char v[16], nm[256], hex[2 * SWU_SHA256_SIZE + 2];
 		bool seen = false;
 
-		if (sscanf(lines[--n_lines], "%15s %255s %65s", v, nm, hex) != 3 ||
-		    !streq(nm, name) || strlen(hex) != 2 * SWU_SHA256_SIZE || streq(hex, not ))
+		int end = 0;
+
+		/* Exactly three fields, the last a lowercase SHA-256: it becomes a file name. */
+		if (sscanf(lines[--n_lines], "%15s %255s %65s%n", v, nm, hex, &end) != 3 ||
+		    lines[n_lines][end] != '\0' || !streq(nm, name) ||
+		    strlen(hex) != 2 * SWU_SHA256_SIZE ||
+		    strspn(hex, "0123456789abcdef") != 2 * SWU_SHA256_SIZE || streq(hex, skip))
 			continue;
 		for (unsigned i = 0; i < n; i++)
 			seen = seen || streq(ret[i], hex);
@@ -766,11 +771,15 @@ static int publish_patches(const SwuBundle *b, const SwuPayload *p, const SwuTar
 			return -ENOMEM;
 		if (stat(path, &st) == 0)
 			continue;
-		old = open(blob, O_RDONLY | O_CLOEXEC);
-		if (old < 0 || fstat(old, &st) < 0 ||
-		    swu_sha256_fd(old, 0, (uint64_t)st.st_size, digest) < 0) {
+		r = swu_open_regular(blob, &old);
+		if (r >= 0 && fstat(old, &st) < 0)
+			r = -errno;
+		if (r >= 0)
+			r = swu_sha256_fd(old, 0, (uint64_t)st.st_size, digest);
+		if (r < 0) {
 			fprintf(stderr, "swu: warning: no patch store from '%s': %s\n", blob,
-				strerror(errno));
+				strerror(-r));
+			r = 0;
 			continue;
 		}
 		swu_hex(digest, SWU_SHA256_SIZE, got);

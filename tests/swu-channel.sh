@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # swu verify-channel checks a published channel as a device would: the metadata against a trusted
-# root, every blob it lists (length and hash), every chunk store against its index, roots/ as a
+# root, every blob it lists (length and hash), every chunk and patch store against its index, roots/ as a
 # chain; each broken file named. The mirror recipe of docs/server.md runs against a local server.
 . "${SRCDIR:-.}/tests/lib.sh"
 
@@ -133,5 +133,45 @@ expect_exit 0 "$SWU" verify-channel --trusted-root-metadata root.pb mirror-test/
 # roots/ is copied as a whole, not listed (docs/server.md)
 # (roots/, patch stores and history are not named by the metadata: docs/server.md says so)
 check "the mirror is not the channel" diff -r -x roots -x history -x '*-from-*' repo mirror-test/mirror
+
+# --- patch stores: publish makes one for the last image of a name (history), never from an earlier
+# blob that is not what its name says or from a history line that is not a hash; verify-channel
+# checks them, and says without failing when their earlier image is gone ---------------------------
+release p1.pb 1 --chunked rootfs
+release p2.pb 2 --chunked rootfs
+old=$(sha256sum rootfs-1.img | cut -d' ' -f1)
+"$SWU" publish --bundle p1.pb --dir prepo >/dev/null
+publish_p2() { rm -f prepo/chunks/*-from-*; "$SWU" publish --bundle p2.pb --dir prepo >"$T/out" 2>"$T/err"; }
+publish_p2
+check "no patch store from release 1: $(ls prepo/chunks)" test -s prepo/chunks/*-from-$old
+expect_stdout "Patch store of 'rootfs' for devices holding ${old:0:16}"
+expect_exit 0 "$SWU" verify-channel --self prepo
+expect_stdout ", 1 patch store"
+patch=$(ls prepo/chunks | grep -- "-from-$old\$")
+cp "prepo/chunks/$patch" patch.keep
+# An earlier blob changed since it was published: no patch store from it.
+cp "prepo/blobs/$old" blob.keep
+printf 'x' | dd of="prepo/blobs/$old" bs=1 seek=100 conv=notrunc status=none
+publish_p2
+expect_stderr "no patch store from 'prepo/blobs/$old': its SHA-256 is"
+check "a patch store from a changed blob" test -z "$(ls prepo/chunks | grep -- -from-)"
+# verify-channel: the patch store against a changed blob is wrong; against none, not checked.
+cp patch.keep "prepo/chunks/$patch"
+expect_exit 1 "$SWU" verify-channel --self prepo
+expect_stderr "does not match its name"
+rm "prepo/blobs/$old"
+expect_exit 0 "$SWU" verify-channel --self prepo
+expect_stdout "not checked: 'prepo/blobs/$old', the image it is for, is gone"
+cp blob.keep "prepo/blobs/$old"
+# History lines that are not three fields ending in a lowercase SHA-256 name no file.
+cp prepo/history history.keep
+printf '1 rootfs %s\n1 rootfs %s extra\n' "../blobs/${old:9}" "$old" >prepo/history
+publish_p2
+check "a patch store from a history line that is not a hash: $(ls prepo/chunks)" \
+	test -z "$(ls prepo/chunks | grep -- -from-)"
+check_not "publish opened a path a history line made up: $(cat "$T/err")" grep -q '\.\./blobs' "$T/err"
+cp history.keep prepo/history
+publish_p2
+check "no patch store once the history is right again" test -s prepo/chunks/*-from-$old
 
 finish

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "bundle.h"
 #include "chunk.h"
@@ -665,6 +666,39 @@ static void ref_elsewhere(int store, const SwuChunkIndex *idx)
 	edit_refs(store, idx, elsewhere);
 }
 
+/*
+ * Every chunk's frame again, without a reference and without its length stated (a frame the
+ * decoder would need a window buffer for): appended, the records pointing at them.
+ */
+static void frames_without_size(int store, const SwuChunkIndex *idx)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t bound = ZSTD_compressBound(256 * 1024);
+	_cleanup_free_ uint8_t *frame = malloc(bound);
+	struct stat st;
+	uint64_t end;
+
+	ck_assert(c && frame);
+	ck_assert_int_eq(fstat(store, &st), 0);
+	end = (uint64_t)st.st_size;
+	ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0)));
+	for (uint32_t i = 0; i < idx->n; i++) {
+		uint32_t len = swu_chunk_index_length(idx, i);
+		size_t z = ZSTD_compress2(c, frame, bound, v2 + idx->offsets[i], len);
+		uint8_t rec[SWU_PATCH_RECORD_SIZE] = {};
+
+		ck_assert(!ZSTD_isError(z));
+		ck_assert_int_eq(pwrite(store, frame, z, (off_t)end), (ssize_t)z);
+		swu_put_le64(rec, end);
+		swu_put_le32(rec + 8, (uint32_t)z);
+		ck_assert_int_eq(pwrite(store, rec, sizeof(rec),
+					(off_t)(8 + SWU_PATCH_RECORD_SIZE * i)),
+				 (ssize_t)sizeof(rec));
+		end += z;
+	}
+	ZSTD_freeCCtx(c);
+}
+
 static void wrong_patch_magic(int store, const SwuChunkIndex *idx)
 {
 	ck_assert_int_eq(pwrite(store, "SWUSTOR1", 8, 0), 8);
@@ -689,6 +723,7 @@ START_TEST(test_delta_patch_store_lies)
 		{ ref_past_end, "outside the installed image" },
 		{ ref_too_long, "outside the installed image" },
 		{ ref_elsewhere, "" }, /* does not decode, or not to the chunk */
+		{ frames_without_size, "is not a zstd frame of" },
 	};
 
 	scatter();
